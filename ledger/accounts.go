@@ -1,0 +1,297 @@
+package ledger
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+// Page sizes for every list.
+const (
+	PageLimitDefault = 50
+	PageLimitMax     = 500
+)
+
+// AccountView is an account with its balances.
+type AccountView struct {
+	ID        string            `json:"id"`
+	Asset     Asset             `json:"asset"`
+	Owner     string            `json:"owner"`
+	Type      string            `json:"type"`
+	Issuer    bool              `json:"issuer"`
+	Status    string            `json:"status"`
+	Balance   decimal.Decimal   `json:"balance"`
+	Pending   decimal.Decimal   `json:"pending"`
+	Available decimal.Decimal   `json:"available"`
+	Seq       int64             `json:"seq"`
+	Metadata  map[string]string `json:"metadata"`
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// OpenAccounts creates the accounts that do not exist yet, in the caller's
+// transaction. An issuer account gets its balance shards.
+func openAccounts(ctx context.Context, q querier, ids []string, metadata map[string]string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	meta, _ := json.Marshal(metadataOrEmpty(metadata))
+	var aID, aAsset, aOwner, aType []string
+	var aIssuer []bool
+	var sID []string
+	var sShard []int32
+	for _, id := range ids {
+		spec, err := ClassifyAccount(id)
+		if err != nil {
+			return err
+		}
+		aID, aAsset, aOwner, aType, aIssuer = append(aID, id), append(aAsset, string(spec.Asset)), append(aOwner, spec.Owner), append(aType, spec.Type), append(aIssuer, spec.Issuer)
+		if spec.Issuer {
+			for s := 0; s < IssuerShards; s++ {
+				sID, sShard = append(sID, id), append(sShard, int32(s))
+			}
+		}
+	}
+	if _, err := q.Exec(ctx, `
+		INSERT INTO accounts (id, asset, owner, type, issuer, metadata, head_hash)
+		SELECT id, asset, owner, type, issuer, $6::JSONB, ''::BYTEA
+		FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BOOL[]) AS v(id, asset, owner, type, issuer)
+		ON CONFLICT (id) DO NOTHING`, aID, aAsset, aOwner, aType, aIssuer, string(meta)); err != nil {
+		return err
+	}
+	if len(sID) > 0 {
+		if _, err := q.Exec(ctx, `
+			INSERT INTO issuer_shards (account_id, shard, head_hash)
+			SELECT id, shard, ''::BYTEA FROM unnest($1::TEXT[], $2::INT[]) AS v(id, shard)
+			ON CONFLICT (account_id, shard) DO NOTHING`, sID, sShard); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func metadataOrEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// OpenAccount opens one account (no-op when it exists) and returns it.
+func (l *Ledger) OpenAccount(ctx context.Context, id string, metadata map[string]string) (AccountView, error) {
+	if _, err := ClassifyAccount(id); err != nil {
+		return AccountView{}, err
+	}
+	if err := validMetadata(metadata); err != nil {
+		return AccountView{}, err
+	}
+	if err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		return openAccounts(ctx, tx, []string{id}, metadata)
+	}); err != nil {
+		return AccountView{}, err
+	}
+	return l.GetAccount(ctx, id)
+}
+
+// EnsureAccounts opens every account in ids that does not exist yet.
+func (l *Ledger) EnsureAccounts(ctx context.Context, ids ...string) error {
+	return l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error { return openAccounts(ctx, tx, ids, nil) })
+}
+
+// GetAccount returns an account with its current balances. An issuer's
+// balance is the sum of its shards.
+func (l *Ledger) GetAccount(ctx context.Context, id string) (AccountView, error) {
+	return getAccount(ctx, l.pool, id)
+}
+
+func getAccount(ctx context.Context, q querier, id string) (AccountView, error) {
+	var a AccountView
+	err := q.QueryRow(ctx, `
+		SELECT a.id, a.asset, a.owner, a.type, a.issuer, a.status, a.metadata, a.created_at,
+		       CASE WHEN a.issuer THEN (SELECT COALESCE(sum(s.balance), 0) FROM issuer_shards s WHERE s.account_id = a.id) ELSE a.balance END,
+		       a.pending_debits,
+		       CASE WHEN a.issuer THEN (SELECT COALESCE(sum(s.seq), 0) FROM issuer_shards s WHERE s.account_id = a.id) ELSE a.seq END
+		FROM accounts a WHERE a.id = $1`, id).Scan(&a.ID, &a.Asset, &a.Owner, &a.Type, &a.Issuer, &a.Status, &a.Metadata, &a.CreatedAt, &a.Balance, &a.Pending, &a.Seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, Errf(CodeNotFound, "account %s not found", id)
+	}
+	if err != nil {
+		return a, err
+	}
+	a.Available = a.Balance.Sub(a.Pending)
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, nil
+}
+
+// BalanceAt returns a holder account's balance right after its posting
+// number seq (its state at that point in its history).
+func (l *Ledger) BalanceAt(ctx context.Context, id string, seq int64) (AccountView, error) {
+	a, err := l.GetAccount(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	if a.Issuer {
+		return a, Errf(CodeInvalidRequest, "an issuer's history is sharded; as_of_seq applies to holder accounts")
+	}
+	if seq < 0 || seq > a.Seq {
+		return a, Errf(CodeInvalidRequest, "as_of_seq must be between 0 and %d", a.Seq).At("as_of_seq")
+	}
+	a.Seq = seq
+	if seq == 0 {
+		a.Balance, a.Pending, a.Available = decimal.Zero, decimal.Zero, decimal.Zero
+		return a, nil
+	}
+	err = l.pool.QueryRow(ctx, `SELECT balance_after, pending_after FROM postings WHERE account_id = $1 AND shard = 0 AND seq = $2`, id, seq).Scan(&a.Balance, &a.Pending)
+	if err != nil {
+		return a, err
+	}
+	a.Available = a.Balance.Sub(a.Pending)
+	return a, nil
+}
+
+// SetAccountStatus freezes, unfreezes or closes a holder account. It takes
+// the account's row lock, so no transfer is half-way through when the
+// status changes.
+func (l *Ledger) SetAccountStatus(ctx context.Context, id, status string) (AccountView, error) {
+	if status != "active" && status != "frozen" && status != "closed" {
+		return AccountView{}, Errf(CodeInvalidRequest, "status must be active, frozen or closed").At("status")
+	}
+	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		var issuer bool
+		var cur string
+		err := tx.QueryRow(ctx, `SELECT issuer, status FROM accounts WHERE id = $1 FOR UPDATE`, id).Scan(&issuer, &cur)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Errf(CodeNotFound, "account %s not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if issuer {
+			return Errf(CodeInvalidRequest, "issuer accounts cannot change status")
+		}
+		if cur == "closed" {
+			return Errf(CodeAccountClosed, "account %s is closed for good", id)
+		}
+		_, err = tx.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1`, id, status)
+		return err
+	})
+	if err != nil {
+		return AccountView{}, err
+	}
+	return l.GetAccount(ctx, id)
+}
+
+// PostingView is one line of an account's history.
+type PostingView struct {
+	TxID         uuid.UUID       `json:"transaction_id"`
+	Kind         string          `json:"kind"`
+	Shard        int             `json:"shard"`
+	Seq          int64           `json:"seq"`
+	Phase        Phase           `json:"phase"`
+	Amount       decimal.Decimal `json:"amount"`
+	BalanceAfter decimal.Decimal `json:"balance_after"`
+	PendingAfter decimal.Decimal `json:"pending_after"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+// Page is one page of a list, with the cursor of the next page ("" at the end).
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// ClampLimit applies the page-size defaults and bounds.
+func ClampLimit(limit int) int {
+	if limit <= 0 {
+		return PageLimitDefault
+	}
+	return min(limit, PageLimitMax)
+}
+
+// ListPostings pages an account's history, newest first. The cursor is
+// opaque to clients: it encodes the (seq, shard) of the last item.
+func (l *Ledger) ListPostings(ctx context.Context, id string, limit int, cursor string) (Page[PostingView], error) {
+	limit = ClampLimit(limit)
+	seq, shard := int64(1<<62), int64(1<<30)
+	if cursor != "" {
+		v, err := decodeCursor(cursor, 2)
+		if err != nil {
+			return Page[PostingView]{}, err
+		}
+		seq, shard = v[0], v[1]
+	}
+	if _, err := l.GetAccount(ctx, id); err != nil {
+		return Page[PostingView]{}, err
+	}
+	rows, err := l.pool.Query(ctx, `
+		SELECT p.tx_id, t.kind, p.shard, p.seq, p.phase, p.amount, p.balance_after, p.pending_after, p.created_at
+		FROM postings p JOIN transactions t ON t.id = p.tx_id
+		WHERE p.account_id = $1 AND (p.seq < $2 OR (p.seq = $2 AND p.shard < $3))
+		ORDER BY p.seq DESC, p.shard DESC LIMIT $4`, id, seq, shard, limit+1)
+	if err != nil {
+		return Page[PostingView]{}, err
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PostingView, error) {
+		var v PostingView
+		err := r.Scan(&v.TxID, &v.Kind, &v.Shard, &v.Seq, &v.Phase, &v.Amount, &v.BalanceAfter, &v.PendingAfter, &v.CreatedAt)
+		v.CreatedAt = v.CreatedAt.UTC()
+		return v, err
+	})
+	if err != nil {
+		return Page[PostingView]{}, err
+	}
+	page := Page[PostingView]{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		last := page.Items[limit-1]
+		page.NextCursor = encodeCursor(last.Seq, int64(last.Shard))
+	}
+	return page, nil
+}
+
+// GetTransaction returns a transaction with its postings.
+func (l *Ledger) GetTransaction(ctx context.Context, id uuid.UUID) (*Transaction, error) {
+	return loadTransaction(ctx, l.pool, id)
+}
+
+func encodeCursor(vals ...int64) string {
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		parts[i] = strconv.FormatInt(v, 10)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(strings.Join(parts, ".")))
+}
+
+func decodeCursor(c string, n int) ([]int64, error) {
+	bad := Errf(CodeInvalidRequest, "cursor is not one this server issued").At("cursor")
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(raw) > 100 {
+		return nil, bad
+	}
+	parts := strings.Split(string(raw), ".")
+	if len(parts) != n {
+		return nil, bad
+	}
+	out := make([]int64, n)
+	for i, p := range parts {
+		v, err := strconv.ParseInt(p, 10, 64)
+		if err != nil {
+			return nil, bad
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// EncodeCursor and DecodeCursor let use cases page by integer keys.
+func EncodeCursor(vals ...int64) string { return encodeCursor(vals...) }
+
+// DecodeCursor decodes a cursor of n integers.
+func DecodeCursor(c string, n int) ([]int64, error) { return decodeCursor(c, n) }

@@ -1,0 +1,122 @@
+package ledger
+
+import (
+	"strings"
+)
+
+// The chart of accounts: every account id must match one of these shapes.
+// `*` is an identifier segment (letters, digits, '_', '-', '.'; 1 to 64
+// characters). The shape fixes the asset, whether the account is an issuer
+// (may go negative: its negative balance is the total ever created), and
+// who owns it.
+type chartEntry struct {
+	pattern string
+	asset   Asset
+	issuer  bool
+}
+
+var chart = []chartEntry{
+	{"programme:CP:issuance", AssetCP, true},
+	{"citizen:*:CP:pending", AssetCP, false},
+	{"citizen:*:CP:available", AssetCP, false},
+	{"programme:CP:redeemed", AssetCP, false},
+	{"programme:CP:expired", AssetCP, false},
+	{"programme:CP:reversed", AssetCP, false},
+	{"pool:*:CP", AssetCP, false},
+
+	{"methodology:*:CO2E:issuance", AssetCO2E, true},
+	{"operator:*:CO2E:pool:*:*", AssetCO2E, false},
+	{"operator:*:CO2E:certified", AssetCO2E, false},
+	{"operator:*:CO2E:rejected", AssetCO2E, false},
+	{"programme:CO2E:reversed", AssetCO2E, false},
+
+	{"registry:SDCER:issuance", AssetSDCER, true},
+	{"holder:*:SDCER", AssetSDCER, false},
+	{"registry:SDCER:retired", AssetSDCER, false},
+	{"registry:SDCER:cancelled", AssetSDCER, false},
+
+	{"province:CEI:recognition", AssetCEI, true},
+	{"enterprise:*:CEI:source", AssetCEI, false},
+	{"province:CEI:reserve", AssetCEI, false},
+	{"city:*:CEI:reserve", AssetCEI, false},
+	{"project:*:CEI:allocated", AssetCEI, false},
+	{"province:CEI:consumed", AssetCEI, false},
+
+	{"org:*:CNY", AssetCNY, false},
+	{"province:CNY:revenue", AssetCNY, false},
+	{"external:CNY", AssetCNY, true},
+}
+
+const identSegmentBytesMax = 64
+
+// AccountSpec is what the chart says about an account id.
+type AccountSpec struct {
+	ID     string
+	Asset  Asset
+	Issuer bool
+	Owner  string // "citizen:C1", "programme", "operator:metro-jn"
+	Type   string // "available", "issuance", "pool", ...
+}
+
+// ClassifyAccount checks id against the chart.
+func ClassifyAccount(id string) (AccountSpec, error) {
+	if len(id) < 3 || len(id) > 200 {
+		return AccountSpec{}, Errf(CodeInvalidAccount, "account id must be 3 to 200 characters")
+	}
+	segs := strings.Split(id, ":")
+	for _, e := range chart {
+		pat := strings.Split(e.pattern, ":")
+		if len(pat) != len(segs) {
+			continue
+		}
+		match := true
+		for i, p := range pat {
+			if p == "*" {
+				if !ValidIdent(segs[i]) {
+					match = false
+					break
+				}
+			} else if p != segs[i] {
+				match = false
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		owner := segs[0]
+		if pat[1] == "*" {
+			owner = segs[0] + ":" + segs[1]
+		}
+		// The type is the last fixed segment other than the asset:
+		// "available", "pool", "issuance", "holder", "external".
+		typ := ""
+		for i := len(pat) - 1; i >= 0 && typ == ""; i-- {
+			if pat[i] != "*" && pat[i] != string(e.asset) {
+				typ = pat[i]
+			}
+		}
+		return AccountSpec{ID: id, Asset: e.asset, Issuer: e.issuer, Owner: owner, Type: typ}, nil
+	}
+	return AccountSpec{}, Errf(CodeInvalidAccount, "account id %q matches no shape in the chart of accounts", id)
+}
+
+// ValidIdent reports whether s is a valid identifier segment.
+func ValidIdent(s string) bool {
+	if len(s) == 0 || len(s) > identSegmentBytesMax {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Account id builders, so callers do not format ids by hand.
+func CitizenPendingAccount(id string) string   { return "citizen:" + id + ":CP:pending" }
+func CitizenAvailableAccount(id string) string { return "citizen:" + id + ":CP:available" }
+func HolderAccount(id string) string           { return "holder:" + id + ":SDCER" }
+func OrgMoneyAccount(id string) string         { return "org:" + id + ":CNY" }

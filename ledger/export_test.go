@@ -1,0 +1,12 @@
+package ledger
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// InTx exposes the retry helper to the external tests.
+func (l *Ledger) InTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
+	return l.inTx(ctx, iso, fn)
+}

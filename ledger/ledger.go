@@ -1,0 +1,241 @@
+// Package ledger is the double-entry core of carbonledger and the use cases
+// built on it. It owns the SQL and the database transactions; it knows
+// nothing of HTTP or tokens.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/cockroach-go/v2/crdb"
+	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
+	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/shandong-carbon/carbonledger/migrations"
+)
+
+const (
+	retriesMaxDefault      = 12
+	retryBackoffBase       = 2 * time.Millisecond
+	retryBackoffMax        = 250 * time.Millisecond
+	issuerShardsDefault    = 32
+	poolMaxConnsDefault    = 48
+	statementTimeoutMillis = 15000
+)
+
+// Options configure a Ledger. Zero values take the documented defaults.
+type Options struct {
+	RetriesMax   int              // whole-transaction retries on 40001/40P01; default 12
+	IssuerShards int              // balance shards per issuer account; default 32
+	Logger       *slog.Logger     // default: discard
+	Now          func() time.Time // clock; default time.Now (tests move it)
+}
+
+// Stats are monotonically increasing counters, read by /metrics.
+type Stats struct {
+	Transactions atomic.Int64
+	Postings     atomic.Int64
+	Retries      atomic.Int64
+	Replays      atomic.Int64
+}
+
+// Ledger is the entry point to the engine and the use cases.
+type Ledger struct {
+	pool      *pgxpool.Pool
+	cockroach bool
+	opts      Options
+	stats     Stats
+}
+
+// Connect opens a pool with the decimal type registered and a statement
+// timeout, so a stuck query cannot hold locks for ever.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = poolMaxConnsDefault
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(statementTimeoutMillis)
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		pgxdecimal.Register(c.TypeMap())
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	return pool, nil
+}
+
+// New wraps a pool. The schema must be migrated.
+func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error) {
+	if opts.RetriesMax <= 0 {
+		opts.RetriesMax = retriesMaxDefault
+	}
+	if opts.IssuerShards <= 0 {
+		opts.IssuerShards = issuerShardsDefault
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	crdb, err := migrations.IsCockroach(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	return &Ledger{pool: pool, cockroach: crdb, opts: opts}, nil
+}
+
+// Pool exposes the pool for readiness checks and tests.
+func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
+
+// Stats returns the live counters.
+func (l *Ledger) Stats() *Stats { return &l.stats }
+
+func (l *Ledger) now() time.Time { return l.opts.Now().UTC().Truncate(time.Microsecond) }
+
+// errRetry asks inTx to run the whole transaction again: a concurrent
+// writer won a race that the next attempt will see.
+var errRetry = errors.New("ledger: retry transaction")
+
+// inTx runs fn in one database transaction and retries the whole
+// transaction on serialization failures (40001) and deadlocks (40P01) with
+// bounded, jittered backoff. It returns the COMMIT error, and reports an
+// unknown commit outcome (I/O error during COMMIT, CockroachDB 40003) as
+// CodeCommitUnknown, which the caller resolves by replaying with the same
+// idempotency key.
+//
+// On PostgreSQL it deliberately does not use crdbpgx.ExecuteTx: that
+// helper retries through a savepoint, which keeps the old snapshot, and it
+// ignores the COMMIT result (see ENGINEERING.md §3).
+func (l *Ledger) inTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
+	if l.cockroach {
+		err := crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, l.opts.RetriesMax), l.pool, pgx.TxOptions{IsoLevel: iso}, fn)
+		return translate(err)
+	}
+	for attempt := 1; ; attempt++ {
+		err := l.attempt(ctx, iso, fn)
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) || attempt >= l.opts.RetriesMax || ctx.Err() != nil {
+			if retryable(err) {
+				return Errf(CodeUnavailable, "gave up after %d attempts under contention; retry later", attempt)
+			}
+			return translate(err)
+		}
+		l.stats.Retries.Add(1)
+		backoff := retryBackoffBase << min(attempt, 8)
+		if backoff > retryBackoffMax {
+			backoff = retryBackoffMax
+		}
+		backoff = time.Duration(rand.Int64N(int64(backoff)) + 1)
+		select {
+		case <-ctx.Done():
+			return translate(ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func (l *Ledger) attempt(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
+	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: iso})
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback(ctx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			if pgErr.Code == "40003" {
+				return &Error{Code: CodeCommitUnknown, Msg: "the commit outcome is unknown; replay with the same idempotency key", cause: err}
+			}
+			return err // 40001 at COMMIT is retried by the caller
+		}
+		if errors.Is(err, pgx.ErrTxCommitRollback) {
+			return err
+		}
+		return &Error{Code: CodeCommitUnknown, Msg: "the commit outcome is unknown; replay with the same idempotency key", cause: err}
+	}
+	return nil
+}
+
+func retryable(err error) bool {
+	if errors.Is(err, errRetry) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01":
+			return true
+		case "23505":
+			// A concurrent writer resolved the same pending transaction or
+			// claimed the same key first; the next attempt sees it and
+			// answers with the proper domain error or stored result.
+			return pgErr.ConstraintName == "transactions_resolves_once" ||
+				pgErr.ConstraintName == "transactions_reversed_once" ||
+				pgErr.ConstraintName == "idempotency_keys_pkey"
+		}
+	}
+	return false
+}
+
+// translate maps driver errors to domain errors in one place. Named
+// constraints are the second line of defence behind the checks in Go.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := AsError(err); ok {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &Error{Code: CodeUnavailable, Msg: "request cancelled or timed out", cause: err}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.ConstraintName {
+		case "accounts_no_overdraft":
+			return &Error{Code: CodeInsufficientBalance, Msg: "insufficient available balance", cause: err}
+		case "transactions_resolves_once":
+			return &Error{Code: CodePendingResolved, Msg: "the pending transaction was already posted or voided", cause: err}
+		case "transactions_reversed_once":
+			return &Error{Code: CodeAlreadyReversed, Msg: "the transaction was already reversed", cause: err}
+		}
+		switch pgErr.Code {
+		case "57014":
+			return &Error{Code: CodeUnavailable, Msg: "statement timed out", cause: err}
+		case "40001", "40P01":
+			return &Error{Code: CodeUnavailable, Msg: "contention; retry later", cause: err}
+		case "53300", "57P01", "57P03":
+			return &Error{Code: CodeUnavailable, Msg: "database unavailable", cause: err}
+		}
+	}
+	return err
+}
+
+// pgxReadOnlySnapshot reads one consistent snapshot without blocking writers.
+var pgxReadOnlySnapshot = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}

@@ -1,0 +1,181 @@
+// Package ledgertest gives tests a real, migrated database. There is no
+// mock: a test that needs a database and cannot get one fails, unless it
+// runs under -short, where it is skipped.
+package ledgertest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
+	"github.com/shandong-carbon/carbonledger/migrations"
+)
+
+const defaultURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// AdminURL is the server the tests create their databases on.
+func AdminURL() string {
+	for _, k := range []string{"CARBONLEDGER_TEST_DATABASE_URL", "DATABASE_URL"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return defaultURL
+}
+
+var (
+	sharedOnce sync.Once
+	sharedURL  string
+	sharedErr  error
+)
+
+// Shared returns a pool on a database created once per test binary. Tests
+// that share it must use their own account ids (see ID).
+func Shared(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	skipShort(t)
+	sharedOnce.Do(func() { sharedURL, sharedErr = createNamedDB(sharedName()) })
+	if sharedErr != nil {
+		t.Fatalf("no database for tests (set CARBONLEDGER_TEST_DATABASE_URL or run `make test`): %v", sharedErr)
+	}
+	return connect(t, sharedURL)
+}
+
+// Fresh returns a pool on a new database of its own, dropped at cleanup.
+// Use it for tests that tamper with rows or count global totals.
+func Fresh(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	skipShort(t)
+	u, err := createDB()
+	if err != nil {
+		t.Fatalf("no database for tests (set CARBONLEDGER_TEST_DATABASE_URL or run `make test`): %v", err)
+	}
+	pool := connect(t, u)
+	t.Cleanup(func() { dropDB(u) })
+	return pool
+}
+
+// FreshURL is Fresh for code that needs the URL (a server process).
+func FreshURL(t testing.TB) string {
+	t.Helper()
+	skipShort(t)
+	u, err := createDB()
+	if err != nil {
+		t.Fatalf("no database for tests: %v", err)
+	}
+	t.Cleanup(func() { dropDB(u) })
+	return u
+}
+
+// Ledger returns a ledger on a pool.
+func Ledger(t testing.TB, pool *pgxpool.Pool, opts ledger.Options) *ledger.Ledger {
+	t.Helper()
+	l, err := ledger.New(context.Background(), pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// ID returns a unique identifier segment with a readable prefix.
+func ID(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+func skipShort(t testing.TB) {
+	if testing.Short() {
+		t.Skip("needs a database; skipped under -short")
+	}
+}
+
+func connect(t testing.TB, u string) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := ledger.Connect(ctx, u)
+	if err != nil {
+		t.Fatalf("connect test database: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// sharedName is one database per test binary, recreated on every run, so
+// repeated runs leave at most one database per package behind.
+func sharedName() string {
+	base := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(base))
+	return "cltest_shared_" + clean
+}
+
+func createDB() (string, error) {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return createNamedDB("cltest_" + hex.EncodeToString(b[:]))
+}
+
+func createNamedDB(name string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin := AdminURL()
+	pool, err := ledger.Connect(ctx, admin)
+	if err != nil {
+		return "", err
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		return "", fmt.Errorf("drop database: %w", err)
+	}
+	if _, err := pool.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("create database: %w", err)
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	dbURL := u.String()
+	p2, err := ledger.Connect(ctx, dbURL)
+	if err != nil {
+		return "", err
+	}
+	defer p2.Close()
+	if _, err := migrations.Up(ctx, p2); err != nil {
+		return "", err
+	}
+	return dbURL, nil
+}
+
+func dropDB(dbURL string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	pool, err := ledger.Connect(ctx, AdminURL())
+	if err != nil {
+		return
+	}
+	defer pool.Close()
+	_, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+}

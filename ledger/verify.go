@@ -1,0 +1,267 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+)
+
+// VerifyProblemsMax bounds the report; counting goes on past it.
+const VerifyProblemsMax = 1000
+
+// Problem is one mismatch found by Verify, precise enough to act on.
+type Problem struct {
+	Kind    string `json:"kind"` // transaction_hash, unbalanced, chain_hash, sequence_gap, balance_after, account_state, asset_sum
+	Account string `json:"account,omitempty"`
+	Shard   int    `json:"shard,omitempty"`
+	Seq     int64  `json:"seq,omitempty"`
+	TxID    string `json:"transaction_id,omitempty"`
+	Detail  string `json:"detail"`
+}
+
+// VerifyReport is the result of recomputing the ledger from its journal.
+type VerifyReport struct {
+	OK            bool              `json:"ok"`
+	Transactions  int64             `json:"transactions"`
+	Postings      int64             `json:"postings"`
+	Chains        int64             `json:"chains"`
+	ProblemsTotal int64             `json:"problems_total"`
+	Problems      []Problem         `json:"problems"`
+	AssetTotals   map[Asset]string  `json:"asset_totals"`
+	Root          string            `json:"root"` // digest of every chain head: publish it to anchor the journal
+	Duration      string            `json:"duration"`
+	Notes         map[string]string `json:"notes,omitempty"`
+}
+
+func (r *VerifyReport) add(p Problem) {
+	r.ProblemsTotal++
+	if len(r.Problems) < VerifyProblemsMax {
+		r.Problems = append(r.Problems, p)
+	}
+}
+
+// Verify recomputes every transaction hash, every per-account hash chain
+// and balance from the postings, and the per-asset totals, and compares
+// them with what is stored. It reads a consistent snapshot.
+func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+	start := time.Now()
+	rep := &VerifyReport{Problems: []Problem{}, AssetTotals: map[Asset]string{}}
+	tx, err := l.pool.BeginTx(ctx, pgxReadOnlySnapshot)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+
+	// 1. Transactions: content hash and balance per asset and phase.
+	rows, err := tx.Query(ctx, `
+		SELECT t.id, t.kind, t.actor, t.effective_at, t.created_at, t.metadata, t.corrects, t.resolves, t.pending, t.expires_at, t.hash,
+		       p.account_id, p.asset, p.phase, p.amount::TEXT, p.idx
+		FROM transactions t LEFT JOIN postings p ON p.tx_id = t.id
+		ORDER BY t.id, p.idx`)
+	if err != nil {
+		return nil, err
+	}
+	var cur *Transaction
+	finishTx := func() {
+		if cur == nil {
+			return
+		}
+		rep.Transactions++
+		if got := cur.computeHash(); !bytes.Equal(got, cur.Hash) {
+			rep.add(Problem{Kind: "transaction_hash", TxID: cur.ID.String(), Detail: "stored hash does not match the transaction's header and postings: they were changed, added or removed"})
+		}
+		sums := map[string]decimal.Decimal{}
+		for _, p := range cur.Postings {
+			k := string(p.Asset) + "/" + string(p.Phase)
+			sums[k] = sums[k].Add(p.Amount)
+		}
+		for k, s := range sums {
+			if !s.IsZero() {
+				rep.add(Problem{Kind: "unbalanced", TxID: cur.ID.String(), Detail: fmt.Sprintf("%s postings sum to %s", k, s)})
+			}
+		}
+	}
+	for rows.Next() {
+		var t Transaction
+		var meta map[string]string
+		var acct, asset, phase, amount *string
+		var idx *int
+		if err := rows.Scan(&t.ID, &t.Kind, &t.Actor, &t.EffectiveAt, &t.CreatedAt, &meta, &t.Corrects, &t.Resolves, &t.Pending, &t.ExpiresAt, &t.Hash,
+			&acct, &asset, &phase, &amount, &idx); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if cur == nil || cur.ID != t.ID {
+			finishTx()
+			t.Metadata = meta
+			cur = &t
+		}
+		if acct != nil {
+			a := Asset(*asset)
+			amt, err := decimal.NewFromString(*amount)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cur.Postings = append(cur.Postings, Posting{Account: *acct, Asset: a, Phase: Phase(*phase), Amount: amt})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	finishTx()
+
+	// 2. Chains: per account and shard, in sequence order.
+	rows, err = tx.Query(ctx, `
+		SELECT p.account_id, p.shard, p.seq, p.tx_id, p.idx, p.asset, p.phase, p.amount::TEXT, p.balance_after::TEXT, p.pending_after::TEXT,
+		       p.chain_hash, t.hash, a.issuer,
+		       COALESCE(s.balance, a.balance)::TEXT, a.pending_debits::TEXT, COALESCE(s.seq, a.seq), COALESCE(s.head_hash, a.head_hash)
+		FROM postings p
+		JOIN transactions t ON t.id = p.tx_id
+		JOIN accounts a ON a.id = p.account_id
+		LEFT JOIN issuer_shards s ON a.issuer AND s.account_id = p.account_id AND s.shard = p.shard
+		ORDER BY p.account_id, p.shard, p.seq`)
+	if err != nil {
+		return nil, err
+	}
+	type chain struct {
+		account       string
+		shard         int
+		asset         Asset
+		issuer        bool
+		seq           int64
+		bal, pend     decimal.Decimal
+		head          []byte
+		stBal, stPend string
+		stSeq         int64
+		stHead        []byte
+	}
+	totals := map[Asset]decimal.Decimal{}
+	root := sha256.New()
+	var c *chain
+	finishChain := func() {
+		if c == nil {
+			return
+		}
+		rep.Chains++
+		totals[c.asset] = totals[c.asset].Add(c.bal)
+		fmt.Fprintf(root, "%s|%d|%d|%x\n", c.account, c.shard, c.seq, c.head)
+		stBal, _ := decimal.NewFromString(c.stBal)
+		stPend, _ := decimal.NewFromString(c.stPend)
+		if c.issuer {
+			stPend = decimal.Zero
+		}
+		if !stBal.Equal(c.bal) || !stPend.Equal(c.pend) || c.stSeq != c.seq || !bytes.Equal(c.stHead, c.head) {
+			rep.add(Problem{Kind: "account_state", Account: c.account, Shard: c.shard, Seq: c.seq,
+				Detail: fmt.Sprintf("stored balance %s pending %s seq %d head %x differ from the journal's balance %s pending %s seq %d head %x",
+					stBal, stPend, c.stSeq, shortHash(c.stHead), c.bal, c.pend, c.seq, shortHash(c.head))})
+		}
+	}
+	for rows.Next() {
+		var p Posting
+		var txID uuid.UUID
+		var idx int
+		var amt, balAfter, pendAfter, stBal, stPend string
+		var txHash, stHead []byte
+		var issuer bool
+		var stSeq int64
+		if err := rows.Scan(&p.Account, &p.Shard, &p.Seq, &txID, &idx, &p.Asset, &p.Phase, &amt, &balAfter, &pendAfter,
+			&p.ChainHash, &txHash, &issuer, &stBal, &stPend, &stSeq, &stHead); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rep.Postings++
+		if c == nil || c.account != p.Account || c.shard != p.Shard {
+			finishChain()
+			c = &chain{account: p.Account, shard: p.Shard, asset: p.Asset, issuer: issuer, head: []byte{},
+				stBal: stBal, stPend: stPend, stSeq: stSeq, stHead: stHead}
+		}
+		if p.Seq != c.seq+1 {
+			rep.add(Problem{Kind: "sequence_gap", Account: p.Account, Shard: p.Shard, Seq: p.Seq, TxID: txID.String(),
+				Detail: fmt.Sprintf("expected seq %d: postings were removed or inserted", c.seq+1)})
+		}
+		c.seq = p.Seq
+		p.Amount, _ = decimal.NewFromString(amt)
+		switch {
+		case p.Phase == PhasePosted:
+			c.bal = c.bal.Add(p.Amount)
+		case issuer:
+		case p.Phase == PhaseHold && p.Amount.IsNegative():
+			c.pend = c.pend.Sub(p.Amount)
+		case p.Phase == PhaseRelease && p.Amount.IsPositive():
+			c.pend = c.pend.Sub(p.Amount)
+		}
+		storedBal, _ := decimal.NewFromString(balAfter)
+		storedPend, _ := decimal.NewFromString(pendAfter)
+		if !storedBal.Equal(c.bal) || !storedPend.Equal(c.pend) {
+			rep.add(Problem{Kind: "balance_after", Account: p.Account, Shard: p.Shard, Seq: p.Seq, TxID: txID.String(),
+				Detail: fmt.Sprintf("stored balance_after %s pending_after %s, recomputed %s %s", storedBal, storedPend, c.bal, c.pend)})
+		}
+		if !issuer && c.bal.Sub(c.pend).IsNegative() {
+			rep.add(Problem{Kind: "negative_balance", Account: p.Account, Seq: p.Seq, TxID: txID.String(),
+				Detail: fmt.Sprintf("holder available balance went to %s", c.bal.Sub(c.pend))})
+		}
+		p.BalanceAfter, p.PendingAfter = storedBal, storedPend
+		want := chainHash(c.head, txHash, idx, &p)
+		if !bytes.Equal(want, p.ChainHash) {
+			rep.add(Problem{Kind: "chain_hash", Account: p.Account, Shard: p.Shard, Seq: p.Seq, TxID: txID.String(),
+				Detail: "posting does not match its chain hash: it was changed after it was written"})
+		}
+		c.head = p.ChainHash
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	finishChain()
+
+	// 3. Stored state with no journal behind it.
+	rows, err = tx.Query(ctx, `
+		SELECT a.id, 0, a.balance::TEXT, a.seq FROM accounts a
+		WHERE NOT a.issuer AND (a.balance <> 0 OR a.pending_debits <> 0 OR a.seq <> 0)
+		  AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.account_id = a.id)
+		UNION ALL
+		SELECT s.account_id, s.shard, s.balance::TEXT, s.seq FROM issuer_shards s
+		WHERE (s.balance <> 0 OR s.seq <> 0)
+		  AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.account_id = s.account_id AND p.shard = s.shard)`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id, bal string
+		var shard int
+		var seq int64
+		if err := rows.Scan(&id, &shard, &bal, &seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rep.add(Problem{Kind: "account_state", Account: id, Shard: shard, Seq: seq,
+			Detail: fmt.Sprintf("stored balance %s at seq %d but the journal has no postings for it", bal, seq)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	for a, s := range totals {
+		rep.AssetTotals[a] = s.String()
+		if !s.IsZero() {
+			rep.add(Problem{Kind: "asset_sum", Detail: fmt.Sprintf("balances of %s sum to %s, not zero", a, s)})
+		}
+	}
+	rep.Root = hex.EncodeToString(root.Sum(nil))
+	rep.OK = rep.ProblemsTotal == 0
+	rep.Duration = time.Since(start).Round(time.Millisecond).String()
+	return rep, nil
+}
+
+func shortHash(b []byte) []byte {
+	if len(b) > 6 {
+		return b[:6]
+	}
+	return b
+}

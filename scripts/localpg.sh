@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# localpg.sh - make sure a real PostgreSQL is reachable and print its URL.
+#
+# Usage:
+#   scripts/localpg.sh run    # private cluster, database "carbonledger"
+#   scripts/localpg.sh test   # server on 127.0.0.1:5432 if it trusts us,
+#                             # else the private cluster; db "carbonledger_test"
+#   scripts/localpg.sh stop   # stop the private cluster (if running)
+#
+# Only the DATABASE_URL goes to stdout, so callers can write
+#   DATABASE_URL=$(scripts/localpg.sh run)
+# Everything else (progress, warnings, errors) goes to stderr.
+#
+# Environment:
+#   DATABASE_URL              if set and non-empty, printed as is (run/test)
+#   CARBONLEDGER_PGPORT       port of the private cluster (default 55432)
+#   CARBONLEDGER_PGSKIP5432=1 in test mode, do not probe 127.0.0.1:5432
+#
+# The private cluster lives in $REPO/.data (git-ignored). It is idempotent:
+# a second call finds the running cluster and only prints the URL.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA_DIR="$REPO/.data"
+PGDATA="$DATA_DIR/pg"
+SOCKDIR="$DATA_DIR/pgsock"
+PGLOG="$DATA_DIR/pg.log"
+PORT="${CARBONLEDGER_PGPORT:-55432}"
+
+# Probes must not hang on a half-dead server; psql must not read ~/.psqlrc.
+export PGCONNECT_TIMEOUT=5
+
+log() { echo "localpg: $*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+usage() {
+	echo "usage: $0 run|test|stop" >&2
+	exit 2
+}
+
+# ---------------------------------------------------------------------------
+# Finding the PostgreSQL programs.
+
+PGBIN="" # directory holding initdb and pg_ctl
+PSQL=""  # psql client
+
+# find_pgbin sets PGBIN to a directory with initdb and pg_ctl: the one on
+# PATH if both are there, else the newest /usr/lib/postgresql/*/bin (Debian
+# keeps the server programs off PATH).
+find_pgbin() {
+	local initdb pgctl dir
+	initdb="$(command -v initdb || true)"
+	pgctl="$(command -v pg_ctl || true)"
+	if [[ -n "$initdb" && -n "$pgctl" ]]; then
+		# Resolve symlinks so initdb and pg_ctl come from the same version.
+		dir="$(dirname "$(readlink -f "$initdb")")"
+		if [[ -x "$dir/pg_ctl" ]]; then
+			PGBIN="$dir"
+		else
+			PGBIN="$(dirname "$initdb")"
+		fi
+		return 0
+	fi
+	# (An unmatched glob stays literal and fails the -x test below.)
+	dir="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+	if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" ]]; then
+		PGBIN="$dir"
+		return 0
+	fi
+	return 1
+}
+
+# find_psql sets PSQL: psql on PATH, else the one next to initdb.
+find_psql() {
+	PSQL="$(command -v psql || true)"
+	if [[ -z "$PSQL" && -n "$PGBIN" && -x "$PGBIN/psql" ]]; then
+		PSQL="$PGBIN/psql"
+	fi
+	[[ -n "$PSQL" ]]
+}
+
+# install_postgresql installs Debian's server package when we may (root).
+install_postgresql() {
+	if [[ $EUID -ne 0 ]]; then
+		die "PostgreSQL server programs (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin.
+  Install PostgreSQL (Debian/Ubuntu: sudo apt-get install -y postgresql) or set DATABASE_URL."
+	fi
+	command -v apt-get >/dev/null || die "initdb/pg_ctl not found and apt-get is not available; install PostgreSQL or set DATABASE_URL"
+	log "initdb/pg_ctl not found; installing postgresql with apt-get"
+	# apt's chatter goes to stderr: stdout is reserved for the URL.
+	apt-get update >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql >&2
+}
+
+# ---------------------------------------------------------------------------
+# Running as an unprivileged user: postgres refuses to run as root.
+
+PGUSER_OS="" # OS user that owns and runs the private cluster ("" = ourselves)
+
+# as_pg runs a command as PGUSER_OS (or directly when we are not root).
+# It runs from / so the server does not warn about an unreadable cwd (/root).
+as_pg() {
+	if [[ -z "$PGUSER_OS" ]]; then
+		"$@"
+	elif command -v runuser >/dev/null; then
+		(cd / && runuser -u "$PGUSER_OS" -- "$@")
+	else
+		(cd / && su "$PGUSER_OS" -s /bin/sh -c "$(printf '%q ' "$@")")
+	fi
+}
+
+# pick_os_user chooses who runs the cluster when we are root: the owner of an
+# existing data directory, else "postgres" if it exists, else a system user
+# "carbonledger" that we create.
+pick_os_user() {
+	[[ $EUID -eq 0 ]] || return 0
+	local owner=""
+	if [[ -d "$PGDATA" ]]; then
+		owner="$(stat -c %U "$PGDATA")"
+	fi
+	if [[ -n "$owner" && "$owner" != "root" && "$owner" != "UNKNOWN" ]]; then
+		PGUSER_OS="$owner"
+	elif id -u postgres >/dev/null 2>&1; then
+		PGUSER_OS="postgres"
+	else
+		if ! id -u carbonledger >/dev/null 2>&1; then
+			log "creating system user carbonledger to run PostgreSQL (it refuses to run as root)"
+			useradd -r -M -d /nonexistent -s /usr/sbin/nologin carbonledger >&2
+		fi
+		PGUSER_OS="carbonledger"
+	fi
+}
+
+# can_enter DIR: may PGUSER_OS cd into DIR? (sh's builtin test: no PATH lookup)
+# shellcheck disable=SC2016 # $1 is expanded by the inner sh
+can_enter() { as_pg /bin/sh -c 'test -x "$1"' sh "$1" 2>/dev/null; }
+
+# ensure_traversable makes sure PGUSER_OS can reach $DATA_DIR. We only ever
+# loosen .data itself and the repo dir (o+x: enter, not list or read); for
+# directories above the repo we warn and let the start fail with a clear log.
+ensure_traversable() {
+	[[ -n "$PGUSER_OS" ]] || return 0
+	local dir
+	for dir in "$REPO" "$DATA_DIR"; do # outer first: .data is unreachable without it
+		if ! can_enter "$dir"; then
+			log "chmod o+x $dir so $PGUSER_OS can reach the data directory"
+			chmod o+x "$dir"
+		fi
+	done
+	dir="$(dirname "$REPO")"
+	while :; do
+		if ! can_enter "$dir"; then
+			log "warning: $dir is not traversable by user $PGUSER_OS; PostgreSQL will fail to start (chmod o+x $dir, or move the repo)"
+		fi
+		[[ "$dir" == "/" ]] && break
+		dir="$(dirname "$dir")"
+	done
+}
+
+# ---------------------------------------------------------------------------
+# The private cluster.
+
+# pg_running: is the private cluster's postmaster alive?
+pg_running() {
+	[[ -f "$PGDATA/PG_VERSION" ]] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1
+}
+
+ensure_cluster() {
+	find_pgbin || {
+		install_postgresql
+		find_pgbin || die "postgresql installed but initdb/pg_ctl still not found"
+	}
+	find_psql || die "psql not found (install the PostgreSQL client, e.g. apt-get install -y postgresql-client)"
+
+	mkdir -p "$DATA_DIR"
+	pick_os_user
+
+	# Unix socket paths are limited to ~107 bytes; we connect over TCP, but
+	# the server still refuses to start if it cannot create its socket.
+	if ((${#SOCKDIR} + 20 > 107)); then
+		die "socket directory path too long for a unix socket: $SOCKDIR (move the repo to a shorter path)"
+	fi
+
+	if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
+		log "initialising private cluster in $PGDATA ($("$PGBIN/initdb" --version))"
+		mkdir -p "$PGDATA" "$SOCKDIR"
+		chmod 700 "$PGDATA"
+		if [[ -n "$PGUSER_OS" ]]; then
+			chown "$PGUSER_OS" "$PGDATA" "$SOCKDIR"
+		fi
+		ensure_traversable
+		# trust on loopback only (listen_addresses below): a dev/test cluster.
+		as_pg "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres \
+			--encoding=UTF8 --locale=C >"$DATA_DIR/initdb.log" 2>&1 || {
+			cat "$DATA_DIR/initdb.log" >&2
+			die "initdb failed (see above)"
+		}
+	fi
+
+	if pg_running; then
+		# Reusing a cluster started on another port would print a wrong URL.
+		local running_port
+		running_port="$(sed -n 4p "$PGDATA/postmaster.pid" 2>/dev/null || true)"
+		if [[ -n "$running_port" && "$running_port" != "$PORT" ]]; then
+			die "private cluster is running on port $running_port, not $PORT; run '$0 stop' first"
+		fi
+		log "private cluster already running on 127.0.0.1:$PORT"
+	else
+		mkdir -p "$SOCKDIR"
+		touch "$PGLOG"
+		if [[ -n "$PGUSER_OS" ]]; then
+			# The server writes the log and the socket itself.
+			chown "$PGUSER_OS" "$SOCKDIR" "$PGLOG"
+			ensure_traversable
+		fi
+		log "starting private cluster on 127.0.0.1:$PORT (log: $PGLOG)"
+		# pg_ctl runs -o through /bin/sh, hence the quotes around the socket dir.
+		if ! as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 \
+			-o "-c listen_addresses=127.0.0.1 -p $PORT -k '$SOCKDIR' -c fsync=on -c max_connections=200 -c shared_buffers=256MB" \
+			start >&2; then
+			tail -n 20 "$PGLOG" >&2 || true
+			die "could not start PostgreSQL on port $PORT (port taken? set CARBONLEDGER_PGPORT)"
+		fi
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Databases.
+
+# psql_at PORT DB ARGS... runs psql over TCP loopback as the postgres role.
+psql_at() {
+	local port="$1" db="$2"
+	shift 2
+	"$PSQL" -X -q -h 127.0.0.1 -p "$port" -U postgres -d "$db" -v ON_ERROR_STOP=1 "$@"
+}
+
+# ensure_db PORT NAME creates database NAME if missing. A concurrent caller
+# may win the race to create it; that is fine as long as it exists after.
+ensure_db() {
+	local port="$1" name="$2" q
+	q="select 1 from pg_database where datname = '$name'"
+	if [[ "$(psql_at "$port" postgres -Atc "$q")" == "1" ]]; then
+		return 0
+	fi
+	log "creating database $name on 127.0.0.1:$port"
+	local out
+	if ! out="$(psql_at "$port" postgres -c "create database \"$name\"" 2>&1)" &&
+		[[ "$(psql_at "$port" postgres -Atc "$q")" != "1" ]]; then
+		echo "$out" >&2
+		die "could not create database $name on 127.0.0.1:$port"
+	fi
+}
+
+url() { echo "postgres://postgres@127.0.0.1:$1/$2?sslmode=disable"; }
+
+# system_pg_ok: does a server on 127.0.0.1:5432 let user postgres in without
+# a password?
+system_pg_ok() {
+	[[ "${CARBONLEDGER_PGSKIP5432:-}" == "1" ]] && return 1
+	find_pgbin || true
+	find_psql || return 1
+	if command -v pg_isready >/dev/null; then
+		pg_isready -q -h 127.0.0.1 -p 5432 -t 3 || return 1
+	fi
+	[[ "$(psql_at 5432 postgres -Atc 'select 1' 2>/dev/null)" == "1" ]]
+}
+
+# ---------------------------------------------------------------------------
+
+mode="${1:-}"
+case "$mode" in
+run | test)
+	if [[ -n "${DATABASE_URL:-}" ]]; then
+		log "using DATABASE_URL from the environment"
+		echo "$DATABASE_URL"
+		exit 0
+	fi
+	;;
+stop) ;;
+*) usage ;;
+esac
+
+case "$mode" in
+test)
+	if system_pg_ok; then
+		log "using the PostgreSQL server on 127.0.0.1:5432"
+		ensure_db 5432 carbonledger_test
+		url 5432 carbonledger_test
+		exit 0
+	fi
+	log "no trusting server on 127.0.0.1:5432; using the private cluster"
+	ensure_cluster
+	ensure_db "$PORT" carbonledger_test
+	url "$PORT" carbonledger_test
+	;;
+run)
+	ensure_cluster
+	ensure_db "$PORT" carbonledger
+	url "$PORT" carbonledger
+	;;
+stop)
+	if [[ ! -f "$PGDATA/PG_VERSION" ]]; then
+		log "no private cluster in $PGDATA"
+		exit 0
+	fi
+	find_pgbin || die "pg_ctl not found"
+	pick_os_user
+	if pg_running; then
+		log "stopping private cluster in $PGDATA"
+		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >&2
+	else
+		log "private cluster is not running"
+	fi
+	;;
+esac
