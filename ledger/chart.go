@@ -34,6 +34,7 @@ var chart = []chartEntry{
 	{"holder:*:SDCER", AssetSDCER, false},
 	{"registry:SDCER:retired", AssetSDCER, false},
 	{"registry:SDCER:cancelled", AssetSDCER, false},
+	{"registry:SDCER:surrendered", AssetSDCER, false},
 
 	{"province:CEI:recognition", AssetCEI, true},
 	{"enterprise:*:CEI:source", AssetCEI, false},

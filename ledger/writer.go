@@ -1,0 +1,89 @@
+package ledger
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Writer is a use case's handle on one database transaction: its own SQL
+// through Tx, and postings through the engine, committed together. It is
+// how the sub-packages (points, registry, quota) write, so the engine's
+// locking, balance checks and hash chains apply to every posting.
+type Writer struct {
+	ctx context.Context
+	l   *Ledger
+	tx  pgx.Tx
+	now time.Time
+}
+
+// Tx is the database transaction, for the use case's own tables.
+func (w *Writer) Tx() pgx.Tx { return w.tx }
+
+// Ctx is the request context.
+func (w *Writer) Ctx() context.Context { return w.ctx }
+
+// Now is the ledger clock, fixed for the whole database transaction.
+func (w *Writer) Now() time.Time { return w.now }
+
+// Apply validates nothing beyond the engine's checks: build transactions
+// with NewTransaction or Build. All apply or the call fails.
+func (w *Writer) Apply(txs ...*Transaction) error {
+	errs, err := w.l.applyTransactions(w.ctx, w.tx, txs, true)
+	if err != nil {
+		for _, e := range errs {
+			if e != nil {
+				return e
+			}
+		}
+	}
+	return err
+}
+
+// ApplyEach applies independent transactions, each with its own outcome.
+func (w *Writer) ApplyEach(txs []*Transaction) ([]error, error) {
+	return w.l.applyTransactions(w.ctx, w.tx, txs, false)
+}
+
+// Build validates a transaction with NewTransaction at the writer's clock.
+func (w *Writer) Build(actor Actor, in TxInput) (*Transaction, error) {
+	return NewTransaction(in, actor.ID(), w.now)
+}
+
+// OpenAccounts opens the accounts that do not exist yet.
+func (w *Writer) OpenAccounts(ids ...string) error { return openAccounts(w.ctx, w.tx, ids, nil) }
+
+// Resolve posts (post=true) or voids a pending transaction, at most once.
+func (w *Writer) Resolve(actor Actor, id uuid.UUID, post bool) (*Transaction, error) {
+	return w.l.resolveInTx(w.ctx, w.tx, actor, id, post)
+}
+
+// Load reads a journal transaction.
+func (w *Writer) Load(id uuid.UUID) (*Transaction, error) { return loadTransaction(w.ctx, w.tx, id) }
+
+// Account reads an account's current state inside the transaction.
+func (w *Writer) Account(id string) (AccountView, error) { return getAccount(w.ctx, w.tx, id) }
+
+// Run executes fn once per idempotency key, in one database transaction
+// at READ COMMITTED with the engine's row locks, retried whole on
+// serialization failures and deadlocks. The stored result is returned on
+// replay; the same key with a different input is idempotency_conflict.
+func Run[T any](ctx context.Context, l *Ledger, key Key, op string, input any, fn func(w *Writer) (T, error)) (T, bool, error) {
+	return runOp(ctx, l, key, op, input, func(tx pgx.Tx) (T, error) {
+		return fn(&Writer{ctx: ctx, l: l, tx: tx, now: l.now()})
+	})
+}
+
+// Update runs fn in one retried database transaction without an
+// idempotency key: for background jobs whose effect is idempotent by
+// construction (expiry, sweeps).
+func (l *Ledger) Update(ctx context.Context, fn func(w *Writer) error) error {
+	return l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		return fn(&Writer{ctx: ctx, l: l, tx: tx, now: l.now()})
+	})
+}
+
+// Now is the ledger clock.
+func (l *Ledger) Now() time.Time { return l.now() }
