@@ -1,0 +1,266 @@
+package api
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
+)
+
+// Roles carried in tokens (DOMAIN.md §2).
+const (
+	RoleCitizen    = "citizen"
+	RoleOperator   = "operator"
+	RoleVerifier   = "verifier"
+	RoleEnterprise = "enterprise"
+	RoleCity       = "city"
+	RoleProvince   = "province"
+	RoleAuditor    = "auditor"
+)
+
+var allRoles = []string{RoleCitizen, RoleOperator, RoleVerifier, RoleEnterprise, RoleCity, RoleProvince, RoleAuditor}
+
+const (
+	tokenLeeway    = 30 * time.Second
+	tokenTTLMax    = 7 * 24 * time.Hour
+	defaultIssuer  = "carbonledger"
+	defaultAud     = "carbonledger-api"
+	signingKeySize = ed25519.SeedSize
+)
+
+// Claims are our token claims. Validate runs after the standard checks.
+type Claims struct {
+	Role string `json:"role"`
+	Org  string `json:"org,omitempty"`
+	City string `json:"city,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Validate checks the subject and role: a token that names no known role,
+// or a role without the organisation or city it acts for, is refused.
+func (c *Claims) Validate() error {
+	if !ledger.ValidIdent(c.Subject) {
+		return errors.New("sub must be an identifier")
+	}
+	known := false
+	for _, r := range allRoles {
+		known = known || r == c.Role
+	}
+	if !known {
+		return fmt.Errorf("unknown role %q", c.Role)
+	}
+	switch c.Role {
+	case RoleOperator, RoleVerifier, RoleEnterprise:
+		if !ledger.ValidIdent(c.Org) {
+			return fmt.Errorf("role %s needs an org claim", c.Role)
+		}
+	case RoleCity:
+		if !ledger.ValidIdent(c.City) {
+			return errors.New("role city needs a city claim")
+		}
+	}
+	if c.Org != "" && !ledger.ValidIdent(c.Org) || c.City != "" && !ledger.ValidIdent(c.City) {
+		return errors.New("org and city must be identifiers")
+	}
+	return nil
+}
+
+// Actor turns verified claims into the ledger's actor.
+func (c *Claims) Actor() ledger.Actor {
+	return ledger.Actor{Sub: c.Subject, Role: c.Role, Org: c.Org, City: c.City}
+}
+
+// SigningKey is the service's own EdDSA key.
+type SigningKey struct {
+	Private ed25519.PrivateKey
+	KID     string
+}
+
+// NewSigningKey derives a key from a 32-byte seed.
+func NewSigningKey(seed []byte) (*SigningKey, error) {
+	if len(seed) != signingKeySize {
+		return nil, fmt.Errorf("signing key seed must be %d bytes, got %d", signingKeySize, len(seed))
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	sum := sha256.Sum256(priv.Public().(ed25519.PublicKey))
+	return &SigningKey{Private: priv, KID: base64.RawURLEncoding.EncodeToString(sum[:12])}, nil
+}
+
+// GenerateSigningKey makes a random key (tests, first development run).
+func GenerateSigningKey() *SigningKey {
+	seed := make([]byte, signingKeySize)
+	if _, err := rand.Read(seed); err != nil {
+		panic(err)
+	}
+	k, _ := NewSigningKey(seed)
+	return k
+}
+
+// LoadSigningKey reads a base64 seed from env (value) or from a file. With
+// create, a missing file gets a fresh key (development only: mode 0600).
+func LoadSigningKey(value, file string, create bool) (*SigningKey, bool, error) {
+	if value != "" {
+		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
+		if err != nil {
+			return nil, false, fmt.Errorf("CARBONLEDGER_SIGNING_KEY: %w", err)
+		}
+		k, err := NewSigningKey(seed)
+		return k, false, err
+	}
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) && create {
+		seed := make([]byte, signingKeySize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, false, err
+		}
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			return nil, false, err
+		}
+		if err := os.WriteFile(file, []byte(base64.StdEncoding.EncodeToString(seed)+"\n"), 0o600); err != nil {
+			return nil, false, err
+		}
+		k, err := NewSigningKey(seed)
+		return k, true, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("signing key file: %w", err)
+	}
+	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, false, fmt.Errorf("signing key file %s: %w", file, err)
+	}
+	k, err := NewSigningKey(seed)
+	return k, false, err
+}
+
+// TokenSpec is what a development token asserts.
+type TokenSpec struct {
+	Role, Sub, Org, City string
+	TTL                  time.Duration
+}
+
+// Mint signs a token with the service key.
+func (k *SigningKey) Mint(issuer, audience string, spec TokenSpec, now time.Time) (string, error) {
+	if spec.TTL <= 0 || spec.TTL > tokenTTLMax {
+		return "", fmt.Errorf("ttl must be between 1s and %s", tokenTTLMax)
+	}
+	c := &Claims{Role: spec.Role, Org: spec.Org, City: spec.City, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: issuer, Subject: spec.Sub, Audience: jwt.ClaimStrings{audience},
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
+		ExpiresAt: jwt.NewNumericDate(now.Add(spec.TTL)),
+	}}
+	if err := c.Validate(); err != nil {
+		return "", err
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	t.Header["kid"] = k.KID
+	return t.SignedString(k.Private)
+}
+
+// JWKS is the public half of the service keys, for other services.
+func (k *SigningKey) JWKS() map[string]any {
+	pub := k.Private.Public().(ed25519.PublicKey)
+	return map[string]any{"keys": []map[string]string{{
+		"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": k.KID,
+		"x": base64.RawURLEncoding.EncodeToString(pub),
+	}}}
+}
+
+// ExternalIdP trusts tokens of an external identity provider, verified
+// against its published JWKS (refreshed in the background by keyfunc).
+type ExternalIdP struct {
+	JWKSURL  string
+	Issuer   string
+	Audience string
+}
+
+// authenticator verifies bearer tokens: one parser per trusted issuer,
+// each pinned to its algorithms, issuer and audience, expiry required.
+type authenticator struct {
+	own      *jwt.Parser
+	ownKey   *SigningKey
+	ownIss   string
+	ext      *jwt.Parser
+	extIss   string
+	extKeys  jwt.Keyfunc
+	unverify *jwt.Parser
+}
+
+func newAuthenticator(ctx context.Context, key *SigningKey, issuer, audience string, ext *ExternalIdP, now func() time.Time) (*authenticator, error) {
+	common := []jwt.ParserOption{jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(tokenLeeway), jwt.WithTimeFunc(now)}
+	a := &authenticator{
+		own:      jwt.NewParser(append(common, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer(issuer), jwt.WithAudience(audience))...),
+		ownKey:   key,
+		ownIss:   issuer,
+		unverify: jwt.NewParser(),
+	}
+	if ext != nil && ext.JWKSURL != "" {
+		if ext.Issuer == "" || ext.Audience == "" || ext.Issuer == issuer {
+			return nil, errors.New("external identity provider needs its own issuer and an audience")
+		}
+		kf, err := keyfunc.NewDefaultCtx(ctx, []string{ext.JWKSURL})
+		if err != nil {
+			return nil, fmt.Errorf("external JWKS: %w", err)
+		}
+		a.ext = jwt.NewParser(append(common, jwt.WithValidMethods([]string{"RS256", "ES256", "EdDSA"}), jwt.WithIssuer(ext.Issuer), jwt.WithAudience(ext.Audience))...)
+		a.extIss, a.extKeys = ext.Issuer, kf.Keyfunc
+	}
+	return a, nil
+}
+
+func (a *authenticator) ownKeyfunc(t *jwt.Token) (any, error) {
+	if kid, _ := t.Header["kid"].(string); kid != a.ownKey.KID {
+		return nil, errors.New("unknown key id")
+	}
+	return a.ownKey.Private.Public(), nil
+}
+
+// verify returns the claims of a valid token or an unauthorized error that
+// says why without echoing the token.
+func (a *authenticator) verify(raw string) (*Claims, error) {
+	// Route by the (not yet trusted) issuer to that issuer's parser; the
+	// chosen parser then checks everything, including the issuer itself.
+	var peek jwt.RegisteredClaims
+	if _, _, err := a.unverify.ParseUnverified(raw, &peek); err != nil {
+		return nil, errorf(codeUnauthorized, "malformed bearer token")
+	}
+	parser, kf := a.own, jwt.Keyfunc(a.ownKeyfunc)
+	if a.ext != nil && peek.Issuer == a.extIss {
+		parser, kf = a.ext, a.extKeys
+	}
+	var c Claims
+	if _, err := parser.ParseWithClaims(raw, &c, kf); err != nil {
+		return nil, errorf(codeUnauthorized, "invalid token: %s", tokenReason(err))
+	}
+	return &c, nil
+}
+
+func tokenReason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong audience"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "wrong issuer"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "bad signature or algorithm"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "missing required claim"
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		return "invalid claims"
+	}
+	return "rejected"
+}

@@ -1,0 +1,266 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
+	"github.com/shandong-carbon/carbonledger/ledger/ledgertest"
+)
+
+func transfer(from, to, amount string) map[string]any {
+	return map[string]any{"kind": "transfer", "postings": []map[string]string{
+		{"account": from, "amount": "-" + amount}, {"account": to, "amount": amount}}}
+}
+
+// openFunded opens org money accounts and deposits into each.
+func (h *harness) openFunded(prov string, amount string, orgs ...string) []string {
+	h.t.Helper()
+	var ids []string
+	h.post("/v1/accounts", prov, map[string]any{"id": "external:CNY"}).want(h.t, 201)
+	for _, o := range orgs {
+		id := "org:" + o + ":CNY"
+		h.post("/v1/accounts", prov, map[string]any{"id": id}).want(h.t, 201)
+		h.post("/v1/transactions", prov, transfer("external:CNY", id, amount)).want(h.t, 201)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func TestTransactionsEndToEnd(t *testing.T) {
+	h := newHarness(t, true)
+	prov := h.token(RoleProvince, "p1", "", "")
+	a, b := ledgertest.ID("a"), ledgertest.ID("b")
+	ids := h.openFunded(prov, "100.00", a, b)
+
+	r := h.post("/v1/transactions", prov, transfer(ids[0], ids[1], "30.50"), withKey("k-1")).want(t, 201)
+	txID := r.str("id")
+	// Replay: 200, same transaction, header says so.
+	r2 := h.post("/v1/transactions", prov, transfer(ids[0], ids[1], "30.50"), withKey("k-1")).want(t, 200)
+	if r2.str("id") != txID || r2.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %s", r2.Body)
+	}
+	h.post("/v1/transactions", prov, transfer(ids[0], ids[1], "30.51"), withKey("k-1")).want(t, 409, "idempotency_conflict")
+	h.post("/v1/transactions", prov, transfer(ids[0], ids[1], "1000.00")).want(t, 409, "insufficient_balance")
+
+	acct := h.get("/v1/accounts/"+ids[0], prov).want(t, 200)
+	if acct.str("balance") != "69.50" || acct.str("available") != "69.50" {
+		t.Fatalf("account: %s", acct.Body)
+	}
+	h.get("/v1/transactions/"+txID, prov).want(t, 200)
+
+	// An enterprise sees its own money account and transactions touching it, nothing else.
+	ent := h.token(RoleEnterprise, "e-admin", a, "")
+	h.get("/v1/accounts/"+ids[0], ent).want(t, 200)
+	h.get("/v1/accounts/"+ids[1], ent).want(t, 404, "not_found")
+	h.get("/v1/transactions/"+txID, ent).want(t, 200)
+	h.get("/v1/transactions/"+txID, h.token(RoleEnterprise, "x", "other", "")).want(t, 404)
+
+	// Two-phase over HTTP.
+	hold := transfer(ids[0], ids[1], "9.50")
+	hold["pending"], hold["timeout_seconds"] = true, 3600
+	p := h.post("/v1/transactions", prov, hold).want(t, 201)
+	if got := h.get("/v1/accounts/"+ids[0], prov).str("available"); got != "60.00" {
+		t.Fatalf("available after hold %s", got)
+	}
+	h.post("/v1/transactions/"+p.str("id")+"/post", prov, nil).want(t, 201)
+	h.post("/v1/transactions/"+p.str("id")+"/void", prov, nil).want(t, 409, "pending_already_resolved")
+
+	// Reversal once.
+	h.post("/v1/transactions/"+txID+"/reversal", prov, map[string]any{"metadata": map[string]string{"case": "R-1"}}).want(t, 201)
+	h.post("/v1/transactions/"+txID+"/reversal", prov, nil).want(t, 409, "already_reversed")
+
+	// History pages.
+	page := h.get("/v1/accounts/"+ids[0]+"/postings?limit=2", prov).want(t, 200)
+	if len(page.JSON["items"].([]any)) != 2 || page.str("next_cursor") == "" {
+		t.Fatalf("page: %s", page.Body)
+	}
+	next := h.get("/v1/accounts/"+ids[0]+"/postings?limit=2&cursor="+page.str("next_cursor"), prov).want(t, 200)
+	if len(next.JSON["items"].([]any)) == 0 {
+		t.Fatal("second page empty")
+	}
+	h.verifyClean()
+}
+
+func TestBatchOverHTTP(t *testing.T) {
+	h := newHarness(t, false)
+	prov := h.token(RoleProvince, "p1", "", "")
+	ids := h.openFunded(prov, "10.00", ledgertest.ID("x"), ledgertest.ID("y"))
+	body := map[string]any{"items": []any{
+		transfer(ids[0], ids[1], "1.00"),
+		transfer(ids[0], ids[1], "100.00"),
+		map[string]any{"kind": "transfer", "postings": []map[string]string{{"account": ids[0], "amount": "-1.001"}, {"account": ids[1], "amount": "1.001"}}},
+	}}
+	r := h.post("/v1/transactions/batch", prov, body).want(t, 201)
+	items := r.JSON["items"].([]any)
+	statuses := []string{}
+	for _, it := range items {
+		statuses = append(statuses, it.(map[string]any)["status"].(string))
+	}
+	if fmt.Sprint(statuses) != "[posted failed failed]" {
+		t.Fatalf("statuses %v: %s", statuses, r.Body)
+	}
+	body["atomic"] = true
+	h.post("/v1/transactions/batch", prov, body).want(t, 400, "invalid_amount")
+	body["items"] = body["items"].([]any)[:2]
+	r = h.post("/v1/transactions/batch", prov, body).want(t, 409, "insufficient_balance")
+	if r.str("field") != "items[1]" {
+		t.Fatalf("atomic failure should name the item: %s", r.Body)
+	}
+	if got := h.get("/v1/accounts/"+ids[0], prov).str("balance"); got != "9.00" {
+		t.Fatalf("atomic failure moved money: %s", got)
+	}
+	tooMany := make([]any, ledger.TransactionsPerBatchMax+1)
+	for i := range tooMany {
+		tooMany[i] = transfer(ids[0], ids[1], "0.01")
+	}
+	r = h.post("/v1/transactions/batch", prov, map[string]any{"items": tooMany})
+	if r.Status != 400 && r.Status != 413 {
+		t.Fatalf("oversized batch: %d %s", r.Status, r.Body)
+	}
+}
+
+// Bad input of every kind gets a 4xx problem+json with a stable code and
+// writes nothing.
+func TestBadInputIsProblemJSON(t *testing.T) {
+	h := newHarness(t, true)
+	prov := h.token(RoleProvince, "p1", "", "")
+	ids := h.openFunded(prov, "10.00", "bi-a", "bi-b")
+	huge := `{"kind":"transfer","metadata":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`
+	cases := []struct {
+		name   string
+		opts   []reqOpt
+		body   any
+		status int
+		code   string
+	}{
+		{"malformed", []reqOpt{withRawBody(`{"kind":`)}, nil, 400, "invalid_request"},
+		{"not an object", []reqOpt{withRawBody(`[1,2]`)}, nil, 400, "invalid_request"},
+		{"two objects", []reqOpt{withRawBody(`{} {}`)}, nil, 400, "invalid_request"},
+		{"empty", []reqOpt{withRawBody(``)}, nil, 400, "invalid_request"},
+		{"unknown field", []reqOpt{withRawBody(`{"kind":"t","postings":[],"debit":"x"}`)}, nil, 400, "invalid_request"},
+		{"number amount", []reqOpt{withRawBody(`{"kind":"t","postings":[{"account":"org:bi-a:CNY","amount":-1},{"account":"org:bi-b:CNY","amount":1}]}`)}, nil, 400, "invalid_request"},
+		{"huge body", []reqOpt{withRawBody(huge)}, nil, 413, "body_too_large"},
+		{"xml", []reqOpt{withRawBody(`<tx/>`), withContentType("application/xml")}, nil, 415, "unsupported_media_type"},
+		{"no key", []reqOpt{withoutKey()}, transfer(ids[0], ids[1], "1.00"), 400, "idempotency_key_required"},
+		{"bad key", []reqOpt{withKey("has space")}, transfer(ids[0], ids[1], "1.00"), 400, "invalid_request"},
+		{"too precise", nil, transfer(ids[0], ids[1], "1.001"), 400, "invalid_amount"},
+		{"nan", nil, transfer(ids[0], ids[1], "NaN"), 400, "invalid_amount"},
+		{"exponent", nil, transfer(ids[0], ids[1], "1e3"), 400, "invalid_amount"},
+		{"too big", nil, transfer(ids[0], ids[1], strings.Repeat("9", 40)), 400, "invalid_amount"},
+		{"unbalanced", nil, map[string]any{"kind": "t", "postings": []map[string]string{{"account": ids[0], "amount": "-1.00"}, {"account": ids[1], "amount": "2.00"}}}, 422, "unbalanced_transaction"},
+		{"unknown account", nil, transfer(ids[0], "org:nobody:CNY", "1.00"), 422, "account_not_found"},
+		{"off-chart account", nil, transfer(ids[0], "world", "1.00"), 400, "invalid_account"},
+		{"negative timeout", nil, map[string]any{"kind": "t", "pending": true, "timeout_seconds": -5, "postings": []map[string]string{{"account": ids[0], "amount": "-1"}, {"account": ids[1], "amount": "1"}}}, 400, "invalid_request"},
+	}
+	for _, c := range cases {
+		r := h.post("/v1/transactions", prov, c.body, c.opts...)
+		if r.Status != c.status || r.code() != c.code {
+			t.Errorf("%s: got %d %s, want %d %s", c.name, r.Status, r.code(), c.status, c.code)
+		}
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/problem+json") {
+			t.Errorf("%s: content type %s", c.name, r.Header.Get("Content-Type"))
+		}
+	}
+	h.get("/v1/accounts/"+ids[0]+"/postings?limit=0", prov).want(t, 400, "invalid_request")
+	h.get("/v1/accounts/"+ids[0]+"/postings?cursor=garbage!", prov).want(t, 400, "invalid_request")
+	h.get("/v1/transactions/not-a-uuid", prov).want(t, 404, "not_found")
+	h.get("/v1/nowhere", prov).want(t, 404, "not_found")
+	h.do("DELETE", "/v1/transactions", prov, nil).want(t, 405, "method_not_allowed")
+	// Nothing was written by any of it.
+	if got := h.get("/v1/accounts/"+ids[0], prov).str("balance"); got != "10.00" {
+		t.Fatalf("bad input moved money: %s", got)
+	}
+	h.verifyClean()
+}
+
+func TestRateLimitPerPrincipal(t *testing.T) {
+	h := newHarness(t, false, func(c *Config, _ *ledger.Options) { c.RatePerSecond, c.RateBurst = 1, 3 })
+	tok := h.token(RoleAuditor, "a1", "", "")
+	limited := 0
+	for i := 0; i < 8; i++ {
+		if r := h.get("/v1/accounts/external:CNY", tok); r.Status == 429 {
+			limited++
+			if r.code() != "rate_limited" || r.Header.Get("Retry-After") == "" {
+				t.Fatalf("429 without code or Retry-After: %s", r.Body)
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("no request was rate limited")
+	}
+	// Another principal has its own budget.
+	h.get("/v1/accounts/external:CNY", h.token(RoleAuditor, "a2", "", "")).want(t, 200)
+}
+
+// Every route is in the OpenAPI document, with its method.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	h := newHarness(t, false)
+	r := h.get("/openapi.json", "").want(t, 200)
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(r.Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi version %q", doc.OpenAPI)
+	}
+	if len(h.server.routes) < 15 {
+		t.Fatalf("only %d routes", len(h.server.routes))
+	}
+	for _, rt := range h.server.routes {
+		op, ok := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
+		if !ok {
+			t.Errorf("%s %s missing from openapi.json", rt.Method, rt.Path)
+			continue
+		}
+		if m, _ := op.(map[string]any); m["summary"] == "" || m["responses"] == nil {
+			t.Errorf("%s %s: no summary or responses", rt.Method, rt.Path)
+		}
+		// And the route really is served (not 404 from the fallback).
+		req, _ := http.NewRequest(rt.Method, strings.NewReplacer("{id}", "x").Replace(rt.Path), nil)
+		if _, pattern := h.server.mux.Handler(req); pattern != rt.Method+" "+rt.Path {
+			t.Errorf("%s %s not registered (matched %q)", rt.Method, rt.Path, pattern)
+		}
+	}
+	h.get("/healthz", "").want(t, 200)
+	h.get("/readyz", "").want(t, 200)
+	m := h.get("/metrics", "").want(t, 200)
+	for _, want := range []string{"carbonledger_http_requests_total", "carbonledger_http_request_duration_seconds_bucket", "carbonledger_tx_retries_total", "carbonledger_postings_total"} {
+		if !strings.Contains(string(m.Body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// Concurrent duplicates of one request through HTTP post once.
+func TestConcurrentDuplicateRequests(t *testing.T) {
+	h := newHarness(t, false)
+	prov := h.token(RoleProvince, "p1", "", "")
+	ids := h.openFunded(prov, "10.00", ledgertest.ID("d"), ledgertest.ID("e"))
+	var wg sync.WaitGroup
+	got := make([]string, 12)
+	for i := range got {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r := h.post("/v1/transactions", prov, transfer(ids[0], ids[1], "1.00"), withKey("dup-"+ids[0]))
+			got[i] = r.str("id")
+		}(i)
+	}
+	wg.Wait()
+	for _, g := range got {
+		if g == "" || g != got[0] {
+			t.Fatalf("ids differ: %v", got)
+		}
+	}
+	if b := h.get("/v1/accounts/"+ids[0], prov).str("balance"); b != "9.00" {
+		t.Fatalf("posted more than once: %s", b)
+	}
+}

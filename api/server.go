@@ -1,0 +1,409 @@
+// Package api is carbonledger's HTTP transport: routes, authentication,
+// request decoding, the error table and problem+json. It calls package
+// ledger and its use-case packages; it has no SQL.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
+)
+
+// Named limits.
+const (
+	bodyBytesDefault   = 1 << 20 // 1 MiB
+	bodyBytesBatch     = 4 << 20 // batches of up to 1,000 items
+	rateDefault        = 2000    // requests per second per principal
+	rateBurstDefault   = 4000
+	rateExpensive      = 2 // verify and other full scans, per second per principal
+	rateExpensiveBurst = 4
+	limiterIdle        = 10 * time.Minute
+	requestTimeout     = 30 * time.Second
+	requestIDBytesMax  = 64
+)
+
+// Config wires a Server. Zero values take the defaults above.
+type Config struct {
+	Ledger        *ledger.Ledger
+	Logger        *slog.Logger
+	SigningKey    *SigningKey
+	Issuer        string // default "carbonledger"
+	Audience      string // default "carbonledger-api"
+	External      *ExternalIdP
+	RatePerSecond float64
+	RateBurst     int
+	Now           func() time.Time // token clock; default time.Now
+}
+
+// Server serves the API.
+type Server struct {
+	cfg     Config
+	l       *ledger.Ledger
+	log     *slog.Logger
+	auth    *authenticator
+	mux     *http.ServeMux
+	routes  []route
+	metrics *metrics
+	limits  *limiters
+}
+
+// route is one entry of the route list. Roles nil means any authenticated
+// principal; Public means no token at all.
+type route struct {
+	Method   string
+	Path     string
+	Summary  string
+	Tag      string
+	Public   bool
+	Roles    []string
+	BodyMax  int64 // default bodyBytesDefault
+	Heavy    bool  // rate-limited as expensive
+	In, Out  any   // request and response shapes, for the OpenAPI document
+	Paged    bool  // takes limit and cursor
+	Produces []string
+	Handler  func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error
+}
+
+// New builds a server; ctx bounds background work started here (the
+// external JWKS refresher).
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Ledger == nil || cfg.SigningKey == nil {
+		return nil, errors.New("api: ledger and signing key are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = defaultIssuer
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = defaultAud
+	}
+	if cfg.RatePerSecond <= 0 {
+		cfg.RatePerSecond = rateDefault
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = rateBurstDefault
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	auth, err := newAuthenticator(ctx, cfg.SigningKey, cfg.Issuer, cfg.Audience, cfg.External, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, l: cfg.Ledger, log: cfg.Logger, auth: auth, mux: http.NewServeMux(),
+		metrics: newMetrics(), limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst)}
+	s.routes = s.allRoutes()
+	seen := map[string]bool{}
+	for _, rt := range s.routes {
+		pattern := rt.Method + " " + rt.Path
+		if seen[pattern] {
+			return nil, errors.New("api: duplicate route " + pattern)
+		}
+		seen[pattern] = true
+		s.mux.Handle(pattern, s.wrap(rt))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, errorf(ledger.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	return s, nil
+}
+
+// Handler is the root handler: request ids, access logs, panics as 500.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rid := r.Header.Get("X-Request-Id")
+		if !validRequestID(rid) {
+			rid = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", rid)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, rid)
+		r = r.WithContext(ctx)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(ctx, "panic", "value", v, "path", r.URL.Path, "request_id", rid)
+				writeError(w, r, s.log, errors.New("panic"))
+			}
+		}()
+		// A path served under other methods is 405 with Allow, not 404.
+		if _, pattern := s.mux.Handler(r); pattern == "/" {
+			if allowed := s.allowedMethods(r.URL.Path); allowed != "" {
+				w.Header().Set("Allow", allowed)
+				writeError(w, r, s.log, errorf(codeMethodNotAllowed, "method %s not allowed; allowed: %s", r.Method, allowed))
+				return
+			}
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) allowedMethods(path string) string {
+	var ms []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		req, _ := http.NewRequest(m, path, nil)
+		if _, p := s.mux.Handler(req); p != "" && p != "/" {
+			ms = append(ms, m)
+		}
+	}
+	return strings.Join(ms, ", ")
+}
+
+// wrap applies, per route: authentication, role check, rate limit, body
+// limit, a request timeout, metrics and the access log.
+func (s *Server) wrap(rt route) http.Handler {
+	bodyMax := rt.BodyMax
+	if bodyMax == 0 {
+		bodyMax = bodyBytesDefault
+	}
+	label := rt.Method + " " + rt.Path
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+		var actor ledger.Actor
+		err := func() error {
+			if !rt.Public {
+				c, err := s.authenticate(r)
+				if err != nil {
+					return err
+				}
+				actor = c.Actor()
+				if !roleAllowed(rt.Roles, actor.Role) {
+					return errorf(ledger.CodeForbidden, "role %s may not %s", actor.Role, rt.Summary)
+				}
+				if !s.limits.allow(actor.ID(), rt.Heavy) {
+					return errorf(codeRateLimited, "too many requests for this principal; slow down")
+				}
+			}
+			if r.Body != nil && r.Method != http.MethodGet {
+				r.Body = http.MaxBytesReader(sw, r.Body, bodyMax)
+			}
+			return rt.Handler(sw, r, actor)
+		}()
+		if err != nil {
+			writeError(sw, r, s.log, err)
+		}
+		dur := time.Since(start)
+		s.metrics.observe(label, sw.status, dur)
+		s.log.InfoContext(ctx, "request", "method", r.Method, "route", rt.Path, "status", sw.status,
+			"ms", float64(dur.Microseconds())/1000, "actor", actor.ID(), "request_id", requestIDFrom(ctx))
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (*Claims, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, errorf(codeUnauthorized, "a bearer token is required")
+	}
+	raw, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || raw == "" || len(raw) > 8192 {
+		return nil, errorf(codeUnauthorized, "Authorization must be 'Bearer <token>'")
+	}
+	return s.auth.verify(strings.TrimSpace(raw))
+}
+
+func roleAllowed(roles []string, role string) bool {
+	if roles == nil {
+		return true
+	}
+	for _, r := range roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+type requestIDKey struct{}
+
+func requestIDFrom(ctx context.Context) string {
+	v, _ := ctx.Value(requestIDKey{}).(string)
+	return v
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > requestIDBytesMax {
+		return false
+	}
+	return ledger.ValidIdent(s)
+}
+
+// --- request and response helpers used by every handler ---
+
+// decodeJSON reads exactly one JSON object into dst: the content type must
+// be JSON, unknown fields and trailing data are errors, and a body over
+// the route's limit is body_too_large.
+func decodeJSON(r *http.Request, dst any) error {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return errorf(codeUnsupportedMedia, "Content-Type must be application/json")
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		if err != nil {
+			if e := jsonError(err); ledger.ErrorCode(e) == codeBodyTooLarge {
+				return e
+			}
+		}
+		return errorf(ledger.CodeInvalidRequest, "the body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var maxErr *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return errorf(codeBodyTooLarge, "the body exceeds %d bytes", maxErr.Limit)
+	case errors.Is(err, io.EOF):
+		return errorf(ledger.CodeInvalidRequest, "the body is empty; a JSON object is required")
+	case errors.As(err, &syn):
+		return errorf(ledger.CodeInvalidRequest, "malformed JSON at byte %d", syn.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(ledger.CodeInvalidRequest, "malformed JSON: unexpected end")
+	case errors.As(err, &typ):
+		e := ledger.Errf(ledger.CodeInvalidRequest, "field %s must be %s (amounts are decimal strings)", typ.Field, typ.Type.String())
+		return e.At(typ.Field)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return errorf(ledger.CodeInvalidRequest, "%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return errorf(ledger.CodeInvalidRequest, "malformed JSON")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// writeResult answers a write: 201 for a new effect, 200 for a replay.
+func writeResult(w http.ResponseWriter, replayed bool, v any) error {
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+		return writeJSON(w, http.StatusOK, v)
+	}
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+// idemKey is the Idempotency-Key header, required on every POST.
+func idemKey(r *http.Request) (string, error) {
+	k := r.Header.Get("Idempotency-Key")
+	if err := ledger.ValidateKey(k); err != nil {
+		return "", err
+	}
+	return k, nil
+}
+
+// pageParams reads limit and cursor.
+func pageParams(r *http.Request) (int, string, error) {
+	q := r.URL.Query()
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > ledger.PageLimitMax {
+			return 0, "", ledger.Errf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.PageLimitMax).At("limit")
+		}
+		limit = n
+	}
+	c := q.Get("cursor")
+	if len(c) > 200 {
+		return 0, "", ledger.Errf(ledger.CodeInvalidRequest, "cursor too long").At("cursor")
+	}
+	return ledger.ClampLimit(limit), c, nil
+}
+
+// --- rate limits ---
+
+type limiters struct {
+	mu      sync.Mutex
+	perSec  float64
+	burst   int
+	entries map[string]*limiterEntry
+	sweep   time.Time
+}
+
+type limiterEntry struct {
+	normal, heavy *rate.Limiter
+	seen          time.Time
+}
+
+func newLimiters(perSec float64, burst int) *limiters {
+	return &limiters{perSec: perSec, burst: burst, entries: map[string]*limiterEntry{}, sweep: time.Now()}
+}
+
+func (l *limiters) allow(principal string, heavy bool) bool {
+	now := time.Now()
+	l.mu.Lock()
+	e, ok := l.entries[principal]
+	if !ok {
+		e = &limiterEntry{normal: rate.NewLimiter(rate.Limit(l.perSec), l.burst), heavy: rate.NewLimiter(rateExpensive, rateExpensiveBurst)}
+		l.entries[principal] = e
+	}
+	e.seen = now
+	if now.Sub(l.sweep) > limiterIdle {
+		for k, v := range l.entries {
+			if now.Sub(v.seen) > limiterIdle {
+				delete(l.entries, k)
+			}
+		}
+		l.sweep = now
+	}
+	l.mu.Unlock()
+	if heavy && !e.heavy.AllowN(now, 1) {
+		return false
+	}
+	return e.normal.AllowN(now, 1)
+}

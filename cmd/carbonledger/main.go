@@ -1,0 +1,341 @@
+// Command carbonledger runs the Shandong carbon-inclusion ledger: the HTTP
+// service and its operational subcommands. Process wiring only; the rules
+// live in package ledger.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/shandong-carbon/carbonledger/api"
+	"github.com/shandong-carbon/carbonledger/ledger"
+	"github.com/shandong-carbon/carbonledger/migrations"
+)
+
+const usage = `carbonledger — Shandong carbon-inclusion ledger
+
+usage: carbonledger <command> [flags]
+
+commands:
+  serve     run the HTTP API (and its background jobs)
+  migrate   apply database migrations
+  seed      load demo data and print a token per role with example calls
+  token     mint a development token: token --role R --sub S [--org O] [--city C]
+  verify    recompute balances and hash chains; non-zero exit on any mismatch
+  job       run one background job once: job NAME (job -list lists them)
+  bench     drive a running API with a workload and print a RESULT line
+
+environment (flags override):
+  DATABASE_URL                   PostgreSQL or CockroachDB URL
+  CARBONLEDGER_ADDR              listen / target address (default 127.0.0.1:8080)
+  CARBONLEDGER_SIGNING_KEY       base64 Ed25519 seed of the token signing key
+  CARBONLEDGER_SIGNING_KEY_FILE  file holding it (default .data/signing.key; created
+                                 on first use when CARBONLEDGER_SIGNING_KEY is unset)
+  CARBONLEDGER_ISSUER, CARBONLEDGER_AUDIENCE      token issuer and audience
+  CARBONLEDGER_EXTERNAL_JWKS_URL, CARBONLEDGER_EXTERNAL_ISSUER,
+  CARBONLEDGER_EXTERNAL_AUDIENCE                  trust an external identity provider
+  CARBONLEDGER_RATE_LIMIT        requests per second per principal (default 2000)
+  CARBONLEDGER_LOG_LEVEL         debug, info, warn, error (default info)
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmds := map[string]func(context.Context, []string) error{
+		"serve": cmdServe, "migrate": cmdMigrate, "seed": cmdSeed, "token": cmdToken,
+		"verify": cmdVerify, "job": cmdJob, "bench": cmdBench,
+	}
+	cmd, ok := cmds[os.Args[1]]
+	if !ok {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err := cmd(ctx, os.Args[2:]); err != nil {
+		var ex exitError
+		if errors.As(err, &ex) {
+			os.Exit(int(ex))
+		}
+		fmt.Fprintln(os.Stderr, "carbonledger:", err)
+		os.Exit(1)
+	}
+}
+
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+// config is what the environment and flags say.
+type config struct {
+	databaseURL, addr          string
+	keyValue, keyFile          string
+	issuer, audience           string
+	extJWKS, extIssuer, extAud string
+	rateLimit                  float64
+	logLevel                   string
+}
+
+func env(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func commonFlags(fs *flag.FlagSet) *config {
+	c := &config{}
+	fs.StringVar(&c.databaseURL, "database-url", env("DATABASE_URL", ""), "database URL")
+	fs.StringVar(&c.addr, "addr", env("CARBONLEDGER_ADDR", "127.0.0.1:8080"), "listen or target address")
+	fs.StringVar(&c.keyFile, "signing-key-file", env("CARBONLEDGER_SIGNING_KEY_FILE", ".data/signing.key"), "signing key file")
+	fs.StringVar(&c.issuer, "issuer", env("CARBONLEDGER_ISSUER", "carbonledger"), "token issuer")
+	fs.StringVar(&c.audience, "audience", env("CARBONLEDGER_AUDIENCE", "carbonledger-api"), "token audience")
+	fs.StringVar(&c.logLevel, "log-level", env("CARBONLEDGER_LOG_LEVEL", "info"), "log level")
+	c.keyValue = os.Getenv("CARBONLEDGER_SIGNING_KEY")
+	c.extJWKS, c.extIssuer, c.extAud = os.Getenv("CARBONLEDGER_EXTERNAL_JWKS_URL"), os.Getenv("CARBONLEDGER_EXTERNAL_ISSUER"), os.Getenv("CARBONLEDGER_EXTERNAL_AUDIENCE")
+	return c
+}
+
+func (c *config) logger() *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.logLevel))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+func (c *config) pool(ctx context.Context) (*pgxpool.Pool, error) {
+	if c.databaseURL == "" {
+		return nil, errors.New("DATABASE_URL is not set (make run sets it up for you)")
+	}
+	return ledger.Connect(ctx, c.databaseURL)
+}
+
+func (c *config) ledger(ctx context.Context, log *slog.Logger) (*ledger.Ledger, func(), error) {
+	pool, err := c.pool(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := ledger.New(ctx, pool, ledger.Options{Logger: log})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return l, pool.Close, nil
+}
+
+func (c *config) signingKey(log *slog.Logger) (*api.SigningKey, error) {
+	k, created, err := api.LoadSigningKey(c.keyValue, c.keyFile, true)
+	if created && log != nil {
+		log.Warn("generated a new development signing key", "file", c.keyFile)
+	}
+	return k, err
+}
+
+func cmdServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	c := commonFlags(fs)
+	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "requests per second per principal (default from CARBONLEDGER_RATE_LIMIT or 2000)")
+	noJobs := fs.Bool("no-jobs", false, "do not run background jobs in this replica")
+	_ = fs.Parse(args)
+	if c.rateLimit == 0 {
+		fmt.Sscan(env("CARBONLEDGER_RATE_LIMIT", "0"), &c.rateLimit)
+	}
+	log := c.logger()
+	l, closePool, err := c.ledger(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closePool()
+	key, err := c.signingKey(log)
+	if err != nil {
+		return err
+	}
+	var ext *api.ExternalIdP
+	if c.extJWKS != "" {
+		ext = &api.ExternalIdP{JWKSURL: c.extJWKS, Issuer: c.extIssuer, Audience: c.extAud}
+	}
+	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience, External: ext, RatePerSecond: c.rateLimit})
+	if err != nil {
+		return err
+	}
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJobs()
+	if !*noJobs {
+		srv.RunJobs(jobsCtx)
+	}
+	hs := &http.Server{
+		Addr: c.addr, Handler: srv.Handler(),
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 11 * time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Finish in-flight requests, then stop the jobs.
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	stopJobs()
+	return err
+}
+
+func cmdMigrate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ExitOnError)
+	c := commonFlags(fs)
+	_ = fs.Parse(args)
+	pool, err := c.pool(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	done, err := migrations.Up(ctx, pool)
+	for _, v := range done {
+		fmt.Fprintln(os.Stderr, "applied", v)
+	}
+	if err == nil && len(done) == 0 {
+		fmt.Fprintln(os.Stderr, "schema is up to date")
+	}
+	return err
+}
+
+func cmdToken(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("token", flag.ExitOnError)
+	c := commonFlags(fs)
+	role := fs.String("role", "", "role: citizen, operator, verifier, enterprise, city, province, auditor")
+	sub := fs.String("sub", "", "subject (user id)")
+	org := fs.String("org", "", "organisation (operator, verifier, enterprise)")
+	city := fs.String("city", "", "city code (city role), e.g. 3701")
+	ttl := fs.Duration("ttl", 12*time.Hour, "lifetime")
+	_ = fs.Parse(args)
+	key, err := c.signingKey(nil)
+	if err != nil {
+		return err
+	}
+	tok, err := key.Mint(c.issuer, c.audience, api.TokenSpec{Role: *role, Sub: *sub, Org: *org, City: *city, TTL: *ttl}, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
+}
+
+func cmdVerify(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ExitOnError)
+	c := commonFlags(fs)
+	asJSON := fs.Bool("json", false, "print the full report as JSON")
+	_ = fs.Parse(args)
+	l, closePool, err := c.ledger(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer closePool()
+	rep, err := l.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	return printVerify(os.Stdout, rep, *asJSON)
+}
+
+func printVerify(w io.Writer, rep *ledger.VerifyReport, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(w, "transactions %d, postings %d, chains %d, problems %d, root %s (%s)\n",
+			rep.Transactions, rep.Postings, rep.Chains, rep.ProblemsTotal, rep.Root, rep.Duration)
+		for _, p := range rep.Problems {
+			fmt.Fprintf(w, "PROBLEM %s account=%s shard=%d seq=%d tx=%s: %s\n", p.Kind, p.Account, p.Shard, p.Seq, p.TxID, p.Detail)
+		}
+	}
+	if !rep.OK {
+		return exitError(3)
+	}
+	if !asJSON {
+		fmt.Fprintln(w, "OK: every transaction balances, every chain and balance matches the journal")
+	}
+	return nil
+}
+
+func cmdJob(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("job", flag.ExitOnError)
+	c := commonFlags(fs)
+	list := fs.Bool("list", false, "list the jobs")
+	_ = fs.Parse(args)
+	if *list || fs.NArg() != 1 {
+		for _, j := range api.Jobs() {
+			fmt.Printf("%-28s every %s\n", j.Name, j.Every)
+		}
+		if *list {
+			return nil
+		}
+		return errors.New("usage: carbonledger job NAME")
+	}
+	name := fs.Arg(0)
+	for _, j := range api.Jobs() {
+		if j.Name != name {
+			continue
+		}
+		l, closePool, err := c.ledger(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer closePool()
+		total := 0
+		for {
+			n, err := j.Run(ctx, l)
+			total += n
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+		}
+		fmt.Printf("%s: %d items\n", name, total)
+		return nil
+	}
+	return fmt.Errorf("no job %q (job -list)", name)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+var _ = strings.TrimSpace
