@@ -43,6 +43,20 @@ type acctState struct {
 // in errs. With atomic, the first error fails the call and nothing is
 // written.
 func (l *Ledger) applyTransactions(ctx context.Context, q pgx.Tx, txs []*Transaction, atomic bool) (errs []error, err error) {
+	return l.applyWith(ctx, q, txs, atomic, applyHooks{})
+}
+
+// applyHooks let a caller ride on the engine's round trips: pre queues
+// statements sent in the same pipeline as the lock queries (before them)
+// and reads their results, returning errors for items that must not apply
+// (skip); post queues statements sent with the journal writes.
+type applyHooks struct {
+	pre  func(b *pgx.Batch)
+	read func(br pgx.BatchResults, errs []error) error
+	post func(b *pgx.Batch, errs []error) error
+}
+
+func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, atomic bool, hooks applyHooks) (errs []error, err error) {
 	errs = make([]error, len(txs))
 	if len(txs) == 0 {
 		return errs, nil
@@ -65,50 +79,74 @@ func (l *Ledger) applyTransactions(ctx context.Context, q pgx.Tx, txs []*Transac
 		}
 	}
 	states := make(map[string]*acctState, len(holderSet)+len(issuerSet))
+	// One pipeline: the caller's statements, then holder rows in id order,
+	// then one issuer shard per issuer account in id order.
+	b := &pgx.Batch{}
+	if hooks.pre != nil {
+		hooks.pre(b)
+	}
+	shard := rand.IntN(IssuerShards)
 	if len(holderSet) > 0 {
-		ids := sortedKeys(holderSet)
-		rows, err := q.Query(ctx, `
+		b.Queue(`
 			SELECT id, asset, issuer, status, balance::TEXT, pending_debits::TEXT, seq, head_hash
-			FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var s acctState
-			var bal, pend string
-			if err := rows.Scan(&s.id, &s.asset, &s.issuer, &s.status, &bal, &pend, &s.seq, &s.head); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			s.balance, s.pending = decimal.RequireFromString(bal), decimal.RequireFromString(pend)
-			states[s.id] = &s
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+			FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sortedKeys(holderSet))
 	}
 	if len(issuerSet) > 0 {
-		ids := sortedKeys(issuerSet)
-		shard := rand.IntN(IssuerShards)
-		rows, err := q.Query(ctx, `
+		b.Queue(`
 			SELECT s.account_id, a.asset, s.balance::TEXT, s.seq, s.head_hash
 			FROM issuer_shards s JOIN accounts a ON a.id = s.account_id
 			WHERE s.account_id = ANY($1) AND s.shard = $2
-			ORDER BY s.account_id FOR UPDATE OF s`, ids, shard)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			s := acctState{issuer: true, status: "active", shard: shard, pending: decimal.Zero}
-			var bal string
-			if err := rows.Scan(&s.id, &s.asset, &bal, &s.seq, &s.head); err != nil {
-				rows.Close()
-				return nil, err
+			ORDER BY s.account_id FOR UPDATE OF s`, sortedKeys(issuerSet), shard)
+	}
+	if b.Len() > 0 {
+		if err := func() error {
+			br := q.SendBatch(ctx, b)
+			defer br.Close()
+			if hooks.read != nil {
+				if err := hooks.read(br, errs); err != nil {
+					return err
+				}
 			}
-			s.balance = decimal.RequireFromString(bal)
-			states[s.id] = &s
-		}
-		if err := rows.Err(); err != nil {
+			if len(holderSet) > 0 {
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					var s acctState
+					var bal, pend string
+					if err := rows.Scan(&s.id, &s.asset, &s.issuer, &s.status, &bal, &pend, &s.seq, &s.head); err != nil {
+						rows.Close()
+						return err
+					}
+					s.balance, s.pending = decimal.RequireFromString(bal), decimal.RequireFromString(pend)
+					states[s.id] = &s
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+			}
+			if len(issuerSet) > 0 {
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					s := acctState{issuer: true, status: "active", shard: shard, pending: decimal.Zero}
+					var bal string
+					if err := rows.Scan(&s.id, &s.asset, &bal, &s.seq, &s.head); err != nil {
+						rows.Close()
+						return err
+					}
+					s.balance = decimal.RequireFromString(bal)
+					states[s.id] = &s
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+			}
+			return br.Close()
+		}(); err != nil {
 			return nil, err
 		}
 	}
@@ -135,7 +173,12 @@ func (l *Ledger) applyTransactions(ctx context.Context, q pgx.Tx, txs []*Transac
 	if len(written) == 0 {
 		return errs, nil
 	}
-	if err := writeJournal(ctx, q, written, states); err != nil {
+	if err := writeJournal(ctx, q, written, states, func(b *pgx.Batch) error {
+		if hooks.post != nil {
+			return hooks.post(b, errs)
+		}
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	l.stats.Transactions.Add(int64(len(written)))
@@ -270,7 +313,7 @@ func applyInMemory(t *Transaction, states map[string]*acctState) error {
 	return nil
 }
 
-func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[string]*acctState) error {
+func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[string]*acctState, more func(*pgx.Batch) error) error {
 	n := len(txs)
 	var (
 		ids, kinds, actors, metas, corrects, resolves, expires = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -350,6 +393,9 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 			UPDATE issuer_shards SET balance = v.bal::NUMERIC, seq = v.seq, head_hash = v.head
 			FROM unnest($1::TEXT[], $2::INT[], $3::TEXT[], $4::INT8[], $5::BYTEA[]) AS v(id, shard, bal, seq, head)
 			WHERE issuer_shards.account_id = v.id AND issuer_shards.shard = v.shard`, sID, sShard, sBal, sSeq, sHead)
+	}
+	if err := more(b); err != nil {
+		return err
 	}
 	return q.SendBatch(ctx, b).Close()
 }

@@ -129,7 +129,12 @@ func TestFrozenAccountNeitherSendsNorReceives(t *testing.T) {
 }
 
 func TestIdempotencyKey(t *testing.T) {
-	l := ledgertest.Ledger(t, ledgertest.Shared(t), ledger.Options{})
+	t.Run("coalesced", func(t *testing.T) { testIdempotencyKey(t, ledger.Options{}) })
+	t.Run("one-per-transaction", func(t *testing.T) { testIdempotencyKey(t, ledger.Options{NoCoalesce: true}) })
+}
+
+func testIdempotencyKey(t *testing.T, opts ledger.Options) {
+	l := ledgertest.Ledger(t, ledgertest.Shared(t), opts)
 	ids := fund(t, l, "100.00", ledgertest.ID("i"), ledgertest.ID("j"))
 	in := ledger.TxInput{Kind: "transfer", Postings: legs(ids[0], "-10", ids[1], "10")}
 	k := key()
@@ -198,8 +203,17 @@ func TestIdempotencyKey(t *testing.T) {
 // TestConcurrentTransfersConserve forces contention: many goroutines move
 // random amounts between a few funded accounts, some of which must fail.
 func TestConcurrentTransfersConserve(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		opts ledger.Options
+	}{{"coalesced", ledger.Options{}}, {"one-per-transaction", ledger.Options{NoCoalesce: true}}} {
+		t.Run(mode.name, func(t *testing.T) { testConcurrentTransfersConserve(t, mode.opts) })
+	}
+}
+
+func testConcurrentTransfersConserve(t *testing.T, opts ledger.Options) {
 	pool := ledgertest.Fresh(t)
-	l := ledgertest.Ledger(t, pool, ledger.Options{})
+	l := ledgertest.Ledger(t, pool, opts)
 	var orgs []string
 	for i := 0; i < 6; i++ {
 		orgs = append(orgs, fmt.Sprintf("o%d", i))

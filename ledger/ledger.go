@@ -38,6 +38,7 @@ type Options struct {
 	IssuerShards int              // balance shards per issuer account; default 32
 	Logger       *slog.Logger     // default: discard
 	Now          func() time.Time // clock; default time.Now (tests move it)
+	NoCoalesce   bool             // write each Post in its own database transaction
 }
 
 // Stats are monotonically increasing counters, read by /metrics.
@@ -54,6 +55,7 @@ type Ledger struct {
 	cockroach bool
 	opts      Options
 	stats     Stats
+	coalescer *coalescer
 }
 
 // Connect opens a pool with the decimal type registered and a statement
@@ -102,7 +104,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Ledger{pool: pool, cockroach: crdb, opts: opts}, nil
+	l := &Ledger{pool: pool, cockroach: crdb, opts: opts}
+	if !opts.NoCoalesce {
+		l.startCoalescer()
+	}
+	return l, nil
 }
 
 // Pool exposes the pool for readiness checks and tests.

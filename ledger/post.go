@@ -41,25 +41,23 @@ type querier interface {
 }
 
 // Post validates and writes one transaction, once per idempotency key.
+// Concurrent calls are coalesced into shared database transactions (see
+// coalescer.go); each keeps its own key, result and error.
 func (l *Ledger) Post(ctx context.Context, actor Actor, key string, in TxInput) (*Transaction, bool, error) {
-	return runOp(ctx, l, Key{actor.ID(), key}, "transaction.post", in, func(tx pgx.Tx) (*Transaction, error) {
-		t, err := NewTransaction(in, actor.ID(), l.now())
-		if err != nil {
-			return nil, err
-		}
-		if _, err := l.applyTransactions(ctx, tx, []*Transaction{t}, true); err != nil {
-			return nil, err
-		}
-		return t, nil
-	})
-}
-
-// BatchResult is one item's outcome.
-type BatchResult struct {
-	Index       int          `json:"index"`
-	Transaction *Transaction `json:"transaction,omitempty"`
-	Err         *Error       `json:"-"`
-	Replayed    bool         `json:"replayed"`
+	if err := ValidateKey(key); err != nil {
+		return nil, false, err
+	}
+	it := &postItem{scope: actor.ID(), key: key, hash: requestHash("transaction.post", in), in: in}
+	if err := l.submit(ctx, it); err != nil {
+		return nil, false, err
+	}
+	if it.err != nil {
+		return nil, false, it.err
+	}
+	if it.replayed {
+		l.stats.Replays.Add(1)
+	}
+	return it.tx, it.replayed, nil
 }
 
 // PostBatchAtomic writes all transactions or none, once per key.
@@ -111,96 +109,176 @@ func (l *Ledger) PostBatch(ctx context.Context, actor Actor, key string, items [
 	if len(items) == 0 || len(items) > TransactionsPerBatchMax {
 		return nil, Errf(CodeLimitExceeded, "a batch has 1 to %d items", TransactionsPerBatchMax).At("items")
 	}
-	keys := make([]string, len(items))
-	hashes := make([][]byte, len(items))
+	its := make([]*postItem, len(items))
 	for i, in := range items {
-		keys[i] = key + "/" + strconv.Itoa(i)
-		hashes[i] = requestHash("transaction.post", in)
+		its[i] = &postItem{scope: actor.ID(), key: key + "/" + strconv.Itoa(i), hash: requestHash("transaction.post", in), in: in}
 	}
-	scope := actor.ID()
-	var results []BatchResult
-	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		results = make([]BatchResult, len(items))
-		stored := map[string]storedKey{}
-		rows, err := tx.Query(ctx, `SELECT key, request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = ANY($2)`, scope, keys)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var k, resp string
-			var h []byte
-			if err := rows.Scan(&k, &h, &resp); err != nil {
-				rows.Close()
-				return err
+	if err := l.postItems(ctx, its); err != nil {
+		return nil, err
+	}
+	results := make([]BatchResult, len(items))
+	for i, it := range its {
+		results[i] = BatchResult{Index: i, Transaction: it.tx, Replayed: it.replayed}
+		if it.err != nil {
+			e, ok := AsError(it.err)
+			if !ok {
+				return nil, it.err
 			}
-			stored[k] = storedKey{hash: h, response: resp}
+			results[i].Err = e
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
+	}
+	return results, nil
+}
+
+// postItem is one keyed transaction request and, after postItems, its outcome.
+type postItem struct {
+	scope, key string
+	hash       []byte
+	in         TxInput
+	tx         *Transaction
+	replayed   bool
+	err        error
+}
+
+// postItems writes independent keyed transactions in one database
+// transaction. Keys already stored are answered from the store (or are a
+// conflict); duplicates of a key inside the call share the first one's
+// outcome; the rest are validated and applied, each with its own error.
+// The keys of those that applied are stored in the same transaction.
+func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
+	return l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		scopes, keys := make([]string, len(items)), make([]string, len(items))
 		var txs []*Transaction
-		var idx []int
-		for i, in := range items {
-			results[i].Index = i
-			if s, ok := stored[keys[i]]; ok {
-				var t Transaction
-				if err := s.decode(hashes[i], keys[i], &t); err != nil {
-					results[i].Err, _ = AsError(err)
-					if results[i].Err == nil {
+		var fresh []*postItem
+		first := map[[2]string]*postItem{}
+		var followers [][2]*postItem // {follower, leader}
+		for i, it := range items {
+			it.tx, it.replayed, it.err = nil, false, nil
+			scopes[i], keys[i] = it.scope, it.key
+			id := [2]string{it.scope, it.key}
+			if lead, ok := first[id]; ok {
+				followers = append(followers, [2]*postItem{it, lead})
+				continue
+			}
+			first[id] = it
+			t, err := NewTransaction(it.in, it.scope, l.now())
+			if err != nil {
+				it.err = err
+				continue
+			}
+			txs, fresh = append(txs, t), append(fresh, it)
+		}
+		hooks := applyHooks{
+			// The key lookup rides in the lock pipeline: one round trip.
+			pre: func(b *pgx.Batch) {
+				b.Queue(`
+					SELECT k.scope, k.key, k.request_hash, k.response FROM idempotency_keys k
+					JOIN unnest($1::TEXT[], $2::TEXT[]) AS v(scope, key) ON k.scope = v.scope AND k.key = v.key`, scopes, keys)
+			},
+			read: func(br pgx.BatchResults, errs []error) error {
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				stored := map[[2]string]storedKey{}
+				for rows.Next() {
+					var sc, k, resp string
+					var h []byte
+					if err := rows.Scan(&sc, &k, &h, &resp); err != nil {
+						rows.Close()
 						return err
 					}
-					continue
+					stored[[2]string{sc, k}] = storedKey{hash: h, response: resp}
 				}
-				results[i].Transaction, results[i].Replayed = &t, true
-				continue
-			}
-			t, err := NewTransaction(in, scope, l.now())
-			if err != nil {
-				results[i].Err, _ = AsError(err)
-				continue
-			}
-			txs, idx = append(txs, t), append(idx, i)
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				for j, it := range fresh {
+					s, ok := stored[[2]string{it.scope, it.key}]
+					if !ok {
+						continue
+					}
+					errs[j] = errStored
+					var t Transaction
+					if it.err = s.decode(it.hash, it.key, &t); it.err == nil {
+						it.tx, it.replayed = &t, true
+					}
+				}
+				// Items that failed validation may still have a stored key.
+				for _, it := range items {
+					if s, ok := stored[[2]string{it.scope, it.key}]; ok && it.tx == nil && first[[2]string{it.scope, it.key}] == it {
+						var t Transaction
+						if it.err = s.decode(it.hash, it.key, &t); it.err == nil {
+							it.tx, it.replayed = &t, true
+						}
+					}
+				}
+				return nil
+			},
+			// The keys of what applied are stored with the journal writes.
+			post: func(b *pgx.Batch, errs []error) error {
+				var kScope, kKeys, kResp []string
+				var kHash [][]byte
+				for j, t := range txs {
+					if errs[j] != nil {
+						continue
+					}
+					body, err := jsonString(t)
+					if err != nil {
+						return err
+					}
+					it := fresh[j]
+					kScope, kKeys, kResp, kHash = append(kScope, it.scope), append(kKeys, it.key), append(kResp, body), append(kHash, it.hash)
+				}
+				if len(kKeys) == 0 {
+					return nil
+				}
+				b.Queue(`
+					INSERT INTO idempotency_keys (scope, key, request_hash, response)
+					SELECT s, k, h, r FROM unnest($1::TEXT[], $2::TEXT[], $3::BYTEA[], $4::TEXT[]) AS v(s, k, h, r)
+					ON CONFLICT (scope, key) DO NOTHING`, kScope, kKeys, kHash, kResp).Exec(func(ct pgconn.CommandTag) error {
+					if int(ct.RowsAffected()) != len(kKeys) {
+						return errRetry // a concurrent duplicate committed first; the retry replays it
+					}
+					return nil
+				})
+				return nil
+			},
 		}
-		errs, err := l.applyTransactions(ctx, tx, txs, false)
+		errs, err := l.applyWith(ctx, tx, txs, false, hooks)
 		if err != nil {
 			return err
 		}
-		var kKeys, kResp []string
-		var kHash [][]byte
 		for j, t := range txs {
-			i := idx[j]
-			if errs[j] != nil {
-				e, ok := AsError(errs[j])
-				if !ok {
+			it := fresh[j]
+			switch {
+			case errs[j] == errStored:
+			case errs[j] != nil:
+				if _, ok := AsError(errs[j]); !ok {
 					return errs[j]
 				}
-				results[i].Err = e
-				continue
+				it.err = errs[j]
+			default:
+				it.tx = t
 			}
-			results[i].Transaction = t
-			body, err := jsonString(t)
-			if err != nil {
-				return err
+		}
+		for _, f := range followers {
+			it, lead := f[0], f[1]
+			switch {
+			case string(it.hash) != string(lead.hash):
+				it.err = Errf(CodeIdempotencyConflict, "Idempotency-Key %q was already used with a different request", it.key)
+			case lead.err != nil:
+				it.err = lead.err
+			default:
+				it.tx, it.replayed = lead.tx, true
 			}
-			kKeys, kResp, kHash = append(kKeys, keys[i]), append(kResp, body), append(kHash, hashes[i])
-		}
-		if len(kKeys) == 0 {
-			return nil
-		}
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO idempotency_keys (scope, key, request_hash, response)
-			SELECT $1, k, h, r FROM unnest($2::TEXT[], $3::BYTEA[], $4::TEXT[]) AS v(k, h, r)
-			ON CONFLICT (scope, key) DO NOTHING`, scope, kKeys, kHash, kResp)
-		if err != nil {
-			return err
-		}
-		if int(tag.RowsAffected()) != len(kKeys) {
-			return errRetry
 		}
 		return nil
 	})
-	return results, err
 }
+
+// errStored marks an item answered from the idempotency store.
+var errStored = Errf(CodeConflict, "answered from the idempotency store")
 
 // PostPending posts a pending transaction: its holds are released and the
 // same amounts move for real, at most once.
@@ -409,4 +487,12 @@ func transfer(from, to string, asset Asset, amount decimal.Decimal) []Posting {
 		{Account: from, Asset: asset, Amount: amount.Neg(), Phase: PhasePosted},
 		{Account: to, Asset: asset, Amount: amount, Phase: PhasePosted},
 	}
+}
+
+// BatchResult is one item's outcome.
+type BatchResult struct {
+	Index       int          `json:"index"`
+	Transaction *Transaction `json:"transaction,omitempty"`
+	Err         *Error       `json:"-"`
+	Replayed    bool         `json:"replayed"`
 }

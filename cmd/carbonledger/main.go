@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only with -pprof-addr on loopback
 	"os"
 	"os/signal"
 	"strings"
@@ -151,6 +152,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	c := commonFlags(fs)
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "requests per second per principal (default from CARBONLEDGER_RATE_LIMIT or 2000)")
 	noJobs := fs.Bool("no-jobs", false, "do not run background jobs in this replica")
+	pprofAddr := fs.String("pprof-addr", env("CARBONLEDGER_PPROF_ADDR", ""), "serve net/http/pprof on this loopback address (profiling)")
 	_ = fs.Parse(args)
 	if c.rateLimit == 0 {
 		fmt.Sscan(env("CARBONLEDGER_RATE_LIMIT", "0"), &c.rateLimit)
@@ -183,6 +185,12 @@ func cmdServe(ctx context.Context, args []string) error {
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 11 * time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if *pprofAddr != "" {
+		if !isLoopback(*pprofAddr) {
+			return errors.New("pprof-addr must be a loopback address")
+		}
+		go func() { log.Warn("pprof", "err", http.ListenAndServe(*pprofAddr, nil)) }() //nolint:gosec // loopback only, profiling
 	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {

@@ -85,6 +85,7 @@ func Ledger(t testing.TB, pool *pgxpool.Pool, opts ledger.Options) *ledger.Ledge
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(l.Close)
 	return l
 }
 

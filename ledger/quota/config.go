@@ -214,8 +214,8 @@ func parseRatio(s string) (decimal.Decimal, error) {
 	return decimal.NewFromString(s)
 }
 
-// ConfigInForce lists the versions in force at the ledger clock, and
-// with all=true every version ever published. Anyone may read it.
+// ListConfig lists the versions in force at the ledger clock, or with
+// all=true every version ever published. The configuration is public.
 func ListConfig(ctx context.Context, l *ledger.Ledger, all bool) ([]ConfigVersion, error) {
 	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
 	if err != nil {

@@ -38,19 +38,17 @@ const ReserveProvince = "province"
 
 // Named limits.
 const (
-	ReasonBytesMax       = 512
-	RefBytesMax          = 256
-	DrawsPerDecisionMax  = 17 // one per reserve
-	TranchePiecesMax     = 1000
-	TrailEventsMax       = 1000
-	ReportRowsMax        = 10000
-	percentMax           = 100
-	coefficientMax       = 10
-	formedCutoffISO      = "2021-01-01"
-	dateLayout           = "2006-01-02"
-	actorSubBytesMax     = 128
-	evidenceRefBytesMin  = 1
-	projectSectorBytesMx = 64
+	ReasonBytesMax      = 512
+	RefBytesMax         = 256
+	DrawsPerDecisionMax = 17 // one per reserve
+	TranchePiecesMax    = 1000
+	TrailEventsMax      = 1000
+	ReportRowsMax       = 10000
+	percentMax          = 100
+	coefficientMax      = 10
+	formedCutoffISO     = "2021-01-01"
+	dateLayout          = "2006-01-02"
+	actorSubBytesMax    = 128
 )
 
 // FormedCutoff is the earliest date a reduction may have formed: the
@@ -295,6 +293,3 @@ func requireRole(a ledger.Actor, roles ...string) error {
 	}
 	return nil
 }
-
-// canRead reports whether a may read everything (province, auditor).
-func readsAll(a ledger.Actor) bool { return a.Role == RoleProvince || a.Role == RoleAuditor }
