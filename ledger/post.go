@@ -138,6 +138,12 @@ type postItem struct {
 	tx         *Transaction
 	replayed   bool
 	err        error
+	storedID   storedTx
+}
+
+// storedTx is what an idempotency key of a posted transaction stores.
+type storedTx struct {
+	ID uuid.UUID `json:"transaction_id"`
 }
 
 // postItems writes independent keyed transactions in one database
@@ -153,7 +159,7 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 		first := map[[2]string]*postItem{}
 		var followers [][2]*postItem // {follower, leader}
 		for i, it := range items {
-			it.tx, it.replayed, it.err = nil, false, nil
+			it.tx, it.replayed, it.err, it.storedID = nil, false, nil, storedTx{}
 			scopes[i], keys[i] = it.scope, it.key
 			id := [2]string{it.scope, it.key}
 			if lead, ok := first[id]; ok {
@@ -199,18 +205,12 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 						continue
 					}
 					errs[j] = errStored
-					var t Transaction
-					if it.err = s.decode(it.hash, it.key, &t); it.err == nil {
-						it.tx, it.replayed = &t, true
-					}
+					it.err = s.decode(it.hash, it.key, &it.storedID)
 				}
 				// Items that failed validation may still have a stored key.
 				for _, it := range items {
 					if s, ok := stored[[2]string{it.scope, it.key}]; ok && it.tx == nil && first[[2]string{it.scope, it.key}] == it {
-						var t Transaction
-						if it.err = s.decode(it.hash, it.key, &t); it.err == nil {
-							it.tx, it.replayed = &t, true
-						}
+						it.err = s.decode(it.hash, it.key, &it.storedID)
 					}
 				}
 				return nil
@@ -223,7 +223,9 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 					if errs[j] != nil {
 						continue
 					}
-					body, err := jsonString(t)
+					// The key stores the transaction id; a replay reads the
+					// transaction back from the journal.
+					body, err := jsonString(storedTx{ID: t.ID})
 					if err != nil {
 						return err
 					}
@@ -260,6 +262,14 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 				it.err = errs[j]
 			default:
 				it.tx = t
+			}
+		}
+		for _, it := range items {
+			if it.err == nil && it.storedID.ID != uuid.Nil {
+				if it.tx, err = loadTransaction(ctx, tx, it.storedID.ID); err != nil {
+					return err
+				}
+				it.replayed = true
 			}
 		}
 		for _, f := range followers {

@@ -18,11 +18,14 @@ const (
 	CodeGapExceeded         ledger.Code = "gap_exceeded"
 	CodeInsufficientReserve ledger.Code = "insufficient_reserve"
 	CodeMakerChecker        ledger.Code = "maker_checker"
-	CodeInvalidState        ledger.Code = "invalid_state"
 	CodeDuplicateSource     ledger.Code = "duplicate_source"
 	CodeConfigMissing       ledger.Code = "config_missing"
 	CodeProjectConflict     ledger.Code = "project_conflict"
 )
+
+// CodeInvalidState is a step taken in the wrong state (deciding twice,
+// consuming a recovered allocation): the engine's conflict code, 409.
+const CodeInvalidState = ledger.CodeConflict
 
 // Roles, as carried in the token (DOMAIN.md §2).
 const (
