@@ -161,7 +161,7 @@ func Up(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	for _, m := range migs {
 		if sum, ok := applied[m.Version]; ok {
 			if sum != m.Checksum {
-				return done, fmt.Errorf("migrations: %s was changed after it was applied (checksum %s, file %s); add a new migration instead", m.Version, sum[:12], m.Checksum[:12])
+				return done, fmt.Errorf("migrations: %s was changed after it was applied (checksum %.12s, file %.12s); add a new migration instead", m.Version, sum, m.Checksum)
 			}
 			continue
 		}
