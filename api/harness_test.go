@@ -182,5 +182,3 @@ func (h *harness) verifyClean() {
 		h.t.Fatalf("verify: %s", r.Body)
 	}
 }
-
-var _ = httptest.NewRecorder

@@ -2,10 +2,8 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
@@ -109,8 +107,3 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 func errorf(code ledger.Code, format string, args ...any) error {
 	return ledger.Errf(code, format, args...)
 }
-
-// asStatus exposes the table to tests and the OpenAPI document.
-func asStatus(code ledger.Code) string { return strconv.Itoa(statusOf(code)) }
-
-var _ = errors.New

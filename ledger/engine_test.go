@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
@@ -732,5 +731,3 @@ func TestCommitUnknownIsTypedError(t *testing.T) {
 		t.Fatalf("cancelled context: %v", err)
 	}
 }
-
-var _ = pgxpool.Pool{}

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/shopspring/decimal"
 )
 
 // Transaction kinds the engine itself creates.
@@ -489,14 +488,6 @@ func loadTransaction(ctx context.Context, q querier, id uuid.UUID) (*Transaction
 		t.Postings = append(t.Postings, p)
 	}
 	return t, rows.Err()
-}
-
-// Transfer builds a posted two-leg transaction for use-case code.
-func transfer(from, to string, asset Asset, amount decimal.Decimal) []Posting {
-	return []Posting{
-		{Account: from, Asset: asset, Amount: amount.Neg(), Phase: PhasePosted},
-		{Account: to, Asset: asset, Amount: amount, Phase: PhasePosted},
-	}
 }
 
 // BatchResult is one item's outcome.

@@ -16,7 +16,6 @@ import (
 	_ "net/http/pprof" // served only with -pprof-addr on loopback
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -345,5 +344,3 @@ func isLoopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-var _ = strings.TrimSpace
