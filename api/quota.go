@@ -1,7 +1,597 @@
 package api
 
-// quotaRoutes and quotaJobs are filled in by the quota use case (issue work in
-// progress): see docs/api-conventions.md.
-func (s *Server) quotaRoutes() []route { return nil }
+import (
+	"context"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
 
-func quotaJobs() []Job { return nil }
+	"github.com/google/uuid"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
+	"github.com/shandong-carbon/carbonledger/ledger/quota"
+)
+
+// Two-high carbon emission indices (issue 5): HTTP over package
+// ledger/quota, which authorizes every call again by role, city and org.
+//
+// The request and response types below are this package's own names for
+// quota's types (defined types over the same structs, or small wrappers),
+// so that the OpenAPI schemas do not collide with other domains' "Event",
+// "Transfer" or "Source".
+
+type (
+	quotaSourceRequest      quota.ProposeSourceInput
+	quotaDecisionRequest    quota.DecisionInput
+	quotaStockpileRequest   quota.StockpileInput
+	quotaGovernmentRequest  quota.GovernmentInput
+	quotaConsumeRequest     quota.ConsumeInput
+	quotaRecoverRequest     quota.RecoverInput
+	quotaTransferRequest    quota.TransferInput
+	quotaCorrectionRequest  quota.ProposeCorrectionInput
+	quotaConfigRequest      quota.PublishConfigInput
+	quotaEmissionsBreakdown quota.EmissionsBreakdown
+
+	quotaSourceView      quota.Source
+	quotaStockpilingView quota.Stockpiling
+	quotaTransferView    quota.Transfer
+	quotaCorrectionView  quota.Correction
+	quotaEventView       quota.Event
+	quotaReserveDrawView quota.ReserveDraw
+	quotaDrawPieceView   quota.DrawPiece
+	quotaReserveRowView  quota.ReserveRow
+	quotaFlowRowView     quota.FlowRow
+	quotaLineageRowView  quota.LineageRow
+	quotaReportQueryView quota.ReportQuery
+	quotaConfigView      quota.ConfigVersion
+)
+
+type quotaApplyRequest struct {
+	Project            string                   `json:"project"`
+	City               string                   `json:"city"`
+	Sector             string                   `json:"sector"`
+	Emissions          string                   `json:"emissions"`
+	EmissionsBreakdown *quotaEmissionsBreakdown `json:"emissions_breakdown,omitempty"`
+	OwnSources         string                   `json:"own_sources"`
+	OwnSourcesRef      string                   `json:"own_sources_ref,omitempty"`
+	Requested          string                   `json:"requested"`
+	Reason             string                   `json:"reason,omitempty"`
+}
+
+type quotaDrawRequest struct {
+	Reserve string `json:"reserve"` // "province" or a city code
+	Tonnes  string `json:"tonnes"`
+}
+
+type quotaDecideRequest struct {
+	Approve bool               `json:"approve"`
+	Reason  string             `json:"reason"`
+	Draws   []quotaDrawRequest `json:"draws,omitempty"`
+	Paid    bool               `json:"paid"`
+}
+
+type quotaSourceDetailView struct {
+	quotaSourceView
+	Trail []quotaEventView `json:"trail"`
+}
+
+type quotaCorrectionDetailView struct {
+	quotaCorrectionView
+	Trail []quotaEventView `json:"trail"`
+}
+
+type quotaApplicationView struct {
+	ID                 uuid.UUID                `json:"id"`
+	Project            string                   `json:"project"`
+	Enterprise         string                   `json:"enterprise"`
+	City               string                   `json:"city"`
+	Sector             string                   `json:"sector"`
+	Emissions          string                   `json:"emissions"`
+	EmissionsBreakdown *quotaEmissionsBreakdown `json:"emissions_breakdown,omitempty"`
+	Coefficient        string                   `json:"coefficient"`
+	CoefficientVersion uuid.UUID                `json:"coefficient_version"`
+	Required           string                   `json:"required"`
+	OwnSources         string                   `json:"own_sources"`
+	OwnSourcesRef      string                   `json:"own_sources_ref,omitempty"`
+	Gap                string                   `json:"gap"`
+	Requested          string                   `json:"requested"`
+	Status             string                   `json:"status"`
+	Threshold          string                   `json:"threshold,omitempty"`
+	ThresholdVersion   *uuid.UUID               `json:"threshold_version,omitempty"`
+	Escalated          bool                     `json:"escalated"`
+	CreatedBy          string                   `json:"created_by"`
+	CreatedAt          time.Time                `json:"created_at"`
+	UpdatedAt          time.Time                `json:"updated_at"`
+}
+
+type quotaApplicationDetailView struct {
+	quotaApplicationView
+	Allocation *quotaAllocationView `json:"allocation,omitempty"`
+	Trail      []quotaEventView     `json:"trail,omitempty"`
+}
+
+type quotaAllocationView struct {
+	ID                uuid.UUID              `json:"id"`
+	ApplicationID     uuid.UUID              `json:"application_id"`
+	Project           string                 `json:"project"`
+	Tonnes            string                 `json:"tonnes"`
+	Paid              bool                   `json:"paid"`
+	PriceYuanPerTonne string                 `json:"price_yuan_per_tonne,omitempty"`
+	PriceVersion      *uuid.UUID             `json:"price_version,omitempty"`
+	AmountCNY         string                 `json:"amount_cny"`
+	RefundedCNY       string                 `json:"refunded_cny"`
+	Status            string                 `json:"status"`
+	TxID              uuid.UUID              `json:"transaction_id"`
+	ClosedTxID        *uuid.UUID             `json:"closed_transaction_id,omitempty"`
+	CreatedAt         time.Time              `json:"created_at"`
+	ClosedAt          *time.Time             `json:"closed_at,omitempty"`
+	Reserves          []quotaReserveDrawView `json:"reserves"`
+	Lineage           []quotaDrawPieceView   `json:"lineage"`
+}
+
+type quotaReservesView struct {
+	AsOf  time.Time             `json:"as_of"`
+	Rows  []quotaReserveRowView `json:"rows"`
+	Total quotaReserveRowView   `json:"total"`
+}
+
+// quotaReportView answers GET /v1/quota/report: flow rows (level=flows,
+// the default) or lineage rows (level=lineage), never both.
+type quotaReportView struct {
+	Level   string                `json:"level"`
+	Query   quotaReportQueryView  `json:"query"`
+	Rows    []quotaFlowRowView    `json:"rows,omitempty"`
+	Lineage []quotaLineageRowView `json:"lineage,omitempty"`
+}
+
+type quotaConfigListView struct {
+	Items []quotaConfigView `json:"items"`
+}
+
+func (s *Server) quotaRoutes() []route {
+	province := []string{RoleProvince}
+	readers := []string{RoleProvince, RoleAuditor, RoleCity, RoleEnterprise}
+	reporters := []string{RoleProvince, RoleAuditor, RoleCity}
+	csvToo := []string{"application/json", "text/csv"}
+	return []route{
+		{Method: "POST", Path: "/v1/quota/sources", Summary: "propose an index source of the city's own city (city)", Tag: "quota",
+			Roles: []string{RoleCity}, In: quotaSourceRequest{}, Out: quotaSourceView{}, Handler: s.handleQuotaProposeSource},
+		{Method: "GET", Path: "/v1/quota/sources", Summary: "page the index sources the caller may see", Tag: "quota",
+			Roles: readers, Paged: true, Out: pageView[quotaSourceView]{}, Handler: s.handleQuotaListSources},
+		{Method: "GET", Path: "/v1/quota/sources/{id}", Summary: "read an index source with its trail", Tag: "quota",
+			Roles: readers, Out: quotaSourceDetailView{}, Handler: s.handleQuotaGetSource},
+		{Method: "POST", Path: "/v1/quota/sources/{id}/approval", Summary: "recognise (recognition → enterprise source) or reject a proposed source", Tag: "quota",
+			Roles: province, In: quotaDecisionRequest{}, Out: quotaSourceView{}, Handler: s.handleQuotaDecideSource},
+		{Method: "POST", Path: "/v1/quota/stockpilings", Summary: "stockpile a recognised source into the province and city reserves", Tag: "quota",
+			Roles: province, In: quotaStockpileRequest{}, Out: quotaStockpilingView{}, Handler: s.handleQuotaStockpile},
+		{Method: "POST", Path: "/v1/quota/applications", Summary: "apply for indices for a two-high project (enterprise)", Tag: "quota",
+			Roles: []string{RoleEnterprise}, In: quotaApplyRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaApply},
+		{Method: "GET", Path: "/v1/quota/applications", Summary: "page the applications the caller may see (status, city, enterprise, project filters)", Tag: "quota",
+			Roles: readers, Paged: true, Out: pageView[quotaApplicationView]{}, Handler: s.handleQuotaListApplications},
+		{Method: "GET", Path: "/v1/quota/applications/{id}", Summary: "read an application with its allocation, lineage and full trail", Tag: "quota",
+			Roles: readers, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaGetApplication},
+		{Method: "POST", Path: "/v1/quota/applications/{id}/review", Summary: "review an application of the city's own city (city)", Tag: "quota",
+			Roles: []string{RoleCity}, In: quotaDecisionRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaReview},
+		{Method: "POST", Path: "/v1/quota/applications/{id}/decision", Summary: "decide an application: allocate from named reserves, escalate above the threshold, or reject", Tag: "quota",
+			Roles: province, In: quotaDecideRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaDecide},
+		{Method: "POST", Path: "/v1/quota/applications/{id}/government-approval", Summary: "record the provincial government's decision on an escalated application", Tag: "quota",
+			Roles: province, In: quotaGovernmentRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaGovernment},
+		{Method: "POST", Path: "/v1/quota/allocations/{id}/consumption", Summary: "consume an allocation when its project is commissioned", Tag: "quota",
+			Roles: province, In: quotaConsumeRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaConsume},
+		{Method: "POST", Path: "/v1/quota/allocations/{id}/recovery", Summary: "recover a cancelled or expired allocation to the reserves it came from", Tag: "quota",
+			Roles: province, In: quotaRecoverRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaRecover},
+		{Method: "POST", Path: "/v1/quota/transfers", Summary: "move indices between reserves", Tag: "quota",
+			Roles: province, In: quotaTransferRequest{}, Out: quotaTransferView{}, Handler: s.handleQuotaTransfer},
+		{Method: "POST", Path: "/v1/quota/corrections", Summary: "propose a correction of a recognised source (maker)", Tag: "quota",
+			Roles: province, In: quotaCorrectionRequest{}, Out: quotaCorrectionView{}, Handler: s.handleQuotaProposeCorrection},
+		{Method: "GET", Path: "/v1/quota/corrections/{id}", Summary: "read a correction with its trail", Tag: "quota",
+			Roles: []string{RoleProvince, RoleAuditor}, Out: quotaCorrectionDetailView{}, Handler: s.handleQuotaGetCorrection},
+		{Method: "POST", Path: "/v1/quota/corrections/{id}/approval", Summary: "approve or reject a correction (checker: another province user)", Tag: "quota",
+			Roles: province, In: quotaDecisionRequest{}, Out: quotaCorrectionView{}, Handler: s.handleQuotaDecideCorrection},
+		{Method: "GET", Path: "/v1/quota/reserves", Summary: "province and city reserves: in reserve, allocated, consumed (JSON or CSV)", Tag: "quota",
+			Roles: reporters, Heavy: true, Produces: csvToo, Out: quotaReservesView{}, Handler: s.handleQuotaReserves},
+		{Method: "GET", Path: "/v1/quota/report", Summary: "flows by period, city, route and sector, or allocation lineage (level=lineage); JSON or CSV", Tag: "quota",
+			Roles: reporters, Heavy: true, Produces: csvToo, Out: quotaReportView{}, Handler: s.handleQuotaReport},
+		{Method: "GET", Path: "/v1/quota/config", Summary: "configuration versions in force (all=true: every version)", Tag: "quota",
+			Out: quotaConfigListView{}, Handler: s.handleQuotaListConfig},
+		{Method: "POST", Path: "/v1/quota/config", Summary: "publish a configuration version (split, coefficient, threshold, price)", Tag: "quota",
+			Roles: province, In: quotaConfigRequest{}, Out: quotaConfigView{}, Handler: s.handleQuotaPublishConfig},
+	}
+}
+
+// quotaJobs: the seed is idempotent and safe on every replica at once, so
+// running it as a job makes every server ensure, at start and then hourly,
+// that the reserves and default configuration exist.
+func quotaJobs() []Job {
+	return []Job{{Name: "quota-seed", Every: time.Hour, Run: func(ctx context.Context, l *ledger.Ledger) (int, error) {
+		return 0, quota.Seed(ctx, l)
+	}}}
+}
+
+// postInput reads the Idempotency-Key and then the body of a quota write.
+func postInput(r *http.Request, dst any) (string, error) {
+	key, err := idemKey(r)
+	if err != nil {
+		return "", err
+	}
+	return key, decodeJSON(r, dst)
+}
+
+func (s *Server) handleQuotaProposeSource(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	var req quotaSourceRequest
+	key, err := postInput(r, &req)
+	if err != nil {
+		return err
+	}
+	src, replayed, err := quota.ProposeSource(r.Context(), s.l, a, key, quota.ProposeSourceInput(req))
+	if err != nil {
+		return err
+	}
+	return writeResult(w, replayed, quotaSourceView(src))
+}
+
+func (s *Server) handleQuotaDecideSource(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req quotaDecisionRequest
+	key, err := postInput(r, &req)
+	if err != nil {
+		return err
+	}
+	src, replayed, err := quota.DecideSource(r.Context(), s.l, a, key, id, quota.DecisionInput(req))
+	if err != nil {
+		return err
+	}
+	return writeResult(w, replayed, quotaSourceView(src))
+}
+
+func (s *Server) handleQuotaGetSource(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	d, err := quota.GetSource(r.Context(), s.l, a, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, quotaSourceDetailView{quotaSourceView: quotaSourceView(d.Source), Trail: viewQuotaEvents(d.Trail)})
+}
+
+func (s *Server) handleQuotaListSources(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	page, err := quota.ListSources(r.Context(), s.l, a, quota.SourceFilter{City: q.Get("city"), Enterprise: q.Get("enterprise"),
+		Status: q.Get("status"), Limit: limit, Cursor: cursor})
+	if err != nil {
+		return err
+	}
+	out := pageView[quotaSourceView]{Items: make([]quotaSourceView, 0, len(page.Items)), NextCursor: page.NextCursor}
+	for _, x := range page.Items {
+		out.Items = append(out.Items, quotaSourceView(x))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleQuotaStockpile(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	var req quotaStockpileRequest
+	key, err := postInput(r, &req)
+	if err != nil {
+		return err
+	}
+	sp, replayed, err := quota.Stockpile(r.Context(), s.l, a, key, quota.StockpileInput(req))
+	if err != nil {
+		return err
+	}
+	return writeResult(w, replayed, quotaStockpilingView(sp))
+}
+
+func (s *Server) handleQuotaApply(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	var req quotaApplyRequest
+	key, err := postInput(r, &req)
+	if err != nil {
+		return err
+	}
+	in := quota.ApplyInput{Project: req.Project, City: req.City, Sector: req.Sector, Emissions: req.Emissions, OwnSources: req.OwnSources,
+		OwnSourcesRef: req.OwnSourcesRef, Requested: req.Requested, Reason: req.Reason}
+	if req.EmissionsBreakdown != nil {
+		b := quota.EmissionsBreakdown(*req.EmissionsBreakdown)
+		in.EmissionsBreakdown = &b
+	}
+	d, replayed, err := quota.Apply(r.Context(), s.l, a, key, in)
+	if err != nil {
+		return err
+	}
+	return writeResult(w, replayed, viewQuotaApplication(d))
+}
+
+func (s *Server) handleQuotaGetApplication(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	d, err := quota.GetApplication(r.Context(), s.l, a, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, viewQuotaApplication(d))
+}
+
+func (s *Server) handleQuotaListApplications(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	page, err := quota.ListApplications(r.Context(), s.l, a, quota.ApplicationFilter{Status: q.Get("status"), City: q.Get("city"),
+		Enterprise: q.Get("enterprise"), Project: q.Get("project"), Limit: limit, Cursor: cursor})
+	if err != nil {
+		return err
+	}
+	out := pageView[quotaApplicationView]{Items: make([]quotaApplicationView, 0, len(page.Items)), NextCursor: page.NextCursor}
+	for _, x := range page.Items {
+		out.Items = append(out.Items, viewQuotaApplicationSummary(x))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// quotaStep is the shape of the application steps that take a path id.
+type quotaStep[In any] func(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID, in In) (quota.ApplicationDetail, bool, error)
+
+func quotaApplicationStep[Req any, In any](s *Server, step quotaStep[In], convert func(Req) In) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var req Req
+		key, err := postInput(r, &req)
+		if err != nil {
+			return err
+		}
+		d, replayed, err := step(r.Context(), s.l, a, key, id, convert(req))
+		if err != nil {
+			return err
+		}
+		return writeResult(w, replayed, viewQuotaApplication(d))
+	}
+}
+
+func (s *Server) handleQuotaReview(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	return quotaApplicationStep(s, quota.ReviewApplication, func(x quotaDecisionRequest) quota.DecisionInput { return quota.DecisionInput(x) })(w, r, a)
+}
+
+func (s *Server) handleQuotaDecide(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	return quotaApplicationStep(s, quota.DecideApplication, func(x quotaDecideRequest) quota.DecideInput {
+		in := quota.DecideInput{Approve: x.Approve, Reason: x.Reason, Paid: x.Paid}
+		for _, d := range x.Draws {
+			in.Draws = append(in.Draws, quota.DrawInput(d))
+		}
+		return in
+	})(w, r, a)
+}
+
+func (s *Server) handleQuotaGovernment(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	return quotaApplicationStep(s, quota.RecordGovernmentApproval, func(x quotaGovernmentRequest) quota.GovernmentInput { return quota.GovernmentInput(x) })(w, r, a)
+}
+
+func (s *Server) handleQuotaConsume(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	return quotaApplicationStep(s, quota.Consume, func(x quotaConsumeRequest) quota.ConsumeInput { return quota.ConsumeInput(x) })(w, r, a)
+}
+
+func (s *Server) handleQuotaRecover(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	return quotaApplicationStep(s, quota.Recover, func(x quotaRecoverRequest) quota.RecoverInput { return quota.RecoverInput(x) })(w, r, a)
+}
+
+func (s *Server) handleQuotaTransfer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	var req quotaTransferRequest
+	key, err := postInput(r, &req)
+	if err != nil {
+		return err
+	}
+	tr, replayed, err := quota.TransferReserves(r.Context(), s.l, a, key, quota.TransferInput(req))
+	if err != nil {
+		return err
+	}
+	return writeResult(w, replayed, quotaTransferView(tr))
+}
+
+func (s *Server) handleQuotaProposeCorrection(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	var req quotaCorrectionRequest
+	key, err := postInput(r, &req)
+	if err != nil {
+		return err
+	}
+	c, replayed, err := quota.ProposeCorrection(r.Context(), s.l, a, key, quota.ProposeCorrectionInput(req))
+	if err != nil {
+		return err
+	}
+	return writeResult(w, replayed, quotaCorrectionView(c))
+}
+
+func (s *Server) handleQuotaDecideCorrection(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req quotaDecisionRequest
+	key, err := postInput(r, &req)
+	if err != nil {
+		return err
+	}
+	c, replayed, err := quota.DecideCorrection(r.Context(), s.l, a, key, id, quota.DecisionInput(req))
+	if err != nil {
+		return err
+	}
+	return writeResult(w, replayed, quotaCorrectionView(c))
+}
+
+func (s *Server) handleQuotaGetCorrection(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	c, err := quota.GetCorrection(r.Context(), s.l, a, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, quotaCorrectionDetailView{quotaCorrectionView: quotaCorrectionView(c.Correction), Trail: viewQuotaEvents(c.Trail)})
+}
+
+// wantsCSV reports whether the Accept header asks for text/csv.
+func wantsCSV(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "text/csv" {
+			return true
+		}
+	}
+	return false
+}
+
+func csvHeaders(w http.ResponseWriter, name string) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) handleQuotaReserves(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	rep, err := quota.Reserves(r.Context(), s.l, a)
+	if err != nil {
+		return err
+	}
+	if wantsCSV(r) {
+		csvHeaders(w, "quota-reserves")
+		return quota.WriteReservesCSV(w, rep)
+	}
+	out := quotaReservesView{AsOf: rep.AsOf, Rows: make([]quotaReserveRowView, 0, len(rep.Rows)), Total: quotaReserveRowView(rep.Total)}
+	for _, x := range rep.Rows {
+		out.Rows = append(out.Rows, quotaReserveRowView(x))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	q := r.URL.Query()
+	rq := quota.ReportQuery{From: q.Get("from"), To: q.Get("to"), Period: q.Get("period"), City: q.Get("city"),
+		Route: q.Get("route"), Sector: q.Get("sector"), Flow: q.Get("flow")}
+	switch level := q.Get("level"); level {
+	case "", "flows":
+		if q.Get("allocation_id") != "" {
+			return ledger.Errf(ledger.CodeInvalidRequest, "allocation_id applies to level=lineage").At("allocation_id")
+		}
+		rep, err := quota.Report(r.Context(), s.l, a, rq)
+		if err != nil {
+			return err
+		}
+		if wantsCSV(r) {
+			csvHeaders(w, "quota-flows")
+			return quota.WriteFlowsCSV(w, rep)
+		}
+		out := quotaReportView{Level: "flows", Query: quotaReportQueryView(rep.Query), Rows: make([]quotaFlowRowView, 0, len(rep.Rows))}
+		for _, x := range rep.Rows {
+			out.Rows = append(out.Rows, quotaFlowRowView(x))
+		}
+		return writeJSON(w, http.StatusOK, out)
+	case "lineage":
+		if rq.Period != "" || rq.Flow != "" {
+			return ledger.Errf(ledger.CodeInvalidRequest, "period and flow apply to level=flows").At("level")
+		}
+		lq := quota.LineageQuery{From: rq.From, To: rq.To, City: rq.City, Route: rq.Route, Sector: rq.Sector}
+		if v := q.Get("allocation_id"); v != "" {
+			id, err := uuid.Parse(v)
+			if err != nil {
+				return ledger.Errf(ledger.CodeInvalidRequest, "allocation_id must be a UUID").At("allocation_id")
+			}
+			lq.AllocationID = &id
+		}
+		rows, err := quota.Lineage(r.Context(), s.l, a, lq)
+		if err != nil {
+			return err
+		}
+		if wantsCSV(r) {
+			csvHeaders(w, "quota-lineage")
+			return quota.WriteLineageCSV(w, rows)
+		}
+		out := quotaReportView{Level: "lineage", Query: quotaReportQueryView(rq), Lineage: make([]quotaLineageRowView, 0, len(rows))}
+		for _, x := range rows {
+			out.Lineage = append(out.Lineage, quotaLineageRowView(x))
+		}
+		return writeJSON(w, http.StatusOK, out)
+	default:
+		return ledger.Errf(ledger.CodeInvalidRequest, "level must be flows or lineage").At("level")
+	}
+}
+
+func (s *Server) handleQuotaListConfig(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
+	all := r.URL.Query().Get("all") == "true"
+	cs, err := quota.ListConfig(r.Context(), s.l, all)
+	if err != nil {
+		return err
+	}
+	out := quotaConfigListView{Items: make([]quotaConfigView, 0, len(cs))}
+	for _, c := range cs {
+		out.Items = append(out.Items, quotaConfigView(c))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleQuotaPublishConfig(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	var req quotaConfigRequest
+	key, err := postInput(r, &req)
+	if err != nil {
+		return err
+	}
+	c, replayed, err := quota.PublishConfig(r.Context(), s.l, a, key, quota.PublishConfigInput(req))
+	if err != nil {
+		return err
+	}
+	return writeResult(w, replayed, quotaConfigView(c))
+}
+
+// Views.
+
+func viewQuotaEvents(es []quota.Event) []quotaEventView {
+	out := make([]quotaEventView, 0, len(es))
+	for _, e := range es {
+		out = append(out, quotaEventView(e))
+	}
+	return out
+}
+
+func viewQuotaApplicationSummary(x quota.Application) quotaApplicationView {
+	v := quotaApplicationView{ID: x.ID, Project: x.Project, Enterprise: x.Enterprise, City: x.City, Sector: x.Sector, Emissions: x.Emissions,
+		Coefficient: x.Coefficient, CoefficientVersion: x.CoefficientVersion, Required: x.Required, OwnSources: x.OwnSources,
+		OwnSourcesRef: x.OwnSourcesRef, Gap: x.Gap, Requested: x.Requested, Status: x.Status, Threshold: x.Threshold,
+		ThresholdVersion: x.ThresholdVersion, Escalated: x.Escalated, CreatedBy: x.CreatedBy, CreatedAt: x.CreatedAt, UpdatedAt: x.UpdatedAt}
+	if x.EmissionsBreakdown != nil {
+		b := quotaEmissionsBreakdown(*x.EmissionsBreakdown)
+		v.EmissionsBreakdown = &b
+	}
+	return v
+}
+
+func viewQuotaApplication(d quota.ApplicationDetail) quotaApplicationDetailView {
+	out := quotaApplicationDetailView{quotaApplicationView: viewQuotaApplicationSummary(d.Application)}
+	if d.Trail != nil {
+		out.Trail = viewQuotaEvents(d.Trail)
+	}
+	if al := d.Allocation; al != nil {
+		v := &quotaAllocationView{ID: al.ID, ApplicationID: al.ApplicationID, Project: al.Project, Tonnes: al.Tonnes, Paid: al.Paid,
+			PriceYuanPerTonne: al.PriceYuanPerTonne, PriceVersion: al.PriceVersion, AmountCNY: al.AmountCNY, RefundedCNY: al.RefundedCNY,
+			Status: al.Status, TxID: al.TxID, ClosedTxID: al.ClosedTxID, CreatedAt: al.CreatedAt, ClosedAt: al.ClosedAt,
+			Reserves: make([]quotaReserveDrawView, 0, len(al.Reserves)), Lineage: make([]quotaDrawPieceView, 0, len(al.Lineage))}
+		for _, x := range al.Reserves {
+			v.Reserves = append(v.Reserves, quotaReserveDrawView(x))
+		}
+		for _, x := range al.Lineage {
+			v.Lineage = append(v.Lineage, quotaDrawPieceView(x))
+		}
+		out.Allocation = v
+	}
+	return out
+}
