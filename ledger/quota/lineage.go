@@ -2,7 +2,6 @@ package quota
 
 import (
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -261,8 +260,6 @@ func newID() uuid.UUID {
 	}
 	return id
 }
-
-func timeText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func optText(id *uuid.UUID) string {
 	if id == nil {
