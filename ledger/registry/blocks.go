@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -51,6 +52,10 @@ type blockRow struct {
 	Holder      string
 	Status      string
 	Unreserved  bool // no reservation, or its pending transaction is resolved
+}
+
+type queryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // blockCols selects a blockRow from registry_blocks b.

@@ -13,12 +13,12 @@ import (
 
 // Domain error codes of the registry. Clients switch on these.
 const (
-	CodeInvalidState         ledger.Code = "invalid_state"          // the batch or trade is not in a state that allows the action
-	CodeNoticeRunning        ledger.Code = "notice_period_running"  // submission before the public notice ended
-	CodeCertificationOpen    ledger.Code = "certification_open"     // the pool already has a batch in progress
-	CodePoolBelowOneTonne    ledger.Code = "pool_below_one_tonne"   // nothing worth certifying
-	CodeNothingToIssue       ledger.Code = "nothing_to_issue"       // approved grams under one tonne
-	CodeAlreadyIssued        ledger.Code = "already_issued"         // the batch was issued before
+	CodeInvalidState         ledger.Code = "invalid_state"         // the batch or trade is not in a state that allows the action
+	CodeNoticeRunning        ledger.Code = "notice_period_running" // submission before the public notice ended
+	CodeCertificationOpen    ledger.Code = "certification_open"    // the pool already has a batch in progress
+	CodePoolBelowOneTonne    ledger.Code = "pool_below_one_tonne"  // nothing worth certifying
+	CodeNothingToIssue       ledger.Code = "nothing_to_issue"      // approved grams under one tonne
+	CodeAlreadyIssued        ledger.Code = "already_issued"        // the batch was issued before
 	CodeVerifierConflict     ledger.Code = "verifier_not_independent"
 	CodeVerifierUnknown      ledger.Code = "verifier_not_accredited"
 	CodeSplitMismatch        ledger.Code = "verification_split_mismatch" // approved + rejected ≠ captured

@@ -1,0 +1,145 @@
+package registry
+
+import (
+	"context"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
+)
+
+// FreezeInput is the province's decision to freeze or unfreeze a holding.
+type FreezeInput struct {
+	Holder      string `json:"holder"`
+	DecisionRef string `json:"decision_ref"`
+	Reason      string `json:"reason"`
+}
+
+// reconcileRoundsMax bounds the loop that makes the engine account status
+// follow the registry's decision.
+const reconcileRoundsMax = 8
+
+// Freeze (province) freezes a holding: no unit leaves or enters it, no
+// offer from it can settle, until it is unfrozen.
+func Freeze(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in FreezeInput) (Holder, bool, error) {
+	return setHolderStatus(ctx, l, a, key, in, "frozen")
+}
+
+// Unfreeze (province) lifts a freeze.
+func Unfreeze(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in FreezeInput) (Holder, bool, error) {
+	return setHolderStatus(ctx, l, a, key, in, "active")
+}
+
+// setHolderStatus records the decision under the holder's lock (so no
+// registry move is half-way through), then makes the engine account status
+// follow it. The two are separate database transactions because the
+// engine offers no status change inside a Writer; the registry's own
+// checks use the recorded decision, so they apply at once, and the engine
+// status converges to the latest decision: each caller re-reads the
+// decision after setting the status and repeats if it changed meanwhile.
+func setHolderStatus(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in FreezeInput, status string) (Holder, bool, error) {
+	verb := "freeze"
+	if status == "active" {
+		verb = "unfreeze"
+	}
+	if err := requireRole(a, verb+" holdings", RoleProvince); err != nil {
+		return Holder{}, false, err
+	}
+	if err := validHolderID(in.Holder, "holder"); err != nil {
+		return Holder{}, false, err
+	}
+	if err := validText(in.DecisionRef, "decision_ref", true, TextBytesMax); err != nil {
+		return Holder{}, false, err
+	}
+	if err := validText(in.Reason, "reason", true, TextBytesMax); err != nil {
+		return Holder{}, false, err
+	}
+	h, replayed, err := run(ctx, l, a, key, "registry.holder."+verb, in, func(w *ledger.Writer) (Holder, error) {
+		cur, err := lockHolders(w, in.Holder)
+		if err != nil {
+			return Holder{}, err
+		}
+		if cur[in.Holder] == status {
+			return Holder{}, ledger.Errf(CodeHolderAlreadyInState, "holding %s is already %s", in.Holder, status)
+		}
+		if _, err := w.Tx().Exec(w.Ctx(), `UPDATE registry_holders SET status = $2, status_seq = status_seq + 1, updated_at = $3 WHERE id = $1`,
+			in.Holder, status, w.Now()); err != nil {
+			return Holder{}, err
+		}
+		if err := event(w, a, "holder:"+in.Holder, "holder."+verb, map[string]string{"decision_ref": in.DecisionRef, "reason": in.Reason}); err != nil {
+			return Holder{}, err
+		}
+		return loadHolder(w.Ctx(), w.Tx(), in.Holder)
+	})
+	if err != nil {
+		return h, replayed, err
+	}
+	return h, replayed, ReconcileHolderStatus(ctx, l, in.Holder)
+}
+
+// ReconcileHolderStatus sets the engine status of a holder's accounts to
+// the registry's latest decision. Safe to run any time, by anyone.
+func ReconcileHolderStatus(ctx context.Context, l *ledger.Ledger, holder string) error {
+	for round := 0; round < reconcileRoundsMax; round++ {
+		h, err := loadHolder(ctx, l.Pool(), holder)
+		if err != nil {
+			return err
+		}
+		// Only the unit holding: the organisation's money account serves
+		// other use cases (paid reallocation) and is not the registry's to
+		// freeze.
+		acct := ledger.HolderAccount(holder)
+		v, err := l.GetAccount(ctx, acct)
+		if err != nil {
+			return err
+		}
+		if v.Status != h.Status {
+			if _, err := l.SetAccountStatus(ctx, acct, h.Status); err != nil {
+				return err
+			}
+		}
+		again, err := loadHolder(ctx, l.Pool(), holder)
+		if err != nil {
+			return err
+		}
+		if again.StatusSeq == h.StatusSeq {
+			return nil
+		}
+	}
+	return ledger.Errf(ledger.CodeUnavailable, "holding %s changed status too often to settle; retry", holder)
+}
+
+// Seed data for development and demos.
+const (
+	SeedEnterprise1 = "E1"
+	SeedEnterprise2 = "E2"
+	SeedVerifier    = "verifier-sd1"
+	SeedDepositCNY  = "100000.00"
+)
+
+// Seed registers holdings for enterprises E1 and E2, accredits verifier
+// verifier-sd1 and deposits 100,000.00 CNY to E1. It runs once per
+// database: a second call replays the stored result and changes nothing.
+func Seed(ctx context.Context, l *ledger.Ledger) error {
+	province := ledger.Actor{Sub: "seed", Role: RoleProvince}
+	type seedInput struct{ Version int }
+	_, _, err := run(ctx, l, province, "registry-seed-v1", "registry.seed", seedInput{1}, func(w *ledger.Writer) (time.Time, error) {
+		now := w.Now()
+		for _, h := range []string{SeedEnterprise1, SeedEnterprise2} {
+			if err := ensureHolder(w, h, now); err != nil {
+				return now, err
+			}
+		}
+		if err := w.OpenAccounts("registry:SDCER:issuance", RetiredAccount, CancelledAccount, SurrenderedAccount, "external:CNY"); err != nil {
+			return now, err
+		}
+		if _, err := w.Tx().Exec(w.Ctx(), `INSERT INTO registry_verifiers (org, name, created_by, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (org) DO NOTHING`,
+			SeedVerifier, "Shandong verification body 1 (seed)", province.ID(), now); err != nil {
+			return now, err
+		}
+		_, err := deposit(w, province, SeedEnterprise1, decimal.RequireFromString(SeedDepositCNY), "seed")
+		return now, err
+	})
+	return err
+}

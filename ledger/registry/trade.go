@@ -1,0 +1,323 @@
+package registry
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
+)
+
+// Trade statuses, derived from the journal.
+const (
+	TradeOffered   = "offered"   // pending, not yet expired
+	TradeExpired   = "expired"   // timed out (voided by the sweeper, or awaiting it)
+	TradeSettled   = "settled"   // posted, money paid
+	TradeCancelled = "cancelled" // voided on request
+)
+
+// OfferInput offers units to a buyer at a price per unit (tonne).
+type OfferInput struct {
+	Buyer string `json:"buyer"`
+	Selection
+	PricePerUnit   string `json:"price_per_unit"` // CNY per unit, e.g. "36.00"
+	TimeoutSeconds int64  `json:"timeout_seconds,omitempty"`
+}
+
+// Trade is a delivery-versus-payment sale.
+type Trade struct {
+	ID            uuid.UUID  `json:"id"`
+	Seller        string     `json:"seller"`
+	Buyer         string     `json:"buyer"`
+	Units         string     `json:"units"`
+	PricePerUnit  string     `json:"price_per_unit"`
+	Amount        string     `json:"amount"`
+	Status        string     `json:"status"`
+	PendingTx     uuid.UUID  `json:"pending_transaction_id"`
+	ResolutionTx  *uuid.UUID `json:"resolution_transaction_id,omitempty"`
+	PaymentTx     *uuid.UUID `json:"payment_transaction_id,omitempty"`
+	ExpiresAt     time.Time  `json:"expires_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	Blocks        []Block    `json:"blocks"`
+	StatusAsOfNow time.Time  `json:"status_as_of"`
+}
+
+type tradeRow struct {
+	Trade
+	amount decimal.Decimal
+	units  int64
+}
+
+// loadTrade reads a trade, its blocks and its status as the journal says
+// at `now`.
+func loadTrade(ctx context.Context, q interface {
+	rowQuerier
+	queryer
+}, id uuid.UUID, now time.Time) (tradeRow, error) {
+	var t tradeRow
+	var price decimal.Decimal
+	var resKind, resReason *string
+	err := q.QueryRow(ctx, `
+		SELECT t.id, t.seller, t.buyer, t.units, t.price_per_unit, t.amount, t.pending_tx, t.payment_tx, t.expires_at, t.created_at,
+		       r.id, r.kind, r.metadata->>'reason'
+		FROM registry_trades t LEFT JOIN transactions r ON r.resolves = t.pending_tx
+		WHERE t.id = $1`, id).Scan(&t.ID, &t.Seller, &t.Buyer, &t.units, &price, &t.amount, &t.PendingTx, &t.PaymentTx, &t.ExpiresAt, &t.CreatedAt,
+		&t.ResolutionTx, &resKind, &resReason)
+	if isNoRows(err) {
+		return t, ledger.Errf(ledger.CodeNotFound, "trade %s not found", id)
+	}
+	if err != nil {
+		return t, err
+	}
+	t.Units, t.PricePerUnit, t.Amount = FormatUnits(t.units), ledger.FormatAmount(ledger.AssetCNY, price), ledger.FormatAmount(ledger.AssetCNY, t.amount)
+	t.ExpiresAt, t.CreatedAt, t.StatusAsOfNow = t.ExpiresAt.UTC(), t.CreatedAt.UTC(), now
+	t.Status = tradeStatus(resKind, resReason, t.ExpiresAt, now)
+	// Reserved blocks while open; the buyer's blocks from this trade once
+	// settled (found through the provenance of the settling transaction).
+	var blocks []blockRow
+	if t.ResolutionTx != nil && t.Status == TradeSettled {
+		// The ranges as traded (later moves may have split them), with the
+		// attributes of the block that starts where each range starts:
+		// blocks are split, never merged, so that block always exists.
+		blocks, err = collectBlocks(q.Query(ctx, `
+			SELECT b.id, b.programme, b.vintage, m.first_unit, m.last_unit, b.batch_id, b.methodology, b.region, b.sector, b.project,
+			       m.to_holder, m.to_status, true
+			FROM registry_moves m
+			JOIN registry_blocks b ON b.programme = m.programme AND b.vintage = m.vintage AND b.first_unit = m.first_unit
+			WHERE m.tx_id = $1 ORDER BY m.idx`, *t.ResolutionTx))
+	} else if t.Status == TradeOffered || (t.Status == TradeExpired && t.ResolutionTx == nil) {
+		blocks, err = collectBlocks(q.Query(ctx, `SELECT `+blockCols+` FROM registry_blocks b WHERE b.reserved_tx = $1 ORDER BY b.vintage, b.first_unit`, t.PendingTx))
+	}
+	if err != nil {
+		return t, err
+	}
+	t.Blocks = []Block{}
+	for _, b := range blocks {
+		t.Blocks = append(t.Blocks, b.view())
+	}
+	return t, nil
+}
+
+// tradeStatus derives a trade's status from the resolution of its pending
+// transaction: none (offered until it expires), posted (settled), voided by
+// the timeout sweeper (expired) or voided on request (cancelled).
+func tradeStatus(resKind, resReason *string, expiresAt, now time.Time) string {
+	switch {
+	case resKind == nil && now.Before(expiresAt):
+		return TradeOffered
+	case resKind == nil:
+		return TradeExpired
+	case *resKind == ledger.KindPendingPost:
+		return TradeSettled
+	case resReason != nil && *resReason == "timeout":
+		return TradeExpired
+	}
+	return TradeCancelled
+}
+
+// OfferTrade (seller) reserves units for a buyer with an engine pending
+// transaction that times out. The buyer's money is not touched until the
+// buyer accepts.
+func OfferTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in OfferInput) (Trade, bool, error) {
+	seller, err := holderOf(a, "offer units for sale")
+	if err != nil {
+		return Trade{}, false, err
+	}
+	if err := validHolderID(in.Buyer, "buyer"); err != nil {
+		return Trade{}, false, err
+	}
+	if in.Buyer == seller {
+		return Trade{}, false, ledger.Errf(ledger.CodeInvalidRequest, "a holder cannot sell to itself").At("buyer")
+	}
+	sel, err := in.Selection.parse(false)
+	if err != nil {
+		return Trade{}, false, err
+	}
+	price, err := ledger.ParsePositiveAmount(ledger.AssetCNY, in.PricePerUnit)
+	if err != nil {
+		return Trade{}, false, asField(err, "price_per_unit")
+	}
+	maxTimeout := int64(ledger.PendingTimeoutMax / time.Second)
+	if in.TimeoutSeconds < 0 || in.TimeoutSeconds > maxTimeout {
+		return Trade{}, false, ledger.Errf(ledger.CodeInvalidRequest, "timeout_seconds must be 1 to %d (0: the policy's default)", maxTimeout).At("timeout_seconds")
+	}
+	amount := price.Mul(decimal.NewFromInt(sel.units))
+	return run(ctx, l, a, key, "registry.trade.offer", in, func(w *ledger.Writer) (Trade, error) {
+		timeout := in.TimeoutSeconds
+		if timeout == 0 {
+			pol, err := policyAt(w.Ctx(), w.Tx(), w.Now())
+			if err != nil {
+				return Trade{}, err
+			}
+			timeout = pol.TradeTimeoutDefaultSeconds
+		}
+		status, err := lockHolders(w, seller, in.Buyer)
+		if err != nil {
+			return Trade{}, err
+		}
+		if err := requireActive(status, seller, in.Buyer); err != nil {
+			return Trade{}, err
+		}
+		picked, err := pick(w, seller, sel)
+		if err != nil {
+			return Trade{}, err
+		}
+		id := newID()
+		p, err := w.Build(a, ledger.TxInput{Kind: "registry.trade.offer", Pending: true, Timeout: time.Duration(timeout) * time.Second,
+			Metadata: map[string]string{"trade_id": id.String(), "price_per_unit": ledger.FormatAmount(ledger.AssetCNY, price)},
+			Postings: unitLegs(ledger.HolderAccount(seller), ledger.HolderAccount(in.Buyer), sel.units)})
+		if err != nil {
+			return Trade{}, err
+		}
+		if err := w.Apply(p); err != nil {
+			return Trade{}, err
+		}
+		if _, err := moveBlocks(w, picked, target{from: seller, holder: seller, status: StatusHeld, reservedTx: &p.ID}); err != nil {
+			return Trade{}, err
+		}
+		if _, err := w.Tx().Exec(w.Ctx(), `
+			INSERT INTO registry_trades (id, seller, buyer, units, price_per_unit, amount, pending_tx, expires_at, created_by, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			id, seller, in.Buyer, sel.units, price, amount, p.ID, *p.ExpiresAt, a.ID(), w.Now()); err != nil {
+			return Trade{}, err
+		}
+		t, err := loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		return t.Trade, err
+	})
+}
+
+type tradeIDInput struct {
+	TradeID uuid.UUID `json:"trade_id"`
+}
+
+// AcceptTrade (buyer) settles: in one database transaction the pending
+// units are posted to the buyer and the price moves org:{buyer}:CNY →
+// org:{seller}:CNY. Without enough money nothing moves and the offer stays
+// open until it expires.
+func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (Trade, bool, error) {
+	buyer, err := holderOf(a, "accept a trade")
+	if err != nil {
+		return Trade{}, false, err
+	}
+	return run(ctx, l, a, key, "registry.trade.accept", tradeIDInput{id}, func(w *ledger.Writer) (Trade, error) {
+		t, err := loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		if err != nil {
+			return Trade{}, err
+		}
+		if t.Buyer != buyer && t.Seller != buyer {
+			return Trade{}, ledger.Errf(ledger.CodeNotFound, "trade %s not found", id)
+		}
+		if t.Buyer != buyer {
+			return Trade{}, ledger.Errf(ledger.CodeForbidden, "only the buyer accepts a trade")
+		}
+		status, err := lockHolders(w, t.Seller, t.Buyer)
+		if err != nil {
+			return Trade{}, err
+		}
+		// Re-read under the holder locks: a concurrent acceptance or
+		// cancellation has committed or not started.
+		if t, err = loadTrade(w.Ctx(), w.Tx(), id, w.Now()); err != nil {
+			return Trade{}, err
+		}
+		if t.Status != TradeOffered {
+			return Trade{}, &ledger.Error{Code: CodeTradeNotOpen, Msg: "trade " + id.String() + " is " + t.Status + "; it can no longer be accepted",
+				Detail: map[string]string{"status": t.Status}}
+		}
+		if err := requireActive(status, t.Seller, t.Buyer); err != nil {
+			return Trade{}, err
+		}
+		res, err := w.Resolve(a, t.PendingTx, true)
+		if err != nil {
+			return Trade{}, err
+		}
+		if err := w.OpenAccounts(ledger.OrgMoneyAccount(t.Buyer), ledger.OrgMoneyAccount(t.Seller)); err != nil {
+			return Trade{}, err
+		}
+		pay, err := w.Build(a, ledger.TxInput{Kind: "registry.trade.payment",
+			Metadata: map[string]string{"trade_id": id.String(), "settles": res.ID.String()},
+			Postings: []ledger.PostingInput{{Account: ledger.OrgMoneyAccount(t.Buyer), Amount: t.amount.Neg()}, {Account: ledger.OrgMoneyAccount(t.Seller), Amount: t.amount}}})
+		if err != nil {
+			return Trade{}, err
+		}
+		if err := w.Apply(pay); err != nil {
+			if e, ok := ledger.AsError(err); ok && e.Code == ledger.CodeInsufficientBalance {
+				return Trade{}, moneyDetail(e, t.amount, "buyer "+t.Buyer)
+			}
+			return Trade{}, err
+		}
+		reserved, err := collectBlocks(w.Tx().Query(w.Ctx(), `SELECT `+blockCols+` FROM registry_blocks b WHERE b.reserved_tx = $1 AND b.holder = $2 AND b.status = 'held' ORDER BY b.vintage, b.first_unit`, t.PendingTx, t.Seller))
+		if err != nil {
+			return Trade{}, err
+		}
+		picked := make([]pickedBlock, len(reserved))
+		for i, b := range reserved {
+			sp := span{b.First, b.Last}
+			picked[i] = pickedBlock{take: take{Block: freeBlock{ID: b.ID.String(), Vintage: b.Vintage, span: sp}, Move: sp}, row: b}
+		}
+		if got := unitsOf(picked); got != t.units {
+			return Trade{}, ledger.Errf(ledger.CodeInternal, "trade %s reserves %d units in blocks but %d in the journal", id, got, t.units)
+		}
+		if _, err := moveBlocks(w, picked, target{from: t.Seller, holder: t.Buyer, status: StatusHeld, txID: &res.ID}); err != nil {
+			return Trade{}, err
+		}
+		if _, err := w.Tx().Exec(w.Ctx(), `UPDATE registry_trades SET payment_tx = $2 WHERE id = $1`, id, pay.ID); err != nil {
+			return Trade{}, err
+		}
+		t, err = loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		return t.Trade, err
+	})
+}
+
+// CancelTrade voids an open offer: the seller withdraws it, the buyer
+// declines it, or the province stops it. The units are free again.
+func CancelTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (Trade, bool, error) {
+	if a.Role != RoleProvince {
+		if _, err := holderOf(a, "cancel a trade"); err != nil {
+			return Trade{}, false, err
+		}
+	}
+	return run(ctx, l, a, key, "registry.trade.cancel", tradeIDInput{id}, func(w *ledger.Writer) (Trade, error) {
+		t, err := loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		if err != nil {
+			return Trade{}, err
+		}
+		if a.Role != RoleProvince && a.Org != t.Seller && a.Org != t.Buyer {
+			return Trade{}, ledger.Errf(ledger.CodeNotFound, "trade %s not found", id)
+		}
+		if _, err := lockHolders(w, t.Seller, t.Buyer); err != nil {
+			return Trade{}, err
+		}
+		if t, err = loadTrade(w.Ctx(), w.Tx(), id, w.Now()); err != nil {
+			return Trade{}, err
+		}
+		if t.ResolutionTx != nil {
+			return Trade{}, &ledger.Error{Code: CodeTradeNotOpen, Msg: "trade " + id.String() + " is already " + t.Status,
+				Detail: map[string]string{"status": t.Status}}
+		}
+		// An expired but not yet swept offer may be voided here too: that
+		// only does the sweeper's work early.
+		if _, err := w.Resolve(a, t.PendingTx, false); err != nil {
+			return Trade{}, err
+		}
+		if _, err := w.Tx().Exec(w.Ctx(), `UPDATE registry_blocks SET reserved_tx = NULL, updated_at = $2 WHERE reserved_tx = $1`, t.PendingTx, w.Now()); err != nil {
+			return Trade{}, err
+		}
+		t, err = loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		return t.Trade, err
+	})
+}
+
+// GetTrade reads a trade: its seller, its buyer, the province and
+// auditors may.
+func GetTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, id uuid.UUID) (Trade, error) {
+	t, err := loadTrade(ctx, l.Pool(), id, l.Now())
+	if err != nil {
+		return Trade{}, err
+	}
+	if a.Role != RoleProvince && a.Role != RoleAuditor && (a.Org == "" || (a.Org != t.Seller && a.Org != t.Buyer)) {
+		return Trade{}, ledger.Errf(ledger.CodeNotFound, "trade %s not found", id)
+	}
+	return t.Trade, nil
+}
