@@ -460,10 +460,22 @@ func TestAuthorization(t *testing.T) {
 	wantCode(t, err, ledger.CodeNotFound)
 	// Province-only actions.
 	for name, f := range map[string]func(a ledger.Actor) error{
-		"issue":    func(a ledger.Actor) error { _, _, err := registry.IssueCertification(ctx, b.l, a, key(), batch.ID); return err },
-		"deposit":  func(a ledger.Actor) error { _, _, err := registry.RecordDeposit(ctx, b.l, a, key(), registry.DepositInput{Org: "E1", Amount: "1.00", Reference: "r"}); return err },
-		"freeze":   func(a ledger.Actor) error { _, _, err := registry.Freeze(ctx, b.l, a, key(), registry.FreezeInput{Holder: "E1", DecisionRef: "d", Reason: "r"}); return err },
-		"accredit": func(a ledger.Actor) error { _, _, err := registry.AccreditVerifier(ctx, b.l, a, key(), registry.VerifierInput{Org: "v", Name: "n"}); return err },
+		"issue": func(a ledger.Actor) error {
+			_, _, err := registry.IssueCertification(ctx, b.l, a, key(), batch.ID)
+			return err
+		},
+		"deposit": func(a ledger.Actor) error {
+			_, _, err := registry.RecordDeposit(ctx, b.l, a, key(), registry.DepositInput{Org: "E1", Amount: "1.00", Reference: "r"})
+			return err
+		},
+		"freeze": func(a ledger.Actor) error {
+			_, _, err := registry.Freeze(ctx, b.l, a, key(), registry.FreezeInput{Holder: "E1", DecisionRef: "d", Reason: "r"})
+			return err
+		},
+		"accredit": func(a ledger.Actor) error {
+			_, _, err := registry.AccreditVerifier(ctx, b.l, a, key(), registry.VerifierInput{Org: "v", Name: "n"})
+			return err
+		},
 	} {
 		for _, a := range []ledger.Actor{e1, operator("metro-jn"), b.verifier, citizen, {Sub: "a", Role: registry.RoleAuditor}} {
 			if code := ledger.ErrorCode(f(a)); code != ledger.CodeForbidden {
