@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
+	"github.com/shandong-carbon/carbonledger/ledger/quota"
 )
 
 // API-only error codes (the ledger's codes are in ledger/errors.go).
@@ -40,6 +41,8 @@ var statusByCode = map[ledger.Code]int{
 	ledger.CodePendingExpired:        http.StatusConflict,
 	ledger.CodeAlreadyReversed:       http.StatusConflict,
 	ledger.CodeNotPending:            http.StatusConflict,
+	quota.CodeInsufficientReserve:    http.StatusConflict,
+	quota.CodeMakerChecker:           http.StatusForbidden,
 	codeBodyTooLarge:                 http.StatusRequestEntityTooLarge,
 	codeUnsupportedMedia:             http.StatusUnsupportedMediaType,
 	ledger.CodeUnbalanced:            http.StatusUnprocessableEntity,

@@ -203,11 +203,9 @@ func (s *Server) quotaRoutes() []route {
 // quotaJobs: the seed is idempotent and safe on every replica at once, so
 // running it as a job makes every server ensure, at start and then hourly,
 // that the reserves and default configuration exist.
-func quotaJobs() []Job {
-	return []Job{{Name: "quota-seed", Every: time.Hour, Run: func(ctx context.Context, l *ledger.Ledger) (int, error) {
-		return 0, quota.Seed(ctx, l)
-	}}}
-}
+// quotaJobs: the two-high flow has no timed transitions; allocations are
+// recovered by a provincial decision, not a clock.
+func quotaJobs() []Job { return nil }
 
 // postInput reads the Idempotency-Key and then the body of a quota write.
 func postInput(r *http.Request, dst any) (string, error) {

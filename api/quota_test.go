@@ -136,7 +136,7 @@ func TestQuotaTwoHighOverHTTP(t *testing.T) {
 	// A further 300,000 fails: 200,000 left, and nothing moves.
 	n2 := h.cityApprovedApp(t, "N2", "cement", "200000", "0", "300000")
 	fail := h.post("/v1/quota/applications/"+n2+"/decision", h.prov2, map[string]any{"approve": true, "paid": true, "reason": "try",
-		"draws": []map[string]string{{"reserve": "3704", "tonnes": "300000"}}}).want(t, 422, "insufficient_reserve")
+		"draws": []map[string]string{{"reserve": "3704", "tonnes": "300000"}}}).want(t, 409, "insufficient_reserve")
 	if obj(fail.JSON["extra"])["available"] != "200000" {
 		t.Fatalf("problem %s", fail.Body)
 	}
@@ -159,7 +159,7 @@ func TestQuotaTwoHighOverHTTP(t *testing.T) {
 		t.Fatalf("government %s", gov.Body)
 	}
 	h.post("/v1/quota/applications/"+n3+"/decision", h.prov, map[string]any{"approve": true, "reason": "allocate",
-		"draws": []map[string]string{{"reserve": "3704", "tonnes": "1200000"}}}).want(t, 422, "insufficient_reserve")
+		"draws": []map[string]string{{"reserve": "3704", "tonnes": "1200000"}}}).want(t, 409, "insufficient_reserve")
 
 	// An enterprise sees only its own applications; the owner sees the full trail.
 	h.get("/v1/quota/applications/"+appID, h.other).want(t, 404, "not_found")
@@ -273,12 +273,12 @@ func TestQuotaRolesAndRefusalsOverHTTP(t *testing.T) {
 	if tr.str("tonnes") != "20000" || len(arr(tr.JSON["sources"])) != 1 {
 		t.Fatalf("transfer %s", tr.Body)
 	}
-	h.post("/v1/quota/transfers", h.prov, map[string]any{"from": "3704", "to": "3701", "tonnes": "30001", "reason": "x"}).want(t, 422, "insufficient_reserve")
+	h.post("/v1/quota/transfers", h.prov, map[string]any{"from": "3704", "to": "3701", "tonnes": "30001", "reason": "x"}).want(t, 409, "insufficient_reserve")
 
 	// Maker-checker.
 	c := h.post("/v1/quota/corrections", h.prov, map[string]any{"source_id": srcID, "holder": "3701", "delta": "-5000", "reason": "re-measured"}).want(t, 201)
 	cID := c.str("id")
-	h.post("/v1/quota/corrections/"+cID+"/approval", h.prov, map[string]any{"approve": true, "reason": "self"}).want(t, 422, "maker_checker")
+	h.post("/v1/quota/corrections/"+cID+"/approval", h.prov, map[string]any{"approve": true, "reason": "self"}).want(t, 403, "maker_checker")
 	h.post("/v1/quota/corrections/"+cID+"/approval", h.city3704, map[string]any{"approve": true, "reason": "x"}).want(t, 403)
 	ok := h.post("/v1/quota/corrections/"+cID+"/approval", h.prov2, map[string]any{"approve": true, "reason": "checked"}).want(t, 201)
 	if ok.str("status") != "applied" || ok.str("decided_by") != "province:p-bob" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shandong-carbon/carbonledger/api"
 	"github.com/shandong-carbon/carbonledger/ledger"
+	"github.com/shandong-carbon/carbonledger/ledger/quota"
 )
 
 // seeder loads one use case's demo data; each is idempotent.
@@ -20,7 +21,7 @@ type seeder struct {
 }
 
 func seeders() []seeder {
-	return []seeder{{"core", seedCore}}
+	return []seeder{{"core", seedCore}, {"quota", quota.Seed}}
 }
 
 // seedCore opens the issuer accounts and a funded demo enterprise.
