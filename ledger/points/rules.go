@@ -105,9 +105,9 @@ type Methodology struct {
 	FactorGrams      decimal.Decimal `json:"factor_grams_per_unit"`
 	QuantityScale    int32           `json:"quantity_scale"`
 	QuantityMax      decimal.Decimal `json:"quantity_max"`
-	RecordCapGrams   int64           `json:"record_cap_grams,string"`   // 0: none
-	DailyCapGrams    int64           `json:"daily_cap_grams,string"`    // 0: none
-	DailyCapQuantity decimal.Decimal `json:"daily_cap_quantity"`        // 0: none
+	RecordCapGrams   int64           `json:"record_cap_grams,string"` // 0: none
+	DailyCapGrams    int64           `json:"daily_cap_grams,string"`  // 0: none
+	DailyCapQuantity decimal.Decimal `json:"daily_cap_quantity"`      // 0: none
 	ClaimWindowDays  int             `json:"claim_window_days"`
 	ValidityDays     int             `json:"validity_days"`
 	ValidFrom        time.Time       `json:"valid_from"`
@@ -167,13 +167,13 @@ func (in MethodologyInput) Validate(now time.Time) (Methodology, error) {
 	if err != nil || !qmax.IsPositive() || qmax.GreaterThan(decimal.NewFromInt(1_000_000_000)) {
 		return m, ledger.Errf(ledger.CodeInvalidAmount, "quantity_max must be a decimal string above 0 with at most quantity_scale decimals").At("quantity_max")
 	}
-	rc, err := optionalGrams(in.RecordCapGrams)
-	if err != nil {
-		return m, err.At("record_cap_grams")
+	rc, rerr := optionalGrams(in.RecordCapGrams)
+	if rerr != nil {
+		return m, rerr.At("record_cap_grams")
 	}
-	dc, err := optionalGrams(in.DailyCapGrams)
-	if err != nil {
-		return m, err.At("daily_cap_grams")
+	dc, derr := optionalGrams(in.DailyCapGrams)
+	if derr != nil {
+		return m, derr.At("daily_cap_grams")
 	}
 	dq := decimal.Zero
 	if in.DailyCapQuantity != "" {
@@ -193,8 +193,8 @@ func (in MethodologyInput) Validate(now time.Time) (Methodology, error) {
 	if verr != nil {
 		return m, verr
 	}
-	if err := validText(in.Source, SourceBytesMax); err != nil {
-		return m, err.At("source")
+	if terr := validText(in.Source, SourceBytesMax); terr != nil {
+		return m, terr.At("source")
 	}
 	return Methodology{
 		Code: in.Code, Kind: in.Kind, Unit: in.Unit, FactorGrams: f, QuantityScale: int32(in.QuantityScale),
@@ -228,8 +228,8 @@ type RulesInput struct {
 // Validate checks the input at the ledger clock now.
 func (in RulesInput) Validate(now time.Time) (ProgrammeRules, error) {
 	var r ProgrammeRules
-	capGrams, err := optionalGrams(in.DailyCapGrams)
-	if err != nil || capGrams == 0 {
+	capGrams, cerr := optionalGrams(in.DailyCapGrams)
+	if cerr != nil || capGrams == 0 {
 		return r, ledger.Errf(ledger.CodeInvalidAmount, "daily_cap_grams must be a whole number of grams above 0").At("daily_cap_grams")
 	}
 	if in.ReportingWindowDays < 1 || in.ReportingWindowDays > ReportingWindowDaysMax {
@@ -239,8 +239,8 @@ func (in RulesInput) Validate(now time.Time) (ProgrammeRules, error) {
 	if verr != nil {
 		return r, verr
 	}
-	if err := validText(in.Source, SourceBytesMax); err != nil {
-		return r, err.At("source")
+	if terr := validText(in.Source, SourceBytesMax); terr != nil {
+		return r, terr.At("source")
 	}
 	return ProgrammeRules{DailyCapGrams: capGrams, ReportingWindowDays: in.ReportingWindowDays, ValidFrom: from, ValidTo: to, Source: strings.TrimSpace(in.Source)}, nil
 }

@@ -1,0 +1,325 @@
+package points
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
+)
+
+// ClaimResult is what a claim made available.
+type ClaimResult struct {
+	Citizen       string    `json:"citizen"`
+	ClaimedPoints int64     `json:"claimed_points,string"`
+	Behaviours    int       `json:"behaviours"`
+	Lots          []Lot     `json:"lots"`
+	TransactionID uuid.UUID `json:"transaction_id"`
+}
+
+// Claim moves every pending credit still inside its claim window to the
+// citizen's available points, as one lot per validity period. Credits
+// past their window are not claimable: they lapse to programme:CP:expired
+// (ExpireDue), and a claim with only those fails with claim_window_closed.
+func Claim(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string) (ClaimResult, bool, error) {
+	citizen, err := citizenOf(actor)
+	if err != nil {
+		return ClaimResult{}, false, err
+	}
+	type input struct{ Citizen string }
+	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.claim", input{citizen}, func(w *ledger.Writer) (ClaimResult, error) {
+		return claim(w, actor, citizen)
+	})
+}
+
+func claim(w *ledger.Writer, actor ledger.Actor, citizen string) (ClaimResult, error) {
+	ctx, tx, now := w.Ctx(), w.Tx(), w.Now()
+	res := ClaimResult{Citizen: citizen, Lots: []Lot{}}
+	st, err := lockCitizen(w, citizen)
+	if err != nil {
+		return res, err
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT b.id, b.grams, b.received_at, b.claim_deadline, m.validity_days
+		FROM points_behaviours b JOIN points_methodologies m ON m.id = b.methodology_id
+		WHERE b.citizen_id = $1 AND b.claim_state = 'pending'
+		ORDER BY b.received_at, b.id`, citizen)
+	if err != nil {
+		return res, err
+	}
+	type pend struct {
+		id       uuid.UUID
+		grams    int64
+		received time.Time
+		deadline time.Time
+		validity int
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pend, error) {
+		var p pend
+		err := r.Scan(&p.id, &p.grams, &p.received, &p.deadline, &p.validity)
+		return p, err
+	})
+	if err != nil {
+		return res, err
+	}
+	type group struct {
+		lot Lot
+		ids []uuid.UUID
+	}
+	groups := map[int]*group{}
+	late := 0
+	for _, p := range all {
+		if !now.Before(p.deadline) {
+			late++
+			continue
+		}
+		g, ok := groups[p.validity]
+		if !ok {
+			earned := p.received.UTC()
+			g = &group{lot: Lot{ID: newID(), EarnedAt: earned, ExpiresAt: earned.Add(time.Duration(p.validity) * 24 * time.Hour)}}
+			groups[p.validity] = g
+		}
+		g.lot.Points += p.grams
+		g.ids = append(g.ids, p.id)
+	}
+	if len(groups) == 0 {
+		if late > 0 || st.lateClaim() {
+			return res, ledger.Errf(CodeClaimWindowClosed, "the claim window has closed: points not claimed in time lapse to expired")
+		}
+		return res, ledger.Errf(CodeNothingToClaim, "there are no pending points to claim")
+	}
+	validities := make([]int, 0, len(groups))
+	for v := range groups {
+		validities = append(validities, v)
+	}
+	sort.Ints(validities)
+	var lotIDs, bIDs, bLots []string
+	var lotEarned, lotExpires []time.Time
+	var lotPoints []int64
+	for _, v := range validities {
+		g := groups[v]
+		g.lot.Remaining = g.lot.Points
+		res.Lots = append(res.Lots, g.lot)
+		res.ClaimedPoints += g.lot.Points
+		res.Behaviours += len(g.ids)
+		lotIDs, lotEarned, lotExpires, lotPoints = append(lotIDs, g.lot.ID.String()), append(lotEarned, g.lot.EarnedAt), append(lotExpires, g.lot.ExpiresAt), append(lotPoints, g.lot.Points)
+		for _, id := range g.ids {
+			bIDs, bLots = append(bIDs, id.String()), append(bLots, g.lot.ID.String())
+		}
+	}
+	amt := decimal.NewFromInt(res.ClaimedPoints)
+	t, err := w.Build(actor, ledger.TxInput{
+		Kind: KindClaim,
+		Postings: []ledger.PostingInput{
+			{Account: ledger.CitizenPendingAccount(citizen), Amount: amt.Neg()},
+			{Account: ledger.CitizenAvailableAccount(citizen), Amount: amt},
+		},
+		Metadata: map[string]string{"citizen": citizen, "behaviours": strconv.Itoa(res.Behaviours), "lots": strconv.Itoa(len(res.Lots))},
+	})
+	if err != nil {
+		return res, err
+	}
+	if err := w.Apply(t); err != nil {
+		return res, err
+	}
+	res.TransactionID = t.ID
+	b := &pgx.Batch{}
+	b.Queue(`
+		INSERT INTO points_lots (id, citizen_id, earned_at, expires_at, points, remaining, claim_tx, created_at)
+		SELECT id::UUID, $1, e, x, p, p, $2, $3 FROM unnest($4::TEXT[], $5::TIMESTAMPTZ[], $6::TIMESTAMPTZ[], $7::INT8[]) AS v(id, e, x, p)`,
+		citizen, t.ID, now, lotIDs, lotEarned, lotExpires, lotPoints)
+	b.Queue(`
+		UPDATE points_behaviours b SET claim_state = 'claimed', settled_tx_id = $1, lot_id = v.lot::UUID
+		FROM unnest($2::TEXT[], $3::TEXT[]) AS v(id, lot)
+		WHERE b.id = v.id::UUID AND b.claim_state = 'pending'`, t.ID, bIDs, bLots)
+	b.Queue(`UPDATE points_citizens SET last_claim_at = $2 WHERE id = $1`, citizen, now)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// ExpireDue is the background job: it lapses pending credits past their
+// claim window and expires the rest of available lots past their validity,
+// to programme:CP:expired, for up to limit citizens (one ledger
+// transaction each). It returns how many credits and lots it expired.
+//
+// Several replicas may run it at once: each locks the citizens it works on
+// (skipping those another replica holds) and re-reads what is due after it
+// holds the lock, so a credit or lot is expired once.
+func ExpireDue(ctx context.Context, l *ledger.Ledger, limit int) (int, error) {
+	if limit <= 0 || limit > ExpireCitizensPerCallMax {
+		limit = ExpireCitizensPerCallMax
+	}
+	var done int
+	err := l.Update(ctx, func(w *ledger.Writer) error {
+		done = 0
+		n, err := expireDue(w, limit)
+		done = n
+		return err
+	})
+	return done, err
+}
+
+func expireDue(w *ledger.Writer, limit int) (int, error) {
+	ctx, tx, now := w.Ctx(), w.Tx(), w.Now()
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT citizen_id FROM (
+			(SELECT citizen_id FROM points_behaviours WHERE claim_state = 'pending' AND claim_deadline <= $1 ORDER BY claim_deadline LIMIT $2)
+			UNION ALL
+			(SELECT citizen_id FROM points_lots WHERE remaining > 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2)
+		) due ORDER BY citizen_id LIMIT $2`, now, limit)
+	if err != nil {
+		return 0, err
+	}
+	candidates, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(candidates) == 0 {
+		return 0, err
+	}
+	rows, err = tx.Query(ctx, `SELECT id FROM points_citizens WHERE id = ANY($1::TEXT[]) ORDER BY id FOR UPDATE SKIP LOCKED`, candidates)
+	if err != nil {
+		return 0, err
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(locked) == 0 {
+		return 0, err
+	}
+	// Re-read under the locks: what another replica expired is gone.
+	type due struct {
+		lapse, expire    int64
+		behaviours, lots []string
+		lotPoints        []int64
+	}
+	byCitizen := map[string]*due{}
+	get := func(c string) *due {
+		d, ok := byCitizen[c]
+		if !ok {
+			d = &due{}
+			byCitizen[c] = d
+		}
+		return d
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT citizen_id, id::TEXT, grams FROM points_behaviours
+		WHERE citizen_id = ANY($1::TEXT[]) AND claim_state = 'pending' AND claim_deadline <= $2`, locked, now)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var c, id string
+		var g int64
+		if err := rows.Scan(&c, &id, &g); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		d := get(c)
+		d.lapse += g
+		d.behaviours = append(d.behaviours, id)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT citizen_id, id::TEXT, remaining FROM points_lots
+		WHERE citizen_id = ANY($1::TEXT[]) AND remaining > 0 AND expires_at <= $2`, locked, now)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var c, id string
+		var r int64
+		if err := rows.Scan(&c, &id, &r); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		d := get(c)
+		d.expire += r
+		d.lots, d.lotPoints = append(d.lots, id), append(d.lotPoints, r)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if len(byCitizen) == 0 {
+		return 0, nil
+	}
+	if err := w.OpenAccounts(ProgrammeExpired); err != nil {
+		return 0, err
+	}
+	citizens := make([]string, 0, len(byCitizen))
+	for c := range byCitizen {
+		citizens = append(citizens, c)
+	}
+	sort.Strings(citizens)
+	txs := make([]*ledger.Transaction, 0, len(citizens))
+	for _, c := range citizens {
+		d := byCitizen[c]
+		var legs []ledger.PostingInput
+		if d.lapse > 0 {
+			legs = append(legs, ledger.PostingInput{Account: ledger.CitizenPendingAccount(c), Amount: decimal.NewFromInt(-d.lapse)})
+		}
+		if d.expire > 0 {
+			legs = append(legs, ledger.PostingInput{Account: ledger.CitizenAvailableAccount(c), Amount: decimal.NewFromInt(-d.expire)})
+		}
+		legs = append(legs, ledger.PostingInput{Account: ProgrammeExpired, Amount: decimal.NewFromInt(d.lapse + d.expire)})
+		t, err := w.Build(ledger.SystemActor, ledger.TxInput{Kind: KindExpire, Postings: legs, Metadata: map[string]string{
+			"citizen": c, "lapsed_points": strconv.FormatInt(d.lapse, 10), "expired_points": strconv.FormatInt(d.expire, 10),
+		}})
+		if err != nil {
+			return 0, err
+		}
+		txs = append(txs, t)
+	}
+	errs, err := w.ApplyEach(txs)
+	if err != nil {
+		return 0, err
+	}
+	var bIDs, bTx, lIDs, lTx, lapsedCitizens []string
+	var lPts []int64
+	count := 0
+	for i, c := range citizens {
+		if errs[i] != nil {
+			// A frozen account keeps its points until it is unfrozen.
+			if _, ok := ledger.AsError(errs[i]); !ok {
+				return 0, errs[i]
+			}
+			continue
+		}
+		d, id := byCitizen[c], txs[i].ID.String()
+		for _, b := range d.behaviours {
+			bIDs, bTx = append(bIDs, b), append(bTx, id)
+		}
+		for j, lot := range d.lots {
+			lIDs, lTx, lPts = append(lIDs, lot), append(lTx, id), append(lPts, d.lotPoints[j])
+		}
+		if len(d.behaviours) > 0 {
+			lapsedCitizens = append(lapsedCitizens, c)
+		}
+		count += len(d.behaviours) + len(d.lots)
+	}
+	b := &pgx.Batch{}
+	if len(bIDs) > 0 {
+		b.Queue(`
+			UPDATE points_behaviours b SET claim_state = 'lapsed', settled_tx_id = v.tx::UUID
+			FROM unnest($1::TEXT[], $2::TEXT[]) AS v(id, tx) WHERE b.id = v.id::UUID`, bIDs, bTx)
+		b.Queue(`UPDATE points_citizens SET last_lapse_at = $2 WHERE id = ANY($1::TEXT[])`, lapsedCitizens, now)
+	}
+	if len(lIDs) > 0 {
+		b.Queue(`
+			UPDATE points_lots l SET remaining = l.remaining - v.p
+			FROM unnest($1::TEXT[], $2::INT8[]) AS v(id, p) WHERE l.id = v.id::UUID`, lIDs, lPts)
+		b.Queue(`
+			INSERT INTO points_lot_moves (lot_id, tx_id, points, reason, created_at)
+			SELECT id::UUID, tx::UUID, p, 'expired', $4 FROM unnest($1::TEXT[], $2::TEXT[], $3::INT8[]) AS v(id, tx, p)`, lIDs, lTx, lPts, now)
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return 0, err
+		}
+	}
+	return count, nil
+}
