@@ -575,3 +575,55 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		})
 	}
 }
+
+// Notice days and the offset share are versioned configuration: a new
+// version applies from its valid_from on, and each decision records it.
+func TestPolicyVersions(t *testing.T) {
+	b := setup(t)
+	cur, err := registry.CurrentPolicy(ctx, b.l)
+	must(t, err)
+	if cur.NoticeDays != 7 || cur.OffsetCapShare != "0.0500" {
+		t.Fatalf("default policy %+v", cur)
+	}
+	in := registry.PolicyInput{ID: "sd-2026-b", ValidFrom: b.clk.Now().Add(-time.Hour), NoticeDays: 3, OffsetCapShare: "0.10",
+		TradeTimeoutDefaultSeconds: 600, Source: "test decision"}
+	_, _, err = registry.PublishPolicy(ctx, b.l, province, key(), in)
+	wantCode(t, err, registry.CodePolicyInPast)
+	_, _, err = registry.PublishPolicy(ctx, b.l, enterprise("E1"), key(), in)
+	wantCode(t, err, ledger.CodeForbidden)
+	in.ValidFrom = b.clk.Now().Add(24 * time.Hour)
+	_, _, err = registry.PublishPolicy(ctx, b.l, province, key(), in)
+	must(t, err)
+	b.clk.advance(25 * time.Hour)
+
+	b.fundPool("metro-jn", "metro-v1", "2025", "2000000000")
+	batch, _, err := registry.RequestCertification(ctx, b.l, operator("metro-jn"), key(), registry.CertificationRequest{Methodology: "metro-v1", Period: "2025", Sector: "07", Project: "0001"})
+	must(t, err)
+	batch, _, err = registry.PublishNotice(ctx, b.l, operator("metro-jn"), key(), batch.ID)
+	must(t, err)
+	if *batch.NoticeDays != 3 || batch.PolicyID != "sd-2026-b" {
+		t.Fatalf("notice under the new policy %+v", batch)
+	}
+	b.holder("E1", "")
+	off := registry.OffsetInput{Selection: registry.Selection{Units: "1"}, ComplianceYear: 2026, ObligationTonnes: "1000", EtsReference: "e"}
+	_, _, err = registry.Surrender(ctx, b.l, enterprise("E1"), key(), off)
+	wantCode(t, err, ledger.CodeInsufficientBalance) // no units: and the obligation is not declared either
+	var n int
+	must(t, b.l.Pool().QueryRow(ctx, `SELECT count(*) FROM registry_obligations`).Scan(&n))
+	if n != 0 {
+		t.Fatalf("a failed offset left %d obligation rows", n)
+	}
+	// Under the new share, 10 % of 1,000 t may be offset.
+	b.issue("bus-qd", "bus-v1", "2025", "200000000", "0", "0002")
+	b.give(operator("bus-qd"), "E1", "150", 0)
+	off.Units = "100"
+	res, _, err := registry.Surrender(ctx, b.l, enterprise("E1"), key(), off)
+	must(t, err)
+	if res.CapUnits != "100" || res.PolicyID != "sd-2026-b" {
+		t.Fatalf("offset %+v", res)
+	}
+	off.Units = "1"
+	_, _, err = registry.Surrender(ctx, b.l, enterprise("E1"), key(), off)
+	wantCode(t, err, registry.CodeOffsetCapExceeded)
+	b.invariants()
+}
