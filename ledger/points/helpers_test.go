@@ -27,8 +27,10 @@ var (
 	auditor  = ledger.Actor{Sub: "a-1", Role: "auditor"}
 )
 
-func operator(org string) ledger.Actor { return ledger.Actor{Sub: "ops-" + org, Role: "operator", Org: org} }
-func citizen(id string) ledger.Actor   { return ledger.Actor{Sub: id, Role: "citizen"} }
+func operator(org string) ledger.Actor {
+	return ledger.Actor{Sub: "ops-" + org, Role: "operator", Org: org}
+}
+func citizen(id string) ledger.Actor { return ledger.Actor{Sub: id, Role: "citizen"} }
 
 // clock is the ledger clock the tests move.
 type clock struct {

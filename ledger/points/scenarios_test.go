@@ -146,7 +146,7 @@ func TestScenarioRedeemAndExpire(t *testing.T) {
 	c2 := b.claim(t, "C1")
 	eq(t, "second lot", c2.ClaimedPoints, int64(4000))
 	eq(t, "lots in the second claim", len(c2.Lots), 1)
-	if !c2.Lots[0].EarnedAt.Equal(day1.Add(24*time.Hour).UTC()) {
+	if !c2.Lots[0].EarnedAt.Equal(day1.Add(24 * time.Hour).UTC()) {
 		t.Fatalf("second lot earned %v, want its earliest credit (day 2)", c2.Lots[0].EarnedAt)
 	}
 	eq(t, "available", b.available(t, "C1"), int64(7000))
