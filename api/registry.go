@@ -43,6 +43,7 @@ type (
 	registryBlockView        registry.Block
 	registrySummaryView      registry.HoldingSummary
 	registryStatsRowView     registry.StatsRow
+	registryReportView       registry.Report
 )
 
 // registryFreezeRequest is the decision behind a freeze or unfreeze; the
@@ -150,6 +151,8 @@ func (s *Server) registryRoutes() []route {
 			Public: true, Out: registryStatsView{}, Handler: s.handleRegistryStats},
 		{Method: "GET", Path: "/v1/registry/policy", Summary: "the registry policy in force: notice days, offset cap share, trade timeout (public)", Tag: "registry",
 			Public: true, Out: registryPolicyView{}, Handler: s.handleRegistryPolicy},
+		{Method: "GET", Path: "/v1/registry/verify", Summary: "check the registry's invariants: serial blocks never overlap, blocks equal balances", Tag: "audit",
+			Roles: []string{RoleProvince, RoleAuditor}, Heavy: true, Out: registryReportView{}, Handler: s.handleRegistryAudit},
 		{Method: "POST", Path: "/v1/registry/policies", Summary: "publish a registry policy version from a future valid_from", Tag: "registry",
 			Roles: province, In: registryPolicyRequest{}, Out: registryPolicyView{}, Handler: s.handleRegistryPublishPolicy},
 	}
@@ -504,4 +507,15 @@ func (s *Server) handleRegistryPublishPolicy(w http.ResponseWriter, r *http.Requ
 		return err
 	}
 	return writeResult(w, replayed, registryPolicyView(p))
+}
+
+func (s *Server) handleRegistryAudit(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
+	// A full scan may outlive the default request timeout on a big registry.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Minute)
+	defer cancel()
+	rep, err := registry.Verify(ctx, s.l)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, registryReportView(*rep))
 }

@@ -112,6 +112,9 @@ func newID() uuid.UUID {
 
 // event appends one decision to the trail.
 func event(w *ledger.Writer, a ledger.Actor, subject, kind string, detail map[string]string) error {
+	if detail == nil {
+		detail = map[string]string{}
+	}
 	body, err := json.Marshal(detail)
 	if err != nil {
 		return err
