@@ -7,6 +7,7 @@ import (
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 	"github.com/shandong-carbon/carbonledger/ledger/quota"
+	"github.com/shandong-carbon/carbonledger/ledger/registry"
 )
 
 // API-only error codes (the ledger's codes are in ledger/errors.go).
@@ -22,35 +23,41 @@ const (
 // Codes a use-case package defines and this table does not list are rule
 // violations: 422.
 var statusByCode = map[ledger.Code]int{
-	ledger.CodeInvalidRequest:        http.StatusBadRequest,
-	ledger.CodeInvalidAmount:         http.StatusBadRequest,
-	ledger.CodeInvalidAccount:        http.StatusBadRequest,
-	ledger.CodeIdempotencyKeyMissing: http.StatusBadRequest,
-	ledger.CodeLimitExceeded:         http.StatusBadRequest,
-	codeUnauthorized:                 http.StatusUnauthorized,
-	ledger.CodeForbidden:             http.StatusForbidden,
-	ledger.CodeNotFound:              http.StatusNotFound,
-	codeMethodNotAllowed:             http.StatusMethodNotAllowed,
-	ledger.CodeInsufficientBalance:   http.StatusConflict,
-	ledger.CodeAccountFrozen:         http.StatusConflict,
-	ledger.CodeAccountClosed:         http.StatusConflict,
-	ledger.CodeAccountExists:         http.StatusConflict,
-	ledger.CodeConflict:              http.StatusConflict,
-	ledger.CodeIdempotencyConflict:   http.StatusConflict,
-	ledger.CodePendingResolved:       http.StatusConflict,
-	ledger.CodePendingExpired:        http.StatusConflict,
-	ledger.CodeAlreadyReversed:       http.StatusConflict,
-	ledger.CodeNotPending:            http.StatusConflict,
-	quota.CodeInsufficientReserve:    http.StatusConflict,
-	quota.CodeMakerChecker:           http.StatusForbidden,
-	codeBodyTooLarge:                 http.StatusRequestEntityTooLarge,
-	codeUnsupportedMedia:             http.StatusUnsupportedMediaType,
-	ledger.CodeUnbalanced:            http.StatusUnprocessableEntity,
-	ledger.CodeAccountNotFound:       http.StatusUnprocessableEntity,
-	codeRateLimited:                  http.StatusTooManyRequests,
-	ledger.CodeCommitUnknown:         http.StatusServiceUnavailable,
-	ledger.CodeUnavailable:           http.StatusServiceUnavailable,
-	ledger.CodeInternal:              http.StatusInternalServerError,
+	ledger.CodeInvalidRequest:         http.StatusBadRequest,
+	ledger.CodeInvalidAmount:          http.StatusBadRequest,
+	ledger.CodeInvalidAccount:         http.StatusBadRequest,
+	ledger.CodeIdempotencyKeyMissing:  http.StatusBadRequest,
+	ledger.CodeLimitExceeded:          http.StatusBadRequest,
+	codeUnauthorized:                  http.StatusUnauthorized,
+	ledger.CodeForbidden:              http.StatusForbidden,
+	ledger.CodeNotFound:               http.StatusNotFound,
+	codeMethodNotAllowed:              http.StatusMethodNotAllowed,
+	ledger.CodeInsufficientBalance:    http.StatusConflict,
+	ledger.CodeAccountFrozen:          http.StatusConflict,
+	ledger.CodeAccountClosed:          http.StatusConflict,
+	ledger.CodeAccountExists:          http.StatusConflict,
+	ledger.CodeConflict:               http.StatusConflict,
+	ledger.CodeIdempotencyConflict:    http.StatusConflict,
+	ledger.CodePendingResolved:        http.StatusConflict,
+	ledger.CodePendingExpired:         http.StatusConflict,
+	ledger.CodeAlreadyReversed:        http.StatusConflict,
+	ledger.CodeNotPending:             http.StatusConflict,
+	quota.CodeInsufficientReserve:     http.StatusConflict,
+	registry.CodeInvalidState:         http.StatusConflict,
+	registry.CodeAlreadyIssued:        http.StatusConflict,
+	registry.CodeCertificationOpen:    http.StatusConflict,
+	registry.CodeTradeNotOpen:         http.StatusConflict,
+	registry.CodeHolderAlreadyInState: http.StatusConflict,
+	registry.CodeUnitsUnavailable:     http.StatusConflict,
+	quota.CodeMakerChecker:            http.StatusForbidden,
+	codeBodyTooLarge:                  http.StatusRequestEntityTooLarge,
+	codeUnsupportedMedia:              http.StatusUnsupportedMediaType,
+	ledger.CodeUnbalanced:             http.StatusUnprocessableEntity,
+	ledger.CodeAccountNotFound:        http.StatusUnprocessableEntity,
+	codeRateLimited:                   http.StatusTooManyRequests,
+	ledger.CodeCommitUnknown:          http.StatusServiceUnavailable,
+	ledger.CodeUnavailable:            http.StatusServiceUnavailable,
+	ledger.CodeInternal:               http.StatusInternalServerError,
 }
 
 func statusOf(code ledger.Code) int {

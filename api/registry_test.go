@@ -97,7 +97,7 @@ func TestRegistryIssuanceOverHTTP(t *testing.T) {
 	if again.Header.Get("Idempotent-Replayed") != "true" || again.str("serial") != iss.str("serial") {
 		t.Fatalf("replay: %s", again.Body)
 	}
-	h.post("/v1/certifications/"+id+"/issuance", prov, nil).want(t, 422, "already_issued")
+	h.post("/v1/certifications/"+id+"/issuance", prov, nil).want(t, 409, "already_issued")
 	h.post("/v1/certifications/"+id+"/issuance", opTok, nil).want(t, 403, "forbidden")
 
 	pool := h.get("/v1/accounts/"+registry.PoolAccount("metro-jn", "metro-v1", "2025"), prov).want(t, 200)
@@ -168,7 +168,7 @@ func TestRegistrySaleOverHTTP(t *testing.T) {
 	if r := h.get("/v1/accounts/org:metro-jn:CNY", opTok).want(t, 200); r.str("balance") != "18000.00" {
 		t.Fatalf("seller money: %s", r.Body)
 	}
-	h.post("/v1/trades/"+id+"/acceptance", e1, nil).want(t, 422, "trade_not_open")
+	h.post("/v1/trades/"+id+"/acceptance", e1, nil).want(t, 409, "trade_not_open")
 	h.registryInvariants()
 
 	// An unaccepted sale times out and both legs are released.
@@ -225,9 +225,9 @@ func TestRegistryRetirementOverHTTP(t *testing.T) {
 	h.get("/v1/retirements/00000000-0000-0000-0000-000000000000", "").want(t, 404, "not_found")
 	// Retiring them again, or moving them, fails.
 	h.post("/v1/retirements", e1, map[string]any{"units": "300", "vintage": 2025, "first_unit": 5904, "purpose": "other", "beneficiary": "x"}).
-		want(t, 422, "units_unavailable")
+		want(t, 409, "units_unavailable")
 	h.post("/v1/retirements", e1, retire).want(t, 409, "insufficient_balance")
-	h.post("/v1/transfers", e1, map[string]any{"to": "E2", "units": "300", "vintage": 2025, "first_unit": 5904}).want(t, 422, "units_unavailable")
+	h.post("/v1/transfers", e1, map[string]any{"to": "E2", "units": "300", "vintage": 2025, "first_unit": 5904}).want(t, 409, "units_unavailable")
 	// One retirement, one vintage.
 	h.post("/v1/retirements", e1, map[string]any{"units": "1", "purpose": "other", "beneficiary": "x"}).want(t, 400, "invalid_request")
 

@@ -160,32 +160,40 @@ func (l *Ledger) BalanceAt(ctx context.Context, id string, seq int64) (AccountVi
 // the account's row lock, so no transfer is half-way through when the
 // status changes.
 func (l *Ledger) SetAccountStatus(ctx context.Context, id, status string) (AccountView, error) {
+	if spec, err := ClassifyAccount(id); err == nil && spec.Asset.Managed() {
+		return AccountView{}, Errf(CodeManagedAsset, "%s accounts are frozen through their use case (e.g. POST /v1/holders/{id}/freeze), which records the decision", spec.Asset)
+	}
 	if status != "active" && status != "frozen" && status != "closed" {
 		return AccountView{}, Errf(CodeInvalidRequest, "status must be active, frozen or closed").At("status")
 	}
-	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		var issuer bool
-		var cur string
-		err := tx.QueryRow(ctx, `SELECT issuer, status FROM accounts WHERE id = $1 FOR UPDATE`, id).Scan(&issuer, &cur)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return Errf(CodeNotFound, "account %s not found", id)
-		}
-		if err != nil {
-			return err
-		}
-		if issuer {
-			return Errf(CodeInvalidRequest, "issuer accounts cannot change status")
-		}
-		if cur == "closed" {
-			return Errf(CodeAccountClosed, "account %s is closed for good", id)
-		}
-		_, err = tx.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1`, id, status)
-		return err
-	})
+	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error { return setStatus(ctx, tx, id, status) })
 	if err != nil {
 		return AccountView{}, err
 	}
 	return l.GetAccount(ctx, id)
+}
+
+func setStatus(ctx context.Context, q querier, id, status string) error {
+	if status != "active" && status != "frozen" && status != "closed" {
+		return Errf(CodeInvalidRequest, "status must be active, frozen or closed").At("status")
+	}
+	var issuer bool
+	var cur string
+	err := q.QueryRow(ctx, `SELECT issuer, status FROM accounts WHERE id = $1 FOR UPDATE`, id).Scan(&issuer, &cur)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Errf(CodeNotFound, "account %s not found", id)
+	}
+	if err != nil {
+		return err
+	}
+	if issuer {
+		return Errf(CodeInvalidRequest, "issuer accounts cannot change status")
+	}
+	if cur == "closed" {
+		return Errf(CodeAccountClosed, "account %s is closed for good", id)
+	}
+	_, err = q.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1`, id, status)
+	return err
 }
 
 // PostingView is one line of an account's history.

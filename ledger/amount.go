@@ -33,6 +33,13 @@ func (a Asset) Scale() (int32, bool) {
 	return s, ok
 }
 
+// Managed reports whether the asset's balances are tied to a use case's
+// own records (points lots, serial blocks, index tranches), so that only
+// that use case may post it. The generic administrative transactions move
+// CNY only; a direct CP, CO2E, SDCER or CEI posting would put the journal
+// and those records out of step.
+func (a Asset) Managed() bool { return a != AssetCNY }
+
 // Valid reports whether a is a known asset.
 func (a Asset) Valid() bool { _, ok := assetScales[a]; return ok }
 

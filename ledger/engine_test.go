@@ -540,9 +540,9 @@ func TestIssuerDoesNotSerialise(t *testing.T) {
 	l := ledgertest.Ledger(t, pool, ledger.Options{})
 	var accts []string
 	for i := 0; i < 40; i++ {
-		accts = append(accts, ledger.CitizenPendingAccount(fmt.Sprintf("c%d", i)))
+		accts = append(accts, ledger.OrgMoneyAccount(fmt.Sprintf("c%d", i)))
 	}
-	if err := l.EnsureAccounts(ctx, append(accts, "programme:CP:issuance")...); err != nil {
+	if err := l.EnsureAccounts(ctx, append(accts, "external:CNY")...); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -550,21 +550,21 @@ func TestIssuerDoesNotSerialise(t *testing.T) {
 		wg.Add(1)
 		go func(a string) {
 			defer wg.Done()
-			if _, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "mint", Postings: legs("programme:CP:issuance", "-25", a, "25")}); err != nil {
+			if _, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "mint", Postings: legs("external:CNY", "-25", a, "25")}); err != nil {
 				t.Error(err)
 			}
 		}(a)
 	}
 	wg.Wait()
 	var shards int
-	if err := pool.QueryRow(ctx, `SELECT count(DISTINCT shard) FROM postings WHERE account_id = 'programme:CP:issuance'`).Scan(&shards); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT count(DISTINCT shard) FROM postings WHERE account_id = 'external:CNY'`).Scan(&shards); err != nil {
 		t.Fatal(err)
 	}
 	if shards < 2 {
 		t.Fatalf("40 mints used %d shard(s)", shards)
 	}
-	iss, _ := l.GetAccount(ctx, "programme:CP:issuance")
-	if ledger.FormatAmount(ledger.AssetCP, iss.Balance) != "-1000" {
+	iss, _ := l.GetAccount(ctx, "external:CNY")
+	if ledger.FormatAmount(ledger.AssetCNY, iss.Balance) != "-1000.00" {
 		t.Fatalf("issuer balance %s", iss.Balance)
 	}
 	mustVerify(t, l)
@@ -729,5 +729,27 @@ func TestCommitUnknownIsTypedError(t *testing.T) {
 	_, _, err := l.Post(cctx, province, key(), ledger.TxInput{Kind: "transfer", Postings: legs("external:CNY", "-1", "org:nobody:CNY", "1")})
 	if err == nil || errors.Is(err, context.Canceled) && ledger.ErrorCode(err) == ledger.CodeInternal {
 		t.Fatalf("cancelled context: %v", err)
+	}
+}
+
+// The generic operations cannot move the use cases' assets.
+func TestGenericPostingRefusesManagedAssets(t *testing.T) {
+	l := ledgertest.Ledger(t, ledgertest.Shared(t), ledger.Options{})
+	c := ledgertest.ID("c")
+	if err := l.EnsureAccounts(ctx, "programme:CP:issuance", ledger.CitizenPendingAccount(c)); err != nil {
+		t.Fatal(err)
+	}
+	in := ledger.TxInput{Kind: "mint", Postings: legs("programme:CP:issuance", "-5", ledger.CitizenPendingAccount(c), "5")}
+	if _, _, err := l.Post(ctx, province, key(), in); ledger.ErrorCode(err) != ledger.CodeManagedAsset {
+		t.Fatalf("post: %v", err)
+	}
+	if res, err := l.PostBatch(ctx, province, key(), []ledger.TxInput{in}); err != nil || res[0].Err == nil || res[0].Err.Code != ledger.CodeManagedAsset {
+		t.Fatalf("batch: %v %+v", err, res)
+	}
+	if _, _, err := l.PostBatchAtomic(ctx, province, key(), []ledger.TxInput{in}); ledger.ErrorCode(err) != ledger.CodeManagedAsset {
+		t.Fatalf("atomic: %v", err)
+	}
+	if _, err := l.SetAccountStatus(ctx, ledger.CitizenPendingAccount(c), "frozen"); ledger.ErrorCode(err) != ledger.CodeManagedAsset {
+		t.Fatalf("status: %v", err)
 	}
 }

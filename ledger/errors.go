@@ -29,6 +29,7 @@ const (
 	CodeNotPending            Code = "not_pending"
 	CodeAlreadyReversed       Code = "already_reversed"
 	CodeLimitExceeded         Code = "limit_exceeded"
+	CodeManagedAsset          Code = "managed_asset"
 	CodeCommitUnknown         Code = "commit_outcome_unknown"
 	CodeUnavailable           Code = "unavailable"
 	CodeInternal              Code = "internal"

@@ -68,6 +68,9 @@ func (l *Ledger) PostBatchAtomic(ctx context.Context, actor Actor, key string, i
 		txs := make([]*Transaction, len(items))
 		for i, in := range items {
 			t, err := NewTransaction(in, actor.ID(), l.now())
+			if err == nil {
+				err = refuseManaged(t)
+			}
 			if err != nil {
 				return nil, itemErr(i, err)
 			}
@@ -167,6 +170,9 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 			}
 			first[id] = it
 			t, err := NewTransaction(it.in, it.scope, l.now())
+			if err == nil {
+				err = refuseManaged(t)
+			}
 			if err != nil {
 				it.err = err
 				continue
@@ -286,6 +292,16 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 	})
 }
 
+// refuseManaged keeps the generic operations off the use cases' assets.
+func refuseManaged(t *Transaction) error {
+	for _, p := range t.Postings {
+		if p.Asset.Managed() {
+			return Errf(CodeManagedAsset, "%s is moved only through its use case's routes (points, registry, two-high indices), not by a generic transaction", p.Asset).At("postings")
+		}
+	}
+	return nil
+}
+
 // errStored marks an item answered from the idempotency store.
 var errStored = Errf(CodeConflict, "answered from the idempotency store")
 
@@ -306,6 +322,13 @@ func (l *Ledger) resolve(ctx context.Context, actor Actor, key string, id uuid.U
 		op = "transaction.post_pending"
 	}
 	return runOp(ctx, l, Key{actor.ID(), key}, op, id, func(tx pgx.Tx) (*Transaction, error) {
+		p, err := loadTransaction(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := refuseManaged(p); err != nil {
+			return nil, err
+		}
 		return l.resolveInTx(ctx, tx, actor, id, post)
 	})
 }
@@ -370,6 +393,9 @@ func (l *Ledger) Reverse(ctx context.Context, actor Actor, key string, id uuid.U
 		}
 		if orig.Pending {
 			return nil, Errf(CodeConflict, "a pending transaction is voided, not reversed")
+		}
+		if err := refuseManaged(orig); err != nil {
+			return nil, err
 		}
 		now := l.now()
 		t := &Transaction{ID: newID(), Kind: KindReversal, Actor: actor.ID(), EffectiveAt: now, CreatedAt: now,

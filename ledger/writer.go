@@ -60,6 +60,10 @@ func (w *Writer) Resolve(actor Actor, id uuid.UUID, post bool) (*Transaction, er
 	return w.l.resolveInTx(w.ctx, w.tx, actor, id, post)
 }
 
+// SetAccountStatus freezes, unfreezes or closes a holder account in this
+// database transaction, under the account's row lock.
+func (w *Writer) SetAccountStatus(id, status string) error { return setStatus(w.ctx, w.tx, id, status) }
+
 // Load reads a journal transaction.
 func (w *Writer) Load(id uuid.UUID) (*Transaction, error) { return loadTransaction(w.ctx, w.tx, id) }
 

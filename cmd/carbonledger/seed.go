@@ -12,6 +12,7 @@ import (
 	"github.com/shandong-carbon/carbonledger/api"
 	"github.com/shandong-carbon/carbonledger/ledger"
 	"github.com/shandong-carbon/carbonledger/ledger/quota"
+	"github.com/shandong-carbon/carbonledger/ledger/registry"
 )
 
 // seeder loads one use case's demo data; each is idempotent.
@@ -21,7 +22,7 @@ type seeder struct {
 }
 
 func seeders() []seeder {
-	return []seeder{{"core", seedCore}, {"quota", quota.Seed}}
+	return []seeder{{"core", seedCore}, {"quota", quota.Seed}, {"registry", registry.Seed}}
 }
 
 // seedCore opens the issuer accounts and a funded demo enterprise.

@@ -16,10 +16,6 @@ type FreezeInput struct {
 	Reason      string `json:"reason"`
 }
 
-// reconcileRoundsMax bounds the loop that makes the engine account status
-// follow the registry's decision.
-const reconcileRoundsMax = 8
-
 // Freeze (province) freezes a holding: no unit leaves or enters it, no
 // offer from it can settle, until it is unfrozen.
 func Freeze(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in FreezeInput) (Holder, bool, error) {
@@ -32,12 +28,10 @@ func Unfreeze(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string,
 }
 
 // setHolderStatus records the decision under the holder's lock (so no
-// registry move is half-way through), then makes the engine account status
-// follow it. The two are separate database transactions because the
-// engine offers no status change inside a Writer; the registry's own
-// checks use the recorded decision, so they apply at once, and the engine
-// status converges to the latest decision: each caller re-reads the
-// decision after setting the status and repeats if it changed meanwhile.
+// registry move is half-way through) and sets the engine status of the
+// holding's unit account in the same database transaction. Only the unit
+// holding: the organisation's money account serves other use cases (paid
+// reallocation) and is not the registry's to freeze.
 func setHolderStatus(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in FreezeInput, status string) (Holder, bool, error) {
 	verb := "freeze"
 	if status == "active" {
@@ -55,7 +49,7 @@ func setHolderStatus(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key 
 	if err := validText(in.Reason, "reason", true, TextBytesMax); err != nil {
 		return Holder{}, false, err
 	}
-	h, replayed, err := run(ctx, l, a, key, "registry.holder."+verb, in, func(w *ledger.Writer) (Holder, error) {
+	return run(ctx, l, a, key, "registry.holder."+verb, in, func(w *ledger.Writer) (Holder, error) {
 		cur, err := lockHolders(w, in.Holder)
 		if err != nil {
 			return Holder{}, err
@@ -67,47 +61,14 @@ func setHolderStatus(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key 
 			in.Holder, status, w.Now()); err != nil {
 			return Holder{}, err
 		}
+		if err := w.SetAccountStatus(ledger.HolderAccount(in.Holder), status); err != nil {
+			return Holder{}, err
+		}
 		if err := event(w, a, "holder:"+in.Holder, "holder."+verb, map[string]string{"decision_ref": in.DecisionRef, "reason": in.Reason}); err != nil {
 			return Holder{}, err
 		}
 		return loadHolder(w.Ctx(), w.Tx(), in.Holder)
 	})
-	if err != nil {
-		return h, replayed, err
-	}
-	return h, replayed, ReconcileHolderStatus(ctx, l, in.Holder)
-}
-
-// ReconcileHolderStatus sets the engine status of a holder's accounts to
-// the registry's latest decision. Safe to run any time, by anyone.
-func ReconcileHolderStatus(ctx context.Context, l *ledger.Ledger, holder string) error {
-	for round := 0; round < reconcileRoundsMax; round++ {
-		h, err := loadHolder(ctx, l.Pool(), holder)
-		if err != nil {
-			return err
-		}
-		// Only the unit holding: the organisation's money account serves
-		// other use cases (paid reallocation) and is not the registry's to
-		// freeze.
-		acct := ledger.HolderAccount(holder)
-		v, err := l.GetAccount(ctx, acct)
-		if err != nil {
-			return err
-		}
-		if v.Status != h.Status {
-			if _, err := l.SetAccountStatus(ctx, acct, h.Status); err != nil {
-				return err
-			}
-		}
-		again, err := loadHolder(ctx, l.Pool(), holder)
-		if err != nil {
-			return err
-		}
-		if again.StatusSeq == h.StatusSeq {
-			return nil
-		}
-	}
-	return ledger.Errf(ledger.CodeUnavailable, "holding %s changed status too often to settle; retry", holder)
 }
 
 // Seed data for development and demos.
