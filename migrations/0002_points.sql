@@ -140,19 +140,23 @@ CREATE TABLE IF NOT EXISTS points_behaviours (
 
 CREATE INDEX IF NOT EXISTS points_behaviours_pending_idx ON points_behaviours (citizen_id, claim_deadline) WHERE claim_state = 'pending';
 CREATE INDEX IF NOT EXISTS points_behaviours_due_idx ON points_behaviours (claim_deadline) WHERE claim_state = 'pending';
+-- A credit transaction covers up to 61 citizens of one batch; this finds the
+-- behaviours behind each of its postings (history, audits).
+CREATE INDEX IF NOT EXISTS points_behaviours_tx_idx ON points_behaviours (tx_id, citizen_id);
 
--- Per citizen, per day (China Standard Time), per scope ('*' for all
--- behaviours, 'kind/unit' per methodology): what was credited. Ingestion
--- locks these rows, in key order, before it computes caps.
-CREATE TABLE IF NOT EXISTS points_daily_counters (
-    citizen_id TEXT          NOT NULL,
-    day        DATE          NOT NULL,
-    scope      TEXT          NOT NULL,
-    grams      BIGINT        NOT NULL DEFAULT 0,
-    quantity   NUMERIC(20,6) NOT NULL DEFAULT 0,
-    records    INT           NOT NULL DEFAULT 0,
-    PRIMARY KEY (citizen_id, day, scope),
-    CONSTRAINT points_daily_counters_nonnegative CHECK (grams >= 0 AND quantity >= 0 AND quantity <> 'NaN' AND records >= 0)
+-- Per citizen and day (China Standard Time): what was credited, in total
+-- and per methodology scope ("kind/unit" -> {"g": grams, "q": quantity},
+-- numbers as strings). Ingestion locks these rows, in key order, before it
+-- computes caps. One row per citizen-day keeps the hot path to one lock and
+-- one update per citizen.
+CREATE TABLE IF NOT EXISTS points_daily_usage (
+    citizen_id TEXT        NOT NULL,
+    day        DATE        NOT NULL,
+    grams      BIGINT      NOT NULL DEFAULT 0,
+    records    INT         NOT NULL DEFAULT 0,
+    scopes     JSONB       NOT NULL DEFAULT '{}',
+    PRIMARY KEY (citizen_id, day),
+    CONSTRAINT points_daily_usage_nonnegative CHECK (grams >= 0 AND records >= 0)
 );
 
 -- Available points, one lot per claim (and validity): consumed oldest first

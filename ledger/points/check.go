@@ -70,9 +70,10 @@ func Check(ctx context.Context, l *ledger.Ledger) (CheckReport, error) {
 			SELECT l.id::TEXT FROM points_lots l
 			WHERE l.points - l.remaining <> (SELECT COALESCE(sum(m.points), 0) FROM points_lot_moves m WHERE m.lot_id = l.id)`},
 		{"daily totals", `
-			SELECT k.citizen_id || ' ' || k.day::TEXT FROM points_daily_counters k
-			WHERE k.scope = '*' AND k.grams <> (SELECT COALESCE(sum(b.grams), 0) FROM points_behaviours b
-				WHERE b.citizen_id = k.citizen_id AND b.day = k.day AND b.status = 'credited')`},
+			SELECT u.citizen_id || ' ' || u.day::TEXT FROM points_daily_usage u
+			WHERE u.grams <> (SELECT COALESCE(sum(b.grams), 0) FROM points_behaviours b
+				WHERE b.citizen_id = u.citizen_id AND b.day = u.day AND b.status = 'credited')
+			   OR u.records <> (SELECT count(*) FROM points_behaviours b WHERE b.citizen_id = u.citizen_id AND b.day = u.day)`},
 		{"credits without transaction", `SELECT id::TEXT FROM points_behaviours WHERE status = 'credited' AND tx_id IS NULL`},
 		{"rewards", `SELECT id FROM points_rewards WHERE stock < 0`},
 	} {

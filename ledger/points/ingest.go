@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
@@ -97,16 +96,8 @@ type item struct {
 	key   []byte
 	caps  CapResult
 	id    uuid.UUID
-	pool  string
-	tx    *ledger.Transaction
-	dead  bool // rejected or duplicate after this point
-}
-
-type counterKey struct{ citizen, day, scope string }
-
-type counter struct {
-	grams int64
-	qty   decimal.Decimal
+	tx    uuid.UUID // the credit's ledger transaction
+	dead  bool      // rejected or duplicate after this point
 }
 
 func ingest(w *ledger.Writer, actor ledger.Actor, op string, recs []BehaviourRecord) (IngestResult, error) {
@@ -201,23 +192,30 @@ func ingest(w *ledger.Writer, actor ledger.Actor, op string, recs []BehaviourRec
 		for _, it := range items {
 			citizens[it.rec.Citizen] = true
 		}
+		// The status of the citizen's pending account is read here (a
+		// read-only look at the engine's accounts table) so that a frozen
+		// or closed account rejects its records up front and the engine
+		// call at the end is not expected to refuse anything.
 		rows, err := tx.Query(ctx, `
-			SELECT c.id, COALESCE(e.active, false)
-			FROM points_citizens c LEFT JOIN points_entrustments e ON e.citizen_id = c.id AND e.operator_id = $2
-			WHERE c.id = ANY($1::TEXT[])`, keys(citizens), op)
+			SELECT c.id, COALESCE(e.active, false), COALESCE(a.status, 'missing')
+			FROM unnest($1::TEXT[]) AS v(id)
+			JOIN points_citizens c ON c.id = v.id
+			LEFT JOIN points_entrustments e ON e.citizen_id = v.id AND e.operator_id = $2
+			LEFT JOIN accounts a ON a.id = 'citizen:' || v.id || ':CP:pending'`, keys(citizens), op)
 		if err != nil {
 			return res, err
 		}
 		entrusted := map[string]bool{}
 		found := map[string]bool{}
+		status := map[string]string{}
 		for rows.Next() {
-			var id string
+			var id, st string
 			var active bool
-			if err := rows.Scan(&id, &active); err != nil {
+			if err := rows.Scan(&id, &active, &st); err != nil {
 				rows.Close()
 				return res, err
 			}
-			found[id], entrusted[id] = true, active
+			found[id], entrusted[id], status[id] = true, active, st
 		}
 		if err := rows.Err(); err != nil {
 			return res, err
@@ -229,6 +227,9 @@ func ingest(w *ledger.Writer, actor ledger.Actor, op string, recs []BehaviourRec
 				it.dead = true
 			case !entrusted[it.rec.Citizen]:
 				reject(it.idx, CodeNotEntrusted, "citizen "+it.rec.Citizen+" has not entrusted operator "+op)
+				it.dead = true
+			case status[it.rec.Citizen] != "active":
+				reject(it.idx, accountStatusCode(status[it.rec.Citizen]), "the carbon account of citizen "+it.rec.Citizen+" is "+status[it.rec.Citizen])
 				it.dead = true
 			}
 		}
@@ -253,283 +254,75 @@ func ingest(w *ledger.Writer, actor ledger.Actor, op string, recs []BehaviourRec
 	}
 	items = live(items)
 
-	// 4. Lock the daily counters of every citizen-day (sorted), then read
-	// what was already recorded: a concurrent batch for the same citizen-day
-	// has committed by the time we hold the lock, so its keys are visible.
-	usage := map[counterKey]*counter{}
+	// 4. Lock the usage row of every citizen-day (sorted), then read what
+	// was already recorded: a concurrent batch for the same citizen-day has
+	// committed by the time we hold the lock, so its keys are visible.
+	base := map[usageKey]*dayUsage{}
 	if len(items) > 0 {
-		set := map[counterKey]bool{}
-		for _, it := range items {
-			set[counterKey{it.rec.Citizen, it.day, "*"}] = true
-			set[counterKey{it.rec.Citizen, it.day, it.m.Scope()}] = true
-		}
-		ck := make([]counterKey, 0, len(set))
-		for k := range set {
-			ck = append(ck, k)
-		}
-		sort.Slice(ck, func(i, j int) bool {
-			a, b := ck[i], ck[j]
-			if a.citizen != b.citizen {
-				return a.citizen < b.citizen
-			}
-			if a.day != b.day {
-				return a.day < b.day
-			}
-			return a.scope < b.scope
-		})
-		cs, ds, ss := make([]string, len(ck)), make([]string, len(ck)), make([]string, len(ck))
-		for i, k := range ck {
-			cs[i], ds[i], ss[i] = k.citizen, k.day, k.scope
-		}
-		bkeys := make([][]byte, len(items))
-		recIDs := make([]string, len(items))
-		for i, it := range items {
-			bkeys[i], recIDs[i] = it.key, it.rec.RecordID
-		}
-		b := &pgx.Batch{}
-		b.Queue(`
-			INSERT INTO points_daily_counters (citizen_id, day, scope)
-			SELECT c, d::DATE, s FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS v(c, d, s)
-			ORDER BY c, d, s
-			ON CONFLICT (citizen_id, day, scope) DO NOTHING`, cs, ds, ss)
-		b.Queue(`
-			SELECT k.citizen_id, k.day::TEXT, k.scope, k.grams, k.quantity::TEXT
-			FROM points_daily_counters k
-			JOIN unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS v(c, d, s) ON k.citizen_id = v.c AND k.day = v.d::DATE AND k.scope = v.s
-			ORDER BY k.citizen_id, k.day, k.scope
-			FOR UPDATE OF k`, cs, ds, ss)
-		b.Queue(`SELECT behaviour_key FROM points_behaviours WHERE behaviour_key = ANY($1::BYTEA[])`, bkeys)
-		b.Queue(`SELECT operator_record_id FROM points_behaviours WHERE operator_id = $1 AND operator_record_id = ANY($2::TEXT[])`, op, recIDs)
-		br := tx.SendBatch(ctx, b)
-		existingKeys, existingRecs := map[string]bool{}, map[string]bool{}
-		err := func() error {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var k counterKey
-				var c counter
-				var q string
-				if err := rows.Scan(&k.citizen, &k.day, &k.scope, &c.grams, &q); err != nil {
-					rows.Close()
-					return err
-				}
-				c.qty = decimal.RequireFromString(q)
-				usage[k] = &c
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			rows, err = br.Query()
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var k []byte
-				if err := rows.Scan(&k); err != nil {
-					rows.Close()
-					return err
-				}
-				existingKeys[string(k)] = true
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			rows, err = br.Query()
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				existingRecs[id] = true
-			}
-			return rows.Err()
-		}()
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return res, err
-		}
-		if len(usage) != len(ck) {
-			return res, fmt.Errorf("points: locked %d of %d daily counters", len(usage), len(ck))
-		}
-		for _, it := range items {
-			switch {
-			case existingRecs[it.rec.RecordID]:
-				duplicate(it.idx, "operator "+op+" already reported record_id "+it.rec.RecordID)
-				it.dead = true
-			case existingKeys[string(it.key)]:
-				duplicate(it.idx, "this behaviour was already recorded (by this or another operator)")
-				it.dead = true
-			}
-		}
-		items = live(items)
-	}
-
-	// 5. Caps, in record order, on the locked counters.
-	for _, it := range items {
-		kc := usage[counterKey{it.rec.Citizen, it.day, it.m.Scope()}]
-		tc := usage[counterKey{it.rec.Citizen, it.day, "*"}]
-		it.caps = ApplyCaps(it.m, it.rules, it.qty, DayUsage{KindGrams: kc.grams, KindQuantity: kc.qty, TotalGrams: tc.grams})
-		it.id = newID()
-		if it.caps.Grams > 0 {
-			kc.grams += it.caps.Grams
-			kc.qty = kc.qty.Add(it.caps.Quantity)
-			tc.grams += it.caps.Grams
-		}
-	}
-
-	// 6. One engine call for every credit of the batch.
-	var txs []*ledger.Transaction
-	var credited []*item
-	pools := map[string]bool{}
-	for _, it := range items {
-		if it.caps.Grams == 0 {
-			continue
-		}
-		it.pool = PoolAccount(op, it.m.ID, Period(it.at))
-		pools[it.pool] = true
-		g := decimal.NewFromInt(it.caps.Grams)
-		t, err := w.Build(actor, ledger.TxInput{
-			Kind: KindCredit,
-			Postings: []ledger.PostingInput{
-				{Account: it.m.IssuanceAccount(), Amount: g.Neg()},
-				{Account: it.pool, Amount: g},
-				{Account: ProgrammeIssuance, Amount: g.Neg()},
-				{Account: ledger.CitizenPendingAccount(it.rec.Citizen), Amount: g},
-			},
-			Metadata: map[string]string{
-				"behaviour": it.id.String(), "methodology": it.m.ID, "operator": op, "record": it.rec.RecordID,
-				"citizen": it.rec.Citizen, "kind": it.rec.Kind, "unit": it.rec.Unit, "quantity": it.qty.String(),
-				"occurred_at": it.at.Format(time.RFC3339),
-			},
-		})
-		if err != nil {
-			e, _ := ledger.AsError(err)
-			if e == nil {
-				return res, err
-			}
-			reject(it.idx, e.Code, e.Msg)
+		var err error
+		if base, err = lockUsage(w, op, items, func(it *item, reason string) {
+			duplicate(it.idx, reason)
 			it.dead = true
-			continue
-		}
-		it.tx = t
-		txs = append(txs, t)
-		credited = append(credited, it)
-	}
-	if len(txs) > 0 {
-		if err := w.OpenAccounts(keys(pools)...); err != nil {
+		}); err != nil {
 			return res, err
-		}
-		errs, err := w.ApplyEach(txs)
-		if err != nil {
-			return res, err
-		}
-		for i, e := range errs {
-			if e == nil {
-				continue
-			}
-			de, ok := ledger.AsError(e)
-			if !ok {
-				return res, e
-			}
-			// A frozen or closed account refuses the credit; the record is
-			// rejected and claims nothing (its cap share is not counted).
-			reject(credited[i].idx, de.Code, de.Msg)
-			credited[i].dead = true
 		}
 		items = live(items)
 	}
 
-	// 7. Record the accepted behaviours and the counters, set-based.
+	// 5. Caps, in record order, on a working copy of the locked usage.
+	work := map[usageKey]*dayUsage{}
+	for k, u := range base {
+		work[k] = u.clone()
+	}
+	for _, it := range items {
+		u := work[usageKey{it.rec.Citizen, it.day}]
+		sc := u.scope(it.m.Scope())
+		it.caps = ApplyCaps(it.m, it.rules, it.qty, DayUsage{KindGrams: sc.grams, KindQuantity: sc.qty, TotalGrams: u.grams})
+		it.id = newID()
+		u.add(it.m.Scope(), it.caps)
+	}
+
+	// 6. The credit transactions (built, not yet applied), then the
+	// behaviours and the new usage; the engine call comes last, so the
+	// operator pool's row (locked by every batch of the operator) is held
+	// only while the engine writes and the transaction commits.
+	txs, err := buildCredits(w, actor, op, items, reject)
+	if err != nil {
+		return res, err
+	}
+	items = live(items)
 	if len(items) > 0 {
-		n := len(items)
-		var (
-			ids, txIDs                                              = make([]string, n), make([]string, n)
-			bkeys                                                   = make([][]byte, n)
-			recIDs, citizens, kinds, units, qtys, days, mids, stats = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			reasons                                                 = make([]string, n)
-			rulesV                                                  = make([]int32, n)
-			computed, grams                                         = make([]int64, n), make([]int64, n)
-			ats, deadlines                                          = make([]time.Time, n), make([]time.Time, n)
-		)
-		delta := map[counterKey]*struct {
-			grams   int64
-			qty     decimal.Decimal
-			records int32
-		}{}
-		bump := func(k counterKey, g int64, q decimal.Decimal) {
-			d, ok := delta[k]
-			if !ok {
-				d = &struct {
-					grams   int64
-					qty     decimal.Decimal
-					records int32
-				}{qty: decimal.Zero}
-				delta[k] = d
-			}
-			d.grams += g
-			d.qty = d.qty.Add(q)
-			d.records++
-		}
-		for i, it := range items {
+		for _, it := range items {
+			base[usageKey{it.rec.Citizen, it.day}].add(it.m.Scope(), it.caps)
 			r := &res.Results[it.idx]
 			id := it.id
 			r.BehaviourID, r.ComputedGrams, r.Methodology, r.Reason = &id, it.caps.ComputedGrams, it.m.ID, it.caps.Reason
-			ids[i], bkeys[i], recIDs[i], citizens[i] = it.id.String(), it.key, it.rec.RecordID, it.rec.Citizen
-			kinds[i], units[i], qtys[i], days[i], mids[i] = it.rec.Kind, it.rec.Unit, it.qty.String(), it.day, it.m.ID
-			rulesV[i], computed[i], grams[i], reasons[i], ats[i] = int32(it.rules.Version), it.caps.ComputedGrams, it.caps.Grams, it.caps.Reason, it.at
 			if it.caps.Grams > 0 {
 				dl := now.Add(time.Duration(it.m.ClaimWindowDays) * 24 * time.Hour)
-				txID := it.tx.ID
-				stats[i], txIDs[i], deadlines[i] = StatusCredited, txID.String(), dl
+				txID := it.tx
 				r.Status, r.Grams, r.Points, r.TransactionID, r.ClaimDeadline = StatusCredited, it.caps.Grams, it.caps.Grams, &txID, &dl
 				res.GramsCredited += it.caps.Grams
 			} else {
-				stats[i], deadlines[i] = StatusCapReached, now
 				r.Status, r.Message = StatusCapReached, "the daily cap is reached; the record is kept and credits nothing"
 			}
-			bump(counterKey{it.rec.Citizen, it.day, it.m.Scope()}, it.caps.Grams, it.caps.Quantity)
-			bump(counterKey{it.rec.Citizen, it.day, "*"}, it.caps.Grams, decimal.Zero)
 		}
-		var kc, kd, ks, kq []string
-		var kg []int64
-		var kr []int32
-		for k, d := range delta {
-			kc, kd, ks, kg, kq, kr = append(kc, k.citizen), append(kd, k.day), append(ks, k.scope), append(kg, d.grams), append(kq, d.qty.String()), append(kr, d.records)
-		}
-		b := &pgx.Batch{}
-		b.Queue(`
-			INSERT INTO points_behaviours (id, behaviour_key, operator_id, operator_record_id, citizen_id, kind, unit, quantity,
-				occurred_at, day, methodology_id, rules_version, status, computed_grams, grams, cap_reason, tx_id, received_at,
-				claim_deadline, claim_state)
-			SELECT id::UUID, bkey, $3, rec, cit, kind, unit, qty::NUMERIC, at, day::DATE, mid, rv, st, comp, g, reason,
-				NULLIF(txid, '')::UUID, $1, CASE WHEN st = 'credited' THEN dl END, CASE WHEN st = 'credited' THEN 'pending' END
-			FROM unnest($2::TEXT[], $4::BYTEA[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TIMESTAMPTZ[],
-				$11::TEXT[], $12::TEXT[], $13::INT[], $14::TEXT[], $15::INT8[], $16::INT8[], $17::TEXT[], $18::TEXT[], $19::TIMESTAMPTZ[])
-				AS v(id, bkey, rec, cit, kind, unit, qty, at, day, mid, rv, st, comp, g, reason, txid, dl)`,
-			now, ids, op, bkeys, recIDs, citizens, kinds, units, qtys, ats, days, mids, rulesV, stats, computed, grams, reasons, txIDs, deadlines)
-		b.Queue(`
-			UPDATE points_daily_counters k SET grams = k.grams + v.g, quantity = k.quantity + v.q::NUMERIC, records = k.records + v.r
-			FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::INT8[], $5::TEXT[], $6::INT[]) AS v(c, d, s, g, q, r)
-			WHERE k.citizen_id = v.c AND k.day = v.d::DATE AND k.scope = v.s`, kc, kd, ks, kg, kq, kr)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if err := recordBehaviours(w, op, items, base); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 				// Only a concurrent batch of the same operator re-using a
 				// record id for another citizen gets here (same citizen-days
-				// are serialised by the counter locks): nothing was written.
+				// are serialised by the usage locks): nothing was written.
 				return res, ledger.Errf(ledger.CodeConflict, "a concurrent batch reported the same record; send this batch again (with the same Idempotency-Key)")
 			}
+			return res, err
+		}
+	}
+	// 7. One engine call for every credit of the batch. The accounts were
+	// checked above; should the engine still refuse (an account frozen in
+	// the meantime), the whole batch fails, nothing is written, and sending
+	// it again rejects only the refused records.
+	if len(txs) > 0 {
+		if err := w.Apply(txs...); err != nil {
 			return res, err
 		}
 	}
@@ -566,4 +359,14 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func accountStatusCode(status string) ledger.Code {
+	switch status {
+	case "frozen":
+		return ledger.CodeAccountFrozen
+	case "closed":
+		return ledger.CodeAccountClosed
+	}
+	return ledger.CodeAccountNotFound
 }

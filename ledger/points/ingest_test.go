@@ -96,6 +96,25 @@ func TestIngestRejections(t *testing.T) {
 	b.verify(t)
 }
 
+// A frozen citizen account rejects its records; the rest of the batch is
+// credited.
+func TestFrozenAccountRejectsItsRecords(t *testing.T) {
+	b := setup(t)
+	setStatus(t, b, ledger.CitizenPendingAccount("C2"), "frozen")
+	res := b.report(t, "metro-jinan",
+		rec("C1", "metro", "1", "km", day1.Add(-time.Hour)),
+		rec("C2", "metro", "1", "km", day1.Add(-time.Hour)),
+		rec("C3", "metro", "1", "km", day1.Add(-time.Hour)))
+	wantStatus(t, res.Results[0], points.StatusCredited, "")
+	wantStatus(t, res.Results[1], points.StatusRejected, string(ledger.CodeAccountFrozen))
+	wantStatus(t, res.Results[2], points.StatusCredited, "")
+	eq(t, "C2 pending", b.pending(t, "C2"), int64(0))
+	setStatus(t, b, ledger.CitizenPendingAccount("C2"), "active")
+	// The rejected record claimed nothing: reported again, it is credited.
+	wantStatus(t, b.one(t, "metro-jinan", rec("C2", "metro", "1", "km", day1.Add(-time.Hour))), points.StatusCredited, "")
+	b.verify(t)
+}
+
 func TestWithdrawnEntrustment(t *testing.T) {
 	b := setup(t)
 	at := day1.Add(-time.Hour)
@@ -274,7 +293,7 @@ func TestSummaryAndActivity(t *testing.T) {
 		}
 		for _, it := range page.Items {
 			types = append(types, it.Type)
-			if it.Type == points.ActivityEarned && (it.Behaviour == nil || it.Behaviour.Kind == "" || it.Behaviour.Methodology == "") {
+			if it.Type == points.ActivityEarned && (len(it.Behaviours) != 1 || it.Behaviours[0].Kind == "" || it.Behaviours[0].Methodology == "") {
 				t.Fatalf("earned without its behaviour: %+v", it)
 			}
 		}
@@ -298,7 +317,7 @@ func TestSummaryAndActivity(t *testing.T) {
 	eq(t, "all lines", len(page.Items), 7)
 	top := page.Items[0]
 	eq(t, "newest", top.Type, points.ActivityEarned)
-	eq(t, "newest behaviour", top.Behaviour.Quantity, "2")
+	eq(t, "newest behaviour", top.Behaviours[0].Quantity, "2")
 	eq(t, "newest pending change", top.PendingChange, int64(408))
 	_, err = points.ListActivity(ctx, b.l, citizen("C1"), "C1", 2, "garbage")
 	wantCode(t, err, ledger.CodeInvalidRequest)
@@ -363,3 +382,12 @@ func TestRolesForConfiguration(t *testing.T) {
 }
 
 func second[T any](_ T, _ bool, err error) error { return err }
+
+// setStatus freezes or unfreezes an account the way a use case does (CP
+// accounts are not frozen through the generic route).
+func setStatus(t *testing.T, b *bundle, id, status string) {
+	t.Helper()
+	if err := b.l.Update(ctx, func(w *ledger.Writer) error { return w.SetAccountStatus(id, status) }); err != nil {
+		t.Fatal(err)
+	}
+}

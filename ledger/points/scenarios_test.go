@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 	"github.com/shandong-carbon/carbonledger/ledger/points"
@@ -190,6 +191,11 @@ func TestScenarioRedeemAndExpire(t *testing.T) {
 	_, _, err = points.Donate(ctx, b.l, citizen("C1"), key(), points.DonateInput{Pool: "C2", Points: "1"})
 	wantCode(t, err, ledger.CodeNotFound)
 	wantCode(t, points.CheckCitizenMove(ledger.CitizenAvailableAccount("C1"), ledger.CitizenAvailableAccount("C2")), points.CodeNotTransferable)
+	_, _, err = b.l.Post(ctx, citizen("C1"), key(), ledger.TxInput{Kind: "transfer", Postings: []ledger.PostingInput{
+		{Account: ledger.CitizenAvailableAccount("C1"), Amount: decimal.NewFromInt(-1)},
+		{Account: ledger.CitizenAvailableAccount("C2"), Amount: decimal.NewFromInt(1)},
+	}})
+	wantCode(t, err, ledger.CodeManagedAsset) // the generic route moves no points
 	eq(t, "C2 available", b.available(t, "C2"), int64(0))
 	b.verify(t)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,7 +52,7 @@ func GetSummary(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, citiz
 	s.PendingPoints, s.AvailablePoints = pend.Balance.IntPart(), avail.Available.IntPart()
 	err = q.QueryRow(ctx, `
 		SELECT
-			(SELECT COALESCE(sum(grams), 0) FROM points_daily_counters WHERE citizen_id = $1 AND scope = '*')::BIGINT
+			(SELECT COALESCE(sum(grams), 0) FROM points_daily_usage WHERE citizen_id = $1)::BIGINT
 			  - (SELECT COALESCE(sum(behaviour_grams), 0) FROM points_clawbacks WHERE citizen_id = $1)::BIGINT,
 			(SELECT COALESCE(sum(grams), 0) FROM points_behaviours WHERE citizen_id = $1 AND claim_state = 'pending' AND claim_deadline > $2)::BIGINT,
 			(SELECT min(claim_deadline) FROM points_behaviours WHERE citizen_id = $1 AND claim_state = 'pending' AND claim_deadline > $2),
@@ -108,16 +109,16 @@ const (
 
 // ActivityItem is one line of a citizen's history.
 type ActivityItem struct {
-	Type            string         `json:"type"`
-	Description     string         `json:"description"`
-	At              time.Time      `json:"at"`
-	PendingChange   int64          `json:"pending_change,string"`
-	AvailableChange int64          `json:"available_change,string"`
-	TransactionID   uuid.UUID      `json:"transaction_id"`
-	Behaviour       *BehaviourView `json:"behaviour,omitempty"`
-	Reward          string         `json:"reward,omitempty"`
-	Pool            string         `json:"pool,omitempty"`
-	CaseRef         string         `json:"case_ref,omitempty"`
+	Type            string          `json:"type"`
+	Description     string          `json:"description"`
+	At              time.Time       `json:"at"`
+	PendingChange   int64           `json:"pending_change,string"`
+	AvailableChange int64           `json:"available_change,string"`
+	TransactionID   uuid.UUID       `json:"transaction_id"`
+	Behaviours      []BehaviourView `json:"behaviours,omitempty"` // behind an earned line
+	Reward          string          `json:"reward,omitempty"`
+	Pool            string          `json:"pool,omitempty"`
+	CaseRef         string          `json:"case_ref,omitempty"`
 }
 
 type histRow struct {
@@ -215,46 +216,53 @@ func ListActivity(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, cit
 		page.NextCursor = ledger.EncodeCursor(pCur, aCur)
 	}
 
-	// The behaviour behind each credit, in one query.
-	var ids []uuid.UUID
+	// The behaviours behind each credit, in one query: a credit
+	// transaction pays several citizens, and a citizen may have several
+	// records in it.
+	var txIDs []uuid.UUID
 	for _, it := range page.Items {
-		if it.Behaviour != nil {
-			ids = append(ids, it.Behaviour.ID)
+		if it.Type == ActivityEarned {
+			txIDs = append(txIDs, it.TransactionID)
 		}
 	}
-	if len(ids) == 0 {
+	if len(txIDs) == 0 {
 		return page, nil
 	}
 	rows, err = q.Query(ctx, `
-		SELECT id, operator_id, operator_record_id, kind, quantity::TEXT, unit, occurred_at, methodology_id,
+		SELECT id, tx_id, operator_id, operator_record_id, kind, quantity::TEXT, unit, occurred_at, methodology_id,
 			computed_grams, grams, cap_reason, COALESCE(claim_state, ''), claim_deadline
-		FROM points_behaviours WHERE id = ANY($1::UUID[])`, ids)
+		FROM points_behaviours WHERE tx_id = ANY($1::UUID[]) AND citizen_id = $2
+		ORDER BY occurred_at, id`, txIDs, citizen)
 	if err != nil {
 		return page, err
 	}
-	views, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BehaviourView, error) {
+	byTx := map[uuid.UUID][]BehaviourView{}
+	for rows.Next() {
 		var b BehaviourView
-		err := r.Scan(&b.ID, &b.Operator, &b.RecordID, &b.Kind, &b.Quantity, &b.Unit, &b.OccurredAt, &b.Methodology,
-			&b.ComputedGrams, &b.Grams, &b.CapReason, &b.ClaimState, &b.ClaimDeadline)
-		b.OccurredAt, b.ClaimDeadline = b.OccurredAt.UTC(), utcPtr(b.ClaimDeadline)
-		return b, err
-	})
-	if err != nil {
-		return page, err
+		var tx uuid.UUID
+		if err := rows.Scan(&b.ID, &tx, &b.Operator, &b.RecordID, &b.Kind, &b.Quantity, &b.Unit, &b.OccurredAt, &b.Methodology,
+			&b.ComputedGrams, &b.Grams, &b.CapReason, &b.ClaimState, &b.ClaimDeadline); err != nil {
+			rows.Close()
+			return page, err
+		}
+		b.OccurredAt, b.ClaimDeadline, b.Quantity = b.OccurredAt.UTC(), utcPtr(b.ClaimDeadline), trimZeros(b.Quantity)
+		byTx[tx] = append(byTx[tx], b)
 	}
-	byID := map[uuid.UUID]BehaviourView{}
-	for _, b := range views {
-		b.Quantity = trimZeros(b.Quantity)
-		byID[b.ID] = b
+	if err := rows.Err(); err != nil {
+		return page, err
 	}
 	for i := range page.Items {
 		it := &page.Items[i]
-		if it.Behaviour == nil {
+		if it.Type != ActivityEarned {
 			continue
 		}
-		if b, ok := byID[it.Behaviour.ID]; ok {
-			it.Behaviour = &b
-			it.Description = fmt.Sprintf("Earned %d points: %s %s %s, %d g CO2e under %s", it.PendingChange, b.Kind, b.Quantity, b.Unit, b.Grams, b.Methodology)
+		it.Behaviours = byTx[it.TransactionID]
+		var parts []string
+		for _, b := range it.Behaviours {
+			parts = append(parts, fmt.Sprintf("%s %s %s (%d g CO2e under %s)", b.Kind, b.Quantity, b.Unit, b.Grams, b.Methodology))
+		}
+		if len(parts) > 0 {
+			it.Description = fmt.Sprintf("Earned %d points: %s", it.PendingChange, strings.Join(parts, "; "))
 		}
 	}
 	return page, nil
@@ -266,9 +274,6 @@ func activityItem(h histRow, pending, available int64) ActivityItem {
 	case KindCredit:
 		it.Type = ActivityEarned
 		it.Description = fmt.Sprintf("Earned %d points", pending)
-		if id, err := uuid.Parse(h.meta["behaviour"]); err == nil {
-			it.Behaviour = &BehaviourView{ID: id}
-		}
 	case KindClaim:
 		it.Type, it.Description = ActivityClaimed, fmt.Sprintf("Claimed %d points; they are now available", available)
 	case KindExpire:
