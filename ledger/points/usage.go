@@ -258,14 +258,13 @@ func (c *creditTx) build(w *ledger.Writer, actor ledger.Actor, op string) (*ledg
 func buildCredits(w *ledger.Writer, actor ledger.Actor, op string, items []*item, reject func(int, ledger.Code, string)) ([]*ledger.Transaction, error) {
 	var chunks []*creditTx
 	open := map[string]*creditTx{}
-	var pools []string
-	poolOK := map[string]bool{}
+	poolStatus := map[string]string{}
 	for _, it := range items {
 		if it.caps.Grams == 0 {
 			continue
 		}
 		pool := PoolAccount(op, it.m.ID, Period(it.at))
-		if _, seen := poolOK[pool]; !seen {
+		if _, seen := poolStatus[pool]; !seen {
 			if err := w.OpenAccounts(pool); err != nil {
 				return nil, err
 			}
@@ -273,11 +272,10 @@ func buildCredits(w *ledger.Writer, actor ledger.Actor, op string, items []*item
 			if err != nil {
 				return nil, err
 			}
-			poolOK[pool] = a.Status == "active"
-			pools = append(pools, pool)
+			poolStatus[pool] = a.Status
 		}
-		if !poolOK[pool] {
-			reject(it.idx, ledger.CodeAccountFrozen, "the operator pool "+pool+" does not accept credits")
+		if st := poolStatus[pool]; st != "active" {
+			reject(it.idx, accountStatusCode(st), "the operator pool "+pool+" is "+st)
 			it.dead = true
 			continue
 		}
