@@ -342,3 +342,61 @@ func TestOperatorInputValidate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseQuantity: whatever the text, an accepted quantity is positive,
+// within the maximum and exactly the decimal written.
+func FuzzParseQuantity(f *testing.F) {
+	for _, s := range []string{"12", "12.5", "0.001", "1e3", "-1", "", "200.0001", "00012", "9999999999999"} {
+		f.Add(s)
+	}
+	m := mustValidateF(f, validMethodology())
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := m.ParseQuantity(s)
+		if err != nil {
+			return
+		}
+		if !q.IsPositive() || q.GreaterThan(m.QuantityMax) || q.Exponent() < -m.QuantityScale {
+			t.Fatalf("%q accepted as %s", s, q)
+		}
+		if !q.Equal(decimal.RequireFromString(s)) {
+			t.Fatalf("%q parsed as %s", s, q)
+		}
+	})
+}
+
+// FuzzApplyCaps: a credit is never negative, never more than computed,
+// and never takes a day over any cap.
+func FuzzApplyCaps(f *testing.F) {
+	f.Add(int64(15000), int64(0), int64(0), int64(0), int64(296), int64(0), int64(5), int64(3000))
+	f.Add(int64(3), int64(100), int64(4), int64(2900), int64(0), int64(1000), int64(5), int64(3000))
+	f.Fuzz(func(t *testing.T, qty, kindGrams, kindQty, total, dailyCap, recordCap, qtyCap, totalCap int64) {
+		if qty <= 0 || qty > 1_000_000 || kindGrams < 0 || kindQty < 0 || total < 0 || dailyCap < 0 || recordCap < 0 || qtyCap < 0 || totalCap <= 0 {
+			return
+		}
+		m := seeded("metro-ride")
+		m.DailyCapGrams, m.RecordCapGrams, m.DailyCapQuantity = dailyCap, recordCap, decimal.NewFromInt(qtyCap)
+		r := ApplyCaps(m, ProgrammeRules{DailyCapGrams: totalCap}, decimal.NewFromInt(qty), DayUsage{KindGrams: kindGrams, KindQuantity: decimal.NewFromInt(kindQty), TotalGrams: total})
+		switch {
+		case r.Grams < 0 || r.Grams > r.ComputedGrams:
+			t.Fatalf("grams %d of computed %d", r.Grams, r.ComputedGrams)
+		case r.Grams > 0 && total+r.Grams > totalCap:
+			t.Fatalf("total %d + %d over %d", total, r.Grams, totalCap)
+		case r.Grams > 0 && dailyCap > 0 && kindGrams+r.Grams > dailyCap:
+			t.Fatalf("kind %d + %d over %d", kindGrams, r.Grams, dailyCap)
+		case r.Grams > 0 && recordCap > 0 && r.Grams > recordCap:
+			t.Fatalf("record %d over %d", r.Grams, recordCap)
+		case qtyCap > 0 && r.Quantity.IntPart()+kindQty > max(qtyCap, kindQty):
+			t.Fatalf("quantity %s + %d over %d", r.Quantity, kindQty, qtyCap)
+		case r.Quantity.IsNegative() || r.Quantity.GreaterThan(decimal.NewFromInt(qty)):
+			t.Fatalf("quantity %s of %d", r.Quantity, qty)
+		}
+	})
+}
+
+func mustValidateF(f *testing.F, in MethodologyInput) Methodology {
+	m, err := in.Validate(now)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return m
+}
