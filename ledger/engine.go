@@ -17,6 +17,12 @@ import (
 // a million citizens from one issuer does not queue on one row.
 const IssuerShards = 32
 
+// balanceIntegerDigitsMax keeps every balance inside NUMERIC(38,6), so a
+// large amount is a clean per-item error, never a database overflow.
+const balanceIntegerDigitsMax = 31
+
+var balanceLimit = decimal.New(1, balanceIntegerDigitsMax)
+
 // TransactionsPerBatchMax bounds one call to the engine.
 const TransactionsPerBatchMax = 1000
 
@@ -79,12 +85,12 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 		}
 	}
 	states := make(map[string]*acctState, len(holderSet)+len(issuerSet))
-	// One pipeline: the caller's statements, then holder rows in id order,
-	// then one issuer shard per issuer account in id order.
+	// One pipeline: holder rows in id order, one issuer shard per issuer
+	// account in id order, then the caller's statements. The caller's reads
+	// (idempotency keys) come after the locks on purpose: at READ COMMITTED
+	// each statement takes a new snapshot, so a duplicate that waited for
+	// the first request's locks sees the key the first request stored.
 	b := &pgx.Batch{}
-	if hooks.pre != nil {
-		hooks.pre(b)
-	}
 	shard := rand.IntN(IssuerShards)
 	if len(holderSet) > 0 {
 		b.Queue(`
@@ -98,15 +104,13 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 			WHERE s.account_id = ANY($1) AND s.shard = $2
 			ORDER BY s.account_id FOR UPDATE OF s`, sortedKeys(issuerSet), shard)
 	}
+	if hooks.pre != nil {
+		hooks.pre(b)
+	}
 	if b.Len() > 0 {
 		if err := func() error {
 			br := q.SendBatch(ctx, b)
 			defer br.Close()
-			if hooks.read != nil {
-				if err := hooks.read(br, errs); err != nil {
-					return err
-				}
-			}
 			if len(holderSet) > 0 {
 				rows, err := br.Query()
 				if err != nil {
@@ -145,6 +149,11 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 					return err
 				}
 			}
+			if hooks.read != nil {
+				if err := hooks.read(br, errs); err != nil {
+					return err
+				}
+			}
 			return br.Close()
 		}(); err != nil {
 			return nil, err
@@ -158,9 +167,22 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 	}
 
 	var written []*Transaction
+	claimed := map[string]bool{}
 	for i, t := range txs {
 		if errs[i] == nil {
+			for _, k := range onceKeys(t) {
+				if claimed[k] {
+					errs[i] = Errf(CodeConflict, "the batch resolves or reverses the same transaction twice")
+				}
+			}
+		}
+		if errs[i] == nil {
 			errs[i] = applyInMemory(t, states)
+		}
+		if errs[i] == nil {
+			for _, k := range onceKeys(t) {
+				claimed[k] = true
+			}
 		}
 		if errs[i] != nil {
 			if atomic {
@@ -192,24 +214,29 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 // resolved and reversals of transactions already reversed, including two
 // such items in the same batch.
 func (l *Ledger) checkOnce(ctx context.Context, q pgx.Tx, txs []*Transaction, errs []error) error {
-	var resolves, reverses []string
+	var resolves, reverses, refs []string
 	for _, t := range txs {
 		if t.Resolves != nil {
 			resolves = append(resolves, t.Resolves.String())
 		}
-		if t.Kind == KindReversal && t.Corrects != nil {
-			reverses = append(reverses, t.Corrects.String())
+		if t.Corrects != nil {
+			refs = append(refs, t.Corrects.String())
+			if t.Kind == KindReversal {
+				reverses = append(reverses, t.Corrects.String())
+			}
 		}
 	}
-	if len(resolves) == 0 && len(reverses) == 0 {
+	if len(resolves) == 0 && len(refs) == 0 {
 		return nil
 	}
-	done := map[string]bool{}
+	found := map[string]bool{}
 	rows, err := q.Query(ctx, `
 		SELECT 'r' || resolves::TEXT FROM transactions WHERE resolves = ANY($1::UUID[])
 		UNION ALL
-		SELECT 'c' || corrects::TEXT FROM transactions WHERE kind = 'reversal' AND corrects = ANY($2::UUID[])`,
-		resolves, reverses)
+		SELECT 'c' || corrects::TEXT FROM transactions WHERE kind = 'reversal' AND corrects = ANY($2::UUID[])
+		UNION ALL
+		SELECT 'e' || id::TEXT FROM transactions WHERE id = ANY($3::UUID[])`,
+		resolves, reverses, refs)
 	if err != nil {
 		return err
 	}
@@ -219,28 +246,39 @@ func (l *Ledger) checkOnce(ctx context.Context, q pgx.Tx, txs []*Transaction, er
 			rows.Close()
 			return err
 		}
-		done[k] = true
+		found[k] = true
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	for i, t := range txs {
-		if t.Resolves != nil {
-			k := "r" + t.Resolves.String()
-			if done[k] {
-				errs[i] = Errf(CodePendingResolved, "pending transaction %s was already posted or voided", t.Resolves)
-			}
-			done[k] = true
+		if errs[i] != nil {
+			continue
 		}
-		if t.Kind == KindReversal && t.Corrects != nil {
-			k := "c" + t.Corrects.String()
-			if done[k] {
-				errs[i] = Errf(CodeAlreadyReversed, "transaction %s was already reversed", t.Corrects)
-			}
-			done[k] = true
+		switch {
+		case t.Resolves != nil && found["r"+t.Resolves.String()]:
+			errs[i] = Errf(CodePendingResolved, "pending transaction %s was already posted or voided", t.Resolves)
+		case t.Corrects != nil && !found["e"+t.Corrects.String()]:
+			errs[i] = Errf(CodeNotFound, "transaction %s to correct does not exist", t.Corrects).At("corrects")
+		case t.Kind == KindReversal && t.Corrects != nil && found["c"+t.Corrects.String()]:
+			errs[i] = Errf(CodeAlreadyReversed, "transaction %s was already reversed", t.Corrects)
 		}
 	}
 	return nil
+}
+
+// onceKeys are the at-most-once claims of a transaction within one call:
+// a second resolution or reversal of the same transaction in the same
+// batch fails, but only once the first has really applied.
+func onceKeys(t *Transaction) []string {
+	var ks []string
+	if t.Resolves != nil {
+		ks = append(ks, "r"+t.Resolves.String())
+	}
+	if t.Kind == KindReversal && t.Corrects != nil {
+		ks = append(ks, "c"+t.Corrects.String())
+	}
+	return ks
 }
 
 // applyInMemory checks t against the locked states and, if it passes,
@@ -285,6 +323,9 @@ func applyInMemory(t *Transaction, states map[string]*acctState) error {
 			if c.pend.IsNegative() {
 				return Errf(CodeInternal, "release of account %s exceeds its holds", p.Account)
 			}
+		}
+		if c.bal.Abs().Cmp(balanceLimit) >= 0 || c.pend.Cmp(balanceLimit) >= 0 {
+			return Errf(CodeInvalidAmount, "the balance of %s would leave the supported range (%d integer digits)", p.Account, balanceIntegerDigitsMax)
 		}
 		if !s.issuer && c.bal.Sub(c.pend).IsNegative() {
 			return &Error{Code: CodeInsufficientBalance, Msg: "insufficient available balance in " + p.Account,

@@ -753,3 +753,90 @@ func TestGenericPostingRefusesManagedAssets(t *testing.T) {
 		t.Fatalf("status: %v", err)
 	}
 }
+
+// A change below the asset's scale is still a change: verify reports it.
+func TestTamperingBelowScaleIsDetected(t *testing.T) {
+	pool := ledgertest.Fresh(t)
+	l := ledgertest.Ledger(t, pool, ledger.Options{})
+	ids := fund(t, l, "10.00", "sa", "sb")
+	tx, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "transfer", Postings: legs(ids[0], "-4", ids[1], "4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		fmt.Sprintf(`UPDATE postings SET amount = -4.004, balance_after = balance_after - 0.004 WHERE tx_id = '%s' AND account_id = '%s'`, tx.ID, ids[0]),
+		fmt.Sprintf(`UPDATE postings SET amount = 4.004, balance_after = balance_after + 0.004 WHERE tx_id = '%s' AND account_id = '%s'`, tx.ID, ids[1]),
+		fmt.Sprintf(`UPDATE accounts SET balance = balance - 0.004 WHERE id = '%s'`, ids[0]),
+		fmt.Sprintf(`UPDATE accounts SET balance = balance + 0.004 WHERE id = '%s'`, ids[1]),
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK {
+		t.Fatal("a 0.004 CNY edit on both legs went undetected")
+	}
+}
+
+// Duplicates of a request that drains the account all get the first
+// result, not insufficient_balance: the key is read after the lock wait.
+func TestConcurrentDuplicatesOfADrainingTransfer(t *testing.T) {
+	for _, mode := range []ledger.Options{{}, {NoCoalesce: true}} {
+		l := ledgertest.Ledger(t, ledgertest.Shared(t), mode)
+		for round := 0; round < 5; round++ {
+			ids := fund(t, l, "10.00", ledgertest.ID("dr"), ledgertest.ID("ds"))
+			in := ledger.TxInput{Kind: "transfer", Postings: legs(ids[0], "-10.00", ids[1], "10.00")}
+			k := key()
+			var wg sync.WaitGroup
+			errs := make([]error, 8)
+			for i := range errs {
+				wg.Add(1)
+				go func(i int) { defer wg.Done(); _, _, errs[i] = l.Post(ctx, province, k, in) }(i)
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("mode %+v round %d duplicate %d: %v", mode, round, i, err)
+				}
+			}
+		}
+	}
+}
+
+// Concurrent duplicates of a post-pending or reversal get the first result.
+func TestConcurrentDuplicateResolutionsAndReversals(t *testing.T) {
+	l := ledgertest.Ledger(t, ledgertest.Shared(t), ledger.Options{})
+	ids := fund(t, l, "10.00", ledgertest.ID("ra"), ledgertest.ID("rb"))
+	p, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "trade", Postings: legs(ids[0], "-1", ids[1], "1"), Pending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "transfer", Postings: legs(ids[0], "-1", ids[1], "1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, kr := key(), key()
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if i%2 == 0 {
+				_, _, errs[i] = l.PostPending(ctx, province, kp, p.ID)
+			} else {
+				_, _, errs[i] = l.Reverse(ctx, province, kr, tx.ID, nil)
+			}
+		}(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("duplicate %d: %v", i, err)
+		}
+	}
+}

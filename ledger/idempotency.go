@@ -51,12 +51,12 @@ func requestHash(op string, input any) []byte {
 	return h.Sum(nil)
 }
 
-// runOp runs fn once per key: inside one database transaction it looks the
-// key up, runs fn when the key is new, and stores fn's result with the key
-// in the same transaction. A concurrent duplicate blocks on the key's
-// unique index until the first commits, then retries and finds the stored
-// result. Errors are not stored: a failed request changed nothing and may
-// be sent again.
+// runOp runs fn once per key, in one database transaction: it first
+// claims the key (a concurrent duplicate blocks on the key's unique index
+// until the first commits or rolls back, then finds its stored result),
+// runs fn, and stores fn's result with the key in the same transaction.
+// Errors are not stored: a failed request changed nothing and may be sent
+// again.
 func runOp[T any](ctx context.Context, l *Ledger, key Key, op string, input any, fn func(pgx.Tx) (T, error)) (res T, replayed bool, err error) {
 	if err := ValidateKey(key.Key); err != nil {
 		return res, false, err
@@ -65,8 +65,16 @@ func runOp[T any](ctx context.Context, l *Ledger, key Key, op string, input any,
 	err = l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
 		var zero T
 		res, replayed = zero, false
-		found, err := idemLookup(ctx, tx, key, hash, &res)
-		if err != nil || found {
+		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ($1, $2, $3, '')
+			ON CONFLICT (scope, key) DO NOTHING`, key.Scope, key.Key, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			found, err := idemLookup(ctx, tx, key, hash, &res)
+			if err == nil && !found {
+				return errRetry
+			}
 			replayed = found
 			return err
 		}
@@ -75,7 +83,12 @@ func runOp[T any](ctx context.Context, l *Ledger, key Key, op string, input any,
 			return err
 		}
 		res = r
-		return idemStore(ctx, tx, key, hash, r)
+		body, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2`, key.Scope, key.Key, string(body))
+		return err
 	})
 	if replayed {
 		l.stats.Replays.Add(1)
@@ -96,24 +109,11 @@ func idemLookup(ctx context.Context, tx pgx.Tx, key Key, hash []byte, out any) (
 	if !bytes.Equal(storedHash, hash) {
 		return false, Errf(CodeIdempotencyConflict, "Idempotency-Key %q was already used with a different request", key.Key)
 	}
+	if resp == "" {
+		return false, nil
+	}
 	if err := json.Unmarshal([]byte(resp), out); err != nil {
 		return false, err
 	}
 	return true, nil
-}
-
-func idemStore(ctx context.Context, tx pgx.Tx, key Key, hash []byte, result any) error {
-	body, err := json.Marshal(result)
-	if err != nil {
-		return err
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ($1, $2, $3, $4) ON CONFLICT (scope, key) DO NOTHING`,
-		key.Scope, key.Key, hash, string(body))
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errRetry // a concurrent duplicate committed first
-	}
-	return nil
 }

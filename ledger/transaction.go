@@ -256,7 +256,7 @@ func (t *Transaction) computeHash() []byte {
 		h.str(p.Account)
 		h.str(string(p.Asset))
 		h.str(string(p.Phase))
-		h.str(FormatAmount(p.Asset, p.Amount))
+		h.str(p.Amount.String())
 	}
 	return h.sum()
 }
@@ -274,8 +274,10 @@ func chainHash(prev, txHash []byte, idx int, p *Posting) []byte {
 	h.int(int64(p.Shard))
 	h.int(p.Seq)
 	h.str(string(p.Phase))
-	h.str(FormatAmount(p.Asset, p.Amount))
-	h.str(FormatAmount(p.Asset, p.BalanceAfter))
-	h.str(FormatAmount(p.Asset, p.PendingAfter))
+	// Exact values (decimal's canonical text), not rounded to the asset's
+	// scale: a change below the scale must break the hash too.
+	h.str(p.Amount.String())
+	h.str(p.BalanceAfter.String())
+	h.str(p.PendingAfter.String())
 	return h.sum()
 }

@@ -109,6 +109,10 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 				rows.Close()
 				return nil, err
 			}
+			if checkScale(a, amt) != nil {
+				rep.add(Problem{Kind: "amount_scale", Account: *acct, TxID: t.ID.String(),
+					Detail: fmt.Sprintf("amount %s has more decimals than %s allows", amt, a)})
+			}
 			cur.Postings = append(cur.Postings, Posting{Account: *acct, Asset: a, Phase: Phase(*phase), Amount: amt})
 		}
 	}
