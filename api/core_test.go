@@ -155,6 +155,8 @@ func TestBadInputIsProblemJSON(t *testing.T) {
 		{"unbalanced", nil, map[string]any{"kind": "t", "postings": []map[string]string{{"account": ids[0], "amount": "-1.00"}, {"account": ids[1], "amount": "2.00"}}}, 422, "unbalanced_transaction"},
 		{"unknown account", nil, transfer(ids[0], "org:nobody:CNY", "1.00"), 422, "account_not_found"},
 		{"off-chart account", nil, transfer(ids[0], "world", "1.00"), 400, "invalid_account"},
+		{"nul in metadata", []reqOpt{withRawBody(`{"kind":"t","metadata":{"n":"\u0000"},"postings":[{"account":"org:bi-a:CNY","amount":"-1"},{"account":"org:bi-b:CNY","amount":"1"}]}`)}, nil, 400, "invalid_request"},
+		{"year zero", []reqOpt{withRawBody(`{"kind":"t","effective_at":"0000-01-01T00:00:00+01:00","postings":[{"account":"org:bi-a:CNY","amount":"-1"},{"account":"org:bi-b:CNY","amount":"1"}]}`)}, nil, 400, "invalid_request"},
 		{"negative timeout", nil, map[string]any{"kind": "t", "pending": true, "timeout_seconds": -5, "postings": []map[string]string{{"account": ids[0], "amount": "-1"}, {"account": ids[1], "amount": "1"}}}, 400, "invalid_request"},
 	}
 	for _, c := range cases {

@@ -323,10 +323,17 @@ func jsonError(err error) error {
 	return errorf(ledger.CodeInvalidRequest, "malformed JSON")
 }
 
+// writeJSON encodes first and writes after, so an encoding failure is
+// still a clean problem response rather than a half-sent success.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
+	_, err = w.Write(append(body, '\n'))
+	return err
 }
 
 // writeResult answers a write: 201 for a new effect, 200 for a replay.

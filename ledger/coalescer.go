@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,26 +30,30 @@ type coalesced struct {
 }
 
 type coalescer struct {
-	queue chan *coalesced
-	stop  chan struct{}
+	queue  chan *coalesced
+	stop   chan struct{}
+	closed atomic.Bool
+	wg     sync.WaitGroup
 }
 
 func (l *Ledger) startCoalescer() {
 	c := &coalescer{queue: make(chan *coalesced, coalesceQueueMax), stop: make(chan struct{})}
 	for i := 0; i < coalesceExecutors; i++ {
+		c.wg.Add(1)
 		go c.execute(l)
 	}
 	l.coalescer = c
 }
 
-// submit writes one item, through the coalescer when it runs.
+// submit writes one item, through the coalescer while it runs.
 func (l *Ledger) submit(ctx context.Context, it *postItem) error {
-	if l.coalescer == nil {
+	c := l.coalescer
+	if c == nil || c.closed.Load() {
 		return l.postItems(ctx, []*postItem{it})
 	}
 	req := &coalesced{ctx: ctx, item: it, done: make(chan error, 1)}
 	select {
-	case l.coalescer.queue <- req:
+	case c.queue <- req:
 	case <-ctx.Done():
 		return translate(ctx.Err())
 	}
@@ -62,12 +68,21 @@ func (l *Ledger) submit(ctx context.Context, it *postItem) error {
 }
 
 func (c *coalescer) execute(l *Ledger) {
+	defer c.wg.Done()
 	for {
 		var first *coalesced
 		select {
 		case first = <-c.queue:
 		case <-c.stop:
-			return
+			// Answer whatever is still queued before leaving.
+			for {
+				select {
+				case r := <-c.queue:
+					c.write(l, []*coalesced{r})
+				default:
+					return
+				}
+			}
 		}
 		batch := []*coalesced{first}
 	drain:
@@ -79,32 +94,49 @@ func (c *coalescer) execute(l *Ledger) {
 				break drain
 			}
 		}
-		items := make([]*postItem, 0, len(batch))
-		live := batch[:0]
-		for _, r := range batch {
-			if r.ctx.Err() != nil {
-				r.done <- translate(r.ctx.Err())
-				continue
-			}
-			items, live = append(items, r.item), append(live, r)
-		}
-		if len(items) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), coalesceCallTimeout)
-		err := l.postItems(ctx, items)
-		cancel()
-		for _, r := range live {
-			r.done <- err
-		}
+		c.write(l, batch)
 	}
 }
 
-// Close stops the background executors. In-flight requests finish first
-// only if the caller waits for them; call it after the server shut down.
-func (l *Ledger) Close() {
-	if l.coalescer != nil {
-		close(l.coalescer.stop)
-		l.coalescer = nil
+// write runs one shared database transaction and answers every request.
+// If it fails for a reason that is not a domain error (which would be
+// one request's own), each request is tried alone, so one bad request
+// cannot fail the others.
+func (c *coalescer) write(l *Ledger, batch []*coalesced) {
+	items := make([]*postItem, 0, len(batch))
+	live := make([]*coalesced, 0, len(batch))
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			r.done <- translate(r.ctx.Err())
+			continue
+		}
+		items, live = append(items, r.item), append(live, r)
 	}
+	if len(items) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), coalesceCallTimeout)
+	defer cancel()
+	err := l.postItems(ctx, items)
+	if _, domain := AsError(err); err != nil && !domain && len(items) > 1 {
+		for _, r := range live {
+			r.done <- l.postItems(ctx, []*postItem{r.item})
+		}
+		return
+	}
+	for _, r := range live {
+		r.done <- err
+	}
+}
+
+// Close stops the executors after they answered every queued request;
+// later calls write directly. Call it once the server stopped taking
+// requests.
+func (l *Ledger) Close() {
+	c := l.coalescer
+	if c == nil || !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	close(c.stop)
+	c.wg.Wait()
 }

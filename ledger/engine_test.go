@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -838,5 +839,49 @@ func TestConcurrentDuplicateResolutionsAndReversals(t *testing.T) {
 		if err != nil {
 			t.Fatalf("duplicate %d: %v", i, err)
 		}
+	}
+}
+
+// Balances that would leave the column's range are a clean per-item error.
+func TestBalanceRangeIsAnError(t *testing.T) {
+	l := ledgertest.Ledger(t, ledgertest.Shared(t), ledger.Options{})
+	ids := fund(t, l, "1.00", ledgertest.ID("big"))
+	huge := strings.Repeat("9", 30)
+	var err error
+	for i := 0; i < 12 && err == nil; i++ {
+		_, _, err = l.Post(ctx, province, key(), ledger.TxInput{Kind: "deposit", Postings: legs("external:CNY", "-"+huge, ids[0], huge)})
+	}
+	if ledger.ErrorCode(err) != ledger.CodeInvalidAmount {
+		t.Fatalf("overflow: %v", err)
+	}
+	mustVerify(t, l)
+}
+
+// Close answers every queued request, and later calls still work.
+func TestCoalescerCloseAnswersEveryone(t *testing.T) {
+	pool := ledgertest.Shared(t)
+	l, err := ledger.New(ctx, pool, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := fund(t, l, "100.00", ledgertest.ID("ca"), ledgertest.ID("cb"))
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, _, errs[i] = l.Post(ctx, province, key(), ledger.TxInput{Kind: "transfer", Postings: legs(ids[0], "-1", ids[1], "1")})
+		}(i)
+	}
+	l.Close()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if got, _ := balance(t, l, ids[0]); got != "60.00" {
+		t.Fatalf("balance %s", got)
 	}
 }

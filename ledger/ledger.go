@@ -27,18 +27,16 @@ const (
 	retriesMaxDefault      = 12
 	retryBackoffBase       = 2 * time.Millisecond
 	retryBackoffMax        = 250 * time.Millisecond
-	issuerShardsDefault    = 32
 	poolMaxConnsDefault    = 48
 	statementTimeoutMillis = 15000
 )
 
 // Options configure a Ledger. Zero values take the documented defaults.
 type Options struct {
-	RetriesMax   int              // whole-transaction retries on 40001/40P01; default 12
-	IssuerShards int              // balance shards per issuer account; default 32
-	Logger       *slog.Logger     // default: discard
-	Now          func() time.Time // clock; default time.Now (tests move it)
-	NoCoalesce   bool             // write each Post in its own database transaction
+	RetriesMax int              // whole-transaction retries on 40001/40P01; default 12
+	Logger     *slog.Logger     // default: discard
+	Now        func() time.Time // clock; default time.Now (tests move it)
+	NoCoalesce bool             // write each Post in its own database transaction
 }
 
 // Stats are monotonically increasing counters, read by /metrics.
@@ -91,9 +89,6 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 	if opts.RetriesMax <= 0 {
 		opts.RetriesMax = retriesMaxDefault
 	}
-	if opts.IssuerShards <= 0 {
-		opts.IssuerShards = issuerShardsDefault
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -134,12 +129,20 @@ var errRetry = errors.New("ledger: retry transaction")
 // helper retries through a savepoint, which keeps the old snapshot, and it
 // ignores the COMMIT result (see ENGINEERING.md §3).
 func (l *Ledger) inTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
-	if l.cockroach {
-		err := crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, l.opts.RetriesMax), l.pool, pgx.TxOptions{IsoLevel: iso}, fn)
-		return translate(err)
-	}
 	for attempt := 1; ; attempt++ {
-		err := l.attempt(ctx, iso, fn)
+		var err error
+		if l.cockroach {
+			// CockroachDB: the helper retries 40001 through its savepoint
+			// protocol; this loop restarts the whole transaction for our
+			// own races (errRetry, once-only unique indexes).
+			err = crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, l.opts.RetriesMax), l.pool, pgx.TxOptions{IsoLevel: iso}, fn)
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "40003" {
+				return &Error{Code: CodeCommitUnknown, Msg: "the commit outcome is unknown; replay with the same idempotency key", cause: err}
+			}
+		} else {
+			err = l.attempt(ctx, iso, fn)
+		}
 		if err == nil {
 			return nil
 		}

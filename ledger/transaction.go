@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -20,6 +21,11 @@ const (
 	KindBytesMax              = 64
 	PendingTimeoutMax         = 30 * 24 * time.Hour
 )
+
+// EffectiveAtMin is the earliest effective time a transaction may carry:
+// the programme counts reductions formed from 2021 on, and older dates
+// are input errors (year 0 does not even render as RFC 3339).
+var EffectiveAtMin = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Phase says what a posting does to its account.
 type Phase string
@@ -109,6 +115,9 @@ func NewTransaction(in TxInput, actor string, now time.Time) (*Transaction, erro
 	if eff.After(now.Add(time.Minute)) {
 		return nil, Errf(CodeInvalidRequest, "effective time may not be in the future").At("effective_at")
 	}
+	if eff.Before(EffectiveAtMin) {
+		return nil, Errf(CodeInvalidRequest, "effective time may not be before %s", EffectiveAtMin.Format(time.DateOnly)).At("effective_at")
+	}
 	phase := PhasePosted
 	if in.Pending {
 		phase = PhaseHold
@@ -175,8 +184,26 @@ func validMetadata(m map[string]string) error {
 		if len(v) > MetadataValueBytesMax {
 			return Errf(CodeInvalidRequest, "metadata value of %q exceeds %d bytes", k, MetadataValueBytesMax).At("metadata")
 		}
+		if !CleanText(v) {
+			return Errf(CodeInvalidRequest, "metadata value of %q must be UTF-8 text without control characters", k).At("metadata")
+		}
 	}
 	return nil
+}
+
+// CleanText reports whether s is valid UTF-8 without control characters
+// (PostgreSQL refuses NUL in text and JSONB; the others have no business
+// in a reference or a note).
+func CleanText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
 }
 
 func copyMetadata(m map[string]string) map[string]string {
