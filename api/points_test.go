@@ -319,7 +319,7 @@ func TestPointsHTTPDonationAndClawback(t *testing.T) {
 	cb := map[string]any{"citizen": "C2", "behaviours": []any{res[0]["behaviour_id"]}, "case_ref": "SD-FRAUD-7", "reason": "step counter emulator"}
 	r := e.h.post("/v1/clawbacks", e.prov, cb).want(t, http.StatusCreated)
 	pointsEq(t, "reversed", fmt.Sprint(r.str("reversed_available"), " ", r.str("shortfall_points")), "196 100")
-	e.h.post("/v1/clawbacks", e.prov, cb).want(t, http.StatusUnprocessableEntity, "already_clawed_back")
+	e.h.post("/v1/clawbacks", e.prov, cb).want(t, http.StatusConflict, "already_clawed_back")
 	pointsEq(t, "available", e.me(t, "C2")["available_points"], "0")
 	act := e.h.get("/v1/me/activity?limit=1", e.citizen("C2")).want(t, http.StatusOK)
 	line := act.JSON["items"].([]any)[0].(map[string]any)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
+	"github.com/shandong-carbon/carbonledger/ledger/points"
 	"github.com/shandong-carbon/carbonledger/ledger/quota"
 	"github.com/shandong-carbon/carbonledger/ledger/registry"
 )
@@ -43,6 +44,8 @@ var statusByCode = map[ledger.Code]int{
 	ledger.CodeAlreadyReversed:        http.StatusConflict,
 	ledger.CodeNotPending:             http.StatusConflict,
 	quota.CodeInsufficientReserve:     http.StatusConflict,
+	points.CodeOutOfStock:             http.StatusConflict,
+	points.CodeAlreadyClawedBack:      http.StatusConflict,
 	registry.CodeInvalidState:         http.StatusConflict,
 	registry.CodeAlreadyIssued:        http.StatusConflict,
 	registry.CodeCertificationOpen:    http.StatusConflict,

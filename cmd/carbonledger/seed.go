@@ -11,6 +11,7 @@ import (
 
 	"github.com/shandong-carbon/carbonledger/api"
 	"github.com/shandong-carbon/carbonledger/ledger"
+	"github.com/shandong-carbon/carbonledger/ledger/points"
 	"github.com/shandong-carbon/carbonledger/ledger/quota"
 	"github.com/shandong-carbon/carbonledger/ledger/registry"
 )
@@ -22,7 +23,7 @@ type seeder struct {
 }
 
 func seeders() []seeder {
-	return []seeder{{"core", seedCore}, {"quota", quota.Seed}, {"registry", registry.Seed}}
+	return []seeder{{"core", seedCore}, {"points", points.Seed}, {"quota", quota.Seed}, {"registry", registry.Seed}}
 }
 
 // seedCore opens the issuer accounts and a funded demo enterprise.
