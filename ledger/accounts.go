@@ -46,7 +46,7 @@ func openAccounts(ctx context.Context, q querier, ids []string, metadata map[str
 	var aID, aAsset, aOwner, aType []string
 	var aIssuer []bool
 	var sID []string
-	var sShard []int32
+	var sShard []int64
 	for _, id := range ids {
 		spec, err := ClassifyAccount(id)
 		if err != nil {
@@ -55,7 +55,7 @@ func openAccounts(ctx context.Context, q querier, ids []string, metadata map[str
 		aID, aAsset, aOwner, aType, aIssuer = append(aID, id), append(aAsset, string(spec.Asset)), append(aOwner, spec.Owner), append(aType, spec.Type), append(aIssuer, spec.Issuer)
 		if spec.Issuer {
 			for s := 0; s < IssuerShards; s++ {
-				sID, sShard = append(sID, id), append(sShard, int32(s))
+				sID, sShard = append(sID, id), append(sShard, int64(s))
 			}
 		}
 	}
@@ -69,7 +69,7 @@ func openAccounts(ctx context.Context, q querier, ids []string, metadata map[str
 	if len(sID) > 0 {
 		if _, err := q.Exec(ctx, `
 			INSERT INTO issuer_shards (account_id, shard, head_hash)
-			SELECT id, shard, ''::BYTEA FROM unnest($1::TEXT[], $2::INT[]) AS v(id, shard)
+			SELECT id, shard, ''::BYTEA FROM unnest($1::TEXT[], $2::INT8[]) AS v(id, shard)
 			ON CONFLICT (account_id, shard) DO NOTHING`, sID, sShard); err != nil {
 			return err
 		}

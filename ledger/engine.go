@@ -364,7 +364,7 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 	)
 	var (
 		pAcct, pTx, pAsset, pPhase, pAmt, pBal, pPend []string
-		pShard, pIdx                                  []int32
+		pShard, pIdx                                  []int64
 		pSeq                                          []int64
 		pHash                                         [][]byte
 		pCreated                                      []time.Time
@@ -380,10 +380,10 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 		effs[i], creates[i], pendings[i], hashes[i] = t.EffectiveAt, t.CreatedAt, t.Pending, t.Hash
 		for j, p := range t.Postings {
 			pAcct = append(pAcct, p.Account)
-			pShard = append(pShard, int32(p.Shard))
+			pShard = append(pShard, int64(p.Shard))
 			pSeq = append(pSeq, p.Seq)
 			pTx = append(pTx, ids[i])
-			pIdx = append(pIdx, int32(j))
+			pIdx = append(pIdx, int64(j))
 			pAsset = append(pAsset, string(p.Asset))
 			pPhase = append(pPhase, string(p.Phase))
 			pAmt = append(pAmt, p.Amount.String())
@@ -397,7 +397,7 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 	var hSeq []int64
 	var hHead [][]byte
 	var sID, sBal []string
-	var sShard []int32
+	var sShard []int64
 	var sSeq []int64
 	var sHead [][]byte
 	for _, s := range states {
@@ -405,7 +405,7 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 			continue
 		}
 		if s.issuer {
-			sID, sShard, sBal, sSeq, sHead = append(sID, s.id), append(sShard, int32(s.shard)), append(sBal, s.balance.String()), append(sSeq, s.seq), append(sHead, s.head)
+			sID, sShard, sBal, sSeq, sHead = append(sID, s.id), append(sShard, int64(s.shard)), append(sBal, s.balance.String()), append(sSeq, s.seq), append(sHead, s.head)
 		} else {
 			hID, hBal, hPend, hSeq, hHead = append(hID, s.id), append(hBal, s.balance.String()), append(hPend, s.pending.String()), append(hSeq, s.seq), append(hHead, s.head)
 		}
@@ -420,7 +420,7 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 	b.Queue(`
 		INSERT INTO postings (account_id, shard, seq, tx_id, idx, asset, phase, amount, balance_after, pending_after, chain_hash, created_at)
 		SELECT acct, shard, seq, tx::UUID, idx, asset, phase, amt::NUMERIC, bal::NUMERIC, pend::NUMERIC, hash, created
-		FROM unnest($1::TEXT[], $2::INT[], $3::INT8[], $4::TEXT[], $5::INT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::BYTEA[], $12::TIMESTAMPTZ[])
+		FROM unnest($1::TEXT[], $2::INT8[], $3::INT8[], $4::TEXT[], $5::INT8[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::BYTEA[], $12::TIMESTAMPTZ[])
 		AS v(acct, shard, seq, tx, idx, asset, phase, amt, bal, pend, hash, created)`,
 		pAcct, pShard, pSeq, pTx, pIdx, pAsset, pPhase, pAmt, pBal, pPend, pHash, pCreated)
 	if len(hID) > 0 {
@@ -432,8 +432,24 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 	if len(sID) > 0 {
 		b.Queue(`
 			UPDATE issuer_shards SET balance = v.bal::NUMERIC, seq = v.seq, head_hash = v.head
-			FROM unnest($1::TEXT[], $2::INT[], $3::TEXT[], $4::INT8[], $5::BYTEA[]) AS v(id, shard, bal, seq, head)
+			FROM unnest($1::TEXT[], $2::INT8[], $3::TEXT[], $4::INT8[], $5::BYTEA[]) AS v(id, shard, bal, seq, head)
 			WHERE issuer_shards.account_id = v.id AND issuer_shards.shard = v.shard`, sID, sShard, sBal, sSeq, sHead)
+	}
+	var expID, resID []string
+	var expAt []time.Time
+	for _, t := range txs {
+		if t.Pending && t.ExpiresAt != nil {
+			expID, expAt = append(expID, t.ID.String()), append(expAt, *t.ExpiresAt)
+		}
+		if t.Resolves != nil {
+			resID = append(resID, t.Resolves.String())
+		}
+	}
+	if len(expID) > 0 {
+		b.Queue(`INSERT INTO pending_expiries (tx_id, expires_at) SELECT id::UUID, at FROM unnest($1::TEXT[], $2::TIMESTAMPTZ[]) AS v(id, at)`, expID, expAt)
+	}
+	if len(resID) > 0 {
+		b.Queue(`DELETE FROM pending_expiries WHERE tx_id = ANY($1::UUID[])`, resID)
 	}
 	if err := more(b); err != nil {
 		return err

@@ -426,10 +426,8 @@ func (l *Ledger) VoidExpired(ctx context.Context, limit int) (int, error) {
 	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
 		voided = 0
 		rows, err := tx.Query(ctx, `
-			SELECT t.id FROM transactions t
-			WHERE t.pending AND t.expires_at IS NOT NULL AND t.expires_at <= $1
-			  AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.resolves = t.id)
-			ORDER BY t.expires_at LIMIT $2`, l.now(), limit)
+			SELECT tx_id FROM pending_expiries WHERE expires_at <= $1
+			ORDER BY expires_at LIMIT $2`, l.now(), limit)
 		if err != nil {
 			return err
 		}

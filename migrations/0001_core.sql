@@ -6,7 +6,7 @@
 
 CREATE TABLE IF NOT EXISTS assets (
     code  TEXT PRIMARY KEY,
-    scale INT  NOT NULL,
+    scale BIGINT NOT NULL,
     name  TEXT NOT NULL,
     CONSTRAINT assets_scale_range CHECK (scale BETWEEN 0 AND 6)
 );
@@ -40,7 +40,7 @@ CREATE INDEX IF NOT EXISTS accounts_owner_idx ON accounts (owner, id);
 
 CREATE TABLE IF NOT EXISTS issuer_shards (
     account_id TEXT          NOT NULL REFERENCES accounts (id),
-    shard      INT           NOT NULL,
+    shard      BIGINT        NOT NULL,
     balance    NUMERIC(38,6) NOT NULL DEFAULT 0,
     seq        BIGINT        NOT NULL DEFAULT 0,
     head_hash  BYTEA         NOT NULL,
@@ -67,17 +67,26 @@ CREATE TABLE IF NOT EXISTS transactions (
 CREATE UNIQUE INDEX IF NOT EXISTS transactions_resolves_once ON transactions (resolves) WHERE resolves IS NOT NULL;
 -- A transaction is reversed at most once.
 CREATE UNIQUE INDEX IF NOT EXISTS transactions_reversed_once ON transactions (corrects) WHERE kind = 'reversal';
-CREATE INDEX IF NOT EXISTS transactions_pending_expiry ON transactions (expires_at) WHERE pending AND expires_at IS NOT NULL;
+
+-- The open pending transactions with a timeout: a working set (not the
+-- journal), a row removed when its transaction is posted or voided, so the
+-- timeout sweep reads only what is still open.
+CREATE TABLE IF NOT EXISTS pending_expiries (
+    tx_id      UUID        PRIMARY KEY REFERENCES transactions (id),
+    expires_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS pending_expiries_due ON pending_expiries (expires_at);
 
 -- phase: 'posted' moves the balance; 'hold' reserves (negative amount raises
 -- pending_debits) or announces an incoming amount; 'release' undoes a hold
 -- when its pending transaction is posted or voided.
 CREATE TABLE IF NOT EXISTS postings (
     account_id    TEXT          NOT NULL REFERENCES accounts (id),
-    shard         INT           NOT NULL,
+    shard         BIGINT        NOT NULL,
     seq           BIGINT        NOT NULL,
     tx_id         UUID          NOT NULL REFERENCES transactions (id),
-    idx           INT           NOT NULL,
+    idx           BIGINT        NOT NULL,
     asset         TEXT          NOT NULL,
     phase         TEXT          NOT NULL,
     amount        NUMERIC(38,6) NOT NULL,

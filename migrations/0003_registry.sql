@@ -12,7 +12,7 @@
 CREATE TABLE IF NOT EXISTS registry_policies (
     id                            TEXT         PRIMARY KEY,
     valid_from                    TIMESTAMPTZ  NOT NULL,
-    notice_days                   INT          NOT NULL,
+    notice_days                   BIGINT          NOT NULL,
     offset_cap_share              NUMERIC(6,4) NOT NULL,
     trade_timeout_default_seconds BIGINT       NOT NULL,
     source                        TEXT         NOT NULL,
@@ -62,14 +62,14 @@ CREATE TABLE IF NOT EXISTS registry_batches (
     methodology      TEXT          NOT NULL,
     period           TEXT          NOT NULL,
     pool_account     TEXT          NOT NULL,
-    vintage          INT           NOT NULL,
+    vintage          BIGINT           NOT NULL,
     sector           TEXT          NOT NULL,
     project          TEXT          NOT NULL,
     state            TEXT          NOT NULL,
     captured_grams   NUMERIC(38,0) NOT NULL,
     capture_tx       UUID          NOT NULL REFERENCES transactions (id),
     policy_id        TEXT          NOT NULL REFERENCES registry_policies (id),
-    notice_days      INT,
+    notice_days      BIGINT,
     notice_starts_at TIMESTAMPTZ,
     notice_ends_at   TIMESTAMPTZ,
     submitted_at     TIMESTAMPTZ,
@@ -104,7 +104,7 @@ CREATE INDEX IF NOT EXISTS registry_batches_operator ON registry_batches (operat
 -- vintage, locked FOR UPDATE by the issuance that advances it.
 CREATE TABLE IF NOT EXISTS registry_serial_counters (
     programme TEXT   NOT NULL,
-    vintage   INT    NOT NULL,
+    vintage   BIGINT    NOT NULL,
     next_unit BIGINT NOT NULL,
     PRIMARY KEY (programme, vintage),
     CONSTRAINT registry_serial_counters_next CHECK (next_unit >= 1)
@@ -115,7 +115,7 @@ CREATE TABLE IF NOT EXISTS registry_serial_counters (
 CREATE TABLE IF NOT EXISTS registry_issuances (
     batch_id   UUID        PRIMARY KEY REFERENCES registry_batches (id),
     programme  TEXT        NOT NULL,
-    vintage    INT         NOT NULL,
+    vintage    BIGINT         NOT NULL,
     first_unit BIGINT      NOT NULL,
     last_unit  BIGINT      NOT NULL,
     serial     TEXT        NOT NULL,
@@ -135,7 +135,7 @@ CREATE TABLE IF NOT EXISTS registry_issuances (
 CREATE TABLE IF NOT EXISTS registry_blocks (
     id           UUID        PRIMARY KEY,
     programme    TEXT        NOT NULL,
-    vintage      INT         NOT NULL,
+    vintage      BIGINT         NOT NULL,
     first_unit   BIGINT      NOT NULL,
     last_unit    BIGINT      NOT NULL,
     batch_id     UUID        NOT NULL REFERENCES registry_batches (id),
@@ -164,9 +164,9 @@ CREATE INDEX IF NOT EXISTS registry_blocks_consumed ON registry_blocks (consumed
 -- transaction that moved its balance.
 CREATE TABLE IF NOT EXISTS registry_moves (
     tx_id       UUID        NOT NULL REFERENCES transactions (id),
-    idx         INT         NOT NULL,
+    idx         BIGINT         NOT NULL,
     programme   TEXT        NOT NULL,
-    vintage     INT         NOT NULL,
+    vintage     BIGINT         NOT NULL,
     first_unit  BIGINT      NOT NULL,
     last_unit   BIGINT      NOT NULL,
     from_holder TEXT        NOT NULL,
@@ -204,7 +204,7 @@ CREATE INDEX IF NOT EXISTS registry_trades_buyer ON registry_trades (buyer, crea
 CREATE TABLE IF NOT EXISTS registry_retirements (
     id          UUID        PRIMARY KEY,
     holder      TEXT        NOT NULL,
-    vintage     INT         NOT NULL,
+    vintage     BIGINT         NOT NULL,
     units       BIGINT      NOT NULL,
     purpose     TEXT        NOT NULL,
     beneficiary TEXT        NOT NULL,
@@ -223,7 +223,7 @@ CREATE INDEX IF NOT EXISTS registry_retirements_holder ON registry_retirements (
 -- CHECK is the second line of defence behind the check in Go.
 CREATE TABLE IF NOT EXISTS registry_obligations (
     enterprise        TEXT          NOT NULL,
-    compliance_year   INT           NOT NULL,
+    compliance_year   BIGINT           NOT NULL,
     obligation_tonnes NUMERIC(20,0) NOT NULL,
     cap_share         NUMERIC(6,4)  NOT NULL,
     cap_units         BIGINT        NOT NULL,
@@ -239,7 +239,7 @@ CREATE TABLE IF NOT EXISTS registry_obligations (
 CREATE TABLE IF NOT EXISTS registry_offsets (
     id              UUID        PRIMARY KEY,
     enterprise      TEXT        NOT NULL,
-    compliance_year INT         NOT NULL,
+    compliance_year BIGINT         NOT NULL,
     units           BIGINT      NOT NULL,
     ets_reference   TEXT        NOT NULL,
     tx_id           UUID        NOT NULL REFERENCES transactions (id),

@@ -175,7 +175,7 @@ CREATE TABLE IF NOT EXISTS quota_allocations (
 -- One row per tranche piece an allocation took: the allocation's lineage.
 CREATE TABLE IF NOT EXISTS quota_draws (
     allocation_id UUID          NOT NULL REFERENCES quota_allocations (id),
-    idx           INT           NOT NULL,
+    idx           BIGINT           NOT NULL,
     reserve       TEXT          NOT NULL REFERENCES quota_reserves (name),
     tranche_id    UUID          NOT NULL REFERENCES quota_tranches (id),
     source_id     UUID          NOT NULL REFERENCES quota_sources (id),
