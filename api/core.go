@@ -25,6 +25,7 @@ type transactionRequest struct {
 	EffectiveAt    *time.Time        `json:"effective_at,omitempty"`
 	Pending        bool              `json:"pending,omitempty"`
 	TimeoutSeconds int64             `json:"timeout_seconds,omitempty"`
+	Corrects       string            `json:"corrects,omitempty"` // id of the transaction this one corrects
 }
 
 type batchRequest struct {
@@ -71,6 +72,13 @@ func (req transactionRequest) toInput(field string) (ledger.TxInput, error) {
 		return in, ledger.Errf(ledger.CodeInvalidRequest, "timeout_seconds must be 0 to %d", int64(ledger.PendingTimeoutMax/time.Second)).At(field + "timeout_seconds")
 	}
 	in.Timeout = time.Duration(req.TimeoutSeconds) * time.Second
+	if req.Corrects != "" {
+		id, err := uuid.Parse(req.Corrects)
+		if err != nil {
+			return in, ledger.Errf(ledger.CodeInvalidRequest, "corrects must be a transaction id").At(field + "corrects")
+		}
+		in.Corrects = &id
+	}
 	if len(req.Postings) > ledger.PostingsPerTransactionMax {
 		return in, ledger.Errf(ledger.CodeInvalidRequest, "at most %d postings", ledger.PostingsPerTransactionMax).At(field + "postings")
 	}
@@ -131,19 +139,23 @@ func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request, _ ledger.Act
 	return writeJSON(w, http.StatusOK, s.cfg.SigningKey.JWKS())
 }
 
-func (s *Server) handleOpenAccount(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
+func (s *Server) handleOpenAccount(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req openAccountRequest
-	if _, err := idemKey(r); err != nil {
+	key, err := idemKey(r)
+	if err != nil {
 		return err
 	}
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	a, err := s.l.OpenAccount(r.Context(), req.ID, req.Metadata)
+	acct, created, err := s.l.OpenAccount(r.Context(), a, key, req.ID, req.Metadata)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, viewAccount(a))
+	if !created {
+		return writeJSON(w, http.StatusOK, viewAccount(acct))
+	}
+	return writeJSON(w, http.StatusCreated, viewAccount(acct))
 }
 
 // readableAccount returns the account when the actor may see it, and
@@ -162,7 +174,13 @@ func (s *Server) handleGetAccount(w http.ResponseWriter, r *http.Request, a ledg
 		return err
 	}
 	var acct ledger.AccountView
-	if v := r.URL.Query().Get("as_of_seq"); v != "" {
+	if v := r.URL.Query().Get("as_of"); v != "" {
+		at, perr := time.Parse(time.RFC3339Nano, v)
+		if perr != nil {
+			return ledger.Errf(ledger.CodeInvalidRequest, "as_of must be an RFC 3339 time").At("as_of")
+		}
+		acct, err = s.l.BalanceAsOf(r.Context(), id, at)
+	} else if v := r.URL.Query().Get("as_of_seq"); v != "" {
 		seq, perr := strconv.ParseInt(v, 10, 64)
 		if perr != nil {
 			return ledger.Errf(ledger.CodeInvalidRequest, "as_of_seq must be an integer").At("as_of_seq")
@@ -200,9 +218,10 @@ func (s *Server) handleListPostings(w http.ResponseWriter, r *http.Request, a le
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) handleAccountStatus(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
+func (s *Server) handleAccountStatus(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req accountStatusRequest
-	if _, err := idemKey(r); err != nil {
+	key, err := idemKey(r)
+	if err != nil {
 		return err
 	}
 	if err := decodeJSON(r, &req); err != nil {
@@ -211,12 +230,15 @@ func (s *Server) handleAccountStatus(w http.ResponseWriter, r *http.Request, _ l
 	if req.Reason == "" || len(req.Reason) > 512 {
 		return ledger.Errf(ledger.CodeInvalidRequest, "a reason (decision reference) of at most 512 characters is required").At("reason")
 	}
-	acct, err := s.l.SetAccountStatus(r.Context(), r.PathValue("id"), req.Status)
+	if !ledger.CleanText(req.Reason) {
+		return ledger.Errf(ledger.CodeInvalidRequest, "reason must be text without control characters").At("reason")
+	}
+	acct, replayed, err := s.l.SetAccountStatus(r.Context(), a, key, r.PathValue("id"), req.Status)
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(r.Context(), "account status", "account", acct.ID, "status", acct.Status, "reason", req.Reason)
-	return writeJSON(w, http.StatusOK, viewAccount(acct))
+	s.log.InfoContext(r.Context(), "account status", "account", acct.ID, "status", acct.Status, "reason", req.Reason, "actor", a.ID())
+	return writeResult(w, replayed, viewAccount(acct))
 }
 
 func pathID(r *http.Request) (uuid.UUID, error) {
@@ -236,14 +258,22 @@ func (s *Server) handleGetTransaction(w http.ResponseWriter, r *http.Request, a 
 	if err != nil {
 		return err
 	}
-	visible := false
-	for _, p := range t.Postings {
-		visible = visible || ledger.CanRead(a, p.Account)
+	// Outside oversight, only the postings of the caller's own accounts are
+	// shown: one transaction may credit many citizens at once.
+	v := viewTransaction(t)
+	if a.Role != RoleProvince && a.Role != RoleAuditor {
+		mine := v.Postings[:0]
+		for _, p := range v.Postings {
+			if ledger.CanRead(a, p.Account) {
+				mine = append(mine, p)
+			}
+		}
+		if len(mine) == 0 {
+			return errorf(ledger.CodeNotFound, "transaction %s not found", id)
+		}
+		v.Postings, v.Actor = mine, ""
 	}
-	if !visible {
-		return errorf(ledger.CodeNotFound, "transaction %s not found", id)
-	}
-	return writeJSON(w, http.StatusOK, viewTransaction(t))
+	return writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) handlePostTransaction(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -384,6 +414,14 @@ func (s *Server) handleResolve(post bool) func(http.ResponseWriter, *http.Reques
 }
 
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
+	// One full scan at a time per server: each holds a connection for as
+	// long as it runs.
+	select {
+	case s.verifying <- struct{}{}:
+		defer func() { <-s.verifying }()
+	default:
+		return errorf(ledger.CodeUnavailable, "a verification is already running; retry when it has finished")
+	}
 	// A full scan may outlive the default request timeout on a big ledger.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Minute)
 	defer cancel()

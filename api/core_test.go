@@ -21,7 +21,9 @@ func transfer(from, to, amount string) map[string]any {
 func (h *harness) openFunded(prov string, amount string, orgs ...string) []string {
 	h.t.Helper()
 	var ids []string
-	h.post("/v1/accounts", prov, map[string]any{"id": "external:CNY"}).want(h.t, 201)
+	if r := h.post("/v1/accounts", prov, map[string]any{"id": "external:CNY"}); r.Status != 201 && r.Status != 200 {
+		h.t.Fatalf("open external:CNY: %d %s", r.Status, r.Body)
+	}
 	for _, o := range orgs {
 		id := "org:" + o + ":CNY"
 		h.post("/v1/accounts", prov, map[string]any{"id": id}).want(h.t, 201)
@@ -69,6 +71,22 @@ func TestTransactionsEndToEnd(t *testing.T) {
 	}
 	h.post("/v1/transactions/"+p.str("id")+"/post", prov, nil).want(t, 201)
 	h.post("/v1/transactions/"+p.str("id")+"/void", prov, nil).want(t, 409, "pending_already_resolved")
+
+	// Reopening an account is harmless; other metadata is a conflict.
+	h.post("/v1/accounts", prov, map[string]any{"id": ids[0]}).want(t, 200)
+	h.post("/v1/accounts", prov, map[string]any{"id": ids[0], "metadata": map[string]string{"x": "y"}}).want(t, 409, "account_exists")
+	// The balance as of a time before the first posting is zero.
+	if got := h.get("/v1/accounts/"+ids[0]+"?as_of=2021-01-01T00:00:00Z", prov).want(t, 200).str("balance"); got != "0.00" {
+		t.Fatalf("as_of: %s", got)
+	}
+	// A correction references what it corrects, which must exist.
+	corr := transfer(ids[1], ids[0], "0.50")
+	corr["corrects"] = txID
+	if got := h.post("/v1/transactions", prov, corr).want(t, 201).str("id"); got == "" {
+		t.Fatal("no correction id")
+	}
+	corr["corrects"] = "01a22394-2f0f-7a29-b1ae-1dd8eb56f32e"
+	h.post("/v1/transactions", prov, corr).want(t, 404, "not_found")
 
 	// Reversal once.
 	h.post("/v1/transactions/"+txID+"/reversal", prov, map[string]any{"metadata": map[string]string{"case": "R-1"}}).want(t, 201)
@@ -264,5 +282,25 @@ func TestConcurrentDuplicateRequests(t *testing.T) {
 	}
 	if b := h.get("/v1/accounts/"+ids[0], prov).str("balance"); b != "9.00" {
 		t.Fatalf("posted more than once: %s", b)
+	}
+}
+
+// A transaction that touches several owners shows each non-oversight
+// reader only its own postings.
+func TestTransactionReadIsRedacted(t *testing.T) {
+	h := newHarness(t, false)
+	prov := h.token(RoleProvince, "p1", "", "")
+	a, b, c := ledgertest.ID("ra"), ledgertest.ID("rb"), ledgertest.ID("rc")
+	ids := h.openFunded(prov, "10.00", a, b, c)
+	body := map[string]any{"kind": "split", "postings": []map[string]string{
+		{"account": ids[0], "amount": "-2.00"}, {"account": ids[1], "amount": "1.00"}, {"account": ids[2], "amount": "1.00"}}}
+	id := h.post("/v1/transactions", prov, body).want(t, 201).str("id")
+	r := h.get("/v1/transactions/"+id, h.token(RoleEnterprise, "u", b, "")).want(t, 200)
+	ps := r.JSON["postings"].([]any)
+	if len(ps) != 1 || ps[0].(map[string]any)["account"] != ids[1] {
+		t.Fatalf("enterprise %s sees %s", b, r.Body)
+	}
+	if got := h.get("/v1/transactions/"+id, prov).want(t, 200).JSON["postings"].([]any); len(got) != 3 {
+		t.Fatalf("province sees %d postings", len(got))
 	}
 }

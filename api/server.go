@@ -59,6 +59,8 @@ type Server struct {
 	routes  []route
 	metrics *metrics
 	limits  *limiters
+	// verifying admits one full verification at a time.
+	verifying chan struct{}
 }
 
 // route is one entry of the route list. Roles nil means any authenticated
@@ -107,7 +109,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, l: cfg.Ledger, log: cfg.Logger, auth: auth, mux: http.NewServeMux(),
-		metrics: newMetrics(), limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst)}
+		metrics: newMetrics(), limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst), verifying: make(chan struct{}, 1)}
 	s.routes = s.allRoutes()
 	seen := map[string]bool{}
 	for _, rt := range s.routes {

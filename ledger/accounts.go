@@ -84,20 +84,54 @@ func metadataOrEmpty(m map[string]string) map[string]string {
 	return m
 }
 
-// OpenAccount opens one account (no-op when it exists) and returns it.
-func (l *Ledger) OpenAccount(ctx context.Context, id string, metadata map[string]string) (AccountView, error) {
+// OpenAccount opens one account, once per idempotency key. Opening an
+// account that exists with the same metadata returns it (created=false);
+// with other metadata it is account_exists.
+func (l *Ledger) OpenAccount(ctx context.Context, actor Actor, key, id string, metadata map[string]string) (AccountView, bool, error) {
 	if _, err := ClassifyAccount(id); err != nil {
-		return AccountView{}, err
+		return AccountView{}, false, err
 	}
 	if err := validMetadata(metadata); err != nil {
-		return AccountView{}, err
+		return AccountView{}, false, err
 	}
-	if err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		return openAccounts(ctx, tx, []string{id}, metadata)
-	}); err != nil {
-		return AccountView{}, err
+	type input struct {
+		ID       string
+		Metadata map[string]string
 	}
-	return l.GetAccount(ctx, id)
+	type result struct {
+		Account AccountView
+		Created bool
+	}
+	r, _, err := runOp(ctx, l, Key{actor.ID(), key}, "account.open", input{id, metadata}, func(tx pgx.Tx) (result, error) {
+		existing, err := getAccount(ctx, tx, id)
+		if err == nil {
+			if !sameMetadata(existing.Metadata, metadata) {
+				return result{}, Errf(CodeAccountExists, "account %s exists with other metadata", id)
+			}
+			return result{Account: existing}, nil
+		}
+		if ErrorCode(err) != CodeNotFound {
+			return result{}, err
+		}
+		if err := openAccounts(ctx, tx, []string{id}, metadata); err != nil {
+			return result{}, err
+		}
+		a, err := getAccount(ctx, tx, id)
+		return result{Account: a, Created: true}, err
+	})
+	return r.Account, r.Created, err
+}
+
+func sameMetadata(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 // EnsureAccounts opens every account in ids that does not exist yet.
@@ -156,21 +190,41 @@ func (l *Ledger) BalanceAt(ctx context.Context, id string, seq int64) (AccountVi
 	return a, nil
 }
 
+// BalanceAsOf returns a holder account's balance as recorded at time at:
+// after its last posting created at or before then.
+func (l *Ledger) BalanceAsOf(ctx context.Context, id string, at time.Time) (AccountView, error) {
+	a, err := l.GetAccount(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	if a.Issuer {
+		return a, Errf(CodeInvalidRequest, "an issuer's history is sharded; as_of applies to holder accounts")
+	}
+	err = l.pool.QueryRow(ctx, `
+		SELECT seq, balance_after, pending_after FROM postings
+		WHERE account_id = $1 AND shard = 0 AND created_at <= $2 ORDER BY seq DESC LIMIT 1`, id, at).Scan(&a.Seq, &a.Balance, &a.Pending)
+	if errors.Is(err, pgx.ErrNoRows) {
+		a.Seq, a.Balance, a.Pending = 0, decimal.Zero, decimal.Zero
+		err = nil
+	}
+	a.Available = a.Balance.Sub(a.Pending)
+	return a, err
+}
+
 // SetAccountStatus freezes, unfreezes or closes a holder account. It takes
 // the account's row lock, so no transfer is half-way through when the
 // status changes.
-func (l *Ledger) SetAccountStatus(ctx context.Context, id, status string) (AccountView, error) {
+func (l *Ledger) SetAccountStatus(ctx context.Context, actor Actor, key, id, status string) (AccountView, bool, error) {
 	if spec, err := ClassifyAccount(id); err == nil && spec.Asset.Managed() {
-		return AccountView{}, Errf(CodeManagedAsset, "%s accounts are frozen through their use case (e.g. POST /v1/holders/{id}/freeze), which records the decision", spec.Asset)
+		return AccountView{}, false, Errf(CodeManagedAsset, "%s accounts are frozen through their use case (e.g. POST /v1/holders/{id}/freeze), which records the decision", spec.Asset)
 	}
-	if status != "active" && status != "frozen" && status != "closed" {
-		return AccountView{}, Errf(CodeInvalidRequest, "status must be active, frozen or closed").At("status")
-	}
-	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error { return setStatus(ctx, tx, id, status) })
-	if err != nil {
-		return AccountView{}, err
-	}
-	return l.GetAccount(ctx, id)
+	type input struct{ ID, Status string }
+	return runOp(ctx, l, Key{actor.ID(), key}, "account.status", input{id, status}, func(tx pgx.Tx) (AccountView, error) {
+		if err := setStatus(ctx, tx, id, status); err != nil {
+			return AccountView{}, err
+		}
+		return getAccount(ctx, tx, id)
+	})
 }
 
 func setStatus(ctx context.Context, q querier, id, status string) error {
