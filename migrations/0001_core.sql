@@ -1,5 +1,5 @@
 -- Core double-entry schema. Portable subset of PostgreSQL 15 and CockroachDB:
--- no sequences, triggers, PL/pgSQL, advisory locks or deferrable constraints.
+-- none of the constructs CockroachDB lacks (ENGINEERING.md §3).
 -- Journal tables (transactions, postings) are append-only: the application
 -- never updates or deletes their rows, and `carbonledger verify` detects it
 -- if anyone else does.

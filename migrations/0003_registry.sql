@@ -1,6 +1,6 @@
--- Certified reductions registry (issue 4): certification batches, serial
+-- Certified reductions registry (issue 4): certification batches, unit-number
 -- blocks, trades, retirements, offsets, cancellations. Balances live in the
--- engine's journal; these tables say WHICH serial numbers a balance is made
+-- engine's journal; these tables say WHICH unit numbers a balance is made
 -- of, and keep the who/when/why of each decision. Portable subset: no
 -- sequences (serials come from a counter row locked FOR UPDATE), no
 -- triggers, no EXCLUDE constraints (block overlap is prevented in Go under
@@ -100,7 +100,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS registry_batches_one_open_per_pool ON registry
     WHERE state IN ('draft', 'notice', 'submitted', 'verified');
 CREATE INDEX IF NOT EXISTS registry_batches_operator ON registry_batches (operator, created_at);
 
--- Serial numbers without sequences: one counter row per programme and
+-- Unit numbers without sequences: one counter row per programme and
 -- vintage, locked FOR UPDATE by the issuance that advances it.
 CREATE TABLE IF NOT EXISTS registry_serial_counters (
     programme TEXT   NOT NULL,
@@ -118,16 +118,16 @@ CREATE TABLE IF NOT EXISTS registry_issuances (
     vintage    BIGINT         NOT NULL,
     first_unit BIGINT      NOT NULL,
     last_unit  BIGINT      NOT NULL,
-    serial     TEXT        NOT NULL,
+    serial_number TEXT     NOT NULL,
     tx_id      UUID        NOT NULL REFERENCES transactions (id),
     issued_by  TEXT        NOT NULL,
     issued_at  TIMESTAMPTZ NOT NULL,
     CONSTRAINT registry_issuances_range CHECK (first_unit >= 1 AND last_unit >= first_unit),
-    CONSTRAINT registry_issuances_serial_unique UNIQUE (serial),
+    CONSTRAINT registry_issuances_serial_unique UNIQUE (serial_number),
     CONSTRAINT registry_issuances_first_unique UNIQUE (programme, vintage, first_unit)
 );
 
--- Serial blocks [first_unit, last_unit] (inclusive). A held block belongs
+-- Unit-number blocks [first_unit, last_unit] (inclusive). A held block belongs
 -- to holder; a terminal block (retired, cancelled, surrendered) never
 -- changes again and names the consumption that ended it. reserved_tx is
 -- the pending trade transaction that reserves a held block: the block is
@@ -159,7 +159,7 @@ CREATE INDEX IF NOT EXISTS registry_blocks_held ON registry_blocks (holder, vint
 CREATE INDEX IF NOT EXISTS registry_blocks_reserved ON registry_blocks (reserved_tx) WHERE reserved_tx IS NOT NULL;
 CREATE INDEX IF NOT EXISTS registry_blocks_consumed ON registry_blocks (consumed_ref) WHERE consumed_ref IS NOT NULL;
 
--- Append-only provenance of serial numbers: every range that left a holder
+-- Append-only provenance of unit numbers: every range that left a holder
 -- (to another holder or to a terminal status), with the journal
 -- transaction that moved its balance.
 CREATE TABLE IF NOT EXISTS registry_moves (

@@ -6,7 +6,7 @@
 -- trail of who changed what, when and why.
 --
 -- Portable subset (PostgreSQL 15 / CockroachDB): no sequences, triggers,
--- PL/pgSQL, advisory locks or deferrable constraints. Tonnes are whole
+-- PL/pgSQL or advisory locks (ENGINEERING.md §3). Tonnes are whole
 -- (CEI scale 0); money is yuan to the fen.
 
 -- Versioned configuration. kind:

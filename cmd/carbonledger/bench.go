@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/shandong-carbon/carbonledger/api"
+	"github.com/shandong-carbon/carbonledger/ledger/points"
 )
 
 // Bounds: the load tool stops by itself and only targets this machine.
@@ -25,6 +26,7 @@ const (
 	benchDurationMax = 10 * time.Minute
 	benchClientsMax  = 1024
 	benchAccountsMax = 100000
+	benchCitizensMax = 1000000
 )
 
 type benchConfig struct {
@@ -40,18 +42,20 @@ type benchConfig struct {
 	audience  string
 	http      *http.Client
 	runID     string
+	role, org string
 }
 
 func cmdBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	c := commonFlags(fs)
 	b := benchConfig{}
-	fs.StringVar(&b.workload, "workload", "uniform", "hot, uniform, batch")
+	fs.StringVar(&b.workload, "workload", "uniform", "hot, uniform, batch, ingest")
 	fs.IntVar(&b.clients, "clients", 32, "concurrent clients")
 	fs.DurationVar(&b.duration, "duration", 20*time.Second, "measured duration")
 	fs.DurationVar(&b.warmup, "warmup", 2*time.Second, "unmeasured warm-up")
 	fs.IntVar(&b.accounts, "accounts", 1000, "accounts in the workload")
-	fs.IntVar(&b.batchSize, "batch-size", 200, "transfers per request (batch workload)")
+	fs.IntVar(&b.batchSize, "batch-size", 200, "transfers per request (batch), records per request (ingest)")
+	citizens := fs.Int("citizens", 100000, "citizens seeded for the ingest workload (up to 1,000,000)")
 	_ = fs.Parse(args)
 	if !isLoopback(c.addr) {
 		return fmt.Errorf("bench only targets this machine (loopback); %s is not", c.addr)
@@ -69,7 +73,31 @@ func cmdBench(ctx context.Context, args []string) error {
 	b.runID = strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	var op func(ctx context.Context, client int, tok string, rnd *rand.Rand) (int, error)
+	b.role, b.org = "province", ""
 	switch b.workload {
+	case "ingest":
+		if *citizens < 1 || *citizens > benchCitizensMax {
+			return fmt.Errorf("bench: citizens 1..%d", benchCitizensMax)
+		}
+		if err := seedIngest(ctx, c, *citizens); err != nil {
+			return err
+		}
+		b.role, b.org = "operator", "metro-jinan"
+		op = func(ctx context.Context, client int, tok string, rnd *rand.Rand) (int, error) {
+			now := time.Now().UTC()
+			recs := make([]map[string]string, b.batchSize)
+			for i := range recs {
+				recs[i] = map[string]string{
+					"record_id":   fmt.Sprintf("bench-%s-%d-%d", b.runID, client, benchKeys.Add(1)),
+					"citizen":     fmt.Sprintf("bc%d", rnd.IntN(*citizens)),
+					"kind":        "metro",
+					"quantity":    strconv.Itoa(1 + rnd.IntN(20)),
+					"unit":        "km",
+					"occurred_at": now.Add(-time.Duration(rnd.IntN(86400)) * time.Second).Format(time.RFC3339),
+				}
+			}
+			return b.batchSize, b.post(ctx, tok, "/v1/behaviours", map[string]any{"records": recs})
+		}
 	case "hot":
 		if err := b.setupAccounts(ctx, false); err != nil {
 			return err
@@ -119,7 +147,33 @@ func transferBody(from, to string) map[string]any {
 }
 
 func (b *benchConfig) token(sub string) (string, error) {
-	return b.key.Mint(b.issuer, b.audience, api.TokenSpec{Role: "province", Sub: sub, TTL: time.Hour}, time.Now())
+	return b.key.Mint(b.issuer, b.audience, api.TokenSpec{Role: b.role, Sub: sub, Org: b.org, TTL: time.Hour}, time.Now())
+}
+
+// seedIngest registers citizens bc0..bcN-1, entrusted to metro-jinan,
+// straight through the ledger (there is no bulk citizen route on purpose).
+func seedIngest(ctx context.Context, c *config, n int) error {
+	l, closePool, err := c.ledger(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ingest needs DATABASE_URL to seed citizens: %w", err)
+	}
+	defer closePool()
+	defer l.Close()
+	if err := points.Seed(ctx, l); err != nil {
+		return err
+	}
+	start := time.Now()
+	for lo := 0; lo < n; lo += points.CitizensPerCallMax {
+		ids := make([]string, 0, points.CitizensPerCallMax)
+		for i := lo; i < min(lo+points.CitizensPerCallMax, n); i++ {
+			ids = append(ids, fmt.Sprintf("bc%d", i))
+		}
+		if err := points.EnsureCitizens(ctx, l, ids, "metro-jinan"); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d citizens ready in %s\n", n, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 var benchKeys atomic.Int64
@@ -142,7 +196,8 @@ func (b *benchConfig) post(ctx context.Context, tok, path string, body any) erro
 	if resp.StatusCode >= 300 {
 		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, bytes.TrimSpace(msg[:min(len(msg), 300)]))
 	}
-	if path == "/v1/transactions/batch" && bytes.Contains(msg, []byte(`"status":"failed"`)) {
+	if (path == "/v1/transactions/batch" && bytes.Contains(msg, []byte(`"status":"failed"`))) ||
+		(path == "/v1/behaviours" && bytes.Contains(msg, []byte(`"status":"rejected"`))) {
 		return fmt.Errorf("batch item failed: %s", msg[:min(len(msg), 300)])
 	}
 	return nil

@@ -73,7 +73,7 @@ const batchSelect = `
 	SELECT b.id, b.operator, b.methodology, b.period, b.pool_account, b.vintage, b.sector, b.project, b.state, b.captured_grams, b.capture_tx,
 	       b.policy_id, b.notice_days, b.notice_starts_at, b.notice_ends_at, b.submitted_at, COALESCE(b.verifier, ''), b.assigned_at,
 	       b.approved_grams, b.rejected_grams, COALESCE(b.report_ref, ''), b.verified_at, b.approval_tx, b.issued_units, b.issue_tx, b.issued_at,
-	       b.withdrawn_at, COALESCE(b.withdraw_reason, ''), b.requested_by, b.created_at, b.updated_at, COALESCE(i.serial, '')
+	       b.withdrawn_at, COALESCE(b.withdraw_reason, ''), b.requested_by, b.created_at, b.updated_at, COALESCE(i.serial_number, '')
 	FROM registry_batches b LEFT JOIN registry_issuances i ON i.batch_id = b.id`
 
 type rowQuerier interface {
@@ -524,7 +524,7 @@ func IssueCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, k
 			return Batch{}, err
 		}
 		batch := &pgx.Batch{}
-		batch.Queue(`INSERT INTO registry_issuances (batch_id, programme, vintage, first_unit, last_unit, serial, tx_id, issued_by, issued_at)
+		batch.Queue(`INSERT INTO registry_issuances (batch_id, programme, vintage, first_unit, last_unit, serial_number, tx_id, issued_by, issued_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, Programme, b.Vintage, serial.First, serial.Last, serial.String(), t.ID, a.ID(), now)
 		batch.Queue(`INSERT INTO registry_blocks (id, programme, vintage, first_unit, last_unit, batch_id, methodology, region, sector, project, holder, status, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'held', $12)`,

@@ -107,7 +107,7 @@ func TestScenarioIssuance(t *testing.T) {
 	_, _, err = registry.IssueCertification(ctx, b.l, province, key(), batch.ID)
 	wantCode(t, err, registry.CodeAlreadyIssued)
 	// Behind the state check, the database refuses a second issuance row.
-	_, err = b.l.Pool().Exec(ctx, `INSERT INTO registry_issuances (batch_id, programme, vintage, first_unit, last_unit, serial, tx_id, issued_by, issued_at)
+	_, err = b.l.Pool().Exec(ctx, `INSERT INTO registry_issuances (batch_id, programme, vintage, first_unit, last_unit, serial_number, tx_id, issued_by, issued_at)
 		SELECT batch_id, programme, vintage, 7000, 7001, 'x', tx_id, issued_by, issued_at FROM registry_issuances WHERE batch_id = $1`, batch.ID)
 	if err == nil {
 		t.Fatal("a second issuance row of the same batch was accepted")

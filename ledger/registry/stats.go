@@ -177,12 +177,12 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 
 	// 2. Issuances.
 	if err := verifyEach(ctx, tx, rep, `
-		SELECT i.serial, i.last_unit - i.first_unit + 1, COALESCE(sum(b.last_unit - b.first_unit + 1), 0)::BIGINT,
+		SELECT i.serial_number, i.last_unit - i.first_unit + 1, COALESCE(sum(b.last_unit - b.first_unit + 1), 0)::BIGINT,
 		       COALESCE(min(b.first_unit), 0), COALESCE(max(b.last_unit), 0), i.first_unit, i.last_unit, COALESCE(max(bt.issued_units), 0)
 		FROM registry_issuances i
 		JOIN registry_batches bt ON bt.id = i.batch_id
 		LEFT JOIN registry_blocks b ON b.batch_id = i.batch_id
-		GROUP BY i.batch_id, i.serial, i.first_unit, i.last_unit`, func(r pgx.Rows) error {
+		GROUP BY i.batch_id, i.serial_number, i.first_unit, i.last_unit`, func(r pgx.Rows) error {
 		var serial string
 		var units, inBlocks, minF, maxL, f, la, batchUnits int64
 		if err := r.Scan(&serial, &units, &inBlocks, &minF, &maxL, &f, &la, &batchUnits); err != nil {
