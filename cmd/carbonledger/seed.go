@@ -93,8 +93,12 @@ curl -s -H "Authorization: Bearer $ENTERPRISE_TOKEN" %[1]s/v1/accounts/org:E1:CN
 curl -s -X POST -H "Authorization: Bearer $PROVINCE_TOKEN" -H "Idempotency-Key: demo-1" -H "Content-Type: application/json" \
   -d '{"kind":"transfer","postings":[{"account":"org:E1:CNY","amount":"-36.00"},{"account":"org:E2:CNY","amount":"36.00"}]}' \
   %[1]s/v1/transactions
+curl -s -X POST -H "Authorization: Bearer $OPERATOR_TOKEN" -H "Idempotency-Key: demo-trip-1" -H "Content-Type: application/json" \
+  -d '{"records":[{"record_id":"trip-1","citizen":"C1","kind":"metro","quantity":"12","unit":"km","occurred_at":"%[2]s"}]}' \
+  %[1]s/v1/behaviours
+curl -s -H "Authorization: Bearer $CITIZEN_TOKEN" %[1]s/v1/me
 curl -s -H "Authorization: Bearer $AUDITOR_TOKEN" %[1]s/v1/audit/verify
 curl -s %[1]s/openapi.json | head -c 300
-`, base)
+`, base, time.Now().UTC().Add(-time.Hour).Truncate(time.Minute).Format(time.RFC3339))
 	return nil
 }
