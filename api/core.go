@@ -141,11 +141,8 @@ func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request, _ ledger.Act
 
 func (s *Server) handleOpenAccount(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req openAccountRequest
-	key, err := idemKey(r)
+	key, err := readWrite(r, &req)
 	if err != nil {
-		return err
-	}
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	acct, created, err := s.l.OpenAccount(r.Context(), a, key, req.ID, req.Metadata)
@@ -220,11 +217,8 @@ func (s *Server) handleListPostings(w http.ResponseWriter, r *http.Request, a le
 
 func (s *Server) handleAccountStatus(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req accountStatusRequest
-	key, err := idemKey(r)
+	key, err := readWrite(r, &req)
 	if err != nil {
-		return err
-	}
-	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if req.Reason == "" || len(req.Reason) > 512 {
@@ -277,12 +271,9 @@ func (s *Server) handleGetTransaction(w http.ResponseWriter, r *http.Request, a 
 }
 
 func (s *Server) handlePostTransaction(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	key, err := idemKey(r)
-	if err != nil {
-		return err
-	}
 	var req transactionRequest
-	if err := decodeJSON(r, &req); err != nil {
+	key, err := readWrite(r, &req)
+	if err != nil {
 		return err
 	}
 	in, err := req.toInput("")
@@ -297,12 +288,9 @@ func (s *Server) handlePostTransaction(w http.ResponseWriter, r *http.Request, a
 }
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	key, err := idemKey(r)
-	if err != nil {
-		return err
-	}
 	var req batchRequest
-	if err := decodeJSON(r, &req); err != nil {
+	key, err := readWrite(r, &req)
+	if err != nil {
 		return err
 	}
 	if len(req.Items) == 0 || len(req.Items) > ledger.TransactionsPerBatchMax {

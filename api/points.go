@@ -113,15 +113,6 @@ func pointsJobs() []Job {
 	}}}
 }
 
-// pointsPost reads the Idempotency-Key and the JSON body of a write.
-func pointsPost(r *http.Request, dst any) (string, error) {
-	key, err := idemKey(r)
-	if err != nil {
-		return "", err
-	}
-	return key, decodeJSON(r, dst)
-}
-
 func pointsConvert[T, V any](in []T, conv func(T) V) []V {
 	out := make([]V, 0, len(in))
 	for _, x := range in {
@@ -132,7 +123,7 @@ func pointsConvert[T, V any](in []T, conv func(T) V) []V {
 
 func (s *Server) handlePointsCreateMethodology(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsMethodologyRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -169,7 +160,7 @@ func (s *Server) handlePointsGetMethodology(w http.ResponseWriter, r *http.Reque
 
 func (s *Server) handlePointsCreateRules(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsRulesRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -190,7 +181,7 @@ func (s *Server) handlePointsListRules(w http.ResponseWriter, r *http.Request, _
 
 func (s *Server) handlePointsRegisterOperator(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsOperatorRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -211,7 +202,7 @@ func (s *Server) handlePointsListOperators(w http.ResponseWriter, r *http.Reques
 
 func (s *Server) handlePointsCreatePool(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsPoolRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -232,7 +223,7 @@ func (s *Server) handlePointsListPools(w http.ResponseWriter, r *http.Request, _
 
 func (s *Server) handlePointsCreateReward(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsRewardRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -253,7 +244,7 @@ func (s *Server) handlePointsListRewards(w http.ResponseWriter, r *http.Request,
 
 func (s *Server) handlePointsReport(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsBehavioursRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -266,7 +257,7 @@ func (s *Server) handlePointsReport(w http.ResponseWriter, r *http.Request, a le
 
 func (s *Server) handlePointsClawback(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsClawbackRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -316,7 +307,7 @@ func (s *Server) handlePointsMyActivity(w http.ResponseWriter, r *http.Request, 
 
 func (s *Server) handlePointsRegister(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsEmptyRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -329,7 +320,7 @@ func (s *Server) handlePointsRegister(w http.ResponseWriter, r *http.Request, a 
 
 func (s *Server) handlePointsEntrust(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsEntrustRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -350,7 +341,7 @@ func (s *Server) handlePointsListEntrustments(w http.ResponseWriter, r *http.Req
 
 func (s *Server) handlePointsWithdraw(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsEmptyRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -363,7 +354,7 @@ func (s *Server) handlePointsWithdraw(w http.ResponseWriter, r *http.Request, a 
 
 func (s *Server) handlePointsClaim(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsEmptyRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -376,7 +367,7 @@ func (s *Server) handlePointsClaim(w http.ResponseWriter, r *http.Request, a led
 
 func (s *Server) handlePointsRedeem(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsRedeemRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -389,7 +380,7 @@ func (s *Server) handlePointsRedeem(w http.ResponseWriter, r *http.Request, a le
 
 func (s *Server) handlePointsDonate(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req pointsDonateRequest
-	key, err := pointsPost(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}

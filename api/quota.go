@@ -207,18 +207,9 @@ func (s *Server) quotaRoutes() []route {
 // recovered by a provincial decision, not a clock.
 func quotaJobs() []Job { return nil }
 
-// postInput reads the Idempotency-Key and then the body of a quota write.
-func postInput(r *http.Request, dst any) (string, error) {
-	key, err := idemKey(r)
-	if err != nil {
-		return "", err
-	}
-	return key, decodeJSON(r, dst)
-}
-
 func (s *Server) handleQuotaProposeSource(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req quotaSourceRequest
-	key, err := postInput(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -235,7 +226,7 @@ func (s *Server) handleQuotaDecideSource(w http.ResponseWriter, r *http.Request,
 		return err
 	}
 	var req quotaDecisionRequest
-	key, err := postInput(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -278,7 +269,7 @@ func (s *Server) handleQuotaListSources(w http.ResponseWriter, r *http.Request, 
 
 func (s *Server) handleQuotaStockpile(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req quotaStockpileRequest
-	key, err := postInput(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -291,7 +282,7 @@ func (s *Server) handleQuotaStockpile(w http.ResponseWriter, r *http.Request, a 
 
 func (s *Server) handleQuotaApply(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req quotaApplyRequest
-	key, err := postInput(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -348,7 +339,7 @@ func quotaApplicationStep[Req any, In any](s *Server, step quotaStep[In], conver
 			return err
 		}
 		var req Req
-		key, err := postInput(r, &req)
+		key, err := readWrite(r, &req)
 		if err != nil {
 			return err
 		}
@@ -388,7 +379,7 @@ func (s *Server) handleQuotaRecover(w http.ResponseWriter, r *http.Request, a le
 
 func (s *Server) handleQuotaTransfer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req quotaTransferRequest
-	key, err := postInput(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -401,7 +392,7 @@ func (s *Server) handleQuotaTransfer(w http.ResponseWriter, r *http.Request, a l
 
 func (s *Server) handleQuotaProposeCorrection(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req quotaCorrectionRequest
-	key, err := postInput(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -418,7 +409,7 @@ func (s *Server) handleQuotaDecideCorrection(w http.ResponseWriter, r *http.Requ
 		return err
 	}
 	var req quotaDecisionRequest
-	key, err := postInput(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -540,7 +531,7 @@ func (s *Server) handleQuotaListConfig(w http.ResponseWriter, r *http.Request, _
 
 func (s *Server) handleQuotaPublishConfig(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req quotaConfigRequest
-	key, err := postInput(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}

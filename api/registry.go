@@ -163,25 +163,9 @@ func (s *Server) registryRoutes() []route {
 // whether its pending transaction was resolved.
 func registryJobs() []Job { return nil }
 
-// registryWrite reads the Idempotency-Key, then the body into dst (an
-// empty body is allowed when dst is nil).
-func registryWrite(r *http.Request, dst any) (string, error) {
-	key, err := idemKey(r)
-	if err != nil {
-		return "", err
-	}
-	if dst == nil {
-		if r.ContentLength == 0 {
-			return key, nil
-		}
-		return key, decodeJSON(r, &struct{}{})
-	}
-	return key, decodeJSON(r, dst)
-}
-
 func (s *Server) handleRegistryRequest(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryCertificationRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -212,7 +196,7 @@ func (s *Server) handleRegistryBatchStep(step registryBatchStep) func(http.Respo
 		if err != nil {
 			return err
 		}
-		key, err := registryWrite(r, nil)
+		key, err := readWrite(r, nil)
 		if err != nil {
 			return err
 		}
@@ -230,7 +214,7 @@ func (s *Server) handleRegistryAssign(w http.ResponseWriter, r *http.Request, a 
 		return err
 	}
 	var req registryAssignRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -247,7 +231,7 @@ func (s *Server) handleRegistryVerify(w http.ResponseWriter, r *http.Request, a 
 		return err
 	}
 	var req registryVerificationRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -264,7 +248,7 @@ func (s *Server) handleRegistryWithdraw(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	var req registryWithdrawRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -277,7 +261,7 @@ func (s *Server) handleRegistryWithdraw(w http.ResponseWriter, r *http.Request, 
 
 func (s *Server) handleRegistryAccredit(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryVerifierRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -290,7 +274,7 @@ func (s *Server) handleRegistryAccredit(w http.ResponseWriter, r *http.Request, 
 
 func (s *Server) handleRegistryOpenHolder(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryHolderRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -304,7 +288,7 @@ func (s *Server) handleRegistryOpenHolder(w http.ResponseWriter, r *http.Request
 func (s *Server) handleRegistryFreeze(freeze bool) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
 	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 		var req registryFreezeRequest
-		key, err := registryWrite(r, &req)
+		key, err := readWrite(r, &req)
 		if err != nil {
 			return err
 		}
@@ -348,7 +332,7 @@ func registryBlocks(bs []registry.Block) []registryBlockView {
 
 func (s *Server) handleRegistryTransfer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryTransferRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -368,7 +352,7 @@ func viewRegistryTrade(t registry.Trade) registryTradeView {
 
 func (s *Server) handleRegistryOffer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryOfferRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -399,7 +383,7 @@ func (s *Server) handleRegistryTradeStep(step registryTradeStep) func(http.Respo
 		if err != nil {
 			return err
 		}
-		key, err := registryWrite(r, nil)
+		key, err := readWrite(r, nil)
 		if err != nil {
 			return err
 		}
@@ -413,7 +397,7 @@ func (s *Server) handleRegistryTradeStep(step registryTradeStep) func(http.Respo
 
 func (s *Server) handleRegistryDeposit(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryDepositRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -426,7 +410,7 @@ func (s *Server) handleRegistryDeposit(w http.ResponseWriter, r *http.Request, a
 
 func (s *Server) handleRegistryRetire(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryRetireRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -452,7 +436,7 @@ func (s *Server) handleRegistryCertificate(w http.ResponseWriter, r *http.Reques
 
 func (s *Server) handleRegistryOffset(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryOffsetRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -465,7 +449,7 @@ func (s *Server) handleRegistryOffset(w http.ResponseWriter, r *http.Request, a 
 
 func (s *Server) handleRegistryCancel(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryCancelRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
@@ -498,7 +482,7 @@ func (s *Server) handleRegistryPolicy(w http.ResponseWriter, r *http.Request, _ 
 
 func (s *Server) handleRegistryPublishPolicy(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registryPolicyRequest
-	key, err := registryWrite(r, &req)
+	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}

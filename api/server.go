@@ -356,6 +356,23 @@ func idemKey(r *http.Request) (string, error) {
 	return k, nil
 }
 
+// readWrite reads what every write needs: the Idempotency-Key, then the
+// JSON body into dst. With dst nil the body is optional and must be an
+// empty object when present.
+func readWrite(r *http.Request, dst any) (string, error) {
+	key, err := idemKey(r)
+	if err != nil {
+		return "", err
+	}
+	if dst == nil {
+		if r.ContentLength == 0 {
+			return key, nil
+		}
+		return key, decodeJSON(r, &struct{}{})
+	}
+	return key, decodeJSON(r, dst)
+}
+
 // pageParams reads limit and cursor.
 func pageParams(r *http.Request) (int, string, error) {
 	q := r.URL.Query()
