@@ -27,6 +27,7 @@ type AccountView struct {
 	Owner     string            `json:"owner"`
 	Type      string            `json:"type"`
 	Issuer    bool              `json:"issuer"`
+	Sharded   bool              `json:"sharded"`
 	Status    string            `json:"status"`
 	Balance   decimal.Decimal   `json:"balance"`
 	Pending   decimal.Decimal   `json:"pending"`
@@ -44,7 +45,7 @@ func openAccounts(ctx context.Context, q querier, ids []string, metadata map[str
 	}
 	meta, _ := json.Marshal(metadataOrEmpty(metadata))
 	var aID, aAsset, aOwner, aType []string
-	var aIssuer []bool
+	var aIssuer, aSharded []bool
 	var sID []string
 	var sShard []int64
 	for _, id := range ids {
@@ -53,17 +54,18 @@ func openAccounts(ctx context.Context, q querier, ids []string, metadata map[str
 			return err
 		}
 		aID, aAsset, aOwner, aType, aIssuer = append(aID, id), append(aAsset, string(spec.Asset)), append(aOwner, spec.Owner), append(aType, spec.Type), append(aIssuer, spec.Issuer)
-		if spec.Issuer {
+		aSharded = append(aSharded, spec.Sharded())
+		if spec.Sharded() {
 			for s := 0; s < IssuerShards; s++ {
 				sID, sShard = append(sID, id), append(sShard, int64(s))
 			}
 		}
 	}
 	if _, err := q.Exec(ctx, `
-		INSERT INTO accounts (id, asset, owner, type, issuer, metadata, head_hash)
-		SELECT id, asset, owner, type, issuer, $6::JSONB, ''::BYTEA
-		FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BOOL[]) AS v(id, asset, owner, type, issuer)
-		ON CONFLICT (id) DO NOTHING`, aID, aAsset, aOwner, aType, aIssuer, string(meta)); err != nil {
+		INSERT INTO accounts (id, asset, owner, type, issuer, sharded, metadata, head_hash)
+		SELECT id, asset, owner, type, issuer, sharded, $6::JSONB, ''::BYTEA
+		FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BOOL[], $7::BOOL[]) AS v(id, asset, owner, type, issuer, sharded)
+		ON CONFLICT (id) DO NOTHING`, aID, aAsset, aOwner, aType, aIssuer, string(meta), aSharded); err != nil {
 		return err
 	}
 	if len(sID) > 0 {
@@ -148,11 +150,11 @@ func (l *Ledger) GetAccount(ctx context.Context, id string) (AccountView, error)
 func getAccount(ctx context.Context, q querier, id string) (AccountView, error) {
 	var a AccountView
 	err := q.QueryRow(ctx, `
-		SELECT a.id, a.asset, a.owner, a.type, a.issuer, a.status, a.metadata, a.created_at,
-		       CASE WHEN a.issuer THEN (SELECT COALESCE(sum(s.balance), 0) FROM issuer_shards s WHERE s.account_id = a.id) ELSE a.balance END,
+		SELECT a.id, a.asset, a.owner, a.type, a.issuer, a.sharded, a.status, a.metadata, a.created_at,
+		       CASE WHEN a.sharded THEN (SELECT COALESCE(sum(s.balance), 0) FROM issuer_shards s WHERE s.account_id = a.id) ELSE a.balance END,
 		       a.pending_debits,
-		       CASE WHEN a.issuer THEN (SELECT COALESCE(sum(s.seq), 0) FROM issuer_shards s WHERE s.account_id = a.id) ELSE a.seq END
-		FROM accounts a WHERE a.id = $1`, id).Scan(&a.ID, &a.Asset, &a.Owner, &a.Type, &a.Issuer, &a.Status, &a.Metadata, &a.CreatedAt, &a.Balance, &a.Pending, &a.Seq)
+		       CASE WHEN a.sharded THEN (SELECT COALESCE(sum(s.seq), 0) FROM issuer_shards s WHERE s.account_id = a.id) ELSE a.seq END
+		FROM accounts a WHERE a.id = $1`, id).Scan(&a.ID, &a.Asset, &a.Owner, &a.Type, &a.Issuer, &a.Sharded, &a.Status, &a.Metadata, &a.CreatedAt, &a.Balance, &a.Pending, &a.Seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, Errf(CodeNotFound, "account %s not found", id)
 	}
@@ -171,8 +173,8 @@ func (l *Ledger) BalanceAt(ctx context.Context, id string, seq int64) (AccountVi
 	if err != nil {
 		return a, err
 	}
-	if a.Issuer {
-		return a, Errf(CodeInvalidRequest, "an issuer's history is sharded; as_of_seq applies to holder accounts")
+	if a.Sharded {
+		return a, Errf(CodeInvalidRequest, "this account's history is sharded; as_of_seq applies to holder accounts")
 	}
 	if seq < 0 || seq > a.Seq {
 		return a, Errf(CodeInvalidRequest, "as_of_seq must be between 0 and %d", a.Seq).At("as_of_seq")
@@ -197,8 +199,8 @@ func (l *Ledger) BalanceAsOf(ctx context.Context, id string, at time.Time) (Acco
 	if err != nil {
 		return a, err
 	}
-	if a.Issuer {
-		return a, Errf(CodeInvalidRequest, "an issuer's history is sharded; as_of applies to holder accounts")
+	if a.Sharded {
+		return a, Errf(CodeInvalidRequest, "this account's history is sharded; as_of applies to holder accounts")
 	}
 	err = l.pool.QueryRow(ctx, `
 		SELECT seq, balance_after, pending_after FROM postings
@@ -233,7 +235,7 @@ func setStatus(ctx context.Context, q querier, id, status string) error {
 	}
 	var issuer bool
 	var cur string
-	err := q.QueryRow(ctx, `SELECT issuer, status FROM accounts WHERE id = $1 FOR UPDATE`, id).Scan(&issuer, &cur)
+	err := q.QueryRow(ctx, `SELECT sharded, status FROM accounts WHERE id = $1 FOR UPDATE`, id).Scan(&issuer, &cur)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Errf(CodeNotFound, "account %s not found", id)
 	}
@@ -241,7 +243,7 @@ func setStatus(ctx context.Context, q querier, id, status string) error {
 		return err
 	}
 	if issuer {
-		return Errf(CodeInvalidRequest, "issuer accounts cannot change status")
+		return Errf(CodeInvalidRequest, "issuer and sink accounts cannot change status")
 	}
 	if cur == "closed" {
 		return Errf(CodeAccountClosed, "account %s is closed for good", id)

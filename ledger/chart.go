@@ -13,39 +13,40 @@ type chartEntry struct {
 	pattern string
 	asset   Asset
 	issuer  bool
+	sink    bool // credit-only and sharded like an issuer: see AccountSpec.Sink
 }
 
 var chart = []chartEntry{
-	{"programme:CP:issuance", AssetCP, true},
-	{"citizen:*:CP:pending", AssetCP, false},
-	{"citizen:*:CP:available", AssetCP, false},
-	{"programme:CP:redeemed", AssetCP, false},
-	{"programme:CP:expired", AssetCP, false},
-	{"programme:CP:reversed", AssetCP, false},
-	{"pool:*:CP", AssetCP, false},
+	{"programme:CP:issuance", AssetCP, true, false},
+	{"citizen:*:CP:pending", AssetCP, false, false},
+	{"citizen:*:CP:available", AssetCP, false, false},
+	{"programme:CP:redeemed", AssetCP, false, true},
+	{"programme:CP:expired", AssetCP, false, true},
+	{"programme:CP:reversed", AssetCP, false, true},
+	{"pool:*:CP", AssetCP, false, false},
 
-	{"methodology:*:CO2E:issuance", AssetCO2E, true},
-	{"operator:*:CO2E:pool:*:*", AssetCO2E, false},
-	{"operator:*:CO2E:certified", AssetCO2E, false},
-	{"operator:*:CO2E:rejected", AssetCO2E, false},
-	{"programme:CO2E:reversed", AssetCO2E, false},
+	{"methodology:*:CO2E:issuance", AssetCO2E, true, false},
+	{"operator:*:CO2E:pool:*:*", AssetCO2E, false, false},
+	{"operator:*:CO2E:certified", AssetCO2E, false, false},
+	{"operator:*:CO2E:rejected", AssetCO2E, false, false},
+	{"programme:CO2E:reversed", AssetCO2E, false, false},
 
-	{"registry:SDCER:issuance", AssetSDCER, true},
-	{"holder:*:SDCER", AssetSDCER, false},
-	{"registry:SDCER:retired", AssetSDCER, false},
-	{"registry:SDCER:cancelled", AssetSDCER, false},
-	{"registry:SDCER:surrendered", AssetSDCER, false},
+	{"registry:SDCER:issuance", AssetSDCER, true, false},
+	{"holder:*:SDCER", AssetSDCER, false, false},
+	{"registry:SDCER:retired", AssetSDCER, false, false},
+	{"registry:SDCER:cancelled", AssetSDCER, false, false},
+	{"registry:SDCER:surrendered", AssetSDCER, false, false},
 
-	{"province:CEI:recognition", AssetCEI, true},
-	{"enterprise:*:CEI:source", AssetCEI, false},
-	{"province:CEI:reserve", AssetCEI, false},
-	{"city:*:CEI:reserve", AssetCEI, false},
-	{"project:*:CEI:allocated", AssetCEI, false},
-	{"province:CEI:consumed", AssetCEI, false},
+	{"province:CEI:recognition", AssetCEI, true, false},
+	{"enterprise:*:CEI:source", AssetCEI, false, false},
+	{"province:CEI:reserve", AssetCEI, false, false},
+	{"city:*:CEI:reserve", AssetCEI, false, false},
+	{"project:*:CEI:allocated", AssetCEI, false, false},
+	{"province:CEI:consumed", AssetCEI, false, false},
 
-	{"org:*:CNY", AssetCNY, false},
-	{"province:CNY:revenue", AssetCNY, false},
-	{"external:CNY", AssetCNY, true},
+	{"org:*:CNY", AssetCNY, false, false},
+	{"province:CNY:revenue", AssetCNY, false, false},
+	{"external:CNY", AssetCNY, true, false},
 }
 
 const identSegmentBytesMax = 64
@@ -55,8 +56,12 @@ type AccountSpec struct {
 	ID     string
 	Asset  Asset
 	Issuer bool
-	Owner  string // "citizen:C1", "programme", "operator:metro-jn"
-	Type   string // "available", "issuance", "pool", ...
+	// Sink accounts only ever receive (every citizen's redemption or
+	// expiry lands on one), so their balance is sharded like an issuer's
+	// and a debit from them is refused: they can never go negative.
+	Sink  bool
+	Owner string // "citizen:C1", "programme", "operator:metro-jn"
+	Type  string // "available", "issuance", "pool", ...
 }
 
 // ClassifyAccount checks id against the chart.
@@ -97,10 +102,13 @@ func ClassifyAccount(id string) (AccountSpec, error) {
 				typ = pat[i]
 			}
 		}
-		return AccountSpec{ID: id, Asset: e.asset, Issuer: e.issuer, Owner: owner, Type: typ}, nil
+		return AccountSpec{ID: id, Asset: e.asset, Issuer: e.issuer, Sink: e.sink, Owner: owner, Type: typ}, nil
 	}
 	return AccountSpec{}, Errf(CodeInvalidAccount, "account id %q matches no shape in the chart of accounts", id)
 }
+
+// Sharded reports whether the account's balance lives in shards.
+func (s AccountSpec) Sharded() bool { return s.Issuer || s.Sink }
 
 // ValidIdent reports whether s is a valid identifier segment.
 func ValidIdent(s string) bool {

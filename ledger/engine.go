@@ -31,7 +31,9 @@ const TransactionsPerBatchMax = 1000
 type acctState struct {
 	id      string
 	asset   Asset
-	issuer  bool
+	issuer  bool // may go negative
+	sharded bool // balance row is a shard (issuers and sinks)
+	sink    bool // credit-only
 	status  string
 	shard   int
 	balance decimal.Decimal
@@ -77,7 +79,7 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 			if err != nil {
 				return nil, err
 			}
-			if spec.Issuer {
+			if spec.Sharded() {
 				issuerSet[p.Account] = true
 			} else {
 				holderSet[p.Account] = true
@@ -99,7 +101,7 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 	}
 	if len(issuerSet) > 0 {
 		b.Queue(`
-			SELECT s.account_id, a.asset, s.balance::TEXT, s.seq, s.head_hash
+			SELECT s.account_id, a.asset, a.issuer, s.balance::TEXT, s.seq, s.head_hash
 			FROM issuer_shards s JOIN accounts a ON a.id = s.account_id
 			WHERE s.account_id = ANY($1) AND s.shard = $2
 			ORDER BY s.account_id FOR UPDATE OF s`, sortedKeys(issuerSet), shard)
@@ -136,13 +138,14 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 					return err
 				}
 				for rows.Next() {
-					s := acctState{issuer: true, status: "active", shard: shard, pending: decimal.Zero}
+					s := acctState{sharded: true, status: "active", shard: shard, pending: decimal.Zero}
 					var bal string
-					if err := rows.Scan(&s.id, &s.asset, &bal, &s.seq, &s.head); err != nil {
+					if err := rows.Scan(&s.id, &s.asset, &s.issuer, &bal, &s.seq, &s.head); err != nil {
 						rows.Close()
 						return err
 					}
 					s.balance = decimal.RequireFromString(bal)
+					s.sink = !s.issuer
 					states[s.id] = &s
 				}
 				if err := rows.Err(); err != nil {
@@ -298,7 +301,10 @@ func applyInMemory(t *Transaction, states map[string]*acctState) error {
 		if s.asset != p.Asset {
 			return Errf(CodeInvalidAccount, "account %s holds %s, not %s", p.Account, s.asset, p.Asset)
 		}
-		if !s.issuer && p.Phase != PhaseRelease {
+		if s.sink && (p.Phase != PhasePosted || !p.Amount.IsPositive()) {
+			return Errf(CodeInvalidAccount, "%s is a sink: it only receives, and takes no holds", p.Account)
+		}
+		if !s.sharded && p.Phase != PhaseRelease {
 			switch s.status {
 			case "frozen":
 				return Errf(CodeAccountFrozen, "account %s is frozen", p.Account)
@@ -314,7 +320,7 @@ func applyInMemory(t *Transaction, states map[string]*acctState) error {
 		switch {
 		case p.Phase == PhasePosted:
 			c.bal = c.bal.Add(p.Amount)
-		case s.issuer:
+		case s.sharded:
 			// Issuers may go negative; holds do not restrict them.
 		case p.Phase == PhaseHold && p.Amount.IsNegative():
 			c.pend = c.pend.Sub(p.Amount)
@@ -327,7 +333,7 @@ func applyInMemory(t *Transaction, states map[string]*acctState) error {
 		if c.bal.Abs().Cmp(balanceLimit) >= 0 || c.pend.Cmp(balanceLimit) >= 0 {
 			return Errf(CodeInvalidAmount, "the balance of %s would leave the supported range (%d integer digits)", p.Account, balanceIntegerDigitsMax)
 		}
-		if !s.issuer && c.bal.Sub(c.pend).IsNegative() {
+		if !s.sharded && c.bal.Sub(c.pend).IsNegative() {
 			return &Error{Code: CodeInsufficientBalance, Msg: "insufficient available balance in " + p.Account,
 				Detail: map[string]string{"account": p.Account, "available": FormatAmount(s.asset, s.balance.Sub(s.pending))}}
 		}
@@ -339,7 +345,7 @@ func applyInMemory(t *Transaction, states map[string]*acctState) error {
 		switch {
 		case p.Phase == PhasePosted:
 			s.balance = s.balance.Add(p.Amount)
-		case s.issuer:
+		case s.sharded:
 		case p.Phase == PhaseHold && p.Amount.IsNegative():
 			s.pending = s.pending.Sub(p.Amount)
 		case p.Phase == PhaseRelease && p.Amount.IsPositive():
@@ -404,7 +410,7 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 		if !s.dirty {
 			continue
 		}
-		if s.issuer {
+		if s.sharded {
 			sID, sShard, sBal, sSeq, sHead = append(sID, s.id), append(sShard, int64(s.shard)), append(sBal, s.balance.String()), append(sSeq, s.seq), append(sHead, s.head)
 		} else {
 			hID, hBal, hPend, hSeq, hHead = append(hID, s.id), append(hBal, s.balance.String()), append(hPend, s.pending.String()), append(hSeq, s.seq), append(hHead, s.head)

@@ -885,3 +885,59 @@ func TestCoalescerCloseAnswersEveryone(t *testing.T) {
 		t.Fatalf("balance %s", got)
 	}
 }
+
+// A sink (every redemption lands on programme:CP:redeemed) is sharded like
+// an issuer, so concurrent writers do not queue on one row, and it only
+// ever receives, so it can never go negative.
+func TestSinksAreShardedAndCreditOnly(t *testing.T) {
+	pool := ledgertest.Fresh(t)
+	l := ledgertest.Ledger(t, pool, ledger.Options{})
+	const n = 30
+	var ids []string
+	for i := 0; i < n; i++ {
+		ids = append(ids, ledger.CitizenAvailableAccount(fmt.Sprintf("s%d", i)))
+	}
+	if err := l.EnsureAccounts(ctx, append(ids, "programme:CP:issuance", "programme:CP:redeemed")...); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			err := l.Update(ctx, func(w *ledger.Writer) error {
+				earn, err := w.Build(province, ledger.TxInput{Kind: "earn", Postings: legs("programme:CP:issuance", "-7", id, "7")})
+				if err != nil {
+					return err
+				}
+				spend, err := w.Build(province, ledger.TxInput{Kind: "redeem", Postings: legs(id, "-5", "programme:CP:redeemed", "5")})
+				if err != nil {
+					return err
+				}
+				return w.Apply(earn, spend)
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}(id)
+	}
+	wg.Wait()
+	var shards int
+	if err := pool.QueryRow(ctx, `SELECT count(DISTINCT shard) FROM postings WHERE account_id = 'programme:CP:redeemed'`).Scan(&shards); err != nil || shards < 2 {
+		t.Fatalf("redemptions used %d shard(s): %v", shards, err)
+	}
+	if a, _ := l.GetAccount(ctx, "programme:CP:redeemed"); a.Balance.String() != "150" || !a.Sharded {
+		t.Fatalf("sink balance %s sharded %v", a.Balance, a.Sharded)
+	}
+	err := l.Update(ctx, func(w *ledger.Writer) error {
+		back, err := w.Build(province, ledger.TxInput{Kind: "unredeem", Postings: legs("programme:CP:redeemed", "-1", ids[0], "1")})
+		if err != nil {
+			return err
+		}
+		return w.Apply(back)
+	})
+	if ledger.ErrorCode(err) != ledger.CodeInvalidAccount {
+		t.Fatalf("debit from a sink: %v", err)
+	}
+	mustVerify(t, l)
+}

@@ -124,12 +124,12 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	// 2. Chains: per account and shard, in sequence order.
 	rows, err = tx.Query(ctx, `
 		SELECT p.account_id, p.shard, p.seq, p.tx_id, p.idx, p.asset, p.phase, p.amount::TEXT, p.balance_after::TEXT, p.pending_after::TEXT,
-		       p.chain_hash, t.hash, a.issuer,
+		       p.chain_hash, t.hash, a.sharded,
 		       COALESCE(s.balance, a.balance)::TEXT, a.pending_debits::TEXT, COALESCE(s.seq, a.seq), COALESCE(s.head_hash, a.head_hash)
 		FROM postings p
 		JOIN transactions t ON t.id = p.tx_id
 		JOIN accounts a ON a.id = p.account_id
-		LEFT JOIN issuer_shards s ON a.issuer AND s.account_id = p.account_id AND s.shard = p.shard
+		LEFT JOIN issuer_shards s ON a.sharded AND s.account_id = p.account_id AND s.shard = p.shard
 		ORDER BY p.account_id, p.shard, p.seq`)
 	if err != nil {
 		return nil, err
@@ -227,7 +227,7 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	// 3. Stored state with no journal behind it.
 	rows, err = tx.Query(ctx, `
 		SELECT a.id, 0, a.balance::TEXT, a.seq FROM accounts a
-		WHERE NOT a.issuer AND (a.balance <> 0 OR a.pending_debits <> 0 OR a.seq <> 0)
+		WHERE NOT a.sharded AND (a.balance <> 0 OR a.pending_debits <> 0 OR a.seq <> 0)
 		  AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.account_id = a.id)
 		UNION ALL
 		SELECT s.account_id, s.shard, s.balance::TEXT, s.seq FROM issuer_shards s

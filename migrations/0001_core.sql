@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     owner          TEXT          NOT NULL,
     type           TEXT          NOT NULL,
     issuer         BOOL          NOT NULL DEFAULT false,
+    sharded        BOOL          NOT NULL DEFAULT false, -- issuers and credit-only sinks
     status         TEXT          NOT NULL DEFAULT 'active',
     metadata       JSONB         NOT NULL DEFAULT '{}',
     balance        NUMERIC(38,6) NOT NULL DEFAULT 0,
