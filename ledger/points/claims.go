@@ -166,13 +166,20 @@ func ExpireDue(ctx context.Context, l *ledger.Ledger, limit int) (int, error) {
 	return done, err
 }
 
+// expireDue skips citizens with a frozen (or closed) account when it picks
+// what is due: they keep their points until unfrozen, and they must not
+// fill every batch and starve everyone else.
 func expireDue(w *ledger.Writer, limit int) (int, error) {
 	ctx, tx, now := w.Ctx(), w.Tx(), w.Now()
 	rows, err := tx.Query(ctx, `
 		SELECT DISTINCT citizen_id FROM (
-			(SELECT citizen_id FROM points_behaviours WHERE claim_state = 'pending' AND claim_deadline <= $1 ORDER BY claim_deadline LIMIT $2)
+			(SELECT b.citizen_id FROM points_behaviours b WHERE b.claim_state = 'pending' AND b.claim_deadline <= $1
+			   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.owner = 'citizen:' || b.citizen_id AND a.status <> 'active')
+			 ORDER BY b.claim_deadline LIMIT $2)
 			UNION ALL
-			(SELECT citizen_id FROM points_lots WHERE remaining > 0 AND expires_at <= $1 ORDER BY expires_at LIMIT $2)
+			(SELECT l.citizen_id FROM points_lots l WHERE l.remaining > 0 AND l.expires_at <= $1
+			   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.owner = 'citizen:' || l.citizen_id AND a.status <> 'active')
+			 ORDER BY l.expires_at LIMIT $2)
 		) due ORDER BY citizen_id LIMIT $2`, now, limit)
 	if err != nil {
 		return 0, err

@@ -268,3 +268,25 @@ func TestClawback(t *testing.T) {
 	eq(t, "lifetime grams less clawback", s.LifetimeGrams, int64(0))
 	b.verify(t)
 }
+
+// A frozen citizen who is due first does not stop others from expiring,
+// even when the job takes one citizen per run.
+func TestExpiryIsNotStarvedByFrozenCitizens(t *testing.T) {
+	b := setup(t)
+	b.one(t, "metro-jinan", rec("C1", "bus", "5", "km", day1.Add(-2*time.Hour)))
+	b.one(t, "metro-jinan", rec("C2", "bus", "5", "km", day1.Add(-time.Hour)))
+	setStatus(t, b, ledger.CitizenPendingAccount("C1"), "frozen")
+	b.clock.advance(7*24*time.Hour + time.Minute)
+	n, err := points.ExpireDue(ctx, b.l, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "expired items", n, 1)
+	eq(t, "pending C2", b.pending(t, "C2"), int64(0))
+	eq(t, "pending C1 (frozen)", b.pending(t, "C1"), int64(1020))
+	setStatus(t, b, ledger.CitizenPendingAccount("C1"), "active")
+	if n, err = points.ExpireDue(ctx, b.l, 1); err != nil || n != 1 {
+		t.Fatalf("after unfreezing: %d %v", n, err)
+	}
+	b.verify(t)
+}
