@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -302,5 +303,42 @@ func TestTransactionReadIsRedacted(t *testing.T) {
 	}
 	if got := h.get("/v1/transactions/"+id, prov).want(t, 200).JSON["postings"].([]any); len(got) != 3 {
 		t.Fatalf("province sees %d postings", len(got))
+	}
+}
+
+// No two Go types share an OpenAPI schema name (one would silently take
+// the other's shape).
+func TestOpenAPISchemaNamesAreUnique(t *testing.T) {
+	h := newHarness(t, false)
+	seen := map[string]reflect.Type{}
+	var walk func(reflect.Type)
+	walk = func(ty reflect.Type) {
+		for ty.Kind() == reflect.Pointer || ty.Kind() == reflect.Slice || ty.Kind() == reflect.Map || ty.Kind() == reflect.Array {
+			ty = ty.Elem()
+		}
+		if ty.Kind() != reflect.Struct || ty == timeType || ty == decimalType {
+			return
+		}
+		name := schemaName(ty)
+		if prev, ok := seen[name]; ok {
+			if prev != ty {
+				t.Errorf("schema %s names both %v and %v", name, prev, ty)
+			}
+			return
+		}
+		seen[name] = ty
+		for i := 0; i < ty.NumField(); i++ {
+			walk(ty.Field(i).Type)
+		}
+	}
+	for _, rt := range h.server.routes {
+		for _, v := range []any{rt.In, rt.Out} {
+			if v != nil {
+				walk(reflect.TypeOf(v))
+			}
+		}
+	}
+	if len(seen) < 20 {
+		t.Fatalf("only %d schemas", len(seen))
 	}
 }

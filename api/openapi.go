@@ -181,8 +181,14 @@ func addFields(t reflect.Type, props map[string]any, schemas map[string]any) {
 	}
 }
 
+// schemaName names a component schema; types of the use-case packages
+// carry their package, so that quota.Transfer and registry.Transfer do
+// not collide.
 func schemaName(t reflect.Type) string {
 	n := t.Name()
+	if pkg := t.PkgPath(); pkg != "" && !strings.HasSuffix(pkg, "/api") {
+		n = pkg[strings.LastIndex(pkg, "/")+1:] + "_" + n
+	}
 	if i := strings.Index(n, "["); i >= 0 {
 		// Generic instance: pageView[...accountPostingView] -> pageView_accountPostingView
 		inner := n[i+1 : len(n)-1]

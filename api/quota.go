@@ -21,42 +21,16 @@ import (
 // so that the OpenAPI schemas do not collide with other domains' "Event",
 // "Transfer" or "Source".
 
-type (
-	quotaSourceRequest      quota.ProposeSourceInput
-	quotaDecisionRequest    quota.DecisionInput
-	quotaStockpileRequest   quota.StockpileInput
-	quotaGovernmentRequest  quota.GovernmentInput
-	quotaConsumeRequest     quota.ConsumeInput
-	quotaRecoverRequest     quota.RecoverInput
-	quotaTransferRequest    quota.TransferInput
-	quotaCorrectionRequest  quota.ProposeCorrectionInput
-	quotaConfigRequest      quota.PublishConfigInput
-	quotaEmissionsBreakdown quota.EmissionsBreakdown
-
-	quotaSourceView      quota.Source
-	quotaStockpilingView quota.Stockpiling
-	quotaTransferView    quota.Transfer
-	quotaCorrectionView  quota.Correction
-	quotaEventView       quota.Event
-	quotaReserveDrawView quota.ReserveDraw
-	quotaDrawPieceView   quota.DrawPiece
-	quotaReserveRowView  quota.ReserveRow
-	quotaFlowRowView     quota.FlowRow
-	quotaLineageRowView  quota.LineageRow
-	quotaReportQueryView quota.ReportQuery
-	quotaConfigView      quota.ConfigVersion
-)
-
 type quotaApplyRequest struct {
-	Project            string                   `json:"project"`
-	City               string                   `json:"city"`
-	Sector             string                   `json:"sector"`
-	Emissions          string                   `json:"emissions"`
-	EmissionsBreakdown *quotaEmissionsBreakdown `json:"emissions_breakdown,omitempty"`
-	OwnSources         string                   `json:"own_sources"`
-	OwnSourcesRef      string                   `json:"own_sources_ref,omitempty"`
-	Requested          string                   `json:"requested"`
-	Reason             string                   `json:"reason,omitempty"`
+	Project            string                    `json:"project"`
+	City               string                    `json:"city"`
+	Sector             string                    `json:"sector"`
+	Emissions          string                    `json:"emissions"`
+	EmissionsBreakdown *quota.EmissionsBreakdown `json:"emissions_breakdown,omitempty"`
+	OwnSources         string                    `json:"own_sources"`
+	OwnSourcesRef      string                    `json:"own_sources_ref,omitempty"`
+	Requested          string                    `json:"requested"`
+	Reason             string                    `json:"reason,omitempty"`
 }
 
 type quotaDrawRequest struct {
@@ -72,81 +46,81 @@ type quotaDecideRequest struct {
 }
 
 type quotaSourceDetailView struct {
-	quotaSourceView
-	Trail []quotaEventView `json:"trail"`
+	quota.Source
+	Trail []quota.Event `json:"trail"`
 }
 
 type quotaCorrectionDetailView struct {
-	quotaCorrectionView
-	Trail []quotaEventView `json:"trail"`
+	quota.Correction
+	Trail []quota.Event `json:"trail"`
 }
 
 type quotaApplicationView struct {
-	ID                 uuid.UUID                `json:"id"`
-	Project            string                   `json:"project"`
-	Enterprise         string                   `json:"enterprise"`
-	City               string                   `json:"city"`
-	Sector             string                   `json:"sector"`
-	Emissions          string                   `json:"emissions"`
-	EmissionsBreakdown *quotaEmissionsBreakdown `json:"emissions_breakdown,omitempty"`
-	Coefficient        string                   `json:"coefficient"`
-	CoefficientVersion uuid.UUID                `json:"coefficient_version"`
-	Required           string                   `json:"required"`
-	OwnSources         string                   `json:"own_sources"`
-	OwnSourcesRef      string                   `json:"own_sources_ref,omitempty"`
-	Gap                string                   `json:"gap"`
-	Requested          string                   `json:"requested"`
-	Status             string                   `json:"status"`
-	Threshold          string                   `json:"threshold,omitempty"`
-	ThresholdVersion   *uuid.UUID               `json:"threshold_version,omitempty"`
-	Escalated          bool                     `json:"escalated"`
-	CreatedBy          string                   `json:"created_by"`
-	CreatedAt          time.Time                `json:"created_at"`
-	UpdatedAt          time.Time                `json:"updated_at"`
+	ID                 uuid.UUID                 `json:"id"`
+	Project            string                    `json:"project"`
+	Enterprise         string                    `json:"enterprise"`
+	City               string                    `json:"city"`
+	Sector             string                    `json:"sector"`
+	Emissions          string                    `json:"emissions"`
+	EmissionsBreakdown *quota.EmissionsBreakdown `json:"emissions_breakdown,omitempty"`
+	Coefficient        string                    `json:"coefficient"`
+	CoefficientVersion uuid.UUID                 `json:"coefficient_version"`
+	Required           string                    `json:"required"`
+	OwnSources         string                    `json:"own_sources"`
+	OwnSourcesRef      string                    `json:"own_sources_ref,omitempty"`
+	Gap                string                    `json:"gap"`
+	Requested          string                    `json:"requested"`
+	Status             string                    `json:"status"`
+	Threshold          string                    `json:"threshold,omitempty"`
+	ThresholdVersion   *uuid.UUID                `json:"threshold_version,omitempty"`
+	Escalated          bool                      `json:"escalated"`
+	CreatedBy          string                    `json:"created_by"`
+	CreatedAt          time.Time                 `json:"created_at"`
+	UpdatedAt          time.Time                 `json:"updated_at"`
 }
 
 type quotaApplicationDetailView struct {
 	quotaApplicationView
 	Allocation *quotaAllocationView `json:"allocation,omitempty"`
-	Trail      []quotaEventView     `json:"trail,omitempty"`
+	Trail      []quota.Event        `json:"trail,omitempty"`
 }
 
 type quotaAllocationView struct {
-	ID                uuid.UUID              `json:"id"`
-	ApplicationID     uuid.UUID              `json:"application_id"`
-	Project           string                 `json:"project"`
-	Tonnes            string                 `json:"tonnes"`
-	Paid              bool                   `json:"paid"`
-	PriceYuanPerTonne string                 `json:"price_yuan_per_tonne,omitempty"`
-	PriceVersion      *uuid.UUID             `json:"price_version,omitempty"`
-	AmountCNY         string                 `json:"amount_cny"`
-	RefundedCNY       string                 `json:"refunded_cny"`
-	Status            string                 `json:"status"`
-	TxID              uuid.UUID              `json:"transaction_id"`
-	ClosedTxID        *uuid.UUID             `json:"closed_transaction_id,omitempty"`
-	CreatedAt         time.Time              `json:"created_at"`
-	ClosedAt          *time.Time             `json:"closed_at,omitempty"`
-	Reserves          []quotaReserveDrawView `json:"reserves"`
-	Lineage           []quotaDrawPieceView   `json:"lineage"`
+	ID                uuid.UUID           `json:"id"`
+	ApplicationID     uuid.UUID           `json:"application_id"`
+	Project           string              `json:"project"`
+	Tonnes            string              `json:"tonnes"`
+	Paid              bool                `json:"paid"`
+	PriceYuanPerTonne string              `json:"price_yuan_per_tonne,omitempty"`
+	PriceVersion      *uuid.UUID          `json:"price_version,omitempty"`
+	AmountCNY         string              `json:"amount_cny"`
+	RefundedCNY       string              `json:"refunded_cny"`
+	Status            string              `json:"status"`
+	TxID              uuid.UUID           `json:"transaction_id"`
+	ClosedTxID        *uuid.UUID          `json:"closed_transaction_id,omitempty"`
+	CreatedAt         time.Time           `json:"created_at"`
+	ClosedAt          *time.Time          `json:"closed_at,omitempty"`
+	Reserves          []quota.ReserveDraw `json:"reserves"`
+	Lineage           []quota.DrawPiece   `json:"lineage"`
 }
 
 type quotaReservesView struct {
-	AsOf  time.Time             `json:"as_of"`
-	Rows  []quotaReserveRowView `json:"rows"`
-	Total quotaReserveRowView   `json:"total"`
+	AsOf  time.Time          `json:"as_of"`
+	Rows  []quota.ReserveRow `json:"rows"`
+	Total quota.ReserveRow   `json:"total"`
 }
 
 // quotaReportView answers GET /v1/quota/report: flow rows (level=flows,
 // the default) or lineage rows (level=lineage), never both.
 type quotaReportView struct {
-	Level   string                `json:"level"`
-	Query   quotaReportQueryView  `json:"query"`
-	Rows    []quotaFlowRowView    `json:"rows,omitempty"`
-	Lineage []quotaLineageRowView `json:"lineage,omitempty"`
+	Level   string             `json:"level"`
+	Query   quota.ReportQuery  `json:"query"`
+	Rows    []quota.FlowRow    `json:"rows,omitempty"`
+	Lineage []quota.LineageRow `json:"lineage,omitempty"`
 }
 
 type quotaConfigListView struct {
-	Items []quotaConfigView `json:"items"`
+	Items []quota.ConfigVersion `json:"items"`
 }
 
 func (s *Server) quotaRoutes() []route {
@@ -156,15 +130,15 @@ func (s *Server) quotaRoutes() []route {
 	csvToo := []string{"application/json", "text/csv"}
 	return []route{
 		{Method: "POST", Path: "/v1/quota/sources", Summary: "propose an index source of the city's own city (city)", Tag: "quota",
-			Roles: []string{RoleCity}, In: quotaSourceRequest{}, Out: quotaSourceView{}, Handler: s.handleQuotaProposeSource},
+			Roles: []string{RoleCity}, In: quota.ProposeSourceInput{}, Out: quota.Source{}, Handler: keyed(s, quota.ProposeSource)},
 		{Method: "GET", Path: "/v1/quota/sources", Summary: "page the index sources the caller may see", Tag: "quota",
-			Roles: readers, Paged: true, Out: pageView[quotaSourceView]{}, Handler: s.handleQuotaListSources},
+			Roles: readers, Paged: true, Out: pageView[quota.Source]{}, Handler: s.handleQuotaListSources},
 		{Method: "GET", Path: "/v1/quota/sources/{id}", Summary: "read an index source with its trail", Tag: "quota",
 			Roles: readers, Out: quotaSourceDetailView{}, Handler: s.handleQuotaGetSource},
 		{Method: "POST", Path: "/v1/quota/sources/{id}/approval", Summary: "recognise (recognition → enterprise source) or reject a proposed source", Tag: "quota",
-			Roles: province, In: quotaDecisionRequest{}, Out: quotaSourceView{}, Handler: s.handleQuotaDecideSource},
+			Roles: province, In: quota.DecisionInput{}, Out: quota.Source{}, Handler: keyedID(s, quota.DecideSource)},
 		{Method: "POST", Path: "/v1/quota/stockpilings", Summary: "stockpile a recognised source into the province and city reserves", Tag: "quota",
-			Roles: province, In: quotaStockpileRequest{}, Out: quotaStockpilingView{}, Handler: s.handleQuotaStockpile},
+			Roles: province, In: quota.StockpileInput{}, Out: quota.Stockpiling{}, Handler: keyed(s, quota.Stockpile)},
 		{Method: "POST", Path: "/v1/quota/applications", Summary: "apply for indices for a two-high project (enterprise)", Tag: "quota",
 			Roles: []string{RoleEnterprise}, In: quotaApplyRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaApply},
 		{Method: "GET", Path: "/v1/quota/applications", Summary: "page the applications the caller may see (status, city, enterprise, project filters)", Tag: "quota",
@@ -172,23 +146,23 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "GET", Path: "/v1/quota/applications/{id}", Summary: "read an application with its allocation, lineage and full trail", Tag: "quota",
 			Roles: readers, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaGetApplication},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/review", Summary: "review an application of the city's own city (city)", Tag: "quota",
-			Roles: []string{RoleCity}, In: quotaDecisionRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaReview},
+			Roles: []string{RoleCity}, In: quota.DecisionInput{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaReview},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/decision", Summary: "decide an application: allocate from named reserves, escalate above the threshold, or reject", Tag: "quota",
 			Roles: province, In: quotaDecideRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaDecide},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/government-approval", Summary: "record the provincial government's decision on an escalated application", Tag: "quota",
-			Roles: province, In: quotaGovernmentRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaGovernment},
+			Roles: province, In: quota.GovernmentInput{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaGovernment},
 		{Method: "POST", Path: "/v1/quota/allocations/{id}/consumption", Summary: "consume an allocation when its project is commissioned", Tag: "quota",
-			Roles: province, In: quotaConsumeRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaConsume},
+			Roles: province, In: quota.ConsumeInput{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaConsume},
 		{Method: "POST", Path: "/v1/quota/allocations/{id}/recovery", Summary: "recover a cancelled or expired allocation to the reserves it came from", Tag: "quota",
-			Roles: province, In: quotaRecoverRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaRecover},
+			Roles: province, In: quota.RecoverInput{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaRecover},
 		{Method: "POST", Path: "/v1/quota/transfers", Summary: "move indices between reserves", Tag: "quota",
-			Roles: province, In: quotaTransferRequest{}, Out: quotaTransferView{}, Handler: s.handleQuotaTransfer},
+			Roles: province, In: quota.TransferInput{}, Out: quota.Transfer{}, Handler: keyed(s, quota.TransferReserves)},
 		{Method: "POST", Path: "/v1/quota/corrections", Summary: "propose a correction of a recognised source (maker)", Tag: "quota",
-			Roles: province, In: quotaCorrectionRequest{}, Out: quotaCorrectionView{}, Handler: s.handleQuotaProposeCorrection},
+			Roles: province, In: quota.ProposeCorrectionInput{}, Out: quota.Correction{}, Handler: keyed(s, quota.ProposeCorrection)},
 		{Method: "GET", Path: "/v1/quota/corrections/{id}", Summary: "read a correction with its trail", Tag: "quota",
 			Roles: []string{RoleProvince, RoleAuditor}, Out: quotaCorrectionDetailView{}, Handler: s.handleQuotaGetCorrection},
 		{Method: "POST", Path: "/v1/quota/corrections/{id}/approval", Summary: "approve or reject a correction (checker: another province user)", Tag: "quota",
-			Roles: province, In: quotaDecisionRequest{}, Out: quotaCorrectionView{}, Handler: s.handleQuotaDecideCorrection},
+			Roles: province, In: quota.DecisionInput{}, Out: quota.Correction{}, Handler: keyedID(s, quota.DecideCorrection)},
 		{Method: "GET", Path: "/v1/quota/reserves", Summary: "province and city reserves: in reserve, allocated, consumed (JSON or CSV)", Tag: "quota",
 			Roles: reporters, Heavy: true, Produces: csvToo, Out: quotaReservesView{}, Handler: s.handleQuotaReserves},
 		{Method: "GET", Path: "/v1/quota/report", Summary: "flows by period, city, route and sector, or allocation lineage (level=lineage); JSON or CSV", Tag: "quota",
@@ -196,7 +170,7 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "GET", Path: "/v1/quota/config", Summary: "configuration versions in force (all=true: every version)", Tag: "quota",
 			Out: quotaConfigListView{}, Handler: s.handleQuotaListConfig},
 		{Method: "POST", Path: "/v1/quota/config", Summary: "publish a configuration version (split, coefficient, threshold, price)", Tag: "quota",
-			Roles: province, In: quotaConfigRequest{}, Out: quotaConfigView{}, Handler: s.handleQuotaPublishConfig},
+			Roles: province, In: quota.PublishConfigInput{}, Out: quota.ConfigVersion{}, Handler: keyed(s, quota.PublishConfig)},
 	}
 }
 
@@ -207,36 +181,6 @@ func (s *Server) quotaRoutes() []route {
 // recovered by a provincial decision, not a clock.
 func quotaJobs() []Job { return nil }
 
-func (s *Server) handleQuotaProposeSource(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req quotaSourceRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	src, replayed, err := quota.ProposeSource(r.Context(), s.l, a, key, quota.ProposeSourceInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, quotaSourceView(src))
-}
-
-func (s *Server) handleQuotaDecideSource(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	var req quotaDecisionRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	src, replayed, err := quota.DecideSource(r.Context(), s.l, a, key, id, quota.DecisionInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, quotaSourceView(src))
-}
-
 func (s *Server) handleQuotaGetSource(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -246,7 +190,7 @@ func (s *Server) handleQuotaGetSource(w http.ResponseWriter, r *http.Request, a 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, quotaSourceDetailView{quotaSourceView: quotaSourceView(d.Source), Trail: viewQuotaEvents(d.Trail)})
+	return writeJSON(w, http.StatusOK, quotaSourceDetailView{Source: d.Source, Trail: viewQuotaEvents(d.Trail)})
 }
 
 func (s *Server) handleQuotaListSources(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -260,24 +204,9 @@ func (s *Server) handleQuotaListSources(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	out := pageView[quotaSourceView]{Items: make([]quotaSourceView, 0, len(page.Items)), NextCursor: page.NextCursor}
-	for _, x := range page.Items {
-		out.Items = append(out.Items, quotaSourceView(x))
-	}
+	out := pageView[quota.Source]{Items: make([]quota.Source, 0, len(page.Items)), NextCursor: page.NextCursor}
+	out.Items = append(out.Items, page.Items...)
 	return writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleQuotaStockpile(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req quotaStockpileRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	sp, replayed, err := quota.Stockpile(r.Context(), s.l, a, key, quota.StockpileInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, quotaStockpilingView(sp))
 }
 
 func (s *Server) handleQuotaApply(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -352,7 +281,7 @@ func quotaApplicationStep[Req any, In any](s *Server, step quotaStep[In], conver
 }
 
 func (s *Server) handleQuotaReview(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	return quotaApplicationStep(s, quota.ReviewApplication, func(x quotaDecisionRequest) quota.DecisionInput { return quota.DecisionInput(x) })(w, r, a)
+	return quotaApplicationStep(s, quota.ReviewApplication, func(x quota.DecisionInput) quota.DecisionInput { return x })(w, r, a)
 }
 
 func (s *Server) handleQuotaDecide(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -366,58 +295,15 @@ func (s *Server) handleQuotaDecide(w http.ResponseWriter, r *http.Request, a led
 }
 
 func (s *Server) handleQuotaGovernment(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	return quotaApplicationStep(s, quota.RecordGovernmentApproval, func(x quotaGovernmentRequest) quota.GovernmentInput { return quota.GovernmentInput(x) })(w, r, a)
+	return quotaApplicationStep(s, quota.RecordGovernmentApproval, func(x quota.GovernmentInput) quota.GovernmentInput { return x })(w, r, a)
 }
 
 func (s *Server) handleQuotaConsume(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	return quotaApplicationStep(s, quota.Consume, func(x quotaConsumeRequest) quota.ConsumeInput { return quota.ConsumeInput(x) })(w, r, a)
+	return quotaApplicationStep(s, quota.Consume, func(x quota.ConsumeInput) quota.ConsumeInput { return x })(w, r, a)
 }
 
 func (s *Server) handleQuotaRecover(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	return quotaApplicationStep(s, quota.Recover, func(x quotaRecoverRequest) quota.RecoverInput { return quota.RecoverInput(x) })(w, r, a)
-}
-
-func (s *Server) handleQuotaTransfer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req quotaTransferRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	tr, replayed, err := quota.TransferReserves(r.Context(), s.l, a, key, quota.TransferInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, quotaTransferView(tr))
-}
-
-func (s *Server) handleQuotaProposeCorrection(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req quotaCorrectionRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	c, replayed, err := quota.ProposeCorrection(r.Context(), s.l, a, key, quota.ProposeCorrectionInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, quotaCorrectionView(c))
-}
-
-func (s *Server) handleQuotaDecideCorrection(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	var req quotaDecisionRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	c, replayed, err := quota.DecideCorrection(r.Context(), s.l, a, key, id, quota.DecisionInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, quotaCorrectionView(c))
+	return quotaApplicationStep(s, quota.Recover, func(x quota.RecoverInput) quota.RecoverInput { return x })(w, r, a)
 }
 
 func (s *Server) handleQuotaGetCorrection(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -429,7 +315,7 @@ func (s *Server) handleQuotaGetCorrection(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, quotaCorrectionDetailView{quotaCorrectionView: quotaCorrectionView(c.Correction), Trail: viewQuotaEvents(c.Trail)})
+	return writeJSON(w, http.StatusOK, quotaCorrectionDetailView{Correction: c.Correction, Trail: viewQuotaEvents(c.Trail)})
 }
 
 // wantsCSV reports whether the Accept header asks for text/csv.
@@ -457,10 +343,8 @@ func (s *Server) handleQuotaReserves(w http.ResponseWriter, r *http.Request, a l
 		csvHeaders(w, "quota-reserves")
 		return quota.WriteReservesCSV(w, rep)
 	}
-	out := quotaReservesView{AsOf: rep.AsOf, Rows: make([]quotaReserveRowView, 0, len(rep.Rows)), Total: quotaReserveRowView(rep.Total)}
-	for _, x := range rep.Rows {
-		out.Rows = append(out.Rows, quotaReserveRowView(x))
-	}
+	out := quotaReservesView{AsOf: rep.AsOf, Rows: make([]quota.ReserveRow, 0, len(rep.Rows)), Total: rep.Total}
+	out.Rows = append(out.Rows, rep.Rows...)
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -481,10 +365,8 @@ func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a led
 			csvHeaders(w, "quota-flows")
 			return quota.WriteFlowsCSV(w, rep)
 		}
-		out := quotaReportView{Level: "flows", Query: quotaReportQueryView(rep.Query), Rows: make([]quotaFlowRowView, 0, len(rep.Rows))}
-		for _, x := range rep.Rows {
-			out.Rows = append(out.Rows, quotaFlowRowView(x))
-		}
+		out := quotaReportView{Level: "flows", Query: rep.Query, Rows: make([]quota.FlowRow, 0, len(rep.Rows))}
+		out.Rows = append(out.Rows, rep.Rows...)
 		return writeJSON(w, http.StatusOK, out)
 	case "lineage":
 		if rq.Period != "" || rq.Flow != "" {
@@ -506,10 +388,8 @@ func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a led
 			csvHeaders(w, "quota-lineage")
 			return quota.WriteLineageCSV(w, rows)
 		}
-		out := quotaReportView{Level: "lineage", Query: quotaReportQueryView(rq), Lineage: make([]quotaLineageRowView, 0, len(rows))}
-		for _, x := range rows {
-			out.Lineage = append(out.Lineage, quotaLineageRowView(x))
-		}
+		out := quotaReportView{Level: "lineage", Query: rq, Lineage: make([]quota.LineageRow, 0, len(rows))}
+		out.Lineage = append(out.Lineage, rows...)
 		return writeJSON(w, http.StatusOK, out)
 	default:
 		return ledger.Errf(ledger.CodeInvalidRequest, "level must be flows or lineage").At("level")
@@ -522,35 +402,14 @@ func (s *Server) handleQuotaListConfig(w http.ResponseWriter, r *http.Request, _
 	if err != nil {
 		return err
 	}
-	out := quotaConfigListView{Items: make([]quotaConfigView, 0, len(cs))}
-	for _, c := range cs {
-		out.Items = append(out.Items, quotaConfigView(c))
-	}
+	out := quotaConfigListView{Items: make([]quota.ConfigVersion, 0, len(cs))}
+	out.Items = append(out.Items, cs...)
 	return writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleQuotaPublishConfig(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req quotaConfigRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	c, replayed, err := quota.PublishConfig(r.Context(), s.l, a, key, quota.PublishConfigInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, quotaConfigView(c))
 }
 
 // Views.
 
-func viewQuotaEvents(es []quota.Event) []quotaEventView {
-	out := make([]quotaEventView, 0, len(es))
-	for _, e := range es {
-		out = append(out, quotaEventView(e))
-	}
-	return out
-}
+func viewQuotaEvents(es []quota.Event) []quota.Event { return nonNil(es) }
 
 func viewQuotaApplicationSummary(x quota.Application) quotaApplicationView {
 	v := quotaApplicationView{ID: x.ID, Project: x.Project, Enterprise: x.Enterprise, City: x.City, Sector: x.Sector, Emissions: x.Emissions,
@@ -558,7 +417,7 @@ func viewQuotaApplicationSummary(x quota.Application) quotaApplicationView {
 		OwnSourcesRef: x.OwnSourcesRef, Gap: x.Gap, Requested: x.Requested, Status: x.Status, Threshold: x.Threshold,
 		ThresholdVersion: x.ThresholdVersion, Escalated: x.Escalated, CreatedBy: x.CreatedBy, CreatedAt: x.CreatedAt, UpdatedAt: x.UpdatedAt}
 	if x.EmissionsBreakdown != nil {
-		b := quotaEmissionsBreakdown(*x.EmissionsBreakdown)
+		b := *x.EmissionsBreakdown
 		v.EmissionsBreakdown = &b
 	}
 	return v
@@ -573,13 +432,9 @@ func viewQuotaApplication(d quota.ApplicationDetail) quotaApplicationDetailView 
 		v := &quotaAllocationView{ID: al.ID, ApplicationID: al.ApplicationID, Project: al.Project, Tonnes: al.Tonnes, Paid: al.Paid,
 			PriceYuanPerTonne: al.PriceYuanPerTonne, PriceVersion: al.PriceVersion, AmountCNY: al.AmountCNY, RefundedCNY: al.RefundedCNY,
 			Status: al.Status, TxID: al.TxID, ClosedTxID: al.ClosedTxID, CreatedAt: al.CreatedAt, ClosedAt: al.ClosedAt,
-			Reserves: make([]quotaReserveDrawView, 0, len(al.Reserves)), Lineage: make([]quotaDrawPieceView, 0, len(al.Lineage))}
-		for _, x := range al.Reserves {
-			v.Reserves = append(v.Reserves, quotaReserveDrawView(x))
-		}
-		for _, x := range al.Lineage {
-			v.Lineage = append(v.Lineage, quotaDrawPieceView(x))
-		}
+			Reserves: make([]quota.ReserveDraw, 0, len(al.Reserves)), Lineage: make([]quota.DrawPiece, 0, len(al.Lineage))}
+		v.Reserves = append(v.Reserves, al.Reserves...)
+		v.Lineage = append(v.Lineage, al.Lineage...)
 		out.Allocation = v
 	}
 	return out

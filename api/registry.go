@@ -17,35 +17,6 @@ import (
 // decisions). Request and response types carry a registry prefix so that
 // their OpenAPI schemas do not collide with other domains' names.
 
-type (
-	registryCertificationRequest registry.CertificationRequest
-	registryAssignRequest        registry.AssignInput
-	registryVerificationRequest  registry.VerificationInput
-	registryWithdrawRequest      registry.WithdrawInput
-	registryVerifierRequest      registry.VerifierInput
-	registryHolderRequest        registry.HolderInput
-	registryTransferRequest      registry.TransferInput
-	registryOfferRequest         registry.OfferInput
-	registryDepositRequest       registry.DepositInput
-	registryRetireRequest        registry.RetireInput
-	registryOffsetRequest        registry.OffsetInput
-	registryCancelRequest        registry.CancelInput
-	registryPolicyRequest        registry.PolicyInput
-
-	registryBatchView        registry.Batch
-	registryVerifierView     registry.Verifier
-	registryHolderView       registry.Holder
-	registryDepositView      registry.Deposit
-	registryCertificateView  registry.Certificate
-	registryOffsetView       registry.Offset
-	registryCancellationView registry.Cancellation
-	registryPolicyView       registry.Policy
-	registryBlockView        registry.Block
-	registrySummaryView      registry.HoldingSummary
-	registryStatsRowView     registry.StatsRow
-	registryReportView       registry.Report
-)
-
 // registryFreezeRequest is the decision behind a freeze or unfreeze; the
 // holder is in the path.
 type registryFreezeRequest struct {
@@ -54,45 +25,45 @@ type registryFreezeRequest struct {
 }
 
 type registryHoldingsView struct {
-	Holder     string                `json:"holder"`
-	Status     string                `json:"status"`
-	Balance    string                `json:"balance"`
-	Available  string                `json:"available"`
-	Summary    []registrySummaryView `json:"summary"`
-	Blocks     []registryBlockView   `json:"blocks"`
-	NextCursor string                `json:"next_cursor"`
+	Holder     string                    `json:"holder"`
+	Status     string                    `json:"status"`
+	Balance    string                    `json:"balance"`
+	Available  string                    `json:"available"`
+	Summary    []registry.HoldingSummary `json:"summary"`
+	Blocks     []registry.Block          `json:"blocks"`
+	NextCursor string                    `json:"next_cursor"`
 }
 
 type registryTransferView struct {
-	TransactionID uuid.UUID           `json:"transaction_id"`
-	From          string              `json:"from"`
-	To            string              `json:"to"`
-	Units         string              `json:"units"`
-	Blocks        []registryBlockView `json:"blocks"`
-	At            time.Time           `json:"at"`
+	TransactionID uuid.UUID        `json:"transaction_id"`
+	From          string           `json:"from"`
+	To            string           `json:"to"`
+	Units         string           `json:"units"`
+	Blocks        []registry.Block `json:"blocks"`
+	At            time.Time        `json:"at"`
 }
 
 type registryTradeView struct {
-	ID            uuid.UUID           `json:"id"`
-	Seller        string              `json:"seller"`
-	Buyer         string              `json:"buyer"`
-	Units         string              `json:"units"`
-	PricePerUnit  string              `json:"price_per_unit"`
-	Amount        string              `json:"amount"`
-	Status        string              `json:"status"`
-	PendingTx     uuid.UUID           `json:"pending_transaction_id"`
-	ResolutionTx  *uuid.UUID          `json:"resolution_transaction_id,omitempty"`
-	PaymentTx     *uuid.UUID          `json:"payment_transaction_id,omitempty"`
-	ExpiresAt     time.Time           `json:"expires_at"`
-	CreatedAt     time.Time           `json:"created_at"`
-	Blocks        []registryBlockView `json:"blocks"`
-	StatusAsOfNow time.Time           `json:"status_as_of"`
+	ID            uuid.UUID        `json:"id"`
+	Seller        string           `json:"seller"`
+	Buyer         string           `json:"buyer"`
+	Units         string           `json:"units"`
+	PricePerUnit  string           `json:"price_per_unit"`
+	Amount        string           `json:"amount"`
+	Status        string           `json:"status"`
+	PendingTx     uuid.UUID        `json:"pending_transaction_id"`
+	ResolutionTx  *uuid.UUID       `json:"resolution_transaction_id,omitempty"`
+	PaymentTx     *uuid.UUID       `json:"payment_transaction_id,omitempty"`
+	ExpiresAt     time.Time        `json:"expires_at"`
+	CreatedAt     time.Time        `json:"created_at"`
+	Blocks        []registry.Block `json:"blocks"`
+	StatusAsOfNow time.Time        `json:"status_as_of"`
 }
 
 type registryStatsView struct {
-	Totals registryStatsRowView   `json:"totals"`
-	Rows   []registryStatsRowView `json:"by_vintage_and_methodology"`
-	AsOf   time.Time              `json:"as_of"`
+	Totals registry.StatsRow   `json:"totals"`
+	Rows   []registry.StatsRow `json:"by_vintage_and_methodology"`
+	AsOf   time.Time           `json:"as_of"`
 }
 
 func (s *Server) registryRoutes() []route {
@@ -101,36 +72,36 @@ func (s *Server) registryRoutes() []route {
 	holders := []string{RoleEnterprise, RoleOperator}
 	return []route{
 		{Method: "POST", Path: "/v1/certifications", Summary: "request certification of a pool period; captures its grams (operator)", Tag: "registry",
-			Roles: operator, In: registryCertificationRequest{}, Out: registryBatchView{}, Handler: s.handleRegistryRequest},
+			Roles: operator, In: registry.CertificationRequest{}, Out: registry.Batch{}, Handler: keyed(s, registry.RequestCertification)},
 		{Method: "GET", Path: "/v1/certifications/{id}", Summary: "read a certification batch (drafts: its operator, province, auditors)", Tag: "registry",
-			Out: registryBatchView{}, Handler: s.handleRegistryGetBatch},
+			Out: registry.Batch{}, Handler: s.handleRegistryGetBatch},
 		{Method: "POST", Path: "/v1/certifications/{id}/notice", Summary: "start the public notice of a draft batch (operator)", Tag: "registry",
-			Roles: operator, Out: registryBatchView{}, Handler: s.handleRegistryBatchStep(registry.PublishNotice)},
+			Roles: operator, Out: registry.Batch{}, Handler: s.handleRegistryBatchStep(registry.PublishNotice)},
 		{Method: "POST", Path: "/v1/certifications/{id}/submission", Summary: "submit a batch whose notice has ended (operator)", Tag: "registry",
-			Roles: operator, Out: registryBatchView{}, Handler: s.handleRegistryBatchStep(registry.SubmitCertification)},
+			Roles: operator, Out: registry.Batch{}, Handler: s.handleRegistryBatchStep(registry.SubmitCertification)},
 		{Method: "POST", Path: "/v1/certifications/{id}/assignment", Summary: "assign an accredited verifier, never of the requesting organisation", Tag: "registry",
-			Roles: province, In: registryAssignRequest{}, Out: registryBatchView{}, Handler: s.handleRegistryAssign},
+			Roles: province, In: registry.AssignInput{}, Out: registry.Batch{}, Handler: keyedID(s, registry.AssignVerifier)},
 		{Method: "POST", Path: "/v1/certifications/{id}/verification", Summary: "approve and reject grams with a report (the assigned verifier)", Tag: "registry",
-			Roles: []string{RoleVerifier}, In: registryVerificationRequest{}, Out: registryBatchView{}, Handler: s.handleRegistryVerify},
+			Roles: []string{RoleVerifier}, In: registry.VerificationInput{}, Out: registry.Batch{}, Handler: keyedID(s, registry.VerifyCertification)},
 		{Method: "POST", Path: "/v1/certifications/{id}/issuance", Summary: "issue whole units as one serial block; certified grams move in the same transaction", Tag: "registry",
-			Roles: province, Out: registryBatchView{}, Handler: s.handleRegistryBatchStep(registry.IssueCertification)},
+			Roles: province, Out: registry.Batch{}, Handler: s.handleRegistryBatchStep(registry.IssueCertification)},
 		{Method: "POST", Path: "/v1/certifications/{id}/withdrawal", Summary: "withdraw a batch before issuance; its grams are released (operator)", Tag: "registry",
-			Roles: operator, In: registryWithdrawRequest{}, Out: registryBatchView{}, Handler: s.handleRegistryWithdraw},
+			Roles: operator, In: registry.WithdrawInput{}, Out: registry.Batch{}, Handler: keyedID(s, registry.WithdrawCertification)},
 		{Method: "POST", Path: "/v1/verifiers", Summary: "accredit a verification body", Tag: "registry",
-			Roles: province, In: registryVerifierRequest{}, Out: registryVerifierView{}, Handler: s.handleRegistryAccredit},
+			Roles: province, In: registry.VerifierInput{}, Out: registry.Verifier{}, Handler: keyed(s, registry.AccreditVerifier)},
 
 		{Method: "POST", Path: "/v1/holders", Summary: "open a unit holding and money account (own organisation; province: any)", Tag: "registry",
-			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince}, In: registryHolderRequest{}, Out: registryHolderView{}, Handler: s.handleRegistryOpenHolder},
+			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince}, In: registry.HolderInput{}, Out: registry.Holder{}, Handler: keyed(s, registry.OpenHolder)},
 		{Method: "POST", Path: "/v1/holders/{id}/freeze", Summary: "freeze a holding, citing a decision", Tag: "registry",
-			Roles: province, In: registryFreezeRequest{}, Out: registryHolderView{}, Handler: s.handleRegistryFreeze(true)},
+			Roles: province, In: registryFreezeRequest{}, Out: registry.Holder{}, Handler: s.handleRegistryFreeze(true)},
 		{Method: "POST", Path: "/v1/holders/{id}/unfreeze", Summary: "unfreeze a holding, citing a decision", Tag: "registry",
-			Roles: province, In: registryFreezeRequest{}, Out: registryHolderView{}, Handler: s.handleRegistryFreeze(false)},
+			Roles: province, In: registryFreezeRequest{}, Out: registry.Holder{}, Handler: s.handleRegistryFreeze(false)},
 		{Method: "GET", Path: "/v1/holdings", Summary: "a holder's units by block, vintage and methodology (holder=… for province and auditors)", Tag: "registry",
 			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince, RoleAuditor}, Paged: true, Out: registryHoldingsView{}, Handler: s.handleRegistryHoldings},
 		{Method: "POST", Path: "/v1/transfers", Summary: "move own units to another holder (FIFO, or a named serial range)", Tag: "registry",
-			Roles: holders, In: registryTransferRequest{}, Out: registryTransferView{}, Handler: s.handleRegistryTransfer},
+			Roles: holders, In: registry.TransferInput{}, Out: registryTransferView{}, Handler: s.handleRegistryTransfer},
 		{Method: "POST", Path: "/v1/trades", Summary: "offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout", Tag: "registry",
-			Roles: holders, In: registryOfferRequest{}, Out: registryTradeView{}, Handler: s.handleRegistryOffer},
+			Roles: holders, In: registry.OfferInput{}, Out: registryTradeView{}, Handler: s.handleRegistryOffer},
 		{Method: "GET", Path: "/v1/trades/{id}", Summary: "read a trade and its status (seller, buyer, province, auditors)", Tag: "registry",
 			Out: registryTradeView{}, Handler: s.handleRegistryGetTrade},
 		{Method: "POST", Path: "/v1/trades/{id}/acceptance", Summary: "accept: units and money settle together or not at all (buyer)", Tag: "registry",
@@ -138,23 +109,23 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/trades/{id}/cancellation", Summary: "cancel an open offer (seller, buyer or province); the units are released", Tag: "registry",
 			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince}, Out: registryTradeView{}, Handler: s.handleRegistryTradeStep(registry.CancelTrade)},
 		{Method: "POST", Path: "/v1/deposits", Summary: "record money received for an organisation (external:CNY → org:{id}:CNY)", Tag: "registry",
-			Roles: province, In: registryDepositRequest{}, Out: registryDepositView{}, Handler: s.handleRegistryDeposit},
+			Roles: province, In: registry.DepositInput{}, Out: registry.Deposit{}, Handler: keyed(s, registry.RecordDeposit)},
 		{Method: "POST", Path: "/v1/retirements", Summary: "retire own units of one vintage for a purpose and beneficiary; returns the certificate", Tag: "registry",
-			Roles: holders, In: registryRetireRequest{}, Out: registryCertificateView{}, Handler: s.handleRegistryRetire},
+			Roles: holders, In: registry.RetireInput{}, Out: registry.Certificate{}, Handler: keyed(s, registry.Retire)},
 		{Method: "GET", Path: "/v1/retirements/{id}", Summary: "verify a retirement certificate (public)", Tag: "registry",
-			Public: true, Out: registryCertificateView{}, Handler: s.handleRegistryCertificate},
+			Public: true, Out: registry.Certificate{}, Handler: s.handleRegistryCertificate},
 		{Method: "POST", Path: "/v1/offsets", Summary: "surrender units against an ETS obligation, within the cap (enterprise)", Tag: "registry",
-			Roles: []string{RoleEnterprise}, In: registryOffsetRequest{}, Out: registryOffsetView{}, Handler: s.handleRegistryOffset},
+			Roles: []string{RoleEnterprise}, In: registry.OffsetInput{}, Out: registry.Offset{}, Handler: keyed(s, registry.Surrender)},
 		{Method: "POST", Path: "/v1/cancellations", Summary: "cancel a holder's units administratively, citing a decision", Tag: "registry",
-			Roles: province, In: registryCancelRequest{}, Out: registryCancellationView{}, Handler: s.handleRegistryCancel},
+			Roles: province, In: registry.CancelInput{}, Out: registry.Cancellation{}, Handler: keyed(s, registry.CancelUnits)},
 		{Method: "GET", Path: "/v1/registry/stats", Summary: "units issued, held, retired, cancelled and surrendered by vintage and methodology (public)", Tag: "registry",
 			Public: true, Out: registryStatsView{}, Handler: s.handleRegistryStats},
 		{Method: "GET", Path: "/v1/registry/policy", Summary: "the registry policy in force: notice days, offset cap share, trade timeout (public)", Tag: "registry",
-			Public: true, Out: registryPolicyView{}, Handler: s.handleRegistryPolicy},
+			Public: true, Out: registry.Policy{}, Handler: s.handleRegistryPolicy},
 		{Method: "GET", Path: "/v1/registry/verify", Summary: "check the registry's invariants: serial blocks never overlap, blocks equal balances", Tag: "audit",
-			Roles: []string{RoleProvince, RoleAuditor}, Heavy: true, Out: registryReportView{}, Handler: s.handleRegistryAudit},
+			Roles: []string{RoleProvince, RoleAuditor}, Heavy: true, Out: registry.Report{}, Handler: s.handleRegistryAudit},
 		{Method: "POST", Path: "/v1/registry/policies", Summary: "publish a registry policy version from a future valid_from", Tag: "registry",
-			Roles: province, In: registryPolicyRequest{}, Out: registryPolicyView{}, Handler: s.handleRegistryPublishPolicy},
+			Roles: province, In: registry.PolicyInput{}, Out: registry.Policy{}, Handler: keyed(s, registry.PublishPolicy)},
 	}
 }
 
@@ -162,19 +133,6 @@ func (s *Server) registryRoutes() []route {
 // job: a trade's status and its blocks' reservation are derived from
 // whether its pending transaction was resolved.
 func registryJobs() []Job { return nil }
-
-func (s *Server) handleRegistryRequest(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryCertificationRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	b, replayed, err := registry.RequestCertification(r.Context(), s.l, a, key, registry.CertificationRequest(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryBatchView(b))
-}
 
 func (s *Server) handleRegistryGetBatch(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	id, err := pathID(r)
@@ -185,7 +143,7 @@ func (s *Server) handleRegistryGetBatch(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, registryBatchView(b))
+	return writeJSON(w, http.StatusOK, b)
 }
 
 type registryBatchStep func(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (registry.Batch, bool, error)
@@ -204,85 +162,8 @@ func (s *Server) handleRegistryBatchStep(step registryBatchStep) func(http.Respo
 		if err != nil {
 			return err
 		}
-		return writeResult(w, replayed, registryBatchView(b))
+		return writeResult(w, replayed, b)
 	}
-}
-
-func (s *Server) handleRegistryAssign(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	var req registryAssignRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	b, replayed, err := registry.AssignVerifier(r.Context(), s.l, a, key, id, registry.AssignInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryBatchView(b))
-}
-
-func (s *Server) handleRegistryVerify(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	var req registryVerificationRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	b, replayed, err := registry.VerifyCertification(r.Context(), s.l, a, key, id, registry.VerificationInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryBatchView(b))
-}
-
-func (s *Server) handleRegistryWithdraw(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	var req registryWithdrawRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	b, replayed, err := registry.WithdrawCertification(r.Context(), s.l, a, key, id, registry.WithdrawInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryBatchView(b))
-}
-
-func (s *Server) handleRegistryAccredit(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryVerifierRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	v, replayed, err := registry.AccreditVerifier(r.Context(), s.l, a, key, registry.VerifierInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryVerifierView(v))
-}
-
-func (s *Server) handleRegistryOpenHolder(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryHolderRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	h, replayed, err := registry.OpenHolder(r.Context(), s.l, a, key, registry.HolderInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryHolderView(h))
 }
 
 func (s *Server) handleRegistryFreeze(freeze bool) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
@@ -301,7 +182,7 @@ func (s *Server) handleRegistryFreeze(freeze bool) func(http.ResponseWriter, *ht
 		if err != nil {
 			return err
 		}
-		return writeResult(w, replayed, registryHolderView(h))
+		return writeResult(w, replayed, h)
 	}
 }
 
@@ -315,28 +196,20 @@ func (s *Server) handleRegistryHoldings(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	out := registryHoldingsView{Holder: h.Holder, Status: h.Status, Balance: h.Balance, Available: h.Available, NextCursor: h.NextCursor,
-		Summary: make([]registrySummaryView, 0, len(h.Summary)), Blocks: registryBlocks(h.Blocks)}
-	for _, x := range h.Summary {
-		out.Summary = append(out.Summary, registrySummaryView(x))
-	}
+		Summary: make([]registry.HoldingSummary, 0, len(h.Summary)), Blocks: registryBlocks(h.Blocks)}
+	out.Summary = append(out.Summary, h.Summary...)
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func registryBlocks(bs []registry.Block) []registryBlockView {
-	out := make([]registryBlockView, 0, len(bs))
-	for _, b := range bs {
-		out = append(out, registryBlockView(b))
-	}
-	return out
-}
+func registryBlocks(bs []registry.Block) []registry.Block { return nonNil(bs) }
 
 func (s *Server) handleRegistryTransfer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryTransferRequest
+	var req registry.TransferInput
 	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
-	t, replayed, err := registry.TransferUnits(r.Context(), s.l, a, key, registry.TransferInput(req))
+	t, replayed, err := registry.TransferUnits(r.Context(), s.l, a, key, req)
 	if err != nil {
 		return err
 	}
@@ -351,12 +224,12 @@ func viewRegistryTrade(t registry.Trade) registryTradeView {
 }
 
 func (s *Server) handleRegistryOffer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryOfferRequest
+	var req registry.OfferInput
 	key, err := readWrite(r, &req)
 	if err != nil {
 		return err
 	}
-	t, replayed, err := registry.OfferTrade(r.Context(), s.l, a, key, registry.OfferInput(req))
+	t, replayed, err := registry.OfferTrade(r.Context(), s.l, a, key, req)
 	if err != nil {
 		return err
 	}
@@ -395,32 +268,6 @@ func (s *Server) handleRegistryTradeStep(step registryTradeStep) func(http.Respo
 	}
 }
 
-func (s *Server) handleRegistryDeposit(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryDepositRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	d, replayed, err := registry.RecordDeposit(r.Context(), s.l, a, key, registry.DepositInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryDepositView(d))
-}
-
-func (s *Server) handleRegistryRetire(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryRetireRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	c, replayed, err := registry.Retire(r.Context(), s.l, a, key, registry.RetireInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryCertificateView(c))
-}
-
 func (s *Server) handleRegistryCertificate(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -431,33 +278,7 @@ func (s *Server) handleRegistryCertificate(w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	w.Header().Set("Cache-Control", "public, max-age=60")
-	return writeJSON(w, http.StatusOK, registryCertificateView(c))
-}
-
-func (s *Server) handleRegistryOffset(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryOffsetRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	o, replayed, err := registry.Surrender(r.Context(), s.l, a, key, registry.OffsetInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryOffsetView(o))
-}
-
-func (s *Server) handleRegistryCancel(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryCancelRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	c, replayed, err := registry.CancelUnits(r.Context(), s.l, a, key, registry.CancelInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryCancellationView(c))
+	return writeJSON(w, http.StatusOK, c)
 }
 
 func (s *Server) handleRegistryStats(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
@@ -465,10 +286,8 @@ func (s *Server) handleRegistryStats(w http.ResponseWriter, r *http.Request, _ l
 	if err != nil {
 		return err
 	}
-	out := registryStatsView{Totals: registryStatsRowView(st.Totals), Rows: make([]registryStatsRowView, 0, len(st.Rows)), AsOf: st.AsOf}
-	for _, x := range st.Rows {
-		out.Rows = append(out.Rows, registryStatsRowView(x))
-	}
+	out := registryStatsView{Totals: st.Totals, Rows: make([]registry.StatsRow, 0, len(st.Rows)), AsOf: st.AsOf}
+	out.Rows = append(out.Rows, st.Rows...)
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -477,20 +296,7 @@ func (s *Server) handleRegistryPolicy(w http.ResponseWriter, r *http.Request, _ 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, registryPolicyView(p))
-}
-
-func (s *Server) handleRegistryPublishPolicy(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	var req registryPolicyRequest
-	key, err := readWrite(r, &req)
-	if err != nil {
-		return err
-	}
-	p, replayed, err := registry.PublishPolicy(r.Context(), s.l, a, key, registry.PolicyInput(req))
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, registryPolicyView(p))
+	return writeJSON(w, http.StatusOK, p)
 }
 
 func (s *Server) handleRegistryAudit(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
@@ -501,5 +307,5 @@ func (s *Server) handleRegistryAudit(w http.ResponseWriter, r *http.Request, _ l
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, registryReportView(*rep))
+	return writeJSON(w, http.StatusOK, *rep)
 }

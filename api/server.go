@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
@@ -371,6 +372,51 @@ func readWrite(r *http.Request, dst any) (string, error) {
 		return key, decodeJSON(r, &struct{}{})
 	}
 	return key, decodeJSON(r, dst)
+}
+
+// nonNil renders an empty list as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// keyed adapts a use-case write whose JSON body is its input and whose
+// result is the response (201, or 200 on an idempotent replay).
+func keyed[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, ledger.Actor, string, In) (Out, bool, error)) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		var in In
+		key, err := readWrite(r, &in)
+		if err != nil {
+			return err
+		}
+		out, replayed, err := call(r.Context(), s.l, a, key, in)
+		if err != nil {
+			return err
+		}
+		return writeResult(w, replayed, out)
+	}
+}
+
+// keyedID is keyed for a write on the object named by the path's {id}.
+func keyedID[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, ledger.Actor, string, uuid.UUID, In) (Out, bool, error)) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var in In
+		key, err := readWrite(r, &in)
+		if err != nil {
+			return err
+		}
+		out, replayed, err := call(r.Context(), s.l, a, key, id, in)
+		if err != nil {
+			return err
+		}
+		return writeResult(w, replayed, out)
+	}
 }
 
 // pageParams reads limit and cursor.
