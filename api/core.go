@@ -408,7 +408,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, _ ledger.A
 	case s.verifying <- struct{}{}:
 		defer func() { <-s.verifying }()
 	default:
-		return errorf(ledger.CodeUnavailable, "a verification is already running; retry when it has finished")
+		return errorf(codeRateLimited, "a verification is already running; retry when it has finished")
 	}
 	// A full scan may outlive the default request timeout on a big ledger.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Minute)

@@ -342,3 +342,15 @@ func TestOpenAPISchemaNamesAreUnique(t *testing.T) {
 		t.Fatalf("only %d schemas", len(seen))
 	}
 }
+
+// Only one full verification runs at a time per server.
+func TestVerifyRunsOneAtATime(t *testing.T) {
+	h := newHarness(t, false)
+	h.server.verifying <- struct{}{} // a verification in progress
+	r := h.get("/v1/audit/verify", h.token(RoleAuditor, "a-one", "", "")).want(t, 429, "rate_limited")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	<-h.server.verifying
+	h.verifyClean()
+}

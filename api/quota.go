@@ -55,55 +55,6 @@ type quotaCorrectionDetailView struct {
 	Trail []quota.Event `json:"trail"`
 }
 
-type quotaApplicationView struct {
-	ID                 uuid.UUID                 `json:"id"`
-	Project            string                    `json:"project"`
-	Enterprise         string                    `json:"enterprise"`
-	City               string                    `json:"city"`
-	Sector             string                    `json:"sector"`
-	Emissions          string                    `json:"emissions"`
-	EmissionsBreakdown *quota.EmissionsBreakdown `json:"emissions_breakdown,omitempty"`
-	Coefficient        string                    `json:"coefficient"`
-	CoefficientVersion uuid.UUID                 `json:"coefficient_version"`
-	Required           string                    `json:"required"`
-	OwnSources         string                    `json:"own_sources"`
-	OwnSourcesRef      string                    `json:"own_sources_ref,omitempty"`
-	Gap                string                    `json:"gap"`
-	Requested          string                    `json:"requested"`
-	Status             string                    `json:"status"`
-	Threshold          string                    `json:"threshold,omitempty"`
-	ThresholdVersion   *uuid.UUID                `json:"threshold_version,omitempty"`
-	Escalated          bool                      `json:"escalated"`
-	CreatedBy          string                    `json:"created_by"`
-	CreatedAt          time.Time                 `json:"created_at"`
-	UpdatedAt          time.Time                 `json:"updated_at"`
-}
-
-type quotaApplicationDetailView struct {
-	quotaApplicationView
-	Allocation *quotaAllocationView `json:"allocation,omitempty"`
-	Trail      []quota.Event        `json:"trail,omitempty"`
-}
-
-type quotaAllocationView struct {
-	ID                uuid.UUID           `json:"id"`
-	ApplicationID     uuid.UUID           `json:"application_id"`
-	Project           string              `json:"project"`
-	Tonnes            string              `json:"tonnes"`
-	Paid              bool                `json:"paid"`
-	PriceYuanPerTonne string              `json:"price_yuan_per_tonne,omitempty"`
-	PriceVersion      *uuid.UUID          `json:"price_version,omitempty"`
-	AmountCNY         string              `json:"amount_cny"`
-	RefundedCNY       string              `json:"refunded_cny"`
-	Status            string              `json:"status"`
-	TxID              uuid.UUID           `json:"transaction_id"`
-	ClosedTxID        *uuid.UUID          `json:"closed_transaction_id,omitempty"`
-	CreatedAt         time.Time           `json:"created_at"`
-	ClosedAt          *time.Time          `json:"closed_at,omitempty"`
-	Reserves          []quota.ReserveDraw `json:"reserves"`
-	Lineage           []quota.DrawPiece   `json:"lineage"`
-}
-
 type quotaReservesView struct {
 	AsOf  time.Time          `json:"as_of"`
 	Rows  []quota.ReserveRow `json:"rows"`
@@ -140,21 +91,21 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "POST", Path: "/v1/quota/stockpilings", Summary: "stockpile a recognised source into the province and city reserves", Tag: "quota",
 			Roles: province, In: quota.StockpileInput{}, Out: quota.Stockpiling{}, Handler: keyed(s, quota.Stockpile)},
 		{Method: "POST", Path: "/v1/quota/applications", Summary: "apply for indices for a two-high project (enterprise)", Tag: "quota",
-			Roles: []string{RoleEnterprise}, In: quotaApplyRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaApply},
+			Roles: []string{RoleEnterprise}, In: quotaApplyRequest{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaApply},
 		{Method: "GET", Path: "/v1/quota/applications", Summary: "page the applications the caller may see (status, city, enterprise, project filters)", Tag: "quota",
-			Roles: readers, Paged: true, Out: pageView[quotaApplicationView]{}, Handler: s.handleQuotaListApplications},
+			Roles: readers, Paged: true, Out: pageView[quota.Application]{}, Handler: s.handleQuotaListApplications},
 		{Method: "GET", Path: "/v1/quota/applications/{id}", Summary: "read an application with its allocation, lineage and full trail", Tag: "quota",
-			Roles: readers, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaGetApplication},
+			Roles: readers, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaGetApplication},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/review", Summary: "review an application of the city's own city (city)", Tag: "quota",
-			Roles: []string{RoleCity}, In: quota.DecisionInput{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaReview},
+			Roles: []string{RoleCity}, In: quota.DecisionInput{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaReview},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/decision", Summary: "decide an application: allocate from named reserves, escalate above the threshold, or reject", Tag: "quota",
-			Roles: province, In: quotaDecideRequest{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaDecide},
+			Roles: province, In: quotaDecideRequest{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaDecide},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/government-approval", Summary: "record the provincial government's decision on an escalated application", Tag: "quota",
-			Roles: province, In: quota.GovernmentInput{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaGovernment},
+			Roles: province, In: quota.GovernmentInput{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaGovernment},
 		{Method: "POST", Path: "/v1/quota/allocations/{id}/consumption", Summary: "consume an allocation when its project is commissioned", Tag: "quota",
-			Roles: province, In: quota.ConsumeInput{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaConsume},
+			Roles: province, In: quota.ConsumeInput{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaConsume},
 		{Method: "POST", Path: "/v1/quota/allocations/{id}/recovery", Summary: "recover a cancelled or expired allocation to the reserves it came from", Tag: "quota",
-			Roles: province, In: quota.RecoverInput{}, Out: quotaApplicationDetailView{}, Handler: s.handleQuotaRecover},
+			Roles: province, In: quota.RecoverInput{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaRecover},
 		{Method: "POST", Path: "/v1/quota/transfers", Summary: "move indices between reserves", Tag: "quota",
 			Roles: province, In: quota.TransferInput{}, Out: quota.Transfer{}, Handler: keyed(s, quota.TransferReserves)},
 		{Method: "POST", Path: "/v1/quota/corrections", Summary: "propose a correction of a recognised source (maker)", Tag: "quota",
@@ -251,11 +202,7 @@ func (s *Server) handleQuotaListApplications(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	out := pageView[quotaApplicationView]{Items: make([]quotaApplicationView, 0, len(page.Items)), NextCursor: page.NextCursor}
-	for _, x := range page.Items {
-		out.Items = append(out.Items, viewQuotaApplicationSummary(x))
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, pageView[quota.Application]{Items: nonNil(page.Items), NextCursor: page.NextCursor})
 }
 
 // quotaStep is the shape of the application steps that take a path id.
@@ -411,31 +358,15 @@ func (s *Server) handleQuotaListConfig(w http.ResponseWriter, r *http.Request, _
 
 func viewQuotaEvents(es []quota.Event) []quota.Event { return nonNil(es) }
 
-func viewQuotaApplicationSummary(x quota.Application) quotaApplicationView {
-	v := quotaApplicationView{ID: x.ID, Project: x.Project, Enterprise: x.Enterprise, City: x.City, Sector: x.Sector, Emissions: x.Emissions,
-		Coefficient: x.Coefficient, CoefficientVersion: x.CoefficientVersion, Required: x.Required, OwnSources: x.OwnSources,
-		OwnSourcesRef: x.OwnSourcesRef, Gap: x.Gap, Requested: x.Requested, Status: x.Status, Threshold: x.Threshold,
-		ThresholdVersion: x.ThresholdVersion, Escalated: x.Escalated, CreatedBy: x.CreatedBy, CreatedAt: x.CreatedAt, UpdatedAt: x.UpdatedAt}
-	if x.EmissionsBreakdown != nil {
-		b := *x.EmissionsBreakdown
-		v.EmissionsBreakdown = &b
-	}
-	return v
-}
-
-func viewQuotaApplication(d quota.ApplicationDetail) quotaApplicationDetailView {
-	out := quotaApplicationDetailView{quotaApplicationView: viewQuotaApplicationSummary(d.Application)}
+// viewQuotaApplication renders empty lists as [] rather than null.
+func viewQuotaApplication(d quota.ApplicationDetail) quota.ApplicationDetail {
 	if d.Trail != nil {
-		out.Trail = viewQuotaEvents(d.Trail)
+		d.Trail = viewQuotaEvents(d.Trail)
 	}
 	if al := d.Allocation; al != nil {
-		v := &quotaAllocationView{ID: al.ID, ApplicationID: al.ApplicationID, Project: al.Project, Tonnes: al.Tonnes, Paid: al.Paid,
-			PriceYuanPerTonne: al.PriceYuanPerTonne, PriceVersion: al.PriceVersion, AmountCNY: al.AmountCNY, RefundedCNY: al.RefundedCNY,
-			Status: al.Status, TxID: al.TxID, ClosedTxID: al.ClosedTxID, CreatedAt: al.CreatedAt, ClosedAt: al.ClosedAt,
-			Reserves: make([]quota.ReserveDraw, 0, len(al.Reserves)), Lineage: make([]quota.DrawPiece, 0, len(al.Lineage))}
-		v.Reserves = append(v.Reserves, al.Reserves...)
-		v.Lineage = append(v.Lineage, al.Lineage...)
-		out.Allocation = v
+		c := *al
+		c.Reserves, c.Lineage = nonNil(c.Reserves), nonNil(c.Lineage)
+		d.Allocation = &c
 	}
-	return out
+	return d
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 	"github.com/shandong-carbon/carbonledger/ledger/registry"
@@ -34,32 +33,6 @@ type registryHoldingsView struct {
 	NextCursor string                    `json:"next_cursor"`
 }
 
-type registryTransferView struct {
-	TransactionID uuid.UUID        `json:"transaction_id"`
-	From          string           `json:"from"`
-	To            string           `json:"to"`
-	Units         string           `json:"units"`
-	Blocks        []registry.Block `json:"blocks"`
-	At            time.Time        `json:"at"`
-}
-
-type registryTradeView struct {
-	ID            uuid.UUID        `json:"id"`
-	Seller        string           `json:"seller"`
-	Buyer         string           `json:"buyer"`
-	Units         string           `json:"units"`
-	PricePerUnit  string           `json:"price_per_unit"`
-	Amount        string           `json:"amount"`
-	Status        string           `json:"status"`
-	PendingTx     uuid.UUID        `json:"pending_transaction_id"`
-	ResolutionTx  *uuid.UUID       `json:"resolution_transaction_id,omitempty"`
-	PaymentTx     *uuid.UUID       `json:"payment_transaction_id,omitempty"`
-	ExpiresAt     time.Time        `json:"expires_at"`
-	CreatedAt     time.Time        `json:"created_at"`
-	Blocks        []registry.Block `json:"blocks"`
-	StatusAsOfNow time.Time        `json:"status_as_of"`
-}
-
 type registryStatsView struct {
 	Totals registry.StatsRow   `json:"totals"`
 	Rows   []registry.StatsRow `json:"by_vintage_and_methodology"`
@@ -76,15 +49,15 @@ func (s *Server) registryRoutes() []route {
 		{Method: "GET", Path: "/v1/certifications/{id}", Summary: "read a certification batch (drafts: its operator, province, auditors)", Tag: "registry",
 			Out: registry.Batch{}, Handler: s.handleRegistryGetBatch},
 		{Method: "POST", Path: "/v1/certifications/{id}/notice", Summary: "start the public notice of a draft batch (operator)", Tag: "registry",
-			Roles: operator, Out: registry.Batch{}, Handler: s.handleRegistryBatchStep(registry.PublishNotice)},
+			Roles: operator, Out: registry.Batch{}, Handler: keyedStep(s, registry.PublishNotice, nonView[registry.Batch])},
 		{Method: "POST", Path: "/v1/certifications/{id}/submission", Summary: "submit a batch whose notice has ended (operator)", Tag: "registry",
-			Roles: operator, Out: registry.Batch{}, Handler: s.handleRegistryBatchStep(registry.SubmitCertification)},
+			Roles: operator, Out: registry.Batch{}, Handler: keyedStep(s, registry.SubmitCertification, nonView[registry.Batch])},
 		{Method: "POST", Path: "/v1/certifications/{id}/assignment", Summary: "assign an accredited verifier, never of the requesting organisation", Tag: "registry",
 			Roles: province, In: registry.AssignInput{}, Out: registry.Batch{}, Handler: keyedID(s, registry.AssignVerifier)},
 		{Method: "POST", Path: "/v1/certifications/{id}/verification", Summary: "approve and reject grams with a report (the assigned verifier)", Tag: "registry",
 			Roles: []string{RoleVerifier}, In: registry.VerificationInput{}, Out: registry.Batch{}, Handler: keyedID(s, registry.VerifyCertification)},
 		{Method: "POST", Path: "/v1/certifications/{id}/issuance", Summary: "issue whole units as one serial block; certified grams move in the same transaction", Tag: "registry",
-			Roles: province, Out: registry.Batch{}, Handler: s.handleRegistryBatchStep(registry.IssueCertification)},
+			Roles: province, Out: registry.Batch{}, Handler: keyedStep(s, registry.IssueCertification, nonView[registry.Batch])},
 		{Method: "POST", Path: "/v1/certifications/{id}/withdrawal", Summary: "withdraw a batch before issuance; its grams are released (operator)", Tag: "registry",
 			Roles: operator, In: registry.WithdrawInput{}, Out: registry.Batch{}, Handler: keyedID(s, registry.WithdrawCertification)},
 		{Method: "POST", Path: "/v1/verifiers", Summary: "accredit a verification body", Tag: "registry",
@@ -99,15 +72,15 @@ func (s *Server) registryRoutes() []route {
 		{Method: "GET", Path: "/v1/holdings", Summary: "a holder's units by block, vintage and methodology (holder=… for province and auditors)", Tag: "registry",
 			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince, RoleAuditor}, Paged: true, Out: registryHoldingsView{}, Handler: s.handleRegistryHoldings},
 		{Method: "POST", Path: "/v1/transfers", Summary: "move own units to another holder (FIFO, or a named serial range)", Tag: "registry",
-			Roles: holders, In: registry.TransferInput{}, Out: registryTransferView{}, Handler: s.handleRegistryTransfer},
+			Roles: holders, In: registry.TransferInput{}, Out: registry.Transfer{}, Handler: s.handleRegistryTransfer},
 		{Method: "POST", Path: "/v1/trades", Summary: "offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout", Tag: "registry",
-			Roles: holders, In: registry.OfferInput{}, Out: registryTradeView{}, Handler: s.handleRegistryOffer},
+			Roles: holders, In: registry.OfferInput{}, Out: registry.Trade{}, Handler: s.handleRegistryOffer},
 		{Method: "GET", Path: "/v1/trades/{id}", Summary: "read a trade and its status (seller, buyer, province, auditors)", Tag: "registry",
-			Out: registryTradeView{}, Handler: s.handleRegistryGetTrade},
+			Out: registry.Trade{}, Handler: s.handleRegistryGetTrade},
 		{Method: "POST", Path: "/v1/trades/{id}/acceptance", Summary: "accept: units and money settle together or not at all (buyer)", Tag: "registry",
-			Roles: holders, Out: registryTradeView{}, Handler: s.handleRegistryTradeStep(registry.AcceptTrade)},
+			Roles: holders, Out: registry.Trade{}, Handler: keyedStep(s, registry.AcceptTrade, viewRegistryTrade)},
 		{Method: "POST", Path: "/v1/trades/{id}/cancellation", Summary: "cancel an open offer (seller, buyer or province); the units are released", Tag: "registry",
-			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince}, Out: registryTradeView{}, Handler: s.handleRegistryTradeStep(registry.CancelTrade)},
+			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince}, Out: registry.Trade{}, Handler: keyedStep(s, registry.CancelTrade, viewRegistryTrade)},
 		{Method: "POST", Path: "/v1/deposits", Summary: "record money received for an organisation (external:CNY → org:{id}:CNY)", Tag: "registry",
 			Roles: province, In: registry.DepositInput{}, Out: registry.Deposit{}, Handler: keyed(s, registry.RecordDeposit)},
 		{Method: "POST", Path: "/v1/retirements", Summary: "retire own units of one vintage for a purpose and beneficiary; returns the certificate", Tag: "registry",
@@ -146,26 +119,6 @@ func (s *Server) handleRegistryGetBatch(w http.ResponseWriter, r *http.Request, 
 	return writeJSON(w, http.StatusOK, b)
 }
 
-type registryBatchStep func(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (registry.Batch, bool, error)
-
-func (s *Server) handleRegistryBatchStep(step registryBatchStep) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
-	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		key, err := readWrite(r, nil)
-		if err != nil {
-			return err
-		}
-		b, replayed, err := step(r.Context(), s.l, a, key, id)
-		if err != nil {
-			return err
-		}
-		return writeResult(w, replayed, b)
-	}
-}
-
 func (s *Server) handleRegistryFreeze(freeze bool) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
 	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 		var req registryFreezeRequest
@@ -196,12 +149,10 @@ func (s *Server) handleRegistryHoldings(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	out := registryHoldingsView{Holder: h.Holder, Status: h.Status, Balance: h.Balance, Available: h.Available, NextCursor: h.NextCursor,
-		Summary: make([]registry.HoldingSummary, 0, len(h.Summary)), Blocks: registryBlocks(h.Blocks)}
+		Summary: make([]registry.HoldingSummary, 0, len(h.Summary)), Blocks: nonNil(h.Blocks)}
 	out.Summary = append(out.Summary, h.Summary...)
 	return writeJSON(w, http.StatusOK, out)
 }
-
-func registryBlocks(bs []registry.Block) []registry.Block { return nonNil(bs) }
 
 func (s *Server) handleRegistryTransfer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	var req registry.TransferInput
@@ -213,14 +164,13 @@ func (s *Server) handleRegistryTransfer(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	return writeResult(w, replayed, registryTransferView{TransactionID: t.TransactionID, From: t.From, To: t.To, Units: t.Units,
-		Blocks: registryBlocks(t.Blocks), At: t.At})
+	t.Blocks = nonNil(t.Blocks)
+	return writeResult(w, replayed, t)
 }
 
-func viewRegistryTrade(t registry.Trade) registryTradeView {
-	return registryTradeView{ID: t.ID, Seller: t.Seller, Buyer: t.Buyer, Units: t.Units, PricePerUnit: t.PricePerUnit, Amount: t.Amount,
-		Status: t.Status, PendingTx: t.PendingTx, ResolutionTx: t.ResolutionTx, PaymentTx: t.PaymentTx, ExpiresAt: t.ExpiresAt,
-		CreatedAt: t.CreatedAt, Blocks: registryBlocks(t.Blocks), StatusAsOfNow: t.StatusAsOfNow}
+func viewRegistryTrade(t registry.Trade) registry.Trade {
+	t.Blocks = nonNil(t.Blocks)
+	return t
 }
 
 func (s *Server) handleRegistryOffer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -246,26 +196,6 @@ func (s *Server) handleRegistryGetTrade(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	return writeJSON(w, http.StatusOK, viewRegistryTrade(t))
-}
-
-type registryTradeStep func(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (registry.Trade, bool, error)
-
-func (s *Server) handleRegistryTradeStep(step registryTradeStep) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
-	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		key, err := readWrite(r, nil)
-		if err != nil {
-			return err
-		}
-		t, replayed, err := step(r.Context(), s.l, a, key, id)
-		if err != nil {
-			return err
-		}
-		return writeResult(w, replayed, viewRegistryTrade(t))
-	}
 }
 
 func (s *Server) handleRegistryCertificate(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {

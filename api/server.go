@@ -419,6 +419,29 @@ func keyedID[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, 
 	}
 }
 
+// keyedStep adapts a write on the object named by {id} that takes no body
+// (an optional empty object), rendering its result with view.
+func keyedStep[Out, View any](s *Server, step func(context.Context, *ledger.Ledger, ledger.Actor, string, uuid.UUID) (Out, bool, error), view func(Out) View) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
+	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		key, err := readWrite(r, nil)
+		if err != nil {
+			return err
+		}
+		out, replayed, err := step(r.Context(), s.l, a, key, id)
+		if err != nil {
+			return err
+		}
+		return writeResult(w, replayed, view(out))
+	}
+}
+
+// nonView renders a result as it is.
+func nonView[T any](v T) T { return v }
+
 // pageParams reads limit and cursor.
 func pageParams(r *http.Request) (int, string, error) {
 	q := r.URL.Query()

@@ -356,6 +356,11 @@ func TestTwoPhase(t *testing.T) {
 	if _, _, err := l.PostPending(ctx, province, key(), p.ID); err != nil {
 		t.Fatal(err)
 	}
+	// A resolved hold leaves the timeout working set in the same transaction.
+	var open int
+	if err := l.Pool().QueryRow(ctx, `SELECT count(*) FROM pending_expiries WHERE tx_id = $1`, p.ID).Scan(&open); err != nil || open != 0 {
+		t.Fatalf("resolved hold still awaits its timeout: %d %v", open, err)
+	}
 	if bal, avail := balance(t, l, ids[0]); bal != "40.00" || avail != "40.00" {
 		t.Fatalf("after post: %s %s", bal, avail)
 	}
