@@ -2,11 +2,8 @@ package ledger
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -144,7 +141,7 @@ func (l *Ledger) EnsureAccounts(ctx context.Context, ids ...string) error {
 // GetAccount returns an account with its current balances. An issuer's
 // balance is the sum of its shards.
 func (l *Ledger) GetAccount(ctx context.Context, id string) (AccountView, error) {
-	return getAccount(ctx, l.pool, id)
+	return ReadValue(ctx, l, func(r *Reader) (AccountView, error) { return r.Account(id) })
 }
 
 func getAccount(ctx context.Context, q querier, id string) (AccountView, error) {
@@ -169,7 +166,11 @@ func getAccount(ctx context.Context, q querier, id string) (AccountView, error) 
 // BalanceAt returns a holder account's balance right after its posting
 // number seq (its state at that point in its history).
 func (l *Ledger) BalanceAt(ctx context.Context, id string, seq int64) (AccountView, error) {
-	a, err := l.GetAccount(ctx, id)
+	return ReadValue(ctx, l, func(r *Reader) (AccountView, error) { return balanceAt(r.Journal, id, seq) })
+}
+
+func balanceAt(j Journal, id string, seq int64) (AccountView, error) {
+	a, err := j.Account(id)
 	if err != nil {
 		return a, err
 	}
@@ -184,7 +185,7 @@ func (l *Ledger) BalanceAt(ctx context.Context, id string, seq int64) (AccountVi
 		a.Balance, a.Pending, a.Available = decimal.Zero, decimal.Zero, decimal.Zero
 		return a, nil
 	}
-	err = l.pool.QueryRow(ctx, `SELECT balance_after, pending_after FROM postings WHERE account_id = $1 AND shard = 0 AND seq = $2`, id, seq).Scan(&a.Balance, &a.Pending)
+	err = j.tx.QueryRow(j.ctx, `SELECT balance_after, pending_after FROM postings WHERE account_id = $1 AND shard = 0 AND seq = $2`, id, seq).Scan(&a.Balance, &a.Pending)
 	if err != nil {
 		return a, err
 	}
@@ -195,14 +196,18 @@ func (l *Ledger) BalanceAt(ctx context.Context, id string, seq int64) (AccountVi
 // BalanceAsOf returns a holder account's balance as recorded at time at:
 // after its last posting created at or before then.
 func (l *Ledger) BalanceAsOf(ctx context.Context, id string, at time.Time) (AccountView, error) {
-	a, err := l.GetAccount(ctx, id)
+	return ReadValue(ctx, l, func(r *Reader) (AccountView, error) { return balanceAsOf(r.Journal, id, at) })
+}
+
+func balanceAsOf(j Journal, id string, at time.Time) (AccountView, error) {
+	a, err := j.Account(id)
 	if err != nil {
 		return a, err
 	}
 	if a.Sharded {
 		return a, Errf(CodeInvalidRequest, "this account's history is sharded; as_of applies to holder accounts")
 	}
-	err = l.pool.QueryRow(ctx, `
+	err = j.tx.QueryRow(j.ctx, `
 		SELECT seq, balance_after, pending_after FROM postings
 		WHERE account_id = $1 AND shard = 0 AND created_at <= $2 ORDER BY seq DESC LIMIT 1`, id, at).Scan(&a.Seq, &a.Balance, &a.Pending)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -282,19 +287,21 @@ func ClampLimit(limit int) int {
 // ListPostings pages an account's history, newest first. The cursor is
 // opaque to clients: it encodes the (seq, shard) of the last item.
 func (l *Ledger) ListPostings(ctx context.Context, id string, limit int, cursor string) (Page[PostingView], error) {
+	return ReadValue(ctx, l, func(r *Reader) (Page[PostingView], error) { return listPostings(r.Journal, id, limit, cursor) })
+}
+
+func listPostings(j Journal, id string, limit int, cursor string) (Page[PostingView], error) {
 	limit = ClampLimit(limit)
 	seq, shard := int64(1<<62), int64(1<<30)
 	if cursor != "" {
-		v, err := decodeCursor(cursor, 2)
-		if err != nil {
+		if err := DecodeCursor(cursor, &seq, &shard); err != nil {
 			return Page[PostingView]{}, err
 		}
-		seq, shard = v[0], v[1]
 	}
-	if _, err := l.GetAccount(ctx, id); err != nil {
+	if _, err := j.Account(id); err != nil {
 		return Page[PostingView]{}, err
 	}
-	rows, err := l.pool.Query(ctx, `
+	rows, err := j.tx.Query(j.ctx, `
 		SELECT p.tx_id, t.kind, p.shard, p.seq, p.phase, p.amount, p.balance_after, p.pending_after, p.created_at
 		FROM postings p JOIN transactions t ON t.id = p.tx_id
 		WHERE p.account_id = $1 AND (p.seq < $2 OR (p.seq = $2 AND p.shard < $3))
@@ -311,51 +318,10 @@ func (l *Ledger) ListPostings(ctx context.Context, id string, limit int, cursor 
 	if err != nil {
 		return Page[PostingView]{}, err
 	}
-	page := Page[PostingView]{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		last := page.Items[limit-1]
-		page.NextCursor = encodeCursor(last.Seq, int64(last.Shard))
-	}
-	return page, nil
+	return PageOf(items, limit, func(last PostingView) string { return EncodeCursor(last.Seq, last.Shard) }), nil
 }
 
 // GetTransaction returns a transaction with its postings.
 func (l *Ledger) GetTransaction(ctx context.Context, id uuid.UUID) (*Transaction, error) {
-	return loadTransaction(ctx, l.pool, id)
+	return ReadValue(ctx, l, func(r *Reader) (*Transaction, error) { return r.Transaction(id) })
 }
-
-func encodeCursor(vals ...int64) string {
-	parts := make([]string, len(vals))
-	for i, v := range vals {
-		parts[i] = strconv.FormatInt(v, 10)
-	}
-	return base64.RawURLEncoding.EncodeToString([]byte(strings.Join(parts, ".")))
-}
-
-func decodeCursor(c string, n int) ([]int64, error) {
-	bad := Errf(CodeInvalidRequest, "cursor is not one this server issued").At("cursor")
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(raw) > 100 {
-		return nil, bad
-	}
-	parts := strings.Split(string(raw), ".")
-	if len(parts) != n {
-		return nil, bad
-	}
-	out := make([]int64, n)
-	for i, p := range parts {
-		v, err := strconv.ParseInt(p, 10, 64)
-		if err != nil {
-			return nil, bad
-		}
-		out[i] = v
-	}
-	return out, nil
-}
-
-// EncodeCursor and DecodeCursor let use cases page by integer keys.
-func EncodeCursor(vals ...int64) string { return encodeCursor(vals...) }
-
-// DecodeCursor decodes a cursor of n integers.
-func DecodeCursor(c string, n int) ([]int64, error) { return decodeCursor(c, n) }

@@ -100,6 +100,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 		return nil, err
 	}
 	l := &Ledger{pool: pool, cockroach: crdb, opts: opts}
+	// Events moved from the use cases' old trail tables are chained
+	// once, before anything new is appended to their subjects.
+	if err := l.sealLegacyTrail(ctx); err != nil {
+		return nil, err
+	}
 	if !opts.NoCoalesce {
 		l.startCoalescer()
 	}
@@ -245,6 +250,3 @@ func translate(err error) error {
 	}
 	return err
 }
-
-// pgxReadOnlySnapshot reads one consistent snapshot without blocking writers.
-var pgxReadOnlySnapshot = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}

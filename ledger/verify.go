@@ -17,7 +17,10 @@ const VerifyProblemsMax = 1000
 
 // Problem is one mismatch found by Verify, precise enough to act on.
 type Problem struct {
-	Kind    string `json:"kind"` // transaction_hash, unbalanced, chain_hash, sequence_gap, balance_after, account_state, asset_sum
+	Kind    string `json:"kind"` // transaction_hash, unbalanced, chain_hash, sequence_gap, balance_after, account_state, asset_sum, trail_chain, record_hash, …
+	UseCase string `json:"use_case,omitempty"` // the use case whose check found it; empty for the engine's own
+	Table   string `json:"table,omitempty"`    // the table holding the row at fault
+	Row     string `json:"row,omitempty"`      // the row's key in that table
 	Account string `json:"account,omitempty"`
 	Shard   int    `json:"shard,omitempty"`
 	Seq     int64  `json:"seq,omitempty"`
@@ -31,6 +34,7 @@ type VerifyReport struct {
 	Transactions  int64             `json:"transactions"`
 	Postings      int64             `json:"postings"`
 	Chains        int64             `json:"chains"`
+	TrailEvents   int64             `json:"trail_events"`
 	ProblemsTotal int64             `json:"problems_total"`
 	Problems      []Problem         `json:"problems"`
 	AssetTotals   map[Asset]string  `json:"asset_totals"`
@@ -52,7 +56,7 @@ func (r *VerifyReport) add(p Problem) {
 func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	start := time.Now()
 	rep := &VerifyReport{Problems: []Problem{}, AssetTotals: map[Asset]string{}}
-	tx, err := l.pool.BeginTx(ctx, pgxReadOnlySnapshot)
+	tx, err := l.pool.BeginTx(ctx, readSnapshot)
 	if err != nil {
 		return nil, err
 	}

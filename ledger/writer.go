@@ -13,17 +13,14 @@ import (
 // how the sub-packages (points, registry, quota) write, so the engine's
 // locking, balance checks and hash chains apply to every posting.
 type Writer struct {
-	ctx context.Context
-	l   *Ledger
-	tx  pgx.Tx
-	now time.Time
+	Journal // reads of the journal inside this transaction
+	l       *Ledger
+	now     time.Time
 }
 
-// Tx is the database transaction, for the use case's own tables.
-func (w *Writer) Tx() pgx.Tx { return w.tx }
-
-// Ctx is the request context.
-func (w *Writer) Ctx() context.Context { return w.ctx }
+func newWriter(ctx context.Context, l *Ledger, tx pgx.Tx) *Writer {
+	return &Writer{Journal: Journal{ctx: ctx, tx: tx}, l: l, now: l.now()}
+}
 
 // Now is the ledger clock, fixed for the whole database transaction.
 func (w *Writer) Now() time.Time { return w.now }
@@ -64,11 +61,6 @@ func (w *Writer) Resolve(actor Actor, id uuid.UUID, post bool) (*Transaction, er
 // database transaction, under the account's row lock.
 func (w *Writer) SetAccountStatus(id, status string) error { return setStatus(w.ctx, w.tx, id, status) }
 
-// Load reads a journal transaction.
-func (w *Writer) Load(id uuid.UUID) (*Transaction, error) { return loadTransaction(w.ctx, w.tx, id) }
-
-// Account reads an account's current state inside the transaction.
-func (w *Writer) Account(id string) (AccountView, error) { return getAccount(w.ctx, w.tx, id) }
 
 // Run executes fn once per idempotency key, in one database transaction
 // at READ COMMITTED with the engine's row locks, retried whole on
@@ -76,7 +68,7 @@ func (w *Writer) Account(id string) (AccountView, error) { return getAccount(w.c
 // replay; the same key with a different input is idempotency_conflict.
 func Run[T any](ctx context.Context, l *Ledger, key Key, op string, input any, fn func(w *Writer) (T, error)) (T, bool, error) {
 	return runOp(ctx, l, key, op, input, func(tx pgx.Tx) (T, error) {
-		return fn(&Writer{ctx: ctx, l: l, tx: tx, now: l.now()})
+		return fn(newWriter(ctx, l, tx))
 	})
 }
 
@@ -85,7 +77,7 @@ func Run[T any](ctx context.Context, l *Ledger, key Key, op string, input any, f
 // construction (expiry, sweeps).
 func (l *Ledger) Update(ctx context.Context, fn func(w *Writer) error) error {
 	return l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		return fn(&Writer{ctx: ctx, l: l, tx: tx, now: l.now()})
+		return fn(newWriter(ctx, l, tx))
 	})
 }
 

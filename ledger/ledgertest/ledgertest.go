@@ -180,3 +180,74 @@ func dropDB(dbURL string) {
 	defer pool.Close()
 	_, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 }
+
+// Clock is a test's ledger clock: it stands still until the test moves
+// it, so tests advance time instead of sleeping. Safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now is the clock's time; pass it as ledger.Options.Now.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Set puts the clock at t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// Bundle is one test's world: a ledger on a database of its own, the
+// clock it runs on, and the use cases under test.
+type Bundle struct {
+	L        *ledger.Ledger
+	Pool     *pgxpool.Pool
+	Clock    *Clock
+	UseCases []ledger.UseCase
+}
+
+// Setup gives a test a fresh, migrated database (so verification and
+// global totals cover only its own scenario), a ledger whose clock stands
+// at start, and the use cases seeded — twice, since seeds must be
+// idempotent.
+func Setup(t testing.TB, start time.Time, ucs ...ledger.UseCase) *Bundle {
+	t.Helper()
+	pool := Fresh(t)
+	clk := NewClock(start)
+	l := Ledger(t, pool, ledger.Options{Now: clk.Now})
+	for range 2 {
+		if err := ledger.SeedAll(context.Background(), l, ucs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &Bundle{L: l, Pool: pool, Clock: clk, UseCases: ucs}
+}
+
+// Verify asserts the invariants of docs/domain.md §6 as the running
+// system checks them: the engine's verification, every trail chain and
+// every check of the bundle's use cases.
+func (b *Bundle) Verify(t testing.TB) {
+	t.Helper()
+	rep, err := b.L.VerifyAll(context.Background(), b.UseCases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK {
+		t.Fatalf("verify found %d problem(s): %+v", rep.ProblemsTotal, rep.Problems)
+	}
+}

@@ -145,11 +145,9 @@ func ListActivity(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, cit
 	limit = ledger.ClampLimit(limit)
 	pCur, aCur := int64(math.MaxInt64), int64(math.MaxInt64)
 	if cursor != "" {
-		v, err := ledger.DecodeCursor(cursor, 2)
-		if err != nil {
+		if err := ledger.DecodeCursor(cursor, &pCur, &aCur); err != nil {
 			return page, err
 		}
-		pCur, aCur = v[0], v[1]
 	}
 	q := l.Pool()
 	if _, err := getCitizen(ctx, q, citizen); err != nil {

@@ -99,11 +99,9 @@ func GetHoldings(ctx context.Context, l *ledger.Ledger, a ledger.Actor, holder s
 	limit = ledger.ClampLimit(limit)
 	vintage, first := int64(0), int64(0)
 	if cursor != "" {
-		v, err := ledger.DecodeCursor(cursor, 2)
-		if err != nil {
+		if err := ledger.DecodeCursor(cursor, &vintage, &first); err != nil {
 			return Holdings{}, err
 		}
-		vintage, first = v[0], v[1]
 	}
 	// One snapshot: blocks and balances agree even while others write.
 	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
