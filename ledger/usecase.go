@@ -14,10 +14,14 @@ import (
 // `carbonledger seed` and the job runner read everything from it, so a
 // new use case is wired by adding one line there.
 type UseCase struct {
-	Name   string
-	Seed   func(ctx context.Context, l *Ledger) error
-	Checks []Check
-	Jobs   []Job
+	Name string
+	// Migrate is the use case's Go-side data migration, run by
+	// `carbonledger migrate` after the SQL files (for what SQL cannot do
+	// portably, such as hashing existing rows). Idempotent; may be nil.
+	Migrate func(ctx context.Context, l *Ledger) error
+	Seed    func(ctx context.Context, l *Ledger) error // demo and default data; idempotent; may be nil
+	Checks  []Check
+	Jobs    []Job
 }
 
 // Check is one invariant of a use case, evaluated on a read snapshot: its
@@ -65,6 +69,19 @@ func SeedAll(ctx context.Context, l *Ledger, ucs []UseCase) error {
 		}
 		if err := uc.Seed(ctx, l); err != nil {
 			return fmt.Errorf("seed %s: %w", uc.Name, err)
+		}
+	}
+	return nil
+}
+
+// MigrateAll runs every use case's Go-side data migration, in order.
+func MigrateAll(ctx context.Context, l *Ledger, ucs []UseCase) error {
+	for _, uc := range ucs {
+		if uc.Migrate == nil {
+			continue
+		}
+		if err := uc.Migrate(ctx, l); err != nil {
+			return fmt.Errorf("migrate %s: %w", uc.Name, err)
 		}
 	}
 	return nil
