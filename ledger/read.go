@@ -159,7 +159,9 @@ func likePrefix(p string) string {
 }
 
 // Transaction returns a journal transaction with its postings.
-func (j Journal) Transaction(id uuid.UUID) (*Transaction, error) { return loadTransaction(j.ctx, j.tx, id) }
+func (j Journal) Transaction(id uuid.UUID) (*Transaction, error) {
+	return loadTransaction(j.ctx, j.tx, id)
+}
 
 // Resolutions returns, for those of the pending transactions ids that
 // were posted or voided, the transaction that resolved each. A hold not

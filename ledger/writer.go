@@ -61,7 +61,6 @@ func (w *Writer) Resolve(actor Actor, id uuid.UUID, post bool) (*Transaction, er
 // database transaction, under the account's row lock.
 func (w *Writer) SetAccountStatus(id, status string) error { return setStatus(w.ctx, w.tx, id, status) }
 
-
 // Run executes fn once per idempotency key, in one database transaction
 // at READ COMMITTED with the engine's row locks, retried whole on
 // serialization failures and deadlocks. The stored result is returned on
