@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/cockroach-go/v2/crdb"
-	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
 	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -120,29 +118,24 @@ var errRetry = errors.New("ledger: retry transaction")
 
 // inTx runs fn in one database transaction and retries the whole
 // transaction on serialization failures (40001) and deadlocks (40P01) with
-// bounded, jittered backoff. It returns the COMMIT error, and reports an
-// unknown commit outcome (I/O error during COMMIT, CockroachDB 40003) as
-// CodeCommitUnknown, which the caller resolves by replaying with the same
-// idempotency key.
+// bounded, jittered backoff: RetriesMax attempts in all. It returns the
+// COMMIT error, and reports an unknown commit outcome (I/O error during
+// COMMIT, CockroachDB 40003) as CodeCommitUnknown, which the caller
+// resolves by replaying with the same idempotency key.
 //
-// On PostgreSQL it deliberately does not use crdbpgx.ExecuteTx: that
-// helper retries through a savepoint, which keeps the old snapshot, and it
-// ignores the COMMIT result (see ENGINEERING.md §3).
+// It runs the same loop on both engines. It deliberately does not use
+// crdbpgx.ExecuteTx: on PostgreSQL that helper retries through a savepoint,
+// which keeps the old snapshot, and it ignores the COMMIT result (see
+// ENGINEERING.md §3). On CockroachDB the helper would be correct, but it
+// cannot restart the transaction for our own races (errRetry, once-only
+// unique indexes), so it needs this loop around it; nested, the two bounds
+// multiply (about RetriesMax² attempts), and its ambiguous RELEASE comes
+// back as its own error type instead of CodeCommitUnknown. A
+// whole-transaction restart (ROLLBACK, new BEGIN) is a correct retry of
+// 40001 on CockroachDB too, and gives one bound, one backoff and one
+// reading of COMMIT on both engines.
 func (l *Ledger) inTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
-	_, err := retryLoop(ctx, l.opts.RetriesMax, l.retryWait, func() error {
-		if l.cockroach {
-			// CockroachDB: the helper retries 40001 through its savepoint
-			// protocol; this loop restarts the whole transaction for our
-			// own races (errRetry, once-only unique indexes).
-			err := crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, l.opts.RetriesMax), l.pool, pgx.TxOptions{IsoLevel: iso}, fn)
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "40003" {
-				return &Error{Code: CodeCommitUnknown, Msg: "the commit outcome is unknown; replay with the same idempotency key", cause: err}
-			}
-			return err
-		}
-		return l.attempt(ctx, iso, fn)
-	})
+	_, err := retryLoop(ctx, l.opts.RetriesMax, l.retryWait, func() error { return l.attempt(ctx, iso, fn) })
 	return err
 }
 

@@ -16,7 +16,8 @@ import (
 
 // These tests drive retryLoop with scripted error sequences, so the retry
 // policy (what is retried, how often, what the caller sees) is checked
-// without a database.
+// without a database. intx_test.go checks on a real database that inTx
+// and attempt hand it the errors assumed here, on both engine paths.
 
 func pgErr(code, constraint string) *pgconn.PgError {
 	return &pgconn.PgError{Code: code, ConstraintName: constraint, Message: "scripted " + code}
