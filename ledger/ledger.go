@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/cockroach-go/v2/crdb"
-	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
 	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -125,50 +123,79 @@ var errRetry = errors.New("ledger: retry transaction")
 
 // inTx runs fn in one database transaction and retries the whole
 // transaction on serialization failures (40001) and deadlocks (40P01) with
-// bounded, jittered backoff. It returns the COMMIT error, and reports an
-// unknown commit outcome (I/O error during COMMIT, CockroachDB 40003) as
-// CodeCommitUnknown, which the caller resolves by replaying with the same
-// idempotency key.
+// bounded, jittered backoff: RetriesMax attempts in all. It returns the
+// COMMIT error, and reports an unknown commit outcome (I/O error during
+// COMMIT, CockroachDB 40003) as CodeCommitUnknown, which the caller
+// resolves by replaying with the same idempotency key.
 //
-// On PostgreSQL it deliberately does not use crdbpgx.ExecuteTx: that
-// helper retries through a savepoint, which keeps the old snapshot, and it
-// ignores the COMMIT result (see ENGINEERING.md §3).
+// It runs the same loop on both engines. It deliberately does not use
+// crdbpgx.ExecuteTx: on PostgreSQL that helper retries through a savepoint,
+// which keeps the old snapshot, and it ignores the COMMIT result (see
+// ENGINEERING.md §3). On CockroachDB the helper would be correct, but it
+// cannot restart the transaction for our own races (errRetry, once-only
+// unique indexes), so it needs this loop around it; nested, the two bounds
+// multiply (about RetriesMax² attempts), and its ambiguous RELEASE comes
+// back as its own error type instead of CodeCommitUnknown. A
+// whole-transaction restart (ROLLBACK, new BEGIN) is a correct retry of
+// 40001 on CockroachDB too, and gives one bound, one backoff and one
+// reading of COMMIT on both engines.
 func (l *Ledger) inTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		var err error
-		if l.cockroach {
-			// CockroachDB: the helper retries 40001 through its savepoint
-			// protocol; this loop restarts the whole transaction for our
-			// own races (errRetry, once-only unique indexes).
-			err = crdbpgx.ExecuteTx(crdb.WithMaxRetries(ctx, l.opts.RetriesMax), l.pool, pgx.TxOptions{IsoLevel: iso}, fn)
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "40003" {
-				return &Error{Code: CodeCommitUnknown, Msg: "the commit outcome is unknown; replay with the same idempotency key", cause: err}
-			}
-		} else {
-			err = l.attempt(ctx, iso, fn)
-		}
+	_, err := retryLoop(ctx, l.opts.RetriesMax, l.retryWait, func() error { return l.attempt(ctx, iso, fn) })
+	return err
+}
+
+// retryLoop calls try until it succeeds, fails with an error retryable
+// rejects, or has been called attemptsMax times, and translates the last
+// error. Between attempts it calls wait with the number of the attempt that
+// failed; wait returns ctx's error if ctx ends first. It knows nothing of
+// databases, so the retry policy is tested without one.
+func retryLoop(ctx context.Context, attemptsMax int, wait func(ctx context.Context, failed int) error, try func() error) (attempts int, err error) {
+	for attempts = 1; ; attempts++ {
+		err = try()
 		if err == nil {
-			return nil
+			return attempts, nil
 		}
-		if !retryable(err) || attempt >= l.opts.RetriesMax || ctx.Err() != nil {
+		if !retryable(err) || attempts >= attemptsMax || ctx.Err() != nil {
 			if retryable(err) {
-				return Errf(CodeUnavailable, "gave up after %d attempts under contention; retry later", attempt)
+				return attempts, Errf(CodeUnavailable, "gave up after %d attempts under contention; retry later", attempts)
 			}
-			return translate(err)
+			return attempts, translate(err)
 		}
-		l.stats.Retries.Add(1)
-		backoff := retryBackoffBase << min(attempt, 8)
-		if backoff > retryBackoffMax {
-			backoff = retryBackoffMax
-		}
-		backoff = time.Duration(rand.Int64N(int64(backoff)) + 1)
-		select {
-		case <-ctx.Done():
-			return translate(ctx.Err())
-		case <-time.After(backoff):
+		if err := wait(ctx, attempts); err != nil {
+			return attempts, translate(err)
 		}
 	}
+}
+
+// retryWait counts a retry and sleeps a jittered backoff before it, so
+// transactions that collided do not collide again in lock step.
+func (l *Ledger) retryWait(ctx context.Context, failed int) error {
+	l.stats.Retries.Add(1)
+	return sleepCtx(ctx, retryBackoff(failed))
+}
+
+// sleepCtx sleeps for d or until ctx ends, whichever comes first, and
+// returns ctx's error in the second case.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryBackoff is a full-jitter exponential backoff: uniform in
+// (0, min(retryBackoffBase<<failed, retryBackoffMax)], so the worst-case
+// total wait of a transaction stays bounded by RetriesMax×retryBackoffMax.
+func retryBackoff(failed int) time.Duration {
+	backoff := retryBackoffBase << min(failed, 8)
+	if backoff > retryBackoffMax {
+		backoff = retryBackoffMax
+	}
+	return time.Duration(rand.Int64N(int64(backoff)) + 1)
 }
 
 func (l *Ledger) attempt(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
@@ -180,20 +207,31 @@ func (l *Ledger) attempt(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx
 		_ = tx.Rollback(ctx)
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			if pgErr.Code == "40003" {
-				return &Error{Code: CodeCommitUnknown, Msg: "the commit outcome is unknown; replay with the same idempotency key", cause: err}
-			}
-			return err // 40001 at COMMIT is retried by the caller
-		}
-		if errors.Is(err, pgx.ErrTxCommitRollback) {
-			return err
-		}
-		return &Error{Code: CodeCommitUnknown, Msg: "the commit outcome is unknown; replay with the same idempotency key", cause: err}
+	return commitError(tx.Commit(ctx))
+}
+
+// commitError classifies the error of COMMIT. A server error is an answer:
+// the transaction did not commit (40001 there is retried by the caller),
+// except CockroachDB's 40003, which says the outcome is unknown.
+// pgx.ErrTxCommitRollback is an answer too: the server rolled back a
+// transaction that had already failed. Any other failure (an I/O error, a
+// cancelled context) leaves the outcome unknown: COMMIT may have been
+// applied without its answer reaching us.
+func commitError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Code == "40003" {
+			return &Error{Code: CodeCommitUnknown, Msg: "the commit outcome is unknown; replay with the same idempotency key", cause: err}
+		}
+		return err
+	}
+	if errors.Is(err, pgx.ErrTxCommitRollback) {
+		return err
+	}
+	return &Error{Code: CodeCommitUnknown, Msg: "the commit outcome is unknown; replay with the same idempotency key", cause: err}
 }
 
 func retryable(err error) bool {
