@@ -64,9 +64,6 @@ func (w *Writer) Resolve(actor Actor, id uuid.UUID, post bool) (*Transaction, er
 // database transaction, under the account's row lock.
 func (w *Writer) SetAccountStatus(id, status string) error { return setStatus(w.ctx, w.tx, id, status) }
 
-// Load reads a journal transaction.
-func (w *Writer) Load(id uuid.UUID) (*Transaction, error) { return loadTransaction(w.ctx, w.tx, id) }
-
 // Account reads an account's current state inside the transaction.
 func (w *Writer) Account(id string) (AccountView, error) { return getAccount(w.ctx, w.tx, id) }
 
