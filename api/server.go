@@ -526,6 +526,14 @@ func pathValue(name string) arg[string] {
 	return func(r *http.Request, _ ledger.Actor) (string, error) { return r.PathValue(name), nil }
 }
 
+// pathUUID is the path's {id} as a UUID; not_found when it is not one.
+func pathUUID(r *http.Request, _ ledger.Actor) (uuid.UUID, error) { return pathID(r) }
+
+// queryValue is the query parameter name, "" when absent.
+func queryValue(name string) arg[string] {
+	return func(r *http.Request, _ ledger.Actor) (string, error) { return r.URL.Query().Get(name), nil }
+}
+
 // tokenSub is the caller's own id: the token's subject.
 func tokenSub(_ *http.Request, a ledger.Actor) (string, error) { return a.Sub, nil }
 
