@@ -354,3 +354,24 @@ func TestVerifyRunsOneAtATime(t *testing.T) {
 	<-h.server.verifying
 	h.verifyClean()
 }
+
+// The error responses' Problem schema is an object, not a reference to
+// itself.
+func TestOpenAPIProblemSchema(t *testing.T) {
+	h := newHarness(t, false)
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Ref        string         `json:"$ref"`
+				Properties map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(h.get("/openapi.json", "").want(t, 200).Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	p := doc.Components.Schemas["Problem"]
+	if p.Ref != "" || p.Properties["code"] == nil || p.Properties["status"] == nil {
+		t.Fatalf("Problem schema: %+v", p)
+	}
+}

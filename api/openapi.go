@@ -81,7 +81,7 @@ func (s *Server) openAPI() map[string]any {
 		}
 		paths[rt.Path][strings.ToLower(rt.Method)] = op
 	}
-	schemas["Problem"] = schemaOf(reflect.TypeOf(Problem{}), schemas)
+	schemaOf(reflect.TypeOf(Problem{}), schemas) // registers Problem, which every error response refers to
 	codes := make([]string, 0, len(statusByCode))
 	for c := range statusByCode {
 		codes = append(codes, string(c))

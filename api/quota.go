@@ -83,9 +83,9 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "POST", Path: "/v1/quota/sources", Summary: "propose an index source of the city's own city (city)", Tag: "quota",
 			Roles: []string{RoleCity}, In: quota.ProposeSourceInput{}, Out: quota.Source{}, Handler: keyed(s, quota.ProposeSource)},
 		{Method: "GET", Path: "/v1/quota/sources", Summary: "page the index sources the caller may see", Tag: "quota",
-			Roles: readers, Paged: true, Out: pageView[quota.Source]{}, Handler: s.handleQuotaListSources},
+			Roles: readers, Paged: true, Out: pageView[quota.Source]{}, Handler: read(s, quotaSourceFilter, quota.ListSources, viewPage)},
 		{Method: "GET", Path: "/v1/quota/sources/{id}", Summary: "read an index source with its trail", Tag: "quota",
-			Roles: readers, Out: quotaSourceDetailView{}, Handler: s.handleQuotaGetSource},
+			Roles: readers, Out: quotaSourceDetailView{}, Handler: read(s, pathUUID, quota.GetSource, viewQuotaSource)},
 		{Method: "POST", Path: "/v1/quota/sources/{id}/approval", Summary: "recognise (recognition → enterprise source) or reject a proposed source", Tag: "quota",
 			Roles: province, In: quota.DecisionInput{}, Out: quota.Source{}, Handler: keyedID(s, quota.DecideSource)},
 		{Method: "POST", Path: "/v1/quota/stockpilings", Summary: "stockpile a recognised source into the province and city reserves", Tag: "quota",
@@ -93,9 +93,9 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "POST", Path: "/v1/quota/applications", Summary: "apply for indices for a two-high project (enterprise)", Tag: "quota",
 			Roles: []string{RoleEnterprise}, In: quotaApplyRequest{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaApply},
 		{Method: "GET", Path: "/v1/quota/applications", Summary: "page the applications the caller may see (status, city, enterprise, project filters)", Tag: "quota",
-			Roles: readers, Paged: true, Out: pageView[quota.Application]{}, Handler: s.handleQuotaListApplications},
+			Roles: readers, Paged: true, Out: pageView[quota.Application]{}, Handler: read(s, quotaApplicationFilter, quota.ListApplications, viewPage)},
 		{Method: "GET", Path: "/v1/quota/applications/{id}", Summary: "read an application with its allocation, lineage and full trail", Tag: "quota",
-			Roles: readers, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaGetApplication},
+			Roles: readers, Out: quota.ApplicationDetail{}, Handler: read(s, pathUUID, quota.GetApplication, viewQuotaApplication)},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/review", Summary: "review an application of the city's own city (city)", Tag: "quota",
 			Roles: []string{RoleCity}, In: quota.DecisionInput{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaReview},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/decision", Summary: "decide an application: allocate from named reserves, escalate above the threshold, or reject", Tag: "quota",
@@ -111,7 +111,7 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "POST", Path: "/v1/quota/corrections", Summary: "propose a correction of a recognised source (maker)", Tag: "quota",
 			Roles: province, In: quota.ProposeCorrectionInput{}, Out: quota.Correction{}, Handler: keyed(s, quota.ProposeCorrection)},
 		{Method: "GET", Path: "/v1/quota/corrections/{id}", Summary: "read a correction with its trail", Tag: "quota",
-			Roles: []string{RoleProvince, RoleAuditor}, Out: quotaCorrectionDetailView{}, Handler: s.handleQuotaGetCorrection},
+			Roles: []string{RoleProvince, RoleAuditor}, Out: quotaCorrectionDetailView{}, Handler: read(s, pathUUID, quota.GetCorrection, viewQuotaCorrection)},
 		{Method: "POST", Path: "/v1/quota/corrections/{id}/approval", Summary: "approve or reject a correction (checker: another province user)", Tag: "quota",
 			Roles: province, In: quota.DecisionInput{}, Out: quota.Correction{}, Handler: keyedID(s, quota.DecideCorrection)},
 		{Method: "GET", Path: "/v1/quota/reserves", Summary: "province and city reserves: in reserve, allocated, consumed (JSON or CSV)", Tag: "quota",
@@ -132,32 +132,11 @@ func (s *Server) quotaRoutes() []route {
 // recovered by a provincial decision, not a clock.
 func quotaJobs() []Job { return nil }
 
-func (s *Server) handleQuotaGetSource(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	d, err := quota.GetSource(r.Context(), s.l, a, id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, quotaSourceDetailView{Source: d.Source, Trail: viewQuotaEvents(d.Trail)})
-}
-
-func (s *Server) handleQuotaListSources(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+// quotaSourceFilter reads GET /v1/quota/sources' page and filters.
+func quotaSourceFilter(r *http.Request, _ ledger.Actor) (quota.SourceFilter, error) {
 	limit, cursor, err := pageParams(r)
-	if err != nil {
-		return err
-	}
 	q := r.URL.Query()
-	page, err := quota.ListSources(r.Context(), s.l, a, quota.SourceFilter{City: q.Get("city"), Enterprise: q.Get("enterprise"),
-		Status: q.Get("status"), Limit: limit, Cursor: cursor})
-	if err != nil {
-		return err
-	}
-	out := pageView[quota.Source]{Items: make([]quota.Source, 0, len(page.Items)), NextCursor: page.NextCursor}
-	out.Items = append(out.Items, page.Items...)
-	return writeJSON(w, http.StatusOK, out)
+	return quota.SourceFilter{City: q.Get("city"), Enterprise: q.Get("enterprise"), Status: q.Get("status"), Limit: limit, Cursor: cursor}, err
 }
 
 func (s *Server) handleQuotaApply(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -179,36 +158,18 @@ func (s *Server) handleQuotaApply(w http.ResponseWriter, r *http.Request, a ledg
 	return writeResult(w, replayed, viewQuotaApplication(d))
 }
 
-func (s *Server) handleQuotaGetApplication(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	d, err := quota.GetApplication(r.Context(), s.l, a, id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, viewQuotaApplication(d))
-}
-
-func (s *Server) handleQuotaListApplications(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+// quotaApplicationFilter reads GET /v1/quota/applications' page and filters.
+func quotaApplicationFilter(r *http.Request, _ ledger.Actor) (quota.ApplicationFilter, error) {
 	limit, cursor, err := pageParams(r)
-	if err != nil {
-		return err
-	}
 	q := r.URL.Query()
-	page, err := quota.ListApplications(r.Context(), s.l, a, quota.ApplicationFilter{Status: q.Get("status"), City: q.Get("city"),
-		Enterprise: q.Get("enterprise"), Project: q.Get("project"), Limit: limit, Cursor: cursor})
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, pageView[quota.Application]{Items: nonNil(page.Items), NextCursor: page.NextCursor})
+	return quota.ApplicationFilter{Status: q.Get("status"), City: q.Get("city"), Enterprise: q.Get("enterprise"), Project: q.Get("project"),
+		Limit: limit, Cursor: cursor}, err
 }
 
 // quotaStep is the shape of the application steps that take a path id.
 type quotaStep[In any] func(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID, in In) (quota.ApplicationDetail, bool, error)
 
-func quotaApplicationStep[Req any, In any](s *Server, step quotaStep[In], convert func(Req) In) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
+func quotaApplicationStep[Req any, In any](s *Server, step quotaStep[In], convert func(Req) In) handler {
 	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 		id, err := pathID(r)
 		if err != nil {
@@ -251,18 +212,6 @@ func (s *Server) handleQuotaConsume(w http.ResponseWriter, r *http.Request, a le
 
 func (s *Server) handleQuotaRecover(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 	return quotaApplicationStep(s, quota.Recover, func(x quota.RecoverInput) quota.RecoverInput { return x })(w, r, a)
-}
-
-func (s *Server) handleQuotaGetCorrection(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	c, err := quota.GetCorrection(r.Context(), s.l, a, id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, quotaCorrectionDetailView{Correction: c.Correction, Trail: viewQuotaEvents(c.Trail)})
 }
 
 // wantsCSV reports whether the Accept header asks for text/csv.
@@ -357,6 +306,14 @@ func (s *Server) handleQuotaListConfig(w http.ResponseWriter, r *http.Request, _
 // Views.
 
 func viewQuotaEvents(es []quota.Event) []quota.Event { return nonNil(es) }
+
+func viewQuotaSource(d quota.SourceDetail) quotaSourceDetailView {
+	return quotaSourceDetailView{Source: d.Source, Trail: viewQuotaEvents(d.Trail)}
+}
+
+func viewQuotaCorrection(c quota.CorrectionDetail) quotaCorrectionDetailView {
+	return quotaCorrectionDetailView{Correction: c.Correction, Trail: viewQuotaEvents(c.Trail)}
+}
 
 // viewQuotaApplication renders empty lists as [] rather than null.
 func viewQuotaApplication(d quota.ApplicationDetail) quota.ApplicationDetail {

@@ -46,7 +46,7 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/certifications", Summary: "request certification of a pool period; captures its grams (operator)", Tag: "registry",
 			Roles: operator, In: registry.CertificationRequest{}, Out: registry.Batch{}, Handler: keyed(s, registry.RequestCertification)},
 		{Method: "GET", Path: "/v1/certifications/{id}", Summary: "read a certification batch (drafts: its operator, province, auditors)", Tag: "registry",
-			Out: registry.Batch{}, Handler: s.handleRegistryGetBatch},
+			Out: registry.Batch{}, Handler: read(s, pathUUID, registry.GetCertification, nonView)},
 		{Method: "POST", Path: "/v1/certifications/{id}/notice", Summary: "start the public notice of a draft batch (operator)", Tag: "registry",
 			Roles: operator, Out: registry.Batch{}, Handler: keyedStep(s, registry.PublishNotice, nonView[registry.Batch])},
 		{Method: "POST", Path: "/v1/certifications/{id}/submission", Summary: "submit a batch whose notice has ended (operator)", Tag: "registry",
@@ -69,13 +69,13 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/holders/{id}/unfreeze", Summary: "unfreeze a holding, citing a decision", Tag: "registry",
 			Roles: province, In: registryFreezeRequest{}, Out: registry.Holder{}, Handler: s.handleRegistryFreeze(false)},
 		{Method: "GET", Path: "/v1/holdings", Summary: "a holder's units by block, vintage and methodology (holder=… for province and auditors)", Tag: "registry",
-			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince, RoleAuditor}, Paged: true, Out: registryHoldingsView{}, Handler: s.handleRegistryHoldings},
+			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince, RoleAuditor}, Paged: true, Out: registryHoldingsView{}, Handler: readPage(s, queryValue("holder"), registry.GetHoldings, viewRegistryHoldings)},
 		{Method: "POST", Path: "/v1/transfers", Summary: "move own units to another holder (FIFO, or a named serial range)", Tag: "registry",
 			Roles: holders, In: registry.TransferInput{}, Out: registry.Transfer{}, Handler: s.handleRegistryTransfer},
 		{Method: "POST", Path: "/v1/trades", Summary: "offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout", Tag: "registry",
 			Roles: holders, In: registry.OfferInput{}, Out: registry.Trade{}, Handler: s.handleRegistryOffer},
 		{Method: "GET", Path: "/v1/trades/{id}", Summary: "read a trade and its status (seller, buyer, province, auditors)", Tag: "registry",
-			Out: registry.Trade{}, Handler: s.handleRegistryGetTrade},
+			Out: registry.Trade{}, Handler: read(s, pathUUID, registry.GetTrade, viewRegistryTrade)},
 		{Method: "POST", Path: "/v1/trades/{id}/acceptance", Summary: "accept: units and money settle together or not at all (buyer)", Tag: "registry",
 			Roles: holders, Out: registry.Trade{}, Handler: keyedStep(s, registry.AcceptTrade, viewRegistryTrade)},
 		{Method: "POST", Path: "/v1/trades/{id}/cancellation", Summary: "cancel an open offer (seller, buyer or province); the units are released", Tag: "registry",
@@ -91,9 +91,9 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/cancellations", Summary: "cancel a holder's units administratively, citing a decision", Tag: "registry",
 			Roles: province, In: registry.CancelInput{}, Out: registry.Cancellation{}, Handler: keyed(s, registry.CancelUnits)},
 		{Method: "GET", Path: "/v1/registry/stats", Summary: "units issued, held, retired, cancelled and surrendered by vintage and methodology (public)", Tag: "registry",
-			Public: true, Out: registryStatsView{}, Handler: s.handleRegistryStats},
+			Public: true, Out: registryStatsView{}, Handler: readAll(s, registry.GetStats, viewRegistryStats)},
 		{Method: "GET", Path: "/v1/registry/policy", Summary: "the registry policy in force: notice days, offset cap share, trade timeout (public)", Tag: "registry",
-			Public: true, Out: registry.Policy{}, Handler: s.handleRegistryPolicy},
+			Public: true, Out: registry.Policy{}, Handler: readAll(s, registry.CurrentPolicy, nonView)},
 		{Method: "GET", Path: "/v1/registry/verify", Summary: "check the registry's invariants: serial blocks never overlap, blocks equal balances", Tag: "audit",
 			Roles: []string{RoleProvince, RoleAuditor}, Heavy: true, Out: registry.Report{}, Handler: s.handleRegistryAudit},
 		{Method: "POST", Path: "/v1/registry/policies", Summary: "publish a registry policy version from a future valid_from", Tag: "registry",
@@ -106,19 +106,7 @@ func (s *Server) registryRoutes() []route {
 // whether its pending transaction was resolved.
 func registryJobs() []Job { return nil }
 
-func (s *Server) handleRegistryGetBatch(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	b, err := registry.GetCertification(r.Context(), s.l, a, id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, b)
-}
-
-func (s *Server) handleRegistryFreeze(freeze bool) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
+func (s *Server) handleRegistryFreeze(freeze bool) handler {
 	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 		var req registryFreezeRequest
 		key, err := readWrite(r, &req)
@@ -138,19 +126,9 @@ func (s *Server) handleRegistryFreeze(freeze bool) func(http.ResponseWriter, *ht
 	}
 }
 
-func (s *Server) handleRegistryHoldings(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	limit, cursor, err := pageParams(r)
-	if err != nil {
-		return err
-	}
-	h, err := registry.GetHoldings(r.Context(), s.l, a, r.URL.Query().Get("holder"), limit, cursor)
-	if err != nil {
-		return err
-	}
-	out := registryHoldingsView{Holder: h.Holder, Status: h.Status, Balance: h.Balance, Available: h.Available, NextCursor: h.NextCursor,
-		Summary: make([]registry.HoldingSummary, 0, len(h.Summary)), Blocks: nonNil(h.Blocks)}
-	out.Summary = append(out.Summary, h.Summary...)
-	return writeJSON(w, http.StatusOK, out)
+func viewRegistryHoldings(h registry.Holdings) registryHoldingsView {
+	return registryHoldingsView{Holder: h.Holder, Status: h.Status, Balance: h.Balance, Available: h.Available, NextCursor: h.NextCursor,
+		Summary: nonNil(h.Summary), Blocks: nonNil(h.Blocks)}
 }
 
 func (s *Server) handleRegistryTransfer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -185,18 +163,6 @@ func (s *Server) handleRegistryOffer(w http.ResponseWriter, r *http.Request, a l
 	return writeResult(w, replayed, viewRegistryTrade(t))
 }
 
-func (s *Server) handleRegistryGetTrade(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	t, err := registry.GetTrade(r.Context(), s.l, a, id)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, viewRegistryTrade(t))
-}
-
 func (s *Server) handleRegistryCertificate(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -210,22 +176,8 @@ func (s *Server) handleRegistryCertificate(w http.ResponseWriter, r *http.Reques
 	return writeJSON(w, http.StatusOK, c)
 }
 
-func (s *Server) handleRegistryStats(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
-	st, err := registry.GetStats(r.Context(), s.l)
-	if err != nil {
-		return err
-	}
-	out := registryStatsView{Totals: st.Totals, Rows: make([]registry.StatsRow, 0, len(st.Rows)), AsOf: st.AsOf}
-	out.Rows = append(out.Rows, st.Rows...)
-	return writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleRegistryPolicy(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
-	p, err := registry.CurrentPolicy(r.Context(), s.l)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, p)
+func viewRegistryStats(st registry.Stats) registryStatsView {
+	return registryStatsView{Totals: st.Totals, Rows: nonNil(st.Rows), AsOf: st.AsOf}
 }
 
 func (s *Server) handleRegistryAudit(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {

@@ -78,8 +78,11 @@ type route struct {
 	In, Out  any   // request and response shapes, for the OpenAPI document
 	Paged    bool  // takes limit and cursor
 	Produces []string
-	Handler  func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error
+	Handler  handler
 }
+
+// handler serves one route; an error it returns is rendered as problem+json.
+type handler = func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error
 
 // New builds a server; ctx bounds background work started here (the
 // external JWKS refresher).
@@ -384,7 +387,7 @@ func nonNil[T any](s []T) []T {
 
 // keyed adapts a use-case write whose JSON body is its input and whose
 // result is the response (201, or 200 on an idempotent replay).
-func keyed[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, ledger.Actor, string, In) (Out, bool, error)) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
+func keyed[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, ledger.Actor, string, In) (Out, bool, error)) handler {
 	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 		var in In
 		key, err := readWrite(r, &in)
@@ -400,7 +403,7 @@ func keyed[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, le
 }
 
 // keyedID is keyed for a write on the object named by the path's {id}.
-func keyedID[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, ledger.Actor, string, uuid.UUID, In) (Out, bool, error)) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
+func keyedID[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, ledger.Actor, string, uuid.UUID, In) (Out, bool, error)) handler {
 	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 		id, err := pathID(r)
 		if err != nil {
@@ -421,7 +424,7 @@ func keyedID[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, 
 
 // keyedStep adapts a write on the object named by {id} that takes no body
 // (an optional empty object), rendering its result with view.
-func keyedStep[Out, View any](s *Server, step func(context.Context, *ledger.Ledger, ledger.Actor, string, uuid.UUID) (Out, bool, error), view func(Out) View) func(http.ResponseWriter, *http.Request, ledger.Actor) error {
+func keyedStep[Out, View any](s *Server, step func(context.Context, *ledger.Ledger, ledger.Actor, string, uuid.UUID) (Out, bool, error), view func(Out) View) handler {
 	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
 		id, err := pathID(r)
 		if err != nil {
@@ -439,8 +442,124 @@ func keyedStep[Out, View any](s *Server, step func(context.Context, *ledger.Ledg
 	}
 }
 
+// keyedArg is keyed for a write whose input comes from the request (arg:
+// the path or the token) rather than the body, which must be {}.
+func keyedArg[P, Out any](s *Server, arg arg[P], call func(context.Context, *ledger.Ledger, ledger.Actor, string, P) (Out, bool, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		p, err := arg(r, a)
+		if err != nil {
+			return err
+		}
+		key, err := readWrite(r, &emptyRequest{})
+		if err != nil {
+			return err
+		}
+		out, replayed, err := call(r.Context(), s.l, a, key, p)
+		if err != nil {
+			return err
+		}
+		return writeResult(w, replayed, out)
+	}
+}
+
+// emptyRequest is the body of a write that takes no input: {}.
+type emptyRequest struct{}
+
+// read adapts a use-case read of one argument taken from the request
+// (arg), answering 200 with view of its result.
+func read[P, Out, View any](s *Server, arg arg[P], call func(context.Context, *ledger.Ledger, ledger.Actor, P) (Out, error), view func(Out) View) handler {
+	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		p, err := arg(r, a)
+		if err != nil {
+			return err
+		}
+		out, err := call(r.Context(), s.l, a, p)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, view(out))
+	}
+}
+
+// readPage is read for one page of a list: limit and cursor come from
+// the query too.
+func readPage[P, Out, View any](s *Server, arg arg[P], call func(context.Context, *ledger.Ledger, ledger.Actor, P, int, string) (Out, error), view func(Out) View) handler {
+	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		p, err := arg(r, a)
+		if err != nil {
+			return err
+		}
+		limit, cursor, err := pageParams(r)
+		if err != nil {
+			return err
+		}
+		out, err := call(r.Context(), s.l, a, p, limit, cursor)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, view(out))
+	}
+}
+
+// readAll adapts a read that depends on neither the caller nor the request.
+func readAll[Out, View any](s *Server, call func(context.Context, *ledger.Ledger) (Out, error), view func(Out) View) handler {
+	return func(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
+		out, err := call(r.Context(), s.l)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, view(out))
+	}
+}
+
+// anyActor fits a read that does not depend on the caller to read's call.
+func anyActor[P, Out any](call func(context.Context, *ledger.Ledger, P) (Out, error)) func(context.Context, *ledger.Ledger, ledger.Actor, P) (Out, error) {
+	return func(ctx context.Context, l *ledger.Ledger, _ ledger.Actor, p P) (Out, error) { return call(ctx, l, p) }
+}
+
+// An arg takes a use case's argument from the request rather than the
+// body: a path value, a query flag, the caller's own id.
+type arg[P any] = func(*http.Request, ledger.Actor) (P, error)
+
+// pathValue is the path parameter name, as given.
+func pathValue(name string) arg[string] {
+	return func(r *http.Request, _ ledger.Actor) (string, error) { return r.PathValue(name), nil }
+}
+
+// pathUUID is the path's {id} as a UUID; not_found when it is not one.
+func pathUUID(r *http.Request, _ ledger.Actor) (uuid.UUID, error) { return pathID(r) }
+
+// queryValue is the query parameter name, "" when absent.
+func queryValue(name string) arg[string] {
+	return func(r *http.Request, _ ledger.Actor) (string, error) { return r.URL.Query().Get(name), nil }
+}
+
+// tokenSub is the caller's own id: the token's subject.
+func tokenSub(_ *http.Request, a ledger.Actor) (string, error) { return a.Sub, nil }
+
+// queryBool is an optional query flag: true, or false when absent.
+func queryBool(name string) arg[bool] {
+	return func(r *http.Request, _ ledger.Actor) (bool, error) {
+		switch r.URL.Query().Get(name) {
+		case "", "false":
+			return false, nil
+		case "true":
+			return true, nil
+		}
+		return false, ledger.Errf(ledger.CodeInvalidRequest, "%s must be true or false", name).At(name)
+	}
+}
+
 // nonView renders a result as it is.
 func nonView[T any](v T) T { return v }
+
+// viewList renders a whole list as one page (next_cursor empty).
+func viewList[T any](items []T) pageView[T] { return pageView[T]{Items: nonNil(items)} }
+
+// viewPage renders a use case's page of a list.
+func viewPage[T any](p ledger.Page[T]) pageView[T] {
+	return pageView[T]{Items: nonNil(p.Items), NextCursor: p.NextCursor}
+}
 
 // pageParams reads limit and cursor.
 func pageParams(r *http.Request) (int, string, error) {

@@ -40,9 +40,6 @@ func (a Asset) Scale() (int32, bool) {
 // and those records out of step.
 func (a Asset) Managed() bool { return a != AssetCNY }
 
-// Valid reports whether a is a known asset.
-func (a Asset) Valid() bool { _, ok := assetScales[a]; return ok }
-
 // ParseAmount parses a non-negative decimal string for asset a. The grammar
 // is deliberately narrow: digits, optionally a dot and digits; no sign,
 // exponent, spaces, NaN or Infinity. More decimals than the asset's scale

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -32,7 +31,6 @@ const (
 // Options configure a Ledger. Zero values take the documented defaults.
 type Options struct {
 	RetriesMax int              // whole-transaction retries on 40001/40P01; default 12
-	Logger     *slog.Logger     // default: discard
 	Now        func() time.Time // clock; default time.Now (tests move it)
 	NoCoalesce bool             // write each Post in its own database transaction
 }
@@ -86,9 +84,6 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error) {
 	if opts.RetriesMax <= 0 {
 		opts.RetriesMax = retriesMaxDefault
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -153,7 +153,7 @@ func (b *benchConfig) token(sub string) (string, error) {
 // seedIngest registers citizens bc0..bcN-1, entrusted to metro-jinan,
 // straight through the ledger (there is no bulk citizen route on purpose).
 func seedIngest(ctx context.Context, c *config, n int) error {
-	l, closePool, err := c.ledger(ctx, nil)
+	l, closePool, err := c.ledger(ctx)
 	if err != nil {
 		return fmt.Errorf("ingest needs DATABASE_URL to seed citizens: %w", err)
 	}

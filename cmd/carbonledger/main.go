@@ -125,12 +125,12 @@ func (c *config) pool(ctx context.Context) (*pgxpool.Pool, error) {
 	return ledger.Connect(ctx, c.databaseURL)
 }
 
-func (c *config) ledger(ctx context.Context, log *slog.Logger) (*ledger.Ledger, func(), error) {
+func (c *config) ledger(ctx context.Context) (*ledger.Ledger, func(), error) {
 	pool, err := c.pool(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := ledger.New(ctx, pool, ledger.Options{Logger: log})
+	l, err := ledger.New(ctx, pool, ledger.Options{})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
@@ -157,7 +157,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		fmt.Sscan(env("CARBONLEDGER_RATE_LIMIT", "0"), &c.rateLimit)
 	}
 	log := c.logger()
-	l, closePool, err := c.ledger(ctx, log)
+	l, closePool, err := c.ledger(ctx)
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func cmdVerify(ctx context.Context, args []string) error {
 	c := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
 	_ = fs.Parse(args)
-	l, closePool, err := c.ledger(ctx, nil)
+	l, closePool, err := c.ledger(ctx)
 	if err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func cmdJob(ctx context.Context, args []string) error {
 		if j.Name != name {
 			continue
 		}
-		l, closePool, err := c.ledger(ctx, nil)
+		l, closePool, err := c.ledger(ctx)
 		if err != nil {
 			return err
 		}

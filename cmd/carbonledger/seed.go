@@ -51,7 +51,7 @@ func cmdSeed(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("seed", flag.ExitOnError)
 	c := commonFlags(fs)
 	_ = fs.Parse(args)
-	l, closePool, err := c.ledger(ctx, nil)
+	l, closePool, err := c.ledger(ctx)
 	if err != nil {
 		return err
 	}
