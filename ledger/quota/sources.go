@@ -96,7 +96,7 @@ type ProposeSourceInput struct {
 // own city; reductions formed before 2021-01-01 or outside Shandong are
 // refused.
 func ProposeSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in ProposeSourceInput) (Source, bool, error) {
-	if err := requireRole(actor, RoleCity); err != nil {
+	if err := actor.Require(ledger.RoleCity); err != nil {
 		return Source{}, false, err
 	}
 	if in.City != actor.City {
@@ -138,7 +138,7 @@ func ProposeSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return Source{}, err
 		}
-		id := newID()
+		id := ledger.NewID()
 		_, err = tx.Exec(ctx, `
 			INSERT INTO quota_sources (id, city, enterprise, route, tonnes, formed_on, evidence_ref, status, proposed_by, proposed_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, 'proposed', $8, $9)`,
@@ -177,7 +177,7 @@ type idInput[T any] struct {
 // DecideSource is the province's approval (recognition: recognition →
 // enterprise source) or rejection of a proposed source.
 func DecideSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in DecisionInput) (Source, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Source{}, false, err
 	}
 	if err := in.validate(); err != nil {
@@ -257,7 +257,7 @@ type Stockpiling struct {
 // reserve and the reserve of the source's city by the split rule in force
 // (province floor(tonnes × percent / 100), the city the rest). Province only.
 func Stockpile(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in StockpileInput) (Stockpiling, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Stockpiling{}, false, err
 	}
 	var tonnes decimal.Decimal
@@ -301,7 +301,7 @@ func Stockpile(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key st
 		lg.add(SourceAccount(s.Enterprise), amount.Neg())
 		lg.add(ReserveAccount(ReserveProvince), prov)
 		lg.add(ReserveAccount(s.City), city)
-		id := newID()
+		id := ledger.NewID()
 		t, err := w.Build(actor, ledger.TxInput{Kind: "quota.stockpiling", Postings: lg.inputs(),
 			Metadata: map[string]string{"stockpiling_id": id.String(), "source_id": s.ID.String(), "split_version": split.ID.String()}})
 		if err != nil {
@@ -357,12 +357,12 @@ type SourceDetail struct {
 // canSeeSource: the province and auditors see all sources, a city those of
 // its city, an enterprise its own.
 func canSeeSource(a ledger.Actor, s *Source) bool {
-	switch a.Role {
-	case RoleProvince, RoleAuditor:
+	switch {
+	case a.SeesAll():
 		return true
-	case RoleCity:
+	case a.Is(ledger.RoleCity):
 		return a.City != "" && a.City == s.City
-	case RoleEnterprise:
+	case a.Is(ledger.RoleEnterprise):
 		return a.Org != "" && a.Org == s.Enterprise
 	}
 	return false
@@ -371,23 +371,20 @@ func canSeeSource(a ledger.Actor, s *Source) bool {
 // GetSource reads a source with its trail. A source the actor may not see
 // is reported as not found, so its existence does not leak.
 func GetSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, id uuid.UUID) (SourceDetail, error) {
-	if err := requireRole(actor, RoleProvince, RoleAuditor, RoleCity, RoleEnterprise); err != nil {
+	if err := actor.Require(readerRoles...); err != nil {
 		return SourceDetail{}, err
 	}
-	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
-	if err != nil {
-		return SourceDetail{}, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	s, err := loadSource(ctx, tx, id, false)
-	if err != nil {
-		return SourceDetail{}, err
-	}
-	if !canSeeSource(actor, &s.Source) {
-		return SourceDetail{}, ledger.Errf(ledger.CodeNotFound, "source %s not found", id)
-	}
-	events, err := trail(ctx, tx, id)
-	return SourceDetail{Source: s.Source, Trail: events}, err
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (SourceDetail, error) {
+		s, err := loadSource(r.Ctx(), r.Tx(), id, false)
+		if err != nil {
+			return SourceDetail{}, err
+		}
+		if !canSeeSource(actor, &s.Source) {
+			return SourceDetail{}, ledger.Errf(ledger.CodeNotFound, "source %s not found", id)
+		}
+		events, err := trail(r.Journal, subjectSource, id)
+		return SourceDetail{Source: s.Source, Trail: events}, err
+	})
 }
 
 // SourceFilter narrows a list of sources.
@@ -401,39 +398,51 @@ type SourceFilter struct {
 
 // ListSources pages the sources the actor may see, newest first.
 func ListSources(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, f SourceFilter) (ledger.Page[Source], error) {
-	if err := requireRole(actor, RoleProvince, RoleAuditor, RoleCity, RoleEnterprise); err != nil {
+	if err := actor.Require(readerRoles...); err != nil {
 		return ledger.Page[Source]{}, err
 	}
 	switch actor.Role {
-	case RoleCity:
+	case ledger.RoleCity:
 		if f.City != "" && f.City != actor.City {
 			return ledger.Page[Source]{Items: []Source{}}, nil
 		}
 		f.City = actor.City
-	case RoleEnterprise:
+	case ledger.RoleEnterprise:
 		if f.Enterprise != "" && f.Enterprise != actor.Org {
 			return ledger.Page[Source]{Items: []Source{}}, nil
 		}
 		f.Enterprise = actor.Org
 	}
 	limit := ledger.ClampLimit(f.Limit)
-	after, err := decodeIDCursor(f.Cursor)
+	after, err := idCursor(f.Cursor)
 	if err != nil {
 		return ledger.Page[Source]{}, err
 	}
-	rows, err := l.Pool().Query(ctx, `
-		SELECT `+sourceColumns+` FROM quota_sources
-		WHERE ($1 = '' OR city = $1) AND ($2 = '' OR enterprise = $2) AND ($3 = '' OR status = $3) AND ($4::UUID IS NULL OR id < $4)
-		ORDER BY id DESC LIMIT $5`, f.City, f.Enterprise, f.Status, after, limit+1)
-	if err != nil {
-		return ledger.Page[Source]{}, err
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Source, error) {
-		s, err := scanSource(r)
-		return s.Source, err
+	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Source, error) {
+		rows, err := r.Tx().Query(ctx, `
+			SELECT `+sourceColumns+` FROM quota_sources
+			WHERE ($1 = '' OR city = $1) AND ($2 = '' OR enterprise = $2) AND ($3 = '' OR status = $3) AND ($4::UUID IS NULL OR id < $4)
+			ORDER BY id DESC LIMIT $5`, f.City, f.Enterprise, f.Status, after, limit+1)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Source, error) {
+			s, err := scanSource(r)
+			return s.Source, err
+		})
 	})
 	if err != nil {
 		return ledger.Page[Source]{}, err
 	}
-	return pageOf(items, limit, func(s Source) uuid.UUID { return s.ID }), nil
+	return ledger.PageOf(items, limit, func(s Source) string { return ledger.EncodeCursor(s.ID) }), nil
+}
+
+// idCursor reads the cursor of the lists that page by id (UUIDv7, so
+// newest first is id order); "" is the first page.
+func idCursor(c string) (*uuid.UUID, error) {
+	if c == "" {
+		return nil, nil
+	}
+	var id uuid.UUID
+	return &id, ledger.DecodeCursor(c, &id)
 }
