@@ -117,45 +117,11 @@ func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 	if err := actor.Require(ledger.RoleEnterprise); err != nil {
 		return ApplicationDetail{}, false, err
 	}
-	if err := checkIdent(in.Project, "project"); err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	if !ShandongCity(in.City) {
-		return ApplicationDetail{}, false, ledger.Errf(CodeOutsideShandong, "city %q is not a Shandong prefecture-level city", in.City).At("city")
-	}
-	if err := checkIdent(in.Sector, "sector"); err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	emissions, err := parseTonnes(in.Emissions, "emissions")
+	emissions, own, requested, err := in.parse()
 	if err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	if in.EmissionsBreakdown != nil {
-		total, err := in.EmissionsBreakdown.Total()
-		if err != nil {
-			return ApplicationDetail{}, false, err
-		}
-		if !total.Equal(emissions) {
-			return ApplicationDetail{}, false, ledger.Errf(ledger.CodeInvalidRequest,
-				"emissions %s differ from fuel combustion + industrial process + net purchased power and heat − CO2 recovered = %s", tonnesText(emissions), total.String()).At("emissions")
-		}
-	}
-	own, err := parseTonnesOrZero(in.OwnSources, "own_sources")
-	if err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	if err := checkText(in.OwnSourcesRef, "own_sources_ref", own.IsPositive(), RefBytesMax); err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	requested, err := parseTonnes(in.Requested, "requested")
-	if err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	if err := checkText(in.Reason, "reason", false, ReasonBytesMax); err != nil {
 		return ApplicationDetail{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.application.submit", in, func(w *ledger.Writer) (ApplicationDetail, error) {
-		ctx, tx := w.Ctx(), w.Tx()
 		coef, err := configAt(w, ConfigCoefficient, in.Sector)
 		if err != nil {
 			return ApplicationDetail{}, withField(err, "sector")
@@ -170,28 +136,7 @@ func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 				Msg:    "requested " + tonnesText(requested) + " t exceeds the gap of " + tonnesText(g.Gap) + " t (" + tonnesText(emissions) + " × " + coef.Value + " − " + tonnesText(own) + ")",
 				Detail: map[string]string{"required": tonnesText(g.Required), "gap": tonnesText(g.Gap)}}
 		}
-		// The project belongs to the first enterprise that applies for it;
-		// its row serialises applications of one project.
-		if _, err := tx.Exec(ctx, `INSERT INTO quota_projects (id, enterprise, city, sector, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-			in.Project, actor.Org, in.City, in.Sector, w.Now()); err != nil {
-			return ApplicationDetail{}, err
-		}
-		var pEnt, pCity, pSector string
-		if err := tx.QueryRow(ctx, `SELECT enterprise, city, sector FROM quota_projects WHERE id = $1 FOR UPDATE`, in.Project).Scan(&pEnt, &pCity, &pSector); err != nil {
-			return ApplicationDetail{}, err
-		}
-		if pEnt != actor.Org {
-			return ApplicationDetail{}, ledger.Errf(CodeProjectConflict, "project id %q is taken by another enterprise; choose another id", in.Project).At("project")
-		}
-		if pCity != in.City || pSector != in.Sector {
-			return ApplicationDetail{}, ledger.Errf(CodeProjectConflict, "project %s is registered in city %s, sector %s", in.Project, pCity, pSector).At("project")
-		}
-		var open uuid.UUID
-		err = tx.QueryRow(ctx, `SELECT id FROM quota_applications WHERE project = $1 AND status IN ('submitted', 'city_approved', 'awaiting_government', 'government_approved') LIMIT 1`, in.Project).Scan(&open)
-		if err == nil {
-			return ApplicationDetail{}, ledger.Errf(CodeInvalidState, "project %s already has application %s in progress", in.Project, open).At("project")
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		if err := claimProject(w, actor, &in); err != nil {
 			return ApplicationDetail{}, err
 		}
 		breakdown := []byte("{}")
@@ -201,7 +146,7 @@ func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 			}
 		}
 		id := ledger.NewID()
-		if _, err := tx.Exec(ctx, `
+		if _, err := w.Tx().Exec(w.Ctx(), `
 			INSERT INTO quota_applications (id, project, enterprise, city, sector, emissions, breakdown, coefficient, coefficient_version, required, own_sources, own_sources_ref,
 				gap, requested, status, created_by, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'submitted', $15, $16, $16)`,
@@ -218,6 +163,78 @@ func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 		}
 		return applicationDetail(w.Journal, id, false)
 	})
+}
+
+// parse validates an application's fields and returns its emissions, own
+// sources and requested tonnes.
+func (in *ApplyInput) parse() (emissions, own, requested decimal.Decimal, err error) {
+	if err = checkIdent(in.Project, "project"); err != nil {
+		return
+	}
+	if !ShandongCity(in.City) {
+		err = ledger.Errf(CodeOutsideShandong, "city %q is not a Shandong prefecture-level city", in.City).At("city")
+		return
+	}
+	if err = checkIdent(in.Sector, "sector"); err != nil {
+		return
+	}
+	if emissions, err = parseTonnes(in.Emissions, "emissions"); err != nil {
+		return
+	}
+	if in.EmissionsBreakdown != nil {
+		var total decimal.Decimal
+		if total, err = in.EmissionsBreakdown.Total(); err != nil {
+			return
+		}
+		if !total.Equal(emissions) {
+			err = ledger.Errf(ledger.CodeInvalidRequest,
+				"emissions %s differ from fuel combustion + industrial process + net purchased power and heat − CO2 recovered = %s", tonnesText(emissions), total.String()).At("emissions")
+			return
+		}
+	}
+	if own, err = parseTonnesOrZero(in.OwnSources, "own_sources"); err != nil {
+		return
+	}
+	if err = checkText(in.OwnSourcesRef, "own_sources_ref", own.IsPositive(), RefBytesMax); err != nil {
+		return
+	}
+	if requested, err = parseTonnes(in.Requested, "requested"); err != nil {
+		return
+	}
+	err = checkText(in.Reason, "reason", false, ReasonBytesMax)
+	return
+}
+
+// claimProject registers the project for the actor's enterprise, or
+// checks that it is the enterprise's, in the same city and sector, with
+// no application in progress. The project belongs to the first
+// enterprise that applies for it; its row, locked here, serialises
+// applications of one project.
+func claimProject(w *ledger.Writer, actor ledger.Actor, in *ApplyInput) error {
+	ctx, tx := w.Ctx(), w.Tx()
+	if _, err := tx.Exec(ctx, `INSERT INTO quota_projects (id, enterprise, city, sector, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+		in.Project, actor.Org, in.City, in.Sector, w.Now()); err != nil {
+		return err
+	}
+	var pEnt, pCity, pSector string
+	if err := tx.QueryRow(ctx, `SELECT enterprise, city, sector FROM quota_projects WHERE id = $1 FOR UPDATE`, in.Project).Scan(&pEnt, &pCity, &pSector); err != nil {
+		return err
+	}
+	if pEnt != actor.Org {
+		return ledger.Errf(CodeProjectConflict, "project id %q is taken by another enterprise; choose another id", in.Project).At("project")
+	}
+	if pCity != in.City || pSector != in.Sector {
+		return ledger.Errf(CodeProjectConflict, "project %s is registered in city %s, sector %s", in.Project, pCity, pSector).At("project")
+	}
+	var open uuid.UUID
+	err := tx.QueryRow(ctx, `SELECT id FROM quota_applications WHERE project = $1 AND status IN ('submitted', 'city_approved', 'awaiting_government', 'government_approved') LIMIT 1`, in.Project).Scan(&open)
+	if err == nil {
+		return ledger.Errf(CodeInvalidState, "project %s already has application %s in progress", in.Project, open).At("project")
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	return nil
 }
 
 // ReviewApplication is the city's review of an application for a project

@@ -288,64 +288,71 @@ func Stockpile(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key st
 				Msg:    "source " + s.ID.String() + " has " + s.Unstockpiled + " t left to stockpile",
 				Detail: map[string]string{"available": s.Unstockpiled}}
 		}
-		split, err := configAt(w, ConfigSplit, "")
-		if err != nil {
-			return Stockpiling{}, err
+		return stockpile(w, actor, &s, amount, in.Reason)
+	})
+}
+
+// stockpile moves amount of a locked, recognised source into the
+// province's and its city's reserves by the split in force.
+func stockpile(w *ledger.Writer, actor ledger.Actor, s *sourceRow, amount decimal.Decimal, reason string) (Stockpiling, error) {
+	ctx, tx := w.Ctx(), w.Tx()
+	split, err := configAt(w, ConfigSplit, "")
+	if err != nil {
+		return Stockpiling{}, err
+	}
+	prov, city := SplitStockpile(amount, split.value)
+	rl, err := lockReserves(w, ReserveProvince, s.City)
+	if err != nil {
+		return Stockpiling{}, err
+	}
+	var lg legs
+	lg.add(SourceAccount(s.Enterprise), amount.Neg())
+	lg.add(ReserveAccount(ReserveProvince), prov)
+	lg.add(ReserveAccount(s.City), city)
+	id := ledger.NewID()
+	t, err := w.Build(actor, ledger.TxInput{Kind: "quota.stockpiling", Postings: lg.inputs(),
+		Metadata: map[string]string{"stockpiling_id": id.String(), "source_id": s.ID.String(), "split_version": split.ID.String()}})
+	if err != nil {
+		return Stockpiling{}, err
+	}
+	var tranches []newTranche
+	var moves []movement
+	for _, part := range []struct {
+		reserve string
+		tonnes  decimal.Decimal
+	}{{ReserveProvince, prov}, {s.City, city}} {
+		if part.tonnes.IsPositive() {
+			tranches = append(tranches, newTranche{Reserve: part.reserve, Source: s.ID, Origin: "stockpiling", OriginID: id, Tonnes: part.tonnes})
+			moves = append(moves, movement{Flow: flowStockpiled, Tonnes: part.tonnes, Reserve: part.reserve, Source: s.ID, OpID: id})
 		}
-		prov, city := SplitStockpile(amount, split.value)
-		rl, err := lockReserves(w, ReserveProvince, s.City)
-		if err != nil {
-			return Stockpiling{}, err
-		}
-		var lg legs
-		lg.add(SourceAccount(s.Enterprise), amount.Neg())
-		lg.add(ReserveAccount(ReserveProvince), prov)
-		lg.add(ReserveAccount(s.City), city)
-		id := ledger.NewID()
-		t, err := w.Build(actor, ledger.TxInput{Kind: "quota.stockpiling", Postings: lg.inputs(),
-			Metadata: map[string]string{"stockpiling_id": id.String(), "source_id": s.ID.String(), "split_version": split.ID.String()}})
-		if err != nil {
-			return Stockpiling{}, err
-		}
-		var tranches []newTranche
-		var moves []movement
-		for _, part := range []struct {
-			reserve string
-			tonnes  decimal.Decimal
-		}{{ReserveProvince, prov}, {s.City, city}} {
-			if part.tonnes.IsPositive() {
-				tranches = append(tranches, newTranche{Reserve: part.reserve, Source: s.ID, Origin: "stockpiling", OriginID: id, Tonnes: part.tonnes})
-				moves = append(moves, movement{Flow: flowStockpiled, Tonnes: part.tonnes, Reserve: part.reserve, Source: s.ID, OpID: id})
-			}
-		}
-		if err := rl.put(w, t.ID, tranches); err != nil {
-			return Stockpiling{}, err
-		}
-		if err := w.Apply(t); err != nil {
-			return Stockpiling{}, err
-		}
-		sp := Stockpiling{ID: id, SourceID: s.ID, Tonnes: tonnesText(amount), ProvinceTonnes: tonnesText(prov), CityTonnes: tonnesText(city),
-			City: s.City, SplitVersion: split.ID, SplitPercent: split.Value, TxID: t.ID, CreatedBy: actor.ID(), CreatedAt: w.Now()}
-		if _, err := tx.Exec(ctx, `
+	}
+	if err := rl.put(w, t.ID, tranches); err != nil {
+		return Stockpiling{}, err
+	}
+	if err := w.Apply(t); err != nil {
+		return Stockpiling{}, err
+	}
+	sp := Stockpiling{ID: id, SourceID: s.ID, Tonnes: tonnesText(amount), ProvinceTonnes: tonnesText(prov), CityTonnes: tonnesText(city),
+		City: s.City, SplitVersion: split.ID, SplitPercent: split.Value, TxID: t.ID, CreatedBy: actor.ID(), CreatedAt: w.Now()}
+	if _, err := tx.Exec(ctx, `
 			INSERT INTO quota_stockpilings (id, source_id, tonnes, province_tonnes, city_tonnes, city, split_version, split_percent, tx_id, created_by, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			id, s.ID, amount, prov, city, s.City, split.ID, split.value, t.ID, actor.ID(), w.Now()); err != nil {
-			return Stockpiling{}, err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE quota_sources SET unstockpiled = unstockpiled - $2 WHERE id = $1`, s.ID, amount); err != nil {
-			return Stockpiling{}, err
-		}
-		if err := writeMovements(w, t.ID, moves); err != nil {
-			return Stockpiling{}, err
-		}
-		detail := map[string]string{"source_id": s.ID.String(), "tonnes": sp.Tonnes, "province_tonnes": sp.ProvinceTonnes,
-			"city": s.City, "city_tonnes": sp.CityTonnes, "split_version": split.ID.String(), "split_province_percent": split.Value}
-		if err := record(w, actor, subjectStockpiling, id, "stockpiling.created", in.Reason, detail, &t.ID); err != nil {
-			return Stockpiling{}, err
-		}
-		detail["stockpiling_id"] = id.String()
-		return sp, record(w, actor, subjectSource, s.ID, "source.stockpiled", in.Reason, detail, &t.ID)
-	})
+		id, s.ID, amount, prov, city, s.City, split.ID, split.value, t.ID, actor.ID(), w.Now()); err != nil {
+		return Stockpiling{}, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE quota_sources SET unstockpiled = unstockpiled - $2 WHERE id = $1`, s.ID, amount); err != nil {
+		return Stockpiling{}, err
+	}
+	if err := writeMovements(w, t.ID, moves); err != nil {
+		return Stockpiling{}, err
+	}
+	detail := map[string]string{"source_id": s.ID.String(), "tonnes": sp.Tonnes, "province_tonnes": sp.ProvinceTonnes,
+		"city": s.City, "city_tonnes": sp.CityTonnes, "split_version": split.ID.String(), "split_province_percent": split.Value}
+	if err := record(w, actor, subjectStockpiling, id, "stockpiling.created", reason, detail, &t.ID); err != nil {
+		return Stockpiling{}, err
+	}
+	detail["stockpiling_id"] = id.String()
+	return sp, record(w, actor, subjectSource, s.ID, "source.stockpiled", reason, detail, &t.ID)
 }
 
 // SourceDetail is a source with its trail.
