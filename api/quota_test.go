@@ -62,11 +62,9 @@ func (h *quotaHarness) cityApprovedApp(t *testing.T, project, sector, emissions,
 func (h *quotaHarness) quotaClean(t *testing.T) {
 	t.Helper()
 	h.verifyClean()
-	if p, err := quota.Check(context.Background(), h.l); err != nil || len(p) > 0 {
-		t.Fatalf("quota check: %v %v", p, err)
-	}
-	if p, err := quota.VerifyTrail(context.Background(), h.l); err != nil || len(p) > 0 {
-		t.Fatalf("trail: %v %v", p, err)
+	// The quota checks and every trail chain, as `carbonledger verify` runs them.
+	if rep, err := h.l.VerifyAll(context.Background(), []ledger.UseCase{quota.UseCase}); err != nil || !rep.OK {
+		t.Fatalf("quota verify: %+v %v", rep, err)
 	}
 }
 

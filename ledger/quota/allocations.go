@@ -66,10 +66,12 @@ type allocationRow struct {
 
 const allocationColumns = `id, application_id, project, tonnes, paid, price, price_version, amount_cny, refunded_cny, status, tx_id, closed_tx, created_at, closed_at`
 
-func scanAllocation(r pgx.Row) (allocationRow, error) {
+// scanAllocation scans allocationColumns, then the extra columns selected.
+func scanAllocation(r pgx.Row, extra ...any) (allocationRow, error) {
 	var a allocationRow
 	var price *decimal.Decimal
-	err := r.Scan(&a.ID, &a.ApplicationID, &a.Project, &a.tonnes, &a.Paid, &price, &a.PriceVersion, &a.amount, &a.refunded, &a.Status, &a.TxID, &a.ClosedTxID, &a.CreatedAt, &a.ClosedAt)
+	err := r.Scan(append([]any{&a.ID, &a.ApplicationID, &a.Project, &a.tonnes, &a.Paid, &price, &a.PriceVersion, &a.amount, &a.refunded, &a.Status,
+		&a.TxID, &a.ClosedTxID, &a.CreatedAt, &a.ClosedAt}, extra...)...)
 	if err != nil {
 		return a, err
 	}
@@ -136,7 +138,6 @@ func loadAllocationByApplication(ctx context.Context, tx pgx.Tx, appID uuid.UUID
 // tranches first) to the project, with the CNY leg when paid, in one engine
 // transaction. The application row is locked by the caller.
 func allocate(w *ledger.Writer, actor ledger.Actor, a *applicationRow, draws []draw, paid bool, reason string) error {
-	ctx, tx := w.Ctx(), w.Tx()
 	names := make([]string, len(draws))
 	for i, d := range draws {
 		names[i] = d.reserve
@@ -157,24 +158,23 @@ func allocate(w *ledger.Writer, actor ledger.Actor, a *applicationRow, draws []d
 	}
 	project := ProjectAccount(a.Project)
 	lg.add(project, a.requested)
-	id := newID()
-	meta := map[string]string{"application_id": a.ID.String(), "allocation_id": id.String(), "project": a.Project}
+	al := Allocation{ID: ledger.NewID(), ApplicationID: a.ID, Project: a.Project, Tonnes: a.Requested, Paid: paid, CreatedAt: w.Now()}
+	meta := map[string]string{"application_id": a.ID.String(), "allocation_id": al.ID.String(), "project": a.Project}
 	var price, amount decimal.Decimal
-	var priceVersion *uuid.UUID
 	if paid {
 		pc, err := configAt(w, ConfigPrice, "")
 		if err != nil {
 			return err
 		}
-		price, priceVersion = pc.value, &pc.ID
-		amount = price.Mul(a.requested)
-		meta["price_version"] = pc.ID.String()
-		meta["price_yuan_per_tonne"] = yuanText(price)
+		price, amount = pc.value, pc.value.Mul(a.requested)
+		al.PriceVersion, al.PriceYuanPerTonne = &pc.ID, yuanText(price)
+		meta["price_version"], meta["price_yuan_per_tonne"] = pc.ID.String(), al.PriceYuanPerTonne
 		if amount.IsPositive() {
 			lg.add(ledger.OrgMoneyAccount(a.Enterprise), amount.Neg())
 			lg.add(AccountRevenue, amount)
 		}
 	}
+	al.AmountCNY = yuanText(amount)
 	if err := w.OpenAccounts(lg.accounts()...); err != nil {
 		return err
 	}
@@ -185,31 +185,14 @@ func allocate(w *ledger.Writer, actor ledger.Actor, a *applicationRow, draws []d
 	if err := w.Apply(t); err != nil {
 		return err
 	}
-	var pricePtr *decimal.Decimal
-	if paid {
-		pricePtr = &price
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO quota_allocations (id, application_id, project, tonnes, paid, price, price_version, amount_cny, status, tx_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'allocated', $9, $10)`,
-		id, a.ID, a.Project, a.requested, paid, pricePtr, priceVersion, amount, t.ID, w.Now()); err != nil {
+	al.TxID = t.ID
+	if err := insertAllocation(w, &al, pieces); err != nil {
 		return err
 	}
-	var idx []int32
-	var reserves, tranches, sources, amts []string
 	moves := make([]movement, 0, len(pieces))
-	for i, p := range pieces {
-		idx, reserves, tranches = append(idx, int32(i)), append(reserves, p.Reserve), append(tranches, p.Tranche.String())
-		sources, amts = append(sources, p.Source.String()), append(amts, p.Tonnes.String())
+	for _, p := range pieces {
 		moves = append(moves, movement{Flow: flowAllocated, Tonnes: p.Tonnes, Reserve: p.Reserve, Source: p.Source, Project: a.Project,
-			ProjectCity: a.City, Sector: a.Sector, Allocation: &id, AmountCNY: price.Mul(p.Tonnes), OpID: id})
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO quota_draws (allocation_id, idx, reserve, tranche_id, source_id, tonnes)
-		SELECT $1, idx, reserve, tr::UUID, src::UUID, amt::NUMERIC
-		FROM unnest($2::INT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[]) AS v(idx, reserve, tr, src, amt)`,
-		id, idx, reserves, tranches, sources, amts); err != nil {
-		return err
+			ProjectCity: a.City, Sector: a.Sector, Allocation: &al.ID, AmountCNY: price.Mul(p.Tonnes), OpID: al.ID})
 	}
 	if err := writeMovements(w, t.ID, moves); err != nil {
 		return err
@@ -217,16 +200,37 @@ func allocate(w *ledger.Writer, actor ledger.Actor, a *applicationRow, draws []d
 	if err := setStatus(w, a.ID, StatusApproved); err != nil {
 		return err
 	}
-	detail := map[string]string{"allocation_id": id.String(), "tonnes": a.Requested, "project_account": project, "paid": boolText(paid)}
+	detail := map[string]string{"allocation_id": al.ID.String(), "tonnes": a.Requested, "project_account": project, "paid": boolText(paid)}
 	for _, d := range draws {
 		detail["draw_"+d.reserve] = tonnesText(d.tonnes)
 	}
 	if paid {
-		detail["price_version"] = priceVersion.String()
-		detail["price_yuan_per_tonne"] = yuanText(price)
-		detail["amount_cny"] = yuanText(amount)
+		detail["price_version"], detail["price_yuan_per_tonne"], detail["amount_cny"] = al.PriceVersion.String(), al.PriceYuanPerTonne, al.AmountCNY
 	}
 	return record(w, actor, subjectApplication, a.ID, "application.approved", reason, detail, &t.ID)
+}
+
+// insertAllocation writes a new allocation, its record hash and its draws.
+func insertAllocation(w *ledger.Writer, al *Allocation, pieces []piece) error {
+	ctx, tx := w.Ctx(), w.Tx()
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO quota_allocations (id, application_id, project, tonnes, paid, price, price_version, amount_cny, status, tx_id, created_at, record_hash)
+		VALUES ($1, $2, $3, $4::NUMERIC, $5, NULLIF($6, '')::NUMERIC, $7, $8::NUMERIC, 'allocated', $9, $10, $11)`,
+		al.ID, al.ApplicationID, al.Project, al.Tonnes, al.Paid, al.PriceYuanPerTonne, al.PriceVersion, al.AmountCNY, al.TxID, al.CreatedAt, al.hash(pieces)); err != nil {
+		return err
+	}
+	var idx []int32
+	var reserves, tranches, sources, amts []string
+	for i, p := range pieces {
+		idx, reserves, tranches = append(idx, int32(i)), append(reserves, p.Reserve), append(tranches, p.Tranche.String())
+		sources, amts = append(sources, p.Source.String()), append(amts, p.Tonnes.String())
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO quota_draws (allocation_id, idx, reserve, tranche_id, source_id, tonnes)
+		SELECT $1, idx, reserve, tr::UUID, src::UUID, amt::NUMERIC
+		FROM unnest($2::INT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[]) AS v(idx, reserve, tr, src, amt)`,
+		al.ID, idx, reserves, tranches, sources, amts)
+	return err
 }
 
 func boolText(b bool) string {
@@ -261,22 +265,10 @@ func lockAllocation(w *ledger.Writer, id uuid.UUID) (applicationRow, allocationR
 	return app, al, nil
 }
 
-type drawRow struct {
-	reserve string
-	tranche uuid.UUID
-	source  uuid.UUID
-	tonnes  decimal.Decimal
-}
-
-func drawRows(w *ledger.Writer, id uuid.UUID) ([]drawRow, error) {
-	rows, err := w.Tx().Query(w.Ctx(), `SELECT reserve, tranche_id, source_id, tonnes FROM quota_draws WHERE allocation_id = $1 ORDER BY idx`, id)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (drawRow, error) {
-		var d drawRow
-		return d, r.Scan(&d.reserve, &d.tranche, &d.source, &d.tonnes)
-	})
+// drawRows reads an allocation's draws in order.
+func drawRows(w *ledger.Writer, id uuid.UUID) ([]piece, error) {
+	draws, err := drawsOf(w.Ctx(), w.Tx(), []uuid.UUID{id})
+	return draws[id], err
 }
 
 // ConsumeInput records a project's commissioning.
@@ -288,7 +280,7 @@ type ConsumeInput struct {
 // Consume moves an allocation to province:CEI:consumed when its project is
 // commissioned. Province only; at most once.
 func Consume(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in ConsumeInput) (ApplicationDetail, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ApplicationDetail{}, false, err
 	}
 	if _, err := parseDate(in.CommissionedOn, "commissioned_on"); err != nil {
@@ -323,7 +315,7 @@ func Consume(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 		}
 		moves := make([]movement, 0, len(draws))
 		for _, d := range draws {
-			moves = append(moves, movement{Flow: flowConsumed, Tonnes: d.tonnes, Reserve: d.reserve, Source: d.source, Project: app.Project,
+			moves = append(moves, movement{Flow: flowConsumed, Tonnes: d.Tonnes, Reserve: d.Reserve, Source: d.Source, Project: app.Project,
 				ProjectCity: app.City, Sector: app.Sector, Allocation: &id, OpID: id})
 		}
 		if err := writeMovements(w, t.ID, moves); err != nil {
@@ -333,7 +325,7 @@ func Consume(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 			map[string]string{"allocation_id": id.String(), "tonnes": al.Tonnes, "commissioned_on": in.CommissionedOn}, &t.ID); err != nil {
 			return ApplicationDetail{}, err
 		}
-		return applicationDetail(w.Ctx(), w.Tx(), app.ID, false)
+		return applicationDetail(w.Journal, app.ID, false)
 	})
 }
 
@@ -354,7 +346,7 @@ type RecoverInput struct {
 // were drawn from (so lineage survives the round trip), optionally
 // refunding the payment. Province only; at most once.
 func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in RecoverInput) (ApplicationDetail, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ApplicationDetail{}, false, err
 	}
 	if in.Cause != "cancelled" && in.Cause != "expired" {
@@ -374,7 +366,7 @@ func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 		}
 		var names []string
 		for _, d := range draws {
-			names = append(names, d.reserve)
+			names = append(names, d.Reserve)
 		}
 		rl, err := lockReserves(w, names...)
 		if err != nil {
@@ -385,10 +377,10 @@ func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 		tranches := make([]newTranche, 0, len(draws))
 		moves := make([]movement, 0, len(draws))
 		for _, d := range draws {
-			lg.add(ReserveAccount(d.reserve), d.tonnes)
-			parent := d.tranche
-			tranches = append(tranches, newTranche{Reserve: d.reserve, Source: d.source, Origin: "recovery", OriginID: id, Parent: &parent, Tonnes: d.tonnes})
-			moves = append(moves, movement{Flow: flowRecovered, Tonnes: d.tonnes, Reserve: d.reserve, Source: d.source, Project: app.Project,
+			lg.add(ReserveAccount(d.Reserve), d.Tonnes)
+			parent := d.Tranche
+			tranches = append(tranches, newTranche{Reserve: d.Reserve, Source: d.Source, Origin: "recovery", OriginID: id, Parent: &parent, Tonnes: d.Tonnes})
+			moves = append(moves, movement{Flow: flowRecovered, Tonnes: d.Tonnes, Reserve: d.Reserve, Source: d.Source, Project: app.Project,
 				ProjectCity: app.City, Sector: app.Sector, Allocation: &id, OpID: id})
 		}
 		refund := decimal.Zero
@@ -423,7 +415,7 @@ func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 			map[string]string{"allocation_id": id.String(), "tonnes": al.Tonnes, "cause": in.Cause, "refunded_cny": yuanText(refund)}, &t.ID); err != nil {
 			return ApplicationDetail{}, err
 		}
-		return applicationDetail(w.Ctx(), w.Tx(), app.ID, false)
+		return applicationDetail(w.Journal, app.ID, false)
 	})
 }
 
@@ -452,7 +444,7 @@ type Transfer struct {
 // tranches first; each piece becomes a tranche of the same source at the
 // tail of the receiving reserve). Province only.
 func TransferReserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in TransferInput) (Transfer, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Transfer{}, false, err
 	}
 	if !ValidReserve(in.From) {
@@ -477,7 +469,7 @@ func TransferReserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 		if err != nil {
 			return Transfer{}, err
 		}
-		id := newID()
+		id := ledger.NewID()
 		t, err := w.Build(actor, ledger.TxInput{Kind: "quota.transfer",
 			Postings: []ledger.PostingInput{{Account: ReserveAccount(in.From), Amount: tonnes.Neg()}, {Account: ReserveAccount(in.To), Amount: tonnes}},
 			Metadata: map[string]string{"transfer_id": id.String(), "from": in.From, "to": in.To}})

@@ -114,48 +114,14 @@ type ApplyInput struct {
 // ceil(emissions × coefficient), gap = required − own sources, and the
 // requested tonnes must be positive and not exceed the gap.
 func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in ApplyInput) (ApplicationDetail, bool, error) {
-	if err := requireRole(actor, RoleEnterprise); err != nil {
+	if err := actor.Require(ledger.RoleEnterprise); err != nil {
 		return ApplicationDetail{}, false, err
 	}
-	if err := checkIdent(in.Project, "project"); err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	if !ShandongCity(in.City) {
-		return ApplicationDetail{}, false, ledger.Errf(CodeOutsideShandong, "city %q is not a Shandong prefecture-level city", in.City).At("city")
-	}
-	if err := checkIdent(in.Sector, "sector"); err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	emissions, err := parseTonnes(in.Emissions, "emissions")
+	emissions, own, requested, err := in.parse()
 	if err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	if in.EmissionsBreakdown != nil {
-		total, err := in.EmissionsBreakdown.Total()
-		if err != nil {
-			return ApplicationDetail{}, false, err
-		}
-		if !total.Equal(emissions) {
-			return ApplicationDetail{}, false, ledger.Errf(ledger.CodeInvalidRequest,
-				"emissions %s differ from fuel combustion + industrial process + net purchased power and heat − CO2 recovered = %s", tonnesText(emissions), total.String()).At("emissions")
-		}
-	}
-	own, err := parseTonnesOrZero(in.OwnSources, "own_sources")
-	if err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	if err := checkText(in.OwnSourcesRef, "own_sources_ref", own.IsPositive(), RefBytesMax); err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	requested, err := parseTonnes(in.Requested, "requested")
-	if err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	if err := checkText(in.Reason, "reason", false, ReasonBytesMax); err != nil {
 		return ApplicationDetail{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.application.submit", in, func(w *ledger.Writer) (ApplicationDetail, error) {
-		ctx, tx := w.Ctx(), w.Tx()
 		coef, err := configAt(w, ConfigCoefficient, in.Sector)
 		if err != nil {
 			return ApplicationDetail{}, withField(err, "sector")
@@ -170,28 +136,7 @@ func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 				Msg:    "requested " + tonnesText(requested) + " t exceeds the gap of " + tonnesText(g.Gap) + " t (" + tonnesText(emissions) + " × " + coef.Value + " − " + tonnesText(own) + ")",
 				Detail: map[string]string{"required": tonnesText(g.Required), "gap": tonnesText(g.Gap)}}
 		}
-		// The project belongs to the first enterprise that applies for it;
-		// its row serialises applications of one project.
-		if _, err := tx.Exec(ctx, `INSERT INTO quota_projects (id, enterprise, city, sector, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-			in.Project, actor.Org, in.City, in.Sector, w.Now()); err != nil {
-			return ApplicationDetail{}, err
-		}
-		var pEnt, pCity, pSector string
-		if err := tx.QueryRow(ctx, `SELECT enterprise, city, sector FROM quota_projects WHERE id = $1 FOR UPDATE`, in.Project).Scan(&pEnt, &pCity, &pSector); err != nil {
-			return ApplicationDetail{}, err
-		}
-		if pEnt != actor.Org {
-			return ApplicationDetail{}, ledger.Errf(CodeProjectConflict, "project id %q is taken by another enterprise; choose another id", in.Project).At("project")
-		}
-		if pCity != in.City || pSector != in.Sector {
-			return ApplicationDetail{}, ledger.Errf(CodeProjectConflict, "project %s is registered in city %s, sector %s", in.Project, pCity, pSector).At("project")
-		}
-		var open uuid.UUID
-		err = tx.QueryRow(ctx, `SELECT id FROM quota_applications WHERE project = $1 AND status IN ('submitted', 'city_approved', 'awaiting_government', 'government_approved') LIMIT 1`, in.Project).Scan(&open)
-		if err == nil {
-			return ApplicationDetail{}, ledger.Errf(CodeInvalidState, "project %s already has application %s in progress", in.Project, open).At("project")
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		if err := claimProject(w, actor, &in); err != nil {
 			return ApplicationDetail{}, err
 		}
 		breakdown := []byte("{}")
@@ -200,8 +145,8 @@ func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 				return ApplicationDetail{}, err
 			}
 		}
-		id := newID()
-		if _, err := tx.Exec(ctx, `
+		id := ledger.NewID()
+		if _, err := w.Tx().Exec(w.Ctx(), `
 			INSERT INTO quota_applications (id, project, enterprise, city, sector, emissions, breakdown, coefficient, coefficient_version, required, own_sources, own_sources_ref,
 				gap, requested, status, created_by, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'submitted', $15, $16, $16)`,
@@ -216,14 +161,86 @@ func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 		}, nil); err != nil {
 			return ApplicationDetail{}, err
 		}
-		return applicationDetail(ctx, tx, id, false)
+		return applicationDetail(w.Journal, id, false)
 	})
+}
+
+// parse validates an application's fields and returns its emissions, own
+// sources and requested tonnes.
+func (in *ApplyInput) parse() (emissions, own, requested decimal.Decimal, err error) {
+	if err = checkIdent(in.Project, "project"); err != nil {
+		return
+	}
+	if !ShandongCity(in.City) {
+		err = ledger.Errf(CodeOutsideShandong, "city %q is not a Shandong prefecture-level city", in.City).At("city")
+		return
+	}
+	if err = checkIdent(in.Sector, "sector"); err != nil {
+		return
+	}
+	if emissions, err = parseTonnes(in.Emissions, "emissions"); err != nil {
+		return
+	}
+	if in.EmissionsBreakdown != nil {
+		var total decimal.Decimal
+		if total, err = in.EmissionsBreakdown.Total(); err != nil {
+			return
+		}
+		if !total.Equal(emissions) {
+			err = ledger.Errf(ledger.CodeInvalidRequest,
+				"emissions %s differ from fuel combustion + industrial process + net purchased power and heat − CO2 recovered = %s", tonnesText(emissions), total.String()).At("emissions")
+			return
+		}
+	}
+	if own, err = parseTonnesOrZero(in.OwnSources, "own_sources"); err != nil {
+		return
+	}
+	if err = checkText(in.OwnSourcesRef, "own_sources_ref", own.IsPositive(), RefBytesMax); err != nil {
+		return
+	}
+	if requested, err = parseTonnes(in.Requested, "requested"); err != nil {
+		return
+	}
+	err = checkText(in.Reason, "reason", false, ReasonBytesMax)
+	return
+}
+
+// claimProject registers the project for the actor's enterprise, or
+// checks that it is the enterprise's, in the same city and sector, with
+// no application in progress. The project belongs to the first
+// enterprise that applies for it; its row, locked here, serialises
+// applications of one project.
+func claimProject(w *ledger.Writer, actor ledger.Actor, in *ApplyInput) error {
+	ctx, tx := w.Ctx(), w.Tx()
+	if _, err := tx.Exec(ctx, `INSERT INTO quota_projects (id, enterprise, city, sector, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+		in.Project, actor.Org, in.City, in.Sector, w.Now()); err != nil {
+		return err
+	}
+	var pEnt, pCity, pSector string
+	if err := tx.QueryRow(ctx, `SELECT enterprise, city, sector FROM quota_projects WHERE id = $1 FOR UPDATE`, in.Project).Scan(&pEnt, &pCity, &pSector); err != nil {
+		return err
+	}
+	if pEnt != actor.Org {
+		return ledger.Errf(CodeProjectConflict, "project id %q is taken by another enterprise; choose another id", in.Project).At("project")
+	}
+	if pCity != in.City || pSector != in.Sector {
+		return ledger.Errf(CodeProjectConflict, "project %s is registered in city %s, sector %s", in.Project, pCity, pSector).At("project")
+	}
+	var open uuid.UUID
+	err := tx.QueryRow(ctx, `SELECT id FROM quota_applications WHERE project = $1 AND status IN ('submitted', 'city_approved', 'awaiting_government', 'government_approved') LIMIT 1`, in.Project).Scan(&open)
+	if err == nil {
+		return ledger.Errf(CodeInvalidState, "project %s already has application %s in progress", in.Project, open).At("project")
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	return nil
 }
 
 // ReviewApplication is the city's review of an application for a project
 // in its own city.
 func ReviewApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in DecisionInput) (ApplicationDetail, bool, error) {
-	if err := requireRole(actor, RoleCity); err != nil {
+	if err := actor.Require(ledger.RoleCity); err != nil {
 		return ApplicationDetail{}, false, err
 	}
 	if err := in.validate(); err != nil {
@@ -251,7 +268,7 @@ func ReviewApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 		if err := record(w, actor, subjectApplication, id, action, in.Reason, nil, nil); err != nil {
 			return ApplicationDetail{}, err
 		}
-		return applicationDetail(ctx, tx, id, false)
+		return applicationDetail(w.Journal, id, false)
 	})
 }
 
@@ -316,7 +333,7 @@ func parseDraws(in []DrawInput) ([]draw, decimal.Decimal, error) {
 // and from government_approved, approval allocates. Reserves that are short
 // fail the decision cleanly: nothing moves and the status is unchanged.
 func DecideApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in DecideInput) (ApplicationDetail, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ApplicationDetail{}, false, err
 	}
 	if err := checkText(in.Reason, "reason", true, ReasonBytesMax); err != nil {
@@ -342,7 +359,7 @@ func DecideApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 			if err := record(w, actor, subjectApplication, id, "application.rejected", in.Reason, nil, nil); err != nil {
 				return ApplicationDetail{}, err
 			}
-			return applicationDetail(ctx, tx, id, false)
+			return applicationDetail(w.Journal, id, false)
 		}
 		if len(draws) > 0 && !total.Equal(a.requested) {
 			return ApplicationDetail{}, ledger.Errf(ledger.CodeInvalidRequest, "draws add up to %s t; the application requests %s t", tonnesText(total), a.Requested).At("draws")
@@ -369,7 +386,7 @@ func DecideApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 				if err := record(w, actor, subjectApplication, id, "application.escalated", in.Reason, detail, nil); err != nil {
 					return ApplicationDetail{}, err
 				}
-				return applicationDetail(ctx, tx, id, false)
+				return applicationDetail(w.Journal, id, false)
 			}
 		}
 		if len(draws) == 0 {
@@ -378,7 +395,7 @@ func DecideApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 		if err := allocate(w, actor, &a, draws, in.Paid, in.Reason); err != nil {
 			return ApplicationDetail{}, err
 		}
-		return applicationDetail(ctx, tx, id, false)
+		return applicationDetail(w.Journal, id, false)
 	})
 }
 
@@ -394,7 +411,7 @@ type GovernmentInput struct {
 // government's approval or refusal of an escalated application. Approval
 // does not allocate: the province then decides with named reserves.
 func RecordGovernmentApproval(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in GovernmentInput) (ApplicationDetail, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ApplicationDetail{}, false, err
 	}
 	if err := checkText(in.DocumentRef, "document_ref", true, RefBytesMax); err != nil {
@@ -422,7 +439,7 @@ func RecordGovernmentApproval(ctx context.Context, l *ledger.Ledger, actor ledge
 		if err := record(w, actor, subjectApplication, id, action, in.Reason, map[string]string{"document_ref": in.DocumentRef}, nil); err != nil {
 			return ApplicationDetail{}, err
 		}
-		return applicationDetail(ctx, tx, id, false)
+		return applicationDetail(w.Journal, id, false)
 	})
 }
 
@@ -434,34 +451,28 @@ type ApplicationDetail struct {
 	Trail      []Event     `json:"trail,omitempty"`
 }
 
-func applicationDetail(ctx context.Context, tx pgx.Tx, id uuid.UUID, withTrail bool) (ApplicationDetail, error) {
-	a, err := loadApplication(ctx, tx, id, false)
+func applicationDetail(j ledger.Journal, id uuid.UUID, withTrail bool) (ApplicationDetail, error) {
+	a, err := loadApplication(j.Ctx(), j.Tx(), id, false)
 	if err != nil {
 		return ApplicationDetail{}, err
 	}
 	d := ApplicationDetail{Application: a.Application}
-	al, err := loadAllocationByApplication(ctx, tx, id)
-	if err != nil {
+	if d.Allocation, err = loadAllocationByApplication(j.Ctx(), j.Tx(), id); err != nil || !withTrail {
 		return d, err
 	}
-	d.Allocation = al
-	if withTrail {
-		if d.Trail, err = trail(ctx, tx, id); err != nil {
-			return d, err
-		}
-	}
-	return d, nil
+	d.Trail, err = trail(j, subjectApplication, id)
+	return d, err
 }
 
 // canSeeApplication: the province and auditors see all applications, a
 // city those of its city, an enterprise its own.
 func canSeeApplication(a ledger.Actor, app *Application) bool {
-	switch a.Role {
-	case RoleProvince, RoleAuditor:
+	switch {
+	case a.SeesAll():
 		return true
-	case RoleCity:
+	case a.Is(ledger.RoleCity):
 		return a.City != "" && a.City == app.City
-	case RoleEnterprise:
+	case a.Is(ledger.RoleEnterprise):
 		return a.Org != "" && a.Org == app.Enterprise
 	}
 	return false
@@ -471,22 +482,19 @@ func canSeeApplication(a ledger.Actor, app *Application) bool {
 // allocation's lineage) and its full trail. An application the actor may
 // not see is reported as not found, so its existence does not leak.
 func GetApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, id uuid.UUID) (ApplicationDetail, error) {
-	if err := requireRole(actor, RoleProvince, RoleAuditor, RoleCity, RoleEnterprise); err != nil {
+	if err := actor.Require(readerRoles...); err != nil {
 		return ApplicationDetail{}, err
 	}
-	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
-	if err != nil {
-		return ApplicationDetail{}, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	a, err := loadApplication(ctx, tx, id, false)
-	if err != nil {
-		return ApplicationDetail{}, err
-	}
-	if !canSeeApplication(actor, &a.Application) {
-		return ApplicationDetail{}, ledger.Errf(ledger.CodeNotFound, "application %s not found", id)
-	}
-	return applicationDetail(ctx, tx, id, true)
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (ApplicationDetail, error) {
+		a, err := loadApplication(r.Ctx(), r.Tx(), id, false)
+		if err != nil {
+			return ApplicationDetail{}, err
+		}
+		if !canSeeApplication(actor, &a.Application) {
+			return ApplicationDetail{}, ledger.Errf(ledger.CodeNotFound, "application %s not found", id)
+		}
+		return applicationDetail(r.Journal, id, true)
+	})
 }
 
 // ApplicationFilter narrows a list of applications.
@@ -502,40 +510,42 @@ type ApplicationFilter struct {
 // ListApplications pages the applications the actor may see, newest
 // first: an enterprise sees only its own, a city only its city's.
 func ListApplications(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, f ApplicationFilter) (ledger.Page[Application], error) {
-	if err := requireRole(actor, RoleProvince, RoleAuditor, RoleCity, RoleEnterprise); err != nil {
+	if err := actor.Require(readerRoles...); err != nil {
 		return ledger.Page[Application]{}, err
 	}
 	switch actor.Role {
-	case RoleCity:
+	case ledger.RoleCity:
 		if f.City != "" && f.City != actor.City {
 			return ledger.Page[Application]{Items: []Application{}}, nil
 		}
 		f.City = actor.City
-	case RoleEnterprise:
+	case ledger.RoleEnterprise:
 		if f.Enterprise != "" && f.Enterprise != actor.Org {
 			return ledger.Page[Application]{Items: []Application{}}, nil
 		}
 		f.Enterprise = actor.Org
 	}
 	limit := ledger.ClampLimit(f.Limit)
-	after, err := decodeIDCursor(f.Cursor)
+	after, err := idCursor(f.Cursor)
 	if err != nil {
 		return ledger.Page[Application]{}, err
 	}
-	rows, err := l.Pool().Query(ctx, `
-		SELECT `+applicationColumns+` FROM quota_applications
-		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR city = $2) AND ($3 = '' OR enterprise = $3) AND ($4 = '' OR project = $4)
-		  AND ($5::UUID IS NULL OR id < $5)
-		ORDER BY id DESC LIMIT $6`, f.Status, f.City, f.Enterprise, f.Project, after, limit+1)
-	if err != nil {
-		return ledger.Page[Application]{}, err
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Application, error) {
-		a, err := scanApplication(r)
-		return a.Application, err
+	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Application, error) {
+		rows, err := r.Tx().Query(ctx, `
+			SELECT `+applicationColumns+` FROM quota_applications
+			WHERE ($1 = '' OR status = $1) AND ($2 = '' OR city = $2) AND ($3 = '' OR enterprise = $3) AND ($4 = '' OR project = $4)
+			  AND ($5::UUID IS NULL OR id < $5)
+			ORDER BY id DESC LIMIT $6`, f.Status, f.City, f.Enterprise, f.Project, after, limit+1)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Application, error) {
+			a, err := scanApplication(r)
+			return a.Application, err
+		})
 	})
 	if err != nil {
 		return ledger.Page[Application]{}, err
 	}
-	return pageOf(items, limit, func(a Application) uuid.UUID { return a.ID }), nil
+	return ledger.PageOf(items, limit, func(a Application) string { return ledger.EncodeCursor(a.ID) }), nil
 }

@@ -1,84 +1,132 @@
 package quota
 
 import (
-	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
-// Check is the post-flight half of the package's invariants (the Go checks
-// before writing are the other half). It compares, in one snapshot, the
-// workflow tables with the engine's balances:
-//
-//   - each reserve's open tranches sum to the reserve account's balance;
-//   - each enterprise's unstockpiled recognised tonnes sum to its source account;
-//   - each project's open allocations sum to its allocated account;
-//   - consumed allocations sum to province:CEI:consumed;
-//   - recognised tonnes (with corrections) equal what the recognition issuer created;
-//   - each allocation's draws sum to its tonnes.
-//
-// It reads the engine's accounts and issuer_shards tables directly (read
-// only) so that both sides come from the same snapshot. It returns one line
-// per problem; none means consistent.
-func Check(ctx context.Context, l *ledger.Ledger) ([]string, error) {
-	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
+// The post-flight half of the package's invariants (the Go checks before
+// writing are the other half), run by VerifyAll on one snapshot: the
+// workflow tables against each other and against the engine's balances,
+// read through the Journal so both sides come from the same snapshot.
+
+// balanceRule is one mirror of the engine in the workflow tables: its SQL
+// yields, per row of the package's own tables, the row's key, the account
+// it mirrors and the workflow's tonnes there.
+type balanceRule struct {
+	what, table, sql string
+	// chartType: every CEI account of this type must be some row's, so the
+	// type's total must equal the rows' accounts' sum ("" = not checked).
+	chartType string
+	issuer    bool // the account is an issuer: the engine's balance is the negative
+}
+
+var balanceRules = []balanceRule{
+	{what: "reserve", table: "quota_tranches", sql: `
+		SELECT r.name, r.account, COALESCE(sum(t.remaining), 0) FROM quota_reserves r LEFT JOIN quota_tranches t ON t.reserve = r.name
+		GROUP BY r.name, r.account`},
+	{what: "enterprise source", table: "quota_sources", chartType: "source", sql: `
+		SELECT enterprise, 'enterprise:' || enterprise || ':CEI:source', sum(CASE WHEN status = 'recognised' THEN unstockpiled ELSE 0 END)
+		FROM quota_sources GROUP BY enterprise`},
+	{what: "project", table: "quota_allocations", chartType: "allocated", sql: `
+		SELECT p.id, 'project:' || p.id || ':CEI:allocated', COALESCE(sum(CASE WHEN x.status = 'allocated' THEN x.tonnes ELSE 0 END), 0)
+		FROM quota_projects p LEFT JOIN quota_allocations x ON x.project = p.id GROUP BY p.id`},
+	{what: "consumed", table: "quota_allocations", sql: `
+		SELECT 'consumed', '` + AccountConsumed + `', COALESCE(sum(tonnes), 0) FROM quota_allocations WHERE status = 'consumed'`},
+	{what: "recognition", table: "quota_sources", issuer: true, sql: `
+		SELECT 'recognised', '` + AccountRecognition + `', COALESCE(sum(tonnes + corrected), 0) FROM quota_sources WHERE status = 'recognised'`},
+}
+
+// checkBalances compares each rule's rows with the engine's accounts.
+func checkBalances(r *ledger.Reader) ([]ledger.Problem, error) {
+	var problems []ledger.Problem
+	for _, rule := range balanceRules {
+		ps, err := rule.check(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", rule.what, err)
+		}
+		problems = append(problems, ps...)
+	}
+	return problems, nil
+}
+
+func (rule balanceRule) check(r *ledger.Reader) ([]ledger.Problem, error) {
+	rows, err := r.Tx().Query(r.Ctx(), rule.sql)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	var problems []string
-	type pair struct {
-		key       string
-		ours, eng decimal.Decimal
+	type mirror struct {
+		key, account string
+		ours         decimal.Decimal
 	}
-	compare := func(what, sql string, args ...any) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pair, error) {
-			var p pair
-			return p, r.Scan(&p.key, &p.ours, &p.eng)
-		})
-		if err != nil {
-			return err
-		}
-		for _, p := range items {
-			if !p.ours.Equal(p.eng) {
-				problems = append(problems, fmt.Sprintf("%s %s: workflow says %s, engine says %s", what, p.key, p.ours, p.eng))
-			}
-		}
-		return nil
-	}
-	checks := []struct{ what, sql string }{
-		{"reserve", `
-			SELECT r.name, COALESCE((SELECT sum(t.remaining) FROM quota_tranches t WHERE t.reserve = r.name), 0), COALESCE(a.balance, 0)
-			FROM quota_reserves r LEFT JOIN accounts a ON a.id = r.account`},
-		{"enterprise source", `
-			SELECT a.id, COALESCE((SELECT sum(s.unstockpiled) FROM quota_sources s WHERE s.status = 'recognised' AND 'enterprise:' || s.enterprise || ':CEI:source' = a.id), 0), a.balance
-			FROM accounts a WHERE a.asset = 'CEI' AND a.type = 'source'`},
-		{"project", `
-			SELECT a.id, COALESCE((SELECT sum(x.tonnes) FROM quota_allocations x WHERE x.status = 'allocated' AND 'project:' || x.project || ':CEI:allocated' = a.id), 0), a.balance
-			FROM accounts a WHERE a.asset = 'CEI' AND a.type = 'allocated'`},
-		{"consumed", `
-			SELECT a.id, COALESCE((SELECT sum(x.tonnes) FROM quota_allocations x WHERE x.status = 'consumed'), 0), a.balance
-			FROM accounts a WHERE a.id = 'province:CEI:consumed'`},
-		{"recognition", `
-			SELECT a.id, COALESCE((SELECT sum(s.tonnes + s.corrected) FROM quota_sources s WHERE s.status = 'recognised'), 0),
-			       -COALESCE((SELECT sum(sh.balance) FROM issuer_shards sh WHERE sh.account_id = a.id), 0)
-			FROM accounts a WHERE a.id = 'province:CEI:recognition'`},
-		{"allocation draws", `
-			SELECT x.id::TEXT, x.tonnes, COALESCE((SELECT sum(d.tonnes) FROM quota_draws d WHERE d.allocation_id = x.id), 0)
-			FROM quota_allocations x`},
-	}
-	for _, c := range checks {
-		if err := compare(c.what, c.sql); err != nil {
+	var ms []mirror
+	var ids []string
+	for rows.Next() {
+		var m mirror
+		if err := rows.Scan(&m.key, &m.account, &m.ours); err != nil {
+			rows.Close()
 			return nil, err
 		}
+		ms, ids = append(ms, m), append(ids, m.account)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	accounts, err := r.Accounts(ids)
+	if err != nil {
+		return nil, err
+	}
+	var problems []ledger.Problem
+	covered := decimal.Zero
+	for _, m := range ms {
+		eng := accounts[m.account].Balance // an account never opened holds nothing
+		if rule.issuer {
+			eng = eng.Neg()
+		}
+		covered = covered.Add(eng)
+		if !m.ours.Equal(eng) {
+			problems = append(problems, ledger.Problem{Kind: "balance", Table: rule.table, Row: m.key, Account: m.account,
+				Detail: fmt.Sprintf("%s %s: workflow says %s, engine says %s", rule.what, m.key, m.ours, eng)})
+		}
+	}
+	if rule.chartType == "" {
+		return problems, nil
+	}
+	// Accounts of the type that no row mirrors would escape the loop.
+	t, err := r.Totals(ledger.AccountFilter{Asset: ledger.AssetCEI, Type: rule.chartType})
+	if err != nil {
+		return nil, err
+	}
+	if !t.Balance.Equal(covered) {
+		problems = append(problems, ledger.Problem{Kind: "balance", Table: rule.table, Row: "*",
+			Detail: fmt.Sprintf("%s accounts hold %s t in all, %s t of it in accounts the workflow knows", rule.chartType, t.Balance, covered)})
 	}
 	return problems, nil
+}
+
+// checkDraws: each allocation's draws sum to its tonnes.
+func checkDraws(r *ledger.Reader) ([]ledger.Problem, error) {
+	rows, err := r.Tx().Query(r.Ctx(), `
+		SELECT x.id::TEXT, x.tonnes, COALESCE(sum(d.tonnes), 0)
+		FROM quota_allocations x LEFT JOIN quota_draws d ON d.allocation_id = x.id GROUP BY x.id, x.tonnes`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var problems []ledger.Problem
+	for rows.Next() {
+		var id string
+		var tonnes, drawn decimal.Decimal
+		if err := rows.Scan(&id, &tonnes, &drawn); err != nil {
+			return nil, err
+		}
+		if !tonnes.Equal(drawn) {
+			problems = append(problems, ledger.Problem{Kind: "allocation_draws", Table: "quota_draws", Row: id,
+				Detail: fmt.Sprintf("allocation %s is of %s t; its draws sum to %s t", id, tonnes, drawn)})
+		}
+	}
+	return problems, rows.Err()
 }

@@ -90,7 +90,7 @@ type PublishConfigInput struct {
 // there, so that exactly one version is in force at any time after it.
 // Decisions already taken keep the id of the version they used.
 func PublishConfig(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in PublishConfigInput) (ConfigVersion, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ConfigVersion{}, false, err
 	}
 	value, from, err := validateConfig(in)
@@ -120,7 +120,7 @@ func PublishConfig(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 			WHERE kind = $1 AND subject = $2 AND valid_from < $3 AND (valid_to IS NULL OR valid_to > $3)`, in.Kind, in.Subject, from); err != nil {
 			return ConfigVersion{}, err
 		}
-		c := ConfigVersion{ID: uuid.Must(uuid.NewV7()), Kind: in.Kind, Subject: in.Subject, Value: value.String(),
+		c := ConfigVersion{ID: ledger.NewID(), Kind: in.Kind, Subject: in.Subject, Value: value.String(),
 			ValidFrom: from, SourceDoc: in.SourceDoc, CreatedBy: actor.ID(), CreatedAt: w.Now()}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO quota_config (`+configColumns+`) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)`,
@@ -217,21 +217,17 @@ func parseRatio(s string) (decimal.Decimal, error) {
 // ListConfig lists the versions in force at the ledger clock, or with
 // all=true every version ever published. The configuration is public.
 func ListConfig(ctx context.Context, l *ledger.Ledger, all bool) ([]ConfigVersion, error) {
-	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	now := l.Now()
-	rows, err := tx.Query(ctx, `
-		SELECT `+configColumns+` FROM quota_config
-		WHERE $1 OR (valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2))
-		ORDER BY kind, subject, valid_from`, all, now)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ConfigVersion, error) {
-		c, err := scanConfig(r)
-		return c.ConfigVersion, err
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]ConfigVersion, error) {
+		rows, err := r.Tx().Query(ctx, `
+			SELECT `+configColumns+` FROM quota_config
+			WHERE $1 OR (valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2))
+			ORDER BY kind, subject, valid_from`, all, l.Now())
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ConfigVersion, error) {
+			c, err := scanConfig(r)
+			return c.ConfigVersion, err
+		})
 	})
 }

@@ -88,7 +88,7 @@ type ProposeCorrectionInput struct {
 
 // ProposeCorrection records a province user's proposal (the maker).
 func ProposeCorrection(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in ProposeCorrectionInput) (Correction, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Correction{}, false, err
 	}
 	if in.Holder != HolderSource && !ValidReserve(in.Holder) {
@@ -110,7 +110,7 @@ func ProposeCorrection(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 		if s.Status != SourceRecognised {
 			return Correction{}, ledger.Errf(CodeInvalidState, "source %s is %s; only a recognised source is corrected", s.ID, s.Status).At("source_id")
 		}
-		id := newID()
+		id := ledger.NewID()
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO quota_corrections (id, source_id, holder, delta, reason, status, proposed_by, proposed_at)
 			VALUES ($1, $2, $3, $4, $5, 'proposed', $6, $7)`, id, s.ID, in.Holder, delta, in.Reason, actor.ID(), w.Now()); err != nil {
@@ -129,7 +129,7 @@ func ProposeCorrection(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 // the proposer approves (the correction is applied) or rejects it. The
 // proposer deciding their own correction is refused (maker_checker).
 func DecideCorrection(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in DecisionInput) (Correction, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Correction{}, false, err
 	}
 	if err := in.validate(); err != nil {
@@ -242,20 +242,17 @@ func applyCorrection(w *ledger.Writer, actor ledger.Actor, c *correctionRow, rea
 
 // GetCorrection reads a correction with its trail (province and auditors).
 func GetCorrection(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, id uuid.UUID) (CorrectionDetail, error) {
-	if err := requireRole(actor, RoleProvince, RoleAuditor); err != nil {
+	if err := actor.Require(ledger.RoleProvince, ledger.RoleAuditor); err != nil {
 		return CorrectionDetail{}, err
 	}
-	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
-	if err != nil {
-		return CorrectionDetail{}, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	c, err := loadCorrection(ctx, tx, id, false)
-	if err != nil {
-		return CorrectionDetail{}, err
-	}
-	events, err := trail(ctx, tx, id)
-	return CorrectionDetail{Correction: c.Correction, Trail: events}, err
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (CorrectionDetail, error) {
+		c, err := loadCorrection(r.Ctx(), r.Tx(), id, false)
+		if err != nil {
+			return CorrectionDetail{}, err
+		}
+		events, err := trail(r.Journal, subjectCorrection, id)
+		return CorrectionDetail{Correction: c.Correction, Trail: events}, err
+	})
 }
 
 // CorrectionDetail is a correction with its trail.

@@ -35,7 +35,7 @@
 // source and the parent tranche. So every allocation's draws name the
 // tranches and sources they came from, through any number of transfers
 // and recoveries, and the sum of a reserve's open tranches equals its
-// account balance (Check asserts it).
+// account balance (UseCase's balance check asserts it).
 //
 // # Rounding
 //

@@ -142,7 +142,7 @@ func (rl *reserveLocks) put(w *ledger.Writer, txID uuid.UUID, ts []newTranche) e
 		}
 		rl.next[t.Reserve]++
 		rl.dirty[t.Reserve] = true
-		ids[i], reserves[i], sources[i], origins[i], originIDs[i] = newID().String(), t.Reserve, t.Source.String(), t.Origin, t.OriginID.String()
+		ids[i], reserves[i], sources[i], origins[i], originIDs[i] = ledger.NewID().String(), t.Reserve, t.Source.String(), t.Origin, t.OriginID.String()
 		parents[i], seqs[i], amts[i] = optText(t.Parent), rl.next[t.Reserve], t.Tonnes.String()
 	}
 	ctx, tx := w.Ctx(), w.Tx()
@@ -201,7 +201,7 @@ func writeMovements(w *ledger.Writer, txID uuid.UUID, ms []movement) error {
 	}
 	var ids, sources, flows, reserves, projects, pcities, sectors, allocs, tonnes, cny, ops []string
 	for _, m := range ms {
-		ids, sources, flows, reserves = append(ids, newID().String()), append(sources, m.Source.String()), append(flows, m.Flow), append(reserves, m.Reserve)
+		ids, sources, flows, reserves = append(ids, ledger.NewID().String()), append(sources, m.Source.String()), append(flows, m.Flow), append(reserves, m.Reserve)
 		projects, pcities, sectors, allocs = append(projects, m.Project), append(pcities, m.ProjectCity), append(sectors, m.Sector), append(allocs, optText(m.Allocation))
 		tonnes, cny, ops = append(tonnes, m.Tonnes.String()), append(cny, m.AmountCNY.String()), append(ops, m.OpID.String())
 	}
@@ -250,15 +250,6 @@ func (l *legs) accounts() []string {
 		}
 	}
 	return out
-}
-
-// newID returns a time-ordered UUIDv7.
-func newID() uuid.UUID {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.New()
-	}
-	return id
 }
 
 func optText(id *uuid.UUID) string {

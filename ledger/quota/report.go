@@ -19,7 +19,10 @@ import (
 
 // Reports are read by the province, cities and auditors; enterprises see
 // their own applications instead.
-var reportRoles = []string{RoleProvince, RoleCity, RoleAuditor}
+var reportRoles = []string{ledger.RoleProvince, ledger.RoleCity, ledger.RoleAuditor}
+
+// readerRoles read sources and applications, each in its own scope.
+var readerRoles = []string{ledger.RoleProvince, ledger.RoleAuditor, ledger.RoleCity, ledger.RoleEnterprise}
 
 // ReserveRow is one reserve's position: what is in it now, what it has
 // allocated to projects that are not commissioned yet, what its
@@ -60,64 +63,17 @@ func (s *reserveSums) row(reserve, name, account string) ReserveRow {
 
 // Reserves reports every reserve from one consistent snapshot.
 func Reserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor) (ReservesReport, error) {
-	if err := requireRole(actor, reportRoles...); err != nil {
+	if err := actor.Require(reportRoles...); err != nil {
 		return ReservesReport{}, err
 	}
-	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
+	sums, err := ledger.ReadValue(ctx, l, readReserveSums)
 	if err != nil {
-		return ReservesReport{}, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	sums := map[string]*reserveSums{}
-	get := func(r string) *reserveSums {
-		s, ok := sums[r]
-		if !ok {
-			s = &reserveSums{flows: map[string]decimal.Decimal{}}
-			sums[r] = s
-		}
-		return s
-	}
-	type kv struct {
-		reserve, key string
-		v            decimal.Decimal
-	}
-	query := func(sql string, apply func(kv)) error {
-		rows, err := tx.Query(ctx, sql)
-		if err != nil {
-			return err
-		}
-		items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kv, error) {
-			var x kv
-			return x, r.Scan(&x.reserve, &x.key, &x.v)
-		})
-		for _, x := range items {
-			apply(x)
-		}
-		return err
-	}
-	if err := query(`SELECT reserve, '', COALESCE(sum(remaining), 0) FROM quota_tranches GROUP BY reserve`,
-		func(x kv) { get(x.reserve).inReserve = x.v }); err != nil {
-		return ReservesReport{}, err
-	}
-	if err := query(`SELECT d.reserve, a.status, sum(d.tonnes) FROM quota_draws d JOIN quota_allocations a ON a.id = d.allocation_id GROUP BY d.reserve, a.status`,
-		func(x kv) {
-			switch x.key {
-			case AllocationAllocated:
-				get(x.reserve).allocated = x.v
-			case AllocationConsumed:
-				get(x.reserve).consumed = x.v
-			}
-		}); err != nil {
-		return ReservesReport{}, err
-	}
-	if err := query(`SELECT reserve, flow, sum(tonnes) FROM quota_movements WHERE reserve <> '' GROUP BY reserve, flow`,
-		func(x kv) { get(x.reserve).flows[x.key] = x.v }); err != nil {
 		return ReservesReport{}, err
 	}
 	rep := ReservesReport{AsOf: l.Now(), Rows: []ReserveRow{}}
 	total := &reserveSums{flows: map[string]decimal.Decimal{}}
 	for _, n := range ReserveNames() {
-		s := get(n)
+		s := sums.get(n)
 		name := "Shandong Province"
 		if n != ReserveProvince {
 			name = CityName(n)
@@ -130,6 +86,55 @@ func Reserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor) (Reserv
 	}
 	rep.Total = total.row("total", "all reserves", "")
 	return rep, nil
+}
+
+type reserveSumsMap map[string]*reserveSums
+
+func (m reserveSumsMap) get(r string) *reserveSums {
+	s, ok := m[r]
+	if !ok {
+		s = &reserveSums{flows: map[string]decimal.Decimal{}}
+		m[r] = s
+	}
+	return s
+}
+
+// readReserveSums sums tranches, draws and movements per reserve.
+func readReserveSums(r *ledger.Reader) (reserveSumsMap, error) {
+	sums := reserveSumsMap{}
+	query := func(sql string, apply func(s *reserveSums, key string, v decimal.Decimal)) error {
+		rows, err := r.Tx().Query(r.Ctx(), sql)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var reserve, key string
+			var v decimal.Decimal
+			if err := rows.Scan(&reserve, &key, &v); err != nil {
+				return err
+			}
+			apply(sums.get(reserve), key, v)
+		}
+		return rows.Err()
+	}
+	if err := query(`SELECT reserve, '', COALESCE(sum(remaining), 0) FROM quota_tranches GROUP BY reserve`,
+		func(s *reserveSums, _ string, v decimal.Decimal) { s.inReserve = v }); err != nil {
+		return nil, err
+	}
+	if err := query(`SELECT d.reserve, a.status, sum(d.tonnes) FROM quota_draws d JOIN quota_allocations a ON a.id = d.allocation_id GROUP BY d.reserve, a.status`,
+		func(s *reserveSums, status string, v decimal.Decimal) {
+			switch status {
+			case AllocationAllocated:
+				s.allocated = v
+			case AllocationConsumed:
+				s.consumed = v
+			}
+		}); err != nil {
+		return nil, err
+	}
+	return sums, query(`SELECT reserve, flow, sum(tonnes) FROM quota_movements WHERE reserve <> '' GROUP BY reserve, flow`,
+		func(s *reserveSums, flow string, v decimal.Decimal) { s.flows[flow] = v })
 }
 
 // ReportQuery selects flows. From and To are China calendar dates
@@ -233,7 +238,7 @@ func periodLabel(period string, t time.Time) string {
 // project city and sector. Every row is made of movements that name their
 // source, so any allocation row can be traced to its closures with Lineage.
 func Report(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q ReportQuery) (FlowReport, error) {
-	if err := requireRole(actor, reportRoles...); err != nil {
+	if err := actor.Require(reportRoles...); err != nil {
 		return FlowReport{}, err
 	}
 	if err := q.validate(); err != nil {
@@ -243,27 +248,29 @@ func Report(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q ReportQ
 	if err != nil {
 		return FlowReport{}, err
 	}
-	// date_trunc in China time; the period names are a fixed list.
-	rows, err := l.Pool().Query(ctx, `
-		SELECT date_trunc($1, at AT TIME ZONE 'Asia/Shanghai') AS p, flow, reserve, source_city, route, project_city, sector,
-		       sum(tonnes), sum(amount_cny), count(*)
-		FROM quota_movements
-		WHERE at >= $2 AND at < $3
-		  AND ($4 = '' OR reserve = $4 OR source_city = $4 OR project_city = $4)
-		  AND ($5 = '' OR route = $5) AND ($6 = '' OR sector = $6) AND ($7 = '' OR flow = $7)
-		GROUP BY p, flow, reserve, source_city, route, project_city, sector
-		ORDER BY p, flow, reserve, source_city, route, project_city, sector
-		LIMIT $8`, q.Period, from, to, q.City, q.Route, q.Sector, q.Flow, ReportRowsMax+1)
-	if err != nil {
-		return FlowReport{}, err
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FlowRow, error) {
-		var f FlowRow
-		var p time.Time
-		var t, cny decimal.Decimal
-		err := r.Scan(&p, &f.Flow, &f.Reserve, &f.SourceCity, &f.Route, &f.ProjectCity, &f.Sector, &t, &cny, &f.Movements)
-		f.Period, f.Tonnes, f.AmountCNY = periodLabel(q.Period, p), tonnesText(t), yuanText(cny)
-		return f, err
+	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]FlowRow, error) {
+		// date_trunc in China time; the period names are a fixed list.
+		rows, err := r.Tx().Query(ctx, `
+			SELECT date_trunc($1, at AT TIME ZONE 'Asia/Shanghai') AS p, flow, reserve, source_city, route, project_city, sector,
+			       sum(tonnes), sum(amount_cny), count(*)
+			FROM quota_movements
+			WHERE at >= $2 AND at < $3
+			  AND ($4 = '' OR reserve = $4 OR source_city = $4 OR project_city = $4)
+			  AND ($5 = '' OR route = $5) AND ($6 = '' OR sector = $6) AND ($7 = '' OR flow = $7)
+			GROUP BY p, flow, reserve, source_city, route, project_city, sector
+			ORDER BY p, flow, reserve, source_city, route, project_city, sector
+			LIMIT $8`, q.Period, from, to, q.City, q.Route, q.Sector, q.Flow, ReportRowsMax+1)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (FlowRow, error) {
+			var f FlowRow
+			var p time.Time
+			var t, cny decimal.Decimal
+			err := r.Scan(&p, &f.Flow, &f.Reserve, &f.SourceCity, &f.Route, &f.ProjectCity, &f.Sector, &t, &cny, &f.Movements)
+			f.Period, f.Tonnes, f.AmountCNY = periodLabel(q.Period, p), tonnesText(t), yuanText(cny)
+			return f, err
+		})
 	})
 	if err != nil {
 		return FlowReport{}, err
@@ -316,7 +323,7 @@ const lineagePathDepthMax = 100
 
 // Lineage traces allocations back to their source closures.
 func Lineage(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q LineageQuery) ([]LineageRow, error) {
-	if err := requireRole(actor, reportRoles...); err != nil {
+	if err := actor.Require(reportRoles...); err != nil {
 		return nil, err
 	}
 	rq := ReportQuery{From: q.From, To: q.To, City: q.City, Route: q.Route, Sector: q.Sector}
@@ -327,11 +334,13 @@ func Lineage(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q Lineag
 	if err != nil {
 		return nil, err
 	}
-	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]LineageRow, error) { return lineageRows(r, q.AllocationID, rq, from, to) })
+}
+
+// lineageRows reads the draws of the allocations selected, with their
+// sources and tranche paths.
+func lineageRows(r *ledger.Reader, allocation *uuid.UUID, rq ReportQuery, from, to time.Time) ([]LineageRow, error) {
+	ctx, tx := r.Ctx(), r.Tx()
 	rows, err := tx.Query(ctx, `
 		SELECT a.id, a.application_id, a.project, p.city, p.sector, a.status, a.created_at, d.reserve, d.tranche_id,
 		       s.id, s.enterprise, s.city, s.route, s.formed_on, s.evidence_ref, d.tonnes
@@ -342,7 +351,7 @@ func Lineage(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q Lineag
 		WHERE ($1::UUID IS NULL OR a.id = $1) AND a.created_at >= $2 AND a.created_at < $3
 		  AND ($4 = '' OR d.reserve = $4 OR s.city = $4 OR p.city = $4)
 		  AND ($5 = '' OR s.route = $5) AND ($6 = '' OR p.sector = $6)
-		ORDER BY a.created_at, a.id, d.idx LIMIT $7`, q.AllocationID, from, to, rq.City, rq.Route, rq.Sector, ReportRowsMax+1)
+		ORDER BY a.created_at, a.id, d.idx LIMIT $7`, allocation, from, to, rq.City, rq.Route, rq.Sector, ReportRowsMax+1)
 	if err != nil {
 		return nil, err
 	}

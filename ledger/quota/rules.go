@@ -27,14 +27,6 @@ const (
 // consuming a recovered allocation): the engine's conflict code, 409.
 const CodeInvalidState = ledger.CodeConflict
 
-// Roles, as carried in the token (DOMAIN.md §2).
-const (
-	RoleProvince   = "province"
-	RoleCity       = "city"
-	RoleEnterprise = "enterprise"
-	RoleAuditor    = "auditor"
-)
-
 // ReserveProvince names the provincial reserve; city reserves are named by
 // their city code.
 const ReserveProvince = "province"
@@ -45,13 +37,11 @@ const (
 	RefBytesMax         = 256
 	DrawsPerDecisionMax = 17 // one per reserve
 	TranchePiecesMax    = 1000
-	TrailEventsMax      = 1000
 	ReportRowsMax       = 10000
 	percentMax          = 100
 	coefficientMax      = 10
 	formedCutoffISO     = "2021-01-01"
 	dateLayout          = "2006-01-02"
-	actorSubBytesMax    = 128
 )
 
 // FormedCutoff is the earliest date a reduction may have formed: the
@@ -273,26 +263,4 @@ func (b EmissionsBreakdown) Total() (decimal.Decimal, error) {
 		parts[i] = d
 	}
 	return parts[0].Add(parts[1]).Add(parts[2]).Sub(parts[3]), nil
-}
-
-// actor checks.
-
-func requireRole(a ledger.Actor, roles ...string) error {
-	if !slices.Contains(roles, a.Role) {
-		return ledger.Errf(ledger.CodeForbidden, "role %q may not do this; it needs %s", a.Role, strings.Join(roles, " or "))
-	}
-	if a.Sub == "" || len(a.Sub) > actorSubBytesMax {
-		return ledger.Errf(ledger.CodeForbidden, "the actor has no subject")
-	}
-	switch a.Role {
-	case RoleCity:
-		if a.City == "" {
-			return ledger.Errf(ledger.CodeForbidden, "a city actor must carry its city code")
-		}
-	case RoleEnterprise:
-		if !ledger.ValidIdent(a.Org) {
-			return ledger.Errf(ledger.CodeForbidden, "an enterprise actor must carry its organisation id")
-		}
-	}
-	return nil
 }

@@ -1,6 +1,9 @@
 package quota_test
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,12 +23,12 @@ func TestSourceRefusals(t *testing.T) {
 	wantCode(t, err, quota.CodeFormedTooEarly)
 
 	// Nanjing (3201) is not in Shandong: its own bureau cannot propose there.
-	nanjing := ledger.Actor{Sub: "nj-1", Role: quota.RoleCity, City: "3201"}
+	nanjing := ledger.Actor{Sub: "nj-1", Role: ledger.RoleCity, City: "3201"}
 	in.FormedOn, in.City = "2023-05-01", "3201"
 	_, _, err = quota.ProposeSource(ctx, b.l, nanjing, key(), in)
 	wantCode(t, err, quota.CodeOutsideShandong)
 	// 3712 (Laiwu) was merged into Jinan and is no longer a city.
-	laiwu := ledger.Actor{Sub: "lw-1", Role: quota.RoleCity, City: "3712"}
+	laiwu := ledger.Actor{Sub: "lw-1", Role: ledger.RoleCity, City: "3712"}
 	in.City = "3712"
 	_, _, err = quota.ProposeSource(ctx, b.l, laiwu, key(), in)
 	wantCode(t, err, quota.CodeOutsideShandong)
@@ -420,23 +423,46 @@ func TestConfigVersions(t *testing.T) {
 	b.invariants(t)
 }
 
-// TestTrailIsTamperEvident: changing a stored event is detected.
+// TestTrailIsTamperEvident: changing a stored event, and removing one,
+// are each found by the one verification (the engine's trail_events;
+// migration 0005 moved quota's trail there as subject "source:<id>").
 func TestTrailIsTamperEvident(t *testing.T) {
 	b := setup(t)
 	src := b.recognisedSource(t, city3704, "zz-t", "other", "10", "2024-01-01", "T-1")
 	b.invariants(t)
-	if _, err := b.l.Pool().Exec(ctx, `UPDATE quota_events SET reason = 'nothing to see' WHERE subject_id = $1 AND seq = 1`, src.ID); err != nil {
+	subject := "source:" + src.ID.String()
+	if _, err := b.l.Pool().Exec(ctx, `UPDATE trail_events SET reason = 'nothing to see' WHERE use_case = 'quota' AND subject = $1 AND seq = 1`, subject); err != nil {
 		t.Fatal(err)
 	}
-	tp, err := quota.VerifyTrail(ctx, b.l)
-	if err != nil || len(tp) != 1 || tp[0].SubjectID != src.ID || tp[0].Seq != 1 {
+	tp, err := trailProblems(b)
+	if err != nil || len(tp) != 1 || tp[0].Row != subject+"#1" || !strings.Contains(tp[0].Detail, "changed") {
 		t.Fatalf("tampering not detected: %+v %v", tp, err)
 	}
-	if _, err := b.l.Pool().Exec(ctx, `DELETE FROM quota_events WHERE subject_id = $1 AND seq = 2`, src.ID); err != nil {
+	if _, err := b.l.Pool().Exec(ctx, `DELETE FROM trail_events WHERE use_case = 'quota' AND subject = $1 AND seq = 2`, subject); err != nil {
 		t.Fatal(err)
 	}
-	tp, _ = quota.VerifyTrail(ctx, b.l)
-	if len(tp) < 2 {
+	tp, _ = trailProblems(b)
+	removed := slices.ContainsFunc(tp, func(p ledger.Problem) bool { return strings.Contains(p.Detail, "removed") })
+	if len(tp) < 2 || !removed {
 		t.Fatalf("removal not detected: %+v", tp)
 	}
+}
+
+// trailProblems runs VerifyAll and returns the trail problems it found in
+// quota's trail (the report must also say not ok).
+func trailProblems(b *bundle) ([]ledger.Problem, error) {
+	rep, err := b.l.VerifyAll(ctx, []ledger.UseCase{quota.UseCase})
+	if err != nil {
+		return nil, err
+	}
+	var out []ledger.Problem
+	for _, p := range rep.Problems {
+		if p.Kind == "trail_chain" && p.UseCase == "quota" && p.Table == "trail_events" {
+			out = append(out, p)
+		}
+	}
+	if len(out) > 0 && rep.OK {
+		return nil, fmt.Errorf("report says ok with %d trail problems", len(out))
+	}
+	return out, nil
 }

@@ -77,7 +77,7 @@ func Seed(ctx context.Context, l *ledger.Ledger) error {
 				SELECT $1::UUID, $2::TEXT, $3::TEXT, $4::NUMERIC, $5::TIMESTAMPTZ, NULL, $6::TEXT, $7::TEXT, $8::TIMESTAMPTZ
 				WHERE NOT EXISTS (SELECT 1 FROM quota_config WHERE kind = $2 AND subject = $3)
 				ON CONFLICT (kind, subject, valid_from) DO NOTHING RETURNING id`,
-				newID(), c.kind, c.subject, v, seedValidFrom, c.doc, ledger.SystemActor.ID(), w.Now()).Scan(&id)
+				ledger.NewID(), c.kind, c.subject, v, seedValidFrom, c.doc, ledger.SystemActor.ID(), w.Now()).Scan(&id)
 			if errors.Is(err, pgx.ErrNoRows) {
 				continue // already seeded
 			}

@@ -2,7 +2,6 @@ package quota_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,46 +17,37 @@ var ctx = context.Background()
 
 // Actors of the scenarios.
 var (
-	provAlice = ledger.Actor{Sub: "p-alice", Role: quota.RoleProvince}
-	provBob   = ledger.Actor{Sub: "p-bob", Role: quota.RoleProvince}
-	city3704  = ledger.Actor{Sub: "zaozhuang-1", Role: quota.RoleCity, City: "3704"}
-	city3709  = ledger.Actor{Sub: "taian-1", Role: quota.RoleCity, City: "3709"}
-	city3701  = ledger.Actor{Sub: "jinan-1", Role: quota.RoleCity, City: "3701"}
-	auditor   = ledger.Actor{Sub: "aud-1", Role: quota.RoleAuditor}
+	provAlice = ledger.Actor{Sub: "p-alice", Role: ledger.RoleProvince}
+	provBob   = ledger.Actor{Sub: "p-bob", Role: ledger.RoleProvince}
+	city3704  = ledger.Actor{Sub: "zaozhuang-1", Role: ledger.RoleCity, City: "3704"}
+	city3709  = ledger.Actor{Sub: "taian-1", Role: ledger.RoleCity, City: "3709"}
+	city3701  = ledger.Actor{Sub: "jinan-1", Role: ledger.RoleCity, City: "3701"}
+	auditor   = ledger.Actor{Sub: "aud-1", Role: ledger.RoleAuditor}
 )
 
 func enterprise(org string) ledger.Actor {
-	return ledger.Actor{Sub: org + "-user", Role: quota.RoleEnterprise, Org: org}
+	return ledger.Actor{Sub: org + "-user", Role: ledger.RoleEnterprise, Org: org}
 }
 
-// clock is the ledger clock of a test: it starts at a fixed time and moves
-// only when the test says so. Safe for concurrent readers.
-type clock struct{ micros atomic.Int64 }
+// clock is the test's ledger clock (ledgertest.Clock) under the names
+// these tests use.
+type clock struct{ *ledgertest.Clock }
 
-func newClock(t time.Time) *clock { c := &clock{}; c.micros.Store(t.UnixMicro()); return c }
-func (c *clock) now() time.Time   { return time.UnixMicro(c.micros.Load()).UTC() }
-func (c *clock) advance(d time.Duration) {
-	c.micros.Add(d.Microseconds())
-}
+func (c clock) now() time.Time          { return c.Now().UTC() }
+func (c clock) advance(d time.Duration) { c.Advance(d) }
 
 type bundle struct {
+	*ledgertest.Bundle
 	l     *ledger.Ledger
-	clock *clock
+	clock clock
 }
 
 // setup gives a test its own migrated, seeded database (reserves are
-// global, and the tests count global totals and run l.Verify).
+// global, and the tests count global totals and verify everything).
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	pool := ledgertest.Fresh(t)
-	clk := newClock(time.Date(2025, 3, 10, 9, 0, 0, 0, time.FixedZone("CST", 8*3600)))
-	l := ledgertest.Ledger(t, pool, ledger.Options{Now: clk.now})
-	for range 2 { // idempotent
-		if err := quota.Seed(ctx, l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &bundle{l: l, clock: clk}
+	b := ledgertest.Setup(t, time.Date(2025, 3, 10, 9, 0, 0, 0, time.FixedZone("CST", 8*3600)), quota.UseCase)
+	return &bundle{Bundle: b, l: b.L, clock: clock{b.Clock}}
 }
 
 func key() string { return uuid.NewString() }
@@ -65,31 +55,11 @@ func key() string { return uuid.NewString() }
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 // invariants asserts DOMAIN.md §6 and the package's own: the engine's
-// verification, the workflow-vs-engine consistency check, and the trail's
-// hash chains.
+// verification, every trail's hash chain, and the quota checks
+// (workflow-vs-engine consistency, allocations' record hashes).
 func (b *bundle) invariants(t *testing.T) {
 	t.Helper()
-	rep, err := b.l.Verify(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK {
-		t.Fatalf("ledger verify failed: %+v", rep.Problems)
-	}
-	problems, err := quota.Check(ctx, b.l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(problems) > 0 {
-		t.Fatalf("quota check failed: %v", problems)
-	}
-	tp, err := quota.VerifyTrail(ctx, b.l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tp) > 0 {
-		t.Fatalf("trail verify failed: %+v", tp)
-	}
+	b.Verify(t)
 }
 
 func (b *bundle) balance(t *testing.T, account string) string {

@@ -96,7 +96,7 @@ type ProposeSourceInput struct {
 // own city; reductions formed before 2021-01-01 or outside Shandong are
 // refused.
 func ProposeSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in ProposeSourceInput) (Source, bool, error) {
-	if err := requireRole(actor, RoleCity); err != nil {
+	if err := actor.Require(ledger.RoleCity); err != nil {
 		return Source{}, false, err
 	}
 	if in.City != actor.City {
@@ -138,7 +138,7 @@ func ProposeSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return Source{}, err
 		}
-		id := newID()
+		id := ledger.NewID()
 		_, err = tx.Exec(ctx, `
 			INSERT INTO quota_sources (id, city, enterprise, route, tonnes, formed_on, evidence_ref, status, proposed_by, proposed_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, 'proposed', $8, $9)`,
@@ -177,7 +177,7 @@ type idInput[T any] struct {
 // DecideSource is the province's approval (recognition: recognition →
 // enterprise source) or rejection of a proposed source.
 func DecideSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in DecisionInput) (Source, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Source{}, false, err
 	}
 	if err := in.validate(); err != nil {
@@ -257,7 +257,7 @@ type Stockpiling struct {
 // reserve and the reserve of the source's city by the split rule in force
 // (province floor(tonnes × percent / 100), the city the rest). Province only.
 func Stockpile(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in StockpileInput) (Stockpiling, bool, error) {
-	if err := requireRole(actor, RoleProvince); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Stockpiling{}, false, err
 	}
 	var tonnes decimal.Decimal
@@ -288,64 +288,71 @@ func Stockpile(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key st
 				Msg:    "source " + s.ID.String() + " has " + s.Unstockpiled + " t left to stockpile",
 				Detail: map[string]string{"available": s.Unstockpiled}}
 		}
-		split, err := configAt(w, ConfigSplit, "")
-		if err != nil {
-			return Stockpiling{}, err
+		return stockpile(w, actor, &s, amount, in.Reason)
+	})
+}
+
+// stockpile moves amount of a locked, recognised source into the
+// province's and its city's reserves by the split in force.
+func stockpile(w *ledger.Writer, actor ledger.Actor, s *sourceRow, amount decimal.Decimal, reason string) (Stockpiling, error) {
+	ctx, tx := w.Ctx(), w.Tx()
+	split, err := configAt(w, ConfigSplit, "")
+	if err != nil {
+		return Stockpiling{}, err
+	}
+	prov, city := SplitStockpile(amount, split.value)
+	rl, err := lockReserves(w, ReserveProvince, s.City)
+	if err != nil {
+		return Stockpiling{}, err
+	}
+	var lg legs
+	lg.add(SourceAccount(s.Enterprise), amount.Neg())
+	lg.add(ReserveAccount(ReserveProvince), prov)
+	lg.add(ReserveAccount(s.City), city)
+	id := ledger.NewID()
+	t, err := w.Build(actor, ledger.TxInput{Kind: "quota.stockpiling", Postings: lg.inputs(),
+		Metadata: map[string]string{"stockpiling_id": id.String(), "source_id": s.ID.String(), "split_version": split.ID.String()}})
+	if err != nil {
+		return Stockpiling{}, err
+	}
+	var tranches []newTranche
+	var moves []movement
+	for _, part := range []struct {
+		reserve string
+		tonnes  decimal.Decimal
+	}{{ReserveProvince, prov}, {s.City, city}} {
+		if part.tonnes.IsPositive() {
+			tranches = append(tranches, newTranche{Reserve: part.reserve, Source: s.ID, Origin: "stockpiling", OriginID: id, Tonnes: part.tonnes})
+			moves = append(moves, movement{Flow: flowStockpiled, Tonnes: part.tonnes, Reserve: part.reserve, Source: s.ID, OpID: id})
 		}
-		prov, city := SplitStockpile(amount, split.value)
-		rl, err := lockReserves(w, ReserveProvince, s.City)
-		if err != nil {
-			return Stockpiling{}, err
-		}
-		var lg legs
-		lg.add(SourceAccount(s.Enterprise), amount.Neg())
-		lg.add(ReserveAccount(ReserveProvince), prov)
-		lg.add(ReserveAccount(s.City), city)
-		id := newID()
-		t, err := w.Build(actor, ledger.TxInput{Kind: "quota.stockpiling", Postings: lg.inputs(),
-			Metadata: map[string]string{"stockpiling_id": id.String(), "source_id": s.ID.String(), "split_version": split.ID.String()}})
-		if err != nil {
-			return Stockpiling{}, err
-		}
-		var tranches []newTranche
-		var moves []movement
-		for _, part := range []struct {
-			reserve string
-			tonnes  decimal.Decimal
-		}{{ReserveProvince, prov}, {s.City, city}} {
-			if part.tonnes.IsPositive() {
-				tranches = append(tranches, newTranche{Reserve: part.reserve, Source: s.ID, Origin: "stockpiling", OriginID: id, Tonnes: part.tonnes})
-				moves = append(moves, movement{Flow: flowStockpiled, Tonnes: part.tonnes, Reserve: part.reserve, Source: s.ID, OpID: id})
-			}
-		}
-		if err := rl.put(w, t.ID, tranches); err != nil {
-			return Stockpiling{}, err
-		}
-		if err := w.Apply(t); err != nil {
-			return Stockpiling{}, err
-		}
-		sp := Stockpiling{ID: id, SourceID: s.ID, Tonnes: tonnesText(amount), ProvinceTonnes: tonnesText(prov), CityTonnes: tonnesText(city),
-			City: s.City, SplitVersion: split.ID, SplitPercent: split.Value, TxID: t.ID, CreatedBy: actor.ID(), CreatedAt: w.Now()}
-		if _, err := tx.Exec(ctx, `
+	}
+	if err := rl.put(w, t.ID, tranches); err != nil {
+		return Stockpiling{}, err
+	}
+	if err := w.Apply(t); err != nil {
+		return Stockpiling{}, err
+	}
+	sp := Stockpiling{ID: id, SourceID: s.ID, Tonnes: tonnesText(amount), ProvinceTonnes: tonnesText(prov), CityTonnes: tonnesText(city),
+		City: s.City, SplitVersion: split.ID, SplitPercent: split.Value, TxID: t.ID, CreatedBy: actor.ID(), CreatedAt: w.Now()}
+	if _, err := tx.Exec(ctx, `
 			INSERT INTO quota_stockpilings (id, source_id, tonnes, province_tonnes, city_tonnes, city, split_version, split_percent, tx_id, created_by, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			id, s.ID, amount, prov, city, s.City, split.ID, split.value, t.ID, actor.ID(), w.Now()); err != nil {
-			return Stockpiling{}, err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE quota_sources SET unstockpiled = unstockpiled - $2 WHERE id = $1`, s.ID, amount); err != nil {
-			return Stockpiling{}, err
-		}
-		if err := writeMovements(w, t.ID, moves); err != nil {
-			return Stockpiling{}, err
-		}
-		detail := map[string]string{"source_id": s.ID.String(), "tonnes": sp.Tonnes, "province_tonnes": sp.ProvinceTonnes,
-			"city": s.City, "city_tonnes": sp.CityTonnes, "split_version": split.ID.String(), "split_province_percent": split.Value}
-		if err := record(w, actor, subjectStockpiling, id, "stockpiling.created", in.Reason, detail, &t.ID); err != nil {
-			return Stockpiling{}, err
-		}
-		detail["stockpiling_id"] = id.String()
-		return sp, record(w, actor, subjectSource, s.ID, "source.stockpiled", in.Reason, detail, &t.ID)
-	})
+		id, s.ID, amount, prov, city, s.City, split.ID, split.value, t.ID, actor.ID(), w.Now()); err != nil {
+		return Stockpiling{}, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE quota_sources SET unstockpiled = unstockpiled - $2 WHERE id = $1`, s.ID, amount); err != nil {
+		return Stockpiling{}, err
+	}
+	if err := writeMovements(w, t.ID, moves); err != nil {
+		return Stockpiling{}, err
+	}
+	detail := map[string]string{"source_id": s.ID.String(), "tonnes": sp.Tonnes, "province_tonnes": sp.ProvinceTonnes,
+		"city": s.City, "city_tonnes": sp.CityTonnes, "split_version": split.ID.String(), "split_province_percent": split.Value}
+	if err := record(w, actor, subjectStockpiling, id, "stockpiling.created", reason, detail, &t.ID); err != nil {
+		return Stockpiling{}, err
+	}
+	detail["stockpiling_id"] = id.String()
+	return sp, record(w, actor, subjectSource, s.ID, "source.stockpiled", reason, detail, &t.ID)
 }
 
 // SourceDetail is a source with its trail.
@@ -357,12 +364,12 @@ type SourceDetail struct {
 // canSeeSource: the province and auditors see all sources, a city those of
 // its city, an enterprise its own.
 func canSeeSource(a ledger.Actor, s *Source) bool {
-	switch a.Role {
-	case RoleProvince, RoleAuditor:
+	switch {
+	case a.SeesAll():
 		return true
-	case RoleCity:
+	case a.Is(ledger.RoleCity):
 		return a.City != "" && a.City == s.City
-	case RoleEnterprise:
+	case a.Is(ledger.RoleEnterprise):
 		return a.Org != "" && a.Org == s.Enterprise
 	}
 	return false
@@ -371,23 +378,20 @@ func canSeeSource(a ledger.Actor, s *Source) bool {
 // GetSource reads a source with its trail. A source the actor may not see
 // is reported as not found, so its existence does not leak.
 func GetSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, id uuid.UUID) (SourceDetail, error) {
-	if err := requireRole(actor, RoleProvince, RoleAuditor, RoleCity, RoleEnterprise); err != nil {
+	if err := actor.Require(readerRoles...); err != nil {
 		return SourceDetail{}, err
 	}
-	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
-	if err != nil {
-		return SourceDetail{}, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	s, err := loadSource(ctx, tx, id, false)
-	if err != nil {
-		return SourceDetail{}, err
-	}
-	if !canSeeSource(actor, &s.Source) {
-		return SourceDetail{}, ledger.Errf(ledger.CodeNotFound, "source %s not found", id)
-	}
-	events, err := trail(ctx, tx, id)
-	return SourceDetail{Source: s.Source, Trail: events}, err
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (SourceDetail, error) {
+		s, err := loadSource(r.Ctx(), r.Tx(), id, false)
+		if err != nil {
+			return SourceDetail{}, err
+		}
+		if !canSeeSource(actor, &s.Source) {
+			return SourceDetail{}, ledger.Errf(ledger.CodeNotFound, "source %s not found", id)
+		}
+		events, err := trail(r.Journal, subjectSource, id)
+		return SourceDetail{Source: s.Source, Trail: events}, err
+	})
 }
 
 // SourceFilter narrows a list of sources.
@@ -401,39 +405,51 @@ type SourceFilter struct {
 
 // ListSources pages the sources the actor may see, newest first.
 func ListSources(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, f SourceFilter) (ledger.Page[Source], error) {
-	if err := requireRole(actor, RoleProvince, RoleAuditor, RoleCity, RoleEnterprise); err != nil {
+	if err := actor.Require(readerRoles...); err != nil {
 		return ledger.Page[Source]{}, err
 	}
 	switch actor.Role {
-	case RoleCity:
+	case ledger.RoleCity:
 		if f.City != "" && f.City != actor.City {
 			return ledger.Page[Source]{Items: []Source{}}, nil
 		}
 		f.City = actor.City
-	case RoleEnterprise:
+	case ledger.RoleEnterprise:
 		if f.Enterprise != "" && f.Enterprise != actor.Org {
 			return ledger.Page[Source]{Items: []Source{}}, nil
 		}
 		f.Enterprise = actor.Org
 	}
 	limit := ledger.ClampLimit(f.Limit)
-	after, err := decodeIDCursor(f.Cursor)
+	after, err := idCursor(f.Cursor)
 	if err != nil {
 		return ledger.Page[Source]{}, err
 	}
-	rows, err := l.Pool().Query(ctx, `
-		SELECT `+sourceColumns+` FROM quota_sources
-		WHERE ($1 = '' OR city = $1) AND ($2 = '' OR enterprise = $2) AND ($3 = '' OR status = $3) AND ($4::UUID IS NULL OR id < $4)
-		ORDER BY id DESC LIMIT $5`, f.City, f.Enterprise, f.Status, after, limit+1)
-	if err != nil {
-		return ledger.Page[Source]{}, err
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Source, error) {
-		s, err := scanSource(r)
-		return s.Source, err
+	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Source, error) {
+		rows, err := r.Tx().Query(ctx, `
+			SELECT `+sourceColumns+` FROM quota_sources
+			WHERE ($1 = '' OR city = $1) AND ($2 = '' OR enterprise = $2) AND ($3 = '' OR status = $3) AND ($4::UUID IS NULL OR id < $4)
+			ORDER BY id DESC LIMIT $5`, f.City, f.Enterprise, f.Status, after, limit+1)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Source, error) {
+			s, err := scanSource(r)
+			return s.Source, err
+		})
 	})
 	if err != nil {
 		return ledger.Page[Source]{}, err
 	}
-	return pageOf(items, limit, func(s Source) uuid.UUID { return s.ID }), nil
+	return ledger.PageOf(items, limit, func(s Source) string { return ledger.EncodeCursor(s.ID) }), nil
+}
+
+// idCursor reads the cursor of the lists that page by id (UUIDv7, so
+// newest first is id order); "" is the first page.
+func idCursor(c string) (*uuid.UUID, error) {
+	if c == "" {
+		return nil, nil
+	}
+	var id uuid.UUID
+	return &id, ledger.DecodeCursor(c, &id)
 }
