@@ -5,6 +5,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,9 @@ type Options struct {
 	Logger     *slog.Logger     // default: discard
 	Now        func() time.Time // clock; default time.Now (tests move it)
 	NoCoalesce bool             // write each Post in its own database transaction
+	// CheckpointKeys are the public keys, by kid, that VerifyAll checks
+	// checkpoint signatures with; nil checks everything else about them.
+	CheckpointKeys map[string]ed25519.PublicKey
 }
 
 // Stats are monotonically increasing counters, read by /metrics.
