@@ -5,7 +5,9 @@ package ledger
 // and so need the engine's own hash functions.
 
 // ChainHash is chainHash.
-func ChainHash(prev, txHash []byte, idx int, p *Posting) []byte { return chainHash(prev, txHash, idx, p) }
+func ChainHash(prev, txHash []byte, idx int, p *Posting) []byte {
+	return chainHash(prev, txHash, idx, p)
+}
 
 // ComputeHash is the transaction's content hash.
 func (t *Transaction) ComputeHash() []byte { return t.computeHash() }
