@@ -10,6 +10,7 @@ func (s *Server) allRoutes() []route {
 		s.pointsRoutes(),
 		s.registryRoutes(),
 		s.quotaRoutes(),
+		s.checkpointRoutes(),
 	} {
 		all = append(all, group...)
 	}

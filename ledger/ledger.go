@@ -5,6 +5,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -33,6 +34,9 @@ type Options struct {
 	RetriesMax int              // whole-transaction retries on 40001/40P01; default 12
 	Now        func() time.Time // clock; default time.Now (tests move it)
 	NoCoalesce bool             // write each Post in its own database transaction
+	// CheckpointKeys are the public keys, by kid, that VerifyAll checks
+	// checkpoint signatures with; nil checks everything else about them.
+	CheckpointKeys map[string]ed25519.PublicKey
 }
 
 // Stats are monotonically increasing counters, read by /metrics.

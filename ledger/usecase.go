@@ -100,6 +100,9 @@ func (l *Ledger) VerifyAll(ctx context.Context, ucs []UseCase) (*VerifyReport, e
 		if err := verifyTrails(r.ctx, r.tx, rep); err != nil {
 			return fmt.Errorf("verify trails: %w", err)
 		}
+		if err := verifyCheckpoints(r.ctx, r.tx, l.opts.CheckpointKeys, rep); err != nil {
+			return fmt.Errorf("verify checkpoints: %w", err)
+		}
 		for _, uc := range ucs {
 			for _, c := range uc.Checks {
 				problems, err := c.Run(r)

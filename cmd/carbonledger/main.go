@@ -37,6 +37,8 @@ commands:
   token     mint a development token: token --role R --sub S [--org O] [--city C]
   verify    recompute balances and hash chains; non-zero exit on any mismatch
   job       run one background job once: job NAME (job -list lists them)
+  checkpoint  take a signed checkpoint now; checkpoint export prints all as JSON
+            lines, checkpoint verify checks them against the journal
   bench     drive a running API with a workload and print a RESULT line
 
 environment (flags override):
@@ -49,6 +51,7 @@ environment (flags override):
   CARBONLEDGER_EXTERNAL_JWKS_URL, CARBONLEDGER_EXTERNAL_ISSUER,
   CARBONLEDGER_EXTERNAL_AUDIENCE                  trust an external identity provider
   CARBONLEDGER_RATE_LIMIT        requests per second per principal (default 2000)
+  CARBONLEDGER_CHECKPOINT_INTERVAL  how often serve takes a signed checkpoint (default 10m)
   CARBONLEDGER_LOG_LEVEL         debug, info, warn, error (default info)
 `
 
@@ -61,7 +64,7 @@ func main() {
 	defer stop()
 	cmds := map[string]func(context.Context, []string) error{
 		"serve": cmdServe, "migrate": cmdMigrate, "seed": cmdSeed, "token": cmdToken,
-		"verify": cmdVerify, "job": cmdJob, "bench": cmdBench,
+		"verify": cmdVerify, "job": cmdJob, "bench": cmdBench, "checkpoint": cmdCheckpoint,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
@@ -178,6 +181,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	defer stopJobs()
 	if !*noJobs {
 		srv.RunJobs(jobsCtx)
+		if err := startCheckpoints(jobsCtx, l, key, log); err != nil {
+			return err
+		}
 	}
 	hs := &http.Server{
 		Addr: c.addr, Handler: srv.Handler(),
