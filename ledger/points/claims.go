@@ -170,8 +170,67 @@ func ExpireDue(ctx context.Context, l *ledger.Ledger, limit int) (int, error) {
 // what is due: they keep their points until unfrozen, and they must not
 // fill every batch and starve everyone else.
 func expireDue(w *ledger.Writer, limit int) (int, error) {
-	ctx, tx, now := w.Ctx(), w.Tx(), w.Now()
-	rows, err := tx.Query(ctx, `
+	run := &expireRun{w: w, ctx: w.Ctx(), tx: w.Tx(), now: w.Now()}
+	candidates, err := run.pickCandidates(limit)
+	if err != nil || len(candidates) == 0 {
+		return 0, err
+	}
+	locked, err := run.lockCandidates(candidates)
+	if err != nil || len(locked) == 0 {
+		return 0, err
+	}
+	if err := run.readDue(locked); err != nil {
+		return 0, err
+	}
+	if len(run.byCitizen) == 0 {
+		return 0, nil
+	}
+	if err := run.buildExpiries(); err != nil {
+		return 0, err
+	}
+	s, err := run.applyExpiries()
+	if err != nil {
+		return 0, err
+	}
+	if err := run.settle(s); err != nil {
+		return 0, err
+	}
+	return s.count, nil
+}
+
+// expireRun carries one expiry job through the stages of expireDue.
+type expireRun struct {
+	w         *ledger.Writer
+	ctx       context.Context
+	tx        pgx.Tx
+	now       time.Time
+	byCitizen map[string]*citizenDue // what is due, read under the locks
+	citizens  []string               // the keys of byCitizen, sorted
+	txs       []*ledger.Transaction  // one per citizen, in that order
+}
+
+// citizenDue is what one citizen has due: pending credits to lapse and
+// available lots to expire.
+type citizenDue struct {
+	lapse, expire    int64
+	behaviours, lots []string
+	lotPoints        []int64
+}
+
+// expirySettlement is what the applied expiries settle: the behaviours
+// lapsed and the lots drawn down, each with its transaction, and how
+// many credits and lots that is.
+type expirySettlement struct {
+	bIDs, bTx, lIDs, lTx, lapsedCitizens []string
+	lPts                                 []int64
+	count                                int
+}
+
+// pickCandidates reads, without locking, up to limit citizens with a
+// pending credit past its claim deadline or a lot past its validity, taken
+// from the earliest due.
+func (run *expireRun) pickCandidates(limit int) ([]string, error) {
+	rows, err := run.tx.Query(run.ctx, `
 		SELECT DISTINCT citizen_id FROM (
 			(SELECT b.citizen_id FROM points_behaviours b WHERE b.claim_state = 'pending' AND b.claim_deadline <= $1
 			   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.owner = 'citizen:' || b.citizen_id AND a.status <> 'active')
@@ -180,91 +239,91 @@ func expireDue(w *ledger.Writer, limit int) (int, error) {
 			(SELECT l.citizen_id FROM points_lots l WHERE l.remaining > 0 AND l.expires_at <= $1
 			   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.owner = 'citizen:' || l.citizen_id AND a.status <> 'active')
 			 ORDER BY l.expires_at LIMIT $2)
-		) due ORDER BY citizen_id LIMIT $2`, now, limit)
+		) due ORDER BY citizen_id LIMIT $2`, run.now, limit)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	candidates, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(candidates) == 0 {
-		return 0, err
-	}
-	rows, err = tx.Query(ctx, `SELECT id FROM points_citizens WHERE id = ANY($1::TEXT[]) ORDER BY id FOR UPDATE SKIP LOCKED`, candidates)
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// lockCandidates locks the candidates, in id order, and returns those it
+// got: SKIP LOCKED leaves a citizen another replica works on to it.
+func (run *expireRun) lockCandidates(candidates []string) ([]string, error) {
+	rows, err := run.tx.Query(run.ctx, `SELECT id FROM points_citizens WHERE id = ANY($1::TEXT[]) ORDER BY id FOR UPDATE SKIP LOCKED`, candidates)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(locked) == 0 {
-		return 0, err
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// due returns citizen c's entry of byCitizen, adding it if need be.
+func (run *expireRun) due(c string) *citizenDue {
+	d, ok := run.byCitizen[c]
+	if !ok {
+		d = &citizenDue{}
+		run.byCitizen[c] = d
 	}
-	// Re-read under the locks: what another replica expired is gone.
-	type due struct {
-		lapse, expire    int64
-		behaviours, lots []string
-		lotPoints        []int64
-	}
-	byCitizen := map[string]*due{}
-	get := func(c string) *due {
-		d, ok := byCitizen[c]
-		if !ok {
-			d = &due{}
-			byCitizen[c] = d
-		}
-		return d
-	}
-	rows, err = tx.Query(ctx, `
+	return d
+}
+
+// readDue re-reads what is due under the locks: what another replica
+// expired is gone.
+func (run *expireRun) readDue(locked []string) error {
+	run.byCitizen = map[string]*citizenDue{}
+	rows, err := run.tx.Query(run.ctx, `
 		SELECT citizen_id, id::TEXT, grams FROM points_behaviours
-		WHERE citizen_id = ANY($1::TEXT[]) AND claim_state = 'pending' AND claim_deadline <= $2`, locked, now)
+		WHERE citizen_id = ANY($1::TEXT[]) AND claim_state = 'pending' AND claim_deadline <= $2`, locked, run.now)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	for rows.Next() {
 		var c, id string
 		var g int64
 		if err := rows.Scan(&c, &id, &g); err != nil {
 			rows.Close()
-			return 0, err
+			return err
 		}
-		d := get(c)
+		d := run.due(c)
 		d.lapse += g
 		d.behaviours = append(d.behaviours, id)
 	}
 	if err := rows.Err(); err != nil {
-		return 0, err
+		return err
 	}
-	rows, err = tx.Query(ctx, `
+	rows, err = run.tx.Query(run.ctx, `
 		SELECT citizen_id, id::TEXT, remaining FROM points_lots
-		WHERE citizen_id = ANY($1::TEXT[]) AND remaining > 0 AND expires_at <= $2`, locked, now)
+		WHERE citizen_id = ANY($1::TEXT[]) AND remaining > 0 AND expires_at <= $2`, locked, run.now)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	for rows.Next() {
 		var c, id string
 		var r int64
 		if err := rows.Scan(&c, &id, &r); err != nil {
 			rows.Close()
-			return 0, err
+			return err
 		}
-		d := get(c)
+		d := run.due(c)
 		d.expire += r
 		d.lots, d.lotPoints = append(d.lots, id), append(d.lotPoints, r)
 	}
-	if err := rows.Err(); err != nil {
-		return 0, err
+	return rows.Err()
+}
+
+// buildExpiries builds (without applying) one transaction per citizen, in
+// citizen order, moving what is due to programme:CP:expired.
+func (run *expireRun) buildExpiries() error {
+	if err := run.w.OpenAccounts(ProgrammeExpired); err != nil {
+		return err
 	}
-	if len(byCitizen) == 0 {
-		return 0, nil
+	run.citizens = make([]string, 0, len(run.byCitizen))
+	for c := range run.byCitizen {
+		run.citizens = append(run.citizens, c)
 	}
-	if err := w.OpenAccounts(ProgrammeExpired); err != nil {
-		return 0, err
-	}
-	citizens := make([]string, 0, len(byCitizen))
-	for c := range byCitizen {
-		citizens = append(citizens, c)
-	}
-	sort.Strings(citizens)
-	txs := make([]*ledger.Transaction, 0, len(citizens))
-	for _, c := range citizens {
-		d := byCitizen[c]
+	sort.Strings(run.citizens)
+	run.txs = make([]*ledger.Transaction, 0, len(run.citizens))
+	for _, c := range run.citizens {
+		d := run.byCitizen[c]
 		var legs []ledger.PostingInput
 		if d.lapse > 0 {
 			legs = append(legs, ledger.PostingInput{Account: ledger.CitizenPendingAccount(c), Amount: decimal.NewFromInt(-d.lapse)})
@@ -273,60 +332,71 @@ func expireDue(w *ledger.Writer, limit int) (int, error) {
 			legs = append(legs, ledger.PostingInput{Account: ledger.CitizenAvailableAccount(c), Amount: decimal.NewFromInt(-d.expire)})
 		}
 		legs = append(legs, ledger.PostingInput{Account: ProgrammeExpired, Amount: decimal.NewFromInt(d.lapse + d.expire)})
-		t, err := w.Build(ledger.SystemActor, ledger.TxInput{Kind: KindExpire, Postings: legs, Metadata: map[string]string{
+		t, err := run.w.Build(ledger.SystemActor, ledger.TxInput{Kind: KindExpire, Postings: legs, Metadata: map[string]string{
 			"citizen": c, "lapsed_points": strconv.FormatInt(d.lapse, 10), "expired_points": strconv.FormatInt(d.expire, 10),
 		}})
 		if err != nil {
-			return 0, err
+			return err
 		}
-		txs = append(txs, t)
+		run.txs = append(run.txs, t)
 	}
-	errs, err := w.ApplyEach(txs)
+	return nil
+}
+
+// applyExpiries applies the transactions each with its own outcome, so a
+// citizen the engine refuses does not fail the others, and gathers what
+// the applied ones settle.
+func (run *expireRun) applyExpiries() (expirySettlement, error) {
+	var s expirySettlement
+	errs, err := run.w.ApplyEach(run.txs)
 	if err != nil {
-		return 0, err
+		return s, err
 	}
-	var bIDs, bTx, lIDs, lTx, lapsedCitizens []string
-	var lPts []int64
-	count := 0
-	for i, c := range citizens {
+	for i, c := range run.citizens {
 		if errs[i] != nil {
 			// A frozen account keeps its points until it is unfrozen.
 			if _, ok := ledger.AsError(errs[i]); !ok {
-				return 0, errs[i]
+				return s, errs[i]
 			}
 			continue
 		}
-		d, id := byCitizen[c], txs[i].ID.String()
+		d, id := run.byCitizen[c], run.txs[i].ID.String()
 		for _, b := range d.behaviours {
-			bIDs, bTx = append(bIDs, b), append(bTx, id)
+			s.bIDs, s.bTx = append(s.bIDs, b), append(s.bTx, id)
 		}
 		for j, lot := range d.lots {
-			lIDs, lTx, lPts = append(lIDs, lot), append(lTx, id), append(lPts, d.lotPoints[j])
+			s.lIDs, s.lTx, s.lPts = append(s.lIDs, lot), append(s.lTx, id), append(s.lPts, d.lotPoints[j])
 		}
 		if len(d.behaviours) > 0 {
-			lapsedCitizens = append(lapsedCitizens, c)
+			s.lapsedCitizens = append(s.lapsedCitizens, c)
 		}
-		count += len(d.behaviours) + len(d.lots)
+		s.count += len(d.behaviours) + len(d.lots)
 	}
+	return s, nil
+}
+
+// settle marks the lapsed behaviours and draws the expired lots down, in
+// one round trip.
+func (run *expireRun) settle(s expirySettlement) error {
 	b := &pgx.Batch{}
-	if len(bIDs) > 0 {
+	if len(s.bIDs) > 0 {
 		b.Queue(`
 			UPDATE points_behaviours b SET claim_state = 'lapsed', settled_tx_id = v.tx::UUID
-			FROM unnest($1::TEXT[], $2::TEXT[]) AS v(id, tx) WHERE b.id = v.id::UUID`, bIDs, bTx)
-		b.Queue(`UPDATE points_citizens SET last_lapse_at = $2 WHERE id = ANY($1::TEXT[])`, lapsedCitizens, now)
+			FROM unnest($1::TEXT[], $2::TEXT[]) AS v(id, tx) WHERE b.id = v.id::UUID`, s.bIDs, s.bTx)
+		b.Queue(`UPDATE points_citizens SET last_lapse_at = $2 WHERE id = ANY($1::TEXT[])`, s.lapsedCitizens, run.now)
 	}
-	if len(lIDs) > 0 {
+	if len(s.lIDs) > 0 {
 		b.Queue(`
 			UPDATE points_lots l SET remaining = l.remaining - v.p
-			FROM unnest($1::TEXT[], $2::INT8[]) AS v(id, p) WHERE l.id = v.id::UUID`, lIDs, lPts)
+			FROM unnest($1::TEXT[], $2::INT8[]) AS v(id, p) WHERE l.id = v.id::UUID`, s.lIDs, s.lPts)
 		b.Queue(`
 			INSERT INTO points_lot_moves (lot_id, tx_id, points, reason, created_at)
-			SELECT id::UUID, tx::UUID, p, 'expired', $4 FROM unnest($1::TEXT[], $2::TEXT[], $3::INT8[]) AS v(id, tx, p)`, lIDs, lTx, lPts, now)
+			SELECT id::UUID, tx::UUID, p, 'expired', $4 FROM unnest($1::TEXT[], $2::TEXT[], $3::INT8[]) AS v(id, tx, p)`, s.lIDs, s.lTx, s.lPts, run.now)
 	}
 	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return 0, err
+		if err := run.tx.SendBatch(run.ctx, b).Close(); err != nil {
+			return err
 		}
 	}
-	return count, nil
+	return nil
 }
