@@ -24,7 +24,7 @@ type Citizen struct {
 // RegisterCitizen opens a citizen's carbon account (idempotent): the
 // citizen themself, or the province for anyone.
 func RegisterCitizen(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key, id string) (Citizen, bool, error) {
-	if actor.Role != "province" {
+	if !actor.Is(ledger.RoleProvince) {
 		self, err := citizenOf(actor)
 		if err != nil {
 			return Citizen{}, false, err
@@ -93,7 +93,7 @@ func ensureCitizens(w *ledger.Writer, actor ledger.Actor, ids []string) error {
 	return w.OpenAccounts(accts...)
 }
 
-func getCitizen(ctx context.Context, q querier, id string) (Citizen, error) {
+func getCitizen(ctx context.Context, q pgx.Tx, id string) (Citizen, error) {
 	c := Citizen{ID: id, PendingAccount: ledger.CitizenPendingAccount(id), AvailableAccount: ledger.CitizenAvailableAccount(id)}
 	err := q.QueryRow(ctx, `SELECT created_at FROM points_citizens WHERE id = $1`, id).Scan(&c.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -166,7 +166,7 @@ func Entrust(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 			return e, err
 		}
 		e.EntrustedAt = e.EntrustedAt.UTC()
-		return e, addEvent(w, "entrustment.granted", "citizen:"+citizen, actor, in)
+		return e, w.Trail("points", "citizen:"+citizen, "entrustment.granted", actor, "", in, nil)
 	})
 }
 
@@ -190,12 +190,8 @@ func Withdraw(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key str
 		if err != nil {
 			return e, err
 		}
-		e.EntrustedAt = e.EntrustedAt.UTC()
-		if e.WithdrawnAt != nil {
-			t := e.WithdrawnAt.UTC()
-			e.WithdrawnAt = &t
-		}
-		return e, addEvent(w, "entrustment.withdrawn", "citizen:"+citizen, actor, in)
+		e.EntrustedAt, e.WithdrawnAt = e.EntrustedAt.UTC(), utcPtr(e.WithdrawnAt)
+		return e, w.Trail("points", "citizen:"+citizen, "entrustment.withdrawn", actor, "", in, nil)
 	})
 }
 
@@ -204,20 +200,18 @@ func ListEntrustments(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	if err := canReadCitizen(actor, citizen); err != nil {
 		return nil, err
 	}
-	rows, err := l.Pool().Query(ctx, `
-		SELECT citizen_id, operator_id, active, entrusted_at, withdrawn_at FROM points_entrustments
-		WHERE citizen_id = $1 ORDER BY operator_id`, citizen)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entrustment, error) {
-		var e Entrustment
-		err := r.Scan(&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt)
-		e.EntrustedAt = e.EntrustedAt.UTC()
-		if e.WithdrawnAt != nil {
-			t := e.WithdrawnAt.UTC()
-			e.WithdrawnAt = &t
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Entrustment, error) {
+		rows, err := r.Tx().Query(r.Ctx(), `
+			SELECT citizen_id, operator_id, active, entrusted_at, withdrawn_at FROM points_entrustments
+			WHERE citizen_id = $1 ORDER BY operator_id`, citizen)
+		if err != nil {
+			return nil, err
 		}
-		return e, err
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entrustment, error) {
+			var e Entrustment
+			err := r.Scan(&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt)
+			e.EntrustedAt, e.WithdrawnAt = e.EntrustedAt.UTC(), utcPtr(e.WithdrawnAt)
+			return e, err
+		})
 	})
 }

@@ -13,7 +13,7 @@ import (
 // SeedValidFrom is when the seeded default versions take effect.
 var SeedValidFrom = time.Date(2021, 1, 1, 0, 0, 0, 0, chinaTime)
 
-var seedActor = ledger.Actor{Sub: "seed", Role: "system"}
+var seedActor = ledger.Actor{Sub: "seed", Role: ledger.SystemRole}
 
 // defaultMethodologies are the defaults of DOMAIN.md §5. Values marked
 // [src] come from a published source, [ill] ones are illustrative until

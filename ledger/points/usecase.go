@@ -1,0 +1,113 @@
+package points
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
+)
+
+// UseCase registers personal carbon accounts with the engine: the seed,
+// the invariants VerifyAll checks, the expiry job and the migration that
+// hashes the lots written before lots carried a record hash.
+var UseCase = ledger.UseCase{
+	Name:    "points",
+	Migrate: hashLots,
+	Seed:    Seed,
+	Checks: append([]ledger.Check{
+		{Name: "citizen_balances", Run: checkBalances},
+		{Name: "sinks", Run: checkSinks},
+		{Name: "record_hash", Run: checkLotHashes},
+	}, rowChecks...),
+	// Lapse unclaimed credits and expire lots: safe on every replica at
+	// once (see ExpireDue).
+	Jobs: []ledger.Job{{Name: "expire-points", Every: time.Minute, Run: func(ctx context.Context, l *ledger.Ledger) (int, error) {
+		return ExpireDue(ctx, l, ledger.JobBatchMax)
+	}}},
+}
+
+// A lot's record hash covers what the citizen relies on: whose points, how
+// many, when they were earned and the lot made, when they expire, and the
+// claim transaction behind them. remaining changes with every spend; the
+// citizen_balances check holds it to the journal instead.
+const lotHashColumns = `id, citizen_id, points, earned_at, expires_at, claim_tx, created_at, record_hash`
+
+type lotRecord struct {
+	id, claimTx              uuid.UUID
+	citizen                  string
+	points                   int64
+	earned, expires, created time.Time
+	hash                     []byte
+}
+
+func scanLotRecord(row pgx.CollectableRow) (lotRecord, error) {
+	var l lotRecord
+	return l, row.Scan(&l.id, &l.citizen, &l.points, &l.earned, &l.expires, &l.claimTx, &l.created, &l.hash)
+}
+
+// lotHash is the record hash of a lot. Times are hashed in microseconds,
+// the precision the database keeps.
+func lotHash(id uuid.UUID, citizen string, points int64, earned, expires time.Time, claimTx uuid.UUID, created time.Time) []byte {
+	us := func(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+	return ledger.RecordHash("points.lot", id.String(), citizen, strconv.FormatInt(points, 10), us(earned), us(expires), claimTx.String(), us(created))
+}
+
+func (l lotRecord) digest() []byte {
+	return lotHash(l.id, l.citizen, l.points, l.earned, l.expires, l.claimTx, l.created)
+}
+
+// checkLotHashes recomputes every lot's record hash.
+func checkLotHashes(r *ledger.Reader) ([]ledger.Problem, error) {
+	rows, err := r.Tx().Query(r.Ctx(), `SELECT `+lotHashColumns+` FROM points_lots ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	var ps []ledger.Problem
+	var l lotRecord
+	_, err = pgx.ForEachRow(rows, []any{&l.id, &l.citizen, &l.points, &l.earned, &l.expires, &l.claimTx, &l.created, &l.hash}, func() error {
+		if !bytes.Equal(l.hash, l.digest()) {
+			detail := "citizen_id, points, earned_at, expires_at, claim_tx or created_at changed"
+			if l.hash == nil {
+				detail = "the lot has no record hash (run carbonledger migrate)"
+			}
+			ps = append(ps, ledger.Problem{Kind: "record_hash", Table: "points_lots", Row: l.id.String(), Detail: detail})
+		}
+		return nil
+	})
+	return ps, err
+}
+
+// hashLots sets the record hash of the lots written before there was one,
+// a bounded batch per transaction. Idempotent: it only fills NULLs.
+func hashLots(ctx context.Context, l *ledger.Ledger) error {
+	for {
+		n := 0
+		err := l.Update(ctx, func(w *ledger.Writer) error {
+			rows, err := w.Tx().Query(w.Ctx(), `SELECT `+lotHashColumns+` FROM points_lots WHERE record_hash IS NULL ORDER BY id LIMIT $1`, ledger.JobBatchMax)
+			if err != nil {
+				return err
+			}
+			lots, err := pgx.CollectRows(rows, scanLotRecord)
+			if err != nil {
+				return err
+			}
+			ids, hashes := make([]uuid.UUID, len(lots)), make([][]byte, len(lots))
+			for i, lot := range lots {
+				ids[i], hashes[i] = lot.id, lot.digest()
+			}
+			n = len(lots)
+			_, err = w.Tx().Exec(w.Ctx(), `
+				UPDATE points_lots l SET record_hash = v.h FROM unnest($1::UUID[], $2::BYTEA[]) AS v(id, h)
+				WHERE l.id = v.id AND l.record_hash IS NULL`, ids, hashes)
+			return err
+		})
+		if err != nil || n < ledger.JobBatchMax {
+			return err
+		}
+	}
+}
