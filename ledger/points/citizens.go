@@ -157,15 +157,13 @@ func Entrust(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 		if err := ensureCitizens(w, actor, []string{citizen}); err != nil {
 			return Entrustment{}, err
 		}
-		var e Entrustment
-		if err := w.Tx().QueryRow(w.Ctx(), `
+		e, err := scanEntrustment(w.Tx().QueryRow(w.Ctx(), `
 			INSERT INTO points_entrustments (citizen_id, operator_id, active, entrusted_at) VALUES ($1, $2, true, $3)
 			ON CONFLICT (citizen_id, operator_id) DO UPDATE SET active = true, entrusted_at = excluded.entrusted_at, withdrawn_at = NULL
-			RETURNING citizen_id, operator_id, active, entrusted_at, withdrawn_at`, citizen, op.ID, w.Now()).Scan(
-			&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt); err != nil {
+			RETURNING `+entrustmentColumns, citizen, op.ID, w.Now()))
+		if err != nil {
 			return e, err
 		}
-		e.EntrustedAt = e.EntrustedAt.UTC()
 		return e, w.Trail("points", "citizen:"+citizen, "entrustment.granted", actor, "", in, nil)
 	})
 }
@@ -178,19 +176,16 @@ func Withdraw(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key str
 		return Entrustment{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.withdraw", in, func(w *ledger.Writer) (Entrustment, error) {
-		var e Entrustment
-		err := w.Tx().QueryRow(w.Ctx(), `
+		e, err := scanEntrustment(w.Tx().QueryRow(w.Ctx(), `
 			UPDATE points_entrustments SET active = false, withdrawn_at = $3
 			WHERE citizen_id = $1 AND operator_id = $2 AND active
-			RETURNING citizen_id, operator_id, active, entrusted_at, withdrawn_at`, citizen, in.Operator, w.Now()).Scan(
-			&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt)
+			RETURNING `+entrustmentColumns, citizen, in.Operator, w.Now()))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return e, ledger.Errf(ledger.CodeNotFound, "no active entrustment of operator %q", in.Operator).At("operator")
 		}
 		if err != nil {
 			return e, err
 		}
-		e.EntrustedAt, e.WithdrawnAt = e.EntrustedAt.UTC(), utcPtr(e.WithdrawnAt)
 		return e, w.Trail("points", "citizen:"+citizen, "entrustment.withdrawn", actor, "", in, nil)
 	})
 }
@@ -200,18 +195,14 @@ func ListEntrustments(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	if err := canReadCitizen(actor, citizen); err != nil {
 		return nil, err
 	}
-	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Entrustment, error) {
-		rows, err := r.Tx().Query(r.Ctx(), `
-			SELECT citizen_id, operator_id, active, entrusted_at, withdrawn_at FROM points_entrustments
-			WHERE citizen_id = $1 ORDER BY operator_id`, citizen)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entrustment, error) {
-			var e Entrustment
-			err := r.Scan(&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt)
-			e.EntrustedAt, e.WithdrawnAt = e.EntrustedAt.UTC(), utcPtr(e.WithdrawnAt)
-			return e, err
-		})
-	})
+	return readAll(ctx, l, scanEntrustment, `SELECT `+entrustmentColumns+` FROM points_entrustments WHERE citizen_id = $1 ORDER BY operator_id`, citizen)
+}
+
+const entrustmentColumns = `citizen_id, operator_id, active, entrusted_at, withdrawn_at`
+
+func scanEntrustment(r pgx.Row) (Entrustment, error) {
+	var e Entrustment
+	err := r.Scan(&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt)
+	e.EntrustedAt, e.WithdrawnAt = e.EntrustedAt.UTC(), utcPtr(e.WithdrawnAt)
+	return e, err
 }

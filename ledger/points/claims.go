@@ -96,27 +96,18 @@ func claimable(w *ledger.Writer, citizen string) ([]*claimGroup, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	type pend struct {
-		id       uuid.UUID
-		grams    int64
-		received time.Time
-		deadline time.Time
-		validity int
-	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pend, error) {
-		var p pend
-		err := r.Scan(&p.id, &p.grams, &p.received, &p.deadline, &p.validity)
-		return p, err
-	})
-	if err != nil {
-		return nil, 0, err
+	var p struct {
+		id                 uuid.UUID
+		grams              int64
+		received, deadline time.Time
+		validity           int
 	}
 	groups := map[int]*claimGroup{}
 	late := 0
-	for _, p := range all {
+	if _, err := pgx.ForEachRow(rows, []any{&p.id, &p.grams, &p.received, &p.deadline, &p.validity}, func() error {
 		if !w.Now().Before(p.deadline) {
 			late++
-			continue
+			return nil
 		}
 		g, ok := groups[p.validity]
 		if !ok {
@@ -126,6 +117,9 @@ func claimable(w *ledger.Writer, citizen string) ([]*claimGroup, int, error) {
 		}
 		g.lot.Points += p.grams
 		g.ids = append(g.ids, p.id)
+		return nil
+	}); err != nil {
+		return nil, 0, err
 	}
 	validities := make([]int, 0, len(groups))
 	for v := range groups {
@@ -150,7 +144,8 @@ func recordClaim(w *ledger.Writer, citizen string, txID uuid.UUID, groups []*cla
 	for _, g := range groups {
 		l := g.lot
 		lotIDs, lotEarned, lotExpires, lotPoints = append(lotIDs, l.ID.String()), append(lotEarned, l.EarnedAt), append(lotExpires, l.ExpiresAt), append(lotPoints, l.Points)
-		hashes = append(hashes, lotHash(l.ID, citizen, l.Points, l.EarnedAt, l.ExpiresAt, txID, now))
+		rec := lotRecord{id: l.ID, claimTx: txID, citizen: citizen, points: l.Points, earned: l.EarnedAt, expires: l.ExpiresAt, created: now}
+		hashes = append(hashes, rec.digest())
 		for _, id := range g.ids {
 			bIDs, bLots = append(bIDs, id.String()), append(bLots, l.ID.String())
 		}
@@ -182,10 +177,8 @@ func ExpireDue(ctx context.Context, l *ledger.Ledger, limit int) (int, error) {
 		limit = ExpireCitizensPerCallMax
 	}
 	var done int
-	err := l.Update(ctx, func(w *ledger.Writer) error {
-		done = 0
-		n, err := expireDue(w, limit)
-		done = n
+	err := l.Update(ctx, func(w *ledger.Writer) (err error) {
+		done, err = expireDue(w, limit)
 		return err
 	})
 	return done, err
@@ -255,8 +248,8 @@ type expirySettlement struct {
 // pending credit past its claim deadline or a lot past its validity, taken
 // from the earliest due. Citizens with an account that is not active are
 // skipped: they keep their points until unfrozen and must not fill every
-// batch and starve everyone else. The due rows are read again without the
-// inactive citizens found among them until none is left, so the pick is
+// batch and starve everyone else. The due citizens are read again without
+// the inactive ones found among them until none is left, so the pick is
 // the one excluding every inactive citizen in SQL would give. Statuses
 // are read in this transaction, as an SQL subquery would; an account
 // frozen after the read is refused by the engine under its row lock, and
@@ -265,7 +258,7 @@ func (run *expireRun) pickCandidates(limit int) ([]string, error) {
 	skip := []string{}
 	for {
 		rows, err := run.tx.Query(run.ctx, `
-			SELECT citizen_id FROM (
+			SELECT DISTINCT citizen_id FROM (
 				(SELECT citizen_id FROM points_behaviours WHERE claim_state = 'pending' AND claim_deadline <= $1
 				   AND citizen_id <> ALL($3::TEXT[]) ORDER BY claim_deadline LIMIT $2)
 				UNION ALL
@@ -285,23 +278,12 @@ func (run *expireRun) pickCandidates(limit int) ([]string, error) {
 		}
 		inactive, err := run.w.InactiveOwners(owners)
 		if err != nil || len(inactive) == 0 {
-			return firstDistinct(due, limit), err
+			return due[:min(limit, len(due))], err
 		}
 		for o := range inactive {
 			skip = append(skip, strings.TrimPrefix(o, "citizen:"))
 		}
 	}
-}
-
-// firstDistinct is the first n distinct values of a sorted list.
-func firstDistinct(sorted []string, n int) []string {
-	var out []string
-	for _, s := range sorted {
-		if len(out) < n && (len(out) == 0 || out[len(out)-1] != s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // lockCandidates locks the candidates, in id order, and returns those it
@@ -334,18 +316,14 @@ func (run *expireRun) readDue(locked []string) error {
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var c, id string
-		var g int64
-		if err := rows.Scan(&c, &id, &g); err != nil {
-			rows.Close()
-			return err
-		}
+	var c, id string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&c, &id, &n}, func() error {
 		d := run.due(c)
-		d.lapse += g
+		d.lapse += n
 		d.behaviours = append(d.behaviours, id)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return err
 	}
 	rows, err = run.tx.Query(run.ctx, `
@@ -354,18 +332,13 @@ func (run *expireRun) readDue(locked []string) error {
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var c, id string
-		var r int64
-		if err := rows.Scan(&c, &id, &r); err != nil {
-			rows.Close()
-			return err
-		}
+	_, err = pgx.ForEachRow(rows, []any{&c, &id, &n}, func() error {
 		d := run.due(c)
-		d.expire += r
-		d.lots, d.lotPoints = append(d.lots, id), append(d.lotPoints, r)
-	}
-	return rows.Err()
+		d.expire += n
+		d.lots, d.lotPoints = append(d.lots, id), append(d.lotPoints, n)
+		return nil
+	})
+	return err
 }
 
 // buildExpiries builds (without applying) one transaction per citizen, in

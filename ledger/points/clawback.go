@@ -214,19 +214,15 @@ func (run *clawbackRun) planLotTakes() error {
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id uuid.UUID
-			var rem int64
-			if err := rows.Scan(&id, &rem); err != nil {
-				rows.Close()
-				return err
-			}
+		var id uuid.UUID
+		var rem int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &rem}, func() error {
 			if n := min(rem, run.perLot[id]); n > 0 {
 				run.takes = append(run.takes, Take{LotID: id, Points: n})
 				c.ReversedAvailable += n
 			}
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		}); err != nil {
 			return err
 		}
 	}

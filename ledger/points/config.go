@@ -58,6 +58,17 @@ func canReadCitizen(a ledger.Actor, citizen string) error {
 	return ledger.Errf(ledger.CodeNotFound, "citizen %s has no carbon account visible to you", citizen)
 }
 
+// readAll runs a query of the use case's own tables on one read snapshot.
+func readAll[T any](ctx context.Context, l *ledger.Ledger, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]T, error) {
+		rows, err := r.Tx().Query(r.Ctx(), sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+	})
+}
+
 // ensureAccounts opens the programme accounts the use case needs.
 func ensureProgrammeAccounts(w *ledger.Writer) error {
 	return w.OpenAccounts(ProgrammeIssuance, ProgrammeRedeemed, ProgrammeExpired, ProgrammeReversed, CO2EReversed)
@@ -74,11 +85,7 @@ func scanMethodology(r pgx.Row) (Methodology, error) {
 	err := r.Scan(&m.ID, &m.Code, &m.Version, &m.Kind, &m.Unit, &m.FactorGrams, &m.QuantityScale, &m.QuantityMax,
 		&m.RecordCapGrams, &m.DailyCapGrams, &m.DailyCapQuantity, &m.ClaimWindowDays, &m.ValidityDays,
 		&m.ValidFrom, &m.ValidTo, &m.Source, &m.CreatedBy, &m.CreatedAt)
-	m.ValidFrom, m.CreatedAt = m.ValidFrom.UTC(), m.CreatedAt.UTC()
-	if m.ValidTo != nil {
-		t := m.ValidTo.UTC()
-		m.ValidTo = &t
-	}
+	m.ValidFrom, m.CreatedAt, m.ValidTo = m.ValidFrom.UTC(), m.CreatedAt.UTC(), utcPtr(m.ValidTo)
 	return m, err
 }
 
@@ -87,11 +94,7 @@ const rulesColumns = `version, daily_cap_grams, reporting_window_days, valid_fro
 func scanRules(r pgx.Row) (ProgrammeRules, error) {
 	var p ProgrammeRules
 	err := r.Scan(&p.Version, &p.DailyCapGrams, &p.ReportingWindowDays, &p.ValidFrom, &p.ValidTo, &p.Source, &p.CreatedBy, &p.CreatedAt)
-	p.ValidFrom, p.CreatedAt = p.ValidFrom.UTC(), p.CreatedAt.UTC()
-	if p.ValidTo != nil {
-		t := p.ValidTo.UTC()
-		p.ValidTo = &t
-	}
+	p.ValidFrom, p.CreatedAt, p.ValidTo = p.ValidFrom.UTC(), p.CreatedAt.UTC(), utcPtr(p.ValidTo)
 	return p, err
 }
 
@@ -337,7 +340,7 @@ func upsertOperator(w *ledger.Writer, actor ledger.Actor, in OperatorInput, only
 		INSERT INTO points_operators (id, name, kinds, status, created_by, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, kinds = excluded.kinds, status = excluded.status, updated_at = excluded.updated_at
-		RETURNING id, name, kinds, status, created_by, created_at, updated_at`
+		RETURNING ` + operatorColumns
 	if onlyInsert {
 		q = `
 		INSERT INTO points_operators (id, name, kinds, status, created_by, created_at, updated_at)
@@ -348,40 +351,33 @@ func upsertOperator(w *ledger.Writer, actor ledger.Actor, in OperatorInput, only
 		}
 		return getOperator(w.Ctx(), w.Tx(), in.ID)
 	}
-	var o Operator
-	if err := w.Tx().QueryRow(w.Ctx(), q, in.ID, in.Name, in.Kinds, in.Status, actor.ID(), w.Now()).Scan(
-		&o.ID, &o.Name, &o.Kinds, &o.Status, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt); err != nil {
+	o, err := scanOperator(w.Tx().QueryRow(w.Ctx(), q, in.ID, in.Name, in.Kinds, in.Status, actor.ID(), w.Now()))
+	if err != nil {
 		return o, err
 	}
-	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return o, w.Trail("points", "operator:"+o.ID, "operator.registered", actor, "", in, nil)
 }
 
-func getOperator(ctx context.Context, q pgx.Tx, id string) (Operator, error) {
+const operatorColumns = `id, name, kinds, status, created_by, created_at, updated_at`
+
+func scanOperator(r pgx.Row) (Operator, error) {
 	var o Operator
-	err := q.QueryRow(ctx, `SELECT id, name, kinds, status, created_by, created_at, updated_at FROM points_operators WHERE id = $1`, id).Scan(
-		&o.ID, &o.Name, &o.Kinds, &o.Status, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt)
+	err := r.Scan(&o.ID, &o.Name, &o.Kinds, &o.Status, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt)
+	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+	return o, err
+}
+
+func getOperator(ctx context.Context, q pgx.Tx, id string) (Operator, error) {
+	o, err := scanOperator(q.QueryRow(ctx, `SELECT `+operatorColumns+` FROM points_operators WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, ledger.Errf(ledger.CodeNotFound, "operator %s is not registered", id)
 	}
-	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return o, err
 }
 
 // ListOperators returns every registered operator.
 func ListOperators(ctx context.Context, l *ledger.Ledger) ([]Operator, error) {
-	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Operator, error) {
-		rows, err := r.Tx().Query(r.Ctx(), `SELECT id, name, kinds, status, created_by, created_at, updated_at FROM points_operators ORDER BY id`)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Operator, error) {
-			var o Operator
-			err := r.Scan(&o.ID, &o.Name, &o.Kinds, &o.Status, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt)
-			o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-			return o, err
-		})
-	})
+	return readAll(ctx, l, scanOperator, `SELECT `+operatorColumns+` FROM points_operators ORDER BY id`)
 }
 
 // ---- donation pools ------------------------------------------------------
@@ -439,31 +435,26 @@ func insertPool(w *ledger.Writer, actor ledger.Actor, in PoolInput, seed bool) (
 	return getPool(w.Ctx(), w.Tx(), in.ID)
 }
 
-func getPool(ctx context.Context, q pgx.Tx, id string) (DonationPool, error) {
+const poolColumns = `id, name, status, created_by, created_at`
+
+func scanPool(r pgx.Row) (DonationPool, error) {
 	var p DonationPool
-	err := q.QueryRow(ctx, `SELECT id, name, status, created_by, created_at FROM points_donation_pools WHERE id = $1`, id).Scan(
-		&p.ID, &p.Name, &p.Status, &p.CreatedBy, &p.CreatedAt)
+	err := r.Scan(&p.ID, &p.Name, &p.Status, &p.CreatedBy, &p.CreatedAt)
+	p.Account, p.CreatedAt = DonationPoolAccount(p.ID), p.CreatedAt.UTC()
+	return p, err
+}
+
+func getPool(ctx context.Context, q pgx.Tx, id string) (DonationPool, error) {
+	p, err := scanPool(q.QueryRow(ctx, `SELECT `+poolColumns+` FROM points_donation_pools WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ledger.Errf(ledger.CodeNotFound, "donation pool %s not found", id)
 	}
-	p.Account, p.CreatedAt = DonationPoolAccount(p.ID), p.CreatedAt.UTC()
 	return p, err
 }
 
 // ListDonationPools returns the approved pools.
 func ListDonationPools(ctx context.Context, l *ledger.Ledger) ([]DonationPool, error) {
-	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]DonationPool, error) {
-		rows, err := r.Tx().Query(r.Ctx(), `SELECT id, name, status, created_by, created_at FROM points_donation_pools WHERE status = 'approved' ORDER BY id`)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DonationPool, error) {
-			var p DonationPool
-			err := r.Scan(&p.ID, &p.Name, &p.Status, &p.CreatedBy, &p.CreatedAt)
-			p.Account, p.CreatedAt = DonationPoolAccount(p.ID), p.CreatedAt.UTC()
-			return p, err
-		})
-	})
+	return readAll(ctx, l, scanPool, `SELECT `+poolColumns+` FROM points_donation_pools WHERE status = 'approved' ORDER BY id`)
 }
 
 // ---- rewards -------------------------------------------------------------
@@ -563,11 +554,5 @@ func GetReward(ctx context.Context, l *ledger.Ledger, id string) (Reward, error)
 
 // ListRewards returns the active rewards, in id order.
 func ListRewards(ctx context.Context, l *ledger.Ledger) ([]Reward, error) {
-	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Reward, error) {
-		rows, err := r.Tx().Query(r.Ctx(), `SELECT `+rewardColumns+` FROM points_rewards WHERE status = 'active' ORDER BY id`)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Reward, error) { return scanReward(r) })
-	})
+	return readAll(ctx, l, scanReward, `SELECT `+rewardColumns+` FROM points_rewards WHERE status = 'active' ORDER BY id`)
 }

@@ -262,17 +262,13 @@ func (run *ingestRun) checkCitizens() error {
 	entrusted := map[string]bool{}
 	found := map[string]bool{}
 	var pending []string
-	for rows.Next() {
-		var id string
-		var active bool
-		if err := rows.Scan(&id, &active); err != nil {
-			rows.Close()
-			return err
-		}
+	var id string
+	var active bool
+	if _, err := pgx.ForEachRow(rows, []any{&id, &active}, func() error {
 		found[id], entrusted[id] = true, active
 		pending = append(pending, ledger.CitizenPendingAccount(id))
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return err
 	}
 	accts, err := run.w.Accounts(pending)

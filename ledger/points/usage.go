@@ -167,21 +167,15 @@ func readLockedUsage(br pgx.BatchResults) (map[usageKey]*dayUsage, map[string]bo
 		return nil, nil, nil, err
 	}
 	usage := map[usageKey]*dayUsage{}
-	for rows.Next() {
-		var k usageKey
-		var u dayUsage
-		var raw string
-		if err := rows.Scan(&k.citizen, &k.day, &u.grams, &u.records, &raw); err != nil {
-			rows.Close()
-			return nil, nil, nil, err
-		}
-		if u.scopes, err = parseScopes([]byte(raw)); err != nil {
-			rows.Close()
-			return nil, nil, nil, err
-		}
-		usage[k] = &u
-	}
-	if err := rows.Err(); err != nil {
+	var k usageKey
+	var u dayUsage
+	var raw string
+	if _, err := pgx.ForEachRow(rows, []any{&k.citizen, &k.day, &u.grams, &u.records, &raw}, func() (err error) {
+		row := u
+		row.scopes, err = parseScopes([]byte(raw))
+		usage[k] = &row
+		return err
+	}); err != nil {
 		return nil, nil, nil, err
 	}
 	existingKeys, existingRecs := map[string]bool{}, map[string]bool{}

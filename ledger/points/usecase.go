@@ -35,8 +35,6 @@ var UseCase = ledger.UseCase{
 // many, when they were earned and the lot made, when they expire, and the
 // claim transaction behind them. remaining changes with every spend; the
 // citizen_balances check holds it to the journal instead.
-const lotHashColumns = `id, citizen_id, points, earned_at, expires_at, claim_tx, created_at, record_hash`
-
 type lotRecord struct {
 	id, claimTx              uuid.UUID
 	citizen                  string
@@ -45,31 +43,29 @@ type lotRecord struct {
 	hash                     []byte
 }
 
-func scanLotRecord(row pgx.CollectableRow) (lotRecord, error) {
-	var l lotRecord
-	return l, row.Scan(&l.id, &l.citizen, &l.points, &l.earned, &l.expires, &l.claimTx, &l.created, &l.hash)
+const lotRecordColumns = `id, citizen_id, points, earned_at, expires_at, claim_tx, created_at, record_hash`
+
+func (l *lotRecord) dest() []any {
+	return []any{&l.id, &l.citizen, &l.points, &l.earned, &l.expires, &l.claimTx, &l.created, &l.hash}
 }
 
-// lotHash is the record hash of a lot. Times are hashed in microseconds,
-// the precision the database keeps.
-func lotHash(id uuid.UUID, citizen string, points int64, earned, expires time.Time, claimTx uuid.UUID, created time.Time) []byte {
+// digest is the lot's record hash. Times are hashed in microseconds, the
+// precision the database keeps.
+func (l *lotRecord) digest() []byte {
 	us := func(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
-	return ledger.RecordHash("points.lot", id.String(), citizen, strconv.FormatInt(points, 10), us(earned), us(expires), claimTx.String(), us(created))
-}
-
-func (l lotRecord) digest() []byte {
-	return lotHash(l.id, l.citizen, l.points, l.earned, l.expires, l.claimTx, l.created)
+	return ledger.RecordHash("points.lot", l.id.String(), l.citizen, strconv.FormatInt(l.points, 10),
+		us(l.earned), us(l.expires), l.claimTx.String(), us(l.created))
 }
 
 // checkLotHashes recomputes every lot's record hash.
 func checkLotHashes(r *ledger.Reader) ([]ledger.Problem, error) {
-	rows, err := r.Tx().Query(r.Ctx(), `SELECT `+lotHashColumns+` FROM points_lots ORDER BY id`)
+	rows, err := r.Tx().Query(r.Ctx(), `SELECT `+lotRecordColumns+` FROM points_lots ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
 	var ps []ledger.Problem
 	var l lotRecord
-	_, err = pgx.ForEachRow(rows, []any{&l.id, &l.citizen, &l.points, &l.earned, &l.expires, &l.claimTx, &l.created, &l.hash}, func() error {
+	_, err = pgx.ForEachRow(rows, l.dest(), func() error {
 		if !bytes.Equal(l.hash, l.digest()) {
 			detail := "citizen_id, points, earned_at, expires_at, claim_tx or created_at changed"
 			if l.hash == nil {
@@ -86,27 +82,27 @@ func checkLotHashes(r *ledger.Reader) ([]ledger.Problem, error) {
 // a bounded batch per transaction. Idempotent: it only fills NULLs.
 func hashLots(ctx context.Context, l *ledger.Ledger) error {
 	for {
-		n := 0
+		var ids []uuid.UUID
+		var hashes [][]byte
 		err := l.Update(ctx, func(w *ledger.Writer) error {
-			rows, err := w.Tx().Query(w.Ctx(), `SELECT `+lotHashColumns+` FROM points_lots WHERE record_hash IS NULL ORDER BY id LIMIT $1`, ledger.JobBatchMax)
+			ids, hashes = nil, nil
+			rows, err := w.Tx().Query(w.Ctx(), `SELECT `+lotRecordColumns+` FROM points_lots WHERE record_hash IS NULL ORDER BY id LIMIT $1`, ledger.JobBatchMax)
 			if err != nil {
 				return err
 			}
-			lots, err := pgx.CollectRows(rows, scanLotRecord)
-			if err != nil {
+			var lot lotRecord
+			if _, err := pgx.ForEachRow(rows, lot.dest(), func() error {
+				ids, hashes = append(ids, lot.id), append(hashes, lot.digest())
+				return nil
+			}); err != nil {
 				return err
 			}
-			ids, hashes := make([]uuid.UUID, len(lots)), make([][]byte, len(lots))
-			for i, lot := range lots {
-				ids[i], hashes[i] = lot.id, lot.digest()
-			}
-			n = len(lots)
 			_, err = w.Tx().Exec(w.Ctx(), `
 				UPDATE points_lots l SET record_hash = v.h FROM unnest($1::UUID[], $2::BYTEA[]) AS v(id, h)
 				WHERE l.id = v.id AND l.record_hash IS NULL`, ids, hashes)
 			return err
 		})
-		if err != nil || n < ledger.JobBatchMax {
+		if err != nil || len(ids) < ledger.JobBatchMax {
 			return err
 		}
 	}

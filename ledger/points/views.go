@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
@@ -248,7 +249,7 @@ func attachBehaviours(r *ledger.Reader, citizen string, items []ActivityItem) er
 		return nil
 	}
 	rows, err := r.Tx().Query(r.Ctx(), `
-		SELECT id, tx_id, operator_id, operator_record_id, kind, quantity::TEXT, unit, occurred_at, methodology_id,
+		SELECT id, tx_id, operator_id, operator_record_id, kind, quantity, unit, occurred_at, methodology_id,
 			computed_grams, grams, cap_reason, COALESCE(claim_state, ''), claim_deadline
 		FROM points_behaviours WHERE tx_id = ANY($1::UUID[]) AND citizen_id = $2
 		ORDER BY occurred_at, id`, txIDs, citizen)
@@ -256,18 +257,17 @@ func attachBehaviours(r *ledger.Reader, citizen string, items []ActivityItem) er
 		return err
 	}
 	byTx := map[uuid.UUID][]BehaviourView{}
-	for rows.Next() {
-		var b BehaviourView
-		var tx uuid.UUID
-		if err := rows.Scan(&b.ID, &tx, &b.Operator, &b.RecordID, &b.Kind, &b.Quantity, &b.Unit, &b.OccurredAt, &b.Methodology,
-			&b.ComputedGrams, &b.Grams, &b.CapReason, &b.ClaimState, &b.ClaimDeadline); err != nil {
-			rows.Close()
-			return err
-		}
-		b.OccurredAt, b.ClaimDeadline, b.Quantity = b.OccurredAt.UTC(), utcPtr(b.ClaimDeadline), trimZeros(b.Quantity)
-		byTx[tx] = append(byTx[tx], b)
-	}
-	if err := rows.Err(); err != nil {
+	var b BehaviourView
+	var tx uuid.UUID
+	var qty decimal.Decimal
+	if _, err := pgx.ForEachRow(rows, []any{&b.ID, &tx, &b.Operator, &b.RecordID, &b.Kind, &qty, &b.Unit, &b.OccurredAt, &b.Methodology,
+		&b.ComputedGrams, &b.Grams, &b.CapReason, &b.ClaimState, &b.ClaimDeadline}, func() error {
+		// The quantity without the NUMERIC's trailing zeros ("12.000000" -> "12").
+		v := b
+		v.OccurredAt, v.ClaimDeadline, v.Quantity = b.OccurredAt.UTC(), utcPtr(b.ClaimDeadline), qty.String()
+		byTx[tx] = append(byTx[tx], v)
+		return nil
+	}); err != nil {
 		return err
 	}
 	for i := range items {
@@ -330,22 +330,4 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-// trimZeros renders a NUMERIC quantity without trailing zeros ("12.000000" -> "12").
-func trimZeros(s string) string {
-	if !bytes.ContainsRune([]byte(s), '.') {
-		return s
-	}
-	for len(s) > 0 && s[len(s)-1] == '0' {
-		s = s[:len(s)-1]
-	}
-	return trimSuffixDot(s)
-}
-
-func trimSuffixDot(s string) string {
-	if len(s) > 0 && s[len(s)-1] == '.' {
-		return s[:len(s)-1]
-	}
-	return s
 }
