@@ -123,8 +123,7 @@ func checkSinks(r *ledger.Reader) ([]ledger.Problem, error) {
 	accts, err := r.Accounts(ids)
 	var ps []ledger.Problem
 	for _, s := range sinks {
-		// The redeemed sink is opened with the first reward.
-		if a, ok := accts[s.account]; (ok || s.sum != 0) && a.Balance.IntPart() != s.sum {
+		if a := accts[s.account]; a.Balance.IntPart() != s.sum { // an account not opened holds 0
 			ps = append(ps, ledger.Problem{Table: s.table, Row: s.row, Account: s.account,
 				Detail: fmt.Sprintf("%s holds %s, the rows total %d", s.account, a.Balance, s.sum)})
 		}

@@ -67,16 +67,22 @@ func EnsureCitizens(ctx context.Context, l *ledger.Ledger, ids []string, operato
 		if err := ensureCitizens(w, ledger.SystemActor, ids); err != nil {
 			return err
 		}
-		for _, op := range operators {
-			if _, err := w.Tx().Exec(w.Ctx(), `
-				INSERT INTO points_entrustments (citizen_id, operator_id, active, entrusted_at)
-				SELECT c, $2, true, $3 FROM unnest($1::TEXT[]) AS v(c)
-				ON CONFLICT (citizen_id, operator_id) DO NOTHING`, ids, op, w.Now()); err != nil {
-				return err
-			}
-		}
-		return nil
+		return entrustAll(w, ids, operators)
 	})
+}
+
+// entrustAll entrusts each of the citizens to each operator, leaving
+// existing entrustments (active or withdrawn) as they are.
+func entrustAll(w *ledger.Writer, ids, operators []string) error {
+	for _, op := range operators {
+		if _, err := w.Tx().Exec(w.Ctx(), `
+			INSERT INTO points_entrustments (citizen_id, operator_id, active, entrusted_at)
+			SELECT c, $2, true, $3 FROM unnest($1::TEXT[]) AS v(c)
+			ON CONFLICT (citizen_id, operator_id) DO NOTHING`, ids, op, w.Now()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func ensureCitizens(w *ledger.Writer, actor ledger.Actor, ids []string) error {

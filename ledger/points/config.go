@@ -154,26 +154,16 @@ func insertMethodology(w *ledger.Writer, actor ledger.Actor, m Methodology, seed
 	}
 	m.ID = m.Code + ".v" + strconv.Itoa(m.Version)
 	m.CreatedBy, m.CreatedAt = actor.ID(), w.Now()
-	var rc, dc *int64
-	if m.RecordCapGrams > 0 {
-		rc = &m.RecordCapGrams
-	}
-	if m.DailyCapGrams > 0 {
-		dc = &m.DailyCapGrams
-	}
-	var dq *string
-	if m.DailyCapQuantity.IsPositive() {
-		s := m.DailyCapQuantity.String()
-		dq = &s
-	}
+	// A cap of 0 is none: stored as NULL.
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO points_methodologies (id, code, version, kind, unit, factor_grams, quantity_scale, quantity_max,
 			record_cap_grams, daily_cap_grams, daily_cap_quantity, claim_window_days, validity_days, valid_from, valid_to,
 			source, created_by, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6::NUMERIC, $7, $8::NUMERIC, $9, $10, $11::NUMERIC, $12, $13, $14, $15, $16, $17, $18)
+		VALUES ($1, $2, $3, $4, $5, $6::NUMERIC, $7, $8::NUMERIC,
+			NULLIF($9::BIGINT, 0), NULLIF($10::BIGINT, 0), NULLIF($11::NUMERIC, 0), $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT DO NOTHING`,
 		m.ID, m.Code, m.Version, m.Kind, m.Unit, m.FactorGrams.String(), m.QuantityScale, m.QuantityMax.String(),
-		rc, dc, dq, m.ClaimWindowDays, m.ValidityDays, m.ValidFrom, m.ValidTo, m.Source, m.CreatedBy, m.CreatedAt)
+		m.RecordCapGrams, m.DailyCapGrams, m.DailyCapQuantity.String(), m.ClaimWindowDays, m.ValidityDays, m.ValidFrom, m.ValidTo, m.Source, m.CreatedBy, m.CreatedAt)
 	if err != nil {
 		return m, err
 	}
@@ -335,24 +325,20 @@ func RegisterOperator(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	})
 }
 
+// upsertOperator writes the operator; with onlyInsert (the seed) an
+// existing one is left as it is, and no event is recorded.
 func upsertOperator(w *ledger.Writer, actor ledger.Actor, in OperatorInput, onlyInsert bool) (Operator, error) {
-	q := `
-		INSERT INTO points_operators (id, name, kinds, status, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, kinds = excluded.kinds, status = excluded.status, updated_at = excluded.updated_at
-		RETURNING ` + operatorColumns
+	conflict := `DO UPDATE SET name = excluded.name, kinds = excluded.kinds, status = excluded.status, updated_at = excluded.updated_at`
 	if onlyInsert {
-		q = `
-		INSERT INTO points_operators (id, name, kinds, status, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)
-		ON CONFLICT (id) DO NOTHING`
-		if _, err := w.Tx().Exec(w.Ctx(), q, in.ID, in.Name, in.Kinds, in.Status, actor.ID(), w.Now()); err != nil {
-			return Operator{}, err
-		}
-		return getOperator(w.Ctx(), w.Tx(), in.ID)
+		conflict = `DO NOTHING`
 	}
-	o, err := scanOperator(w.Tx().QueryRow(w.Ctx(), q, in.ID, in.Name, in.Kinds, in.Status, actor.ID(), w.Now()))
-	if err != nil {
+	if _, err := w.Tx().Exec(w.Ctx(), `
+		INSERT INTO points_operators (id, name, kinds, status, created_by, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) `+conflict, in.ID, in.Name, in.Kinds, in.Status, actor.ID(), w.Now()); err != nil {
+		return Operator{}, err
+	}
+	o, err := getOperator(w.Ctx(), w.Tx(), in.ID)
+	if err != nil || onlyInsert {
 		return o, err
 	}
 	return o, w.Trail("points", "operator:"+o.ID, "operator.registered", actor, "", in, nil)
