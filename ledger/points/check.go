@@ -42,58 +42,39 @@ func Check(ctx context.Context, l *ledger.Ledger) (CheckReport, error) {
 	return rep, err
 }
 
-// citizensPerCheckRead bounds the accounts one read of checkBalances asks
-// the engine for.
-const citizensPerCheckRead = 500
-
-// checkBalances holds each citizen's two accounts to the use case's rows.
-func checkBalances(r *ledger.Reader) ([]ledger.Problem, error) {
-	rows, err := r.Tx().Query(r.Ctx(), `
-		SELECT c.id,
-			(SELECT COALESCE(sum(grams), 0) FROM points_behaviours b WHERE b.citizen_id = c.id AND b.claim_state = 'pending')::BIGINT,
-			(SELECT COALESCE(sum(remaining), 0) FROM points_lots l WHERE l.citizen_id = c.id)::BIGINT
-		FROM points_citizens c ORDER BY c.id`)
-	if err != nil {
-		return nil, err
-	}
-	type sums struct {
-		id         string
-		pend, lots int64
-	}
-	cs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (sums, error) {
-		var s sums
-		return s, row.Scan(&s.id, &s.pend, &s.lots)
-	})
-	var ps []ledger.Problem
-	for lo := 0; err == nil && lo < len(cs); lo += citizensPerCheckRead {
-		chunk := cs[lo:min(lo+citizensPerCheckRead, len(cs))]
-		ids := make([]string, 0, 2*len(chunk))
-		for _, c := range chunk {
-			ids = append(ids, ledger.CitizenPendingAccount(c.id), ledger.CitizenAvailableAccount(c.id))
-		}
-		var accts map[string]ledger.AccountView
-		if accts, err = r.Accounts(ids); err != nil {
-			break
-		}
-		for _, c := range chunk {
-			p, a := accts[ledger.CitizenPendingAccount(c.id)], accts[ledger.CitizenAvailableAccount(c.id)]
-			if p.Balance.IntPart() != c.pend {
-				ps = append(ps, ledger.Problem{Table: "points_behaviours", Row: c.id, Account: ledger.CitizenPendingAccount(c.id),
-					Detail: fmt.Sprintf("pending balance %s, unclaimed credits %d", p.Balance, c.pend)})
-			}
-			if a.Balance.IntPart() != c.lots {
-				ps = append(ps, ledger.Problem{Table: "points_lots", Row: c.id, Account: ledger.CitizenAvailableAccount(c.id),
-					Detail: fmt.Sprintf("available balance %s, lots remaining %d", a.Balance, c.lots)})
-			}
-		}
-	}
-	return ps, err
+// holding is what one account the use case feeds must hold, by the use
+// case's own rows: table names the rows, row the citizen or pool.
+type holding struct {
+	table, row string
+	want       int64
 }
 
-// checkSinks holds the redeemed sink and each donation pool to the
-// redemptions and donations.
-func checkSinks(r *ledger.Reader) ([]ledger.Problem, error) {
+func (h holding) account() string {
+	switch h.table {
+	case "points_behaviours": // unclaimed credits
+		return ledger.CitizenPendingAccount(h.row)
+	case "points_lots": // the lots' remaining points
+		return ledger.CitizenAvailableAccount(h.row)
+	case "points_donation_pools":
+		return DonationPoolAccount(h.row)
+	}
+	return ProgrammeRedeemed
+}
+
+// accountsPerCheckRead bounds the accounts one read of checkBalances asks
+// the engine for.
+const accountsPerCheckRead = 1000
+
+// checkBalances holds every citizen's two accounts, the redeemed sink and
+// each donation pool to the use case's rows. An account not opened holds 0.
+func checkBalances(r *ledger.Reader) ([]ledger.Problem, error) {
 	rows, err := r.Tx().Query(r.Ctx(), `
+		SELECT 'points_behaviours', c.id, (SELECT COALESCE(sum(grams), 0) FROM points_behaviours b WHERE b.citizen_id = c.id AND b.claim_state = 'pending')::BIGINT
+		FROM points_citizens c
+		UNION ALL
+		SELECT 'points_lots', c.id, (SELECT COALESCE(sum(remaining), 0) FROM points_lots l WHERE l.citizen_id = c.id)::BIGINT
+		FROM points_citizens c
+		UNION ALL
 		SELECT 'points_redemptions', $1::TEXT, (SELECT COALESCE(sum(points), 0) FROM points_redemptions)::BIGINT
 		UNION ALL
 		SELECT 'points_donation_pools', p.id, (SELECT COALESCE(sum(d.points), 0) FROM points_donations d WHERE d.pool_id = p.id)::BIGINT
@@ -101,31 +82,26 @@ func checkSinks(r *ledger.Reader) ([]ledger.Problem, error) {
 	if err != nil {
 		return nil, err
 	}
-	type sink struct {
-		table, row, account string
-		sum                 int64
-	}
-	sinks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (sink, error) {
-		var s sink
-		err := row.Scan(&s.table, &s.row, &s.sum)
-		if s.account = s.row; s.table == "points_donation_pools" {
-			s.account = DonationPoolAccount(s.row)
-		}
-		return s, err
+	hs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (holding, error) {
+		var h holding
+		return h, row.Scan(&h.table, &h.row, &h.want)
 	})
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(sinks))
-	for i, s := range sinks {
-		ids[i] = s.account
-	}
-	accts, err := r.Accounts(ids)
 	var ps []ledger.Problem
-	for _, s := range sinks {
-		if a := accts[s.account]; a.Balance.IntPart() != s.sum { // an account not opened holds 0
-			ps = append(ps, ledger.Problem{Table: s.table, Row: s.row, Account: s.account,
-				Detail: fmt.Sprintf("%s holds %s, the rows total %d", s.account, a.Balance, s.sum)})
+	for lo := 0; err == nil && lo < len(hs); lo += accountsPerCheckRead {
+		chunk := hs[lo:min(lo+accountsPerCheckRead, len(hs))]
+		ids := make([]string, len(chunk))
+		for i, h := range chunk {
+			ids[i] = h.account()
+		}
+		var accts map[string]ledger.AccountView
+		if accts, err = r.Accounts(ids); err != nil {
+			break
+		}
+		for _, h := range chunk {
+			if a := accts[h.account()]; a.Balance.IntPart() != h.want {
+				ps = append(ps, ledger.Problem{Table: h.table, Row: h.row, Account: h.account(),
+					Detail: fmt.Sprintf("%s holds %s, the use case's rows total %d", h.account(), a.Balance, h.want)})
+			}
 		}
 	}
 	return ps, err

@@ -20,8 +20,7 @@ var UseCase = ledger.UseCase{
 	Migrate: hashLots,
 	Seed:    Seed,
 	Checks: append([]ledger.Check{
-		{Name: "citizen_balances", Run: checkBalances},
-		{Name: "sinks", Run: checkSinks},
+		{Name: "balances", Run: checkBalances},
 		{Name: "record_hash", Run: checkLotHashes},
 	}, rowChecks...),
 	// Lapse unclaimed credits and expire lots: safe on every replica at
@@ -34,7 +33,7 @@ var UseCase = ledger.UseCase{
 // A lot's record hash covers what the citizen relies on: whose points, how
 // many, when they were earned and the lot made, when they expire, and the
 // claim transaction behind them. remaining changes with every spend; the
-// citizen_balances check holds it to the journal instead.
+// balances check holds it to the journal instead.
 type lotRecord struct {
 	id, claimTx              uuid.UUID
 	citizen                  string
