@@ -24,7 +24,7 @@ type Citizen struct {
 // RegisterCitizen opens a citizen's carbon account (idempotent): the
 // citizen themself, or the province for anyone.
 func RegisterCitizen(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key, id string) (Citizen, bool, error) {
-	if actor.Role != "province" {
+	if !actor.Is(ledger.RoleProvince) {
 		self, err := citizenOf(actor)
 		if err != nil {
 			return Citizen{}, false, err
@@ -67,16 +67,22 @@ func EnsureCitizens(ctx context.Context, l *ledger.Ledger, ids []string, operato
 		if err := ensureCitizens(w, ledger.SystemActor, ids); err != nil {
 			return err
 		}
-		for _, op := range operators {
-			if _, err := w.Tx().Exec(w.Ctx(), `
-				INSERT INTO points_entrustments (citizen_id, operator_id, active, entrusted_at)
-				SELECT c, $2, true, $3 FROM unnest($1::TEXT[]) AS v(c)
-				ON CONFLICT (citizen_id, operator_id) DO NOTHING`, ids, op, w.Now()); err != nil {
-				return err
-			}
-		}
-		return nil
+		return entrustAll(w, ids, operators)
 	})
+}
+
+// entrustAll entrusts each of the citizens to each operator, leaving
+// existing entrustments (active or withdrawn) as they are.
+func entrustAll(w *ledger.Writer, ids, operators []string) error {
+	for _, op := range operators {
+		if _, err := w.Tx().Exec(w.Ctx(), `
+			INSERT INTO points_entrustments (citizen_id, operator_id, active, entrusted_at)
+			SELECT c, $2, true, $3 FROM unnest($1::TEXT[]) AS v(c)
+			ON CONFLICT (citizen_id, operator_id) DO NOTHING`, ids, op, w.Now()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func ensureCitizens(w *ledger.Writer, actor ledger.Actor, ids []string) error {
@@ -93,7 +99,7 @@ func ensureCitizens(w *ledger.Writer, actor ledger.Actor, ids []string) error {
 	return w.OpenAccounts(accts...)
 }
 
-func getCitizen(ctx context.Context, q querier, id string) (Citizen, error) {
+func getCitizen(ctx context.Context, q pgx.Tx, id string) (Citizen, error) {
 	c := Citizen{ID: id, PendingAccount: ledger.CitizenPendingAccount(id), AvailableAccount: ledger.CitizenAvailableAccount(id)}
 	err := q.QueryRow(ctx, `SELECT created_at FROM points_citizens WHERE id = $1`, id).Scan(&c.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -157,16 +163,14 @@ func Entrust(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 		if err := ensureCitizens(w, actor, []string{citizen}); err != nil {
 			return Entrustment{}, err
 		}
-		var e Entrustment
-		if err := w.Tx().QueryRow(w.Ctx(), `
+		e, err := scanEntrustment(w.Tx().QueryRow(w.Ctx(), `
 			INSERT INTO points_entrustments (citizen_id, operator_id, active, entrusted_at) VALUES ($1, $2, true, $3)
 			ON CONFLICT (citizen_id, operator_id) DO UPDATE SET active = true, entrusted_at = excluded.entrusted_at, withdrawn_at = NULL
-			RETURNING citizen_id, operator_id, active, entrusted_at, withdrawn_at`, citizen, op.ID, w.Now()).Scan(
-			&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt); err != nil {
+			RETURNING `+entrustmentColumns, citizen, op.ID, w.Now()))
+		if err != nil {
 			return e, err
 		}
-		e.EntrustedAt = e.EntrustedAt.UTC()
-		return e, addEvent(w, "entrustment.granted", "citizen:"+citizen, actor, in)
+		return e, w.Trail("points", "citizen:"+citizen, "entrustment.granted", actor, "", in, nil)
 	})
 }
 
@@ -178,24 +182,17 @@ func Withdraw(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key str
 		return Entrustment{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.withdraw", in, func(w *ledger.Writer) (Entrustment, error) {
-		var e Entrustment
-		err := w.Tx().QueryRow(w.Ctx(), `
+		e, err := scanEntrustment(w.Tx().QueryRow(w.Ctx(), `
 			UPDATE points_entrustments SET active = false, withdrawn_at = $3
 			WHERE citizen_id = $1 AND operator_id = $2 AND active
-			RETURNING citizen_id, operator_id, active, entrusted_at, withdrawn_at`, citizen, in.Operator, w.Now()).Scan(
-			&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt)
+			RETURNING `+entrustmentColumns, citizen, in.Operator, w.Now()))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return e, ledger.Errf(ledger.CodeNotFound, "no active entrustment of operator %q", in.Operator).At("operator")
 		}
 		if err != nil {
 			return e, err
 		}
-		e.EntrustedAt = e.EntrustedAt.UTC()
-		if e.WithdrawnAt != nil {
-			t := e.WithdrawnAt.UTC()
-			e.WithdrawnAt = &t
-		}
-		return e, addEvent(w, "entrustment.withdrawn", "citizen:"+citizen, actor, in)
+		return e, w.Trail("points", "citizen:"+citizen, "entrustment.withdrawn", actor, "", in, nil)
 	})
 }
 
@@ -204,20 +201,14 @@ func ListEntrustments(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	if err := canReadCitizen(actor, citizen); err != nil {
 		return nil, err
 	}
-	rows, err := l.Pool().Query(ctx, `
-		SELECT citizen_id, operator_id, active, entrusted_at, withdrawn_at FROM points_entrustments
-		WHERE citizen_id = $1 ORDER BY operator_id`, citizen)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entrustment, error) {
-		var e Entrustment
-		err := r.Scan(&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt)
-		e.EntrustedAt = e.EntrustedAt.UTC()
-		if e.WithdrawnAt != nil {
-			t := e.WithdrawnAt.UTC()
-			e.WithdrawnAt = &t
-		}
-		return e, err
-	})
+	return readAll(ctx, l, scanEntrustment, `SELECT `+entrustmentColumns+` FROM points_entrustments WHERE citizen_id = $1 ORDER BY operator_id`, citizen)
+}
+
+const entrustmentColumns = `citizen_id, operator_id, active, entrusted_at, withdrawn_at`
+
+func scanEntrustment(r pgx.Row) (Entrustment, error) {
+	var e Entrustment
+	err := r.Scan(&e.Citizen, &e.Operator, &e.Active, &e.EntrustedAt, &e.WithdrawnAt)
+	e.EntrustedAt, e.WithdrawnAt = e.EntrustedAt.UTC(), utcPtr(e.WithdrawnAt)
+	return e, err
 }

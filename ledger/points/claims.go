@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,54 +39,14 @@ func Claim(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 }
 
 func claim(w *ledger.Writer, actor ledger.Actor, citizen string) (ClaimResult, error) {
-	ctx, tx, now := w.Ctx(), w.Tx(), w.Now()
 	res := ClaimResult{Citizen: citizen, Lots: []Lot{}}
 	st, err := lockCitizen(w, citizen)
 	if err != nil {
 		return res, err
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT b.id, b.grams, b.received_at, b.claim_deadline, m.validity_days
-		FROM points_behaviours b JOIN points_methodologies m ON m.id = b.methodology_id
-		WHERE b.citizen_id = $1 AND b.claim_state = 'pending'
-		ORDER BY b.received_at, b.id`, citizen)
+	groups, late, err := claimable(w, citizen)
 	if err != nil {
 		return res, err
-	}
-	type pend struct {
-		id       uuid.UUID
-		grams    int64
-		received time.Time
-		deadline time.Time
-		validity int
-	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pend, error) {
-		var p pend
-		err := r.Scan(&p.id, &p.grams, &p.received, &p.deadline, &p.validity)
-		return p, err
-	})
-	if err != nil {
-		return res, err
-	}
-	type group struct {
-		lot Lot
-		ids []uuid.UUID
-	}
-	groups := map[int]*group{}
-	late := 0
-	for _, p := range all {
-		if !now.Before(p.deadline) {
-			late++
-			continue
-		}
-		g, ok := groups[p.validity]
-		if !ok {
-			earned := p.received.UTC()
-			g = &group{lot: Lot{ID: newID(), EarnedAt: earned, ExpiresAt: earned.Add(time.Duration(p.validity) * 24 * time.Hour)}}
-			groups[p.validity] = g
-		}
-		g.lot.Points += p.grams
-		g.ids = append(g.ids, p.id)
 	}
 	if len(groups) == 0 {
 		if late > 0 || st.lateClaim() {
@@ -93,24 +54,11 @@ func claim(w *ledger.Writer, actor ledger.Actor, citizen string) (ClaimResult, e
 		}
 		return res, ledger.Errf(CodeNothingToClaim, "there are no pending points to claim")
 	}
-	validities := make([]int, 0, len(groups))
-	for v := range groups {
-		validities = append(validities, v)
-	}
-	sort.Ints(validities)
-	var lotIDs, bIDs, bLots []string
-	var lotEarned, lotExpires []time.Time
-	var lotPoints []int64
-	for _, v := range validities {
-		g := groups[v]
+	for _, g := range groups {
 		g.lot.Remaining = g.lot.Points
 		res.Lots = append(res.Lots, g.lot)
 		res.ClaimedPoints += g.lot.Points
 		res.Behaviours += len(g.ids)
-		lotIDs, lotEarned, lotExpires, lotPoints = append(lotIDs, g.lot.ID.String()), append(lotEarned, g.lot.EarnedAt), append(lotExpires, g.lot.ExpiresAt), append(lotPoints, g.lot.Points)
-		for _, id := range g.ids {
-			bIDs, bLots = append(bIDs, id.String()), append(bLots, g.lot.ID.String())
-		}
 	}
 	amt := decimal.NewFromInt(res.ClaimedPoints)
 	t, err := w.Build(actor, ledger.TxInput{
@@ -128,20 +76,92 @@ func claim(w *ledger.Writer, actor ledger.Actor, citizen string) (ClaimResult, e
 		return res, err
 	}
 	res.TransactionID = t.ID
+	return res, recordClaim(w, citizen, t.ID, groups)
+}
+
+// claimGroup is one lot a claim makes: the pending credits of one validity.
+type claimGroup struct {
+	lot Lot
+	ids []uuid.UUID
+}
+
+// claimable groups the citizen's pending credits still inside their claim
+// window by validity, in validity order, and counts those past it.
+func claimable(w *ledger.Writer, citizen string) ([]*claimGroup, int, error) {
+	rows, err := w.Tx().Query(w.Ctx(), `
+		SELECT b.id, b.grams, b.received_at, b.claim_deadline, m.validity_days
+		FROM points_behaviours b JOIN points_methodologies m ON m.id = b.methodology_id
+		WHERE b.citizen_id = $1 AND b.claim_state = 'pending'
+		ORDER BY b.received_at, b.id`, citizen)
+	if err != nil {
+		return nil, 0, err
+	}
+	var p struct {
+		id                 uuid.UUID
+		grams              int64
+		received, deadline time.Time
+		validity           int
+	}
+	groups := map[int]*claimGroup{}
+	late := 0
+	if _, err := pgx.ForEachRow(rows, []any{&p.id, &p.grams, &p.received, &p.deadline, &p.validity}, func() error {
+		if !w.Now().Before(p.deadline) {
+			late++
+			return nil
+		}
+		g, ok := groups[p.validity]
+		if !ok {
+			earned := p.received.UTC()
+			g = &claimGroup{lot: Lot{ID: ledger.NewID(), EarnedAt: earned, ExpiresAt: earned.Add(time.Duration(p.validity) * 24 * time.Hour)}}
+			groups[p.validity] = g
+		}
+		g.lot.Points += p.grams
+		g.ids = append(g.ids, p.id)
+		return nil
+	}); err != nil {
+		return nil, 0, err
+	}
+	validities := make([]int, 0, len(groups))
+	for v := range groups {
+		validities = append(validities, v)
+	}
+	sort.Ints(validities)
+	out := make([]*claimGroup, len(validities))
+	for i, v := range validities {
+		out[i] = groups[v]
+	}
+	return out, late, nil
+}
+
+// recordClaim writes the claim's lots, each with its record hash, points
+// the claimed behaviours at them and notes the claim on the citizen row.
+func recordClaim(w *ledger.Writer, citizen string, txID uuid.UUID, groups []*claimGroup) error {
+	now := w.Now()
+	var lotIDs, bIDs, bLots []string
+	var lotEarned, lotExpires []time.Time
+	var lotPoints []int64
+	var hashes [][]byte
+	for _, g := range groups {
+		l := g.lot
+		lotIDs, lotEarned, lotExpires, lotPoints = append(lotIDs, l.ID.String()), append(lotEarned, l.EarnedAt), append(lotExpires, l.ExpiresAt), append(lotPoints, l.Points)
+		rec := lotRecord{id: l.ID, claimTx: txID, citizen: citizen, points: l.Points, earned: l.EarnedAt, expires: l.ExpiresAt, created: now}
+		hashes = append(hashes, rec.digest())
+		for _, id := range g.ids {
+			bIDs, bLots = append(bIDs, id.String()), append(bLots, l.ID.String())
+		}
+	}
 	b := &pgx.Batch{}
 	b.Queue(`
-		INSERT INTO points_lots (id, citizen_id, earned_at, expires_at, points, remaining, claim_tx, created_at)
-		SELECT id::UUID, $1, e, x, p, p, $2, $3 FROM unnest($4::TEXT[], $5::TIMESTAMPTZ[], $6::TIMESTAMPTZ[], $7::INT8[]) AS v(id, e, x, p)`,
-		citizen, t.ID, now, lotIDs, lotEarned, lotExpires, lotPoints)
+		INSERT INTO points_lots (id, citizen_id, earned_at, expires_at, points, remaining, claim_tx, created_at, record_hash)
+		SELECT id::UUID, $1, e, x, p, p, $2, $3, h
+		FROM unnest($4::TEXT[], $5::TIMESTAMPTZ[], $6::TIMESTAMPTZ[], $7::INT8[], $8::BYTEA[]) AS v(id, e, x, p, h)`,
+		citizen, txID, now, lotIDs, lotEarned, lotExpires, lotPoints, hashes)
 	b.Queue(`
 		UPDATE points_behaviours b SET claim_state = 'claimed', settled_tx_id = $1, lot_id = v.lot::UUID
 		FROM unnest($2::TEXT[], $3::TEXT[]) AS v(id, lot)
-		WHERE b.id = v.id::UUID AND b.claim_state = 'pending'`, t.ID, bIDs, bLots)
+		WHERE b.id = v.id::UUID AND b.claim_state = 'pending'`, txID, bIDs, bLots)
 	b.Queue(`UPDATE points_citizens SET last_claim_at = $2 WHERE id = $1`, citizen, now)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return res, err
-	}
-	return res, nil
+	return w.Tx().SendBatch(w.Ctx(), b).Close()
 }
 
 // ExpireDue is the background job: it lapses pending credits past their
@@ -157,10 +177,8 @@ func ExpireDue(ctx context.Context, l *ledger.Ledger, limit int) (int, error) {
 		limit = ExpireCitizensPerCallMax
 	}
 	var done int
-	err := l.Update(ctx, func(w *ledger.Writer) error {
-		done = 0
-		n, err := expireDue(w, limit)
-		done = n
+	err := l.Update(ctx, func(w *ledger.Writer) (err error) {
+		done, err = expireDue(w, limit)
 		return err
 	})
 	return done, err
@@ -228,22 +246,44 @@ type expirySettlement struct {
 
 // pickCandidates reads, without locking, up to limit citizens with a
 // pending credit past its claim deadline or a lot past its validity, taken
-// from the earliest due.
+// from the earliest due. Citizens with an account that is not active are
+// skipped: they keep their points until unfrozen and must not fill every
+// batch and starve everyone else. The due citizens are read again without
+// the inactive ones found among them until none is left, so the pick is
+// the one excluding every inactive citizen in SQL would give. Statuses
+// are read in this transaction, as an SQL subquery would; an account
+// frozen after the read is refused by the engine under its row lock, and
+// applyExpiries then leaves that citizen's points where they are.
 func (run *expireRun) pickCandidates(limit int) ([]string, error) {
-	rows, err := run.tx.Query(run.ctx, `
-		SELECT DISTINCT citizen_id FROM (
-			(SELECT b.citizen_id FROM points_behaviours b WHERE b.claim_state = 'pending' AND b.claim_deadline <= $1
-			   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.owner = 'citizen:' || b.citizen_id AND a.status <> 'active')
-			 ORDER BY b.claim_deadline LIMIT $2)
-			UNION ALL
-			(SELECT l.citizen_id FROM points_lots l WHERE l.remaining > 0 AND l.expires_at <= $1
-			   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.owner = 'citizen:' || l.citizen_id AND a.status <> 'active')
-			 ORDER BY l.expires_at LIMIT $2)
-		) due ORDER BY citizen_id LIMIT $2`, run.now, limit)
-	if err != nil {
-		return nil, err
+	skip := []string{}
+	for {
+		rows, err := run.tx.Query(run.ctx, `
+			SELECT DISTINCT citizen_id FROM (
+				(SELECT citizen_id FROM points_behaviours WHERE claim_state = 'pending' AND claim_deadline <= $1
+				   AND citizen_id <> ALL($3::TEXT[]) ORDER BY claim_deadline LIMIT $2)
+				UNION ALL
+				(SELECT citizen_id FROM points_lots WHERE remaining > 0 AND expires_at <= $1
+				   AND citizen_id <> ALL($3::TEXT[]) ORDER BY expires_at LIMIT $2)
+			) due ORDER BY citizen_id`, run.now, limit, skip)
+		if err != nil {
+			return nil, err
+		}
+		due, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		owners := make([]string, len(due))
+		for i, c := range due {
+			owners[i] = "citizen:" + c
+		}
+		inactive, err := run.w.InactiveOwners(owners)
+		if err != nil || len(inactive) == 0 {
+			return due[:min(limit, len(due))], err
+		}
+		for o := range inactive {
+			skip = append(skip, strings.TrimPrefix(o, "citizen:"))
+		}
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // lockCandidates locks the candidates, in id order, and returns those it
@@ -276,18 +316,14 @@ func (run *expireRun) readDue(locked []string) error {
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var c, id string
-		var g int64
-		if err := rows.Scan(&c, &id, &g); err != nil {
-			rows.Close()
-			return err
-		}
+	var c, id string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&c, &id, &n}, func() error {
 		d := run.due(c)
-		d.lapse += g
+		d.lapse += n
 		d.behaviours = append(d.behaviours, id)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return err
 	}
 	rows, err = run.tx.Query(run.ctx, `
@@ -296,18 +332,13 @@ func (run *expireRun) readDue(locked []string) error {
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var c, id string
-		var r int64
-		if err := rows.Scan(&c, &id, &r); err != nil {
-			rows.Close()
-			return err
-		}
+	_, err = pgx.ForEachRow(rows, []any{&c, &id, &n}, func() error {
 		d := run.due(c)
-		d.expire += r
-		d.lots, d.lotPoints = append(d.lots, id), append(d.lotPoints, r)
-	}
-	return rows.Err()
+		d.expire += n
+		d.lots, d.lotPoints = append(d.lots, id), append(d.lotPoints, n)
+		return nil
+	})
+	return err
 }
 
 // buildExpiries builds (without applying) one transaction per citizen, in

@@ -70,7 +70,7 @@ func (in ClawbackInput) validate() (ClawbackInput, error) {
 // pools still hold, to programme:CO2E:reversed. A credit is clawed back at
 // most once.
 func ClawBack(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in ClawbackInput) (Clawback, bool, error) {
-	if err := requireProvince(actor); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Clawback{}, false, err
 	}
 	v, err := in.validate()
@@ -84,7 +84,7 @@ func ClawBack(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key str
 
 func clawBack(w *ledger.Writer, actor ledger.Actor, in ClawbackInput) (Clawback, error) {
 	run := &clawbackRun{w: w, ctx: w.Ctx(), tx: w.Tx(), now: w.Now(), actor: actor, in: in}
-	run.c = Clawback{ID: newID(), Citizen: in.Citizen, CaseRef: in.CaseRef, Reason: in.Reason, Behaviours: len(in.Behaviours), CreatedAt: run.now}
+	run.c = Clawback{ID: ledger.NewID(), Citizen: in.Citizen, CaseRef: in.CaseRef, Reason: in.Reason, Behaviours: len(in.Behaviours), CreatedAt: run.now}
 	bs, err := run.loadBehaviours()
 	if err != nil {
 		return run.c, err
@@ -214,19 +214,15 @@ func (run *clawbackRun) planLotTakes() error {
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id uuid.UUID
-			var rem int64
-			if err := rows.Scan(&id, &rem); err != nil {
-				rows.Close()
-				return err
-			}
+		var id uuid.UUID
+		var rem int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &rem}, func() error {
 			if n := min(rem, run.perLot[id]); n > 0 {
 				run.takes = append(run.takes, Take{LotID: id, Points: n})
 				c.ReversedAvailable += n
 			}
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		}); err != nil {
 			return err
 		}
 	}
@@ -317,5 +313,5 @@ func (run *clawbackRun) record() error {
 		c.ReversedGrams, c.TransactionID, run.actor.ID(), run.now); err != nil {
 		return err
 	}
-	return addEvent(run.w, "clawback", "citizen:"+in.Citizen, run.actor, c)
+	return run.w.Trail("points", "citizen:"+in.Citizen, "clawback", run.actor, c.Reason, c, c.TransactionID)
 }

@@ -36,7 +36,7 @@ func TestConcurrentRedemptions(t *testing.T) {
 	b := setup(t)
 	b.one(t, "metro-jinan", rec("C1", "metro", "15", "km", day1.Add(-time.Hour))) // 3,000 (daily cap)
 	b.claim(t, "C1")
-	b.clock.advance(24 * time.Hour)
+	b.clock.Advance(24 * time.Hour)
 	eq(t, "day 2", b.one(t, "metro-jinan", rec("C1", "metro", "9.48", "km", day1.Add(23*time.Hour))).Grams, int64(2000))
 	b.claim(t, "C1")
 	eq(t, "available", b.available(t, "C1"), int64(5000))
@@ -197,7 +197,7 @@ func TestConcurrentExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	eq(t, "credited", b.report(t, "metro-jinan", recs...).Credited, n)
-	b.clock.advance(8 * 24 * time.Hour)
+	b.clock.Advance(8 * 24 * time.Hour)
 	var total atomic.Int64
 	run(4, func(int) {
 		for {

@@ -2,16 +2,13 @@ package points
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
@@ -33,25 +30,11 @@ func PoolAccount(operator, methodology, period string) string {
 // DonationPoolAccount is a donation pool's account.
 func DonationPoolAccount(pool string) string { return "pool:" + pool + ":CP" }
 
-// querier is a pool or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
 // ---- authorization -------------------------------------------------------
-
-func requireProvince(a ledger.Actor) error {
-	if a.Role != "province" {
-		return ledger.Errf(ledger.CodeForbidden, "only the province may do this")
-	}
-	return nil
-}
 
 // citizenOf is the citizen an actor acts as.
 func citizenOf(a ledger.Actor) (string, error) {
-	if a.Role != "citizen" || !ledger.ValidIdent(a.Sub) {
+	if !a.Is(ledger.RoleCitizen) || !ledger.ValidIdent(a.Sub) {
 		return "", ledger.Errf(ledger.CodeForbidden, "only a citizen acts on their own carbon account")
 	}
 	return a.Sub, nil
@@ -59,7 +42,7 @@ func citizenOf(a ledger.Actor) (string, error) {
 
 // operatorOf is the operator an actor reports for (its organisation).
 func operatorOf(a ledger.Actor) (string, error) {
-	if a.Role != "operator" || !validCode(a.Org, 64) {
+	if !a.Is(ledger.RoleOperator) || !validCode(a.Org, 64) {
 		return "", ledger.Errf(ledger.CodeForbidden, "only a registered operator reports behaviour")
 	}
 	return a.Org, nil
@@ -67,10 +50,7 @@ func operatorOf(a ledger.Actor) (string, error) {
 
 // canReadCitizen: the citizen themself, the province and auditors.
 func canReadCitizen(a ledger.Actor, citizen string) error {
-	switch {
-	case a.Role == "citizen" && a.Sub == citizen:
-		return nil
-	case a.Role == "province" || a.Role == "auditor":
+	if (a.Is(ledger.RoleCitizen) && a.Sub == citizen) || a.SeesAll() {
 		return nil
 	}
 	// Not found rather than forbidden: whether another citizen has an
@@ -78,25 +58,15 @@ func canReadCitizen(a ledger.Actor, citizen string) error {
 	return ledger.Errf(ledger.CodeNotFound, "citizen %s has no carbon account visible to you", citizen)
 }
 
-// ---- trail ---------------------------------------------------------------
-
-func addEvent(w *ledger.Writer, action, subject string, actor ledger.Actor, detail any) error {
-	body, err := json.Marshal(detail)
-	if err != nil {
-		return err
-	}
-	_, err = w.Tx().Exec(w.Ctx(), `
-		INSERT INTO points_events (id, action, subject, actor, detail, created_at) VALUES ($1, $2, $3, $4, $5::JSONB, $6)`,
-		newID(), action, subject, actor.ID(), string(body), w.Now())
-	return err
-}
-
-func newID() uuid.UUID {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.New()
-	}
-	return id
+// readAll runs a query of the use case's own tables on one read snapshot.
+func readAll[T any](ctx context.Context, l *ledger.Ledger, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]T, error) {
+		rows, err := r.Tx().Query(r.Ctx(), sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (T, error) { return scan(row) })
+	})
 }
 
 // ensureAccounts opens the programme accounts the use case needs.
@@ -115,11 +85,7 @@ func scanMethodology(r pgx.Row) (Methodology, error) {
 	err := r.Scan(&m.ID, &m.Code, &m.Version, &m.Kind, &m.Unit, &m.FactorGrams, &m.QuantityScale, &m.QuantityMax,
 		&m.RecordCapGrams, &m.DailyCapGrams, &m.DailyCapQuantity, &m.ClaimWindowDays, &m.ValidityDays,
 		&m.ValidFrom, &m.ValidTo, &m.Source, &m.CreatedBy, &m.CreatedAt)
-	m.ValidFrom, m.CreatedAt = m.ValidFrom.UTC(), m.CreatedAt.UTC()
-	if m.ValidTo != nil {
-		t := m.ValidTo.UTC()
-		m.ValidTo = &t
-	}
+	m.ValidFrom, m.CreatedAt, m.ValidTo = m.ValidFrom.UTC(), m.CreatedAt.UTC(), utcPtr(m.ValidTo)
 	return m, err
 }
 
@@ -128,16 +94,12 @@ const rulesColumns = `version, daily_cap_grams, reporting_window_days, valid_fro
 func scanRules(r pgx.Row) (ProgrammeRules, error) {
 	var p ProgrammeRules
 	err := r.Scan(&p.Version, &p.DailyCapGrams, &p.ReportingWindowDays, &p.ValidFrom, &p.ValidTo, &p.Source, &p.CreatedBy, &p.CreatedAt)
-	p.ValidFrom, p.CreatedAt = p.ValidFrom.UTC(), p.CreatedAt.UTC()
-	if p.ValidTo != nil {
-		t := p.ValidTo.UTC()
-		p.ValidTo = &t
-	}
+	p.ValidFrom, p.CreatedAt, p.ValidTo = p.ValidFrom.UTC(), p.CreatedAt.UTC(), utcPtr(p.ValidTo)
 	return p, err
 }
 
 // loadConfig reads every methodology and rules version (a small table).
-func loadConfig(ctx context.Context, q querier) (*Config, error) {
+func loadConfig(ctx context.Context, q pgx.Tx) (*Config, error) {
 	rows, err := q.Query(ctx, `SELECT `+methodologyColumns+` FROM points_methodologies ORDER BY kind, unit, valid_from`)
 	if err != nil {
 		return nil, err
@@ -161,7 +123,7 @@ func loadConfig(ctx context.Context, q querier) (*Config, error) {
 // The version number is the next of its code; the version takes effect at
 // its valid_from and supersedes the one in effect for its kind and unit.
 func CreateMethodology(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in MethodologyInput) (Methodology, bool, error) {
-	if err := requireProvince(actor); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Methodology{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.methodology.create", in, func(w *ledger.Writer) (Methodology, error) {
@@ -192,26 +154,16 @@ func insertMethodology(w *ledger.Writer, actor ledger.Actor, m Methodology, seed
 	}
 	m.ID = m.Code + ".v" + strconv.Itoa(m.Version)
 	m.CreatedBy, m.CreatedAt = actor.ID(), w.Now()
-	var rc, dc *int64
-	if m.RecordCapGrams > 0 {
-		rc = &m.RecordCapGrams
-	}
-	if m.DailyCapGrams > 0 {
-		dc = &m.DailyCapGrams
-	}
-	var dq *string
-	if m.DailyCapQuantity.IsPositive() {
-		s := m.DailyCapQuantity.String()
-		dq = &s
-	}
+	// A cap of 0 is none: stored as NULL.
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO points_methodologies (id, code, version, kind, unit, factor_grams, quantity_scale, quantity_max,
 			record_cap_grams, daily_cap_grams, daily_cap_quantity, claim_window_days, validity_days, valid_from, valid_to,
 			source, created_by, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6::NUMERIC, $7, $8::NUMERIC, $9, $10, $11::NUMERIC, $12, $13, $14, $15, $16, $17, $18)
+		VALUES ($1, $2, $3, $4, $5, $6::NUMERIC, $7, $8::NUMERIC,
+			NULLIF($9::BIGINT, 0), NULLIF($10::BIGINT, 0), NULLIF($11::NUMERIC, 0), $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT DO NOTHING`,
 		m.ID, m.Code, m.Version, m.Kind, m.Unit, m.FactorGrams.String(), m.QuantityScale, m.QuantityMax.String(),
-		rc, dc, dq, m.ClaimWindowDays, m.ValidityDays, m.ValidFrom, m.ValidTo, m.Source, m.CreatedBy, m.CreatedAt)
+		m.RecordCapGrams, m.DailyCapGrams, m.DailyCapQuantity.String(), m.ClaimWindowDays, m.ValidityDays, m.ValidFrom, m.ValidTo, m.Source, m.CreatedBy, m.CreatedAt)
 	if err != nil {
 		return m, err
 	}
@@ -225,14 +177,14 @@ func insertMethodology(w *ledger.Writer, actor ledger.Actor, m Methodology, seed
 	if err := w.OpenAccounts(m.IssuanceAccount()); err != nil {
 		return m, err
 	}
-	return m, addEvent(w, "methodology.published", "methodology:"+m.ID, actor, m)
+	return m, w.Trail("points", "methodology:"+m.ID, "methodology.published", actor, "", m, nil)
 }
 
 // ListMethodologies returns the versions in effect now, one per kind and
 // unit, or with all every version ever published (including scheduled
 // and superseded ones).
 func ListMethodologies(ctx context.Context, l *ledger.Ledger, all bool) ([]Methodology, error) {
-	c, err := loadConfig(ctx, l.Pool())
+	c, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) (*Config, error) { return loadConfig(r.Ctx(), r.Tx()) })
 	if err != nil {
 		return nil, err
 	}
@@ -244,16 +196,18 @@ func ListMethodologies(ctx context.Context, l *ledger.Ledger, all bool) ([]Metho
 
 // GetMethodology returns one version.
 func GetMethodology(ctx context.Context, l *ledger.Ledger, id string) (Methodology, error) {
-	m, err := scanMethodology(l.Pool().QueryRow(ctx, `SELECT `+methodologyColumns+` FROM points_methodologies WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return m, ledger.Errf(ledger.CodeNotFound, "methodology %s not found", id)
-	}
-	return m, err
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (Methodology, error) {
+		m, err := scanMethodology(r.Tx().QueryRow(r.Ctx(), `SELECT `+methodologyColumns+` FROM points_methodologies WHERE id = $1`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return m, ledger.Errf(ledger.CodeNotFound, "methodology %s not found", id)
+		}
+		return m, err
+	})
 }
 
 // CreateProgrammeRules publishes a new version of the programme-wide rules.
 func CreateProgrammeRules(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in RulesInput) (ProgrammeRules, bool, error) {
-	if err := requireProvince(actor); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ProgrammeRules{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.rules.create", in, func(w *ledger.Writer) (ProgrammeRules, error) {
@@ -290,12 +244,12 @@ func insertRules(w *ledger.Writer, actor ledger.Actor, r ProgrammeRules, seed bo
 	if tag.RowsAffected() == 0 {
 		return r, ledger.Errf(ledger.CodeConflict, "programme rules taking effect at %s exist already", r.ValidFrom.Format(time.RFC3339))
 	}
-	return r, addEvent(w, "rules.published", "rules:"+strconv.Itoa(r.Version), actor, r)
+	return r, w.Trail("points", "rules:"+strconv.Itoa(r.Version), "rules.published", actor, "", r, nil)
 }
 
 // ListProgrammeRules returns every version, oldest first.
 func ListProgrammeRules(ctx context.Context, l *ledger.Ledger) ([]ProgrammeRules, error) {
-	c, err := loadConfig(ctx, l.Pool())
+	c, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) (*Config, error) { return loadConfig(r.Ctx(), r.Tx()) })
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +313,7 @@ func (in OperatorInput) validate() (OperatorInput, error) {
 // RegisterOperator registers an operator or updates its name, kinds and
 // status (province only). Every change is in the trail.
 func RegisterOperator(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in OperatorInput) (Operator, bool, error) {
-	if err := requireProvince(actor); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Operator{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.operator.register", in, func(w *ledger.Writer) (Operator, error) {
@@ -371,54 +325,45 @@ func RegisterOperator(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	})
 }
 
+// upsertOperator writes the operator; with onlyInsert (the seed) an
+// existing one is left as it is, and no event is recorded.
 func upsertOperator(w *ledger.Writer, actor ledger.Actor, in OperatorInput, onlyInsert bool) (Operator, error) {
-	q := `
-		INSERT INTO points_operators (id, name, kinds, status, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, kinds = excluded.kinds, status = excluded.status, updated_at = excluded.updated_at
-		RETURNING id, name, kinds, status, created_by, created_at, updated_at`
+	conflict := `DO UPDATE SET name = excluded.name, kinds = excluded.kinds, status = excluded.status, updated_at = excluded.updated_at`
 	if onlyInsert {
-		q = `
-		INSERT INTO points_operators (id, name, kinds, status, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)
-		ON CONFLICT (id) DO NOTHING`
-		if _, err := w.Tx().Exec(w.Ctx(), q, in.ID, in.Name, in.Kinds, in.Status, actor.ID(), w.Now()); err != nil {
-			return Operator{}, err
-		}
-		return getOperator(w.Ctx(), w.Tx(), in.ID)
+		conflict = `DO NOTHING`
 	}
-	var o Operator
-	if err := w.Tx().QueryRow(w.Ctx(), q, in.ID, in.Name, in.Kinds, in.Status, actor.ID(), w.Now()).Scan(
-		&o.ID, &o.Name, &o.Kinds, &o.Status, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt); err != nil {
+	if _, err := w.Tx().Exec(w.Ctx(), `
+		INSERT INTO points_operators (id, name, kinds, status, created_by, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) `+conflict, in.ID, in.Name, in.Kinds, in.Status, actor.ID(), w.Now()); err != nil {
+		return Operator{}, err
+	}
+	o, err := getOperator(w.Ctx(), w.Tx(), in.ID)
+	if err != nil || onlyInsert {
 		return o, err
 	}
-	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-	return o, addEvent(w, "operator.registered", "operator:"+o.ID, actor, in)
+	return o, w.Trail("points", "operator:"+o.ID, "operator.registered", actor, "", in, nil)
 }
 
-func getOperator(ctx context.Context, q querier, id string) (Operator, error) {
+const operatorColumns = `id, name, kinds, status, created_by, created_at, updated_at`
+
+func scanOperator(r pgx.Row) (Operator, error) {
 	var o Operator
-	err := q.QueryRow(ctx, `SELECT id, name, kinds, status, created_by, created_at, updated_at FROM points_operators WHERE id = $1`, id).Scan(
-		&o.ID, &o.Name, &o.Kinds, &o.Status, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt)
+	err := r.Scan(&o.ID, &o.Name, &o.Kinds, &o.Status, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt)
+	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+	return o, err
+}
+
+func getOperator(ctx context.Context, q pgx.Tx, id string) (Operator, error) {
+	o, err := scanOperator(q.QueryRow(ctx, `SELECT `+operatorColumns+` FROM points_operators WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, ledger.Errf(ledger.CodeNotFound, "operator %s is not registered", id)
 	}
-	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return o, err
 }
 
 // ListOperators returns every registered operator.
 func ListOperators(ctx context.Context, l *ledger.Ledger) ([]Operator, error) {
-	rows, err := l.Pool().Query(ctx, `SELECT id, name, kinds, status, created_by, created_at, updated_at FROM points_operators ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Operator, error) {
-		var o Operator
-		err := r.Scan(&o.ID, &o.Name, &o.Kinds, &o.Status, &o.CreatedBy, &o.CreatedAt, &o.UpdatedAt)
-		o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
-		return o, err
-	})
+	return readAll(ctx, l, scanOperator, `SELECT `+operatorColumns+` FROM points_operators ORDER BY id`)
 }
 
 // ---- donation pools ------------------------------------------------------
@@ -441,7 +386,7 @@ type PoolInput struct {
 
 // CreateDonationPool approves a donation pool (province only).
 func CreateDonationPool(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in PoolInput) (DonationPool, bool, error) {
-	if err := requireProvince(actor); err != nil {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return DonationPool{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.pool.create", in, func(w *ledger.Writer) (DonationPool, error) {
@@ -469,36 +414,33 @@ func insertPool(w *ledger.Writer, actor ledger.Actor, in PoolInput, seed bool) (
 		return DonationPool{}, err
 	}
 	if tag.RowsAffected() > 0 {
-		if err := addEvent(w, "pool.approved", "pool:"+in.ID, actor, in); err != nil {
+		if err := w.Trail("points", "pool:"+in.ID, "pool.approved", actor, "", in, nil); err != nil {
 			return DonationPool{}, err
 		}
 	}
 	return getPool(w.Ctx(), w.Tx(), in.ID)
 }
 
-func getPool(ctx context.Context, q querier, id string) (DonationPool, error) {
+const poolColumns = `id, name, status, created_by, created_at`
+
+func scanPool(r pgx.Row) (DonationPool, error) {
 	var p DonationPool
-	err := q.QueryRow(ctx, `SELECT id, name, status, created_by, created_at FROM points_donation_pools WHERE id = $1`, id).Scan(
-		&p.ID, &p.Name, &p.Status, &p.CreatedBy, &p.CreatedAt)
+	err := r.Scan(&p.ID, &p.Name, &p.Status, &p.CreatedBy, &p.CreatedAt)
+	p.Account, p.CreatedAt = DonationPoolAccount(p.ID), p.CreatedAt.UTC()
+	return p, err
+}
+
+func getPool(ctx context.Context, q pgx.Tx, id string) (DonationPool, error) {
+	p, err := scanPool(q.QueryRow(ctx, `SELECT `+poolColumns+` FROM points_donation_pools WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ledger.Errf(ledger.CodeNotFound, "donation pool %s not found", id)
 	}
-	p.Account, p.CreatedAt = DonationPoolAccount(p.ID), p.CreatedAt.UTC()
 	return p, err
 }
 
 // ListDonationPools returns the approved pools.
 func ListDonationPools(ctx context.Context, l *ledger.Ledger) ([]DonationPool, error) {
-	rows, err := l.Pool().Query(ctx, `SELECT id, name, status, created_by, created_at FROM points_donation_pools WHERE status = 'approved' ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DonationPool, error) {
-		var p DonationPool
-		err := r.Scan(&p.ID, &p.Name, &p.Status, &p.CreatedBy, &p.CreatedAt)
-		p.Account, p.CreatedAt = DonationPoolAccount(p.ID), p.CreatedAt.UTC()
-		return p, err
-	})
+	return readAll(ctx, l, scanPool, `SELECT `+poolColumns+` FROM points_donation_pools WHERE status = 'approved' ORDER BY id`)
 }
 
 // ---- rewards -------------------------------------------------------------
@@ -526,13 +468,12 @@ type RewardInput struct {
 // CreateReward publishes a reward: by the province, or by a merchant (an
 // enterprise, recorded as the reward's merchant).
 func CreateReward(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, in RewardInput) (Reward, bool, error) {
+	if err := actor.Require(ledger.RoleProvince, ledger.RoleEnterprise); err != nil {
+		return Reward{}, false, err
+	}
 	merchant := "province"
-	switch {
-	case actor.Role == "province":
-	case actor.Role == "enterprise" && ledger.ValidIdent(actor.Org):
+	if actor.Is(ledger.RoleEnterprise) {
 		merchant = actor.Org
-	default:
-		return Reward{}, false, ledger.Errf(ledger.CodeForbidden, "only the province and merchants publish rewards")
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.reward.create", in, func(w *ledger.Writer) (Reward, error) {
 		return insertReward(w, actor, merchant, in, false)
@@ -568,7 +509,7 @@ func insertReward(w *ledger.Writer, actor ledger.Actor, merchant string, in Rewa
 		return Reward{}, err
 	}
 	if tag.RowsAffected() > 0 {
-		if err := addEvent(w, "reward.published", "reward:"+in.ID, actor, in); err != nil {
+		if err := w.Trail("points", "reward:"+in.ID, "reward.published", actor, "", in, nil); err != nil {
 			return Reward{}, err
 		}
 	}
@@ -584,7 +525,7 @@ func scanReward(r pgx.Row) (Reward, error) {
 	return rw, err
 }
 
-func getReward(ctx context.Context, q querier, id string) (Reward, error) {
+func getReward(ctx context.Context, q pgx.Tx, id string) (Reward, error) {
 	rw, err := scanReward(q.QueryRow(ctx, `SELECT `+rewardColumns+` FROM points_rewards WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return rw, ledger.Errf(ledger.CodeNotFound, "reward %s not found", id)
@@ -594,14 +535,10 @@ func getReward(ctx context.Context, q querier, id string) (Reward, error) {
 
 // GetReward returns one reward.
 func GetReward(ctx context.Context, l *ledger.Ledger, id string) (Reward, error) {
-	return getReward(ctx, l.Pool(), id)
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (Reward, error) { return getReward(r.Ctx(), r.Tx(), id) })
 }
 
 // ListRewards returns the active rewards, in id order.
 func ListRewards(ctx context.Context, l *ledger.Ledger) ([]Reward, error) {
-	rows, err := l.Pool().Query(ctx, `SELECT `+rewardColumns+` FROM points_rewards WHERE status = 'active' ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Reward, error) { return scanReward(r) })
+	return readAll(ctx, l, scanReward, `SELECT `+rewardColumns+` FROM points_rewards WHERE status = 'active' ORDER BY id`)
 }

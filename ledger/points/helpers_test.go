@@ -3,7 +3,6 @@ package points_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,45 +22,29 @@ var cst = time.FixedZone("CST", 8*60*60)
 var day1 = time.Date(2026, 3, 2, 9, 0, 0, 0, cst)
 
 var (
-	province = ledger.Actor{Sub: "p-officer-1", Role: "province"}
-	auditor  = ledger.Actor{Sub: "a-1", Role: "auditor"}
+	province = ledger.Actor{Sub: "p-officer-1", Role: ledger.RoleProvince}
+	auditor  = ledger.Actor{Sub: "a-1", Role: ledger.RoleAuditor}
 )
 
 func operator(org string) ledger.Actor {
-	return ledger.Actor{Sub: "ops-" + org, Role: "operator", Org: org}
+	return ledger.Actor{Sub: "ops-" + org, Role: ledger.RoleOperator, Org: org}
 }
-func citizen(id string) ledger.Actor { return ledger.Actor{Sub: id, Role: "citizen"} }
+func citizen(id string) ledger.Actor { return ledger.Actor{Sub: id, Role: ledger.RoleCitizen} }
 
-// clock is the ledger clock the tests move.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
-
-// bundle is what a test works with.
+// bundle is what a test works with: the shared test bundle (a database
+// of its own, so verification and totals cover only its own scenario; the
+// clock, standing at day1; the points use case, seeded) and the helpers
+// below.
 type bundle struct {
+	*ledgertest.Bundle
 	l     *ledger.Ledger
-	clock *clock
+	clock *ledgertest.Clock
 }
 
-// setup gives a test a database of its own (so l.Verify and the totals
-// cover only its own scenario), seeded, with the clock at day1.
 func setup(t testing.TB) *bundle {
 	t.Helper()
-	c := &clock{now: day1}
-	l := ledgertest.Ledger(t, ledgertest.Fresh(t), ledger.Options{Now: c.Now})
-	if err := points.Seed(ctx, l); err != nil {
-		t.Fatal(err)
-	}
-	return &bundle{l: l, clock: c}
+	tb := ledgertest.Setup(t, day1, points.UseCase)
+	return &bundle{Bundle: tb, l: tb.L, clock: tb.Clock}
 }
 
 func key() string { return uuid.NewString() }
@@ -115,23 +98,10 @@ func (b *bundle) claim(t testing.TB, c string) points.ClaimResult {
 }
 
 // verify asserts the engine's invariants (DOMAIN.md §6: balances, chains,
-// per-asset totals zero) and the points invariants.
+// per-asset totals zero), every trail chain and the points invariants.
 func (b *bundle) verify(t testing.TB) {
 	t.Helper()
-	rep, err := b.l.Verify(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK {
-		t.Fatalf("ledger verify: %d problems: %+v", rep.ProblemsTotal, rep.Problems)
-	}
-	chk, err := points.Check(ctx, b.l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !chk.OK {
-		t.Fatalf("points check: %v", chk.Problems)
-	}
+	b.Verify(t)
 }
 
 func wantStatus(t testing.TB, r points.RecordResult, status, reason string) {

@@ -239,7 +239,10 @@ func (run *ingestRun) checkRecords(recs []BehaviourRecord) {
 	}
 }
 
-// checkCitizens is stage 2: citizens and entrustments, in one query.
+// checkCitizens is stage 2: citizens and entrustments in one query, then
+// the status of their pending accounts in one engine read, so that a
+// frozen or closed account rejects its records up front and the engine
+// call at the end is not expected to refuse anything.
 func (run *ingestRun) checkCitizens() error {
 	if len(run.items) == 0 {
 		return nil
@@ -248,44 +251,46 @@ func (run *ingestRun) checkCitizens() error {
 	for _, it := range run.items {
 		citizens[it.rec.Citizen] = true
 	}
-	// The status of the citizen's pending account is read here (a
-	// read-only look at the engine's accounts table) so that a frozen
-	// or closed account rejects its records up front and the engine
-	// call at the end is not expected to refuse anything.
 	rows, err := run.tx.Query(run.ctx, `
-			SELECT c.id, COALESCE(e.active, false), COALESCE(a.status, 'missing')
+			SELECT c.id, COALESCE(e.active, false)
 			FROM unnest($1::TEXT[]) AS v(id)
 			JOIN points_citizens c ON c.id = v.id
-			LEFT JOIN points_entrustments e ON e.citizen_id = v.id AND e.operator_id = $2
-			LEFT JOIN accounts a ON a.id = 'citizen:' || v.id || ':CP:pending'`, keys(citizens), run.op)
+			LEFT JOIN points_entrustments e ON e.citizen_id = v.id AND e.operator_id = $2`, keys(citizens), run.op)
 	if err != nil {
 		return err
 	}
 	entrusted := map[string]bool{}
 	found := map[string]bool{}
-	status := map[string]string{}
-	for rows.Next() {
-		var id, st string
-		var active bool
-		if err := rows.Scan(&id, &active, &st); err != nil {
-			rows.Close()
-			return err
-		}
-		found[id], entrusted[id], status[id] = true, active, st
-	}
-	if err := rows.Err(); err != nil {
+	var pending []string
+	var id string
+	var active bool
+	if _, err := pgx.ForEachRow(rows, []any{&id, &active}, func() error {
+		found[id], entrusted[id] = true, active
+		pending = append(pending, ledger.CitizenPendingAccount(id))
+		return nil
+	}); err != nil {
 		return err
 	}
+	accts, err := run.w.Accounts(pending)
+	if err != nil {
+		return err
+	}
+	status := func(c string) string {
+		if a, ok := accts[ledger.CitizenPendingAccount(c)]; ok {
+			return a.Status
+		}
+		return "missing"
+	}
 	for _, it := range run.items {
-		switch {
-		case !found[it.rec.Citizen]:
-			run.reject(it.idx, CodeUnknownCitizen, "citizen "+it.rec.Citizen+" has no carbon account")
+		switch c := it.rec.Citizen; {
+		case !found[c]:
+			run.reject(it.idx, CodeUnknownCitizen, "citizen "+c+" has no carbon account")
 			it.dead = true
-		case !entrusted[it.rec.Citizen]:
-			run.reject(it.idx, CodeNotEntrusted, "citizen "+it.rec.Citizen+" has not entrusted operator "+run.op)
+		case !entrusted[c]:
+			run.reject(it.idx, CodeNotEntrusted, "citizen "+c+" has not entrusted operator "+run.op)
 			it.dead = true
-		case status[it.rec.Citizen] != "active":
-			run.reject(it.idx, accountStatusCode(status[it.rec.Citizen]), "the carbon account of citizen "+it.rec.Citizen+" is "+status[it.rec.Citizen])
+		case status(c) != "active":
+			run.reject(it.idx, accountStatusCode(status(c)), "the carbon account of citizen "+c+" is "+status(c))
 			it.dead = true
 		}
 	}
@@ -347,7 +352,7 @@ func (run *ingestRun) applyCaps(base map[usageKey]*dayUsage) {
 		u := work[usageKey{it.rec.Citizen, it.day}]
 		sc := u.scope(it.m.Scope())
 		it.caps = ApplyCaps(it.m, it.rules, it.qty, DayUsage{KindGrams: sc.grams, KindQuantity: sc.qty, TotalGrams: u.grams})
-		it.id = newID()
+		it.id = ledger.NewID()
 		u.add(it.m.Scope(), it.caps)
 	}
 }

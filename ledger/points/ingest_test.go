@@ -205,7 +205,7 @@ func TestMethodologyVersions(t *testing.T) {
 	r := b.one(t, "metro-jinan", rec("C1", "metro", "2", "km", day1.Add(-time.Minute)))
 	eq(t, "before valid_from", r.Methodology, "metro-km.v1")
 	eq(t, "v1 grams", r.Grams, int64(422))
-	b.clock.advance(2 * time.Hour)
+	b.clock.Advance(2 * time.Hour)
 	r = b.one(t, "metro-jinan", rec("C1", "metro", "2", "km", day1.Add(90*time.Minute)))
 	eq(t, "after valid_from", r.Methodology, "metro-km.v2")
 	eq(t, "v2 grams", r.Grams, int64(500))
@@ -243,17 +243,17 @@ func TestSummaryAndActivity(t *testing.T) {
 	b := setup(t)
 	// The clock moves a minute between steps, so the history has an order.
 	b.one(t, "metro-jinan", rec("C1", "metro", "12", "km", day1.Add(-3*time.Hour))) // 2,532
-	b.clock.advance(time.Minute)
+	b.clock.Advance(time.Minute)
 	b.one(t, "tanhui-app", rec("C1", "walking", "10000", "steps", day1.Add(-2*time.Hour))) // 200
-	b.clock.advance(time.Minute)
+	b.clock.Advance(time.Minute)
 	b.claim(t, "C1")
-	b.clock.advance(time.Minute)
+	b.clock.Advance(time.Minute)
 	b.one(t, "metro-jinan", rec("C1", "bus", "1", "km", day1.Add(-time.Hour))) // 204 pending
-	b.clock.advance(time.Minute)
+	b.clock.Advance(time.Minute)
 	if _, _, err := points.Redeem(ctx, b.l, citizen("C1"), key(), points.RedeemInput{Reward: "bus-ticket"}); err != nil {
 		t.Fatal(err)
 	}
-	b.clock.advance(time.Minute)
+	b.clock.Advance(time.Minute)
 	if _, _, err := points.Donate(ctx, b.l, citizen("C1"), key(), points.DonateInput{Pool: "trees-2026", Points: "100"}); err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestSummaryAndActivity(t *testing.T) {
 			}
 		}
 		if i == 0 {
-			b.clock.advance(time.Minute)
+			b.clock.Advance(time.Minute)
 			b.one(t, "metro-jinan", rec("C1", "bus", "2", "km", day1.Add(-20*time.Hour)))
 		}
 		if page.NextCursor == "" {
@@ -346,7 +346,7 @@ func TestSeedIsIdempotent(t *testing.T) {
 
 func TestRolesForConfiguration(t *testing.T) {
 	b := setup(t)
-	merchant := ledger.Actor{Sub: "m1", Role: "enterprise", Org: "jinan-coffee"}
+	merchant := ledger.Actor{Sub: "m1", Role: ledger.RoleEnterprise, Org: "jinan-coffee"}
 	r, _, err := points.CreateReward(ctx, b.l, merchant, key(), points.RewardInput{ID: "coffee", Title: "Coffee", PricePoints: "800", Stock: "5"})
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func TestScenarioWalkingCap(t *testing.T) {
 	}
 	eq(t, "pending after cap", b.pending(t, "C2"), int64(296))
 
-	b.clock.advance(24 * time.Hour)
+	b.clock.Advance(24 * time.Hour)
 	r = b.one(t, "tanhui-app", rec("C2", "walking", "5000", "steps", day1.Add(23*time.Hour)))
 	wantStatus(t, r, points.StatusCredited, "")
 	eq(t, "grams next day", r.Grams, int64(100))
@@ -100,7 +100,7 @@ func TestScenarioLapse(t *testing.T) {
 	r := b.one(t, "metro-jinan", rec("C1", "bus", "5", "km", day1.Add(-time.Hour)))
 	eq(t, "bus 5 km", r.Grams, int64(1020))
 
-	b.clock.advance(7*24*time.Hour + time.Minute)
+	b.clock.Advance(7*24*time.Hour + time.Minute)
 	// Before the job runs, the window is closed all the same.
 	_, _, err := points.Claim(ctx, b.l, citizen("C1"), key())
 	wantCode(t, err, points.CodeClaimWindowClosed)
@@ -140,9 +140,9 @@ func TestScenarioRedeemAndExpire(t *testing.T) {
 	eq(t, "first lot", c1.ClaimedPoints, int64(3000))
 
 	// Day 2: 3,000 again; day 3: 4.74 km = 1,000.14 g, floored to 1,000.
-	b.clock.advance(24 * time.Hour)
+	b.clock.Advance(24 * time.Hour)
 	eq(t, "day 2 grams", b.one(t, "metro-jinan", rec("C1", "metro", "15", "km", day1.Add(23*time.Hour))).Grams, int64(3000))
-	b.clock.advance(24 * time.Hour)
+	b.clock.Advance(24 * time.Hour)
 	eq(t, "day 3 grams", b.one(t, "metro-jinan", rec("C1", "metro", "4.74", "km", day1.Add(47*time.Hour))).Grams, int64(1000))
 	c2 := b.claim(t, "C1")
 	eq(t, "second lot", c2.ClaimedPoints, int64(4000))
@@ -169,7 +169,7 @@ func TestScenarioRedeemAndExpire(t *testing.T) {
 	eq(t, "stock", rw.Stock, int64(999))
 
 	// The newer lot expires 730 days after its earn date (day 2).
-	b.clock.set(day1.Add(24*time.Hour + 730*24*time.Hour + time.Minute))
+	b.clock.Set(day1.Add(24*time.Hour + 730*24*time.Hour + time.Minute))
 	n, err := points.ExpireDue(ctx, b.l, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestExpiryIsNotStarvedByFrozenCitizens(t *testing.T) {
 	b.one(t, "metro-jinan", rec("C1", "bus", "5", "km", day1.Add(-2*time.Hour)))
 	b.one(t, "metro-jinan", rec("C2", "bus", "5", "km", day1.Add(-time.Hour)))
 	setStatus(t, b, ledger.CitizenPendingAccount("C1"), "frozen")
-	b.clock.advance(7*24*time.Hour + time.Minute)
+	b.clock.Advance(7*24*time.Hour + time.Minute)
 	n, err := points.ExpireDue(ctx, b.l, 1)
 	if err != nil {
 		t.Fatal(err)

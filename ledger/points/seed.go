@@ -13,7 +13,7 @@ import (
 // SeedValidFrom is when the seeded default versions take effect.
 var SeedValidFrom = time.Date(2021, 1, 1, 0, 0, 0, 0, chinaTime)
 
-var seedActor = ledger.Actor{Sub: "seed", Role: "system"}
+var seedActor = ledger.Actor{Sub: "seed", Role: ledger.SystemRole}
 
 // defaultMethodologies are the defaults of DOMAIN.md §5. Values marked
 // [src] come from a published source, [ill] ones are illustrative until
@@ -83,13 +83,8 @@ func Seed(ctx context.Context, l *ledger.Ledger) error {
 		if err := ensureCitizens(w, seedActor, citizens); err != nil {
 			return err
 		}
-		for _, op := range []string{"metro-jinan", "bikeshare-qd", "tanhui-app"} {
-			if _, err := w.Tx().Exec(w.Ctx(), `
-				INSERT INTO points_entrustments (citizen_id, operator_id, active, entrusted_at)
-				SELECT c, $2, true, $3 FROM unnest($1::TEXT[]) AS v(c)
-				ON CONFLICT (citizen_id, operator_id) DO NOTHING`, citizens, op, w.Now()); err != nil {
-				return err
-			}
+		if err := entrustAll(w, citizens, []string{"metro-jinan", "bikeshare-qd", "tanhui-app"}); err != nil {
+			return err
 		}
 		if _, err := insertPool(w, seedActor, PoolInput{ID: "trees-2026", Name: "Tree planting 2026"}, true); err != nil {
 			return err

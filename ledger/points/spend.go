@@ -41,7 +41,7 @@ func Redeem(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key strin
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.redeem", in, func(w *ledger.Writer) (Redemption, error) {
 		ctx, tx := w.Ctx(), w.Tx()
-		r := Redemption{ID: newID(), Citizen: citizen, Reward: in.Reward, CreatedAt: w.Now()}
+		r := Redemption{ID: ledger.NewID(), Citizen: citizen, Reward: in.Reward, CreatedAt: w.Now()}
 		if _, err := lockCitizen(w, citizen); err != nil {
 			return r, err
 		}
@@ -109,7 +109,7 @@ func Donate(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key strin
 		return Donation{}, false, ledger.Errf(ledger.CodeInvalidAmount, "points must be a whole number from 1 to %d", DonationPointsMax).At("points")
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.donate", in, func(w *ledger.Writer) (Donation, error) {
-		d := Donation{ID: newID(), Citizen: citizen, Pool: in.Pool, Points: pts, CreatedAt: w.Now()}
+		d := Donation{ID: ledger.NewID(), Citizen: citizen, Pool: in.Pool, Points: pts, CreatedAt: w.Now()}
 		if _, err := lockCitizen(w, citizen); err != nil {
 			return d, err
 		}
@@ -167,20 +167,24 @@ func spend(w *ledger.Writer, actor ledger.Actor, citizen string, points int64, t
 }
 
 // openLots reads the citizen's lots with points left that have not expired.
-func openLots(ctx context.Context, q querier, citizen string, now time.Time) ([]Lot, error) {
+func openLots(ctx context.Context, q pgx.Tx, citizen string, now time.Time) ([]Lot, error) {
 	rows, err := q.Query(ctx, `
-		SELECT id, earned_at, expires_at, points, remaining FROM points_lots
+		SELECT `+lotColumns+` FROM points_lots
 		WHERE citizen_id = $1 AND remaining > 0 AND expires_at > $2
 		ORDER BY earned_at, id`, citizen, now)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Lot, error) {
-		var l Lot
-		err := r.Scan(&l.ID, &l.EarnedAt, &l.ExpiresAt, &l.Points, &l.Remaining)
-		l.EarnedAt, l.ExpiresAt = l.EarnedAt.UTC(), l.ExpiresAt.UTC()
-		return l, err
-	})
+	return pgx.CollectRows(rows, scanLot)
+}
+
+const lotColumns = `id, earned_at, expires_at, points, remaining`
+
+func scanLot(r pgx.CollectableRow) (Lot, error) {
+	var l Lot
+	err := r.Scan(&l.ID, &l.EarnedAt, &l.ExpiresAt, &l.Points, &l.Remaining)
+	l.EarnedAt, l.ExpiresAt = l.EarnedAt.UTC(), l.ExpiresAt.UTC()
+	return l, err
 }
 
 // takeLots lowers the lots and records each move with the transaction.

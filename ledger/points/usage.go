@@ -96,7 +96,6 @@ func parseScopes(raw []byte) (map[string]scopeUsage, error) {
 // citizen-day of the items, and marks items whose behaviour or record id
 // was already recorded as duplicates. One round trip.
 func lockUsage(w *ledger.Writer, op string, items []*item, dup func(*item, string)) (map[usageKey]*dayUsage, error) {
-	ctx, tx := w.Ctx(), w.Tx()
 	set := map[usageKey]bool{}
 	for _, it := range items {
 		set[usageKey{it.rec.Citizen, it.day}] = true
@@ -135,63 +134,8 @@ func lockUsage(w *ledger.Writer, op string, items []*item, dup func(*item, strin
 		FOR UPDATE OF u`, cs, ds)
 	b.Queue(`SELECT behaviour_key FROM points_behaviours WHERE behaviour_key = ANY($1::BYTEA[])`, bkeys)
 	b.Queue(`SELECT operator_record_id FROM points_behaviours WHERE operator_id = $1 AND operator_record_id = ANY($2::TEXT[])`, op, recIDs)
-	br := tx.SendBatch(ctx, b)
-	usage := make(map[usageKey]*dayUsage, len(ks))
-	existingKeys, existingRecs := map[string]bool{}, map[string]bool{}
-	err := func() error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var k usageKey
-			var u dayUsage
-			var raw string
-			if err := rows.Scan(&k.citizen, &k.day, &u.grams, &u.records, &raw); err != nil {
-				rows.Close()
-				return err
-			}
-			if u.scopes, err = parseScopes([]byte(raw)); err != nil {
-				rows.Close()
-				return err
-			}
-			usage[k] = &u
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = br.Query()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var k []byte
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return err
-			}
-			existingKeys[string(k)] = true
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = br.Query()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			existingRecs[id] = true
-		}
-		return rows.Err()
-	}()
+	br := w.Tx().SendBatch(w.Ctx(), b)
+	usage, existingKeys, existingRecs, err := readLockedUsage(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -210,6 +154,46 @@ func lockUsage(w *ledger.Writer, op string, items []*item, dup func(*item, strin
 		}
 	}
 	return usage, nil
+}
+
+// readLockedUsage reads lockUsage's batch: the locked usage rows, then the
+// behaviour keys and the record ids already recorded.
+func readLockedUsage(br pgx.BatchResults) (map[usageKey]*dayUsage, map[string]bool, map[string]bool, error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, nil, nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	usage := map[usageKey]*dayUsage{}
+	var k usageKey
+	var u dayUsage
+	var raw string
+	if _, err := pgx.ForEachRow(rows, []any{&k.citizen, &k.day, &u.grams, &u.records, &raw}, func() (err error) {
+		row := u
+		row.scopes, err = parseScopes([]byte(raw))
+		usage[k] = &row
+		return err
+	}); err != nil {
+		return nil, nil, nil, err
+	}
+	existingKeys, existingRecs := map[string]bool{}, map[string]bool{}
+	for _, seen := range []map[string]bool{existingKeys, existingRecs} {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		// Bytes, not strings: behaviour keys are BYTEA.
+		list, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, v := range list {
+			seen[string(v)] = true
+		}
+	}
+	return usage, existingKeys, existingRecs, nil
 }
 
 // creditTx is one credit transaction: the credits of up to

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
@@ -31,21 +32,23 @@ type Summary struct {
 // GetSummary returns a citizen's summary: to the citizen, the province and
 // auditors only.
 func GetSummary(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, citizen string) (Summary, error) {
-	s := Summary{Citizen: citizen, Lots: []Lot{}}
 	if err := canReadCitizen(actor, citizen); err != nil {
-		return s, err
+		return Summary{Citizen: citizen, Lots: []Lot{}}, err
 	}
-	q := l.Pool()
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (Summary, error) { return summary(r, citizen, l.Now()) })
+}
+
+func summary(r *ledger.Reader, citizen string, now time.Time) (Summary, error) {
+	s := Summary{Citizen: citizen, Lots: []Lot{}, ExpiringSoonBefore: now.Add(ExpiringSoonWindow)}
+	ctx, q := r.Ctx(), r.Tx()
 	if _, err := getCitizen(ctx, q, citizen); err != nil {
 		return s, err
 	}
-	now := l.Now()
-	s.ExpiringSoonBefore = now.Add(ExpiringSoonWindow)
-	pend, err := l.GetAccount(ctx, ledger.CitizenPendingAccount(citizen))
+	pend, err := r.Account(ledger.CitizenPendingAccount(citizen))
 	if err != nil {
 		return s, err
 	}
-	avail, err := l.GetAccount(ctx, ledger.CitizenAvailableAccount(citizen))
+	avail, err := r.Account(ledger.CitizenAvailableAccount(citizen))
 	if err != nil {
 		return s, err
 	}
@@ -64,17 +67,12 @@ func GetSummary(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, citiz
 	}
 	s.NextClaimDeadline, s.NextExpiry = utcPtr(s.NextClaimDeadline), utcPtr(s.NextExpiry)
 	rows, err := q.Query(ctx, `
-		SELECT id, earned_at, expires_at, points, remaining FROM points_lots
+		SELECT `+lotColumns+` FROM points_lots
 		WHERE citizen_id = $1 AND remaining > 0 ORDER BY earned_at, id LIMIT $2`, citizen, ledger.PageLimitMax)
 	if err != nil {
 		return s, err
 	}
-	s.Lots, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Lot, error) {
-		var lot Lot
-		err := r.Scan(&lot.ID, &lot.EarnedAt, &lot.ExpiresAt, &lot.Points, &lot.Remaining)
-		lot.EarnedAt, lot.ExpiresAt = lot.EarnedAt.UTC(), lot.ExpiresAt.UTC()
-		return lot, err
-	})
+	s.Lots, err = pgx.CollectRows(rows, scanLot)
 	return s, err
 }
 
@@ -121,18 +119,17 @@ type ActivityItem struct {
 	CaseRef         string          `json:"case_ref,omitempty"`
 }
 
+// histRow is one line of either account's history, with what its
+// transaction posted on each of the two accounts and the positions of
+// both streams once it is listed (the next page's cursor).
 type histRow struct {
-	seq       int64
-	amount    int64 // on this stream's account
-	other     int64 // on the other account (available stream only)
-	txID      uuid.UUID
-	kind      string
-	createdAt time.Time
-	meta      map[string]string
+	ledger.HistoryLine
+	pending, available int64
+	pCur, aCur         int64
 }
 
 // ListActivity pages a citizen's history, newest first. It reads the two
-// accounts' postings as two streams, each paged by its own per-account
+// accounts' histories as two streams, each paged by its own per-account
 // sequence (commit order), and merges them by time: the cursor holds both
 // positions, so no line is skipped or repeated when new ones commit
 // between pages. A transaction touching both accounts (a claim) is listed
@@ -149,108 +146,132 @@ func ListActivity(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, cit
 			return page, err
 		}
 	}
-	q := l.Pool()
-	if _, err := getCitizen(ctx, q, citizen); err != nil {
-		return page, err
-	}
-	pendAcct, availAcct := ledger.CitizenPendingAccount(citizen), ledger.CitizenAvailableAccount(citizen)
-	// Read-only queries on the engine's journal (postings, transactions):
-	// the engine offers no joined, two-account history.
-	scan := func(rows pgx.Rows) ([]histRow, error) {
-		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (histRow, error) {
-			var h histRow
-			err := r.Scan(&h.seq, &h.amount, &h.other, &h.txID, &h.kind, &h.createdAt, &h.meta)
-			h.createdAt = h.createdAt.UTC()
-			return h, err
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (ledger.Page[ActivityItem], error) {
+		if _, err := getCitizen(r.Ctx(), r.Tx(), citizen); err != nil {
+			return page, err
+		}
+		pRows, aRows, err := activityStreams(r, citizen, pCur, aCur, limit+1)
+		if err != nil {
+			return page, err
+		}
+		lines := ledger.PageOf(mergeActivity(pRows, aRows, pCur, aCur, limit+1), limit, func(h histRow) string {
+			return ledger.EncodeCursor(h.pCur, h.aCur)
 		})
-	}
-	rows, err := q.Query(ctx, `
-		SELECT p.seq, p.amount::BIGINT, 0::BIGINT, t.id, t.kind, t.created_at, t.metadata
-		FROM postings p JOIN transactions t ON t.id = p.tx_id
-		WHERE p.account_id = $1 AND p.shard = 0 AND p.seq < $2 AND p.phase = 'posted'
-		  AND NOT EXISTS (SELECT 1 FROM postings o WHERE o.tx_id = p.tx_id AND o.account_id = $3)
-		ORDER BY p.seq DESC LIMIT $4`, pendAcct, pCur, availAcct, limit+1)
-	if err != nil {
-		return page, err
-	}
-	pRows, err := scan(rows)
-	if err != nil {
-		return page, err
-	}
-	rows, err = q.Query(ctx, `
-		SELECT p.seq, p.amount::BIGINT,
-			COALESCE((SELECT sum(o.amount) FROM postings o WHERE o.tx_id = p.tx_id AND o.account_id = $3 AND o.phase = 'posted'), 0)::BIGINT,
-			t.id, t.kind, t.created_at, t.metadata
-		FROM postings p JOIN transactions t ON t.id = p.tx_id
-		WHERE p.account_id = $1 AND p.shard = 0 AND p.seq < $2 AND p.phase = 'posted'
-		ORDER BY p.seq DESC LIMIT $4`, availAcct, aCur, pendAcct, limit+1)
-	if err != nil {
-		return page, err
-	}
-	aRows, err := scan(rows)
-	if err != nil {
-		return page, err
-	}
+		page.NextCursor = lines.NextCursor
+		for _, h := range lines.Items {
+			page.Items = append(page.Items, activityItem(h))
+		}
+		return page, attachBehaviours(r, citizen, page.Items)
+	})
+}
 
-	pi, ai := 0, 0
+// activityStreams reads up to n lines of each account below its cursor
+// position: the pending account's without the transactions that touched
+// the available account too (listed from there), and the available
+// account's with what their transactions posted on the pending account.
+func activityStreams(r *ledger.Reader, citizen string, pCur, aCur int64, n int) (pRows, aRows []histRow, err error) {
+	pend, avail := ledger.CitizenPendingAccount(citizen), ledger.CitizenAvailableAccount(citizen)
+	// Skipped lines do not count: page on until n lines or the end.
+	for before := pCur; len(pRows) < n; {
+		lines, err := r.History(pend, before, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		both, err := r.AmountsOn(txIDsOf(lines), avail)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, h := range lines {
+			if _, ok := both[h.TxID]; !ok && len(pRows) < n {
+				pRows = append(pRows, histRow{HistoryLine: h, pending: h.Amount.IntPart()})
+			}
+		}
+		if len(lines) < n {
+			break
+		}
+		before = lines[len(lines)-1].Seq
+	}
+	lines, err := r.History(avail, aCur, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	other, err := r.AmountsOn(txIDsOf(lines), pend)
+	for _, h := range lines {
+		aRows = append(aRows, histRow{HistoryLine: h, pending: other[h.TxID].IntPart(), available: h.Amount.IntPart()})
+	}
+	return pRows, aRows, err
+}
+
+func txIDsOf(lines []ledger.HistoryLine) []uuid.UUID {
+	ids := make([]uuid.UUID, len(lines))
+	for i, h := range lines {
+		ids[i] = h.TxID
+	}
+	return ids
+}
+
+// mergeActivity merges the streams by time, newest first (ties by
+// transaction id), up to n lines, each carrying both positions after it.
+func mergeActivity(pRows, aRows []histRow, pCur, aCur int64, n int) []histRow {
 	newer := func(a, b histRow) bool {
-		if !a.createdAt.Equal(b.createdAt) {
-			return a.createdAt.After(b.createdAt)
+		if !a.TxCreatedAt.Equal(b.TxCreatedAt) {
+			return a.TxCreatedAt.After(b.TxCreatedAt)
 		}
-		return bytes.Compare(a.txID[:], b.txID[:]) > 0
+		return bytes.Compare(a.TxID[:], b.TxID[:]) > 0
 	}
-	for len(page.Items) < limit && (pi < len(pRows) || ai < len(aRows)) {
-		if ai >= len(aRows) || (pi < len(pRows) && newer(pRows[pi], aRows[ai])) {
-			h := pRows[pi]
-			page.Items = append(page.Items, activityItem(h, h.amount, 0))
-			pCur, pi = h.seq, pi+1
+	var out []histRow
+	for len(out) < n && (len(pRows) > 0 || len(aRows) > 0) {
+		var h histRow
+		if len(aRows) == 0 || (len(pRows) > 0 && newer(pRows[0], aRows[0])) {
+			h, pRows = pRows[0], pRows[1:]
+			pCur = h.Seq
 		} else {
-			h := aRows[ai]
-			page.Items = append(page.Items, activityItem(h, h.other, h.amount))
-			aCur, ai = h.seq, ai+1
+			h, aRows = aRows[0], aRows[1:]
+			aCur = h.Seq
 		}
+		h.pCur, h.aCur = pCur, aCur
+		out = append(out, h)
 	}
-	if pi < len(pRows) || ai < len(aRows) {
-		page.NextCursor = ledger.EncodeCursor(pCur, aCur)
-	}
+	return out
+}
 
-	// The behaviours behind each credit, in one query: a credit
-	// transaction pays several citizens, and a citizen may have several
-	// records in it.
+// attachBehaviours adds the behaviours behind each credit, in one query:
+// a credit transaction pays several citizens, and a citizen may have
+// several records in it.
+func attachBehaviours(r *ledger.Reader, citizen string, items []ActivityItem) error {
 	var txIDs []uuid.UUID
-	for _, it := range page.Items {
+	for _, it := range items {
 		if it.Type == ActivityEarned {
 			txIDs = append(txIDs, it.TransactionID)
 		}
 	}
 	if len(txIDs) == 0 {
-		return page, nil
+		return nil
 	}
-	rows, err = q.Query(ctx, `
-		SELECT id, tx_id, operator_id, operator_record_id, kind, quantity::TEXT, unit, occurred_at, methodology_id,
+	rows, err := r.Tx().Query(r.Ctx(), `
+		SELECT id, tx_id, operator_id, operator_record_id, kind, quantity, unit, occurred_at, methodology_id,
 			computed_grams, grams, cap_reason, COALESCE(claim_state, ''), claim_deadline
 		FROM points_behaviours WHERE tx_id = ANY($1::UUID[]) AND citizen_id = $2
 		ORDER BY occurred_at, id`, txIDs, citizen)
 	if err != nil {
-		return page, err
+		return err
 	}
 	byTx := map[uuid.UUID][]BehaviourView{}
-	for rows.Next() {
-		var b BehaviourView
-		var tx uuid.UUID
-		if err := rows.Scan(&b.ID, &tx, &b.Operator, &b.RecordID, &b.Kind, &b.Quantity, &b.Unit, &b.OccurredAt, &b.Methodology,
-			&b.ComputedGrams, &b.Grams, &b.CapReason, &b.ClaimState, &b.ClaimDeadline); err != nil {
-			rows.Close()
-			return page, err
-		}
-		b.OccurredAt, b.ClaimDeadline, b.Quantity = b.OccurredAt.UTC(), utcPtr(b.ClaimDeadline), trimZeros(b.Quantity)
-		byTx[tx] = append(byTx[tx], b)
+	var b BehaviourView
+	var tx uuid.UUID
+	var qty decimal.Decimal
+	if _, err := pgx.ForEachRow(rows, []any{&b.ID, &tx, &b.Operator, &b.RecordID, &b.Kind, &qty, &b.Unit, &b.OccurredAt, &b.Methodology,
+		&b.ComputedGrams, &b.Grams, &b.CapReason, &b.ClaimState, &b.ClaimDeadline}, func() error {
+		// The quantity without the NUMERIC's trailing zeros ("12.000000" -> "12").
+		v := b
+		v.OccurredAt, v.ClaimDeadline, v.Quantity = b.OccurredAt.UTC(), utcPtr(b.ClaimDeadline), qty.String()
+		byTx[tx] = append(byTx[tx], v)
+		return nil
+	}); err != nil {
+		return err
 	}
-	if err := rows.Err(); err != nil {
-		return page, err
-	}
-	for i := range page.Items {
-		it := &page.Items[i]
+	for i := range items {
+		it := &items[i]
 		if it.Type != ActivityEarned {
 			continue
 		}
@@ -263,12 +284,13 @@ func ListActivity(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, cit
 			it.Description = fmt.Sprintf("Earned %d points: %s", it.PendingChange, strings.Join(parts, "; "))
 		}
 	}
-	return page, nil
+	return nil
 }
 
-func activityItem(h histRow, pending, available int64) ActivityItem {
-	it := ActivityItem{At: h.createdAt, PendingChange: pending, AvailableChange: available, TransactionID: h.txID}
-	switch h.kind {
+func activityItem(h histRow) ActivityItem {
+	pending, available := h.pending, h.available
+	it := ActivityItem{At: h.TxCreatedAt, PendingChange: pending, AvailableChange: available, TransactionID: h.TxID}
+	switch h.Kind {
 	case KindCredit:
 		it.Type = ActivityEarned
 		it.Description = fmt.Sprintf("Earned %d points", pending)
@@ -281,16 +303,16 @@ func activityItem(h histRow, pending, available int64) ActivityItem {
 			it.Type, it.Description = ActivityExpired, fmt.Sprintf("%d points expired", -(pending+available))
 		}
 	case KindRedeem:
-		it.Type, it.Reward = ActivityRedeemed, h.meta["reward"]
-		it.Description = fmt.Sprintf("Redeemed %d points for %s", -available, nonEmpty(h.meta["title"], h.meta["reward"]))
+		it.Type, it.Reward = ActivityRedeemed, h.TxMetadata["reward"]
+		it.Description = fmt.Sprintf("Redeemed %d points for %s", -available, nonEmpty(h.TxMetadata["title"], h.TxMetadata["reward"]))
 	case KindDonate:
-		it.Type, it.Pool = ActivityDonated, h.meta["pool"]
-		it.Description = fmt.Sprintf("Donated %d points to %s", -available, h.meta["pool"])
+		it.Type, it.Pool = ActivityDonated, h.TxMetadata["pool"]
+		it.Description = fmt.Sprintf("Donated %d points to %s", -available, h.TxMetadata["pool"])
 	case KindClawback:
-		it.Type, it.CaseRef = ActivityReversed, h.meta["case_ref"]
-		it.Description = fmt.Sprintf("%d points reversed (fraud case %s)", -(pending + available), h.meta["case_ref"])
+		it.Type, it.CaseRef = ActivityReversed, h.TxMetadata["case_ref"]
+		it.Description = fmt.Sprintf("%d points reversed (fraud case %s)", -(pending + available), h.TxMetadata["case_ref"])
 	default:
-		it.Type, it.Description = ActivityAdjusted, fmt.Sprintf("Adjustment (%s): %+d points", h.kind, pending+available)
+		it.Type, it.Description = ActivityAdjusted, fmt.Sprintf("Adjustment (%s): %+d points", h.Kind, pending+available)
 	}
 	return it
 }
@@ -308,22 +330,4 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-// trimZeros renders a NUMERIC quantity without trailing zeros ("12.000000" -> "12").
-func trimZeros(s string) string {
-	if !bytes.ContainsRune([]byte(s), '.') {
-		return s
-	}
-	for len(s) > 0 && s[len(s)-1] == '0' {
-		s = s[:len(s)-1]
-	}
-	return trimSuffixDot(s)
-}
-
-func trimSuffixDot(s string) string {
-	if len(s) > 0 && s[len(s)-1] == '.' {
-		return s[:len(s)-1]
-	}
-	return s
 }
