@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
@@ -100,246 +101,324 @@ type item struct {
 	dead  bool      // rejected or duplicate after this point
 }
 
-func ingest(w *ledger.Writer, actor ledger.Actor, op string, recs []BehaviourRecord) (IngestResult, error) {
-	ctx, tx, now := w.Ctx(), w.Tx(), w.Now()
-	res := IngestResult{Operator: op, Received: len(recs), Results: make([]RecordResult, len(recs))}
-	reject := func(i int, code ledger.Code, msg string) {
-		r := &res.Results[i]
-		r.Status, r.Reason, r.Message = StatusRejected, string(code), msg
-	}
-	duplicate := func(i int, msg string) {
-		r := &res.Results[i]
-		r.Status, r.Reason, r.Message = StatusDuplicate, string(CodeDuplicate), msg
-	}
+// ingestRun carries one batch through the stages of ingest. Each stage
+// marks the items it turns away as dead (with their result already set)
+// and drops them, so the next stage sees only the live ones.
+type ingestRun struct {
+	w       *ledger.Writer
+	ctx     context.Context
+	tx      pgx.Tx
+	now     time.Time
+	actor   ledger.Actor
+	op      string
+	allowed map[string]bool // the kinds the operator may report
+	cfg     *Config
+	res     IngestResult
+	items   []*item
+}
 
-	operator, err := getOperator(ctx, tx, op)
+func ingest(w *ledger.Writer, actor ledger.Actor, op string, recs []BehaviourRecord) (IngestResult, error) {
+	run := &ingestRun{w: w, ctx: w.Ctx(), tx: w.Tx(), now: w.Now(), actor: actor, op: op,
+		res: IngestResult{Operator: op, Received: len(recs), Results: make([]RecordResult, len(recs))}}
+	if err := run.loadOperator(); err != nil {
+		return run.res, err
+	}
+	run.checkRecords(recs)
+	if err := run.checkCitizens(); err != nil {
+		return run.res, err
+	}
+	run.dropBatchDuplicates()
+	base, err := run.lockDays()
+	if err != nil {
+		return run.res, err
+	}
+	run.applyCaps(base)
+	txs, err := run.recordCredits(base)
+	if err != nil {
+		return run.res, err
+	}
+	if err := run.applyCredits(txs); err != nil {
+		return run.res, err
+	}
+	run.tally()
+	return run.res, nil
+}
+
+func (run *ingestRun) reject(i int, code ledger.Code, msg string) {
+	r := &run.res.Results[i]
+	r.Status, r.Reason, r.Message = StatusRejected, string(code), msg
+}
+
+func (run *ingestRun) duplicate(i int, msg string) {
+	r := &run.res.Results[i]
+	r.Status, r.Reason, r.Message = StatusDuplicate, string(CodeDuplicate), msg
+}
+
+// loadOperator fails the whole batch, before any record is looked at, when
+// the operator is unknown or suspended; it also loads the programme
+// configuration every record is checked against.
+func (run *ingestRun) loadOperator() error {
+	operator, err := getOperator(run.ctx, run.tx, run.op)
 	if err != nil {
 		if ledger.ErrorCode(err) == ledger.CodeNotFound {
-			return res, ledger.Errf(ledger.CodeForbidden, "operator %s is not registered", op)
+			return ledger.Errf(ledger.CodeForbidden, "operator %s is not registered", run.op)
 		}
-		return res, err
+		return err
 	}
 	if operator.Status != "active" {
-		return res, ledger.Errf(CodeOperatorInactive, "operator %s is suspended", op)
+		return ledger.Errf(CodeOperatorInactive, "operator %s is suspended", run.op)
 	}
-	allowed := map[string]bool{}
+	run.allowed = map[string]bool{}
 	for _, k := range operator.Kinds {
-		allowed[k] = true
+		run.allowed[k] = true
 	}
-	cfg, err := loadConfig(ctx, tx)
+	cfg, err := loadConfig(run.ctx, run.tx)
 	if err != nil {
-		return res, err
+		return err
 	}
+	run.cfg = cfg
+	return nil
+}
 
-	// 1. Checks that need no lock, in Go.
-	items := make([]*item, 0, len(recs))
+// checkRecords is stage 1: the checks that need no lock, in Go. It fills
+// every record's index and id and makes an item of each record it keeps.
+func (run *ingestRun) checkRecords(recs []BehaviourRecord) {
+	now, cfg, op := run.now, run.cfg, run.op
+	run.items = make([]*item, 0, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		res.Results[i].Index, res.Results[i].RecordID = i, r.RecordID
+		run.res.Results[i].Index, run.res.Results[i].RecordID = i, r.RecordID
 		switch {
 		case !validRecordID(r.RecordID):
-			reject(i, ledger.CodeInvalidRequest, fmt.Sprintf("record_id must be 1 to %d printable characters without spaces", RecordIDBytesMax))
+			run.reject(i, ledger.CodeInvalidRequest, fmt.Sprintf("record_id must be 1 to %d printable characters without spaces", RecordIDBytesMax))
 			continue
 		case !ledger.ValidIdent(r.Citizen):
-			reject(i, ledger.CodeInvalidRequest, "citizen must be an identifier of at most 64 characters")
+			run.reject(i, ledger.CodeInvalidRequest, "citizen must be an identifier of at most 64 characters")
 			continue
 		case !validCode(r.Kind, KindBytesMax) || !validCode(r.Unit, UnitBytesMax):
-			reject(i, ledger.CodeInvalidRequest, "kind and unit must be lowercase identifiers")
+			run.reject(i, ledger.CodeInvalidRequest, "kind and unit must be lowercase identifiers")
 			continue
 		case r.OccurredAt.IsZero():
-			reject(i, ledger.CodeInvalidRequest, "occurred_at is required")
+			run.reject(i, ledger.CodeInvalidRequest, "occurred_at is required")
 			continue
 		}
 		at := r.OccurredAt.UTC()
 		if at.After(now.Add(FutureSkewMax)) {
-			reject(i, CodeTimeOutOfWindow, "occurred_at is in the future")
+			run.reject(i, CodeTimeOutOfWindow, "occurred_at is in the future")
 			continue
 		}
 		rules, ok := cfg.RulesAt(at)
 		if !ok {
-			reject(i, CodeNoMethodology, "no programme rules were in effect at occurred_at")
+			run.reject(i, CodeNoMethodology, "no programme rules were in effect at occurred_at")
 			continue
 		}
 		if now.Sub(at) > time.Duration(rules.ReportingWindowDays)*24*time.Hour {
-			reject(i, CodeTimeOutOfWindow, fmt.Sprintf("occurred_at is older than the reporting window of %d days", rules.ReportingWindowDays))
+			run.reject(i, CodeTimeOutOfWindow, fmt.Sprintf("occurred_at is older than the reporting window of %d days", rules.ReportingWindowDays))
 			continue
 		}
-		if !allowed[r.Kind] {
-			reject(i, CodeKindNotAllowed, fmt.Sprintf("operator %s may not report %s", op, r.Kind))
+		if !run.allowed[r.Kind] {
+			run.reject(i, CodeKindNotAllowed, fmt.Sprintf("operator %s may not report %s", op, r.Kind))
 			continue
 		}
 		m, ok := cfg.MethodologyAt(r.Kind, r.Unit, at)
 		if !ok {
-			reject(i, CodeNoMethodology, fmt.Sprintf("no methodology for %s in %s was in effect at occurred_at", r.Kind, r.Unit))
+			run.reject(i, CodeNoMethodology, fmt.Sprintf("no methodology for %s in %s was in effect at occurred_at", r.Kind, r.Unit))
 			continue
 		}
 		q, err := m.ParseQuantity(r.Quantity)
 		if err != nil {
-			reject(i, CodeQuantityRange, err.(*ledger.Error).Msg)
+			run.reject(i, CodeQuantityRange, err.(*ledger.Error).Msg)
 			continue
 		}
 		if m.Grams(q) < 1 {
-			reject(i, CodeBelowOneGram, "the record is worth less than 1 g CO2e")
+			run.reject(i, CodeBelowOneGram, "the record is worth less than 1 g CO2e")
 			continue
 		}
-		items = append(items, &item{idx: i, rec: r, at: at, m: m, rules: rules, qty: q, day: Day(at),
+		run.items = append(run.items, &item{idx: i, rec: r, at: at, m: m, rules: rules, qty: q, day: Day(at),
 			key: BehaviourKey(r.Citizen, r.Kind, r.Unit, at, q)})
 	}
+}
 
-	// 2. Citizens and entrustments, in one query.
-	if len(items) > 0 {
-		citizens := map[string]bool{}
-		for _, it := range items {
-			citizens[it.rec.Citizen] = true
-		}
-		// The status of the citizen's pending account is read here (a
-		// read-only look at the engine's accounts table) so that a frozen
-		// or closed account rejects its records up front and the engine
-		// call at the end is not expected to refuse anything.
-		rows, err := tx.Query(ctx, `
+// checkCitizens is stage 2: citizens and entrustments, in one query.
+func (run *ingestRun) checkCitizens() error {
+	if len(run.items) == 0 {
+		return nil
+	}
+	citizens := map[string]bool{}
+	for _, it := range run.items {
+		citizens[it.rec.Citizen] = true
+	}
+	// The status of the citizen's pending account is read here (a
+	// read-only look at the engine's accounts table) so that a frozen
+	// or closed account rejects its records up front and the engine
+	// call at the end is not expected to refuse anything.
+	rows, err := run.tx.Query(run.ctx, `
 			SELECT c.id, COALESCE(e.active, false), COALESCE(a.status, 'missing')
 			FROM unnest($1::TEXT[]) AS v(id)
 			JOIN points_citizens c ON c.id = v.id
 			LEFT JOIN points_entrustments e ON e.citizen_id = v.id AND e.operator_id = $2
-			LEFT JOIN accounts a ON a.id = 'citizen:' || v.id || ':CP:pending'`, keys(citizens), op)
-		if err != nil {
-			return res, err
-		}
-		entrusted := map[string]bool{}
-		found := map[string]bool{}
-		status := map[string]string{}
-		for rows.Next() {
-			var id, st string
-			var active bool
-			if err := rows.Scan(&id, &active, &st); err != nil {
-				rows.Close()
-				return res, err
-			}
-			found[id], entrusted[id], status[id] = true, active, st
-		}
-		if err := rows.Err(); err != nil {
-			return res, err
-		}
-		for _, it := range items {
-			switch {
-			case !found[it.rec.Citizen]:
-				reject(it.idx, CodeUnknownCitizen, "citizen "+it.rec.Citizen+" has no carbon account")
-				it.dead = true
-			case !entrusted[it.rec.Citizen]:
-				reject(it.idx, CodeNotEntrusted, "citizen "+it.rec.Citizen+" has not entrusted operator "+op)
-				it.dead = true
-			case status[it.rec.Citizen] != "active":
-				reject(it.idx, accountStatusCode(status[it.rec.Citizen]), "the carbon account of citizen "+it.rec.Citizen+" is "+status[it.rec.Citizen])
-				it.dead = true
-			}
-		}
-		items = live(items)
+			LEFT JOIN accounts a ON a.id = 'citizen:' || v.id || ':CP:pending'`, keys(citizens), run.op)
+	if err != nil {
+		return err
 	}
+	entrusted := map[string]bool{}
+	found := map[string]bool{}
+	status := map[string]string{}
+	for rows.Next() {
+		var id, st string
+		var active bool
+		if err := rows.Scan(&id, &active, &st); err != nil {
+			rows.Close()
+			return err
+		}
+		found[id], entrusted[id], status[id] = true, active, st
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, it := range run.items {
+		switch {
+		case !found[it.rec.Citizen]:
+			run.reject(it.idx, CodeUnknownCitizen, "citizen "+it.rec.Citizen+" has no carbon account")
+			it.dead = true
+		case !entrusted[it.rec.Citizen]:
+			run.reject(it.idx, CodeNotEntrusted, "citizen "+it.rec.Citizen+" has not entrusted operator "+run.op)
+			it.dead = true
+		case status[it.rec.Citizen] != "active":
+			run.reject(it.idx, accountStatusCode(status[it.rec.Citizen]), "the carbon account of citizen "+it.rec.Citizen+" is "+status[it.rec.Citizen])
+			it.dead = true
+		}
+	}
+	run.items = live(run.items)
+	return nil
+}
 
-	// 3. Duplicates inside the batch.
+// dropBatchDuplicates is stage 3: duplicates inside the batch. The first
+// record wins; a later one repeating its record id or its behaviour is a
+// duplicate of it.
+func (run *ingestRun) dropBatchDuplicates() {
 	seenRec, seenKey := map[string]int{}, map[string]int{}
-	for _, it := range items {
+	for _, it := range run.items {
 		if j, ok := seenRec[it.rec.RecordID]; ok {
-			duplicate(it.idx, fmt.Sprintf("record_id repeats record %d of this batch", j))
+			run.duplicate(it.idx, fmt.Sprintf("record_id repeats record %d of this batch", j))
 			it.dead = true
 			continue
 		}
 		seenRec[it.rec.RecordID] = it.idx
 		if j, ok := seenKey[string(it.key)]; ok {
-			duplicate(it.idx, fmt.Sprintf("the same behaviour as record %d of this batch", j))
+			run.duplicate(it.idx, fmt.Sprintf("the same behaviour as record %d of this batch", j))
 			it.dead = true
 			continue
 		}
 		seenKey[string(it.key)] = it.idx
 	}
-	items = live(items)
+	run.items = live(run.items)
+}
 
-	// 4. Lock the usage row of every citizen-day (sorted), then read what
-	// was already recorded: a concurrent batch for the same citizen-day has
-	// committed by the time we hold the lock, so its keys are visible.
+// lockDays is stage 4: lock the usage row of every citizen-day (sorted),
+// then read what was already recorded: a concurrent batch for the same
+// citizen-day has committed by the time we hold the lock, so its keys are
+// visible. It returns the locked usage, which recordCredits updates.
+func (run *ingestRun) lockDays() (map[usageKey]*dayUsage, error) {
 	base := map[usageKey]*dayUsage{}
-	if len(items) > 0 {
+	if len(run.items) > 0 {
 		var err error
-		if base, err = lockUsage(w, op, items, func(it *item, reason string) {
-			duplicate(it.idx, reason)
+		if base, err = lockUsage(run.w, run.op, run.items, func(it *item, reason string) {
+			run.duplicate(it.idx, reason)
 			it.dead = true
 		}); err != nil {
-			return res, err
+			return base, err
 		}
-		items = live(items)
+		run.items = live(run.items)
 	}
+	return base, nil
+}
 
-	// 5. Caps, in record order, on a working copy of the locked usage.
+// applyCaps is stage 5: caps, in record order, on a working copy of the
+// locked usage. The copy, not base, because buildCredits may still reject
+// items (of a frozen pool): recordCredits adds to base only the usage of
+// the items that survive it.
+func (run *ingestRun) applyCaps(base map[usageKey]*dayUsage) {
 	work := map[usageKey]*dayUsage{}
 	for k, u := range base {
 		work[k] = u.clone()
 	}
-	for _, it := range items {
+	for _, it := range run.items {
 		u := work[usageKey{it.rec.Citizen, it.day}]
 		sc := u.scope(it.m.Scope())
 		it.caps = ApplyCaps(it.m, it.rules, it.qty, DayUsage{KindGrams: sc.grams, KindQuantity: sc.qty, TotalGrams: u.grams})
 		it.id = newID()
 		u.add(it.m.Scope(), it.caps)
 	}
+}
 
-	// 6. The credit transactions (built, not yet applied), then the
-	// behaviours and the new usage; the engine call comes last, so the
-	// operator pool's row (locked by every batch of the operator) is held
-	// only while the engine writes and the transaction commits.
-	txs, err := buildCredits(w, actor, op, items, reject)
+// recordCredits is stage 6: the credit transactions (built, not yet
+// applied), then the behaviours and the new usage; the engine call comes
+// last (applyCredits), so the operator pool's row (locked by every batch
+// of the operator) is held only while the engine writes and the
+// transaction commits.
+func (run *ingestRun) recordCredits(base map[usageKey]*dayUsage) ([]*ledger.Transaction, error) {
+	txs, err := buildCredits(run.w, run.actor, run.op, run.items, run.reject)
 	if err != nil {
-		return res, err
+		return txs, err
 	}
-	items = live(items)
-	if len(items) > 0 {
-		for _, it := range items {
+	run.items = live(run.items)
+	if len(run.items) > 0 {
+		for _, it := range run.items {
 			base[usageKey{it.rec.Citizen, it.day}].add(it.m.Scope(), it.caps)
-			r := &res.Results[it.idx]
+			r := &run.res.Results[it.idx]
 			id := it.id
 			r.BehaviourID, r.ComputedGrams, r.Methodology, r.Reason = &id, it.caps.ComputedGrams, it.m.ID, it.caps.Reason
 			if it.caps.Grams > 0 {
-				dl := now.Add(time.Duration(it.m.ClaimWindowDays) * 24 * time.Hour)
+				dl := run.now.Add(time.Duration(it.m.ClaimWindowDays) * 24 * time.Hour)
 				txID := it.tx
 				r.Status, r.Grams, r.Points, r.TransactionID, r.ClaimDeadline = StatusCredited, it.caps.Grams, it.caps.Grams, &txID, &dl
-				res.GramsCredited += it.caps.Grams
+				run.res.GramsCredited += it.caps.Grams
 			} else {
 				r.Status, r.Message = StatusCapReached, "the daily cap is reached; the record is kept and credits nothing"
 			}
 		}
-		if err := recordBehaviours(w, op, items, base); err != nil {
+		if err := recordBehaviours(run.w, run.op, run.items, base); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 				// Only a concurrent batch of the same operator re-using a
 				// record id for another citizen gets here (same citizen-days
 				// are serialised by the usage locks): nothing was written.
-				return res, ledger.Errf(ledger.CodeConflict, "a concurrent batch reported the same record; send this batch again (with the same Idempotency-Key)")
+				return txs, ledger.Errf(ledger.CodeConflict, "a concurrent batch reported the same record; send this batch again (with the same Idempotency-Key)")
 			}
-			return res, err
+			return txs, err
 		}
 	}
-	// 7. One engine call for every credit of the batch. The accounts were
-	// checked above; should the engine still refuse (an account frozen in
-	// the meantime), the whole batch fails, nothing is written, and sending
-	// it again rejects only the refused records.
-	if len(txs) > 0 {
-		if err := w.Apply(txs...); err != nil {
-			return res, err
-		}
-	}
+	return txs, nil
+}
 
-	for _, r := range res.Results {
+// applyCredits is stage 7: one engine call for every credit of the batch.
+// The accounts were checked above; should the engine still refuse (an
+// account frozen in the meantime), the whole batch fails, nothing is
+// written, and sending it again rejects only the refused records.
+func (run *ingestRun) applyCredits(txs []*ledger.Transaction) error {
+	if len(txs) > 0 {
+		if err := run.w.Apply(txs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tally counts the outcomes once every record has its final status.
+func (run *ingestRun) tally() {
+	for _, r := range run.res.Results {
 		switch r.Status {
 		case StatusCredited:
-			res.Credited++
+			run.res.Credited++
 		case StatusDuplicate:
-			res.Duplicates++
+			run.res.Duplicates++
 		case StatusCapReached:
-			res.CapReached++
+			run.res.CapReached++
 		default:
-			res.Rejected++
+			run.res.Rejected++
 		}
 	}
-	return res, nil
 }
 
 func live(items []*item) []*item {

@@ -117,11 +117,28 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
 	rep := &Report{OK: true, Problems: []string{}}
 
-	// 1. Overlap and coverage.
+	// One stage per invariant, in this order, all on the snapshot tx; a
+	// stage that fails to read fails Verify, a broken invariant only adds
+	// to the report.
+	for _, stage := range []func(context.Context, pgx.Tx, *Report) error{
+		verifyBlocks, verifyIssuances, verifyHolders, verifySinks, verifyConsumptions, verifyObligations,
+	} {
+		if err := stage(ctx, tx, rep); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// verifyBlocks is stage 1: overlap and coverage. Blocks are read in unit
+// order per programme and vintage, so each must start right after the
+// highest unit seen so far, and the last must end where the serial
+// counter stopped.
+func verifyBlocks(ctx context.Context, tx pgx.Tx, rep *Report) error {
 	counters := map[string]int64{}
 	rows, err := tx.Query(ctx, `SELECT programme, vintage, next_unit FROM registry_serial_counters`)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for rows.Next() {
 		var p string
@@ -129,16 +146,16 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 		var next int64
 		if err := rows.Scan(&p, &v, &next); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
 		counters[fmt.Sprintf("%s/%d", p, v)] = next
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	rows, err = tx.Query(ctx, `SELECT programme, vintage, first_unit, last_unit FROM registry_blocks ORDER BY programme, vintage, first_unit`)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	lastOf := map[string]int64{}
 	for rows.Next() {
@@ -147,7 +164,7 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 		var f, la int64
 		if err := rows.Scan(&p, &v, &f, &la); err != nil {
 			rows.Close()
-			return nil, err
+			return err
 		}
 		rep.Blocks++
 		rep.Units += la - f + 1
@@ -162,7 +179,7 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 		lastOf[k] = max(prev, la)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	for k, next := range counters {
 		if lastOf[k] != next-1 {
@@ -174,9 +191,13 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 			rep.add("%s: blocks without a serial counter", k)
 		}
 	}
+	return nil
+}
 
-	// 2. Issuances.
-	if err := verifyEach(ctx, tx, rep, `
+// verifyIssuances is stage 2: every issuance is covered by the blocks of
+// its batch, unit for unit.
+func verifyIssuances(ctx context.Context, tx pgx.Tx, rep *Report) error {
+	return verifyEach(ctx, tx, rep, `
 		SELECT i.serial_number, i.last_unit - i.first_unit + 1, COALESCE(sum(b.last_unit - b.first_unit + 1), 0)::BIGINT,
 		       COALESCE(min(b.first_unit), 0), COALESCE(max(b.last_unit), 0), i.first_unit, i.last_unit, COALESCE(max(bt.issued_units), 0)
 		FROM registry_issuances i
@@ -192,12 +213,15 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 			rep.add("issuance %s: %d units issued, %d in blocks spanning %d–%d, batch says %d", serial, units, inBlocks, minF, maxL, batchUnits)
 		}
 		return nil
-	}); err != nil {
-		return nil, err
-	}
+	})
+}
 
-	// 3. Holders: held blocks = balance, reserved blocks = pending.
-	if err := verifyEach(ctx, tx, rep, `
+// verifyHolders is stage 3: for every holder, held blocks = balance and
+// reserved blocks = pending. The full join compares both ways: a holder
+// account with no held blocks must be empty, and held blocks of a holder
+// with no account are reported too.
+func verifyHolders(ctx context.Context, tx pgx.Tx, rep *Report) error {
+	return verifyEach(ctx, tx, rep, `
 		WITH h AS (
 			SELECT 'holder:' || b.holder || ':SDCER' AS acct,
 			       sum(b.last_unit - b.first_unit + 1)::BIGINT AS held,
@@ -217,11 +241,12 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 			rep.add("%s: balance %s pending %s, but blocks hold %d with %d reserved", acct, bal, pend, held, reserved)
 		}
 		return nil
-	}); err != nil {
-		return nil, err
-	}
+	})
+}
 
-	// 4. Sinks and the issuer.
+// verifySinks is stage 4: the blocks of each terminal status against its
+// sink's balance, and all blocks against the units the issuer handed out.
+func verifySinks(ctx context.Context, tx pgx.Tx, rep *Report) error {
 	var issued, retired, cancelled, surrendered int64
 	var issuerBal, retiredBal, cancelledBal, surrenderedBal decimal.Decimal
 	if err := tx.QueryRow(ctx, `
@@ -234,7 +259,7 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 		       (SELECT COALESCE(sum(balance), 0) FROM accounts WHERE id = 'registry:SDCER:cancelled'),
 		       (SELECT COALESCE(sum(balance), 0) FROM accounts WHERE id = 'registry:SDCER:surrendered')
 		FROM registry_blocks`).Scan(&issued, &retired, &cancelled, &surrendered, &issuerBal, &retiredBal, &cancelledBal, &surrenderedBal); err != nil {
-		return nil, err
+		return err
 	}
 	for _, c := range []struct {
 		name  string
@@ -246,9 +271,13 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 			rep.add("%s: journal says %s, blocks say %d", c.name, c.bal, c.units)
 		}
 	}
+	return nil
+}
 
-	// 5. Consumptions are made of exactly their blocks.
-	if err := verifyEach(ctx, tx, rep, `
+// verifyConsumptions is stage 5: every retirement, offset and cancellation
+// is made of exactly its blocks, a retirement of one vintage.
+func verifyConsumptions(ctx context.Context, tx pgx.Tx, rep *Report) error {
+	return verifyEach(ctx, tx, rep, `
 		SELECT c.kind, c.id::TEXT, c.units, c.vintage, COALESCE(sum(b.last_unit - b.first_unit + 1), 0)::BIGINT,
 		       count(DISTINCT b.vintage), COALESCE(min(b.vintage), 0), count(DISTINCT b.status), COALESCE(min(b.status), '')
 		FROM (SELECT 'retirement' AS kind, id, units, vintage, 'retired' AS status FROM registry_retirements
@@ -269,12 +298,13 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 			rep.add("retirement %s covers %d vintages, not exactly %d", id, vintages, vintage)
 		}
 		return nil
-	}); err != nil {
-		return nil, err
-	}
+	})
+}
 
-	// 6. Obligations.
-	if err := verifyEach(ctx, tx, rep, `
+// verifyObligations is stage 6: surrendered units per obligation = its
+// offsets, within its cap.
+func verifyObligations(ctx context.Context, tx pgx.Tx, rep *Report) error {
+	return verifyEach(ctx, tx, rep, `
 		SELECT o.enterprise, o.compliance_year, o.cap_units, o.surrendered_units, COALESCE(sum(f.units), 0)::BIGINT
 		FROM registry_obligations o LEFT JOIN registry_offsets f ON f.enterprise = o.enterprise AND f.compliance_year = o.compliance_year
 		GROUP BY o.enterprise, o.compliance_year, o.cap_units, o.surrendered_units`, func(r pgx.Rows) error {
@@ -288,10 +318,7 @@ func Verify(ctx context.Context, l *ledger.Ledger) (*Report, error) {
 			rep.add("obligation %s/%d: %d surrendered recorded, %d in offsets, cap %d", ent, year, recorded, summed, capUnits)
 		}
 		return nil
-	}); err != nil {
-		return nil, err
-	}
-	return rep, nil
+	})
 }
 
 func verifyEach(ctx context.Context, tx pgx.Tx, rep *Report, sql string, fn func(pgx.Rows) error) error {
