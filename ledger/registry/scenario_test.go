@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -572,6 +573,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				t.Fatalf("tampering (%s) not detected", name)
 			}
 			t.Logf("detected: %v", rep.Problems)
+			// The same checks, run by the engine, name the table at fault.
+			all, err := b.l.VerifyAll(ctx, []ledger.UseCase{registry.UseCase})
+			must(t, err)
+			if all.OK || all.Problems[0].UseCase != "registry" || !strings.HasPrefix(all.Problems[0].Table, "registry_") {
+				t.Fatalf("VerifyAll on tampering (%s): %+v", name, all.Problems)
+			}
 		})
 	}
 }

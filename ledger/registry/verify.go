@@ -195,29 +195,33 @@ func verifyHolders(j ledger.Journal, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	blocks := map[string][2]int64{} // account: held, reserved
+	blocks := map[string][2]int64{} // holder: held, reserved
 	for _, p := range parts {
-		b := blocks[ledger.HolderAccount(p.holder)]
+		b := blocks[p.holder]
 		b[0] += p.units
 		if p.tx != nil {
 			if _, resolved := done[*p.tx]; !resolved {
 				b[1] += p.units
 			}
 		}
-		blocks[ledger.HolderAccount(p.holder)] = b
+		blocks[p.holder] = b
 	}
-	ids := slices.Sorted(maps.Keys(blocks))
+	holders := slices.Sorted(maps.Keys(blocks))
+	ids := make([]string, len(holders))
+	for i, h := range holders {
+		ids[i] = ledger.HolderAccount(h)
+	}
 	accts, err := j.Accounts(ids)
 	if err != nil {
 		return err
 	}
 	var bal, pend decimal.Decimal
-	for _, id := range ids {
-		a, b := accts[id], blocks[id]
+	for i, h := range holders {
+		a, b := accts[ids[i]], blocks[h]
 		bal, pend = bal.Add(a.Balance), pend.Add(a.Pending)
 		if !a.Balance.Equal(decimal.NewFromInt(b[0])) || !a.Pending.Equal(decimal.NewFromInt(b[1])) {
-			rep.add(ledger.Problem{Kind: "holder_balance", Table: "registry_blocks", Row: id, Account: id,
-				Detail: fmt.Sprintf("%s: balance %s pending %s, but blocks hold %d with %d reserved", id, a.Balance, a.Pending, b[0], b[1])})
+			rep.add(ledger.Problem{Kind: "holder_balance", Table: "registry_holders", Row: h, Account: ids[i],
+				Detail: fmt.Sprintf("%s: balance %s pending %s, but blocks hold %d with %d reserved", ids[i], a.Balance, a.Pending, b[0], b[1])})
 		}
 	}
 	all, err := j.Totals(ledger.AccountFilter{Asset: ledger.AssetSDCER, IDPrefix: "holder:"})
