@@ -1,10 +1,9 @@
 package registry
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,28 +50,61 @@ type blockRow struct {
 	Project     string
 	Holder      string
 	Status      string
+	reservedTx  *uuid.UUID
 	Unreserved  bool // no reservation, or its pending transaction is resolved
 }
 
-type queryer interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // blockCols selects a blockRow from registry_blocks b.
-const blockCols = `b.id, b.programme, b.vintage, b.first_unit, b.last_unit, b.batch_id, b.methodology, b.region, b.sector, b.project, b.holder, b.status,
-	(b.reserved_tx IS NULL OR EXISTS (SELECT 1 FROM transactions r WHERE r.resolves = b.reserved_tx))`
+const blockCols = `b.id, b.programme, b.vintage, b.first_unit, b.last_unit, b.batch_id, b.methodology, b.region, b.sector, b.project, b.holder, b.status, b.reserved_tx`
 
-func scanBlock(r pgx.Row) (blockRow, error) {
-	var b blockRow
-	err := r.Scan(&b.ID, &b.Programme, &b.Vintage, &b.First, &b.Last, &b.BatchID, &b.Methodology, &b.Region, &b.Sector, &b.Project, &b.Holder, &b.Status, &b.Unreserved)
-	return b, err
-}
-
-func collectBlocks(rows pgx.Rows, err error) ([]blockRow, error) {
+// loadBlocks reads blocks (sql selects blockCols) and tells which are
+// reserved: a reservation lasts until the journal resolves its pending
+// transaction, asked once for the whole set.
+func loadBlocks(j ledger.Journal, sql string, args ...any) ([]blockRow, error) {
+	rows, err := j.Tx().Query(j.Ctx(), sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (blockRow, error) { return scanBlock(r) })
+	blocks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (b blockRow, err error) {
+		err = r.Scan(&b.ID, &b.Programme, &b.Vintage, &b.First, &b.Last, &b.BatchID, &b.Methodology, &b.Region, &b.Sector, &b.Project, &b.Holder, &b.Status, &b.reservedTx)
+		return b, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var ids []uuid.UUID
+	for _, b := range blocks {
+		if b.reservedTx != nil {
+			ids = append(ids, *b.reservedTx)
+		}
+	}
+	done, err := j.Resolutions(ids)
+	for i, b := range blocks {
+		blocks[i].Unreserved = true
+		if b.reservedTx != nil {
+			_, blocks[i].Unreserved = done[*b.reservedTx]
+		}
+	}
+	return blocks, err
+}
+
+// resolvedReservations are the reservations on the holders' blocks whose
+// pending transaction the journal has resolved: those blocks are free.
+func resolvedReservations(j ledger.Journal, holders []string) ([]uuid.UUID, error) {
+	rows, err := j.Tx().Query(j.Ctx(), `SELECT DISTINCT reserved_tx FROM registry_blocks WHERE holder = ANY($1) AND status = 'held' AND reserved_tx IS NOT NULL`, holders)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, err
+	}
+	done, err := j.Resolutions(ids)
+	out := make([]uuid.UUID, 0, len(done))
+	for id := range done {
+		out = append(out, id)
+	}
+	return out, err
 }
 
 func (b blockRow) serial(s span) Serial {
@@ -130,29 +162,15 @@ func (s Selection) parse(vintageRequired bool) (selection, error) {
 // timed-out offer voided by the sweeper) are cleared on the way: they were
 // already free by definition, this only tidies the rows.
 func lockHolders(w *ledger.Writer, ids ...string) (map[string]string, error) {
-	set := map[string]bool{}
-	for _, id := range ids {
-		set[id] = true
-	}
-	sorted := make([]string, 0, len(set))
-	for id := range set {
-		sorted = append(sorted, id)
-	}
-	sort.Strings(sorted)
-	rows, err := w.Tx().Query(w.Ctx(), `SELECT id, status FROM registry_holders WHERE id = ANY($1) ORDER BY id FOR UPDATE`, sorted)
-	if err != nil {
-		return nil, err
-	}
+	sorted := slices.Compact(slices.Sorted(slices.Values(ids)))
 	status := map[string]string{}
-	for rows.Next() {
+	err := eachRow(w.Journal, `SELECT id, status FROM registry_holders WHERE id = ANY($1) ORDER BY id FOR UPDATE`, func(r pgx.Rows) error {
 		var id, st string
-		if err := rows.Scan(&id, &st); err != nil {
-			rows.Close()
-			return nil, err
-		}
+		err := r.Scan(&id, &st)
 		status[id] = st
-	}
-	if err := rows.Err(); err != nil {
+		return err
+	}, sorted)
+	if err != nil {
 		return nil, err
 	}
 	for _, id := range sorted {
@@ -160,13 +178,14 @@ func lockHolders(w *ledger.Writer, ids ...string) (map[string]string, error) {
 			return nil, ledger.Errf(ledger.CodeNotFound, "holder %s has no registry holding; open one first", id)
 		}
 	}
-	if _, err := w.Tx().Exec(w.Ctx(), `
-		UPDATE registry_blocks b SET reserved_tx = NULL
-		WHERE b.holder = ANY($1) AND b.reserved_tx IS NOT NULL
-		  AND EXISTS (SELECT 1 FROM transactions r WHERE r.resolves = b.reserved_tx)`, sorted); err != nil {
-		return nil, err
+	// The holders' blocks change only under these locks, and a resolved
+	// hold stays resolved, so what Resolutions says now holds at commit.
+	done, err := resolvedReservations(w.Journal, sorted)
+	if err != nil || len(done) == 0 {
+		return status, err
 	}
-	return status, nil
+	_, err = w.Tx().Exec(w.Ctx(), `UPDATE registry_blocks SET reserved_tx = NULL WHERE holder = ANY($1) AND reserved_tx = ANY($2)`, sorted, done)
+	return status, err
 }
 
 func requireActive(status map[string]string, ids ...string) error {
@@ -192,10 +211,10 @@ func pick(w *ledger.Writer, holder string, sel selection) ([]pickedBlock, error)
 	var err error
 	if sel.first > 0 {
 		want := span{First: sel.first, Last: sel.first + sel.units - 1}
-		rows, err = collectBlocks(w.Tx().Query(w.Ctx(), `
+		rows, err = loadBlocks(w.Journal, `
 			SELECT `+blockCols+` FROM registry_blocks b
 			WHERE b.programme = $1 AND b.vintage = $2 AND b.first_unit <= $4 AND b.last_unit >= $3
-			ORDER BY b.first_unit LIMIT $5`, Programme, sel.vintage, want.First, want.Last, BlocksPerMoveMax+1))
+			ORDER BY b.first_unit LIMIT $5`, Programme, sel.vintage, want.First, want.Last, BlocksPerMoveMax+1)
 		if err != nil {
 			return nil, err
 		}
@@ -220,15 +239,23 @@ func pick(w *ledger.Writer, holder string, sel selection) ([]pickedBlock, error)
 		}
 		return out, nil
 	}
-	rows, err = collectBlocks(w.Tx().Query(w.Ctx(), `
+	// FIFO counts only free blocks, so which reservations are over is asked
+	// before the query. A hold resolved after this read counts as still
+	// reserved: the same as if this move had run a moment earlier (no hold
+	// on these blocks can start meanwhile: that takes the holder lock).
+	done, err := resolvedReservations(w.Journal, []string{holder})
+	if err != nil {
+		return nil, err
+	}
+	rows, err = loadBlocks(w.Journal, `
 		SELECT `+blockCols+` FROM (
 			SELECT b.*, sum(b.last_unit - b.first_unit + 1) OVER (ORDER BY b.vintage, b.first_unit) AS cum
 			FROM registry_blocks b
 			WHERE b.holder = $1 AND b.programme = $2 AND b.status = 'held' AND ($3::INT = 0 OR b.vintage = $3::INT)
-			  AND (b.reserved_tx IS NULL OR EXISTS (SELECT 1 FROM transactions r WHERE r.resolves = b.reserved_tx))
+			  AND (b.reserved_tx IS NULL OR b.reserved_tx = ANY($6::UUID[]))
 		) b
 		WHERE b.cum - (b.last_unit - b.first_unit + 1) < $4
-		ORDER BY b.vintage, b.first_unit LIMIT $5`, holder, Programme, sel.vintage, sel.units, BlocksPerMoveMax+1))
+		ORDER BY b.vintage, b.first_unit LIMIT $5`, holder, Programme, sel.vintage, sel.units, BlocksPerMoveMax+1, done)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +342,7 @@ func moveBlocks(w *ledger.Writer, picked []pickedBlock, t target) ([]Block, erro
 		movedID := p.row.ID
 		if head != nil {
 			b.Queue(`UPDATE registry_blocks SET last_unit = $2, reserved_tx = NULL, updated_at = $3 WHERE id = $1`, p.row.ID, head.Last, now)
-			movedID = newID()
+			movedID = ledger.NewID()
 			insert(movedID, p.row.ID, p.Move, t.holder, t.status, t.reservedTx, t.consumedRef)
 		} else {
 			b.Queue(`UPDATE registry_blocks SET last_unit = $2, holder = $3, status = $4, reserved_tx = $5, consumed_ref = $6, updated_at = $7 WHERE id = $1`,
@@ -324,7 +351,7 @@ func moveBlocks(w *ledger.Writer, picked []pickedBlock, t target) ([]Block, erro
 		if tail != nil {
 			// The tail copies its attributes from the moved row (same batch,
 			// methodology and codes); span, holder and status are explicit.
-			insert(newID(), movedID, *tail, p.row.Holder, StatusHeld, nil, nil)
+			insert(ledger.NewID(), movedID, *tail, p.row.Holder, StatusHeld, nil, nil)
 		}
 		if t.txID != nil {
 			b.Queue(`INSERT INTO registry_moves (tx_id, idx, programme, vintage, first_unit, last_unit, from_holder, to_holder, to_status, moved_at)

@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,17 +78,13 @@ const batchSelect = `
 	       b.withdrawn_at, COALESCE(b.withdraw_reason, ''), b.requested_by, b.created_at, b.updated_at, COALESCE(i.serial_number, '')
 	FROM registry_batches b LEFT JOIN registry_issuances i ON i.batch_id = b.id`
 
-type rowQuerier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func loadBatch(ctx context.Context, q rowQuerier, id uuid.UUID, forUpdate bool) (batchRow, error) {
+func loadBatch(j ledger.Journal, id uuid.UUID, forUpdate bool) (batchRow, error) {
 	sql := batchSelect + ` WHERE b.id = $1`
 	if forUpdate {
 		sql += ` FOR UPDATE OF b`
 	}
 	var b batchRow
-	err := q.QueryRow(ctx, sql, id).Scan(&b.ID, &b.Operator, &b.Methodology, &b.Period, &b.PoolAccount, &b.Vintage, &b.Sector, &b.Project, &b.State,
+	err := j.Tx().QueryRow(j.Ctx(), sql, id).Scan(&b.ID, &b.Operator, &b.Methodology, &b.Period, &b.PoolAccount, &b.Vintage, &b.Sector, &b.Project, &b.State,
 		&b.captured, &b.CaptureTx, &b.PolicyID, &b.NoticeDays, &b.NoticeStartsAt, &b.NoticeEndsAt, &b.SubmittedAt, &b.Verifier, &b.AssignedAt,
 		&b.approved, &b.rejected, &b.ReportRef, &b.VerifiedAt, &b.ApprovalTx, &b.issued, &b.IssueTx, &b.IssuedAt,
 		&b.WithdrawnAt, &b.WithdrawReason, &b.RequestedBy, &b.CreatedAt, &b.UpdatedAt, &b.Serial)
@@ -139,11 +137,8 @@ type CertificationRequest struct {
 // pool's available grams with an engine hold, so they can be neither spent
 // nor captured again while the batch is in progress.
 func RequestCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in CertificationRequest) (Batch, bool, error) {
-	if err := requireRole(a, "request certification", RoleOperator); err != nil {
+	if err := a.Require(ledger.RoleOperator); err != nil {
 		return Batch{}, false, err
-	}
-	if !ledger.ValidIdent(a.Org) {
-		return Batch{}, false, ledger.Errf(ledger.CodeForbidden, "the token names no operator organisation")
 	}
 	if !ledger.ValidIdent(in.Methodology) {
 		return Batch{}, false, ledger.Errf(ledger.CodeInvalidRequest, "methodology must be an identifier").At("methodology")
@@ -166,7 +161,7 @@ func RequestCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor,
 		return Batch{}, false, err
 	}
 	return run(ctx, l, a, key, "registry.certification.request", in, func(w *ledger.Writer) (Batch, error) {
-		pol, err := policyAt(w.Ctx(), w.Tx(), w.Now())
+		pol, err := policyAt(w.Journal, w.Now())
 		if err != nil {
 			return Batch{}, err
 		}
@@ -191,17 +186,14 @@ func RequestCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor,
 			return Batch{}, &ledger.Error{Code: CodePoolBelowOneTonne, Msg: fmt.Sprintf("the pool holds %s g available, less than one tonne", ledger.FormatAmount(ledger.AssetCO2E, grams)),
 				Detail: map[string]string{"available_grams": ledger.FormatAmount(ledger.AssetCO2E, grams)}}
 		}
-		id := newID()
+		id := ledger.NewID()
 		if err := w.OpenAccounts(certifiedAccount(a.Org), rejectedAccount(a.Org)); err != nil {
 			return Batch{}, err
 		}
-		hold, err := w.Build(a, ledger.TxInput{Kind: "registry.certification.capture", Pending: true,
+		hold, err := post(w, a, ledger.TxInput{Kind: "registry.certification.capture", Pending: true,
 			Postings: []ledger.PostingInput{{Account: pool, Amount: grams.Neg()}, {Account: certifiedAccount(a.Org), Amount: grams}},
 			Metadata: map[string]string{"batch_id": id.String()}})
 		if err != nil {
-			return Batch{}, err
-		}
-		if err := w.Apply(hold); err != nil {
 			return Batch{}, err
 		}
 		now := w.Now()
@@ -212,11 +204,7 @@ func RequestCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor,
 			id, a.Org, in.Methodology, in.Period, pool, vintage, in.Sector, in.Project, grams, hold.ID, pol.ID, a.ID(), now); err != nil {
 			return Batch{}, translate(err)
 		}
-		if err := event(w, a, "batch:"+id.String(), "batch.requested", map[string]string{"captured_grams": ledger.FormatAmount(ledger.AssetCO2E, grams)}); err != nil {
-			return Batch{}, err
-		}
-		b, err := loadBatch(w.Ctx(), w.Tx(), id, false)
-		return b.Batch, err
+		return decided(w, a, id, "batch.requested", map[string]string{"captured_grams": ledger.FormatAmount(ledger.AssetCO2E, grams)})
 	})
 }
 
@@ -227,7 +215,7 @@ type batchIDInput struct {
 // ownBatch loads and locks a batch the operator actor owns; others get
 // not_found, not to reveal drafts.
 func ownBatch(w *ledger.Writer, a ledger.Actor, id uuid.UUID) (batchRow, error) {
-	b, err := loadBatch(w.Ctx(), w.Tx(), id, true)
+	b, err := loadBatch(w.Journal, id, true)
 	if err != nil {
 		return b, err
 	}
@@ -237,24 +225,25 @@ func ownBatch(w *ledger.Writer, a ledger.Actor, id uuid.UUID) (batchRow, error) 
 	return b, nil
 }
 
+// decided records a decision on batch id in the trail and returns the
+// batch as it now stands.
+func decided(w *ledger.Writer, a ledger.Actor, id uuid.UUID, kind string, detail map[string]string) (Batch, error) {
+	if err := event(w, a, "batch:"+id.String(), kind, detail); err != nil {
+		return Batch{}, err
+	}
+	b, err := loadBatch(w.Journal, id, false)
+	return b.Batch, err
+}
+
 func wrongState(b batchRow, action string, want ...string) error {
 	return &ledger.Error{Code: CodeInvalidState, Msg: fmt.Sprintf("cannot %s a batch in state %s (needs %v)", action, b.State, want),
 		Detail: map[string]string{"state": b.State}}
 }
 
-func stateIn(s string, states ...string) bool {
-	for _, x := range states {
-		if s == x {
-			return true
-		}
-	}
-	return false
-}
-
 // PublishNotice (operator) starts the public notice of a draft batch for
 // the policy's number of days.
 func PublishNotice(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (Batch, bool, error) {
-	if err := requireRole(a, "publish a certification notice", RoleOperator); err != nil {
+	if err := a.Require(ledger.RoleOperator); err != nil {
 		return Batch{}, false, err
 	}
 	return run(ctx, l, a, key, "registry.certification.notice", batchIDInput{id}, func(w *ledger.Writer) (Batch, error) {
@@ -265,7 +254,7 @@ func PublishNotice(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key st
 		if b.State != StateDraft {
 			return Batch{}, wrongState(b, "publish the notice of", StateDraft)
 		}
-		pol, err := policyAt(w.Ctx(), w.Tx(), w.Now())
+		pol, err := policyAt(w.Journal, w.Now())
 		if err != nil {
 			return Batch{}, err
 		}
@@ -276,17 +265,13 @@ func PublishNotice(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key st
 			WHERE id = $1`, id, pol.NoticeDays, now, ends, pol.ID); err != nil {
 			return Batch{}, err
 		}
-		if err := event(w, a, "batch:"+id.String(), "batch.notice", map[string]string{"notice_days": fmt.Sprint(pol.NoticeDays), "policy_id": pol.ID}); err != nil {
-			return Batch{}, err
-		}
-		b, err = loadBatch(w.Ctx(), w.Tx(), id, false)
-		return b.Batch, err
+		return decided(w, a, id, "batch.notice", map[string]string{"notice_days": fmt.Sprint(pol.NoticeDays), "policy_id": pol.ID})
 	})
 }
 
 // SubmitCertification (operator) submits a batch whose notice has ended.
 func SubmitCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (Batch, bool, error) {
-	if err := requireRole(a, "submit a certification batch", RoleOperator); err != nil {
+	if err := a.Require(ledger.RoleOperator); err != nil {
 		return Batch{}, false, err
 	}
 	return run(ctx, l, a, key, "registry.certification.submit", batchIDInput{id}, func(w *ledger.Writer) (Batch, error) {
@@ -304,11 +289,7 @@ func SubmitCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, 
 		if _, err := w.Tx().Exec(w.Ctx(), `UPDATE registry_batches SET state = 'submitted', submitted_at = $2, updated_at = $2 WHERE id = $1`, id, w.Now()); err != nil {
 			return Batch{}, err
 		}
-		if err := event(w, a, "batch:"+id.String(), "batch.submitted", nil); err != nil {
-			return Batch{}, err
-		}
-		b, err = loadBatch(w.Ctx(), w.Tx(), id, false)
-		return b.Batch, err
+		return decided(w, a, id, "batch.submitted", nil)
 	})
 }
 
@@ -320,10 +301,7 @@ type AssignInput struct {
 // AssignVerifier (province) assigns an accredited verifier, never one of
 // the requesting organisation, to a submitted batch (again, to replace it).
 func AssignVerifier(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID, in AssignInput) (Batch, bool, error) {
-	if err := requireRole(a, "assign a verifier", RoleProvince); err != nil {
-		return Batch{}, false, err
-	}
-	if err := validHolderID(in.Verifier, "verifier"); err != nil {
+	if err := cmp.Or(a.Require(ledger.RoleProvince), validHolderID(in.Verifier, "verifier")); err != nil {
 		return Batch{}, false, err
 	}
 	input := struct {
@@ -331,7 +309,7 @@ func AssignVerifier(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key s
 		In      AssignInput
 	}{id, in}
 	return run(ctx, l, a, key, "registry.certification.assign", input, func(w *ledger.Writer) (Batch, error) {
-		b, err := loadBatch(w.Ctx(), w.Tx(), id, true)
+		b, err := loadBatch(w.Journal, id, true)
 		if err != nil {
 			return Batch{}, err
 		}
@@ -352,11 +330,7 @@ func AssignVerifier(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key s
 		if _, err := w.Tx().Exec(w.Ctx(), `UPDATE registry_batches SET verifier = $2, assigned_at = $3, updated_at = $3 WHERE id = $1`, id, in.Verifier, w.Now()); err != nil {
 			return Batch{}, translate(err)
 		}
-		if err := event(w, a, "batch:"+id.String(), "batch.verifier_assigned", map[string]string{"verifier": in.Verifier}); err != nil {
-			return Batch{}, err
-		}
-		b, err = loadBatch(w.Ctx(), w.Tx(), id, false)
-		return b.Batch, err
+		return decided(w, a, id, "batch.verifier_assigned", map[string]string{"verifier": in.Verifier})
 	})
 }
 
@@ -373,7 +347,7 @@ type VerificationInput struct {
 // approved grams stay held for issuance. Approving nothing rejects the
 // batch.
 func VerifyCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID, in VerificationInput) (Batch, bool, error) {
-	if err := requireRole(a, "verify a certification batch", RoleVerifier); err != nil {
+	if err := a.Require(ledger.RoleVerifier); err != nil {
 		return Batch{}, false, err
 	}
 	approved, err := ledger.ParseAmount(ledger.AssetCO2E, in.ApprovedGrams)
@@ -392,7 +366,7 @@ func VerifyCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, 
 		In      VerificationInput
 	}{id, in}
 	return run(ctx, l, a, key, "registry.certification.verify", input, func(w *ledger.Writer) (Batch, error) {
-		b, err := loadBatch(w.Ctx(), w.Tx(), id, true)
+		b, err := loadBatch(w.Journal, id, true)
 		if err != nil {
 			return Batch{}, err
 		}
@@ -417,24 +391,17 @@ func VerifyCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, 
 		}
 		meta := map[string]string{"batch_id": id.String(), "report_ref": in.ReportRef}
 		if rejected.IsPositive() {
-			t, err := w.Build(a, ledger.TxInput{Kind: "registry.certification.rejection", Metadata: meta,
-				Postings: []ledger.PostingInput{{Account: b.PoolAccount, Amount: rejected.Neg()}, {Account: rejectedAccount(b.Operator), Amount: rejected}}})
-			if err != nil {
-				return Batch{}, err
-			}
-			if err := w.Apply(t); err != nil {
+			if _, err := post(w, a, ledger.TxInput{Kind: "registry.certification.rejection", Metadata: meta,
+				Postings: []ledger.PostingInput{{Account: b.PoolAccount, Amount: rejected.Neg()}, {Account: rejectedAccount(b.Operator), Amount: rejected}}}); err != nil {
 				return Batch{}, err
 			}
 		}
 		state := StateRejected
 		var approval *uuid.UUID
 		if approved.IsPositive() {
-			t, err := w.Build(a, ledger.TxInput{Kind: "registry.certification.approval", Metadata: meta, Pending: true,
+			t, err := post(w, a, ledger.TxInput{Kind: "registry.certification.approval", Metadata: meta, Pending: true,
 				Postings: []ledger.PostingInput{{Account: b.PoolAccount, Amount: approved.Neg()}, {Account: certifiedAccount(b.Operator), Amount: approved}}})
 			if err != nil {
-				return Batch{}, err
-			}
-			if err := w.Apply(t); err != nil {
 				return Batch{}, err
 			}
 			state, approval = StateVerified, &t.ID
@@ -444,12 +411,8 @@ func VerifyCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, 
 			WHERE id = $1`, id, state, approved, rejected, in.ReportRef, w.Now(), approval); err != nil {
 			return Batch{}, err
 		}
-		if err := event(w, a, "batch:"+id.String(), "batch."+state, map[string]string{
-			"approved_grams": ledger.FormatAmount(ledger.AssetCO2E, approved), "rejected_grams": ledger.FormatAmount(ledger.AssetCO2E, rejected), "report_ref": in.ReportRef}); err != nil {
-			return Batch{}, err
-		}
-		b, err = loadBatch(w.Ctx(), w.Tx(), id, false)
-		return b.Batch, err
+		return decided(w, a, id, "batch."+state, map[string]string{
+			"approved_grams": ledger.FormatAmount(ledger.AssetCO2E, approved), "rejected_grams": ledger.FormatAmount(ledger.AssetCO2E, rejected), "report_ref": in.ReportRef})
 	})
 }
 
@@ -467,11 +430,11 @@ func asField(err error, field string) error {
 // once: the state check, and behind it the primary key of
 // registry_issuances.
 func IssueCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (Batch, bool, error) {
-	if err := requireRole(a, "issue units", RoleProvince); err != nil {
+	if err := a.Require(ledger.RoleProvince); err != nil {
 		return Batch{}, false, err
 	}
 	return run(ctx, l, a, key, "registry.certification.issue", batchIDInput{id}, func(w *ledger.Writer) (Batch, error) {
-		b, err := loadBatch(w.Ctx(), w.Tx(), id, true)
+		b, err := loadBatch(w.Journal, id, true)
 		if err != nil {
 			return Batch{}, err
 		}
@@ -509,7 +472,7 @@ func IssueCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, k
 			return Batch{}, err
 		}
 		grams := decimal.NewFromInt(units).Mul(decimal.NewFromInt(GramsPerUnit))
-		t, err := w.Build(a, ledger.TxInput{Kind: "registry.issuance",
+		t, err := post(w, a, ledger.TxInput{Kind: "registry.issuance",
 			Metadata: map[string]string{"batch_id": id.String(), "serial": serial.String()},
 			Postings: []ledger.PostingInput{
 				{Account: b.PoolAccount, Amount: grams.Neg()},
@@ -520,26 +483,20 @@ func IssueCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, k
 		if err != nil {
 			return Batch{}, err
 		}
-		if err := w.Apply(t); err != nil {
-			return Batch{}, err
-		}
 		batch := &pgx.Batch{}
-		batch.Queue(`INSERT INTO registry_issuances (batch_id, programme, vintage, first_unit, last_unit, serial_number, tx_id, issued_by, issued_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, Programme, b.Vintage, serial.First, serial.Last, serial.String(), t.ID, a.ID(), now)
+		is := issuance{BatchID: id, Programme: Programme, Serial: serial.String(), Vintage: b.Vintage, First: serial.First, Last: serial.Last, TxID: t.ID, IssuedAt: now}
+		batch.Queue(`INSERT INTO registry_issuances (batch_id, programme, vintage, first_unit, last_unit, serial_number, tx_id, issued_by, issued_at, record_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, id, Programme, b.Vintage, serial.First, serial.Last, is.Serial, t.ID, a.ID(), now, is.recordHash())
 		batch.Queue(`INSERT INTO registry_blocks (id, programme, vintage, first_unit, last_unit, batch_id, methodology, region, sector, project, holder, status, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'held', $12)`,
-			newID(), Programme, b.Vintage, serial.First, serial.Last, id, b.Methodology, Region, b.Sector, b.Project, b.Operator, now)
+			ledger.NewID(), Programme, b.Vintage, serial.First, serial.Last, id, b.Methodology, Region, b.Sector, b.Project, b.Operator, now)
 		batch.Queue(`INSERT INTO registry_moves (tx_id, idx, programme, vintage, first_unit, last_unit, from_holder, to_holder, to_status, moved_at)
 			VALUES ($1, 0, $2, $3, $4, $5, 'registry:issuance', $6, 'held', $7)`, t.ID, Programme, b.Vintage, serial.First, serial.Last, b.Operator, now)
 		batch.Queue(`UPDATE registry_batches SET state = 'issued', issued_units = $2, issue_tx = $3, issued_at = $4, updated_at = $4 WHERE id = $1`, id, units, t.ID, now)
 		if err := w.Tx().SendBatch(w.Ctx(), batch).Close(); err != nil {
 			return Batch{}, translate(err)
 		}
-		if err := event(w, a, "batch:"+id.String(), "batch.issued", map[string]string{"serial": serial.String(), "units": FormatUnits(units)}); err != nil {
-			return Batch{}, err
-		}
-		b, err = loadBatch(w.Ctx(), w.Tx(), id, false)
-		return b.Batch, err
+		return decided(w, a, id, "batch.issued", map[string]string{"serial": serial.String(), "units": FormatUnits(units)})
 	})
 }
 
@@ -569,10 +526,7 @@ type WithdrawInput struct {
 // hold is voided and the grams are available in the pool again (grams a
 // verifier already rejected stay rejected).
 func WithdrawCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID, in WithdrawInput) (Batch, bool, error) {
-	if err := requireRole(a, "withdraw a certification batch", RoleOperator); err != nil {
-		return Batch{}, false, err
-	}
-	if err := validText(in.Reason, "reason", true, TextBytesMax); err != nil {
+	if err := cmp.Or(a.Require(ledger.RoleOperator), validText(in.Reason, "reason", true, TextBytesMax)); err != nil {
 		return Batch{}, false, err
 	}
 	input := struct {
@@ -584,7 +538,7 @@ func WithdrawCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor
 		if err != nil {
 			return Batch{}, err
 		}
-		if !stateIn(b.State, StateDraft, StateNotice, StateSubmitted, StateVerified) {
+		if !slices.Contains([]string{StateDraft, StateNotice, StateSubmitted, StateVerified}, b.State) {
 			return Batch{}, wrongState(b, "withdraw", StateDraft, StateNotice, StateSubmitted, StateVerified)
 		}
 		hold := b.CaptureTx
@@ -598,11 +552,7 @@ func WithdrawCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor
 			id, w.Now(), in.Reason); err != nil {
 			return Batch{}, err
 		}
-		if err := event(w, a, "batch:"+id.String(), "batch.withdrawn", map[string]string{"reason": in.Reason}); err != nil {
-			return Batch{}, err
-		}
-		b, err = loadBatch(w.Ctx(), w.Tx(), id, false)
-		return b.Batch, err
+		return decided(w, a, id, "batch.withdrawn", map[string]string{"reason": in.Reason})
 	})
 }
 
@@ -611,19 +561,19 @@ func WithdrawCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor
 // information, except that a verifier sees only batches assigned to it
 // while they are under verification.
 func GetCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, id uuid.UUID) (Batch, error) {
-	b, err := loadBatch(ctx, l.Pool(), id, false)
+	b, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) (batchRow, error) { return loadBatch(r.Journal, id, false) })
 	if err != nil {
 		return Batch{}, err
 	}
 	visible := false
 	switch {
-	case a.Role == RoleProvince || a.Role == RoleAuditor:
+	case a.SeesAll():
 		visible = true
-	case a.Role == RoleOperator && a.Org == b.Operator:
+	case a.Is(ledger.RoleOperator) && a.Org == b.Operator:
 		visible = true
 	case b.State == StateDraft:
 		visible = false
-	case a.Role == RoleVerifier && b.State == StateSubmitted:
+	case a.Is(ledger.RoleVerifier) && b.State == StateSubmitted:
 		visible = b.Verifier == a.Org
 	default:
 		visible = true
@@ -650,13 +600,7 @@ type Verifier struct {
 
 // AccreditVerifier (province) registers a verification body.
 func AccreditVerifier(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in VerifierInput) (Verifier, bool, error) {
-	if err := requireRole(a, "accredit a verifier", RoleProvince); err != nil {
-		return Verifier{}, false, err
-	}
-	if err := validHolderID(in.Org, "org"); err != nil {
-		return Verifier{}, false, err
-	}
-	if err := validText(in.Name, "name", true, TextBytesMax); err != nil {
+	if err := cmp.Or(a.Require(ledger.RoleProvince), validHolderID(in.Org, "org"), validText(in.Name, "name", true, TextBytesMax)); err != nil {
 		return Verifier{}, false, err
 	}
 	return run(ctx, l, a, key, "registry.verifier.accredit", in, func(w *ledger.Writer) (Verifier, error) {

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -44,7 +45,7 @@ type Certificate struct {
 // retired sink and their blocks become terminal. The certificate is
 // public.
 func Retire(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in RetireInput) (Certificate, bool, error) {
-	holder, err := holderOf(a, "retire units")
+	holder, err := holderOf(a)
 	if err != nil {
 		return Certificate{}, false, err
 	}
@@ -56,27 +57,23 @@ func Retire(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, i
 		return Certificate{}, false, ledger.Errf(ledger.CodeInvalidRequest, "purpose must be one of %s, %s, %s, %s",
 			PurposeVoluntaryNeutrality, PurposeEventNeutrality, PurposePublicInstitution, PurposeOther).At("purpose")
 	}
-	if err := validText(in.Beneficiary, "beneficiary", true, TextBytesMax); err != nil {
-		return Certificate{}, false, err
-	}
-	if err := validText(in.Note, "note", false, NoteBytesMax); err != nil {
+	if err := cmp.Or(validText(in.Beneficiary, "beneficiary", true, TextBytesMax), validText(in.Note, "note", false, NoteBytesMax)); err != nil {
 		return Certificate{}, false, err
 	}
 	return run(ctx, l, a, key, "registry.retire", in, func(w *ledger.Writer) (Certificate, error) {
-		id := newID()
+		id := ledger.NewID()
 		t, moved, err := consume(w, a, holder, sel, RetiredAccount, StatusRetired, id, "registry.retirement",
 			map[string]string{"retirement_id": id.String(), "purpose": in.Purpose})
 		if err != nil {
 			return Certificate{}, err
 		}
-		if _, err := w.Tx().Exec(w.Ctx(), `
-			INSERT INTO registry_retirements (id, holder, vintage, units, purpose, beneficiary, note, tx_id, retired_by, retired_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			id, holder, sel.vintage, sel.units, in.Purpose, in.Beneficiary, in.Note, t.ID, a.ID(), w.Now()); err != nil {
-			return Certificate{}, err
-		}
-		return Certificate{ID: id, Holder: holder, Beneficiary: in.Beneficiary, Purpose: in.Purpose, Note: in.Note, Vintage: sel.vintage,
-			Tonnes: FormatUnits(sel.units), Serials: serials(moved), TransactionID: t.ID, RetiredAt: w.Now()}, nil
+		c := Certificate{ID: id, Holder: holder, Beneficiary: in.Beneficiary, Purpose: in.Purpose, Note: in.Note, Vintage: sel.vintage,
+			Tonnes: FormatUnits(sel.units), Serials: serials(moved), TransactionID: t.ID, RetiredAt: w.Now()}
+		_, err = w.Tx().Exec(w.Ctx(), `
+			INSERT INTO registry_retirements (id, holder, vintage, units, purpose, beneficiary, note, tx_id, retired_by, retired_at, record_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			id, holder, sel.vintage, sel.units, in.Purpose, in.Beneficiary, in.Note, t.ID, a.ID(), c.RetiredAt, c.recordHash())
+		return c, err
 	})
 }
 
@@ -97,11 +94,8 @@ func consume(w *ledger.Writer, a ledger.Actor, holder string, sel selection, sin
 	if err := w.OpenAccounts(sink); err != nil {
 		return nil, nil, err
 	}
-	t, err := w.Build(a, ledger.TxInput{Kind: kind, Metadata: meta, Postings: unitLegs(ledger.HolderAccount(holder), sink, sel.units)})
+	t, err := post(w, a, ledger.TxInput{Kind: kind, Metadata: meta, Postings: unitLegs(ledger.HolderAccount(holder), sink, sel.units)})
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := w.Apply(t); err != nil {
 		return nil, nil, err
 	}
 	moved, err := moveBlocks(w, picked, target{from: holder, holder: holder, status: status, consumedRef: &ref, txID: &t.ID})
@@ -111,27 +105,17 @@ func consume(w *ledger.Writer, a ledger.Actor, holder string, sel selection, sin
 // GetCertificate reads a retirement certificate. It is public: anyone can
 // check a neutrality claim against the registry.
 func GetCertificate(ctx context.Context, l *ledger.Ledger, id uuid.UUID) (Certificate, error) {
-	var c Certificate
-	var units int64
-	err := l.Pool().QueryRow(ctx, `
-		SELECT id, holder, beneficiary, purpose, note, vintage, units, tx_id, retired_at FROM registry_retirements WHERE id = $1`, id).
-		Scan(&c.ID, &c.Holder, &c.Beneficiary, &c.Purpose, &c.Note, &c.Vintage, &units, &c.TransactionID, &c.RetiredAt)
-	if isNoRows(err) {
-		return c, ledger.Errf(ledger.CodeNotFound, "retirement certificate %s not found", id)
-	}
-	if err != nil {
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (c Certificate, err error) {
+		found := false
+		err = eachCertificate(r.Journal, `r.id = $1`, func(got Certificate, _ []byte) error {
+			c, found = got, true
+			return nil
+		}, id)
+		if err == nil && !found {
+			err = ledger.Errf(ledger.CodeNotFound, "retirement certificate %s not found", id)
+		}
 		return c, err
-	}
-	c.Tonnes, c.RetiredAt = FormatUnits(units), c.RetiredAt.UTC()
-	blocks, err := collectBlocks(l.Pool().Query(ctx, `SELECT `+blockCols+` FROM registry_blocks b WHERE b.consumed_ref = $1 ORDER BY b.vintage, b.first_unit`, id))
-	if err != nil {
-		return c, err
-	}
-	c.Serials = []string{}
-	for _, b := range blocks {
-		c.Serials = append(c.Serials, b.view().Serial)
-	}
-	return c, nil
+	})
 }
 
 // OffsetInput surrenders units against a declared ETS obligation.
@@ -165,13 +149,10 @@ type Offset struct {
 // that year locks the obligation row, so concurrent offsets cannot pass
 // the cap together.
 func Surrender(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in OffsetInput) (Offset, bool, error) {
-	if err := requireRole(a, "surrender units against an ETS obligation", RoleEnterprise); err != nil {
+	if err := a.Require(ledger.RoleEnterprise); err != nil {
 		return Offset{}, false, err
 	}
-	holder, err := holderOf(a, "surrender units")
-	if err != nil {
-		return Offset{}, false, err
-	}
+	holder := a.Org
 	sel, err := in.Selection.parse(false)
 	if err != nil {
 		return Offset{}, false, err
@@ -192,7 +173,7 @@ func Surrender(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string
 		if _, err := lockHolders(w, holder); err != nil {
 			return Offset{}, err
 		}
-		pol, err := policyAt(w.Ctx(), w.Tx(), w.Now())
+		pol, err := policyAt(w.Journal, w.Now())
 		if err != nil {
 			return Offset{}, err
 		}
@@ -222,7 +203,7 @@ func Surrender(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string
 					in.ComplianceYear, capped, share.StringFixed(4), declared.String(), used, sel.units),
 				Detail: map[string]string{"cap_units": FormatUnits(capped), "surrendered_units": FormatUnits(used), "remaining_units": FormatUnits(capped - used)}}
 		}
-		id := newID()
+		id := ledger.NewID()
 		t, moved, err := consume(w, a, holder, sel, SurrenderedAccount, StatusSurrendered, id, "registry.offset",
 			map[string]string{"offset_id": id.String(), "compliance_year": fmt.Sprint(in.ComplianceYear), "ets_reference": in.EtsReference})
 		if err != nil {
@@ -269,24 +250,18 @@ type Cancellation struct {
 // holding is unfrozen first (see the package report on a needed engine
 // change).
 func CancelUnits(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in CancelInput) (Cancellation, bool, error) {
-	if err := requireRole(a, "cancel units", RoleProvince); err != nil {
-		return Cancellation{}, false, err
-	}
-	if err := validHolderID(in.Holder, "holder"); err != nil {
+	if err := cmp.Or(a.Require(ledger.RoleProvince), validHolderID(in.Holder, "holder")); err != nil {
 		return Cancellation{}, false, err
 	}
 	sel, err := in.Selection.parse(false)
 	if err != nil {
 		return Cancellation{}, false, err
 	}
-	if err := validText(in.DecisionRef, "decision_ref", true, TextBytesMax); err != nil {
-		return Cancellation{}, false, err
-	}
-	if err := validText(in.Reason, "reason", true, TextBytesMax); err != nil {
+	if err := cmp.Or(validText(in.DecisionRef, "decision_ref", true, TextBytesMax), validText(in.Reason, "reason", true, TextBytesMax)); err != nil {
 		return Cancellation{}, false, err
 	}
 	return run(ctx, l, a, key, "registry.cancel", in, func(w *ledger.Writer) (Cancellation, error) {
-		id := newID()
+		id := ledger.NewID()
 		t, moved, err := consume(w, a, in.Holder, sel, CancelledAccount, StatusCancelled, id, "registry.cancellation",
 			map[string]string{"cancellation_id": id.String(), "decision_ref": in.DecisionRef})
 		if err != nil {

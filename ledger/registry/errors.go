@@ -2,10 +2,8 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
@@ -30,19 +28,19 @@ const (
 	CodePolicyInPast         ledger.Code = "policy_in_past"
 )
 
-// Roles as carried in the token (DOMAIN.md §2).
-const (
-	RoleOperator   = "operator"
-	RoleVerifier   = "verifier"
-	RoleEnterprise = "enterprise"
-	RoleProvince   = "province"
-	RoleAuditor    = "auditor"
-)
-
 // run is ledger.Run with this package's constraint names translated.
 func run[T any](ctx context.Context, l *ledger.Ledger, a ledger.Actor, key, op string, input any, fn func(w *ledger.Writer) (T, error)) (T, bool, error) {
 	res, replayed, err := ledger.Run(ctx, l, ledger.Key{Scope: a.ID(), Key: key}, op, input, fn)
 	return res, replayed, translate(err)
+}
+
+// post builds a journal transaction at the writer's clock and applies it.
+func post(w *ledger.Writer, a ledger.Actor, in ledger.TxInput) (*ledger.Transaction, error) {
+	t, err := w.Build(a, in)
+	if err != nil {
+		return nil, err
+	}
+	return t, w.Apply(t)
 }
 
 // translate maps this package's named constraints to domain errors: they
@@ -71,26 +69,9 @@ func translate(err error) error {
 	return err
 }
 
-// --- authorization helpers ---
-
-func requireRole(a ledger.Actor, action string, roles ...string) error {
-	for _, r := range roles {
-		if a.Role == r {
-			return nil
-		}
-	}
-	return ledger.Errf(ledger.CodeForbidden, "role %q may not %s", a.Role, action)
-}
-
 // holderOf is the holding an actor moves: its own organisation's.
-func holderOf(a ledger.Actor, action string) (string, error) {
-	if err := requireRole(a, action, RoleEnterprise, RoleOperator); err != nil {
-		return "", err
-	}
-	if !ledger.ValidIdent(a.Org) {
-		return "", ledger.Errf(ledger.CodeForbidden, "the token names no organisation; only a holder's own organisation may %s", action)
-	}
-	return a.Org, nil
+func holderOf(a ledger.Actor) (string, error) {
+	return a.Org, a.Require(ledger.RoleEnterprise, ledger.RoleOperator)
 }
 
 func validHolderID(id, field string) error {
@@ -100,26 +81,8 @@ func validHolderID(id, field string) error {
 	return nil
 }
 
-// --- trail ---
-
-func newID() uuid.UUID {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.New()
-	}
-	return id
-}
-
-// event appends one decision to the trail.
+// event appends one decision to the registry's trail (a reason in the
+// detail is the event's reason too).
 func event(w *ledger.Writer, a ledger.Actor, subject, kind string, detail map[string]string) error {
-	if detail == nil {
-		detail = map[string]string{}
-	}
-	body, err := json.Marshal(detail)
-	if err != nil {
-		return err
-	}
-	_, err = w.Tx().Exec(w.Ctx(), `INSERT INTO registry_events (id, subject, kind, actor, at, detail) VALUES ($1, $2, $3, $4, $5, $6::JSONB)`,
-		newID(), subject, kind, a.ID(), w.Now(), string(body))
-	return err
+	return w.Trail("registry", subject, kind, a, detail["reason"], detail, nil)
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -32,8 +33,8 @@ func OpenHolder(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key strin
 	if err := validHolderID(in.Holder, "holder"); err != nil {
 		return Holder{}, false, err
 	}
-	if a.Role != RoleProvince {
-		own, err := holderOf(a, "open a holding")
+	if !a.Is(ledger.RoleProvince) {
+		own, err := holderOf(a)
 		if err != nil {
 			return Holder{}, false, err
 		}
@@ -45,13 +46,13 @@ func OpenHolder(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key strin
 		if err := ensureHolder(w, in.Holder, w.Now()); err != nil {
 			return Holder{}, err
 		}
-		return loadHolder(w.Ctx(), w.Tx(), in.Holder)
+		return loadHolder(w.Journal, in.Holder)
 	})
 }
 
-func loadHolder(ctx context.Context, q rowQuerier, id string) (Holder, error) {
+func loadHolder(j ledger.Journal, id string) (Holder, error) {
 	h := Holder{ID: id, Account: ledger.HolderAccount(id), Money: ledger.OrgMoneyAccount(id)}
-	err := q.QueryRow(ctx, `SELECT status, status_seq FROM registry_holders WHERE id = $1`, id).Scan(&h.Status, &h.StatusSeq)
+	err := j.Tx().QueryRow(j.Ctx(), `SELECT status, status_seq FROM registry_holders WHERE id = $1`, id).Scan(&h.Status, &h.StatusSeq)
 	if isNoRows(err) {
 		return h, ledger.Errf(ledger.CodeNotFound, "holder %s not found", id)
 	}
@@ -87,8 +88,8 @@ func GetHoldings(ctx context.Context, l *ledger.Ledger, a ledger.Actor, holder s
 	if err := validHolderID(holder, "holder"); err != nil {
 		return Holdings{}, err
 	}
-	if a.Role != RoleProvince && a.Role != RoleAuditor {
-		own, err := holderOf(a, "read holdings")
+	if !a.SeesAll() {
+		own, err := holderOf(a)
 		if err != nil {
 			return Holdings{}, err
 		}
@@ -104,59 +105,36 @@ func GetHoldings(ctx context.Context, l *ledger.Ledger, a ledger.Actor, holder s
 		}
 	}
 	// One snapshot: blocks and balances agree even while others write.
-	tx, err := l.Pool().BeginTx(ctx, readSnapshot)
-	if err != nil {
-		return Holdings{}, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	h, err := loadHolder(ctx, tx, holder)
-	if err != nil {
-		return Holdings{}, err
-	}
-	out := Holdings{Holder: holder, Status: h.Status, Summary: []HoldingSummary{}, Blocks: []Block{}}
-	var bal, pend decimal.Decimal
-	if err := tx.QueryRow(ctx, `SELECT balance, pending_debits FROM accounts WHERE id = $1`, ledger.HolderAccount(holder)).Scan(&bal, &pend); err != nil {
-		return Holdings{}, err
-	}
-	out.Balance, out.Available = ledger.FormatAmount(ledger.AssetSDCER, bal), ledger.FormatAmount(ledger.AssetSDCER, bal.Sub(pend))
-	rows, err := tx.Query(ctx, `
-		SELECT vintage, methodology, sum(units)::BIGINT, sum(CASE WHEN free THEN 0 ELSE units END)::BIGINT FROM (
-			SELECT b.vintage, b.methodology, b.last_unit - b.first_unit + 1 AS units,
-			       (b.reserved_tx IS NULL OR EXISTS (SELECT 1 FROM transactions r WHERE r.resolves = b.reserved_tx)) AS free
-			FROM registry_blocks b WHERE b.holder = $1 AND b.status = 'held') s
-		GROUP BY vintage, methodology ORDER BY vintage, methodology`, holder)
-	if err != nil {
-		return Holdings{}, err
-	}
-	for rows.Next() {
-		var s HoldingSummary
-		var units, reserved int64
-		if err := rows.Scan(&s.Vintage, &s.Methodology, &units, &reserved); err != nil {
-			rows.Close()
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (Holdings, error) {
+		h, err := loadHolder(r.Journal, holder)
+		if err != nil {
 			return Holdings{}, err
 		}
-		s.Units, s.Reserved = FormatUnits(units), FormatUnits(reserved)
-		out.Summary = append(out.Summary, s)
-	}
-	if err := rows.Err(); err != nil {
-		return Holdings{}, err
-	}
-	blocks, err := collectBlocks(tx.Query(ctx, `
-		SELECT `+blockCols+` FROM registry_blocks b
-		WHERE b.holder = $1 AND b.status = 'held' AND (b.vintage, b.first_unit) > ($2::INT, $3::BIGINT)
-		ORDER BY b.vintage, b.first_unit LIMIT $4`, holder, vintage, first, limit+1))
-	if err != nil {
-		return Holdings{}, err
-	}
-	if len(blocks) > limit {
-		blocks = blocks[:limit]
-		last := blocks[limit-1]
-		out.NextCursor = ledger.EncodeCursor(int64(last.Vintage), last.First)
-	}
-	for _, b := range blocks {
-		out.Blocks = append(out.Blocks, b.view())
-	}
-	return out, nil
+		acct, err := r.Account(ledger.HolderAccount(holder))
+		if err != nil {
+			return Holdings{}, err
+		}
+		out := Holdings{Holder: holder, Status: h.Status, Summary: []HoldingSummary{},
+			Balance: ledger.FormatAmount(ledger.AssetSDCER, acct.Balance), Available: ledger.FormatAmount(ledger.AssetSDCER, acct.Available)}
+		sums, err := sumUnits(r.Journal, `holder = $1 AND status = 'held'`, holder)
+		if err != nil {
+			return Holdings{}, err
+		}
+		for _, s := range sums {
+			out.Summary = append(out.Summary, HoldingSummary{Vintage: s.vintage, Methodology: s.methodology, Units: FormatUnits(s.units), Reserved: FormatUnits(s.reserved)})
+		}
+		blocks, err := loadBlocks(r.Journal, `
+			SELECT `+blockCols+` FROM registry_blocks b
+			WHERE b.holder = $1 AND b.status = 'held' AND (b.vintage, b.first_unit) > ($2::INT, $3::BIGINT)
+			ORDER BY b.vintage, b.first_unit LIMIT $4`, holder, vintage, first, limit+1)
+		views := make([]Block, len(blocks))
+		for i, b := range blocks {
+			views[i] = b.view()
+		}
+		page := ledger.PageOf(views, limit, func(last Block) string { return ledger.EncodeCursor(int64(last.Vintage), last.FirstUnit) })
+		out.Blocks, out.NextCursor = page.Items, page.NextCursor
+		return out, err
+	})
 }
 
 // TransferInput moves units to another holder.
@@ -179,7 +157,7 @@ type Transfer struct {
 // TransferUnits moves the caller's own units to another holder. Both
 // holdings must be active (not frozen).
 func TransferUnits(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in TransferInput) (Transfer, bool, error) {
-	from, err := holderOf(a, "transfer units")
+	from, err := holderOf(a)
 	if err != nil {
 		return Transfer{}, false, err
 	}
@@ -212,12 +190,9 @@ func TransferUnits(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key st
 		if in.Memo != "" {
 			meta["memo"] = in.Memo
 		}
-		t, err := w.Build(a, ledger.TxInput{Kind: "registry.transfer", Metadata: meta,
+		t, err := post(w, a, ledger.TxInput{Kind: "registry.transfer", Metadata: meta,
 			Postings: unitLegs(ledger.HolderAccount(from), ledger.HolderAccount(in.To), sel.units)})
 		if err != nil {
-			return Transfer{}, err
-		}
-		if err := w.Apply(t); err != nil {
 			return Transfer{}, err
 		}
 		moved, err := moveBlocks(w, picked, target{from: from, holder: in.To, status: StatusHeld, txID: &t.ID})
@@ -254,10 +229,7 @@ type Deposit struct {
 // RecordDeposit (province) credits an organisation's CNY account from
 // external:CNY.
 func RecordDeposit(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in DepositInput) (Deposit, bool, error) {
-	if err := requireRole(a, "record a deposit", RoleProvince); err != nil {
-		return Deposit{}, false, err
-	}
-	if err := validHolderID(in.Org, "org"); err != nil {
+	if err := cmp.Or(a.Require(ledger.RoleProvince), validHolderID(in.Org, "org")); err != nil {
 		return Deposit{}, false, err
 	}
 	amount, err := ledger.ParsePositiveAmount(ledger.AssetCNY, in.Amount)
@@ -277,12 +249,9 @@ func deposit(w *ledger.Writer, a ledger.Actor, org string, amount decimal.Decima
 	if err := w.OpenAccounts("external:CNY", acct); err != nil {
 		return Deposit{}, err
 	}
-	t, err := w.Build(a, ledger.TxInput{Kind: "registry.deposit", Metadata: map[string]string{"org": org, "reference": ref},
+	t, err := post(w, a, ledger.TxInput{Kind: "registry.deposit", Metadata: map[string]string{"org": org, "reference": ref},
 		Postings: []ledger.PostingInput{{Account: "external:CNY", Amount: amount.Neg()}, {Account: acct, Amount: amount}}})
 	if err != nil {
-		return Deposit{}, err
-	}
-	if err := w.Apply(t); err != nil {
 		return Deposit{}, err
 	}
 	return Deposit{TransactionID: t.ID, Org: org, Account: acct, Amount: ledger.FormatAmount(ledger.AssetCNY, amount), Reference: ref, At: w.Now()}, nil

@@ -28,11 +28,9 @@ type policy struct {
 	capShare decimal.Decimal
 }
 
-func policyAt(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, at time.Time) (policy, error) {
+func policyAt(j ledger.Journal, at time.Time) (policy, error) {
 	var p policy
-	err := q.QueryRow(ctx, `
+	err := j.Tx().QueryRow(j.Ctx(), `
 		SELECT id, valid_from, notice_days, offset_cap_share, trade_timeout_default_seconds, source, created_by
 		FROM registry_policies WHERE valid_from <= $1 ORDER BY valid_from DESC LIMIT 1`, at).
 		Scan(&p.ID, &p.ValidFrom, &p.NoticeDays, &p.capShare, &p.TradeTimeoutDefaultSeconds, &p.Source, &p.CreatedBy)
@@ -46,8 +44,10 @@ func policyAt(ctx context.Context, q interface {
 
 // CurrentPolicy returns the policy in force at the ledger clock.
 func CurrentPolicy(ctx context.Context, l *ledger.Ledger) (Policy, error) {
-	p, err := policyAt(ctx, l.Pool(), l.Now())
-	return p.Policy, err
+	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) (Policy, error) {
+		p, err := policyAt(r.Journal, l.Now())
+		return p.Policy, err
+	})
 }
 
 // PolicyInput publishes a new policy version. ValidFrom may not be in the
@@ -63,7 +63,7 @@ type PolicyInput struct {
 
 // PublishPolicy adds a policy version (province only).
 func PublishPolicy(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in PolicyInput) (Policy, bool, error) {
-	if err := requireRole(a, "publish registry policy", RoleProvince); err != nil {
+	if err := a.Require(ledger.RoleProvince); err != nil {
 		return Policy{}, false, err
 	}
 	if !ledger.ValidIdent(in.ID) {

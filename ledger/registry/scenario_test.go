@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func TestScenarioIssuance(t *testing.T) {
 	}
 	_, _, err = registry.SubmitCertification(ctx, b.l, op, key(), batch.ID)
 	wantCode(t, err, registry.CodeNoticeRunning)
-	b.clk.advance(7 * 24 * time.Hour)
+	b.clk.Advance(7 * 24 * time.Hour)
 	batch, _, err = registry.SubmitCertification(ctx, b.l, op, key(), batch.ID)
 	must(t, err)
 	if batch.State != registry.StateSubmitted {
@@ -51,7 +52,7 @@ func TestScenarioIssuance(t *testing.T) {
 	_, _, err = registry.AssignVerifier(ctx, b.l, province, key(), batch.ID, registry.AssignInput{Verifier: "nobody-accredited"})
 	wantCode(t, err, registry.CodeVerifierUnknown)
 	// A verifier not assigned sees no such batch.
-	other := ledger.Actor{Sub: "v9", Role: registry.RoleVerifier, Org: "verifier-other"}
+	other := ledger.Actor{Sub: "v9", Role: ledger.RoleVerifier, Org: "verifier-other"}
 	split := registry.VerificationInput{ApprovedGrams: "6203400000", RejectedGrams: "126600000", ReportRef: "VR-2025-001"}
 	_, _, err = registry.VerifyCertification(ctx, b.l, other, key(), batch.ID, split)
 	wantCode(t, err, ledger.CodeNotFound)
@@ -239,7 +240,7 @@ func TestScenarioSale(t *testing.T) {
 	late, _, err := registry.OfferTrade(ctx, b.l, seller, key(), registry.OfferInput{Buyer: "E2", Selection: registry.Selection{Units: "100"}, PricePerUnit: "36.00", TimeoutSeconds: 3600})
 	must(t, err)
 	b.wantBalance(ledger.HolderAccount("metro-jn"), "5703", "5603")
-	b.clk.advance(time.Hour)
+	b.clk.Advance(time.Hour)
 	if got, _ := registry.GetTrade(ctx, b.l, province, late.ID); got.Status != registry.TradeExpired {
 		t.Fatalf("status at expiry %s", got.Status)
 	}
@@ -455,7 +456,7 @@ func TestAuthorization(t *testing.T) {
 	wantCode(t, err, ledger.CodeNotFound)
 	// A verifier from the requesting organisation could never be assigned;
 	// and a verifier verifies only while the batch is assigned to it.
-	_, _, err = registry.VerifyCertification(ctx, b.l, ledger.Actor{Sub: "x", Role: registry.RoleVerifier, Org: "metro-jn"}, key(), batch.ID,
+	_, _, err = registry.VerifyCertification(ctx, b.l, ledger.Actor{Sub: "x", Role: ledger.RoleVerifier, Org: "metro-jn"}, key(), batch.ID,
 		registry.VerificationInput{ApprovedGrams: "1", RejectedGrams: "1", ReportRef: "r"})
 	wantCode(t, err, ledger.CodeNotFound)
 	// Province-only actions.
@@ -477,7 +478,7 @@ func TestAuthorization(t *testing.T) {
 			return err
 		},
 	} {
-		for _, a := range []ledger.Actor{e1, operator("metro-jn"), b.verifier, citizen, {Sub: "a", Role: registry.RoleAuditor}} {
+		for _, a := range []ledger.Actor{e1, operator("metro-jn"), b.verifier, citizen, {Sub: "a", Role: ledger.RoleAuditor}} {
 			if code := ledger.ErrorCode(f(a)); code != ledger.CodeForbidden {
 				t.Errorf("%s by %s: %s", name, a.Role, code)
 			}
@@ -488,7 +489,7 @@ func TestAuthorization(t *testing.T) {
 	wantCode(t, err, ledger.CodeNotFound)
 	_, err = registry.GetHoldings(ctx, b.l, citizen, "E1", 0, "")
 	wantCode(t, err, ledger.CodeForbidden)
-	if _, err := registry.GetHoldings(ctx, b.l, ledger.Actor{Sub: "a", Role: registry.RoleAuditor}, "E1", 0, ""); err != nil {
+	if _, err := registry.GetHoldings(ctx, b.l, ledger.Actor{Sub: "a", Role: ledger.RoleAuditor}, "E1", 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = registry.OpenHolder(ctx, b.l, e1, key(), registry.HolderInput{Holder: "E2"})
@@ -530,7 +531,7 @@ func TestSeedIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The seeded verifier is accredited: it can verify a batch.
-	b.verifier = ledger.Actor{Sub: "v-seed", Role: registry.RoleVerifier, Org: registry.SeedVerifier}
+	b.verifier = ledger.Actor{Sub: "v-seed", Role: ledger.RoleVerifier, Org: registry.SeedVerifier}
 	if got := b.issue("metro-jn", "metro-v1", "2025", "1000000", "0", "0001"); got.IssuedUnits != "1" {
 		t.Fatalf("issued %+v", got)
 	}
@@ -572,6 +573,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				t.Fatalf("tampering (%s) not detected", name)
 			}
 			t.Logf("detected: %v", rep.Problems)
+			// The same checks, run by the engine, name the table at fault.
+			all, err := b.l.VerifyAll(ctx, []ledger.UseCase{registry.UseCase})
+			must(t, err)
+			if all.OK || all.Problems[0].UseCase != "registry" || !strings.HasPrefix(all.Problems[0].Table, "registry_") {
+				t.Fatalf("VerifyAll on tampering (%s): %+v", name, all.Problems)
+			}
 		})
 	}
 }
@@ -594,7 +601,7 @@ func TestPolicyVersions(t *testing.T) {
 	in.ValidFrom = b.clk.Now().Add(24 * time.Hour)
 	_, _, err = registry.PublishPolicy(ctx, b.l, province, key(), in)
 	must(t, err)
-	b.clk.advance(25 * time.Hour)
+	b.clk.Advance(25 * time.Hour)
 
 	b.fundPool("metro-jn", "metro-v1", "2025", "2000000000")
 	batch, _, err := registry.RequestCertification(ctx, b.l, operator("metro-jn"), key(), registry.CertificationRequest{Methodology: "metro-v1", Period: "2025", Sector: "07", Project: "0001"})

@@ -2,7 +2,6 @@ package registry_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,41 +15,28 @@ import (
 
 var ctx = context.Background()
 
-var province = ledger.Actor{Sub: "p1", Role: registry.RoleProvince}
+var province = ledger.Actor{Sub: "p1", Role: ledger.RoleProvince}
 
-// clock is the ledger's clock; tests move it instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// bundle is one test's world: a ledger on a database of its own, its
-// clock, and a verifier accredited by the province.
+// bundle is one test's world: ledgertest's (a ledger on a database of its
+// own, its clock, verification of the engine and the registry's checks)
+// and a verifier accredited by the province.
 type bundle struct {
+	*ledgertest.Bundle
 	t        *testing.T
 	l        *ledger.Ledger
-	clk      *clock
+	clk      *ledgertest.Clock
 	verifier ledger.Actor
 }
 
+// setup registers the registry without its seed: each test builds its
+// own holdings (TestSeed runs the seed itself).
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	l := ledgertest.Ledger(t, ledgertest.Fresh(t), ledger.Options{Now: clk.Now})
-	b := &bundle{t: t, l: l, clk: clk, verifier: ledger.Actor{Sub: "v1", Role: registry.RoleVerifier, Org: "verifier-x"}}
-	if _, _, err := registry.AccreditVerifier(ctx, l, province, key(), registry.VerifierInput{Org: b.verifier.Org, Name: "Verifier X"}); err != nil {
+	uc := registry.UseCase
+	uc.Seed = nil
+	tb := ledgertest.Setup(t, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), uc)
+	b := &bundle{Bundle: tb, t: t, l: tb.L, clk: tb.Clock, verifier: ledger.Actor{Sub: "v1", Role: ledger.RoleVerifier, Org: "verifier-x"}}
+	if _, _, err := registry.AccreditVerifier(ctx, b.l, province, key(), registry.VerifierInput{Org: b.verifier.Org, Name: "Verifier X"}); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -59,11 +45,11 @@ func setup(t *testing.T) *bundle {
 func key() string { return uuid.NewString() }
 
 func operator(org string) ledger.Actor {
-	return ledger.Actor{Sub: "ops-" + org, Role: registry.RoleOperator, Org: org}
+	return ledger.Actor{Sub: "ops-" + org, Role: ledger.RoleOperator, Org: org}
 }
 
 func enterprise(org string) ledger.Actor {
-	return ledger.Actor{Sub: "user-" + org, Role: registry.RoleEnterprise, Org: org}
+	return ledger.Actor{Sub: "user-" + org, Role: ledger.RoleEnterprise, Org: org}
 }
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
@@ -101,7 +87,7 @@ func (b *bundle) certify(op, methodology, period, grams, rejected, project strin
 	must(b.t, err)
 	_, _, err = registry.PublishNotice(ctx, b.l, oa, key(), batch.ID)
 	must(b.t, err)
-	b.clk.advance(7*24*time.Hour + time.Second)
+	b.clk.Advance(7*24*time.Hour + time.Second)
 	_, _, err = registry.SubmitCertification(ctx, b.l, oa, key(), batch.ID)
 	must(b.t, err)
 	_, _, err = registry.AssignVerifier(ctx, b.l, province, key(), batch.ID, registry.AssignInput{Verifier: b.verifier.Org})
@@ -159,24 +145,12 @@ func (b *bundle) wantBalance(id, bal, avail string) {
 	}
 }
 
-// invariants: the engine's (balances, chains, per-asset zero sums) and
-// the registry's (no overlap, full coverage, blocks = balances).
+// invariants: the engine's (balances, chains, per-asset zero sums, the
+// trail) and the registry's checks (no overlap, full coverage, blocks =
+// balances, record hashes), as VerifyAll runs them.
 func (b *bundle) invariants() {
 	b.t.Helper()
-	rep, err := b.l.Verify(ctx)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if !rep.OK {
-		b.t.Fatalf("ledger verify: %d problems: %+v", rep.ProblemsTotal, rep.Problems)
-	}
-	reg, err := registry.Verify(ctx, b.l)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if !reg.OK {
-		b.t.Fatalf("registry verify: %v", reg.Problems)
-	}
+	b.Verify(b.t)
 }
 
 // holdingSum is the units of all of a holder's blocks, paging through.

@@ -52,24 +52,32 @@ type tradeRow struct {
 
 // loadTrade reads a trade, its blocks and its status as the journal says
 // at `now`.
-func loadTrade(ctx context.Context, q interface {
-	rowQuerier
-	queryer
-}, id uuid.UUID, now time.Time) (tradeRow, error) {
+func loadTrade(j ledger.Journal, id uuid.UUID, now time.Time) (tradeRow, error) {
 	var t tradeRow
 	var price decimal.Decimal
-	var resKind, resReason *string
-	err := q.QueryRow(ctx, `
-		SELECT t.id, t.seller, t.buyer, t.units, t.price_per_unit, t.amount, t.pending_tx, t.payment_tx, t.expires_at, t.created_at,
-		       r.id, r.kind, r.metadata->>'reason'
-		FROM registry_trades t LEFT JOIN transactions r ON r.resolves = t.pending_tx
-		WHERE t.id = $1`, id).Scan(&t.ID, &t.Seller, &t.Buyer, &t.units, &price, &t.amount, &t.PendingTx, &t.PaymentTx, &t.ExpiresAt, &t.CreatedAt,
-		&t.ResolutionTx, &resKind, &resReason)
+	err := j.Tx().QueryRow(j.Ctx(), `
+		SELECT id, seller, buyer, units, price_per_unit, amount, pending_tx, payment_tx, expires_at, created_at FROM registry_trades WHERE id = $1`, id).
+		Scan(&t.ID, &t.Seller, &t.Buyer, &t.units, &price, &t.amount, &t.PendingTx, &t.PaymentTx, &t.ExpiresAt, &t.CreatedAt)
 	if isNoRows(err) {
 		return t, ledger.Errf(ledger.CodeNotFound, "trade %s not found", id)
 	}
 	if err != nil {
 		return t, err
+	}
+	done, err := j.Resolutions([]uuid.UUID{t.PendingTx})
+	if err != nil {
+		return t, err
+	}
+	var resKind, resReason *string
+	if by, ok := done[t.PendingTx]; ok {
+		res, err := j.Transaction(by)
+		if err != nil {
+			return t, err
+		}
+		t.ResolutionTx, resKind = &res.ID, &res.Kind
+		if r, ok := res.Metadata["reason"]; ok {
+			resReason = &r
+		}
 	}
 	t.Units, t.PricePerUnit, t.Amount = FormatUnits(t.units), ledger.FormatAmount(ledger.AssetCNY, price), ledger.FormatAmount(ledger.AssetCNY, t.amount)
 	t.ExpiresAt, t.CreatedAt, t.StatusAsOfNow = t.ExpiresAt.UTC(), t.CreatedAt.UTC(), now
@@ -81,14 +89,14 @@ func loadTrade(ctx context.Context, q interface {
 		// The ranges as traded (later moves may have split them), with the
 		// attributes of the block that starts where each range starts:
 		// blocks are split, never merged, so that block always exists.
-		blocks, err = collectBlocks(q.Query(ctx, `
+		blocks, err = loadBlocks(j, `
 			SELECT b.id, b.programme, b.vintage, m.first_unit, m.last_unit, b.batch_id, b.methodology, b.region, b.sector, b.project,
-			       m.to_holder, m.to_status, true
+			       m.to_holder, m.to_status, NULL::UUID
 			FROM registry_moves m
 			JOIN registry_blocks b ON b.programme = m.programme AND b.vintage = m.vintage AND b.first_unit = m.first_unit
-			WHERE m.tx_id = $1 ORDER BY m.idx`, *t.ResolutionTx))
+			WHERE m.tx_id = $1 ORDER BY m.idx`, *t.ResolutionTx)
 	} else if t.Status == TradeOffered || (t.Status == TradeExpired && t.ResolutionTx == nil) {
-		blocks, err = collectBlocks(q.Query(ctx, `SELECT `+blockCols+` FROM registry_blocks b WHERE b.reserved_tx = $1 ORDER BY b.vintage, b.first_unit`, t.PendingTx))
+		blocks, err = loadBlocks(j, `SELECT `+blockCols+` FROM registry_blocks b WHERE b.reserved_tx = $1 ORDER BY b.vintage, b.first_unit`, t.PendingTx)
 	}
 	if err != nil {
 		return t, err
@@ -121,7 +129,7 @@ func tradeStatus(resKind, resReason *string, expiresAt, now time.Time) string {
 // transaction that times out. The buyer's money is not touched until the
 // buyer accepts.
 func OfferTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in OfferInput) (Trade, bool, error) {
-	seller, err := holderOf(a, "offer units for sale")
+	seller, err := holderOf(a)
 	if err != nil {
 		return Trade{}, false, err
 	}
@@ -147,7 +155,7 @@ func OfferTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key strin
 	return run(ctx, l, a, key, "registry.trade.offer", in, func(w *ledger.Writer) (Trade, error) {
 		timeout := in.TimeoutSeconds
 		if timeout == 0 {
-			pol, err := policyAt(w.Ctx(), w.Tx(), w.Now())
+			pol, err := policyAt(w.Journal, w.Now())
 			if err != nil {
 				return Trade{}, err
 			}
@@ -164,14 +172,11 @@ func OfferTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key strin
 		if err != nil {
 			return Trade{}, err
 		}
-		id := newID()
-		p, err := w.Build(a, ledger.TxInput{Kind: "registry.trade.offer", Pending: true, Timeout: time.Duration(timeout) * time.Second,
+		id := ledger.NewID()
+		p, err := post(w, a, ledger.TxInput{Kind: "registry.trade.offer", Pending: true, Timeout: time.Duration(timeout) * time.Second,
 			Metadata: map[string]string{"trade_id": id.String(), "price_per_unit": ledger.FormatAmount(ledger.AssetCNY, price)},
 			Postings: unitLegs(ledger.HolderAccount(seller), ledger.HolderAccount(in.Buyer), sel.units)})
 		if err != nil {
-			return Trade{}, err
-		}
-		if err := w.Apply(p); err != nil {
 			return Trade{}, err
 		}
 		if _, err := moveBlocks(w, picked, target{from: seller, holder: seller, status: StatusHeld, reservedTx: &p.ID}); err != nil {
@@ -183,7 +188,7 @@ func OfferTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key strin
 			id, seller, in.Buyer, sel.units, price, amount, p.ID, *p.ExpiresAt, a.ID(), w.Now()); err != nil {
 			return Trade{}, err
 		}
-		t, err := loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		t, err := loadTrade(w.Journal, id, w.Now())
 		return t.Trade, err
 	})
 }
@@ -197,12 +202,12 @@ type tradeIDInput struct {
 // org:{seller}:CNY. Without enough money nothing moves and the offer stays
 // open until it expires.
 func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (Trade, bool, error) {
-	buyer, err := holderOf(a, "accept a trade")
+	buyer, err := holderOf(a)
 	if err != nil {
 		return Trade{}, false, err
 	}
 	return run(ctx, l, a, key, "registry.trade.accept", tradeIDInput{id}, func(w *ledger.Writer) (Trade, error) {
-		t, err := loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		t, err := loadTrade(w.Journal, id, w.Now())
 		if err != nil {
 			return Trade{}, err
 		}
@@ -218,7 +223,7 @@ func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 		}
 		// Re-read under the holder locks: a concurrent acceptance or
 		// cancellation has committed or not started.
-		if t, err = loadTrade(w.Ctx(), w.Tx(), id, w.Now()); err != nil {
+		if t, err = loadTrade(w.Journal, id, w.Now()); err != nil {
 			return Trade{}, err
 		}
 		if t.Status != TradeOffered {
@@ -247,7 +252,7 @@ func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 			}
 			return Trade{}, err
 		}
-		reserved, err := collectBlocks(w.Tx().Query(w.Ctx(), `SELECT `+blockCols+` FROM registry_blocks b WHERE b.reserved_tx = $1 AND b.holder = $2 AND b.status = 'held' ORDER BY b.vintage, b.first_unit`, t.PendingTx, t.Seller))
+		reserved, err := loadBlocks(w.Journal, `SELECT `+blockCols+` FROM registry_blocks b WHERE b.reserved_tx = $1 AND b.holder = $2 AND b.status = 'held' ORDER BY b.vintage, b.first_unit`, t.PendingTx, t.Seller)
 		if err != nil {
 			return Trade{}, err
 		}
@@ -265,7 +270,7 @@ func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 		if _, err := w.Tx().Exec(w.Ctx(), `UPDATE registry_trades SET payment_tx = $2 WHERE id = $1`, id, pay.ID); err != nil {
 			return Trade{}, err
 		}
-		t, err = loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		t, err = loadTrade(w.Journal, id, w.Now())
 		return t.Trade, err
 	})
 }
@@ -273,23 +278,23 @@ func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 // CancelTrade voids an open offer: the seller withdraws it, the buyer
 // declines it, or the province stops it. The units are free again.
 func CancelTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID) (Trade, bool, error) {
-	if a.Role != RoleProvince {
-		if _, err := holderOf(a, "cancel a trade"); err != nil {
+	if !a.Is(ledger.RoleProvince) {
+		if _, err := holderOf(a); err != nil {
 			return Trade{}, false, err
 		}
 	}
 	return run(ctx, l, a, key, "registry.trade.cancel", tradeIDInput{id}, func(w *ledger.Writer) (Trade, error) {
-		t, err := loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		t, err := loadTrade(w.Journal, id, w.Now())
 		if err != nil {
 			return Trade{}, err
 		}
-		if a.Role != RoleProvince && a.Org != t.Seller && a.Org != t.Buyer {
+		if !a.Is(ledger.RoleProvince) && a.Org != t.Seller && a.Org != t.Buyer {
 			return Trade{}, ledger.Errf(ledger.CodeNotFound, "trade %s not found", id)
 		}
 		if _, err := lockHolders(w, t.Seller, t.Buyer); err != nil {
 			return Trade{}, err
 		}
-		if t, err = loadTrade(w.Ctx(), w.Tx(), id, w.Now()); err != nil {
+		if t, err = loadTrade(w.Journal, id, w.Now()); err != nil {
 			return Trade{}, err
 		}
 		if t.ResolutionTx != nil {
@@ -304,7 +309,7 @@ func CancelTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 		if _, err := w.Tx().Exec(w.Ctx(), `UPDATE registry_blocks SET reserved_tx = NULL, updated_at = $2 WHERE reserved_tx = $1`, t.PendingTx, w.Now()); err != nil {
 			return Trade{}, err
 		}
-		t, err = loadTrade(w.Ctx(), w.Tx(), id, w.Now())
+		t, err = loadTrade(w.Journal, id, w.Now())
 		return t.Trade, err
 	})
 }
@@ -312,11 +317,11 @@ func CancelTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 // GetTrade reads a trade: its seller, its buyer, the province and
 // auditors may.
 func GetTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, id uuid.UUID) (Trade, error) {
-	t, err := loadTrade(ctx, l.Pool(), id, l.Now())
+	t, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) (tradeRow, error) { return loadTrade(r.Journal, id, l.Now()) })
 	if err != nil {
 		return Trade{}, err
 	}
-	if a.Role != RoleProvince && a.Role != RoleAuditor && (a.Org == "" || (a.Org != t.Seller && a.Org != t.Buyer)) {
+	if !a.SeesAll() && (a.Org == "" || (a.Org != t.Seller && a.Org != t.Buyer)) {
 		return Trade{}, ledger.Errf(ledger.CodeNotFound, "trade %s not found", id)
 	}
 	return t.Trade, nil
