@@ -19,19 +19,6 @@ import (
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
-// Roles carried in tokens (DOMAIN.md §2).
-const (
-	RoleCitizen    = "citizen"
-	RoleOperator   = "operator"
-	RoleVerifier   = "verifier"
-	RoleEnterprise = "enterprise"
-	RoleCity       = "city"
-	RoleProvince   = "province"
-	RoleAuditor    = "auditor"
-)
-
-var allRoles = []string{RoleCitizen, RoleOperator, RoleVerifier, RoleEnterprise, RoleCity, RoleProvince, RoleAuditor}
-
 const (
 	tokenLeeway    = 30 * time.Second
 	tokenTTLMax    = 7 * 24 * time.Hour
@@ -55,18 +42,18 @@ func (c *Claims) Validate() error {
 		return errors.New("sub must be an identifier")
 	}
 	known := false
-	for _, r := range allRoles {
+	for _, r := range ledger.Roles {
 		known = known || r == c.Role
 	}
 	if !known {
 		return fmt.Errorf("unknown role %q", c.Role)
 	}
 	switch c.Role {
-	case RoleOperator, RoleVerifier, RoleEnterprise:
+	case ledger.RoleOperator, ledger.RoleVerifier, ledger.RoleEnterprise:
 		if !ledger.ValidIdent(c.Org) {
 			return fmt.Errorf("role %s needs an org claim", c.Role)
 		}
-	case RoleCity:
+	case ledger.RoleCity:
 		if !ledger.ValidIdent(c.City) {
 			return errors.New("role city needs a city claim")
 		}

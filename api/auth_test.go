@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
 // Every forged or mis-scoped token is refused with 401 problem+json.
@@ -18,7 +20,7 @@ func TestTokensRejected(t *testing.T) {
 	}
 	now := time.Now()
 	good := func() *Claims {
-		return &Claims{Role: RoleProvince, RegisteredClaims: jwt.RegisteredClaims{Issuer: defaultIssuer, Subject: "p1",
+		return &Claims{Role: ledger.RoleProvince, RegisteredClaims: jwt.RegisteredClaims{Issuer: defaultIssuer, Subject: "p1",
 			Audience: jwt.ClaimStrings{defaultAud}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}}
 	}
 	sign := func(c *Claims) string {
@@ -67,12 +69,12 @@ func TestTokensRejected(t *testing.T) {
 		"issued in future": mod(func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) }),
 		"unknown role":     mod(func(c *Claims) { c.Role = "admin" }),
 		"no subject":       mod(func(c *Claims) { c.Subject = "" }),
-		"operator w/o org": mod(func(c *Claims) { c.Role = RoleOperator }),
+		"operator w/o org": mod(func(c *Claims) { c.Role = ledger.RoleOperator }),
 		"garbage":          "not.a.token",
 		"tampered payload": func() string {
 			parts := strings.Split(sign(good()), ".")
 			c := good()
-			c.Role = RoleProvince
+			c.Role = ledger.RoleProvince
 			c.Subject = "p2"
 			tk := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 			s, _ := tk.SigningString()
@@ -98,17 +100,17 @@ func TestTokensRejected(t *testing.T) {
 func TestWrongRoleForbidden(t *testing.T) {
 	h := newHarness(t, false)
 	body := map[string]any{"kind": "transfer", "postings": []map[string]string{{"account": "external:CNY", "amount": "-1"}, {"account": "org:E1:CNY", "amount": "1"}}}
-	for _, role := range []string{RoleCitizen, RoleEnterprise, RoleAuditor, RoleCity} {
+	for _, role := range []string{ledger.RoleCitizen, ledger.RoleEnterprise, ledger.RoleAuditor, ledger.RoleCity} {
 		org, city := "", ""
-		if role == RoleEnterprise {
+		if role == ledger.RoleEnterprise {
 			org = "E1"
 		}
-		if role == RoleCity {
+		if role == ledger.RoleCity {
 			city = "3701"
 		}
 		h.post("/v1/transactions", h.token(role, "u1", org, city), body).want(t, 403, "forbidden")
 	}
-	h.get("/v1/audit/verify", h.token(RoleCitizen, "c1", "", "")).want(t, 403, "forbidden")
+	h.get("/v1/audit/verify", h.token(ledger.RoleCitizen, "c1", "", "")).want(t, 403, "forbidden")
 }
 
 func TestJWKSPublishesTheSigningKey(t *testing.T) {

@@ -23,7 +23,7 @@ func TestPublicCheckpointVerifiesWithOnlyTheJWKS(t *testing.T) {
 	if err := h.l.EnsureAccounts(ctx, "external:CNY", ledger.OrgMoneyAccount("cp1")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := h.l.Post(ctx, ledger.Actor{Sub: "p1", Role: RoleProvince}, "cp-deposit", ledger.TxInput{Kind: "deposit", Postings: []ledger.PostingInput{
+	if _, _, err := h.l.Post(ctx, ledger.Actor{Sub: "p1", Role: ledger.RoleProvince}, "cp-deposit", ledger.TxInput{Kind: "deposit", Postings: []ledger.PostingInput{
 		{Account: "external:CNY", Amount: decimal.NewFromInt(-5)}, {Account: ledger.OrgMoneyAccount("cp1"), Amount: decimal.NewFromInt(5)}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -98,8 +98,8 @@ func (req transactionRequest) toInput(field string) (ledger.TxInput, error) {
 }
 
 func (s *Server) coreRoutes() []route {
-	province := []string{RoleProvince}
-	oversight := []string{RoleProvince, RoleAuditor}
+	province := []string{ledger.RoleProvince}
+	oversight := []string{ledger.RoleProvince, ledger.RoleAuditor}
 	return []route{
 		{Method: "GET", Path: "/healthz", Summary: "liveness", Tag: "service", Public: true, Out: healthView{}, Handler: s.handleHealth},
 		{Method: "GET", Path: "/readyz", Summary: "readiness (database reachable)", Tag: "service", Public: true, Out: healthView{}, Handler: s.handleReady},
@@ -255,7 +255,7 @@ func (s *Server) handleGetTransaction(w http.ResponseWriter, r *http.Request, a 
 	// Outside oversight, only the postings of the caller's own accounts are
 	// shown: one transaction may credit many citizens at once.
 	v := viewTransaction(t)
-	if a.Role != RoleProvince && a.Role != RoleAuditor {
+	if a.Role != ledger.RoleProvince && a.Role != ledger.RoleAuditor {
 		mine := v.Postings[:0]
 		for _, p := range v.Postings {
 			if ledger.CanRead(a, p.Account) {
@@ -413,7 +413,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, _ ledger.A
 	// A full scan may outlive the default request timeout on a big ledger.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Minute)
 	defer cancel()
-	rep, err := s.l.Verify(ctx)
+	rep, err := s.l.VerifyAll(ctx, s.cfg.UseCases)
 	if err != nil {
 		return err
 	}

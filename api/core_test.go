@@ -36,7 +36,7 @@ func (h *harness) openFunded(prov string, amount string, orgs ...string) []strin
 
 func TestTransactionsEndToEnd(t *testing.T) {
 	h := newHarness(t, true)
-	prov := h.token(RoleProvince, "p1", "", "")
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
 	a, b := ledgertest.ID("a"), ledgertest.ID("b")
 	ids := h.openFunded(prov, "100.00", a, b)
 
@@ -57,11 +57,11 @@ func TestTransactionsEndToEnd(t *testing.T) {
 	h.get("/v1/transactions/"+txID, prov).want(t, 200)
 
 	// An enterprise sees its own money account and transactions touching it, nothing else.
-	ent := h.token(RoleEnterprise, "e-admin", a, "")
+	ent := h.token(ledger.RoleEnterprise, "e-admin", a, "")
 	h.get("/v1/accounts/"+ids[0], ent).want(t, 200)
 	h.get("/v1/accounts/"+ids[1], ent).want(t, 404, "not_found")
 	h.get("/v1/transactions/"+txID, ent).want(t, 200)
-	h.get("/v1/transactions/"+txID, h.token(RoleEnterprise, "x", "other", "")).want(t, 404)
+	h.get("/v1/transactions/"+txID, h.token(ledger.RoleEnterprise, "x", "other", "")).want(t, 404)
 
 	// Two-phase over HTTP.
 	hold := transfer(ids[0], ids[1], "9.50")
@@ -107,7 +107,7 @@ func TestTransactionsEndToEnd(t *testing.T) {
 
 func TestBatchOverHTTP(t *testing.T) {
 	h := newHarness(t, false)
-	prov := h.token(RoleProvince, "p1", "", "")
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
 	ids := h.openFunded(prov, "10.00", ledgertest.ID("x"), ledgertest.ID("y"))
 	body := map[string]any{"items": []any{
 		transfer(ids[0], ids[1], "1.00"),
@@ -147,7 +147,7 @@ func TestBatchOverHTTP(t *testing.T) {
 // writes nothing.
 func TestBadInputIsProblemJSON(t *testing.T) {
 	h := newHarness(t, true)
-	prov := h.token(RoleProvince, "p1", "", "")
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
 	ids := h.openFunded(prov, "10.00", "bi-a", "bi-b")
 	huge := `{"kind":"transfer","metadata":{"x":"` + strings.Repeat("a", 2<<20) + `"}}`
 	cases := []struct {
@@ -201,7 +201,7 @@ func TestBadInputIsProblemJSON(t *testing.T) {
 
 func TestRateLimitPerPrincipal(t *testing.T) {
 	h := newHarness(t, false, func(c *Config, _ *ledger.Options) { c.RatePerSecond, c.RateBurst = 1, 3 })
-	tok := h.token(RoleAuditor, "a1", "", "")
+	tok := h.token(ledger.RoleAuditor, "a1", "", "")
 	limited := 0
 	for i := 0; i < 8; i++ {
 		if r := h.get("/v1/accounts/external:CNY", tok); r.Status == 429 {
@@ -215,7 +215,7 @@ func TestRateLimitPerPrincipal(t *testing.T) {
 		t.Fatal("no request was rate limited")
 	}
 	// Another principal has its own budget.
-	h.get("/v1/accounts/external:CNY", h.token(RoleAuditor, "a2", "", "")).want(t, 200)
+	h.get("/v1/accounts/external:CNY", h.token(ledger.RoleAuditor, "a2", "", "")).want(t, 200)
 }
 
 // Every route is in the OpenAPI document, with its method.
@@ -263,7 +263,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 // Concurrent duplicates of one request through HTTP post once.
 func TestConcurrentDuplicateRequests(t *testing.T) {
 	h := newHarness(t, false)
-	prov := h.token(RoleProvince, "p1", "", "")
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
 	ids := h.openFunded(prov, "10.00", ledgertest.ID("d"), ledgertest.ID("e"))
 	var wg sync.WaitGroup
 	got := make([]string, 12)
@@ -290,13 +290,13 @@ func TestConcurrentDuplicateRequests(t *testing.T) {
 // reader only its own postings.
 func TestTransactionReadIsRedacted(t *testing.T) {
 	h := newHarness(t, false)
-	prov := h.token(RoleProvince, "p1", "", "")
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
 	a, b, c := ledgertest.ID("ra"), ledgertest.ID("rb"), ledgertest.ID("rc")
 	ids := h.openFunded(prov, "10.00", a, b, c)
 	body := map[string]any{"kind": "split", "postings": []map[string]string{
 		{"account": ids[0], "amount": "-2.00"}, {"account": ids[1], "amount": "1.00"}, {"account": ids[2], "amount": "1.00"}}}
 	id := h.post("/v1/transactions", prov, body).want(t, 201).str("id")
-	r := h.get("/v1/transactions/"+id, h.token(RoleEnterprise, "u", b, "")).want(t, 200)
+	r := h.get("/v1/transactions/"+id, h.token(ledger.RoleEnterprise, "u", b, "")).want(t, 200)
 	ps := r.JSON["postings"].([]any)
 	if len(ps) != 1 || ps[0].(map[string]any)["account"] != ids[1] {
 		t.Fatalf("enterprise %s sees %s", b, r.Body)
@@ -347,7 +347,7 @@ func TestOpenAPISchemaNamesAreUnique(t *testing.T) {
 func TestVerifyRunsOneAtATime(t *testing.T) {
 	h := newHarness(t, false)
 	h.server.verifying <- struct{}{} // a verification in progress
-	r := h.get("/v1/audit/verify", h.token(RoleAuditor, "a-one", "", "")).want(t, 429, "rate_limited")
+	r := h.get("/v1/audit/verify", h.token(ledger.RoleAuditor, "a-one", "", "")).want(t, 429, "rate_limited")
 	if r.Header.Get("Retry-After") == "" {
 		t.Fatal("429 without Retry-After")
 	}

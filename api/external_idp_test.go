@@ -41,7 +41,7 @@ func TestExternalIdentityProvider(t *testing.T) {
 	}
 	mint := func(iss, aud string, method jwt.SigningMethod, key any) string {
 		now := time.Now()
-		tk := jwt.NewWithClaims(method, &Claims{Role: RoleAuditor, RegisteredClaims: jwt.RegisteredClaims{
+		tk := jwt.NewWithClaims(method, &Claims{Role: ledger.RoleAuditor, RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: iss, Subject: "ext-user", Audience: jwt.ClaimStrings{aud},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}})
 		tk.Header["kid"] = "ext-1"

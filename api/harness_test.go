@@ -16,6 +16,9 @@ import (
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 	"github.com/shandong-carbon/carbonledger/ledger/ledgertest"
+	"github.com/shandong-carbon/carbonledger/ledger/points"
+	"github.com/shandong-carbon/carbonledger/ledger/quota"
+	"github.com/shandong-carbon/carbonledger/ledger/registry"
 )
 
 // harness is a real server on a real database, driven over HTTP.
@@ -31,6 +34,9 @@ type harness struct {
 
 type harnessOpt func(*Config, *ledger.Options)
 
+// testUseCases is cmd's list of use cases, for the server under test.
+var testUseCases = []ledger.UseCase{points.UseCase, registry.UseCase, quota.UseCase}
+
 // withFreshDB gives the harness a database of its own (for global totals).
 func newHarness(t *testing.T, fresh bool, opts ...harnessOpt) *harness {
 	t.Helper()
@@ -40,7 +46,7 @@ func newHarness(t *testing.T, fresh bool, opts ...harnessOpt) *harness {
 		pool = ledgertest.Fresh(t)
 	}
 	lopts := ledger.Options{Now: h.clock}
-	cfg := Config{SigningKey: h.key, Now: time.Now}
+	cfg := Config{SigningKey: h.key, Now: time.Now, UseCases: testUseCases}
 	for _, o := range opts {
 		o(&cfg, &lopts)
 	}
@@ -176,7 +182,7 @@ func (r *resp) want(t *testing.T, status int, code ...string) *resp {
 // verifyClean asserts the ledger invariants through the audit endpoint.
 func (h *harness) verifyClean() {
 	h.t.Helper()
-	r := h.get("/v1/audit/verify", h.token(RoleAuditor, "auditor-1", "", ""))
+	r := h.get("/v1/audit/verify", h.token(ledger.RoleAuditor, "auditor-1", "", ""))
 	r.want(h.t, 200)
 	if ok, _ := r.JSON["ok"].(bool); !ok {
 		h.t.Fatalf("verify: %s", r.Body)

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 	"github.com/shandong-carbon/carbonledger/ledger/points"
@@ -16,9 +15,9 @@ import (
 // adapters (server.go) over a points function.
 
 func (s *Server) pointsRoutes() []route {
-	province := []string{RoleProvince}
-	citizen := []string{RoleCitizen}
-	citizenReaders := []string{RoleCitizen, RoleProvince, RoleAuditor}
+	province := []string{ledger.RoleProvince}
+	citizen := []string{ledger.RoleCitizen}
+	citizenReaders := []string{ledger.RoleCitizen, ledger.RoleProvince, ledger.RoleAuditor}
 	return []route{
 		{Method: "POST", Path: "/v1/methodologies", Summary: "publish a methodology version (takes effect at valid_from, never edited)", Tag: "points",
 			Roles: province, In: points.MethodologyInput{}, Out: points.Methodology{}, Handler: keyed(s, points.CreateMethodology)},
@@ -39,11 +38,11 @@ func (s *Server) pointsRoutes() []route {
 		{Method: "GET", Path: "/v1/donation-pools", Summary: "list the approved donation pools", Tag: "points",
 			Out: pageView[points.DonationPool]{}, Handler: readAll(s, points.ListDonationPools, viewList)},
 		{Method: "POST", Path: "/v1/rewards", Summary: "publish a reward with a point price and a stock (province or merchant)", Tag: "points",
-			Roles: []string{RoleProvince, RoleEnterprise}, In: points.RewardInput{}, Out: points.Reward{}, Handler: keyed(s, points.CreateReward)},
+			Roles: []string{ledger.RoleProvince, ledger.RoleEnterprise}, In: points.RewardInput{}, Out: points.Reward{}, Handler: keyed(s, points.CreateReward)},
 		{Method: "GET", Path: "/v1/rewards", Summary: "list the rewards on offer", Tag: "points",
 			Out: pageView[points.Reward]{}, Handler: readAll(s, points.ListRewards, viewList)},
 		{Method: "POST", Path: "/v1/behaviours", Summary: "report up to 1,000 behaviour records of entrusting citizens; one result per record", Tag: "points",
-			Roles: []string{RoleOperator}, BodyMax: bodyBytesBatch, In: points.IngestInput{}, Out: points.IngestResult{}, Handler: keyed(s, points.Ingest)},
+			Roles: []string{ledger.RoleOperator}, BodyMax: bodyBytesBatch, In: points.IngestInput{}, Out: points.IngestResult{}, Handler: keyed(s, points.Ingest)},
 		{Method: "POST", Path: "/v1/clawbacks", Summary: "claw back fraudulent credits of a citizen: reverse what remains, never below zero", Tag: "points",
 			Roles: province, In: points.ClawbackInput{}, Out: points.Clawback{}, Handler: keyed(s, points.ClawBack)},
 		{Method: "GET", Path: "/v1/citizens/{id}", Summary: "a citizen's carbon account summary (the citizen themself, province, auditor)", Tag: "points",
@@ -70,14 +69,6 @@ func (s *Server) pointsRoutes() []route {
 		{Method: "POST", Path: "/v1/me/donations", Summary: "donate points to an approved pool (oldest points first)", Tag: "points",
 			Roles: citizen, In: points.DonateInput{}, Out: points.Donation{}, Handler: keyed(s, points.Donate)},
 	}
-}
-
-// pointsJobs: lapse unclaimed credits and expire lots. Safe on every
-// replica at once (see points.ExpireDue).
-func pointsJobs() []Job {
-	return []Job{{Name: "expire-points", Every: time.Minute, Run: func(ctx context.Context, l *ledger.Ledger) (int, error) {
-		return points.ExpireDue(ctx, l, jobBatchMax)
-	}}}
 }
 
 // pointsOperator is the entrustment named by the path's {operator}.

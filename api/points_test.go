@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/shandong-carbon/carbonledger/ledger/points"
+
+	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
 // End-to-end tests of the points routes (issue 3): the DOMAIN.md §7
@@ -30,7 +32,7 @@ func newPointsEnv(t *testing.T) *pointsEnv {
 	if err := points.Seed(context.Background(), h.l); err != nil {
 		t.Fatal(err)
 	}
-	return &pointsEnv{h: h, prov: h.token(RoleProvince, "officer-1", "", ""), start: h.clock()}
+	return &pointsEnv{h: h, prov: h.token(ledger.RoleProvince, "officer-1", "", ""), start: h.clock()}
 }
 
 // day is 10:00 China time, n days before the day the test started.
@@ -39,9 +41,9 @@ func (e *pointsEnv) day(n int) time.Time {
 	return time.Date(s.Year(), s.Month(), s.Day()-n, 10, 0, 0, 0, pointsCST)
 }
 
-func (e *pointsEnv) citizen(id string) string { return e.h.token(RoleCitizen, id, "", "") }
+func (e *pointsEnv) citizen(id string) string { return e.h.token(ledger.RoleCitizen, id, "", "") }
 func (e *pointsEnv) operator(org string) string {
-	return e.h.token(RoleOperator, "ops-"+org, org, "")
+	return e.h.token(ledger.RoleOperator, "ops-"+org, org, "")
 }
 
 func pointsRecord(citizen, kind, qty, unit string, at time.Time) map[string]any {
@@ -73,7 +75,7 @@ func (e *pointsEnv) me(t *testing.T, citizen string) map[string]any {
 
 func (e *pointsEnv) runJob(t *testing.T, name string) int {
 	t.Helper()
-	for _, j := range Jobs() {
+	for _, j := range ledger.AllJobs(testUseCases) {
 		if j.Name == name {
 			n, err := j.Run(context.Background(), e.h.l)
 			if err != nil {
@@ -231,7 +233,7 @@ func TestPointsHTTPRolesAndEntrustment(t *testing.T) {
 	e.h.get("/v1/citizens/C1/activity", e.citizen("C2")).want(t, http.StatusNotFound, "not_found")
 	own := e.h.get("/v1/citizens/C1", e.citizen("C1")).want(t, http.StatusOK)
 	pointsEq(t, "own summary", own.str("pending_points"), "422")
-	e.h.get("/v1/citizens/C1", e.h.token(RoleAuditor, "aud-1", "", "")).want(t, http.StatusOK)
+	e.h.get("/v1/citizens/C1", e.h.token(ledger.RoleAuditor, "aud-1", "", "")).want(t, http.StatusOK)
 	e.h.get("/v1/citizens/C1", e.operator("metro-jinan")).want(t, http.StatusForbidden, "forbidden")
 	if r := e.h.get("/v1/accounts/citizen:C1:CP:pending", e.citizen("C2")); r.Status != http.StatusNotFound && r.Status != http.StatusForbidden {
 		t.Fatalf("another citizen's account through the core route: %d", r.Status)
@@ -258,7 +260,7 @@ func TestPointsHTTPRolesAndEntrustment(t *testing.T) {
 	e.h.post("/v1/operators", e.operator("metro-jinan"), map[string]any{}).want(t, http.StatusForbidden)
 	e.h.post("/v1/clawbacks", c1, map[string]any{}).want(t, http.StatusForbidden)
 	e.h.post("/v1/rewards", c1, map[string]any{}).want(t, http.StatusForbidden)
-	e.h.post("/v1/rewards", e.h.token(RoleEnterprise, "m-1", "jinan-coffee", ""),
+	e.h.post("/v1/rewards", e.h.token(ledger.RoleEnterprise, "m-1", "jinan-coffee", ""),
 		map[string]any{"id": "coffee", "title": "Coffee", "price_points": "800", "stock": "5"}).want(t, http.StatusCreated)
 	e.h.get("/v1/me", e.prov).want(t, http.StatusForbidden)
 	e.verify(t)

@@ -75,13 +75,13 @@ type quotaConfigListView struct {
 }
 
 func (s *Server) quotaRoutes() []route {
-	province := []string{RoleProvince}
-	readers := []string{RoleProvince, RoleAuditor, RoleCity, RoleEnterprise}
-	reporters := []string{RoleProvince, RoleAuditor, RoleCity}
+	province := []string{ledger.RoleProvince}
+	readers := []string{ledger.RoleProvince, ledger.RoleAuditor, ledger.RoleCity, ledger.RoleEnterprise}
+	reporters := []string{ledger.RoleProvince, ledger.RoleAuditor, ledger.RoleCity}
 	csvToo := []string{"application/json", "text/csv"}
 	return []route{
 		{Method: "POST", Path: "/v1/quota/sources", Summary: "propose an index source of the city's own city (city)", Tag: "quota",
-			Roles: []string{RoleCity}, In: quota.ProposeSourceInput{}, Out: quota.Source{}, Handler: keyed(s, quota.ProposeSource)},
+			Roles: []string{ledger.RoleCity}, In: quota.ProposeSourceInput{}, Out: quota.Source{}, Handler: keyed(s, quota.ProposeSource)},
 		{Method: "GET", Path: "/v1/quota/sources", Summary: "page the index sources the caller may see", Tag: "quota",
 			Roles: readers, Paged: true, Out: pageView[quota.Source]{}, Handler: read(s, quotaSourceFilter, quota.ListSources, viewPage)},
 		{Method: "GET", Path: "/v1/quota/sources/{id}", Summary: "read an index source with its trail", Tag: "quota",
@@ -91,13 +91,13 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "POST", Path: "/v1/quota/stockpilings", Summary: "stockpile a recognised source into the province and city reserves", Tag: "quota",
 			Roles: province, In: quota.StockpileInput{}, Out: quota.Stockpiling{}, Handler: keyed(s, quota.Stockpile)},
 		{Method: "POST", Path: "/v1/quota/applications", Summary: "apply for indices for a two-high project (enterprise)", Tag: "quota",
-			Roles: []string{RoleEnterprise}, In: quotaApplyRequest{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaApply},
+			Roles: []string{ledger.RoleEnterprise}, In: quotaApplyRequest{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaApply},
 		{Method: "GET", Path: "/v1/quota/applications", Summary: "page the applications the caller may see (status, city, enterprise, project filters)", Tag: "quota",
 			Roles: readers, Paged: true, Out: pageView[quota.Application]{}, Handler: read(s, quotaApplicationFilter, quota.ListApplications, viewPage)},
 		{Method: "GET", Path: "/v1/quota/applications/{id}", Summary: "read an application with its allocation, lineage and full trail", Tag: "quota",
 			Roles: readers, Out: quota.ApplicationDetail{}, Handler: read(s, pathUUID, quota.GetApplication, viewQuotaApplication)},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/review", Summary: "review an application of the city's own city (city)", Tag: "quota",
-			Roles: []string{RoleCity}, In: quota.DecisionInput{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaReview},
+			Roles: []string{ledger.RoleCity}, In: quota.DecisionInput{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaReview},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/decision", Summary: "decide an application: allocate from named reserves, escalate above the threshold, or reject", Tag: "quota",
 			Roles: province, In: quotaDecideRequest{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaDecide},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/government-approval", Summary: "record the provincial government's decision on an escalated application", Tag: "quota",
@@ -111,7 +111,7 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "POST", Path: "/v1/quota/corrections", Summary: "propose a correction of a recognised source (maker)", Tag: "quota",
 			Roles: province, In: quota.ProposeCorrectionInput{}, Out: quota.Correction{}, Handler: keyed(s, quota.ProposeCorrection)},
 		{Method: "GET", Path: "/v1/quota/corrections/{id}", Summary: "read a correction with its trail", Tag: "quota",
-			Roles: []string{RoleProvince, RoleAuditor}, Out: quotaCorrectionDetailView{}, Handler: read(s, pathUUID, quota.GetCorrection, viewQuotaCorrection)},
+			Roles: []string{ledger.RoleProvince, ledger.RoleAuditor}, Out: quotaCorrectionDetailView{}, Handler: read(s, pathUUID, quota.GetCorrection, viewQuotaCorrection)},
 		{Method: "POST", Path: "/v1/quota/corrections/{id}/approval", Summary: "approve or reject a correction (checker: another province user)", Tag: "quota",
 			Roles: province, In: quota.DecisionInput{}, Out: quota.Correction{}, Handler: keyedID(s, quota.DecideCorrection)},
 		{Method: "GET", Path: "/v1/quota/reserves", Summary: "province and city reserves: in reserve, allocated, consumed (JSON or CSV)", Tag: "quota",
@@ -124,13 +124,6 @@ func (s *Server) quotaRoutes() []route {
 			Roles: province, In: quota.PublishConfigInput{}, Out: quota.ConfigVersion{}, Handler: keyed(s, quota.PublishConfig)},
 	}
 }
-
-// quotaJobs: the seed is idempotent and safe on every replica at once, so
-// running it as a job makes every server ensure, at start and then hourly,
-// that the reserves and default configuration exist.
-// quotaJobs: the two-high flow has no timed transitions; allocations are
-// recovered by a provincial decision, not a clock.
-func quotaJobs() []Job { return nil }
 
 // quotaSourceFilter reads GET /v1/quota/sources' page and filters.
 func quotaSourceFilter(r *http.Request, _ ledger.Actor) (quota.SourceFilter, error) {

@@ -26,13 +26,13 @@ func newQuotaHarness(t *testing.T) *quotaHarness {
 		t.Fatal(err)
 	}
 	return &quotaHarness{harness: h,
-		prov:     h.token(RoleProvince, "p-alice", "", ""),
-		prov2:    h.token(RoleProvince, "p-bob", "", ""),
-		city3704: h.token(RoleCity, "zaozhuang-1", "", "3704"),
-		city3709: h.token(RoleCity, "taian-1", "", "3709"),
-		n1corp:   h.token(RoleEnterprise, "n1-user", "n1corp", ""),
-		other:    h.token(RoleEnterprise, "x-user", "othercorp", ""),
-		aud:      h.token(RoleAuditor, "aud-1", "", ""),
+		prov:     h.token(ledger.RoleProvince, "p-alice", "", ""),
+		prov2:    h.token(ledger.RoleProvince, "p-bob", "", ""),
+		city3704: h.token(ledger.RoleCity, "zaozhuang-1", "", "3704"),
+		city3709: h.token(ledger.RoleCity, "taian-1", "", "3709"),
+		n1corp:   h.token(ledger.RoleEnterprise, "n1-user", "n1corp", ""),
+		other:    h.token(ledger.RoleEnterprise, "x-user", "othercorp", ""),
+		aud:      h.token(ledger.RoleAuditor, "aud-1", "", ""),
 	}
 }
 
@@ -236,7 +236,7 @@ func TestQuotaRolesAndRefusalsOverHTTP(t *testing.T) {
 	h := newQuotaHarness(t)
 	source := map[string]any{"city": "3704", "enterprise": "zz-steel", "route": "excess_capacity_cut", "tonnes": "100000", "formed_on": "2020-12-31", "evidence_ref": "E-1"}
 	h.post("/v1/quota/sources", h.city3704, source).want(t, 422, "formed_before_cutoff")
-	nanjing := h.token(RoleCity, "nj-1", "", "3201")
+	nanjing := h.token(ledger.RoleCity, "nj-1", "", "3201")
 	source["formed_on"], source["city"] = "2023-04-01", "3201"
 	h.post("/v1/quota/sources", nanjing, source).want(t, 422, "outside_shandong")
 	source["city"] = "3704"

@@ -39,9 +39,9 @@ type registryStatsView struct {
 }
 
 func (s *Server) registryRoutes() []route {
-	province := []string{RoleProvince}
-	operator := []string{RoleOperator}
-	holders := []string{RoleEnterprise, RoleOperator}
+	province := []string{ledger.RoleProvince}
+	operator := []string{ledger.RoleOperator}
+	holders := []string{ledger.RoleEnterprise, ledger.RoleOperator}
 	return []route{
 		{Method: "POST", Path: "/v1/certifications", Summary: "request certification of a pool period; captures its grams (operator)", Tag: "registry",
 			Roles: operator, In: registry.CertificationRequest{}, Out: registry.Batch{}, Handler: keyed(s, registry.RequestCertification)},
@@ -54,7 +54,7 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/certifications/{id}/assignment", Summary: "assign an accredited verifier, never of the requesting organisation", Tag: "registry",
 			Roles: province, In: registry.AssignInput{}, Out: registry.Batch{}, Handler: keyedID(s, registry.AssignVerifier)},
 		{Method: "POST", Path: "/v1/certifications/{id}/verification", Summary: "approve and reject grams with a report (the assigned verifier)", Tag: "registry",
-			Roles: []string{RoleVerifier}, In: registry.VerificationInput{}, Out: registry.Batch{}, Handler: keyedID(s, registry.VerifyCertification)},
+			Roles: []string{ledger.RoleVerifier}, In: registry.VerificationInput{}, Out: registry.Batch{}, Handler: keyedID(s, registry.VerifyCertification)},
 		{Method: "POST", Path: "/v1/certifications/{id}/issuance", Summary: "issue whole units as one serial block; certified grams move in the same transaction", Tag: "registry",
 			Roles: province, Out: registry.Batch{}, Handler: keyedStep(s, registry.IssueCertification, nonView[registry.Batch])},
 		{Method: "POST", Path: "/v1/certifications/{id}/withdrawal", Summary: "withdraw a batch before issuance; its grams are released (operator)", Tag: "registry",
@@ -63,13 +63,13 @@ func (s *Server) registryRoutes() []route {
 			Roles: province, In: registry.VerifierInput{}, Out: registry.Verifier{}, Handler: keyed(s, registry.AccreditVerifier)},
 
 		{Method: "POST", Path: "/v1/holders", Summary: "open a unit holding and money account (own organisation; province: any)", Tag: "registry",
-			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince}, In: registry.HolderInput{}, Out: registry.Holder{}, Handler: keyed(s, registry.OpenHolder)},
+			Roles: []string{ledger.RoleEnterprise, ledger.RoleOperator, ledger.RoleProvince}, In: registry.HolderInput{}, Out: registry.Holder{}, Handler: keyed(s, registry.OpenHolder)},
 		{Method: "POST", Path: "/v1/holders/{id}/freeze", Summary: "freeze a holding, citing a decision", Tag: "registry",
 			Roles: province, In: registryFreezeRequest{}, Out: registry.Holder{}, Handler: s.handleRegistryFreeze(true)},
 		{Method: "POST", Path: "/v1/holders/{id}/unfreeze", Summary: "unfreeze a holding, citing a decision", Tag: "registry",
 			Roles: province, In: registryFreezeRequest{}, Out: registry.Holder{}, Handler: s.handleRegistryFreeze(false)},
 		{Method: "GET", Path: "/v1/holdings", Summary: "a holder's units by block, vintage and methodology (holder=… for province and auditors)", Tag: "registry",
-			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince, RoleAuditor}, Paged: true, Out: registryHoldingsView{}, Handler: readPage(s, queryValue("holder"), registry.GetHoldings, viewRegistryHoldings)},
+			Roles: []string{ledger.RoleEnterprise, ledger.RoleOperator, ledger.RoleProvince, ledger.RoleAuditor}, Paged: true, Out: registryHoldingsView{}, Handler: readPage(s, queryValue("holder"), registry.GetHoldings, viewRegistryHoldings)},
 		{Method: "POST", Path: "/v1/transfers", Summary: "move own units to another holder (FIFO, or a named serial range)", Tag: "registry",
 			Roles: holders, In: registry.TransferInput{}, Out: registry.Transfer{}, Handler: s.handleRegistryTransfer},
 		{Method: "POST", Path: "/v1/trades", Summary: "offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout", Tag: "registry",
@@ -79,7 +79,7 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/trades/{id}/acceptance", Summary: "accept: units and money settle together or not at all (buyer)", Tag: "registry",
 			Roles: holders, Out: registry.Trade{}, Handler: keyedStep(s, registry.AcceptTrade, viewRegistryTrade)},
 		{Method: "POST", Path: "/v1/trades/{id}/cancellation", Summary: "cancel an open offer (seller, buyer or province); the units are released", Tag: "registry",
-			Roles: []string{RoleEnterprise, RoleOperator, RoleProvince}, Out: registry.Trade{}, Handler: keyedStep(s, registry.CancelTrade, viewRegistryTrade)},
+			Roles: []string{ledger.RoleEnterprise, ledger.RoleOperator, ledger.RoleProvince}, Out: registry.Trade{}, Handler: keyedStep(s, registry.CancelTrade, viewRegistryTrade)},
 		{Method: "POST", Path: "/v1/deposits", Summary: "record money received for an organisation (external:CNY → org:{id}:CNY)", Tag: "registry",
 			Roles: province, In: registry.DepositInput{}, Out: registry.Deposit{}, Handler: keyed(s, registry.RecordDeposit)},
 		{Method: "POST", Path: "/v1/retirements", Summary: "retire own units of one vintage for a purpose and beneficiary; returns the certificate", Tag: "registry",
@@ -87,7 +87,7 @@ func (s *Server) registryRoutes() []route {
 		{Method: "GET", Path: "/v1/retirements/{id}", Summary: "verify a retirement certificate (public)", Tag: "registry",
 			Public: true, Out: registry.Certificate{}, Handler: s.handleRegistryCertificate},
 		{Method: "POST", Path: "/v1/offsets", Summary: "surrender units against an ETS obligation, within the cap (enterprise)", Tag: "registry",
-			Roles: []string{RoleEnterprise}, In: registry.OffsetInput{}, Out: registry.Offset{}, Handler: keyed(s, registry.Surrender)},
+			Roles: []string{ledger.RoleEnterprise}, In: registry.OffsetInput{}, Out: registry.Offset{}, Handler: keyed(s, registry.Surrender)},
 		{Method: "POST", Path: "/v1/cancellations", Summary: "cancel a holder's units administratively, citing a decision", Tag: "registry",
 			Roles: province, In: registry.CancelInput{}, Out: registry.Cancellation{}, Handler: keyed(s, registry.CancelUnits)},
 		{Method: "GET", Path: "/v1/registry/stats", Summary: "units issued, held, retired, cancelled and surrendered by vintage and methodology (public)", Tag: "registry",
@@ -95,16 +95,11 @@ func (s *Server) registryRoutes() []route {
 		{Method: "GET", Path: "/v1/registry/policy", Summary: "the registry policy in force: notice days, offset cap share, trade timeout (public)", Tag: "registry",
 			Public: true, Out: registry.Policy{}, Handler: readAll(s, registry.CurrentPolicy, nonView)},
 		{Method: "GET", Path: "/v1/registry/verify", Summary: "check the registry's invariants: serial blocks never overlap, blocks equal balances", Tag: "audit",
-			Roles: []string{RoleProvince, RoleAuditor}, Heavy: true, Out: registry.Report{}, Handler: s.handleRegistryAudit},
+			Roles: []string{ledger.RoleProvince, ledger.RoleAuditor}, Heavy: true, Out: registry.Report{}, Handler: s.handleRegistryAudit},
 		{Method: "POST", Path: "/v1/registry/policies", Summary: "publish a registry policy version from a future valid_from", Tag: "registry",
 			Roles: province, In: registry.PolicyInput{}, Out: registry.Policy{}, Handler: keyed(s, registry.PublishPolicy)},
 	}
 }
-
-// registryJobs: none. Offers time out through the core void-expired-pending
-// job: a trade's status and its blocks' reservation are derived from
-// whether its pending transaction was resolved.
-func registryJobs() []Job { return nil }
 
 func (s *Server) handleRegistryFreeze(freeze bool) handler {
 	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {

@@ -40,9 +40,9 @@ func (h *harness) registryFundPool(op, methodology, period, grams string) string
 func (h *harness) registryIssue(op, grams, rejected string) *resp {
 	h.t.Helper()
 	t := h.t
-	prov := h.token(RoleProvince, "p1", "", "")
-	opTok := h.token(RoleOperator, "ops-1", op, "")
-	verTok := h.token(RoleVerifier, "v-1", "verifier-sd1", "")
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
+	opTok := h.token(ledger.RoleOperator, "ops-1", op, "")
+	verTok := h.token(ledger.RoleVerifier, "v-1", "verifier-sd1", "")
 	h.post("/v1/verifiers", prov, map[string]any{"org": "verifier-sd1", "name": "Shandong verification body 1"})
 	h.registryFundPool(op, "metro-v1", "2025", grams)
 
@@ -69,7 +69,7 @@ func (h *harness) registryIssue(op, grams, rejected string) *resp {
 func (h *harness) registryInvariants() {
 	h.t.Helper()
 	h.verifyClean()
-	r := h.get("/v1/registry/verify", h.token(RoleAuditor, "auditor-1", "", "")).want(h.t, 200)
+	r := h.get("/v1/registry/verify", h.token(ledger.RoleAuditor, "auditor-1", "", "")).want(h.t, 200)
 	if ok, _ := r.JSON["ok"].(bool); !ok {
 		h.t.Fatalf("registry verify: %s", r.Body)
 	}
@@ -78,9 +78,9 @@ func (h *harness) registryInvariants() {
 // DOMAIN.md §7 Issuance over HTTP.
 func TestRegistryIssuanceOverHTTP(t *testing.T) {
 	h := newHarness(t, true)
-	prov := h.token(RoleProvince, "p1", "", "")
-	ent := h.token(RoleEnterprise, "e-1", "E1", "")
-	opTok := h.token(RoleOperator, "ops-1", "metro-jn", "")
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
+	ent := h.token(ledger.RoleEnterprise, "e-1", "E1", "")
+	opTok := h.token(ledger.RoleOperator, "ops-1", "metro-jn", "")
 
 	// Roles at the door.
 	h.post("/v1/certifications", ent, map[string]any{"methodology": "metro-v1", "period": "2025", "sector": "07", "project": "0001"}).want(t, 403, "forbidden")
@@ -127,10 +127,10 @@ func TestRegistryIssuanceOverHTTP(t *testing.T) {
 // DOMAIN.md §7 Sale over HTTP: E1 buys 500 units at 36 yuan/t.
 func TestRegistrySaleOverHTTP(t *testing.T) {
 	h := newHarness(t, true)
-	prov := h.token(RoleProvince, "p1", "", "")
-	opTok := h.token(RoleOperator, "ops-1", "metro-jn", "")
-	e1 := h.token(RoleEnterprise, "e-1", "E1", "")
-	e2 := h.token(RoleEnterprise, "e-2", "E2", "")
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
+	opTok := h.token(ledger.RoleOperator, "ops-1", "metro-jn", "")
+	e1 := h.token(ledger.RoleEnterprise, "e-1", "E1", "")
+	e2 := h.token(ledger.RoleEnterprise, "e-2", "E2", "")
 	h.registryIssue("metro-jn", "6330000000", "126600000")
 	h.post("/v1/holders", e1, map[string]any{"holder": "E1"}).want(t, 201)
 	h.post("/v1/holders", e2, map[string]any{"holder": "E2"}).want(t, 201)
@@ -200,9 +200,9 @@ func TestRegistrySaleOverHTTP(t *testing.T) {
 // freezes, offsets and administrative cancellation.
 func TestRegistryRetirementOverHTTP(t *testing.T) {
 	h := newHarness(t, true)
-	prov := h.token(RoleProvince, "p1", "", "")
-	opTok := h.token(RoleOperator, "ops-1", "metro-jn", "")
-	e1 := h.token(RoleEnterprise, "e-1", "E1", "")
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
+	opTok := h.token(ledger.RoleOperator, "ops-1", "metro-jn", "")
+	e1 := h.token(ledger.RoleEnterprise, "e-1", "E1", "")
 	h.registryIssue("metro-jn", "6330000000", "126600000")
 	h.post("/v1/holders", e1, map[string]any{"holder": "E1"}).want(t, 201)
 	h.post("/v1/holders", prov, map[string]any{"holder": "E2"}).want(t, 201)
@@ -263,7 +263,7 @@ func TestRegistryRetirementOverHTTP(t *testing.T) {
 	}
 	// Read access: own holdings only; oversight reads any; citizens none.
 	h.get("/v1/holdings?holder=metro-jn", e1).want(t, 404, "not_found")
-	h.get("/v1/holdings?holder=E1", h.token(RoleAuditor, "a-1", "", "")).want(t, 200)
-	h.get("/v1/holdings", h.token(RoleCitizen, "c-1", "", "")).want(t, 403, "forbidden")
+	h.get("/v1/holdings?holder=E1", h.token(ledger.RoleAuditor, "a-1", "", "")).want(t, 200)
+	h.get("/v1/holdings", h.token(ledger.RoleCitizen, "c-1", "", "")).want(t, 403, "forbidden")
 	h.registryInvariants()
 }

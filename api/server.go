@@ -48,6 +48,10 @@ type Config struct {
 	RatePerSecond float64
 	RateBurst     int
 	Now           func() time.Time // token clock; default time.Now
+	// UseCases are the registered use cases (cmd holds the list):
+	// GET /v1/audit/verify runs the engine's verification and every one's
+	// checks.
+	UseCases []ledger.UseCase
 }
 
 // Server serves the API.

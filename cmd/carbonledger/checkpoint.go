@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -75,37 +74,16 @@ func runCheckpoint(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// startCheckpoints runs the checkpoint job in serve, every
-// CARBONLEDGER_CHECKPOINT_INTERVAL (default 10m). It has its own small
-// loop, apart from api.RunJobs, so it needs only the ledger and the key.
-func startCheckpoints(ctx context.Context, l *ledger.Ledger, key *api.SigningKey, log *slog.Logger) error {
-	every := api.CheckpointIntervalDefault
-	if v := os.Getenv("CARBONLEDGER_CHECKPOINT_INTERVAL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second {
-			return fmt.Errorf("CARBONLEDGER_CHECKPOINT_INTERVAL must be a duration of at least 1s, got %q", v)
-		}
-		every = d
+// checkpointInterval is CARBONLEDGER_CHECKPOINT_INTERVAL (default 10m):
+// how often serve takes a signed checkpoint.
+func checkpointInterval() (time.Duration, error) {
+	v := os.Getenv("CARBONLEDGER_CHECKPOINT_INTERVAL")
+	if v == "" {
+		return api.CheckpointIntervalDefault, nil
 	}
-	go runLedgerJob(ctx, l, api.CheckpointJob(key, every), log)
-	return nil
-}
-
-// runLedgerJob runs j on its period until ctx ends.
-func runLedgerJob(ctx context.Context, l *ledger.Ledger, j ledger.Job, log *slog.Logger) {
-	t := time.NewTicker(j.Every)
-	defer t.Stop()
-	for {
-		n, err := j.Run(ctx, l)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("job failed", "job", j.Name, "err", err)
-		} else if n > 0 {
-			log.Info("job ran", "job", j.Name, "items", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("CARBONLEDGER_CHECKPOINT_INTERVAL must be a duration of at least 1s, got %q", v)
 	}
+	return d, nil
 }

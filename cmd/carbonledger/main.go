@@ -173,17 +173,19 @@ func cmdServe(ctx context.Context, args []string) error {
 	if c.extJWKS != "" {
 		ext = &api.ExternalIdP{JWKSURL: c.extJWKS, Issuer: c.extIssuer, Audience: c.extAud}
 	}
-	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience, External: ext, RatePerSecond: c.rateLimit})
+	every, err := checkpointInterval()
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience,
+		External: ext, RatePerSecond: c.rateLimit, UseCases: useCases()})
 	if err != nil {
 		return err
 	}
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	if !*noJobs {
-		srv.RunJobs(jobsCtx)
-		if err := startCheckpoints(jobsCtx, l, key, log); err != nil {
-			return err
-		}
+		srv.RunJobs(jobsCtx, append(ledger.AllJobs(useCases()), api.CheckpointJob(key, every)))
 	}
 	hs := &http.Server{
 		Addr: c.addr, Handler: srv.Handler(),
@@ -231,10 +233,19 @@ func cmdMigrate(ctx context.Context, args []string) error {
 	for _, v := range done {
 		fmt.Fprintln(os.Stderr, "applied", v)
 	}
-	if err == nil && len(done) == 0 {
+	if err != nil {
+		return err
+	}
+	if len(done) == 0 {
 		fmt.Fprintln(os.Stderr, "schema is up to date")
 	}
-	return err
+	// Then what SQL cannot do portably: each use case's data migration.
+	l, err := ledger.New(ctx, pool, ledger.Options{NoCoalesce: true})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return ledger.MigrateAll(ctx, l, useCases())
 }
 
 func cmdToken(_ context.Context, args []string) error {
@@ -263,12 +274,21 @@ func cmdVerify(ctx context.Context, args []string) error {
 	c := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
 	_ = fs.Parse(args)
-	l, closePool, err := c.ledger(ctx)
+	key, err := c.signingKey(nil)
 	if err != nil {
 		return err
 	}
-	defer closePool()
-	rep, err := l.Verify(ctx)
+	pool, err := c.pool(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	l, err := ledger.New(ctx, pool, ledger.Options{NoCoalesce: true, CheckpointKeys: key.CheckpointKeys()})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	rep, err := l.VerifyAll(ctx, useCases())
 	if err != nil {
 		return err
 	}
@@ -286,6 +306,10 @@ func printVerify(w io.Writer, rep *ledger.VerifyReport, asJSON bool) error {
 		fmt.Fprintf(w, "transactions %d, postings %d, chains %d, problems %d, root %s (%s)\n",
 			rep.Transactions, rep.Postings, rep.Chains, rep.ProblemsTotal, rep.Root, rep.Duration)
 		for _, p := range rep.Problems {
+			if p.Table != "" { // a use case's row, or the trail's
+				fmt.Fprintf(w, "PROBLEM %s use_case=%s table=%s row=%s: %s\n", p.Kind, p.UseCase, p.Table, p.Row, p.Detail)
+				continue
+			}
 			fmt.Fprintf(w, "PROBLEM %s account=%s shard=%d seq=%d tx=%s: %s\n", p.Kind, p.Account, p.Shard, p.Seq, p.TxID, p.Detail)
 		}
 	}
@@ -293,7 +317,7 @@ func printVerify(w io.Writer, rep *ledger.VerifyReport, asJSON bool) error {
 		return exitError(3)
 	}
 	if !asJSON {
-		fmt.Fprintln(w, "OK: every transaction balances, every chain and balance matches the journal")
+		fmt.Fprintln(w, "OK: every transaction balances, every chain and balance matches the journal, every trail chain and every use case's check holds")
 	}
 	return nil
 }
@@ -304,7 +328,7 @@ func cmdJob(ctx context.Context, args []string) error {
 	list := fs.Bool("list", false, "list the jobs")
 	_ = fs.Parse(args)
 	if *list || fs.NArg() != 1 {
-		for _, j := range api.Jobs() {
+		for _, j := range ledger.AllJobs(useCases()) {
 			fmt.Printf("%-28s every %s\n", j.Name, j.Every)
 		}
 		if *list {
@@ -313,7 +337,7 @@ func cmdJob(ctx context.Context, args []string) error {
 		return errors.New("usage: carbonledger job NAME")
 	}
 	name := fs.Arg(0)
-	for _, j := range api.Jobs() {
+	for _, j := range ledger.AllJobs(useCases()) {
 		if j.Name != name {
 			continue
 		}

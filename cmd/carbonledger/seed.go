@@ -11,20 +11,7 @@ import (
 
 	"github.com/shandong-carbon/carbonledger/api"
 	"github.com/shandong-carbon/carbonledger/ledger"
-	"github.com/shandong-carbon/carbonledger/ledger/points"
-	"github.com/shandong-carbon/carbonledger/ledger/quota"
-	"github.com/shandong-carbon/carbonledger/ledger/registry"
 )
-
-// seeder loads one use case's demo data; each is idempotent.
-type seeder struct {
-	name string
-	run  func(ctx context.Context, l *ledger.Ledger) error
-}
-
-func seeders() []seeder {
-	return []seeder{{"core", seedCore}, {"points", points.Seed}, {"quota", quota.Seed}, {"registry", registry.Seed}}
-}
 
 // seedCore opens the issuer accounts and a funded demo enterprise.
 func seedCore(ctx context.Context, l *ledger.Ledger) error {
@@ -56,12 +43,13 @@ func cmdSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closePool()
-	for _, s := range seeders() {
-		if err := s.run(ctx, l); err != nil {
-			return fmt.Errorf("seed %s: %w", s.name, err)
-		}
-		fmt.Fprintf(os.Stderr, "seeded %s\n", s.name)
+	if err := seedCore(ctx, l); err != nil {
+		return fmt.Errorf("seed core: %w", err)
 	}
+	if err := ledger.SeedAll(ctx, l, useCases()); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "seeded core and every use case")
 	key, err := c.signingKey(nil)
 	if err != nil {
 		return err
