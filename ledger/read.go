@@ -70,12 +70,6 @@ func (j Journal) Accounts(ids []string) (map[string]AccountView, error) {
 	return queryAccounts(j.ctx, j.tx, `a.id = ANY($1::TEXT[])`, ids)
 }
 
-// AccountsOwnedBy returns every account of the owners ("citizen:C1",
-// "holder:E1", …), by id.
-func (j Journal) AccountsOwnedBy(owners []string) (map[string]AccountView, error) {
-	return queryAccounts(j.ctx, j.tx, `a.owner = ANY($1::TEXT[])`, owners)
-}
-
 // InactiveOwners returns those of owners that have an account which is
 // not active (frozen or closed): jobs skip their lots.
 func (j Journal) InactiveOwners(owners []string) (map[string]bool, error) {
