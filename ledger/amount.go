@@ -33,6 +33,15 @@ func (a Asset) Scale() (int32, bool) {
 	return s, ok
 }
 
+// ParseAmountScale is ParseAmount for an asset whose scale the caller
+// knows from configuration (an index kind loaded from the assets table).
+func ParseAmountScale(a Asset, scale int32, s string) (decimal.Decimal, error) {
+	return parseAmount(a, scale, true, s)
+}
+
+// FormatAmountScale renders d with exactly the given scale.
+func FormatAmountScale(scale int32, d decimal.Decimal) string { return d.StringFixed(scale) }
+
 // Managed reports whether the asset's balances are tied to a use case's
 // own records (points lots, serial blocks, index tranches), so that only
 // that use case may post it. The generic administrative transactions move
@@ -47,6 +56,10 @@ func (a Asset) Managed() bool { return a != AssetCNY }
 // differently must not post silently.
 func ParseAmount(a Asset, s string) (decimal.Decimal, error) {
 	scale, ok := a.Scale()
+	return parseAmount(a, scale, ok, s)
+}
+
+func parseAmount(a Asset, scale int32, ok bool, s string) (decimal.Decimal, error) {
 	if !ok {
 		return decimal.Decimal{}, Errf(CodeInvalidAmount, "unknown asset %q", string(a))
 	}
@@ -114,7 +127,15 @@ func FormatAmount(a Asset, d decimal.Decimal) string {
 
 // checkScale reports whether d fits the asset's scale and range.
 func checkScale(a Asset, d decimal.Decimal) error {
-	scale, ok := a.Scale()
+	return checkScaleOf(Asset.Scale, a, d)
+}
+
+// scaleOf looks an asset's scale up: Asset.Scale for the engine's own
+// assets, Ledger.AssetScale for those loaded from the assets table too.
+type scaleOf func(Asset) (int32, bool)
+
+func checkScaleOf(lookup scaleOf, a Asset, d decimal.Decimal) error {
+	scale, ok := lookup(a)
 	if !ok {
 		return Errf(CodeInvalidAmount, "unknown asset %q", string(a))
 	}

@@ -37,12 +37,18 @@ var chart = []chartEntry{
 	{"registry:SDCER:cancelled", AssetSDCER, false, false},
 	{"registry:SDCER:surrendered", AssetSDCER, false, false},
 
-	{"province:CEI:recognition", AssetCEI, true, false},
-	{"enterprise:*:CEI:source", AssetCEI, false, false},
-	{"province:CEI:reserve", AssetCEI, false, false},
-	{"city:*:CEI:reserve", AssetCEI, false, false},
-	{"project:*:CEI:allocated", AssetCEI, false, false},
-	{"province:CEI:consumed", AssetCEI, false, false},
+	// The index family: one set of shapes for every index kind (CEI and
+	// the pollutant totals COD, NH3N, NOX, VOCS, and any kind a later
+	// migration adds to the assets table with family 'index'). The asset
+	// is the {index} segment itself; the Ledger checks at Build that it is
+	// a loaded asset (see Ledger.AssetScale), so a new kind is a row, not
+	// a chart entry.
+	{"province:" + indexSegment + ":recognition", "", true, false},
+	{"enterprise:*:" + indexSegment + ":source", "", false, false},
+	{"province:" + indexSegment + ":reserve", "", false, false},
+	{"city:*:" + indexSegment + ":reserve", "", false, false},
+	{"project:*:" + indexSegment + ":allocated", "", false, false},
+	{"province:" + indexSegment + ":consumed", "", false, false},
 
 	{"org:*:CNY", AssetCNY, false, false},
 	{"province:CNY:revenue", AssetCNY, false, false},
@@ -50,6 +56,29 @@ var chart = []chartEntry{
 }
 
 const identSegmentBytesMax = 64
+
+// indexSegment stands for the asset of an index-family shape.
+const indexSegment = "{index}"
+
+// ValidIndexAsset reports whether s can name an index kind's asset: 2 to
+// 16 upper-case letters and digits, starting with a letter, and not one of
+// the engine's own non-index assets. ("NH3-N" is written "NH3N": a code is
+// also a path segment and a CSV column, where '-' would need care.)
+func ValidIndexAsset(s string) bool {
+	if len(s) < 2 || len(s) > 16 || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	switch Asset(s) {
+	case AssetCP, AssetCO2E, AssetSDCER, AssetCNY:
+		return false
+	}
+	return true
+}
 
 // AccountSpec is what the chart says about an account id.
 type AccountSpec struct {
@@ -76,8 +105,15 @@ func ClassifyAccount(id string) (AccountSpec, error) {
 			continue
 		}
 		match := true
+		asset := e.asset
 		for i, p := range pat {
-			if p == "*" {
+			if p == indexSegment {
+				if !ValidIndexAsset(segs[i]) {
+					match = false
+					break
+				}
+				asset = Asset(segs[i])
+			} else if p == "*" {
 				if !ValidIdent(segs[i]) {
 					match = false
 					break
@@ -98,11 +134,11 @@ func ClassifyAccount(id string) (AccountSpec, error) {
 		// "available", "pool", "issuance", "holder", "external".
 		typ := ""
 		for i := len(pat) - 1; i >= 0 && typ == ""; i-- {
-			if pat[i] != "*" && pat[i] != string(e.asset) {
+			if pat[i] != "*" && pat[i] != indexSegment && pat[i] != string(e.asset) {
 				typ = pat[i]
 			}
 		}
-		return AccountSpec{ID: id, Asset: e.asset, Issuer: e.issuer, Sink: e.sink, Owner: owner, Type: typ}, nil
+		return AccountSpec{ID: id, Asset: asset, Issuer: e.issuer, Sink: e.sink, Owner: owner, Type: typ}, nil
 	}
 	return AccountSpec{}, Errf(CodeInvalidAccount, "account id %q matches no shape in the chart of accounts", id)
 }

@@ -54,6 +54,10 @@ type Ledger struct {
 	opts      Options
 	stats     Stats
 	coalescer *coalescer
+	// assets are the scales of every row of the assets table, read once at
+	// New and never changed: index kinds (family 'index') are rows, so a
+	// migration adds a kind and the next process start knows it.
+	assets map[Asset]int32
 }
 
 // Connect opens a pool with the decimal type registered and a statement
@@ -97,6 +101,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 		return nil, err
 	}
 	l := &Ledger{pool: pool, cockroach: crdb, opts: opts}
+	if l.assets, err = loadAssets(ctx, pool); err != nil {
+		return nil, err
+	}
 	// Events moved from the use cases' old trail tables are chained
 	// once, before anything new is appended to their subjects.
 	if err := l.sealLegacyTrail(ctx); err != nil {
@@ -106,6 +113,46 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 		l.startCoalescer()
 	}
 	return l, nil
+}
+
+// loadAssets reads the assets table. Before the first migration there is
+// none, and the engine's own assets (Asset.Scale) are all there is.
+func loadAssets(ctx context.Context, pool *pgxpool.Pool) (map[Asset]int32, error) {
+	rows, err := pool.Query(ctx, `SELECT code, scale FROM assets`)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		return map[Asset]int32{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[Asset]int32{}
+	for rows.Next() {
+		var code string
+		var scale int64
+		if err := rows.Scan(&code, &scale); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[Asset(code)] = int32(scale)
+	}
+	return out, rows.Err()
+}
+
+// AssetScale is the scale of an asset of this ledger: the engine's own
+// assets and every asset of the assets table as it was at New.
+func (l *Ledger) AssetScale(a Asset) (int32, bool) {
+	if s, ok := a.Scale(); ok {
+		return s, true
+	}
+	s, ok := l.assets[a]
+	return s, ok
+}
+
+// IndexKindLoaded reports whether the ledger knows the index asset a.
+func (l *Ledger) IndexKindLoaded(a Asset) bool {
+	_, ok := l.AssetScale(a)
+	return ok && ValidIndexAsset(string(a))
 }
 
 // Pool exposes the pool for readiness checks and tests.

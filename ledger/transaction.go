@@ -95,6 +95,12 @@ type TxInput struct {
 // the chart, and every amount fits its asset. Accounts, balances and
 // statuses are checked later, under lock.
 func NewTransaction(in TxInput, actor string, now time.Time) (*Transaction, error) {
+	return newTransaction(in, actor, now, Asset.Scale)
+}
+
+// newTransaction is NewTransaction with the scales of the assets the
+// caller knows (a Ledger knows the index kinds of its assets table).
+func newTransaction(in TxInput, actor string, now time.Time, scales scaleOf) (*Transaction, error) {
 	if !validKind(in.Kind) {
 		return nil, Errf(CodeInvalidRequest, "kind must be 1 to %d characters of a-z, 0-9, '_' and '.'", KindBytesMax).At("kind")
 	}
@@ -146,7 +152,7 @@ func NewTransaction(in TxInput, actor string, now time.Time) (*Transaction, erro
 		if p.Amount.IsZero() {
 			return nil, Errf(CodeInvalidAmount, "a posting amount may not be zero").At(field + ".amount")
 		}
-		if err := checkScale(spec.Asset, p.Amount); err != nil {
+		if err := checkScaleOf(scales, spec.Asset, p.Amount); err != nil {
 			return nil, err.(*Error).At(field + ".amount")
 		}
 		sums[spec.Asset] = sums[spec.Asset].Add(p.Amount)

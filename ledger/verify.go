@@ -62,7 +62,7 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // read-only
 
-	v := &verifyRun{ctx: ctx, tx: tx, rep: rep}
+	v := &verifyRun{ctx: ctx, tx: tx, rep: rep, scales: l.AssetScale}
 	if err := v.checkTransactions(); err != nil {
 		return nil, err
 	}
@@ -88,6 +88,7 @@ type verifyRun struct {
 	rep    *VerifyReport
 	totals map[Asset]decimal.Decimal
 	heads  []headLine // for the root: sorted in Go, so it does not depend on the collation
+	scales scaleOf
 }
 
 // checkTransactions is stage 1: transactions, their content hash and
@@ -125,7 +126,7 @@ func (v *verifyRun) checkTransactions() error {
 				rows.Close()
 				return err
 			}
-			if checkScale(a, amt) != nil {
+			if checkScaleOf(v.scales, a, amt) != nil {
 				v.rep.add(Problem{Kind: "amount_scale", Account: *acct, TxID: t.ID.String(),
 					Detail: fmt.Sprintf("amount %s has more decimals than %s allows", amt, a)})
 			}

@@ -46,7 +46,7 @@ func (w *Writer) ApplyEach(txs []*Transaction) ([]error, error) {
 
 // Build validates a transaction with NewTransaction at the writer's clock.
 func (w *Writer) Build(actor Actor, in TxInput) (*Transaction, error) {
-	return NewTransaction(in, actor.ID(), w.now)
+	return newTransaction(in, actor.ID(), w.now, w.l.AssetScale)
 }
 
 // OpenAccounts opens the accounts that do not exist yet.

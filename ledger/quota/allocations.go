@@ -23,6 +23,7 @@ const (
 // Allocation is indices secured for a project by an approved application.
 type Allocation struct {
 	ID                uuid.UUID     `json:"id"`
+	IndexKind         string        `json:"index_kind"`
 	ApplicationID     uuid.UUID     `json:"application_id"`
 	Project           string        `json:"project"`
 	Tonnes            string        `json:"tonnes"`
@@ -64,14 +65,14 @@ type allocationRow struct {
 	tonnes, amount, refunded decimal.Decimal
 }
 
-const allocationColumns = `id, application_id, project, tonnes, paid, price, price_version, amount_cny, refunded_cny, status, tx_id, closed_tx, created_at, closed_at`
+const allocationColumns = `id, application_id, project, tonnes, paid, price, price_version, amount_cny, refunded_cny, status, tx_id, closed_tx, created_at, closed_at, index_kind`
 
 // scanAllocation scans allocationColumns, then the extra columns selected.
 func scanAllocation(r pgx.Row, extra ...any) (allocationRow, error) {
 	var a allocationRow
 	var price *decimal.Decimal
 	err := r.Scan(append([]any{&a.ID, &a.ApplicationID, &a.Project, &a.tonnes, &a.Paid, &price, &a.PriceVersion, &a.amount, &a.refunded, &a.Status,
-		&a.TxID, &a.ClosedTxID, &a.CreatedAt, &a.ClosedAt}, extra...)...)
+		&a.TxID, &a.ClosedTxID, &a.CreatedAt, &a.ClosedAt, &a.IndexKind}, extra...)...)
 	if err != nil {
 		return a, err
 	}
@@ -103,7 +104,7 @@ func loadDraws(ctx context.Context, tx pgx.Tx, id uuid.UUID) ([]DrawPiece, []Res
 		var formed time.Time
 		var t decimal.Decimal
 		err := r.Scan(&p.Reserve, &p.TrancheID, &p.SourceID, &p.SourceEnterprise, &p.SourceCity, &p.Route, &formed, &p.EvidenceRef, &t)
-		p.FormedOn, p.Tonnes = formed.Format(dateLayout), tonnesText(t)
+		p.FormedOn, p.Tonnes, p.Reserve = formed.Format(dateLayout), tonnesText(t), keyName(p.Reserve)
 		if _, ok := sums[p.Reserve]; !ok {
 			order = append(order, p.Reserve)
 		}
@@ -140,7 +141,7 @@ func loadAllocationByApplication(ctx context.Context, tx pgx.Tx, appID uuid.UUID
 func allocate(w *ledger.Writer, actor ledger.Actor, a *applicationRow, draws []draw, paid bool, reason string) error {
 	names := make([]string, len(draws))
 	for i, d := range draws {
-		names[i] = d.reserve
+		names[i] = reserveKey(a.IndexKind, d.reserve)
 	}
 	rl, err := lockReserves(w, names...)
 	if err != nil {
@@ -148,21 +149,21 @@ func allocate(w *ledger.Writer, actor ledger.Actor, a *applicationRow, draws []d
 	}
 	var pieces []piece
 	var lg legs
-	for _, d := range draws {
-		ps, err := rl.take(w, d.reserve, d.tonnes, nil)
+	for i, d := range draws {
+		ps, err := rl.take(w, names[i], d.tonnes, nil)
 		if err != nil {
 			return err
 		}
 		pieces = append(pieces, ps...)
-		lg.add(ReserveAccount(d.reserve), d.tonnes.Neg())
+		lg.add(keyAccount(names[i]), d.tonnes.Neg())
 	}
-	project := ProjectAccount(a.Project)
+	project := KindProjectAccount(a.IndexKind, a.Project)
 	lg.add(project, a.requested)
-	al := Allocation{ID: ledger.NewID(), ApplicationID: a.ID, Project: a.Project, Tonnes: a.Requested, Paid: paid, CreatedAt: w.Now()}
+	al := Allocation{ID: ledger.NewID(), IndexKind: a.IndexKind, ApplicationID: a.ID, Project: a.Project, Tonnes: a.Requested, Paid: paid, CreatedAt: w.Now()}
 	meta := map[string]string{"application_id": a.ID.String(), "allocation_id": al.ID.String(), "project": a.Project}
 	var price, amount decimal.Decimal
 	if paid {
-		pc, err := configAt(w, ConfigPrice, "")
+		pc, err := configOf(w, a.IndexKind, ConfigPrice, "")
 		if err != nil {
 			return err
 		}
@@ -214,9 +215,9 @@ func allocate(w *ledger.Writer, actor ledger.Actor, a *applicationRow, draws []d
 func insertAllocation(w *ledger.Writer, al *Allocation, pieces []piece) error {
 	ctx, tx := w.Ctx(), w.Tx()
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO quota_allocations (id, application_id, project, tonnes, paid, price, price_version, amount_cny, status, tx_id, created_at, record_hash)
-		VALUES ($1, $2, $3, $4::NUMERIC, $5, NULLIF($6, '')::NUMERIC, $7, $8::NUMERIC, 'allocated', $9, $10, $11)`,
-		al.ID, al.ApplicationID, al.Project, al.Tonnes, al.Paid, al.PriceYuanPerTonne, al.PriceVersion, al.AmountCNY, al.TxID, al.CreatedAt, al.hash(pieces)); err != nil {
+		INSERT INTO quota_allocations (id, application_id, project, tonnes, paid, price, price_version, amount_cny, status, tx_id, created_at, record_hash, index_kind)
+		VALUES ($1, $2, $3, $4::NUMERIC, $5, NULLIF($6, '')::NUMERIC, $7, $8::NUMERIC, 'allocated', $9, $10, $11, $12)`,
+		al.ID, al.ApplicationID, al.Project, al.Tonnes, al.Paid, al.PriceYuanPerTonne, al.PriceVersion, al.AmountCNY, al.TxID, al.CreatedAt, al.hash(pieces), al.IndexKind); err != nil {
 		return err
 	}
 	var idx []int32
@@ -298,11 +299,12 @@ func Consume(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 		if err != nil {
 			return ApplicationDetail{}, err
 		}
-		if err := w.OpenAccounts(AccountConsumed); err != nil {
+		consumed := KindConsumedAccount(al.IndexKind)
+		if err := w.OpenAccounts(consumed); err != nil {
 			return ApplicationDetail{}, err
 		}
 		t, err := w.Build(actor, ledger.TxInput{Kind: "quota.consumption",
-			Postings: []ledger.PostingInput{{Account: ProjectAccount(al.Project), Amount: al.tonnes.Neg()}, {Account: AccountConsumed, Amount: al.tonnes}},
+			Postings: []ledger.PostingInput{{Account: KindProjectAccount(al.IndexKind, al.Project), Amount: al.tonnes.Neg()}, {Account: consumed, Amount: al.tonnes}},
 			Metadata: map[string]string{"allocation_id": id.String(), "application_id": app.ID.String(), "commissioned_on": in.CommissionedOn}})
 		if err != nil {
 			return ApplicationDetail{}, err
@@ -373,11 +375,11 @@ func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 			return ApplicationDetail{}, err
 		}
 		var lg legs
-		lg.add(ProjectAccount(al.Project), al.tonnes.Neg())
+		lg.add(KindProjectAccount(al.IndexKind, al.Project), al.tonnes.Neg())
 		tranches := make([]newTranche, 0, len(draws))
 		moves := make([]movement, 0, len(draws))
 		for _, d := range draws {
-			lg.add(ReserveAccount(d.Reserve), d.Tonnes)
+			lg.add(keyAccount(d.Reserve), d.Tonnes)
 			parent := d.Tranche
 			tranches = append(tranches, newTranche{Reserve: d.Reserve, Source: d.Source, Origin: "recovery", OriginID: id, Parent: &parent, Tonnes: d.Tonnes})
 			moves = append(moves, movement{Flow: flowRecovered, Tonnes: d.Tonnes, Reserve: d.Reserve, Source: d.Source, Project: app.Project,
@@ -421,10 +423,11 @@ func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 
 // TransferInput moves indices between reserves by provincial decision.
 type TransferInput struct {
-	From   string `json:"from"` // "province" or a city code
-	To     string `json:"to"`
-	Tonnes string `json:"tonnes"`
-	Reason string `json:"reason"`
+	From      string `json:"from"` // "province" or a city code
+	To        string `json:"to"`
+	Tonnes    string `json:"tonnes"`
+	Reason    string `json:"reason"`
+	IndexKind string `json:"index_kind,omitempty"` // "" is CEI
 }
 
 // Transfer is a completed move between reserves.
@@ -460,19 +463,36 @@ func TransferReserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	if err := checkText(in.Reason, "reason", true, ReasonBytesMax); err != nil {
 		return Transfer{}, false, err
 	}
+	kind, err := checkKind(l, in.IndexKind, "index_kind")
+	if err != nil {
+		return Transfer{}, false, err
+	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.transfer", in, func(w *ledger.Writer) (Transfer, error) {
-		rl, err := lockReserves(w, in.From, in.To)
+		return transfer(w, actor, kind, in, tonnes)
+	})
+}
+
+// transfer moves tonnes of a kind between two reserves, oldest tranches
+// first, in the caller's database transaction.
+func transfer(w *ledger.Writer, actor ledger.Actor, kind string, in TransferInput, tonnes decimal.Decimal) (Transfer, error) {
+	{
+		from, to := reserveKey(kind, in.From), reserveKey(kind, in.To)
+		rl, err := lockReserves(w, from, to)
 		if err != nil {
 			return Transfer{}, err
 		}
-		pieces, err := rl.take(w, in.From, tonnes, nil)
+		pieces, err := rl.take(w, from, tonnes, nil)
 		if err != nil {
 			return Transfer{}, err
 		}
 		id := ledger.NewID()
+		meta := map[string]string{"transfer_id": id.String(), "from": in.From, "to": in.To}
+		if kind != KindCEI {
+			meta["index_kind"] = kind
+		}
 		t, err := w.Build(actor, ledger.TxInput{Kind: "quota.transfer",
-			Postings: []ledger.PostingInput{{Account: ReserveAccount(in.From), Amount: tonnes.Neg()}, {Account: ReserveAccount(in.To), Amount: tonnes}},
-			Metadata: map[string]string{"transfer_id": id.String(), "from": in.From, "to": in.To}})
+			Postings: []ledger.PostingInput{{Account: keyAccount(from), Amount: tonnes.Neg()}, {Account: keyAccount(to), Amount: tonnes}},
+			Metadata: meta})
 		if err != nil {
 			return Transfer{}, err
 		}
@@ -481,10 +501,10 @@ func TransferReserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 		var sources []uuid.UUID
 		for _, p := range pieces {
 			parent := p.Tranche
-			tranches = append(tranches, newTranche{Reserve: in.To, Source: p.Source, Origin: "transfer", OriginID: id, Parent: &parent, Tonnes: p.Tonnes})
+			tranches = append(tranches, newTranche{Reserve: to, Source: p.Source, Origin: "transfer", OriginID: id, Parent: &parent, Tonnes: p.Tonnes})
 			moves = append(moves,
-				movement{Flow: flowTransferredOut, Tonnes: p.Tonnes, Reserve: in.From, Source: p.Source, OpID: id},
-				movement{Flow: flowTransferredIn, Tonnes: p.Tonnes, Reserve: in.To, Source: p.Source, OpID: id})
+				movement{Flow: flowTransferredOut, Tonnes: p.Tonnes, Reserve: from, Source: p.Source, OpID: id},
+				movement{Flow: flowTransferredIn, Tonnes: p.Tonnes, Reserve: to, Source: p.Source, OpID: id})
 			if !slices.Contains(sources, p.Source) {
 				sources = append(sources, p.Source)
 			}
@@ -498,14 +518,17 @@ func TransferReserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 		tr := Transfer{ID: id, From: in.From, To: in.To, Tonnes: tonnesText(tonnes), Reason: in.Reason, TxID: t.ID,
 			CreatedBy: actor.ID(), CreatedAt: w.Now(), Sources: sources}
 		if _, err := w.Tx().Exec(w.Ctx(), `
-			INSERT INTO quota_transfers (id, from_reserve, to_reserve, tonnes, reason, tx_id, created_by, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, in.From, in.To, tonnes, in.Reason, t.ID, actor.ID(), w.Now()); err != nil {
+			INSERT INTO quota_transfers (id, from_reserve, to_reserve, tonnes, reason, tx_id, created_by, created_at, index_kind)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, from, to, tonnes, in.Reason, t.ID, actor.ID(), w.Now(), kind); err != nil {
 			return Transfer{}, err
 		}
 		if err := writeMovements(w, t.ID, moves); err != nil {
 			return Transfer{}, err
 		}
-		return tr, record(w, actor, subjectTransfer, id, "transfer.created", in.Reason,
-			map[string]string{"from": in.From, "to": in.To, "tonnes": tr.Tonnes}, &t.ID)
-	})
+		detail := map[string]string{"from": in.From, "to": in.To, "tonnes": tr.Tonnes}
+		if kind != KindCEI {
+			detail["index_kind"] = kind
+		}
+		return tr, record(w, actor, subjectTransfer, id, "transfer.created", in.Reason, detail, &t.ID)
+	}
 }

@@ -32,6 +32,8 @@ const (
 // Application is an enterprise's request for indices for a project.
 type Application struct {
 	ID                 uuid.UUID           `json:"id"`
+	IndexKind          string              `json:"index_kind"`
+	BundleID           *uuid.UUID          `json:"bundle_id,omitempty"`
 	Project            string              `json:"project"`
 	Enterprise         string              `json:"enterprise"`
 	City               string              `json:"city"`
@@ -60,7 +62,7 @@ type applicationRow struct {
 }
 
 const applicationColumns = `id, project, enterprise, city, sector, emissions, breakdown, coefficient, coefficient_version, required, own_sources, own_sources_ref,
-	gap, requested, status, threshold, threshold_version, escalated, created_by, created_at, updated_at`
+	gap, requested, status, threshold, threshold_version, escalated, created_by, created_at, updated_at, index_kind, bundle_id`
 
 func scanApplication(r pgx.Row) (applicationRow, error) {
 	var a applicationRow
@@ -68,7 +70,7 @@ func scanApplication(r pgx.Row) (applicationRow, error) {
 	var threshold *decimal.Decimal
 	var breakdown EmissionsBreakdown
 	err := r.Scan(&a.ID, &a.Project, &a.Enterprise, &a.City, &a.Sector, &emissions, &breakdown, &coef, &a.CoefficientVersion, &required, &own, &a.OwnSourcesRef,
-		&gap, &a.requested, &a.Status, &threshold, &a.ThresholdVersion, &a.Escalated, &a.CreatedBy, &a.CreatedAt, &a.UpdatedAt)
+		&gap, &a.requested, &a.Status, &threshold, &a.ThresholdVersion, &a.Escalated, &a.CreatedBy, &a.CreatedAt, &a.UpdatedAt, &a.IndexKind, &a.BundleID)
 	if err != nil {
 		return a, err
 	}
@@ -136,7 +138,7 @@ func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 				Msg:    "requested " + tonnesText(requested) + " t exceeds the gap of " + tonnesText(g.Gap) + " t (" + tonnesText(emissions) + " × " + coef.Value + " − " + tonnesText(own) + ")",
 				Detail: map[string]string{"required": tonnesText(g.Required), "gap": tonnesText(g.Gap)}}
 		}
-		if err := claimProject(w, actor, &in); err != nil {
+		if err := claimProject(w, actor, in.Project, in.City, in.Sector); err != nil {
 			return ApplicationDetail{}, err
 		}
 		breakdown := []byte("{}")
@@ -210,7 +212,8 @@ func (in *ApplyInput) parse() (emissions, own, requested decimal.Decimal, err er
 // no application in progress. The project belongs to the first
 // enterprise that applies for it; its row, locked here, serialises
 // applications of one project.
-func claimProject(w *ledger.Writer, actor ledger.Actor, in *ApplyInput) error {
+func claimProject(w *ledger.Writer, actor ledger.Actor, project, city, sector string) error {
+	in := struct{ Project, City, Sector string }{project, city, sector}
 	ctx, tx := w.Ctx(), w.Tx()
 	if _, err := tx.Exec(ctx, `INSERT INTO quota_projects (id, enterprise, city, sector, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
 		in.Project, actor.Org, in.City, in.Sector, w.Now()); err != nil {
@@ -365,7 +368,7 @@ func DecideApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 			return ApplicationDetail{}, ledger.Errf(ledger.CodeInvalidRequest, "draws add up to %s t; the application requests %s t", tonnesText(total), a.Requested).At("draws")
 		}
 		if a.Status == StatusCityApproved {
-			th, err := configAt(w, ConfigThreshold, "")
+			th, err := configOf(w, a.IndexKind, ConfigThreshold, "")
 			if err != nil {
 				return ApplicationDetail{}, err
 			}

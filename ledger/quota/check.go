@@ -25,19 +25,21 @@ type balanceRule struct {
 }
 
 var balanceRules = []balanceRule{
-	{what: "reserve", table: "quota_tranches", sql: `
+	{what: "reserve", table: "quota_tranches", chartType: "reserve", sql: `
 		SELECT r.name, r.account, COALESCE(sum(t.remaining), 0) FROM quota_reserves r LEFT JOIN quota_tranches t ON t.reserve = r.name
 		GROUP BY r.name, r.account`},
 	{what: "enterprise source", table: "quota_sources", chartType: "source", sql: `
-		SELECT enterprise, 'enterprise:' || enterprise || ':CEI:source', sum(CASE WHEN status = 'recognised' THEN unstockpiled ELSE 0 END)
-		FROM quota_sources GROUP BY enterprise`},
+		SELECT enterprise || CASE WHEN index_kind = 'CEI' THEN '' ELSE '/' || index_kind END, 'enterprise:' || enterprise || ':' || index_kind || ':source', sum(CASE WHEN status = 'recognised' THEN unstockpiled ELSE 0 END)
+		FROM quota_sources GROUP BY enterprise, index_kind`},
 	{what: "project", table: "quota_allocations", chartType: "allocated", sql: `
-		SELECT p.id, 'project:' || p.id || ':CEI:allocated', COALESCE(sum(CASE WHEN x.status = 'allocated' THEN x.tonnes ELSE 0 END), 0)
-		FROM quota_projects p LEFT JOIN quota_allocations x ON x.project = p.id GROUP BY p.id`},
-	{what: "consumed", table: "quota_allocations", sql: `
-		SELECT 'consumed', '` + AccountConsumed + `', COALESCE(sum(tonnes), 0) FROM quota_allocations WHERE status = 'consumed'`},
-	{what: "recognition", table: "quota_sources", issuer: true, sql: `
-		SELECT 'recognised', '` + AccountRecognition + `', COALESCE(sum(tonnes + corrected), 0) FROM quota_sources WHERE status = 'recognised'`},
+		SELECT p.id || CASE WHEN k.code = 'CEI' THEN '' ELSE '/' || k.code END, 'project:' || p.id || ':' || k.code || ':allocated', COALESCE(sum(CASE WHEN x.status = 'allocated' THEN x.tonnes ELSE 0 END), 0)
+		FROM quota_projects p CROSS JOIN quota_index_kinds k LEFT JOIN quota_allocations x ON x.project = p.id AND x.index_kind = k.code GROUP BY p.id, k.code`},
+	{what: "consumed", table: "quota_allocations", chartType: "consumed", sql: `
+		SELECT 'consumed' || CASE WHEN k.code = 'CEI' THEN '' ELSE '/' || k.code END, 'province:' || k.code || ':consumed', COALESCE(sum(x.tonnes), 0)
+		FROM quota_index_kinds k LEFT JOIN quota_allocations x ON x.index_kind = k.code AND x.status = 'consumed' GROUP BY k.code`},
+	{what: "recognition", table: "quota_sources", chartType: "recognition", issuer: true, sql: `
+		SELECT 'recognised' || CASE WHEN k.code = 'CEI' THEN '' ELSE '/' || k.code END, 'province:' || k.code || ':recognition', COALESCE(sum(s.tonnes + s.corrected), 0)
+		FROM quota_index_kinds k LEFT JOIN quota_sources s ON s.index_kind = k.code AND s.status = 'recognised' GROUP BY k.code`},
 }
 
 // checkBalances compares each rule's rows with the engine's accounts.
@@ -95,14 +97,26 @@ func (rule balanceRule) check(r *ledger.Reader) ([]ledger.Problem, error) {
 	if rule.chartType == "" {
 		return problems, nil
 	}
-	// Accounts of the type that no row mirrors would escape the loop.
-	t, err := r.Totals(ledger.AccountFilter{Asset: ledger.AssetCEI, Type: rule.chartType})
+	// Accounts of the type that no row mirrors would escape the loop:
+	// summed over every configured kind (each its own asset).
+	kinds, err := kindsOf(r.Journal, nil)
 	if err != nil {
 		return nil, err
 	}
-	if !t.Balance.Equal(covered) {
+	total := decimal.Zero
+	for _, k := range kinds {
+		t, err := r.Totals(ledger.AccountFilter{Asset: ledger.Asset(k.Code), Type: rule.chartType})
+		if err != nil {
+			return nil, err
+		}
+		total = total.Add(t.Balance)
+	}
+	if rule.issuer {
+		total = total.Neg()
+	}
+	if !total.Equal(covered) {
 		problems = append(problems, ledger.Problem{Kind: "balance", Table: rule.table, Row: "*",
-			Detail: fmt.Sprintf("%s accounts hold %s t in all, %s t of it in accounts the workflow knows", rule.chartType, t.Balance, covered)})
+			Detail: fmt.Sprintf("%s accounts of every index kind hold %s t in all, %s t of it in accounts the workflow knows", rule.chartType, total, covered)})
 	}
 	return problems, nil
 }

@@ -19,13 +19,15 @@ const (
 	ConfigCoefficient = "coefficient" // sector coefficient; subject = sector
 	ConfigThreshold   = "threshold"   // tonnes above which the government approves
 	ConfigPrice       = "price"       // yuan per tonne of paid reallocation
+	ConfigRatio       = "ratio"       // replacement ratio 倍量替代; subject = city code or "" (province-wide)
 )
 
-var configKinds = []string{ConfigSplit, ConfigCoefficient, ConfigThreshold, ConfigPrice}
+var configKinds = []string{ConfigSplit, ConfigCoefficient, ConfigThreshold, ConfigPrice, ConfigRatio}
 
 // ConfigVersion is one version of one configuration value.
 type ConfigVersion struct {
 	ID        uuid.UUID  `json:"id"`
+	IndexKind string     `json:"index_kind"`
 	Kind      string     `json:"kind"`
 	Subject   string     `json:"subject,omitempty"`
 	Value     string     `json:"value"`
@@ -41,11 +43,11 @@ type configRow struct {
 	value decimal.Decimal
 }
 
-const configColumns = `id, kind, subject, value, valid_from, valid_to, source_doc, created_by, created_at`
+const configColumns = `id, kind, subject, value, valid_from, valid_to, source_doc, created_by, created_at, index_kind`
 
 func scanConfig(r pgx.Row) (configRow, error) {
 	var c configRow
-	err := r.Scan(&c.ID, &c.Kind, &c.Subject, &c.value, &c.ValidFrom, &c.ValidTo, &c.SourceDoc, &c.CreatedBy, &c.CreatedAt)
+	err := r.Scan(&c.ID, &c.Kind, &c.Subject, &c.value, &c.ValidFrom, &c.ValidTo, &c.SourceDoc, &c.CreatedBy, &c.CreatedAt, &c.IndexKind)
 	if err != nil {
 		return c, err
 	}
@@ -58,15 +60,31 @@ func scanConfig(r pgx.Row) (configRow, error) {
 	return c, nil
 }
 
-// configAt returns the version of kind/subject in force at the ledger clock.
+// configAt returns the CEI version of kind/subject in force at the ledger clock.
 func configAt(w *ledger.Writer, kind, subject string) (configRow, error) {
+	return configOf(w, KindCEI, kind, subject)
+}
+
+// ratioOf is the replacement ratio of an index kind for a city: the
+// city's own version, else the province-wide one (subject "").
+func ratioOf(w *ledger.Writer, indexKind, city string) (configRow, error) {
+	c, err := configOf(w, indexKind, ConfigRatio, city)
+	if ledger.ErrorCode(err) == CodeConfigMissing {
+		return configOf(w, indexKind, ConfigRatio, "")
+	}
+	return c, err
+}
+
+// configOf returns the version of an index kind's kind/subject in force
+// at the ledger clock.
+func configOf(w *ledger.Writer, indexKind, kind, subject string) (configRow, error) {
 	now := w.Now()
 	c, err := scanConfig(w.Tx().QueryRow(w.Ctx(), `
 		SELECT `+configColumns+` FROM quota_config
-		WHERE kind = $1 AND subject = $2 AND valid_from <= $3 AND (valid_to IS NULL OR valid_to > $3)
-		ORDER BY valid_from DESC LIMIT 1`, kind, subject, now))
+		WHERE kind = $1 AND subject = $2 AND valid_from <= $3 AND (valid_to IS NULL OR valid_to > $3) AND index_kind = $4
+		ORDER BY valid_from DESC LIMIT 1`, kind, subject, now, indexKind))
 	if errors.Is(err, pgx.ErrNoRows) {
-		what := kind
+		what := indexKind + " " + kind
 		if subject != "" {
 			what += " for " + subject
 		}
@@ -83,6 +101,7 @@ type PublishConfigInput struct {
 	ValidFrom string `json:"valid_from"` // RFC 3339; not before now
 	SourceDoc string `json:"source_doc"`
 	Reason    string `json:"reason"`
+	IndexKind string `json:"index_kind,omitempty"` // "" is CEI
 }
 
 // PublishConfig adds a version (province only). Versions are never
@@ -97,12 +116,19 @@ func PublishConfig(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 	if err != nil {
 		return ConfigVersion{}, false, err
 	}
+	idx, err := checkKind(l, in.IndexKind, "index_kind")
+	if err != nil {
+		return ConfigVersion{}, false, err
+	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.config.publish", in, func(w *ledger.Writer) (ConfigVersion, error) {
 		if from.Before(w.Now()) {
 			return ConfigVersion{}, ledger.Errf(ledger.CodeInvalidRequest, "a version cannot start in the past: decisions already taken used the version then in force").At("valid_from")
 		}
 		ctx, tx := w.Ctx(), w.Tx()
-		rows, err := tx.Query(ctx, `SELECT `+configColumns+` FROM quota_config WHERE kind = $1 AND subject = $2 ORDER BY valid_from FOR UPDATE`, in.Kind, in.Subject)
+		if err := checkConfigFormula(w, idx, in.Kind); err != nil {
+			return ConfigVersion{}, err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+configColumns+` FROM quota_config WHERE kind = $1 AND subject = $2 AND index_kind = $3 ORDER BY valid_from FOR UPDATE`, in.Kind, in.Subject, idx)
 		if err != nil {
 			return ConfigVersion{}, err
 		}
@@ -117,28 +143,36 @@ func PublishConfig(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE quota_config SET valid_to = $3
-			WHERE kind = $1 AND subject = $2 AND valid_from < $3 AND (valid_to IS NULL OR valid_to > $3)`, in.Kind, in.Subject, from); err != nil {
+			WHERE kind = $1 AND subject = $2 AND valid_from < $3 AND (valid_to IS NULL OR valid_to > $3) AND index_kind = $4`, in.Kind, in.Subject, from, idx); err != nil {
 			return ConfigVersion{}, err
 		}
-		c := ConfigVersion{ID: ledger.NewID(), Kind: in.Kind, Subject: in.Subject, Value: value.String(),
+		c := ConfigVersion{ID: ledger.NewID(), IndexKind: idx, Kind: in.Kind, Subject: in.Subject, Value: value.String(),
 			ValidFrom: from, SourceDoc: in.SourceDoc, CreatedBy: actor.ID(), CreatedAt: w.Now()}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO quota_config (`+configColumns+`) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)`,
-			c.ID, c.Kind, c.Subject, value, c.ValidFrom, c.SourceDoc, c.CreatedBy, c.CreatedAt); err != nil {
+			INSERT INTO quota_config (`+configColumns+`) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9)`,
+			c.ID, c.Kind, c.Subject, value, c.ValidFrom, c.SourceDoc, c.CreatedBy, c.CreatedAt, idx); err != nil {
 			return ConfigVersion{}, err
 		}
-		return c, record(w, actor, subjectConfig, c.ID, "config.published", in.Reason, map[string]string{
+		detail := map[string]string{
 			"kind": c.Kind, "subject": c.Subject, "value": c.Value, "valid_from": c.ValidFrom.Format(time.RFC3339), "source_doc": c.SourceDoc,
-		}, nil)
+		}
+		if idx != KindCEI {
+			detail["index_kind"] = idx
+		}
+		return c, record(w, actor, subjectConfig, c.ID, "config.published", in.Reason, detail, nil)
 	})
 }
 
 func validateConfig(in PublishConfigInput) (decimal.Decimal, time.Time, error) {
 	var zero decimal.Decimal
 	if !slices.Contains(configKinds, in.Kind) {
-		return zero, time.Time{}, ledger.Errf(ledger.CodeInvalidRequest, "kind must be one of split, coefficient, threshold, price").At("kind")
+		return zero, time.Time{}, ledger.Errf(ledger.CodeInvalidRequest, "kind must be one of split, coefficient, threshold, price, ratio").At("kind")
 	}
-	if in.Kind == ConfigCoefficient {
+	if in.Kind == ConfigRatio {
+		if in.Subject != "" && !ShandongCity(in.Subject) {
+			return zero, time.Time{}, ledger.Errf(ledger.CodeInvalidRequest, "a ratio's subject is a Shandong city code, or empty for the province-wide ratio").At("subject")
+		}
+	} else if in.Kind == ConfigCoefficient {
 		if err := checkIdent(in.Subject, "subject"); err != nil {
 			return zero, time.Time{}, err
 		}
@@ -183,9 +217,9 @@ func parseConfigValue(kind, s string) (decimal.Decimal, error) {
 		if d.GreaterThan(decimal.NewFromInt(percentMax)) {
 			return d, bad("a split is the province's percentage, 0 to 100")
 		}
-	case ConfigCoefficient:
+	case ConfigCoefficient, ConfigRatio:
 		if d.LessThan(decimal.NewFromInt(1)) || d.GreaterThan(decimal.NewFromInt(coefficientMax)) {
-			return d, bad("a sector coefficient is between 1 and 10")
+			return d, bad("a sector coefficient or replacement ratio is between 1 and 10")
 		}
 	}
 	return d, nil
@@ -214,14 +248,34 @@ func parseRatio(s string) (decimal.Decimal, error) {
 	return decimal.NewFromString(s)
 }
 
+// checkConfigFormula: coefficients belong to kinds of the coefficient
+// formula (CEI), ratios to kinds of the ratio formula (the pollutants).
+func checkConfigFormula(w *ledger.Writer, idx, kind string) error {
+	k, err := loadKind(w.Ctx(), w.Tx(), idx)
+	if err != nil {
+		return err
+	}
+	if (kind == ConfigCoefficient && k.Formula != FormulaCoefficient) || (kind == ConfigRatio && k.Formula != FormulaRatio) {
+		return ledger.Errf(ledger.CodeInvalidRequest, "index kind %s computes its requirement by %s; it has no %s", idx, k.Formula, kind).At("kind")
+	}
+	return nil
+}
+
 // ListConfig lists the versions in force at the ledger clock, or with
 // all=true every version ever published. The configuration is public.
+// ListConfig lists CEI's (the route of before kinds); ListKindConfig
+// another kind's.
 func ListConfig(ctx context.Context, l *ledger.Ledger, all bool) ([]ConfigVersion, error) {
+	return ListKindConfig(ctx, l, KindCEI, all)
+}
+
+// ListKindConfig lists the configuration of one index kind.
+func ListKindConfig(ctx context.Context, l *ledger.Ledger, indexKind string, all bool) ([]ConfigVersion, error) {
 	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]ConfigVersion, error) {
 		rows, err := r.Tx().Query(ctx, `
 			SELECT `+configColumns+` FROM quota_config
-			WHERE $1 OR (valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2))
-			ORDER BY kind, subject, valid_from`, all, l.Now())
+			WHERE ($1 OR (valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2))) AND index_kind = $3
+			ORDER BY kind, subject, valid_from`, all, l.Now(), indexKind)
 		if err != nil {
 			return nil, err
 		}

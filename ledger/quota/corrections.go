@@ -191,27 +191,28 @@ func applyCorrection(w *ledger.Writer, actor ledger.Actor, c *correctionRow, rea
 	if down {
 		flow = flowCorrectedDown
 	}
+	holder := reserveKey(s.IndexKind, c.Holder) // the correction's reserve, of the source's kind
 	if c.Holder == HolderSource {
-		holderAcct = SourceAccount(s.Enterprise)
+		holderAcct = KindSourceAccount(s.IndexKind, s.Enterprise)
 		if down && abs.GreaterThan(s.unstockpiled) {
 			return uuid.Nil, &ledger.Error{Code: ledger.CodeInsufficientBalance, Msg: "source " + s.ID.String() + " has " + s.Unstockpiled + " t unstockpiled; write the rest down from the reserves",
 				Detail: map[string]string{"available": s.Unstockpiled}}
 		}
 		moves = append(moves, movement{Flow: flow, Tonnes: abs, Source: s.ID, OpID: c.ID})
 	} else {
-		holderAcct = ReserveAccount(c.Holder)
-		if rl, err = lockReserves(w, c.Holder); err != nil {
+		holderAcct = keyAccount(holder)
+		if rl, err = lockReserves(w, holder); err != nil {
 			return uuid.Nil, err
 		}
 		if down {
-			if _, err := rl.take(w, c.Holder, abs, &s.ID); err != nil {
+			if _, err := rl.take(w, holder, abs, &s.ID); err != nil {
 				return uuid.Nil, err
 			}
 		}
-		moves = append(moves, movement{Flow: flow, Tonnes: abs, Reserve: c.Holder, Source: s.ID, OpID: c.ID})
+		moves = append(moves, movement{Flow: flow, Tonnes: abs, Reserve: holder, Source: s.ID, OpID: c.ID})
 	}
 	var lg legs
-	lg.add(AccountRecognition, c.delta.Neg())
+	lg.add(KindRecognitionAccount(s.IndexKind), c.delta.Neg())
 	lg.add(holderAcct, c.delta)
 	t, err := w.Build(actor, ledger.TxInput{Kind: "quota.correction", Postings: lg.inputs(), Corrects: s.RecognitionTx,
 		Metadata: map[string]string{"correction_id": c.ID.String(), "source_id": s.ID.String(), "holder": c.Holder, "proposed_by": c.ProposedBy}})
@@ -219,7 +220,7 @@ func applyCorrection(w *ledger.Writer, actor ledger.Actor, c *correctionRow, rea
 		return uuid.Nil, err
 	}
 	if rl != nil && !down {
-		if err := rl.put(w, t.ID, []newTranche{{Reserve: c.Holder, Source: s.ID, Origin: "correction", OriginID: c.ID, Tonnes: abs}}); err != nil {
+		if err := rl.put(w, t.ID, []newTranche{{Reserve: holder, Source: s.ID, Origin: "correction", OriginID: c.ID, Tonnes: abs}}); err != nil {
 			return uuid.Nil, err
 		}
 	}

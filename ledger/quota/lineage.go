@@ -24,6 +24,9 @@ func lockReserves(w *ledger.Writer, names ...string) (*reserveLocks, error) {
 	names = slices.Clone(names)
 	slices.Sort(names)
 	names = slices.Compact(names)
+	if err := ensureReserves(w, names); err != nil {
+		return nil, err
+	}
 	rows, err := w.Tx().Query(w.Ctx(), `SELECT name, next_seq FROM quota_reserves WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names)
 	if err != nil {
 		return nil, err
@@ -47,6 +50,27 @@ func lockReserves(w *ledger.Writer, names ...string) (*reserveLocks, error) {
 		}
 	}
 	return rl, nil
+}
+
+// ensureReserves creates the rows and accounts of reserve keys on first
+// use, so that a kind added by a migration needs no seed run.
+func ensureReserves(w *ledger.Writer, keys []string) error {
+	accts, kinds, names := make([]string, len(keys)), make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		kinds[i], names[i] = reserveOfKey(k)
+		if !ValidReserve(names[i]) {
+			return ledger.Errf(ledger.CodeInvalidRequest, "reserve must be %q or a Shandong city code", ReserveProvince)
+		}
+		accts[i] = KindReserveAccount(kinds[i], names[i])
+	}
+	if err := w.OpenAccounts(accts...); err != nil {
+		return err
+	}
+	_, err := w.Tx().Exec(w.Ctx(), `
+		INSERT INTO quota_reserves (name, account, index_kind, reserve)
+		SELECT n, a, k, r FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) AS v(n, a, k, r)
+		ON CONFLICT (name) DO NOTHING`, keys, accts, kinds, names)
+	return err
 }
 
 // piece is part of one tranche taken by a draw.
@@ -99,13 +123,16 @@ func (rl *reserveLocks) take(w *ledger.Writer, reserve string, tonnes decimal.De
 		if n > TranchePiecesMax {
 			return nil, ledger.Errf(ledger.CodeLimitExceeded, "a draw may take at most %d tranches; draw less at once", TranchePiecesMax)
 		}
-		what := "reserve " + reserve
+		what := "reserve " + keyName(reserve)
+		if k, _ := reserveOfKey(reserve); k != KindCEI {
+			what += " of " + k
+		}
 		if onlySource != nil {
 			what += " (tranches of source " + onlySource.String() + ")"
 		}
 		return nil, &ledger.Error{Code: CodeInsufficientReserve,
 			Msg:    "insufficient indices in " + what + ": " + tonnesText(available) + " t available, " + tonnesText(tonnes) + " t asked",
-			Detail: map[string]string{"reserve": reserve, "available": tonnesText(available), "requested": tonnesText(tonnes)}}
+			Detail: map[string]string{"reserve": keyName(reserve), "index_kind": func() string { k, _ := reserveOfKey(reserve); return k }(), "available": tonnesText(available), "requested": tonnesText(tonnes)}}
 	}
 	ids := make([]string, len(pieces))
 	amts := make([]string, len(pieces))
@@ -206,8 +233,8 @@ func writeMovements(w *ledger.Writer, txID uuid.UUID, ms []movement) error {
 		tonnes, cny, ops = append(tonnes, m.Tonnes.String()), append(cny, m.AmountCNY.String()), append(ops, m.OpID.String())
 	}
 	_, err := w.Tx().Exec(w.Ctx(), `
-		INSERT INTO quota_movements (id, at, flow, tonnes, reserve, source_id, source_city, route, enterprise, project, project_city, sector, allocation_id, amount_cny, op_id, tx_id)
-		SELECT v.id::UUID, $11, v.flow, v.amt::NUMERIC, v.reserve, v.src::UUID, s.city, s.route, s.enterprise, v.project, v.pcity, v.sector, NULLIF(v.alloc, '')::UUID, v.cny::NUMERIC, v.op::UUID, $12
+		INSERT INTO quota_movements (id, at, flow, tonnes, reserve, source_id, source_city, route, enterprise, project, project_city, sector, allocation_id, amount_cny, op_id, tx_id, index_kind)
+		SELECT v.id::UUID, $11, v.flow, v.amt::NUMERIC, v.reserve, v.src::UUID, s.city, s.route, s.enterprise, v.project, v.pcity, v.sector, NULLIF(v.alloc, '')::UUID, v.cny::NUMERIC, v.op::UUID, $12, s.index_kind
 		FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $13::TEXT[])
 		AS v(id, flow, amt, reserve, src, project, pcity, sector, alloc, cny, op)
 		JOIN quota_sources s ON s.id = v.src::UUID`,

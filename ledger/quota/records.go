@@ -30,6 +30,9 @@ func (a *Allocation) hash(draws []piece) []byte {
 	for _, d := range draws {
 		f = append(f, d.Reserve, d.Tranche.String(), d.Source.String(), tonnesText(d.Tonnes))
 	}
+	if a.IndexKind != "" && a.IndexKind != KindCEI {
+		f = append(f, "index_kind", a.IndexKind) // CEI hashes are those of before kinds
+	}
 	return ledger.RecordHash("quota.allocation", f...)
 }
 

@@ -84,6 +84,7 @@ var routes = []string{
 	"excess_capacity_cut",  // 压减过剩产能
 	"relocation",           // 产能搬迁
 	"nuclear_replacement",  // 核电替代煤电
+	"key_reduction_work",   // 重点减排工程 (measure 9): a verified work of the list
 	"other",
 }
 
@@ -100,12 +101,13 @@ func ReserveNames() []string { return append([]string{ReserveProvince}, Cities()
 func ValidReserve(name string) bool { return name == ReserveProvince || ShandongCity(name) }
 
 // ReserveAccount is the CEI account of a named reserve.
-func ReserveAccount(name string) string {
-	if name == ReserveProvince {
-		return "province:CEI:reserve"
-	}
-	return "city:" + name + ":CEI:reserve"
-}
+func ReserveAccount(name string) string { return KindReserveAccount(KindCEI, name) }
+
+// keyAccount is the account of a reserve key (see reserveKey).
+func keyAccount(key string) string { return KindReserveAccount(reserveOfKey(key)) }
+
+// keyName is the public name of a reserve key ("province", "3703").
+func keyName(key string) string { _, n := reserveOfKey(key); return n }
 
 // Account ids of the chart (ledger/chart.go) this package posts to.
 const (

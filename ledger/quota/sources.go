@@ -22,21 +22,24 @@ const (
 
 // Source is an index source: reductions freed by a closure or capacity cut.
 type Source struct {
-	ID            uuid.UUID  `json:"id"`
-	City          string     `json:"city"`
-	Enterprise    string     `json:"enterprise"`
-	Route         string     `json:"route"`
-	Tonnes        string     `json:"tonnes"`
-	FormedOn      string     `json:"formed_on"`
-	EvidenceRef   string     `json:"evidence_ref"`
-	Status        string     `json:"status"`
-	Unstockpiled  string     `json:"unstockpiled"`
-	Corrected     string     `json:"corrected"`
-	ProposedBy    string     `json:"proposed_by"`
-	ProposedAt    time.Time  `json:"proposed_at"`
-	DecidedBy     string     `json:"decided_by,omitempty"`
-	DecidedAt     *time.Time `json:"decided_at,omitempty"`
-	RecognitionTx *uuid.UUID `json:"recognition_transaction_id,omitempty"`
+	ID              uuid.UUID  `json:"id"`
+	IndexKind       string     `json:"index_kind"`
+	City            string     `json:"city"`
+	Enterprise      string     `json:"enterprise"`
+	Route           string     `json:"route"`
+	Tonnes          string     `json:"tonnes"`
+	FormedOn        string     `json:"formed_on"`
+	EvidenceRef     string     `json:"evidence_ref"`
+	Status          string     `json:"status"`
+	Unstockpiled    string     `json:"unstockpiled"`
+	Corrected       string     `json:"corrected"`
+	ProposedBy      string     `json:"proposed_by"`
+	ProposedAt      time.Time  `json:"proposed_at"`
+	DecidedBy       string     `json:"decided_by,omitempty"`
+	DecidedAt       *time.Time `json:"decided_at,omitempty"`
+	RecognitionTx   *uuid.UUID `json:"recognition_transaction_id,omitempty"`
+	Work            string     `json:"work,omitempty"`
+	VerificationRef string     `json:"verification_ref,omitempty"`
 }
 
 type sourceRow struct {
@@ -44,14 +47,16 @@ type sourceRow struct {
 	tonnes, unstockpiled, corrected decimal.Decimal
 }
 
-const sourceColumns = `id, city, enterprise, route, tonnes, formed_on, evidence_ref, status, unstockpiled, corrected, proposed_by, proposed_at, decided_by, decided_at, recognition_tx`
+const sourceColumns = `id, city, enterprise, route, tonnes, formed_on, evidence_ref, status, unstockpiled, corrected, proposed_by, proposed_at, decided_by, decided_at, recognition_tx,
+	index_kind, work, verification_ref`
 
 func scanSource(r pgx.Row) (sourceRow, error) {
 	var s sourceRow
 	var formed time.Time
 	var decidedBy *string
 	err := r.Scan(&s.ID, &s.City, &s.Enterprise, &s.Route, &s.tonnes, &formed, &s.EvidenceRef, &s.Status, &s.unstockpiled, &s.corrected,
-		&s.ProposedBy, &s.ProposedAt, &decidedBy, &s.DecidedAt, &s.RecognitionTx)
+		&s.ProposedBy, &s.ProposedAt, &decidedBy, &s.DecidedAt, &s.RecognitionTx,
+		&s.IndexKind, &s.Work, &s.VerificationRef)
 	if err != nil {
 		return s, err
 	}
@@ -90,6 +95,12 @@ type ProposeSourceInput struct {
 	FormedOn    string `json:"formed_on"` // YYYY-MM-DD, not before 2021-01-01
 	EvidenceRef string `json:"evidence_ref"`
 	Reason      string `json:"reason,omitempty"`
+	// Measure 9: the kind ("" is CEI) and, for route key_reduction_work,
+	// the work of the list of key emission-reduction works and its
+	// verification (formed_on is its completion date).
+	IndexKind       string `json:"index_kind,omitempty"`
+	Work            string `json:"work,omitempty"`
+	VerificationRef string `json:"verification_ref,omitempty"`
 }
 
 // ProposeSource records a city's proposal. A city proposes only for its
@@ -125,13 +136,17 @@ func ProposeSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 	if err := checkText(in.Reason, "reason", false, ReasonBytesMax); err != nil {
 		return Source{}, false, err
 	}
+	kind, err := checkSourceKind(l, &in)
+	if err != nil {
+		return Source{}, false, err
+	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.source.propose", in, func(w *ledger.Writer) (Source, error) {
 		if err := checkFormed(formed, w.Now()); err != nil {
 			return Source{}, err
 		}
 		ctx, tx := w.Ctx(), w.Tx()
 		var dup uuid.UUID
-		err := tx.QueryRow(ctx, `SELECT id FROM quota_sources WHERE enterprise = $1 AND evidence_ref = $2 AND status <> 'rejected'`, in.Enterprise, in.EvidenceRef).Scan(&dup)
+		err := tx.QueryRow(ctx, `SELECT id FROM quota_sources WHERE enterprise = $1 AND evidence_ref = $2 AND status <> 'rejected' AND index_kind = $3`, in.Enterprise, in.EvidenceRef, kind).Scan(&dup)
 		if err == nil {
 			return Source{}, ledger.Errf(CodeDuplicateSource, "evidence %q already backs source %s of %s", in.EvidenceRef, dup, in.Enterprise).At("evidence_ref")
 		}
@@ -140,20 +155,24 @@ func ProposeSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 		}
 		id := ledger.NewID()
 		_, err = tx.Exec(ctx, `
-			INSERT INTO quota_sources (id, city, enterprise, route, tonnes, formed_on, evidence_ref, status, proposed_by, proposed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'proposed', $8, $9)`,
-			id, in.City, in.Enterprise, in.Route, tonnes, formed, in.EvidenceRef, actor.ID(), w.Now())
+			INSERT INTO quota_sources (id, city, enterprise, route, tonnes, formed_on, evidence_ref, status, proposed_by, proposed_at, index_kind, work, verification_ref)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'proposed', $8, $9, $10, $11, $12)`,
+			id, in.City, in.Enterprise, in.Route, tonnes, formed, in.EvidenceRef, actor.ID(), w.Now(), kind, in.Work, in.VerificationRef)
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.ConstraintName == "quota_sources_evidence_once" {
+		if errors.As(err, &pgErr) && (pgErr.ConstraintName == "quota_sources_evidence_once_per_kind" || pgErr.ConstraintName == "quota_sources_evidence_once") {
 			return Source{}, ledger.Errf(CodeDuplicateSource, "evidence %q already backs a source of %s", in.EvidenceRef, in.Enterprise).At("evidence_ref")
 		}
 		if err != nil {
 			return Source{}, err
 		}
-		if err := record(w, actor, subjectSource, id, "source.proposed", in.Reason, map[string]string{
+		detail := map[string]string{
 			"city": in.City, "enterprise": in.Enterprise, "route": in.Route, "tonnes": tonnesText(tonnes),
 			"formed_on": in.FormedOn, "evidence_ref": in.EvidenceRef,
-		}, nil); err != nil {
+		}
+		if kind != KindCEI || in.Work != "" {
+			detail["index_kind"], detail["work"], detail["verification_ref"] = kind, in.Work, in.VerificationRef
+		}
+		if err := record(w, actor, subjectSource, id, "source.proposed", in.Reason, detail, nil); err != nil {
 			return Source{}, err
 		}
 		s, err := loadSource(ctx, tx, id, false)
@@ -202,12 +221,12 @@ func DecideSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key
 			s, err := loadSource(ctx, tx, id, false)
 			return s.Source, err
 		}
-		acct := SourceAccount(s.Enterprise)
-		if err := w.OpenAccounts(AccountRecognition, acct); err != nil {
+		acct, recog := KindSourceAccount(s.IndexKind, s.Enterprise), KindRecognitionAccount(s.IndexKind)
+		if err := w.OpenAccounts(recog, acct); err != nil {
 			return Source{}, err
 		}
 		t, err := w.Build(actor, ledger.TxInput{Kind: "quota.recognition",
-			Postings: []ledger.PostingInput{{Account: AccountRecognition, Amount: s.tonnes.Neg()}, {Account: acct, Amount: s.tonnes}},
+			Postings: []ledger.PostingInput{{Account: recog, Amount: s.tonnes.Neg()}, {Account: acct, Amount: s.tonnes}},
 			Metadata: map[string]string{"source_id": id.String(), "route": s.Route, "city": s.City, "evidence_ref": s.EvidenceRef}})
 		if err != nil {
 			return Source{}, err
@@ -296,19 +315,20 @@ func Stockpile(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key st
 // province's and its city's reserves by the split in force.
 func stockpile(w *ledger.Writer, actor ledger.Actor, s *sourceRow, amount decimal.Decimal, reason string) (Stockpiling, error) {
 	ctx, tx := w.Ctx(), w.Tx()
-	split, err := configAt(w, ConfigSplit, "")
+	split, err := configOf(w, s.IndexKind, ConfigSplit, "")
 	if err != nil {
 		return Stockpiling{}, err
 	}
 	prov, city := SplitStockpile(amount, split.value)
-	rl, err := lockReserves(w, ReserveProvince, s.City)
+	provKey, cityKey := reserveKey(s.IndexKind, ReserveProvince), reserveKey(s.IndexKind, s.City)
+	rl, err := lockReserves(w, provKey, cityKey)
 	if err != nil {
 		return Stockpiling{}, err
 	}
 	var lg legs
-	lg.add(SourceAccount(s.Enterprise), amount.Neg())
-	lg.add(ReserveAccount(ReserveProvince), prov)
-	lg.add(ReserveAccount(s.City), city)
+	lg.add(KindSourceAccount(s.IndexKind, s.Enterprise), amount.Neg())
+	lg.add(keyAccount(provKey), prov)
+	lg.add(keyAccount(cityKey), city)
 	id := ledger.NewID()
 	t, err := w.Build(actor, ledger.TxInput{Kind: "quota.stockpiling", Postings: lg.inputs(),
 		Metadata: map[string]string{"stockpiling_id": id.String(), "source_id": s.ID.String(), "split_version": split.ID.String()}})
@@ -320,7 +340,7 @@ func stockpile(w *ledger.Writer, actor ledger.Actor, s *sourceRow, amount decima
 	for _, part := range []struct {
 		reserve string
 		tonnes  decimal.Decimal
-	}{{ReserveProvince, prov}, {s.City, city}} {
+	}{{provKey, prov}, {cityKey, city}} {
 		if part.tonnes.IsPositive() {
 			tranches = append(tranches, newTranche{Reserve: part.reserve, Source: s.ID, Origin: "stockpiling", OriginID: id, Tonnes: part.tonnes})
 			moves = append(moves, movement{Flow: flowStockpiled, Tonnes: part.tonnes, Reserve: part.reserve, Source: s.ID, OpID: id})
@@ -394,8 +414,22 @@ func GetSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, id uui
 	})
 }
 
+// checkSourceKind validates a proposal's kind and its key-work fields.
+func checkSourceKind(l *ledger.Ledger, in *ProposeSourceInput) (string, error) {
+	kind, err := checkKind(l, in.IndexKind, "index_kind")
+	if err != nil {
+		return kind, err
+	}
+	work := in.Route == "key_reduction_work"
+	if err := checkText(in.Work, "work", work, RefBytesMax); err != nil {
+		return kind, err
+	}
+	return kind, checkText(in.VerificationRef, "verification_ref", work, RefBytesMax)
+}
+
 // SourceFilter narrows a list of sources.
 type SourceFilter struct {
+	IndexKind  string // "" = every kind
 	City       string
 	Enterprise string
 	Status     string
@@ -429,7 +463,8 @@ func ListSources(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, f So
 		rows, err := r.Tx().Query(ctx, `
 			SELECT `+sourceColumns+` FROM quota_sources
 			WHERE ($1 = '' OR city = $1) AND ($2 = '' OR enterprise = $2) AND ($3 = '' OR status = $3) AND ($4::UUID IS NULL OR id < $4)
-			ORDER BY id DESC LIMIT $5`, f.City, f.Enterprise, f.Status, after, limit+1)
+			  AND ($6 = '' OR index_kind = $6)
+			ORDER BY id DESC LIMIT $5`, f.City, f.Enterprise, f.Status, after, limit+1, f.IndexKind)
 		if err != nil {
 			return nil, err
 		}
