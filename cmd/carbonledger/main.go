@@ -269,7 +269,10 @@ func cmdToken(_ context.Context, args []string) error {
 	return nil
 }
 
-func cmdVerify(ctx context.Context, args []string) error {
+func cmdVerify(ctx context.Context, args []string) error { return runVerify(ctx, args, os.Stdout) }
+
+// runVerify is verify writing its report to w (tests read it).
+func runVerify(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ExitOnError)
 	c := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
@@ -292,7 +295,7 @@ func cmdVerify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printVerify(os.Stdout, rep, *asJSON)
+	return printVerify(w, rep, *asJSON)
 }
 
 func printVerify(w io.Writer, rep *ledger.VerifyReport, asJSON bool) error {
