@@ -184,6 +184,7 @@ func TestConcurrentOffsetsRespectTheCap(t *testing.T) {
 	b.issue("metro-jn", "metro-v1", "2025", "1000000000", "0", "0001")
 	e1 := b.holder("E1", "")
 	b.give(operator("metro-jn"), "E1", "1000", 0)
+	b.obligation("E1", 2026, "10000")
 	errs := race(racers, func(i int) error {
 		_, _, err := registry.Surrender(ctx, b.l, e1, key(), registry.OffsetInput{Selection: registry.Selection{Units: "100"}, ComplianceYear: 2026,
 			ObligationTonnes: "10000", EtsReference: fmt.Sprintf("ETS-%d", i)})
