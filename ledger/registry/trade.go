@@ -235,14 +235,8 @@ func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 		if t, err = loadTrade(w.Journal, id, w.Now()); err != nil {
 			return Trade{}, err
 		}
-		if t.Status != TradeOffered {
-			return Trade{}, &ledger.Error{Code: CodeTradeNotOpen, Msg: "trade " + id.String() + " is " + t.Status + "; it can no longer be accepted",
-				Detail: map[string]string{"status": t.Status}}
-		}
-		if !w.Now().Before(t.ExpiresAt) {
-			return Trade{}, &ledger.Error{Code: CodeTradeNotOpen,
-				Msg:    "trade " + id.String() + " timed out at " + t.ExpiresAt.Format(time.RFC3339) + "; it can no longer be accepted, and its units are freed when the engine voids its hold",
-				Detail: map[string]string{"status": t.Status, "expires_at": t.ExpiresAt.Format(time.RFC3339)}}
+		if err := acceptable(t.Trade, w.Now()); err != nil {
+			return Trade{}, err
 		}
 		if err := requireActive(status, t.Seller, t.Buyer); err != nil {
 			return Trade{}, err
@@ -287,6 +281,22 @@ func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 		t, err = loadTrade(w.Journal, id, w.Now())
 		return t.Trade, err
 	})
+}
+
+// acceptable refuses an offer that is resolved or past its timeout (an
+// unresolved offer past it still reads offered: its units stay reserved
+// until the engine voids the hold).
+func acceptable(t Trade, now time.Time) error {
+	if t.Status != TradeOffered {
+		return &ledger.Error{Code: CodeTradeNotOpen, Msg: "trade " + t.ID.String() + " is " + t.Status + "; it can no longer be accepted",
+			Detail: map[string]string{"status": t.Status}}
+	}
+	if !now.Before(t.ExpiresAt) {
+		return &ledger.Error{Code: CodeTradeNotOpen,
+			Msg:    "trade " + t.ID.String() + " timed out at " + t.ExpiresAt.Format(time.RFC3339) + "; it can no longer be accepted, and its units are freed when the engine voids its hold",
+			Detail: map[string]string{"status": t.Status, "expires_at": t.ExpiresAt.Format(time.RFC3339)}}
+	}
+	return nil
 }
 
 // CancelTrade voids an open offer: the seller withdraws it, the buyer
