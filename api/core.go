@@ -227,7 +227,7 @@ func (s *Server) handleAccountStatus(w http.ResponseWriter, r *http.Request, a l
 	if !ledger.CleanText(req.Reason) {
 		return ledger.Errf(ledger.CodeInvalidRequest, "reason must be text without control characters").At("reason")
 	}
-	acct, replayed, err := s.l.SetAccountStatus(r.Context(), a, key, r.PathValue("id"), req.Status)
+	acct, replayed, err := s.l.SetAccountStatus(r.Context(), a, key, r.PathValue("id"), req.Status, req.Reason)
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,10 @@ var statusByCode = map[ledger.Code]int{
 	ledger.CodeCommitUnknown:          http.StatusServiceUnavailable,
 	ledger.CodeUnavailable:            http.StatusServiceUnavailable,
 	ledger.CodeInternal:               http.StatusInternalServerError,
+
+	// Offsets wait for the obligation the province records (issue 10).
+	registry.CodeObligationNotRecorded:      http.StatusConflict,
+	registry.CodeObligationBelowSurrendered: http.StatusConflict,
 }
 
 func statusOf(code ledger.Code) int {

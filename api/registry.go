@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
@@ -86,9 +87,13 @@ func (s *Server) registryRoutes() []route {
 			Roles: holders, In: registry.RetireInput{}, Out: registry.Certificate{}, Handler: keyed(s, registry.Retire)},
 		{Method: "GET", Path: "/v1/retirements/{id}", Summary: "verify a retirement certificate (public)", Tag: "registry",
 			Public: true, Out: registry.Certificate{}, Handler: s.handleRegistryCertificate},
-		{Method: "POST", Path: "/v1/offsets", Summary: "surrender units against an ETS obligation, within the cap (enterprise)", Tag: "registry",
+		{Method: "POST", Path: "/v1/offsets", Summary: "surrender units against the ETS obligation the province recorded, within its cap (enterprise)", Tag: "registry",
 			Roles: []string{ledger.RoleEnterprise}, In: registry.OffsetInput{}, Out: registry.Offset{}, Handler: keyed(s, registry.Surrender)},
-		{Method: "POST", Path: "/v1/cancellations", Summary: "cancel a holder's units administratively, citing a decision", Tag: "registry",
+		{Method: "POST", Path: "/v1/registry/obligations", Summary: "record (revises 0) or revise an enterprise's ETS obligation for a compliance year; offsets are capped against it", Tag: "registry",
+			Roles: province, In: registry.ObligationInput{}, Out: registry.Obligation{}, Handler: keyed(s, registry.RecordObligation)},
+		{Method: "GET", Path: "/v1/registry/obligations/{enterprise}/{year}", Summary: "an obligation in force, with every revision (the enterprise itself, province, auditors)", Tag: "registry",
+			Roles: []string{ledger.RoleEnterprise, ledger.RoleProvince, ledger.RoleAuditor}, Out: registry.Obligation{}, Handler: read(s, obligationKey, registry.GetObligation, nonView)},
+		{Method: "POST", Path: "/v1/cancellations", Summary: "cancel a holder's units administratively, citing a decision; a frozen holding stays frozen", Tag: "registry",
 			Roles: province, In: registry.CancelInput{}, Out: registry.Cancellation{}, Handler: keyed(s, registry.CancelUnits)},
 		{Method: "GET", Path: "/v1/registry/stats", Summary: "units issued, held, retired, cancelled and surrendered by vintage and methodology (public)", Tag: "registry",
 			Public: true, Out: registryStatsView{}, Handler: readAll(s, registry.GetStats, viewRegistryStats)},
@@ -99,6 +104,18 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/registry/policies", Summary: "publish a registry policy version from a future valid_from", Tag: "registry",
 			Roles: province, In: registry.PolicyInput{}, Out: registry.Policy{}, Handler: keyed(s, registry.PublishPolicy)},
 	}
+}
+
+// obligationKey is the path's {enterprise}/{year}; a year that is not a
+// number names no obligation (404).
+func obligationKey(r *http.Request, _ ledger.Actor) (registry.ObligationKey, error) {
+	k := registry.ObligationKey{Enterprise: r.PathValue("enterprise")}
+	y, err := strconv.Atoi(r.PathValue("year"))
+	if err != nil {
+		return k, ledger.Errf(ledger.CodeNotFound, "no obligation for year %q", r.PathValue("year"))
+	}
+	k.ComplianceYear = y
+	return k, nil
 }
 
 func (s *Server) handleRegistryFreeze(freeze bool) handler {

@@ -177,10 +177,20 @@ func TestRegistrySaleOverHTTP(t *testing.T) {
 		t.Fatalf("reserved: %s", r.Body)
 	}
 	h.advance(2 * time.Minute)
+	// Past its timeout, before the sweep, view and units agree: offered,
+	// its units reserved; it can no longer be accepted.
+	if r := h.get("/v1/trades/"+late.str("id"), e2).want(t, 200); r.str("status") != "offered" || len(r.JSON["blocks"].([]any)) != 1 {
+		t.Fatalf("at expiry: %s", r.Body)
+	}
+	if r := h.get("/v1/holdings", opTok).want(t, 200); r.str("available") != "5603" {
+		t.Fatalf("reserved at expiry: %s", r.Body)
+	}
+	h.post("/v1/trades/"+late.str("id")+"/acceptance", e2, nil).want(t, 409, "trade_not_open")
 	if n, err := h.l.VoidExpired(context.Background(), 100); err != nil || n != 1 {
 		t.Fatalf("void expired: %d %v", n, err)
 	}
-	if r := h.get("/v1/trades/"+late.str("id"), e2).want(t, 200); r.str("status") != "expired" {
+	if r := h.get("/v1/trades/"+late.str("id"), e2).want(t, 200); r.str("status") != "expired" ||
+		len(r.JSON["offered_serials"].([]any)) != 1 || r.JSON["offered_serials"].([]any)[0] != "CN37-SDCER-07-0001-5604-5703-2025" {
 		t.Fatalf("expired: %s", r.Body)
 	}
 	if r := h.get("/v1/holdings", opTok).want(t, 200); r.str("available") != "5703" {
@@ -240,7 +250,9 @@ func TestRegistryRetirementOverHTTP(t *testing.T) {
 	h.post("/v1/transfers", e1, map[string]any{"to": "E2", "units": "1"}).want(t, 409, "account_frozen")
 	h.post("/v1/holders/E1/unfreeze", prov, decision).want(t, 201)
 
-	// Offsets within 5 % of the declared obligation.
+	// Offsets within 5 % of the obligation the province recorded.
+	h.post("/v1/registry/obligations", prov, map[string]any{"enterprise": "E1", "compliance_year": 2025, "verified_emissions_tonnes": "100",
+		"obligation_tonnes": "100", "document_ref": "SDEE-ETS-2025-E1"}).want(t, 201)
 	offset := map[string]any{"units": "6", "compliance_year": 2025, "obligation_tonnes": "100", "ets_reference": "ETS-SD-2025-E1"}
 	h.post("/v1/offsets", e1, offset).want(t, 422, "offset_cap_exceeded")
 	offset["units"] = "5"

@@ -218,43 +218,58 @@ func balanceAsOf(j Journal, id string, at time.Time) (AccountView, error) {
 	return a, err
 }
 
-// SetAccountStatus freezes, unfreezes or closes a holder account. It takes
-// the account's row lock, so no transfer is half-way through when the
-// status changes.
-func (l *Ledger) SetAccountStatus(ctx context.Context, actor Actor, key, id, status string) (AccountView, bool, error) {
+// AccountStatusReasonBytesMax bounds the reason recorded with a status change.
+const AccountStatusReasonBytesMax = 512
+
+// SetAccountStatus freezes, unfreezes or closes a holder account, citing
+// reason (optional here; the API requires one). It takes the account's row
+// lock, so no transfer is half-way through when the status changes, and
+// records the decision in the account's trail in the same transaction.
+func (l *Ledger) SetAccountStatus(ctx context.Context, actor Actor, key, id, status, reason string) (AccountView, bool, error) {
 	if spec, err := ClassifyAccount(id); err == nil && spec.Asset.Managed() {
 		return AccountView{}, false, Errf(CodeManagedAsset, "%s accounts are frozen through their use case (e.g. POST /v1/holders/{id}/freeze), which records the decision", spec.Asset)
 	}
-	type input struct{ ID, Status string }
-	return runOp(ctx, l, Key{actor.ID(), key}, "account.status", input{id, status}, func(tx pgx.Tx) (AccountView, error) {
-		if err := setStatus(ctx, tx, id, status); err != nil {
+	if len(reason) > AccountStatusReasonBytesMax || !CleanText(reason) {
+		return AccountView{}, false, Errf(CodeInvalidRequest, "reason must be text without control characters, at most %d bytes", AccountStatusReasonBytesMax).At("reason")
+	}
+	// The reason is part of the request: the same key with another reason
+	// is a conflict. Without one the input hashes as it did before reasons
+	// were recorded.
+	type input struct {
+		ID, Status string
+		Reason     string `json:",omitempty"`
+	}
+	return runOp(ctx, l, Key{actor.ID(), key}, "account.status", input{id, status, reason}, func(tx pgx.Tx) (AccountView, error) {
+		if err := newWriter(ctx, l, tx).SetAccountStatus(actor, id, status, reason); err != nil {
 			return AccountView{}, err
 		}
 		return getAccount(ctx, tx, id)
 	})
 }
 
-func setStatus(ctx context.Context, q querier, id, status string) error {
+// setStatus changes an account's status under its row lock and returns the
+// status it had.
+func setStatus(ctx context.Context, q querier, id, status string) (string, error) {
 	if status != "active" && status != "frozen" && status != "closed" {
-		return Errf(CodeInvalidRequest, "status must be active, frozen or closed").At("status")
+		return "", Errf(CodeInvalidRequest, "status must be active, frozen or closed").At("status")
 	}
 	var issuer bool
 	var cur string
 	err := q.QueryRow(ctx, `SELECT sharded, status FROM accounts WHERE id = $1 FOR UPDATE`, id).Scan(&issuer, &cur)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Errf(CodeNotFound, "account %s not found", id)
+		return "", Errf(CodeNotFound, "account %s not found", id)
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	if issuer {
-		return Errf(CodeInvalidRequest, "issuer and sink accounts cannot change status")
+		return "", Errf(CodeInvalidRequest, "issuer and sink accounts cannot change status")
 	}
 	if cur == "closed" {
-		return Errf(CodeAccountClosed, "account %s is closed for good", id)
+		return "", Errf(CodeAccountClosed, "account %s is closed for good", id)
 	}
 	_, err = q.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1`, id, status)
-	return err
+	return cur, err
 }
 
 // PostingView is one line of an account's history.

@@ -305,10 +305,11 @@ func applyInMemory(t *Transaction, states map[string]*acctState) error {
 			return Errf(CodeInvalidAccount, "%s is a sink: it only receives, and takes no holds", p.Account)
 		}
 		if !s.sharded && p.Phase != PhaseRelease {
-			switch s.status {
-			case "frozen":
+			overridden := p.Account == t.overFreeze && p.Phase == PhasePosted && p.Amount.IsNegative()
+			switch {
+			case s.status == "frozen" && !overridden:
 				return Errf(CodeAccountFrozen, "account %s is frozen", p.Account)
-			case "closed":
+			case s.status == "closed":
 				return Errf(CodeAccountClosed, "account %s is closed", p.Account)
 			}
 		}

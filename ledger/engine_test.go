@@ -109,7 +109,7 @@ func TestPostTransferAndOverdraft(t *testing.T) {
 func TestFrozenAccountNeitherSendsNorReceives(t *testing.T) {
 	l := ledgertest.Ledger(t, ledgertest.Shared(t), ledger.Options{})
 	ids := fund(t, l, "10.00", ledgertest.ID("f"), ledgertest.ID("g"))
-	if _, _, err := l.SetAccountStatus(ctx, province, key(), ids[0], "frozen"); err != nil {
+	if _, _, err := l.SetAccountStatus(ctx, province, key(), ids[0], "frozen", "test decision"); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range [][]ledger.PostingInput{legs(ids[0], "-1", ids[1], "1"), legs(ids[1], "-1", ids[0], "1")} {
@@ -117,13 +117,13 @@ func TestFrozenAccountNeitherSendsNorReceives(t *testing.T) {
 			t.Fatalf("frozen: %v", err)
 		}
 	}
-	if _, _, err := l.SetAccountStatus(ctx, province, key(), ids[0], "active"); err != nil {
+	if _, _, err := l.SetAccountStatus(ctx, province, key(), ids[0], "active", "test decision"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "transfer", Postings: legs(ids[0], "-1", ids[1], "1")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := l.SetAccountStatus(ctx, province, key(), "external:CNY", "frozen"); err == nil {
+	if _, _, err := l.SetAccountStatus(ctx, province, key(), "external:CNY", "frozen", "test decision"); err == nil {
 		t.Fatal("froze an issuer")
 	}
 }
@@ -755,7 +755,7 @@ func TestGenericPostingRefusesManagedAssets(t *testing.T) {
 	if _, _, err := l.PostBatchAtomic(ctx, province, key(), []ledger.TxInput{in}); ledger.ErrorCode(err) != ledger.CodeManagedAsset {
 		t.Fatalf("atomic: %v", err)
 	}
-	if _, _, err := l.SetAccountStatus(ctx, province, key(), ledger.CitizenPendingAccount(c), "frozen"); ledger.ErrorCode(err) != ledger.CodeManagedAsset {
+	if _, _, err := l.SetAccountStatus(ctx, province, key(), ledger.CitizenPendingAccount(c), "frozen", "test decision"); ledger.ErrorCode(err) != ledger.CodeManagedAsset {
 		t.Fatalf("status: %v", err)
 	}
 }

@@ -109,6 +109,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 	if err := l.sealLegacyTrail(ctx); err != nil {
 		return nil, err
 	}
+	// Accounts frozen or closed before status decisions were recorded get
+	// their status adopted, once per database (integrity.go).
+	if err := l.adoptLegacyStatuses(ctx); err != nil {
+		return nil, err
+	}
 	if !opts.NoCoalesce {
 		l.startCoalescer()
 	}

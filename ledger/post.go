@@ -2,8 +2,10 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -143,9 +145,13 @@ type postItem struct {
 	storedID   storedTx
 }
 
-// storedTx is what an idempotency key of a posted transaction stores.
+// storedTx is what an idempotency key of a posted transaction stores: its
+// id (a replay reads the transaction back) and its hash, so that the
+// idempotency_result check finds a key repointed at another transaction.
+// Keys stored before the hash was kept have only the id.
 type storedTx struct {
-	ID uuid.UUID `json:"transaction_id"`
+	ID   uuid.UUID `json:"transaction_id"`
+	Hash []byte    `json:"hash,omitempty"`
 }
 
 // postItems writes independent keyed transactions in one database
@@ -230,7 +236,7 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 					}
 					// The key stores the transaction id; a replay reads the
 					// transaction back from the journal.
-					body, err := jsonString(storedTx{ID: t.ID})
+					body, err := jsonString(storedTx{ID: t.ID, Hash: t.Hash})
 					if err != nil {
 						return err
 					}
@@ -471,7 +477,13 @@ func (s storedKey) decode(hash []byte, key string, out any) error {
 	if string(s.hash) != string(hash) {
 		return Errf(CodeIdempotencyConflict, "Idempotency-Key %q was already used with a different request", key)
 	}
-	return jsonUnmarshal(s.response, out)
+	// Strict: a posted transfer's key stores its id and hash and nothing
+	// else, which is the form the idempotency_result check recognises; a
+	// result edited into another form fails its replay instead of being
+	// followed.
+	dec := json.NewDecoder(strings.NewReader(s.response))
+	dec.DisallowUnknownFields()
+	return dec.Decode(out)
 }
 
 // loadTransaction reads a transaction with its postings in index order.

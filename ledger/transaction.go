@@ -71,6 +71,9 @@ type Transaction struct {
 	ExpiresAt   *time.Time        `json:"expires_at,omitempty"`
 	Postings    []Posting         `json:"postings"`
 	Hash        []byte            `json:"hash"`
+	// overFreeze is the one frozen account this transaction may debit
+	// (Writer.ApplyOverFreeze); it is not part of the record.
+	overFreeze string
 }
 
 // PostingInput is a requested leg.

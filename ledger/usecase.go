@@ -88,8 +88,10 @@ func MigrateAll(ctx context.Context, l *Ledger, ucs []UseCase) error {
 }
 
 // VerifyAll is the one verification of everything: the engine's journal
-// (Verify), every trail chain, and every check of every use case, in one
-// report. Each problem names its use case, table and row.
+// (Verify), every trail chain, the checkpoints, account statuses against
+// their decisions and the idempotency store's results against the journal
+// (integrity.go), and every check of every use case, in one report. Each
+// problem names its use case, table and row.
 func (l *Ledger) VerifyAll(ctx context.Context, ucs []UseCase) (*VerifyReport, error) {
 	start := time.Now()
 	rep, err := l.Verify(ctx)
@@ -102,6 +104,12 @@ func (l *Ledger) VerifyAll(ctx context.Context, ucs []UseCase) (*VerifyReport, e
 		}
 		if err := verifyCheckpoints(r.ctx, r.tx, l.opts.CheckpointKeys, rep); err != nil {
 			return fmt.Errorf("verify checkpoints: %w", err)
+		}
+		if err := verifyAccountStatuses(r.ctx, r.tx, rep); err != nil {
+			return fmt.Errorf("verify account statuses: %w", err)
+		}
+		if err := verifyIdempotencyResults(r.ctx, r.tx, rep); err != nil {
+			return fmt.Errorf("verify idempotency results: %w", err)
 		}
 		for _, uc := range ucs {
 			for _, c := range uc.Checks {

@@ -17,7 +17,7 @@ const VerifyProblemsMax = 1000
 
 // Problem is one mismatch found by Verify, precise enough to act on.
 type Problem struct {
-	Kind    string `json:"kind"`               // transaction_hash, unbalanced, chain_hash, sequence_gap, balance_after, account_state, asset_sum, trail_chain, record_hash, …
+	Kind    string `json:"kind"`               // transaction_hash, unbalanced, chain_hash, sequence_gap, balance_after, account_state, asset_sum, trail_chain, account_status, idempotency_result, record_hash, …
 	UseCase string `json:"use_case,omitempty"` // the use case whose check found it; empty for the engine's own
 	Table   string `json:"table,omitempty"`    // the table holding the row at fault
 	Row     string `json:"row,omitempty"`      // the row's key in that table

@@ -57,9 +57,38 @@ func (w *Writer) Resolve(actor Actor, id uuid.UUID, post bool) (*Transaction, er
 	return w.l.resolveInTx(w.ctx, w.tx, actor, id, post)
 }
 
+// Account status changes are decisions: each is an event of the engine's
+// own trail, subject AccountSubject(id), in the transaction that makes it,
+// and VerifyAll compares every account's status with the last one.
+const (
+	TrailUseCase       = "ledger"         // the engine's own use-case name in the trail
+	EventAccountStatus = "account.status" // body: status, previous
+)
+
+// AccountSubject is the trail subject of an account's status decisions.
+func AccountSubject(id string) string { return "account:" + id }
+
 // SetAccountStatus freezes, unfreezes or closes a holder account in this
-// database transaction, under the account's row lock.
-func (w *Writer) SetAccountStatus(id, status string) error { return setStatus(w.ctx, w.tx, id, status) }
+// database transaction, under the account's row lock, and records who
+// decided it and why in the account's trail.
+func (w *Writer) SetAccountStatus(actor Actor, id, status, reason string) error {
+	prev, err := setStatus(w.ctx, w.tx, id, status)
+	if err != nil {
+		return err
+	}
+	return w.Trail(TrailUseCase, AccountSubject(id), EventAccountStatus, actor, reason, map[string]string{"status": status, "previous": prev}, nil)
+}
+
+// ApplyOverFreeze applies t although account is frozen. It is for a
+// decision taken on a frozen account by the authority that froze it (the
+// registry's administrative cancellation): the units leave without the
+// freeze being lifted, so the owner never gets a moment to move them.
+// Only debits of posted legs of that one account pass; its credits and
+// holds, every other account, and a closed account are checked as usual.
+func (w *Writer) ApplyOverFreeze(account string, t *Transaction) error {
+	t.overFreeze = account
+	return w.Apply(t)
+}
 
 // Run executes fn once per idempotency key, in one database transaction
 // at READ COMMITTED with the engine's row locks, retried whole on

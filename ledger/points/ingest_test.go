@@ -387,7 +387,9 @@ func second[T any](_ T, _ bool, err error) error { return err }
 // accounts are not frozen through the generic route).
 func setStatus(t *testing.T, b *bundle, id, status string) {
 	t.Helper()
-	if err := b.l.Update(ctx, func(w *ledger.Writer) error { return w.SetAccountStatus(id, status) }); err != nil {
+	if err := b.l.Update(ctx, func(w *ledger.Writer) error {
+		return w.SetAccountStatus(ledger.Actor{Sub: "p1", Role: ledger.RoleProvince}, id, status, "test")
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

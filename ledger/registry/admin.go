@@ -54,7 +54,7 @@ func setHolderStatus(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key 
 			in.Holder, status, w.Now()); err != nil {
 			return Holder{}, err
 		}
-		if err := w.SetAccountStatus(ledger.HolderAccount(in.Holder), status); err != nil {
+		if err := w.SetAccountStatus(a, ledger.HolderAccount(in.Holder), status, in.DecisionRef+": "+in.Reason); err != nil {
 			return Holder{}, err
 		}
 		if err := event(w, a, "holder:"+in.Holder, "holder."+verb, map[string]string{"decision_ref": in.DecisionRef, "reason": in.Reason}); err != nil {

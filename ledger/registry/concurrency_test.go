@@ -184,6 +184,7 @@ func TestConcurrentOffsetsRespectTheCap(t *testing.T) {
 	b.issue("metro-jn", "metro-v1", "2025", "1000000000", "0", "0001")
 	e1 := b.holder("E1", "")
 	b.give(operator("metro-jn"), "E1", "1000", 0)
+	b.obligation("E1", 2026, "10000")
 	errs := race(racers, func(i int) error {
 		_, _, err := registry.Surrender(ctx, b.l, e1, key(), registry.OffsetInput{Selection: registry.Selection{Units: "100"}, ComplianceYear: 2026,
 			ObligationTonnes: "10000", EtsReference: fmt.Sprintf("ETS-%d", i)})
@@ -218,4 +219,24 @@ func TestConcurrentIssuance(t *testing.T) {
 		t.Fatalf("issued %s", stats.Totals.Issued)
 	}
 	b.invariants() // the serial ranges cover 1–100 with no overlap
+}
+
+// Concurrent first records of one obligation: one is recorded, the others
+// are told to revise it; never two revisions 1.
+func TestConcurrentObligationRecords(t *testing.T) {
+	b := setup(t)
+	errs := race(4, func(i int) error {
+		_, _, err := registry.RecordObligation(ctx, b.l, province, key(), registry.ObligationInput{Enterprise: "E1", ComplianceYear: 2026,
+			VerifiedEmissionsTonnes: "1000", ObligationTonnes: fmt.Sprint(1000 + i), DocumentRef: "d"})
+		return err
+	})
+	if n := count(t, errs, ledger.CodeConflict); n != 1 {
+		t.Fatalf("%d of 4 concurrent first records passed", n)
+	}
+	o, err := registry.GetObligation(ctx, b.l, province, registry.ObligationKey{Enterprise: "E1", ComplianceYear: 2026})
+	must(t, err)
+	if o.Revision != 1 || len(o.History) != 1 {
+		t.Fatalf("obligation %+v", o)
+	}
+	b.invariants()
 }

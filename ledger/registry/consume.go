@@ -62,8 +62,8 @@ func Retire(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, i
 	}
 	return run(ctx, l, a, key, "registry.retire", in, func(w *ledger.Writer) (Certificate, error) {
 		id := ledger.NewID()
-		t, moved, err := consume(w, a, holder, sel, RetiredAccount, StatusRetired, id, "registry.retirement",
-			map[string]string{"retirement_id": id.String(), "purpose": in.Purpose})
+		t, moved, err := consume(w, a, holder, sel, consumption{sink: RetiredAccount, status: StatusRetired, ref: id, kind: "registry.retirement",
+			meta: map[string]string{"retirement_id": id.String(), "purpose": in.Purpose}})
 		if err != nil {
 			return Certificate{}, err
 		}
@@ -77,28 +77,60 @@ func Retire(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, i
 	})
 }
 
+// consumption is where consume sends units and what it records.
+type consumption struct {
+	sink, status, kind string
+	ref                uuid.UUID
+	meta               map[string]string
+	// overFreeze: the province's cancellation takes units out of a frozen
+	// holding, which stays frozen (the engine lets this one debit pass).
+	overFreeze bool
+	// check runs once the units are picked, under the holder's lock,
+	// before anything is written (the offset's obligation and cap).
+	check func() error
+}
+
 // consume moves the selected units of holder to a terminal sink: one
-// journal transaction, and the blocks become terminal with ref.
-func consume(w *ledger.Writer, a ledger.Actor, holder string, sel selection, sink, status string, ref uuid.UUID, kind string, meta map[string]string) (*ledger.Transaction, []Block, error) {
+// journal transaction, and the blocks become terminal with c.ref.
+func consume(w *ledger.Writer, a ledger.Actor, holder string, sel selection, c consumption) (*ledger.Transaction, []Block, error) {
 	st, err := lockHolders(w, holder)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := requireActive(st, holder); err != nil {
-		return nil, nil, err
+	frozen := st[holder] == "frozen"
+	if !c.overFreeze {
+		if err := requireActive(st, holder); err != nil {
+			return nil, nil, err
+		}
 	}
 	picked, err := pick(w, holder, sel)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := w.OpenAccounts(sink); err != nil {
+	if c.check != nil {
+		if err := c.check(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := w.OpenAccounts(c.sink); err != nil {
 		return nil, nil, err
 	}
-	t, err := post(w, a, ledger.TxInput{Kind: kind, Metadata: meta, Postings: unitLegs(ledger.HolderAccount(holder), sink, sel.units)})
+	if frozen {
+		c.meta["holder_frozen"] = "true" // the journal says this debit passed a freeze
+	}
+	t, err := w.Build(a, ledger.TxInput{Kind: c.kind, Metadata: c.meta, Postings: unitLegs(ledger.HolderAccount(holder), c.sink, sel.units)})
 	if err != nil {
 		return nil, nil, err
 	}
-	moved, err := moveBlocks(w, picked, target{from: holder, holder: holder, status: status, consumedRef: &ref, txID: &t.ID})
+	if frozen && c.overFreeze {
+		err = w.ApplyOverFreeze(ledger.HolderAccount(holder), t)
+	} else {
+		err = w.Apply(t)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	moved, err := moveBlocks(w, picked, target{from: holder, holder: holder, status: c.status, consumedRef: &c.ref, txID: &t.ID})
 	return t, moved, err
 }
 
@@ -118,36 +150,42 @@ func GetCertificate(ctx context.Context, l *ledger.Ledger, id uuid.UUID) (Certif
 	})
 }
 
-// OffsetInput surrenders units against a declared ETS obligation.
+// OffsetInput surrenders units against the obligation the province
+// recorded for a compliance year.
 type OffsetInput struct {
 	Selection
-	ComplianceYear   int    `json:"compliance_year"`
-	ObligationTonnes string `json:"obligation_tonnes"` // declared obligation of that year
+	ComplianceYear int `json:"compliance_year"`
+	// ObligationTonnes is optional: an offset that states the obligation
+	// must state the recorded one (a check the enterprise may ask for).
+	ObligationTonnes string `json:"obligation_tonnes,omitempty"`
 	EtsReference     string `json:"ets_reference"`
 }
 
 // Offset is a surrender against an obligation.
 type Offset struct {
-	ID               uuid.UUID `json:"id"`
-	Enterprise       string    `json:"enterprise"`
-	ComplianceYear   int       `json:"compliance_year"`
-	Units            string    `json:"units"`
-	ObligationTonnes string    `json:"obligation_tonnes"`
-	CapShare         string    `json:"cap_share"`
-	CapUnits         string    `json:"cap_units"`
-	SurrenderedUnits string    `json:"surrendered_units"` // for the year, including this one
-	PolicyID         string    `json:"policy_id"`
-	EtsReference     string    `json:"ets_reference"`
-	Serials          []string  `json:"serials"`
-	TransactionID    uuid.UUID `json:"transaction_id"`
-	At               time.Time `json:"at"`
+	ID                 uuid.UUID `json:"id"`
+	Enterprise         string    `json:"enterprise"`
+	ComplianceYear     int       `json:"compliance_year"`
+	Units              string    `json:"units"`
+	ObligationTonnes   string    `json:"obligation_tonnes"`
+	ObligationRevision int64     `json:"obligation_revision"`
+	CapShare           string    `json:"cap_share"`
+	CapUnits           string    `json:"cap_units"`
+	SurrenderedUnits   string    `json:"surrendered_units"` // for the year, including this one
+	PolicyID           string    `json:"policy_id"`
+	EtsReference       string    `json:"ets_reference"`
+	Serials            []string  `json:"serials"`
+	TransactionID      uuid.UUID `json:"transaction_id"`
+	At                 time.Time `json:"at"`
 }
 
-// Surrender (enterprise) offsets part of an ETS obligation. The first
-// offset of a compliance year declares the obligation and fixes the cap:
-// floor(obligation × the policy's share, 5 % by default); every offset of
-// that year locks the obligation row, so concurrent offsets cannot pass
-// the cap together.
+// Surrender (enterprise) offsets part of an ETS obligation: at most
+// floor(obligation × share) units per compliance year, against the
+// obligation the province recorded (RecordObligation), with the share of
+// the policy in force when it was recorded. Without a recorded
+// obligation nothing is surrendered (obligation_not_recorded). Every
+// offset of the year locks the obligation row, so concurrent offsets
+// cannot pass the cap together.
 func Surrender(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in OffsetInput) (Offset, bool, error) {
 	if err := a.Require(ledger.RoleEnterprise); err != nil {
 		return Offset{}, false, err
@@ -160,52 +198,27 @@ func Surrender(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string
 	if in.ComplianceYear < ComplianceYearMin || in.ComplianceYear > ComplianceYearMax {
 		return Offset{}, false, ledger.Errf(ledger.CodeInvalidRequest, "compliance_year must be a year").At("compliance_year")
 	}
-	obligation, err := ledger.ParsePositiveAmount(ledger.AssetSDCER, in.ObligationTonnes)
-	if err != nil {
-		return Offset{}, false, asField(err, "obligation_tonnes")
+	var stated *decimal.Decimal
+	if in.ObligationTonnes != "" {
+		d, err := ledger.ParsePositiveAmount(ledger.AssetSDCER, in.ObligationTonnes)
+		if err != nil {
+			return Offset{}, false, asField(err, "obligation_tonnes")
+		}
+		stated = &d
 	}
 	if err := validText(in.EtsReference, "ets_reference", true, TextBytesMax); err != nil {
 		return Offset{}, false, err
 	}
 	return run(ctx, l, a, key, "registry.offset", in, func(w *ledger.Writer) (Offset, error) {
-		// Lock order: holder row (in consume) comes before the obligation
-		// row everywhere, so take the holder lock first here too.
-		if _, err := lockHolders(w, holder); err != nil {
-			return Offset{}, err
-		}
-		pol, err := policyAt(w.Journal, w.Now())
-		if err != nil {
-			return Offset{}, err
-		}
-		capUnits := OffsetCapUnits(obligation, pol.capShare)
-		if _, err := w.Tx().Exec(w.Ctx(), `
-			INSERT INTO registry_obligations (enterprise, compliance_year, obligation_tonnes, cap_share, cap_units, policy_id, declared_by, declared_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (enterprise, compliance_year) DO NOTHING`,
-			holder, in.ComplianceYear, obligation, pol.capShare, capUnits, pol.ID, a.ID(), w.Now()); err != nil {
-			return Offset{}, err
-		}
-		var declared, share decimal.Decimal
-		var capped, used int64
-		var policyID string
-		if err := w.Tx().QueryRow(w.Ctx(), `
-			SELECT obligation_tonnes, cap_share, cap_units, surrendered_units, policy_id FROM registry_obligations
-			WHERE enterprise = $1 AND compliance_year = $2 FOR UPDATE`, holder, in.ComplianceYear).Scan(&declared, &share, &capped, &used, &policyID); err != nil {
-			return Offset{}, err
-		}
-		if !declared.Equal(obligation) {
-			return Offset{}, &ledger.Error{Code: CodeObligationMismatch, Field: "obligation_tonnes",
-				Msg:    fmt.Sprintf("the obligation for %d was declared as %s t; offsets of that year must state the same", in.ComplianceYear, declared.String()),
-				Detail: map[string]string{"declared_tonnes": declared.String()}}
-		}
-		if used+sel.units > capped {
-			return Offset{}, &ledger.Error{Code: CodeOffsetCapExceeded, Field: "units",
-				Msg: fmt.Sprintf("offsets for %d are capped at %d units (%s of %s t); %d already surrendered, %d requested",
-					in.ComplianceYear, capped, share.StringFixed(4), declared.String(), used, sel.units),
-				Detail: map[string]string{"cap_units": FormatUnits(capped), "surrendered_units": FormatUnits(used), "remaining_units": FormatUnits(capped - used)}}
-		}
 		id := ledger.NewID()
-		t, moved, err := consume(w, a, holder, sel, SurrenderedAccount, StatusSurrendered, id, "registry.offset",
-			map[string]string{"offset_id": id.String(), "compliance_year": fmt.Sprint(in.ComplianceYear), "ets_reference": in.EtsReference})
+		var ob obligationRecord
+		var used int64
+		t, moved, err := consume(w, a, holder, sel, consumption{sink: SurrenderedAccount, status: StatusSurrendered, ref: id, kind: "registry.offset",
+			meta: map[string]string{"offset_id": id.String(), "compliance_year": fmt.Sprint(in.ComplianceYear), "ets_reference": in.EtsReference},
+			check: func() (err error) {
+				ob, used, err = offsetObligation(w, holder, in.ComplianceYear, stated, sel.units)
+				return err
+			}})
 		if err != nil {
 			return Offset{}, err
 		}
@@ -214,13 +227,13 @@ func Surrender(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string
 			return Offset{}, translate(err)
 		}
 		if _, err := w.Tx().Exec(w.Ctx(), `
-			INSERT INTO registry_offsets (id, enterprise, compliance_year, units, ets_reference, tx_id, offset_by, offset_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, holder, in.ComplianceYear, sel.units, in.EtsReference, t.ID, a.ID(), w.Now()); err != nil {
+			INSERT INTO registry_offsets (id, enterprise, compliance_year, units, ets_reference, tx_id, offset_by, offset_at, obligation_revision)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, holder, in.ComplianceYear, sel.units, in.EtsReference, t.ID, a.ID(), w.Now(), ob.Revision); err != nil {
 			return Offset{}, err
 		}
-		return Offset{ID: id, Enterprise: holder, ComplianceYear: in.ComplianceYear, Units: FormatUnits(sel.units), ObligationTonnes: declared.String(),
-			CapShare: share.StringFixed(4), CapUnits: FormatUnits(capped), SurrenderedUnits: FormatUnits(used + sel.units), PolicyID: policyID,
-			EtsReference: in.EtsReference, Serials: serials(moved), TransactionID: t.ID, At: w.Now()}, nil
+		return Offset{ID: id, Enterprise: holder, ComplianceYear: in.ComplianceYear, Units: FormatUnits(sel.units), ObligationTonnes: ob.obligation.String(),
+			ObligationRevision: ob.Revision, CapShare: ob.share.StringFixed(4), CapUnits: FormatUnits(ob.capUnits), SurrenderedUnits: FormatUnits(used + sel.units),
+			PolicyID: ob.PolicyID, EtsReference: in.EtsReference, Serials: serials(moved), TransactionID: t.ID, At: w.Now()}, nil
 	})
 }
 
@@ -242,13 +255,15 @@ type Cancellation struct {
 	Reason        string    `json:"reason"`
 	Serials       []string  `json:"serials"`
 	TransactionID uuid.UUID `json:"transaction_id"`
+	HolderFrozen  bool      `json:"holder_frozen"` // the holding was frozen, and stays so
 	At            time.Time `json:"at"`
 }
 
 // CancelUnits (province) cancels a holder's units for good, citing its
-// decision. The engine refuses debits from a frozen account, so a frozen
-// holding is unfrozen first (see the package report on a needed engine
-// change).
+// decision. A frozen holding is cancelled from as it is and stays frozen:
+// the cancellation is the province's own decision on it, so the engine
+// lets this one debit pass the freeze (Writer.ApplyOverFreeze), and the
+// holder never gets a moment in which it could move units.
 func CancelUnits(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in CancelInput) (Cancellation, bool, error) {
 	if err := cmp.Or(a.Require(ledger.RoleProvince), validHolderID(in.Holder, "holder")); err != nil {
 		return Cancellation{}, false, err
@@ -262,8 +277,8 @@ func CancelUnits(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 	}
 	return run(ctx, l, a, key, "registry.cancel", in, func(w *ledger.Writer) (Cancellation, error) {
 		id := ledger.NewID()
-		t, moved, err := consume(w, a, in.Holder, sel, CancelledAccount, StatusCancelled, id, "registry.cancellation",
-			map[string]string{"cancellation_id": id.String(), "decision_ref": in.DecisionRef})
+		t, moved, err := consume(w, a, in.Holder, sel, consumption{sink: CancelledAccount, status: StatusCancelled, ref: id, kind: "registry.cancellation",
+			meta: map[string]string{"cancellation_id": id.String(), "decision_ref": in.DecisionRef}, overFreeze: true})
 		if err != nil {
 			return Cancellation{}, err
 		}
@@ -272,10 +287,12 @@ func CancelUnits(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, id, in.Holder, sel.units, in.DecisionRef, in.Reason, t.ID, a.ID(), w.Now()); err != nil {
 			return Cancellation{}, err
 		}
-		if err := event(w, a, "holder:"+in.Holder, "units.cancelled", map[string]string{"cancellation_id": id.String(), "decision_ref": in.DecisionRef, "reason": in.Reason}); err != nil {
+		frozen := t.Metadata["holder_frozen"] == "true"
+		if err := event(w, a, "holder:"+in.Holder, "units.cancelled", map[string]string{"cancellation_id": id.String(), "decision_ref": in.DecisionRef,
+			"reason": in.Reason, "holder_frozen": fmt.Sprint(frozen)}); err != nil {
 			return Cancellation{}, err
 		}
 		return Cancellation{ID: id, Holder: in.Holder, Units: FormatUnits(sel.units), DecisionRef: in.DecisionRef, Reason: in.Reason,
-			Serials: serials(moved), TransactionID: t.ID, At: w.Now()}, nil
+			Serials: serials(moved), TransactionID: t.ID, HolderFrozen: frozen, At: w.Now()}, nil
 	})
 }

@@ -59,17 +59,29 @@
 // # Sales
 //
 // An offer is an engine pending transaction seller → buyer with a timeout;
-// its blocks are marked with the pending transaction's id. Acceptance by
-// the buyer posts the pending transaction and moves the money
+// its blocks are marked with the pending transaction's id, and the serial
+// ranges it reserved are stored with the trade (registry_trade_ranges), so
+// a trade lists what it offered whatever became of it. Acceptance by the
+// buyer posts the pending transaction and moves the money
 // org:{buyer}:CNY → org:{seller}:CNY in the same database transaction, or
 // nothing happens. The buyer's money is not reserved at offer time: only
 // the buyer may commit it, so until acceptance it stays untouched, and a
 // cancelled or timed-out offer releases the units (the only leg that was
-// held). A trade's status is derived from the journal: not resolved
-// (offered, or expired while awaiting the sweeper), posted (settled),
-// voided by the timeout sweeper (expired) or voided on request
-// (cancelled). The engine's VoidExpired job is enough: a block reserved by
-// a voided transaction is free by definition.
+// held). A trade's status is derived from the journal alone: not resolved
+// (offered: its units are reserved, also past its timeout until the
+// engine's sweep voids the hold, though it can no longer be accepted),
+// posted (settled), voided by the timeout sweeper (expired) or voided on
+// request (cancelled). Status and reservation are one fact, so they never
+// disagree. The engine's VoidExpired job is enough: a block reserved by a
+// voided transaction is free by definition.
+//
+// # Offsets and freezes
+//
+// An offset is capped by the obligation the province recorded for the
+// enterprise and compliance year (obligations.go), never by a figure the
+// enterprise states. A frozen holding moves nothing, except the
+// province's administrative cancellation, which takes units out of it
+// without lifting the freeze.
 //
 // # Locks
 //

@@ -26,6 +26,9 @@ const (
 	CodeTradeNotOpen         ledger.Code = "trade_not_open"
 	CodeHolderAlreadyInState ledger.Code = "holder_already_in_state"
 	CodePolicyInPast         ledger.Code = "policy_in_past"
+
+	CodeObligationNotRecorded      ledger.Code = "obligation_not_recorded"      // no obligation recorded by the province for that year
+	CodeObligationBelowSurrendered ledger.Code = "obligation_below_surrendered" // a revision whose cap is below what was surrendered
 )
 
 // run is ledger.Run with this package's constraint names translated.
@@ -60,7 +63,9 @@ func translate(err error) error {
 	case "registry_issuances_pkey", "registry_batches_issued":
 		return ledger.Errf(CodeAlreadyIssued, "the batch was already issued")
 	case "registry_obligations_within_cap":
-		return ledger.Errf(CodeOffsetCapExceeded, "the offset exceeds the cap of the declared obligation")
+		return ledger.Errf(CodeOffsetCapExceeded, "the offset exceeds the cap of the recorded obligation")
+	case "registry_obligations_pkey", "registry_obligation_records_pkey":
+		return ledger.Errf(ledger.CodeConflict, "the obligation was recorded by a concurrent request; read it and revise it")
 	case "registry_batches_verifier_independent":
 		return ledger.Errf(CodeVerifierConflict, "a verifier may not verify its own organisation's batch")
 	case "registry_blocks_first_unique", "registry_blocks_last_unique", "registry_issuances_first_unique":

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,16 +135,50 @@ func verifyRecords(j ledger.Journal, rep *Report) error {
 	}); err != nil {
 		return err
 	}
-	return eachIssuance(j, ``, func(i issuance) error {
+	if err := eachIssuance(j, ``, func(i issuance) error {
 		check("registry_issuances", i.BatchID, i.hash, i.recordHash())
+		return nil
+	}); err != nil {
+		return err
+	}
+	return eachObligationRecord(j, `true`, func(r obligationRecord) error {
+		if !bytes.Equal(r.hash, r.recordHash()) {
+			detail := "the stored record hash does not match the row: covered field(s) changed"
+			if r.hash == nil {
+				detail = "the row has no record hash: run `carbonledger migrate`, or the hash was removed"
+			}
+			rep.add(ledger.Problem{Kind: "record_hash", Table: "registry_obligation_records",
+				Row: fmt.Sprintf("%s/%d#%d", r.enterprise, r.year, r.Revision), Detail: detail})
+		}
 		return nil
 	})
 }
 
-// hashRecords (UseCase.Migrate) hashes the certificates and issuances
-// written before they carried a record hash, at most 500 rows of each per
-// transaction, until none is left. It touches only rows without a hash,
-// so it is idempotent and safe next to running writers.
+// eachObligationRecord streams the obligation records where selects. fn
+// must not use the transaction.
+func eachObligationRecord(j ledger.Journal, where string, fn func(r obligationRecord) error, args ...any) error {
+	rows, err := j.Tx().Query(j.Ctx(), `SELECT `+obligationCols+` FROM registry_obligation_records r WHERE `+where+
+		` ORDER BY r.enterprise, r.compliance_year, r.revision`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanObligation(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// hashRecords hashes the certificates, issuances and declared
+// obligations written before they carried a record hash, at most 500 rows
+// of each per transaction, until none is left. It touches only rows
+// without a hash, so it is idempotent and safe next to running writers.
 func hashRecords(ctx context.Context, l *ledger.Ledger) error {
 	for {
 		n := 0
@@ -160,6 +195,16 @@ func hashRecords(ctx context.Context, l *ledger.Ledger) error {
 					return nil
 				})
 			}
+			if err == nil {
+				// Declarations moved into the records by migration 0012.
+				err = eachObligationRecord(w.Journal, `(r.enterprise, r.compliance_year, r.revision) IN (
+						SELECT enterprise, compliance_year, revision FROM registry_obligation_records
+						WHERE record_hash IS NULL AND revision = 0 ORDER BY enterprise, compliance_year LIMIT 500)`, func(r obligationRecord) error {
+					b.Queue(`UPDATE registry_obligation_records SET record_hash = $4 WHERE enterprise = $1 AND compliance_year = $2 AND revision = $3 AND record_hash IS NULL`,
+						r.enterprise, r.year, r.Revision, r.recordHash())
+					return nil
+				})
+			}
 			if n = b.Len(); err != nil || n == 0 {
 				return err
 			}
@@ -169,4 +214,89 @@ func hashRecords(ctx context.Context, l *ledger.Ledger) error {
 			return err
 		}
 	}
+}
+
+// migrate (UseCase.Migrate) is the registry's Go-side data migration.
+func migrate(ctx context.Context, l *ledger.Ledger) error {
+	if err := hashRecords(ctx, l); err != nil {
+		return err
+	}
+	return recordLegacyRanges(ctx, l)
+}
+
+// recordLegacyRanges gives trades offered before migration 0012 the serial
+// ranges they offered, where the blocks still tell: an open (or expired,
+// not yet tidied) offer's blocks still name its hold, a settled trade's
+// ranges are the moves of its settlement. A trade whose units were
+// released and tidied keeps none (ranges_recorded stays false). Each trade
+// is visited once per run, 200 per transaction.
+func recordLegacyRanges(ctx context.Context, l *ledger.Ledger) error {
+	after := uuid.Nil
+	for {
+		n := 0
+		err := l.Update(ctx, func(w *ledger.Writer) error {
+			type legacy struct {
+				id, pending uuid.UUID
+				units       int64
+			}
+			rows, err := w.Tx().Query(w.Ctx(), `SELECT id, pending_tx, units FROM registry_trades WHERE NOT ranges_recorded AND id > $1 ORDER BY id LIMIT 200`, after)
+			if err != nil {
+				return err
+			}
+			trades, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (t legacy, err error) { return t, r.Scan(&t.id, &t.pending, &t.units) })
+			if n = len(trades); err != nil || n == 0 {
+				return err
+			}
+			for _, t := range trades {
+				blocks, err := legacyRanges(w.Journal, t.pending)
+				if err != nil {
+					return err
+				}
+				var units int64
+				for _, b := range blocks {
+					units += b.Last - b.First + 1
+				}
+				if units != t.units {
+					continue
+				}
+				tag, err := w.Tx().Exec(w.Ctx(), `UPDATE registry_trades SET ranges_recorded = true WHERE id = $1 AND NOT ranges_recorded`, t.id)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 1 {
+					views := make([]Block, len(blocks))
+					for i, b := range blocks {
+						views[i] = b.view()
+					}
+					if err := recordRanges(w.Journal, t.id, views); err != nil {
+						return err
+					}
+				}
+			}
+			after = trades[n-1].id
+			return nil
+		})
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// legacyRanges are the ranges an old offer reserved, as far as the blocks
+// still tell.
+func legacyRanges(j ledger.Journal, pending uuid.UUID) ([]blockRow, error) {
+	done, err := j.Resolutions([]uuid.UUID{pending})
+	if err != nil {
+		return nil, err
+	}
+	if by, ok := done[pending]; ok {
+		res, err := j.Transaction(by)
+		if err != nil {
+			return nil, err
+		}
+		if res.Kind == ledger.KindPendingPost {
+			return settledBlocks(j, by)
+		}
+	}
+	return loadBlocks(j, `SELECT `+blockCols+` FROM registry_blocks b WHERE b.reserved_tx = $1 ORDER BY b.vintage, b.first_unit`, pending)
 }

@@ -241,11 +241,17 @@ func TestScenarioSale(t *testing.T) {
 	must(t, err)
 	b.wantBalance(ledger.HolderAccount("metro-jn"), "5703", "5603")
 	b.clk.Advance(time.Hour)
-	if got, _ := registry.GetTrade(ctx, b.l, province, late.ID); got.Status != registry.TradeExpired {
-		t.Fatalf("status at expiry %s", got.Status)
+	// At its timeout, before the sweep: the hold still reserves the units,
+	// and the trade says so (it read "expired" here before issue 10).
+	atExpiry, err := registry.GetTrade(ctx, b.l, province, late.ID)
+	must(t, err)
+	if atExpiry.Status != registry.TradeOffered || len(atExpiry.Blocks) != 1 || !atExpiry.Blocks[0].Reserved || atExpiry.ResolutionTx != nil {
+		t.Fatalf("at expiry %+v", atExpiry)
 	}
+	b.wantBalance(ledger.HolderAccount("metro-jn"), "5703", "5603")
 	_, _, err = registry.AcceptTrade(ctx, b.l, enterprise("E2"), key(), late.ID)
 	wantCode(t, err, registry.CodeTradeNotOpen)
+	b.invariants()
 	n, err := b.l.VoidExpired(ctx, 100)
 	must(t, err)
 	if n != 1 {
@@ -255,6 +261,10 @@ func TestScenarioSale(t *testing.T) {
 	must(t, err)
 	if got.Status != registry.TradeExpired || got.ResolutionTx == nil {
 		t.Fatalf("expired %+v", got)
+	}
+	// The expired trade still says which serials it offered.
+	if len(got.Blocks) != 0 || len(got.OfferedSerials) != 1 || got.OfferedSerials[0] != atExpiry.Blocks[0].Serial {
+		t.Fatalf("expired trade's serials %+v", got)
 	}
 	b.wantBalance(ledger.HolderAccount("metro-jn"), "5703", "5703")
 	b.wantBalance(ledger.HolderAccount("E2"), "0", "0")
@@ -357,6 +367,7 @@ func TestOffsetCap(t *testing.T) {
 	b.issue("metro-jn", "metro-v1", "2025", "2000000000", "0", "0001")
 	e1 := b.holder("E1", "")
 	b.give(operator("metro-jn"), "E1", "1000", 0)
+	b.obligation("E1", 2025, "10000") // the province records it; the cap is 5 % of it
 
 	in := registry.OffsetInput{Selection: registry.Selection{Units: "300"}, ComplianceYear: 2025, ObligationTonnes: "10000", EtsReference: "ETS-SD-2025-E1"}
 	_, _, err := registry.Surrender(ctx, b.l, operator("metro-jn"), key(), in)
@@ -558,6 +569,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			_, _, err := registry.Retire(ctx, b.l, e1, key(), registry.RetireInput{Selection: registry.Selection{Units: "10", Vintage: 2025},
 				Purpose: registry.PurposeOther, Beneficiary: "b"})
 			must(t, err)
+			b.obligation("E1", 2025, "1000")
 			_, _, err = registry.Surrender(ctx, b.l, e1, key(), registry.OffsetInput{Selection: registry.Selection{Units: "5"}, ComplianceYear: 2025,
 				ObligationTonnes: "1000", EtsReference: "e"})
 			must(t, err)
@@ -620,7 +632,9 @@ func TestPolicyVersions(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("a failed offset left %d obligation rows", n)
 	}
-	// Under the new share, 10 % of 1,000 t may be offset.
+	// Under the new share, 10 % of 1,000 t may be offset: the share of the
+	// policy in force when the province records the obligation.
+	b.obligation("E1", 2026, "1000")
 	b.issue("bus-qd", "bus-v1", "2025", "200000000", "0", "0002")
 	b.give(operator("bus-qd"), "E1", "150", 0)
 	off.Units = "100"

@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -119,6 +120,16 @@ func (b *bundle) holder(org, cny string) ledger.Actor {
 		must(b.t, err)
 	}
 	return a
+}
+
+// obligation records, as the province, an enterprise's obligation for a
+// compliance year (verified emissions: the obligation too, in these tests).
+func (b *bundle) obligation(enterprise string, year int, tonnes string) registry.Obligation {
+	b.t.Helper()
+	o, _, err := registry.RecordObligation(ctx, b.l, province, key(), registry.ObligationInput{Enterprise: enterprise, ComplianceYear: year,
+		VerifiedEmissionsTonnes: tonnes, ObligationTonnes: tonnes, DocumentRef: fmt.Sprintf("SDEE-ETS-%d-%s", year, enterprise)})
+	must(b.t, err)
+	return o
 }
 
 func (b *bundle) give(from ledger.Actor, to string, units string, vintage int) {

@@ -5,17 +5,20 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
-// Trade statuses, derived from the journal.
+// Trade statuses, derived from the journal alone: from whether the
+// offer's pending transaction was resolved, and how — the same fact that
+// decides whether its units are reserved, so the two never disagree.
 const (
-	TradeOffered   = "offered"   // pending, not yet expired
-	TradeExpired   = "expired"   // timed out (voided by the sweeper, or awaiting it)
+	TradeOffered   = "offered"   // pending: its units are reserved (past expires_at it can no longer be accepted, and the engine's sweep voids it)
+	TradeExpired   = "expired"   // voided by the engine's timeout sweep: its units are free
 	TradeSettled   = "settled"   // posted, money paid
-	TradeCancelled = "cancelled" // voided on request
+	TradeCancelled = "cancelled" // voided on request: its units are free
 )
 
 // OfferInput offers units to a buyer at a price per unit (tonne).
@@ -28,20 +31,24 @@ type OfferInput struct {
 
 // Trade is a delivery-versus-payment sale.
 type Trade struct {
-	ID            uuid.UUID  `json:"id"`
-	Seller        string     `json:"seller"`
-	Buyer         string     `json:"buyer"`
-	Units         string     `json:"units"`
-	PricePerUnit  string     `json:"price_per_unit"`
-	Amount        string     `json:"amount"`
-	Status        string     `json:"status"`
-	PendingTx     uuid.UUID  `json:"pending_transaction_id"`
-	ResolutionTx  *uuid.UUID `json:"resolution_transaction_id,omitempty"`
-	PaymentTx     *uuid.UUID `json:"payment_transaction_id,omitempty"`
-	ExpiresAt     time.Time  `json:"expires_at"`
-	CreatedAt     time.Time  `json:"created_at"`
-	Blocks        []Block    `json:"blocks"`
-	StatusAsOfNow time.Time  `json:"status_as_of"`
+	ID           uuid.UUID  `json:"id"`
+	Seller       string     `json:"seller"`
+	Buyer        string     `json:"buyer"`
+	Units        string     `json:"units"`
+	PricePerUnit string     `json:"price_per_unit"`
+	Amount       string     `json:"amount"`
+	Status       string     `json:"status"`
+	PendingTx    uuid.UUID  `json:"pending_transaction_id"`
+	ResolutionTx *uuid.UUID `json:"resolution_transaction_id,omitempty"`
+	PaymentTx    *uuid.UUID `json:"payment_transaction_id,omitempty"`
+	ExpiresAt    time.Time  `json:"expires_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	Blocks       []Block    `json:"blocks"` // reserved while offered; the buyer's once settled; none once expired or cancelled
+	// OfferedSerials are the serials the offer reserved, kept whatever
+	// became of it (empty only for a trade offered before they were
+	// recorded whose units were released before migration 0012).
+	OfferedSerials []string  `json:"offered_serials"`
+	StatusAsOfNow  time.Time `json:"status_as_of"`
 }
 
 type tradeRow struct {
@@ -81,21 +88,16 @@ func loadTrade(j ledger.Journal, id uuid.UUID, now time.Time) (tradeRow, error) 
 	}
 	t.Units, t.PricePerUnit, t.Amount = FormatUnits(t.units), ledger.FormatAmount(ledger.AssetCNY, price), ledger.FormatAmount(ledger.AssetCNY, t.amount)
 	t.ExpiresAt, t.CreatedAt, t.StatusAsOfNow = t.ExpiresAt.UTC(), t.CreatedAt.UTC(), now
-	t.Status = tradeStatus(resKind, resReason, t.ExpiresAt, now)
+	t.Status = tradeStatus(resKind, resReason)
+	if t.OfferedSerials, err = offeredSerials(j, t.ID); err != nil {
+		return t, err
+	}
 	// Reserved blocks while open; the buyer's blocks from this trade once
 	// settled (found through the provenance of the settling transaction).
 	var blocks []blockRow
 	if t.ResolutionTx != nil && t.Status == TradeSettled {
-		// The ranges as traded (later moves may have split them), with the
-		// attributes of the block that starts where each range starts:
-		// blocks are split, never merged, so that block always exists.
-		blocks, err = loadBlocks(j, `
-			SELECT b.id, b.programme, b.vintage, m.first_unit, m.last_unit, b.batch_id, b.methodology, b.region, b.sector, b.project,
-			       m.to_holder, m.to_status, NULL::UUID
-			FROM registry_moves m
-			JOIN registry_blocks b ON b.programme = m.programme AND b.vintage = m.vintage AND b.first_unit = m.first_unit
-			WHERE m.tx_id = $1 ORDER BY m.idx`, *t.ResolutionTx)
-	} else if t.Status == TradeOffered || (t.Status == TradeExpired && t.ResolutionTx == nil) {
+		blocks, err = settledBlocks(j, *t.ResolutionTx)
+	} else if t.Status == TradeOffered {
 		blocks, err = loadBlocks(j, `SELECT `+blockCols+` FROM registry_blocks b WHERE b.reserved_tx = $1 ORDER BY b.vintage, b.first_unit`, t.PendingTx)
 	}
 	if err != nil {
@@ -109,14 +111,17 @@ func loadTrade(j ledger.Journal, id uuid.UUID, now time.Time) (tradeRow, error) 
 }
 
 // tradeStatus derives a trade's status from the resolution of its pending
-// transaction: none (offered until it expires), posted (settled), voided by
-// the timeout sweeper (expired) or voided on request (cancelled).
-func tradeStatus(resKind, resReason *string, expiresAt, now time.Time) string {
+// transaction: none (offered: the units are reserved, also past the
+// timeout until the engine's sweep voids the hold), posted (settled),
+// voided by the timeout sweep (expired) or voided on request (cancelled).
+// It does not read the clock: "expired" is what the journal says, never a
+// guess ahead of it, so a trade never reads expired while its units are
+// still reserved. (Voiding the hold when a trade is read past its timeout
+// would make a read write the journal, in the reader's name.)
+func tradeStatus(resKind, resReason *string) string {
 	switch {
-	case resKind == nil && now.Before(expiresAt):
-		return TradeOffered
 	case resKind == nil:
-		return TradeExpired
+		return TradeOffered
 	case *resKind == ledger.KindPendingPost:
 		return TradeSettled
 	case resReason != nil && *resReason == "timeout":
@@ -179,13 +184,17 @@ func OfferTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key strin
 		if err != nil {
 			return Trade{}, err
 		}
-		if _, err := moveBlocks(w, picked, target{from: seller, holder: seller, status: StatusHeld, reservedTx: &p.ID}); err != nil {
+		reserved, err := moveBlocks(w, picked, target{from: seller, holder: seller, status: StatusHeld, reservedTx: &p.ID})
+		if err != nil {
 			return Trade{}, err
 		}
 		if _, err := w.Tx().Exec(w.Ctx(), `
-			INSERT INTO registry_trades (id, seller, buyer, units, price_per_unit, amount, pending_tx, expires_at, created_by, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			INSERT INTO registry_trades (id, seller, buyer, units, price_per_unit, amount, pending_tx, expires_at, created_by, created_at, ranges_recorded)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true)`,
 			id, seller, in.Buyer, sel.units, price, amount, p.ID, *p.ExpiresAt, a.ID(), w.Now()); err != nil {
+			return Trade{}, err
+		}
+		if err := recordRanges(w.Journal, id, reserved); err != nil {
 			return Trade{}, err
 		}
 		t, err := loadTrade(w.Journal, id, w.Now())
@@ -226,9 +235,8 @@ func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 		if t, err = loadTrade(w.Journal, id, w.Now()); err != nil {
 			return Trade{}, err
 		}
-		if t.Status != TradeOffered {
-			return Trade{}, &ledger.Error{Code: CodeTradeNotOpen, Msg: "trade " + id.String() + " is " + t.Status + "; it can no longer be accepted",
-				Detail: map[string]string{"status": t.Status}}
+		if err := acceptable(t.Trade, w.Now()); err != nil {
+			return Trade{}, err
 		}
 		if err := requireActive(status, t.Seller, t.Buyer); err != nil {
 			return Trade{}, err
@@ -273,6 +281,22 @@ func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 		t, err = loadTrade(w.Journal, id, w.Now())
 		return t.Trade, err
 	})
+}
+
+// acceptable refuses an offer that is resolved or past its timeout (an
+// unresolved offer past it still reads offered: its units stay reserved
+// until the engine voids the hold).
+func acceptable(t Trade, now time.Time) error {
+	if t.Status != TradeOffered {
+		return &ledger.Error{Code: CodeTradeNotOpen, Msg: "trade " + t.ID.String() + " is " + t.Status + "; it can no longer be accepted",
+			Detail: map[string]string{"status": t.Status}}
+	}
+	if !now.Before(t.ExpiresAt) {
+		return &ledger.Error{Code: CodeTradeNotOpen,
+			Msg:    "trade " + t.ID.String() + " timed out at " + t.ExpiresAt.Format(time.RFC3339) + "; it can no longer be accepted, and its units are freed when the engine voids its hold",
+			Detail: map[string]string{"status": t.Status, "expires_at": t.ExpiresAt.Format(time.RFC3339)}}
+	}
+	return nil
 }
 
 // CancelTrade voids an open offer: the seller withdraws it, the buyer
@@ -325,4 +349,40 @@ func GetTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, id uuid.UUI
 		return Trade{}, ledger.Errf(ledger.CodeNotFound, "trade %s not found", id)
 	}
 	return t.Trade, nil
+}
+
+// recordRanges stores the serial ranges an offer reserved with its trade.
+func recordRanges(j ledger.Journal, trade uuid.UUID, blocks []Block) error {
+	b := &pgx.Batch{}
+	for i, bl := range blocks {
+		b.Queue(`INSERT INTO registry_trade_ranges (trade_id, idx, programme, vintage, first_unit, last_unit, serial) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			trade, i, bl.Programme, bl.Vintage, bl.FirstUnit, bl.LastUnit, bl.Serial)
+	}
+	return j.Tx().SendBatch(j.Ctx(), b).Close()
+}
+
+// offeredSerials reads the serials an offer reserved.
+func offeredSerials(j ledger.Journal, trade uuid.UUID) ([]string, error) {
+	rows, err := j.Tx().Query(j.Ctx(), `SELECT serial FROM registry_trade_ranges WHERE trade_id = $1 ORDER BY idx`, trade)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if out == nil {
+		out = []string{}
+	}
+	return out, err
+}
+
+// settledBlocks are the ranges a settlement moved, as traded (later moves
+// may have split them), with the attributes of the block that starts where
+// each range starts: blocks are split, never merged, so that block always
+// exists.
+func settledBlocks(j ledger.Journal, settlement uuid.UUID) ([]blockRow, error) {
+	return loadBlocks(j, `
+		SELECT b.id, b.programme, b.vintage, m.first_unit, m.last_unit, b.batch_id, b.methodology, b.region, b.sector, b.project,
+		       m.to_holder, m.to_status, NULL::UUID
+		FROM registry_moves m
+		JOIN registry_blocks b ON b.programme = m.programme AND b.vintage = m.vintage AND b.first_unit = m.first_unit
+		WHERE m.tx_id = $1 ORDER BY m.idx`, settlement)
 }

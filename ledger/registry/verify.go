@@ -23,8 +23,11 @@ import (
 //     all blocks = units ever issued (minus the issuer's balance);
 //   - every retirement, offset and cancellation is made of exactly its
 //     blocks, a retirement of one vintage; surrendered units per obligation
-//     = its offsets, within its cap;
-//   - every certificate and issuance matches its record hash.
+//     = its offsets, within its cap; the obligation in force is its latest
+//     record, and its revisions have no gap;
+//   - every trade's recorded serial ranges add up to its units;
+//   - every certificate, issuance and obligation record matches its
+//     record hash.
 //
 // They are UseCase.Checks (so `carbonledger verify` runs them) and, through
 // Verify, GET /v1/registry/verify.
@@ -33,7 +36,7 @@ var invariants = []struct {
 	run  func(ledger.Journal, *Report) error
 }{
 	{"blocks", verifyBlocks}, {"issuances", verifyIssuances}, {"holders", verifyHolders}, {"sinks", verifySinks},
-	{"consumptions", verifyConsumptions}, {"obligations", verifyObligations}, {"record_hash", verifyRecords},
+	{"consumptions", verifyConsumptions}, {"obligations", verifyObligations}, {"trades", verifyTrades}, {"record_hash", verifyRecords},
 }
 
 // Report is the result of Verify.
@@ -295,21 +298,73 @@ func verifyConsumptions(j ledger.Journal, rep *Report) error {
 }
 
 // verifyObligations: surrendered units per obligation = its offsets,
-// within its cap.
+// within its cap; the row's figures are those of its record at the
+// revision in force, which is the latest, and no revision is missing.
 func verifyObligations(j ledger.Journal, rep *Report) error {
+	err := eachRow(j, `
+		SELECT o.enterprise, o.compliance_year, o.revision, o.cap_units, o.surrendered_units,
+		       (SELECT COALESCE(sum(f.units), 0) FROM registry_offsets f WHERE f.enterprise = o.enterprise AND f.compliance_year = o.compliance_year)::BIGINT,
+		       COALESCE(r.obligation_tonnes = o.obligation_tonnes AND r.cap_share = o.cap_share AND r.cap_units = o.cap_units
+		           AND r.policy_id = o.policy_id, false),
+		       (SELECT count(*) FROM registry_obligation_records x WHERE x.enterprise = o.enterprise AND x.compliance_year = o.compliance_year),
+		       (SELECT COALESCE(min(x.revision), -1) FROM registry_obligation_records x WHERE x.enterprise = o.enterprise AND x.compliance_year = o.compliance_year),
+		       (SELECT COALESCE(max(x.revision), -1) FROM registry_obligation_records x WHERE x.enterprise = o.enterprise AND x.compliance_year = o.compliance_year)
+		FROM registry_obligations o
+		LEFT JOIN registry_obligation_records r ON r.enterprise = o.enterprise AND r.compliance_year = o.compliance_year AND r.revision = o.revision`,
+		func(r pgx.Rows) error {
+			var ent string
+			var year int
+			var rev, capUnits, recorded, summed, n, lo, hi int64
+			var matches bool
+			if err := r.Scan(&ent, &year, &rev, &capUnits, &recorded, &summed, &matches, &n, &lo, &hi); err != nil {
+				return err
+			}
+			row := fmt.Sprintf("%s/%d", ent, year)
+			if recorded != summed || summed > capUnits {
+				rep.add(ledger.Problem{Kind: "obligation_sum", Table: "registry_obligations", Row: row,
+					Detail: fmt.Sprintf("%d surrendered recorded, %d in offsets, cap %d", recorded, summed, capUnits)})
+			}
+			switch {
+			case !matches:
+				rep.add(ledger.Problem{Kind: "obligation_record", Table: "registry_obligations", Row: row,
+					Detail: fmt.Sprintf("the figures in force (revision %d) are not those of its record", rev)})
+			case hi != rev || lo > 1 || n != hi-lo+1:
+				rep.add(ledger.Problem{Kind: "obligation_record", Table: "registry_obligation_records", Row: row,
+					Detail: fmt.Sprintf("revision %d is in force, but the records run %d–%d with %d rows: a revision was removed or rolled back", rev, lo, hi, n)})
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
 	return eachRow(j, `
-		SELECT o.enterprise, o.compliance_year, o.cap_units, o.surrendered_units, COALESCE(sum(f.units), 0)::BIGINT
-		FROM registry_obligations o LEFT JOIN registry_offsets f ON f.enterprise = o.enterprise AND f.compliance_year = o.compliance_year
-		GROUP BY o.enterprise, o.compliance_year, o.cap_units, o.surrendered_units`, func(r pgx.Rows) error {
-		var ent string
-		var year int
-		var capUnits, recorded, summed int64
-		if err := r.Scan(&ent, &year, &capUnits, &recorded, &summed); err != nil {
+		SELECT DISTINCT r.enterprise, r.compliance_year FROM registry_obligation_records r
+		WHERE NOT EXISTS (SELECT 1 FROM registry_obligations o WHERE o.enterprise = r.enterprise AND o.compliance_year = r.compliance_year)`,
+		func(r pgx.Rows) error {
+			var ent string
+			var year int
+			err := r.Scan(&ent, &year)
+			rep.add(ledger.Problem{Kind: "obligation_record", Table: "registry_obligations", Row: fmt.Sprintf("%s/%d", ent, year),
+				Detail: "the obligation has records but no row: it was removed"})
+			return err
+		})
+}
+
+// verifyTrades: the serial ranges recorded with a trade add up to its
+// units.
+func verifyTrades(j ledger.Journal, rep *Report) error {
+	return eachRow(j, `
+		SELECT t.id, t.units, COALESCE(sum(r.last_unit - r.first_unit + 1), 0)::BIGINT
+		FROM registry_trades t LEFT JOIN registry_trade_ranges r ON r.trade_id = t.id
+		WHERE t.ranges_recorded GROUP BY t.id, t.units`, func(r pgx.Rows) error {
+		var id uuid.UUID
+		var units, ranged int64
+		if err := r.Scan(&id, &units, &ranged); err != nil {
 			return err
 		}
-		if recorded != summed || summed > capUnits {
-			rep.add(ledger.Problem{Kind: "obligation_sum", Table: "registry_obligations", Row: fmt.Sprintf("%s/%d", ent, year),
-				Detail: fmt.Sprintf("%d surrendered recorded, %d in offsets, cap %d", recorded, summed, capUnits)})
+		if units != ranged {
+			rep.add(ledger.Problem{Kind: "trade_ranges", Table: "registry_trades", Row: id.String(),
+				Detail: fmt.Sprintf("the trade is for %d units but its recorded serial ranges hold %d", units, ranged)})
 		}
 		return nil
 	})
