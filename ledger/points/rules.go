@@ -247,8 +247,8 @@ type ExclusivityGroup struct {
 // neither reads as "none" nor changes the idempotency hash of a request
 // that never had it.)
 type RulesInput struct {
-	DailyCapGrams           string             `json:"daily_cap_grams"`
-	ReportingWindowDays     int                `json:"reporting_window_days"`
+	DailyCapGrams           string              `json:"daily_cap_grams"`
+	ReportingWindowDays     int                 `json:"reporting_window_days"`
 	OverlapToleranceSeconds *int                `json:"overlap_tolerance_seconds,omitempty"`
 	ExclusivityGroups       *[]ExclusivityGroup `json:"exclusivity_groups,omitempty"`
 	DailyTotalKinds         *[]string           `json:"daily_total_kinds,omitempty"`
