@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -331,4 +333,162 @@ func TestPointsHTTPDonationAndClawback(t *testing.T) {
 		t.Fatal("more lines expected")
 	}
 	e.verify(t)
+}
+
+// ---- identity: one real-world behaviour earns once (issue 10 part 1) ----
+
+// pointsTrip is a record with an interval.
+func pointsTrip(citizen, kind, qty, unit string, from, to time.Time) map[string]any {
+	r := pointsRecord(citizen, kind, qty, unit, from)
+	r["ended_at"] = to
+	return r
+}
+
+// pointsDupOf asserts a duplicate result naming the first record.
+func pointsDupOf(t *testing.T, res, first map[string]any, op string) {
+	t.Helper()
+	pointsWant(t, res, "duplicate", "duplicate", "0")
+	d, _ := res["duplicate_of"].(map[string]any)
+	if d == nil || d["behaviour_id"] != first["behaviour_id"] || d["operator"] != op || d["record_id"] != first["record_id"] {
+		t.Fatalf("duplicate_of %v, want %v of %s (%v)", d, first["record_id"], op, first["behaviour_id"])
+	}
+}
+
+// The cross-minute and remeasured reports of one trip, overlapping trips
+// of two modes of the travel group, back-to-back trips and the steps of
+// two apps, over HTTP; the activity names what each duplicate duplicated.
+func TestPointsHTTPIdentity(t *testing.T) {
+	e := newPointsEnv(t)
+	e.h.post("/v1/operators", e.prov, map[string]any{"id": "maas-jinan", "name": "Jinan MaaS", "kinds": []string{"metro", "bus", "walking"}}).want(t, http.StatusCreated)
+	e.h.post("/v1/me/entrustments", e.citizen("C1"), map[string]any{"operator": "maas-jinan"}).want(t, http.StatusCreated)
+	d := e.day(1) // 10:00 China time, yesterday
+	m := func(min, sec int) time.Time {
+		return d.Add(time.Duration(min)*time.Minute + time.Duration(sec)*time.Second)
+	}
+
+	first := e.report(t, "metro-jinan", pointsTrip("C1", "metro", "5", "km", m(-1, 59), m(20, 0)))[0]
+	pointsWant(t, first, "credited", "", "1055")
+	pointsDupOf(t, e.report(t, "maas-jinan", pointsTrip("C1", "metro", "5", "km", m(0, 1), m(20, 2)))[0], first, "metro-jinan")
+	pointsDupOf(t, e.report(t, "maas-jinan", pointsTrip("C1", "metro", "5.1", "km", m(0, 0), m(19, 55)))[0], first, "metro-jinan")
+	// Another mode of the group, at the same time: one body, one vehicle.
+	pointsDupOf(t, e.report(t, "maas-jinan", pointsTrip("C1", "bus", "4", "km", m(2, 0), m(18, 0)))[0], first, "metro-jinan")
+	// Back to back: the bike is unlocked as the metro trip ends.
+	pointsWant(t, e.report(t, "bikeshare-qd", pointsTrip("C1", "cycling", "3", "km", m(20, 0), m(35, 0)))[0], "credited", "", "180")
+	pointsEq(t, "pending", e.me(t, "C1")["pending_points"], "1235")
+
+	// Steps: the largest report of the day counts once; a larger one later
+	// credits the difference and names the report it tops up.
+	midnight := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, pointsCST)
+	steps := e.report(t, "tanhui-app", pointsTrip("C1", "walking", "8000", "steps", midnight, d))[0]
+	pointsWant(t, steps, "credited", "", "160")
+	pointsDupOf(t, e.report(t, "maas-jinan", pointsTrip("C1", "walking", "7000", "steps", midnight, d.Add(time.Hour)))[0], steps, "tanhui-app")
+	more := e.report(t, "maas-jinan", pointsTrip("C1", "walking", "10000", "steps", midnight.Add(time.Minute), d.Add(2*time.Hour)))[0]
+	pointsWant(t, more, "credited", "", "40")
+	pointsEq(t, "tops up", more["duplicate_of"].(map[string]any)["record_id"], steps["record_id"])
+	pointsEq(t, "pending", e.me(t, "C1")["pending_points"], "1435")
+
+	act := e.h.get("/v1/me/activity", e.citizen("C1")).want(t, http.StatusOK)
+	var metro, topUp map[string]any
+	for _, x := range act.JSON["items"].([]any) {
+		for _, b := range x.(map[string]any)["behaviours"].([]any) {
+			switch b := b.(map[string]any); {
+			case b["record_id"] == first["record_id"]:
+				metro = x.(map[string]any)
+			case b["record_id"] == more["record_id"]:
+				topUp = b
+			}
+		}
+	}
+	if metro == nil || topUp == nil {
+		t.Fatalf("activity without the metro credit or the top-up: %s", act.Body)
+	}
+	bs := metro["behaviours"].([]any)
+	pointsEq(t, "metro line behaviours", len(bs), 4)
+	for _, x := range bs[1:] {
+		b := x.(map[string]any)
+		ref, _ := b["duplicate_of"].(map[string]any)
+		if b["status"] != "duplicate" || b["operator"] != "maas-jinan" || ref == nil || ref["record_id"] != first["record_id"] || ref["operator"] != "metro-jinan" {
+			t.Fatalf("duplicate in the activity: %v", b)
+		}
+	}
+	pointsEq(t, "top-up names what it tops up", topUp["duplicate_of"].(map[string]any)["record_id"], steps["record_id"])
+	// An interval ending before it starts is refused, record by record.
+	pointsWant(t, e.report(t, "metro-jinan", pointsTrip("C1", "metro", "1", "km", m(0, 0), m(-5, 0)))[0], "rejected", "invalid_request", "0")
+	e.verify(t)
+}
+
+// Two operators racing with overlapping trips of the same citizens, over
+// HTTP: each citizen is credited once.
+func TestPointsHTTPConcurrentOverlappingTrips(t *testing.T) {
+	e := newPointsEnv(t)
+	e.h.post("/v1/operators", e.prov, map[string]any{"id": "maas-jinan", "name": "Jinan MaaS", "kinds": []string{"bus"}}).want(t, http.StatusCreated)
+	const n = 10
+	for i := range n {
+		c := fmt.Sprintf("R%02d", i)
+		e.h.post("/v1/me/account", e.citizen(c), map[string]any{}).want(t, http.StatusCreated)
+		for _, op := range []string{"metro-jinan", "maas-jinan"} {
+			e.h.post("/v1/me/entrustments", e.citizen(c), map[string]any{"operator": op}).want(t, http.StatusCreated)
+		}
+	}
+	d := e.day(1)
+	tokens := []string{e.operator("metro-jinan"), e.operator("maas-jinan")}
+	results := make([]*resp, 2*n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 2 * n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			c := fmt.Sprintf("R%02d", i/2)
+			rec := pointsTrip(c, "metro", "12", "km", d, d.Add(40*time.Minute))
+			if i%2 == 1 {
+				rec = pointsTrip(c, "bus", "12.3", "km", d.Add(3*time.Second), d.Add(39*time.Minute))
+			}
+			results[i] = e.h.post("/v1/behaviours", tokens[i%2], map[string]any{"records": []any{rec}})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		got := map[any]int{}
+		for _, r := range results[2*i : 2*i+2] {
+			r.want(t, http.StatusCreated)
+			got[r.JSON["results"].([]any)[0].(map[string]any)["status"]]++
+		}
+		if got["credited"] != 1 || got["duplicate"] != 1 {
+			t.Fatalf("citizen R%02d: %v, want one credited and one duplicate", i, got)
+		}
+	}
+	e.verify(t)
+}
+
+// The new fields are in the generated OpenAPI document.
+func TestPointsOpenAPIIdentityFields(t *testing.T) {
+	h := newHarness(t, false)
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(h.get("/openapi.json", "").want(t, 200).Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for schema, fields := range map[string][]string{
+		"points_RecordResult":     {"duplicate_of"},
+		"points_BehaviourView":    {"duplicate_of", "ended_at", "status"},
+		"points_BehaviourRecord":  {"ended_at", "duration_seconds"},
+		"points_RecordRef":        {"behaviour_id", "operator", "record_id"},
+		"points_RulesInput":       {"overlap_tolerance_seconds", "exclusivity_groups", "daily_total_kinds"},
+		"points_ProgrammeRules":   {"overlap_tolerance_seconds", "exclusivity_groups", "daily_total_kinds"},
+		"points_ExclusivityGroup": {"name", "kinds"},
+	} {
+		for _, f := range fields {
+			if doc.Components.Schemas[schema].Properties[f] == nil {
+				t.Errorf("%s.%s missing from openapi.json", schema, f)
+			}
+		}
+	}
 }

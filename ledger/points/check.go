@@ -15,7 +15,8 @@ import (
 // explain what it lost and its immutable fields still match its record
 // hash; each day's total counter equals the credits of that day; the
 // redeemed sink and each donation pool hold exactly the redemptions and
-// donations. Each is a ledger.Check (UseCase.Checks), run by VerifyAll.
+// donations; every duplicate names the counted record it duplicates.
+// Each is a ledger.Check (UseCase.Checks), run by VerifyAll.
 
 // CheckReport lists violations of the points invariants.
 type CheckReport struct {
@@ -131,7 +132,12 @@ var rowChecks = []ledger.Check{
 		SELECT u.citizen_id || ' ' || u.day::TEXT FROM points_daily_usage u
 		WHERE u.grams <> (SELECT COALESCE(sum(b.grams), 0) FROM points_behaviours b
 			WHERE b.citizen_id = u.citizen_id AND b.day = u.day AND b.status = 'credited')
-		   OR u.records <> (SELECT count(*) FROM points_behaviours b WHERE b.citizen_id = u.citizen_id AND b.day = u.day)`),
+		   OR u.records <> (SELECT count(*) FROM points_behaviours b WHERE b.citizen_id = u.citizen_id AND b.day = u.day AND b.status <> 'duplicate')`),
+	// A duplicate, or a day's total topping up a smaller one, names a
+	// counted record of the same citizen: the one credited instead.
+	rowCheck("duplicates", "points_behaviours", "the record it duplicates is missing, another citizen's, or itself a duplicate", `
+		SELECT d.id::TEXT FROM points_behaviours d LEFT JOIN points_behaviours o ON o.id = d.duplicate_of
+		WHERE d.duplicate_of IS NOT NULL AND (o.id IS NULL OR o.citizen_id <> d.citizen_id OR o.status = 'duplicate')`),
 	rowCheck("credits_without_transaction", "points_behaviours", "a credit names no ledger transaction",
 		`SELECT id::TEXT FROM points_behaviours WHERE status = 'credited' AND tx_id IS NULL`),
 	rowCheck("rewards", "points_rewards", "negative stock", `SELECT id FROM points_rewards WHERE stock < 0`),

@@ -2,6 +2,7 @@ package points
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sort"
 	"strconv"
@@ -89,11 +90,24 @@ func scanMethodology(r pgx.Row) (Methodology, error) {
 	return m, err
 }
 
-const rulesColumns = `version, daily_cap_grams, reporting_window_days, valid_from, valid_to, source, created_by, created_at`
+const rulesColumns = `version, daily_cap_grams, reporting_window_days, overlap_tolerance_seconds, exclusivity_groups::TEXT,
+	daily_total_kinds, valid_from, valid_to, source, created_by, created_at`
 
 func scanRules(r pgx.Row) (ProgrammeRules, error) {
 	var p ProgrammeRules
-	err := r.Scan(&p.Version, &p.DailyCapGrams, &p.ReportingWindowDays, &p.ValidFrom, &p.ValidTo, &p.Source, &p.CreatedBy, &p.CreatedAt)
+	var groups string
+	err := r.Scan(&p.Version, &p.DailyCapGrams, &p.ReportingWindowDays, &p.OverlapToleranceSeconds, &groups, &p.DailyTotalKinds,
+		&p.ValidFrom, &p.ValidTo, &p.Source, &p.CreatedBy, &p.CreatedAt)
+	if err == nil {
+		err = json.Unmarshal([]byte(groups), &p.ExclusivityGroups)
+	}
+	// Lists are [] in JSON, never null.
+	if p.ExclusivityGroups == nil {
+		p.ExclusivityGroups = []ExclusivityGroup{}
+	}
+	if p.DailyTotalKinds == nil {
+		p.DailyTotalKinds = []string{}
+	}
 	p.ValidFrom, p.CreatedAt, p.ValidTo = p.ValidFrom.UTC(), p.CreatedAt.UTC(), utcPtr(p.ValidTo)
 	return p, err
 }
@@ -215,7 +229,12 @@ func CreateProgrammeRules(ctx context.Context, l *ledger.Ledger, actor ledger.Ac
 		if err != nil {
 			return r, err
 		}
-		return insertRules(w, actor, r, false)
+		cfg, err := loadConfig(w.Ctx(), w.Tx())
+		if err != nil {
+			return r, err
+		}
+		prev, _ := cfg.RulesAt(r.ValidFrom)
+		return insertRules(w, actor, in.carryOver(r, prev), false)
 	})
 }
 
@@ -234,10 +253,22 @@ func insertRules(w *ledger.Writer, actor ledger.Actor, r ProgrammeRules, seed bo
 		return r, err
 	}
 	r.CreatedBy, r.CreatedAt = actor.ID(), w.Now()
+	if r.ExclusivityGroups == nil {
+		r.ExclusivityGroups = []ExclusivityGroup{}
+	}
+	if r.DailyTotalKinds == nil {
+		r.DailyTotalKinds = []string{}
+	}
+	groups, err := json.Marshal(r.ExclusivityGroups)
+	if err != nil {
+		return r, err
+	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO points_programme_rules (version, daily_cap_grams, reporting_window_days, valid_from, valid_to, source, created_by, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-		r.Version, r.DailyCapGrams, r.ReportingWindowDays, r.ValidFrom, r.ValidTo, r.Source, r.CreatedBy, r.CreatedAt)
+		INSERT INTO points_programme_rules (version, daily_cap_grams, reporting_window_days, overlap_tolerance_seconds, exclusivity_groups,
+			daily_total_kinds, valid_from, valid_to, source, created_by, created_at)
+		VALUES ($1, $2, $3, $4, $5::JSONB, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+		r.Version, r.DailyCapGrams, r.ReportingWindowDays, r.OverlapToleranceSeconds, string(groups), r.DailyTotalKinds,
+		r.ValidFrom, r.ValidTo, r.Source, r.CreatedBy, r.CreatedAt)
 	if err != nil {
 		return r, err
 	}

@@ -46,7 +46,7 @@
 // cap_reached: recorded with its reason, nothing credited. A record worth
 // less than 1 g before any cap is rejected (below_one_gram).
 //
-// # Behaviour key (one real-world event earns once)
+// # Identity (one real-world event earns once)
 //
 // The behaviour key is SHA-256 over
 //
@@ -55,14 +55,30 @@
 // with length-prefixed fields. Two operators reporting the same trip of the
 // same citizen (same kind, same start minute, same quantity) produce the
 // same key; it is unique in points_behaviours, so the second report is a
-// duplicate whoever sends it. Truncating to the minute absorbs sub-minute
-// clock differences between operators; a citizen cannot start two trips of
-// the same kind and length in one minute. A report of the same trip in a
-// different unit (km against rides) is a different key: methodologies for
-// one kind should not be offered in two units to overlapping operators.
-// Rejected and duplicate records claim no key, so a report rejected for
-// one operator (not entrusted) does not block a valid report by another.
-// An operator's own record id is unique per operator as well.
+// duplicate whoever sends it. For a record without an interval (one
+// instant) the key is the whole rule, as before intervals existed.
+//
+// A record may carry its interval (occurred_at to ended_at, or
+// duration_seconds): tap-in to tap-out, unlock to lock. The programme
+// rules in effect at occurred_at (points_programme_rules, versioned like
+// every factor) name exclusivity groups of kinds (the travel modes: one
+// body, one vehicle) and an overlap tolerance: a record whose interval
+// overlaps a counted interval of the citizen by more than the tolerance,
+// with both kinds in one group, is a duplicate of it, whatever its start
+// minute, quantity or unit. The tolerance absorbs the operators' clock
+// skew, so back-to-back trips (a transfer) both earn. The rules also name
+// kinds whose reports are a day's total (steps from a phone): of the
+// reports of a citizen's day for such a kind and unit, the largest counts
+// once. A smaller or equal one is a duplicate of it; a larger one tops it
+// up and is credited only floor(q × factor) − floor(largest × factor), so
+// the day earns what its largest report alone is worth, never the sum.
+//
+// A duplicate is recorded (status duplicate, no key, 0 g, duplicate_of
+// naming the counted row), so the batch result, the citizen's activity
+// and verify can say which report was credited instead. A record id the
+// operator used before is a duplicate too, not recorded again. Rejected
+// records claim nothing, so a report rejected for one operator (not
+// entrusted) does not block a valid report by another.
 //
 // # Concurrency
 //
@@ -72,10 +88,16 @@
 // takes them in another order, so writers never deadlock on them.
 //
 // Ingestion locks the usage row (points_daily_usage) of every citizen-day
-// in the batch before it reads what was already recorded; two batches for
-// the same citizen-day therefore run one after the other, caps hold
-// exactly, and the second sees the first's behaviour keys. The unique
-// index on the key is the second line of defence. A batch is one database
+// in the batch (for an interval of a group, every day it touches: two, when
+// it crosses midnight) before it reads what was already recorded; two
+// batches for the same citizen-day therefore run one after the other, caps
+// hold exactly, and the second sees the first's behaviour keys and
+// intervals. Two intervals that are one event share some time, hence some
+// day, hence a lock: the overlap check is exact under concurrency. It is
+// one set-based query per batch (all its citizens at once, on a partial
+// index of points_behaviours by citizen and start), queued with the locks
+// in the same round trip. The unique index on the key is the second line
+// of defence. A batch is one database
 // transaction with a handful of set-based statements (unnest) and one
 // engine call for all its credits, made last so that the operator pool's
 // row, which every batch of the operator locks, is held only while the

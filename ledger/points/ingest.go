@@ -29,10 +29,28 @@ const (
 type BehaviourRecord struct {
 	RecordID   string    `json:"record_id"` // the operator's own id, unique per operator
 	Citizen    string    `json:"citizen"`
-	Kind       string    `json:"kind"`     // metro, bus, cycling, walking, ...
-	Quantity   string    `json:"quantity"` // decimal string in unit
-	Unit       string    `json:"unit"`     // km, steps, rides, ...
-	OccurredAt time.Time `json:"occurred_at"`
+	Kind       string    `json:"kind"`        // metro, bus, cycling, walking, ...
+	Quantity   string    `json:"quantity"`    // decimal string in unit
+	Unit       string    `json:"unit"`        // km, steps, rides, ...
+	OccurredAt time.Time `json:"occurred_at"` // when it happened; with an interval, its start (tap-in, unlock)
+	// The behaviour's interval ends at ended_at (tap-out, lock), or
+	// duration_seconds after occurred_at; give at most one, at most 24
+	// hours. A record with an interval is one event with every record of
+	// the citizen whose interval overlaps it by more than the programme's
+	// tolerance and whose kind is in the same exclusivity group; for a kind
+	// whose reports are a day's total (steps), the interval is what the
+	// phone counted and lies in one day. A record without one is an instant,
+	// identified by its behaviour key alone.
+	EndedAt         *time.Time `json:"ended_at,omitempty"`
+	DurationSeconds int64      `json:"duration_seconds,omitempty"`
+}
+
+// RecordRef names a reported record: its behaviour row, the operator that
+// reported it and the operator's record id.
+type RecordRef struct {
+	BehaviourID *uuid.UUID `json:"behaviour_id,omitempty"` // absent when that record was itself refused
+	Operator    string     `json:"operator"`
+	RecordID    string     `json:"record_id"`
 }
 
 // IngestInput is an operator's batch.
@@ -55,6 +73,10 @@ type RecordResult struct {
 	Methodology   string     `json:"methodology,omitempty"`
 	TransactionID *uuid.UUID `json:"transaction_id,omitempty"`
 	ClaimDeadline *time.Time `json:"claim_deadline,omitempty"`
+	// DuplicateOf names the record a duplicate repeats (the one that was
+	// credited or capped), or, for a credited day total, the smaller report
+	// of the day it tops up (it credits only the difference).
+	DuplicateOf *RecordRef `json:"duplicate_of,omitempty"`
 }
 
 // IngestResult is a batch's outcome.
@@ -95,6 +117,13 @@ type item struct {
 	qty   decimal.Decimal
 	day   string
 	key   []byte
+	end   time.Time       // the interval's end; zero for an instant
+	group string          // the kind's exclusivity group under rules ("" none)
+	total bool            // a day's total with an interval: the largest report counts
+	prev  decimal.Decimal // a total: what the day's earlier reports counted already
+	dup   bool            // a duplicate: recorded, credits nothing
+	dupOf *RecordRef      // what it duplicates or tops up
+	src   *item           // the item of this batch it duplicates or tops up
 	caps  CapResult
 	id    uuid.UUID
 	tx    uuid.UUID // the credit's ledger transaction
@@ -115,6 +144,7 @@ type ingestRun struct {
 	cfg     *Config
 	res     IngestResult
 	items   []*item
+	repeats map[int]int // a record repeating the record id of an earlier one of the batch -> that one
 }
 
 func ingest(w *ledger.Writer, actor ledger.Actor, op string, recs []BehaviourRecord) (IngestResult, error) {
@@ -183,60 +213,70 @@ func (run *ingestRun) loadOperator() error {
 // checkRecords is stage 1: the checks that need no lock, in Go. It fills
 // every record's index and id and makes an item of each record it keeps.
 func (run *ingestRun) checkRecords(recs []BehaviourRecord) {
-	now, cfg, op := run.now, run.cfg, run.op
 	run.items = make([]*item, 0, len(recs))
 	for i := range recs {
 		r := &recs[i]
 		run.res.Results[i].Index, run.res.Results[i].RecordID = i, r.RecordID
-		switch {
-		case !validRecordID(r.RecordID):
-			run.reject(i, ledger.CodeInvalidRequest, fmt.Sprintf("record_id must be 1 to %d printable characters without spaces", RecordIDBytesMax))
-			continue
-		case !ledger.ValidIdent(r.Citizen):
-			run.reject(i, ledger.CodeInvalidRequest, "citizen must be an identifier of at most 64 characters")
-			continue
-		case !validCode(r.Kind, KindBytesMax) || !validCode(r.Unit, UnitBytesMax):
-			run.reject(i, ledger.CodeInvalidRequest, "kind and unit must be lowercase identifiers")
-			continue
-		case r.OccurredAt.IsZero():
-			run.reject(i, ledger.CodeInvalidRequest, "occurred_at is required")
+		it, code, msg := run.checkRecord(r)
+		if it == nil {
+			run.reject(i, code, msg)
 			continue
 		}
-		at := r.OccurredAt.UTC()
-		if at.After(now.Add(FutureSkewMax)) {
-			run.reject(i, CodeTimeOutOfWindow, "occurred_at is in the future")
-			continue
-		}
-		rules, ok := cfg.RulesAt(at)
-		if !ok {
-			run.reject(i, CodeNoMethodology, "no programme rules were in effect at occurred_at")
-			continue
-		}
-		if now.Sub(at) > time.Duration(rules.ReportingWindowDays)*24*time.Hour {
-			run.reject(i, CodeTimeOutOfWindow, fmt.Sprintf("occurred_at is older than the reporting window of %d days", rules.ReportingWindowDays))
-			continue
-		}
-		if !run.allowed[r.Kind] {
-			run.reject(i, CodeKindNotAllowed, fmt.Sprintf("operator %s may not report %s", op, r.Kind))
-			continue
-		}
-		m, ok := cfg.MethodologyAt(r.Kind, r.Unit, at)
-		if !ok {
-			run.reject(i, CodeNoMethodology, fmt.Sprintf("no methodology for %s in %s was in effect at occurred_at", r.Kind, r.Unit))
-			continue
-		}
-		q, err := m.ParseQuantity(r.Quantity)
-		if err != nil {
-			run.reject(i, CodeQuantityRange, err.(*ledger.Error).Msg)
-			continue
-		}
-		if m.Grams(q) < 1 {
-			run.reject(i, CodeBelowOneGram, "the record is worth less than 1 g CO2e")
-			continue
-		}
-		run.items = append(run.items, &item{idx: i, rec: r, at: at, m: m, rules: rules, qty: q, day: Day(at),
-			key: BehaviourKey(r.Citizen, r.Kind, r.Unit, at, q)})
+		it.idx = i
+		run.items = append(run.items, it)
 	}
+}
+
+// checkRecord checks one record and makes its item, or says why not.
+func (run *ingestRun) checkRecord(r *BehaviourRecord) (*item, ledger.Code, string) {
+	now, cfg, op := run.now, run.cfg, run.op
+	switch {
+	case !validRecordID(r.RecordID):
+		return nil, ledger.CodeInvalidRequest, fmt.Sprintf("record_id must be 1 to %d printable characters without spaces", RecordIDBytesMax)
+	case !ledger.ValidIdent(r.Citizen):
+		return nil, ledger.CodeInvalidRequest, "citizen must be an identifier of at most 64 characters"
+	case !validCode(r.Kind, KindBytesMax) || !validCode(r.Unit, UnitBytesMax):
+		return nil, ledger.CodeInvalidRequest, "kind and unit must be lowercase identifiers"
+	case r.OccurredAt.IsZero():
+		return nil, ledger.CodeInvalidRequest, "occurred_at is required"
+	}
+	at := r.OccurredAt.UTC().Truncate(time.Microsecond)
+	if at.After(now.Add(FutureSkewMax)) {
+		return nil, CodeTimeOutOfWindow, "occurred_at is in the future"
+	}
+	end, code, msg := recordEnd(r, at, now)
+	if code != "" {
+		return nil, code, msg
+	}
+	rules, ok := cfg.RulesAt(at)
+	if !ok {
+		return nil, CodeNoMethodology, "no programme rules were in effect at occurred_at"
+	}
+	if now.Sub(at) > time.Duration(rules.ReportingWindowDays)*24*time.Hour {
+		return nil, CodeTimeOutOfWindow, fmt.Sprintf("occurred_at is older than the reporting window of %d days", rules.ReportingWindowDays)
+	}
+	if !run.allowed[r.Kind] {
+		return nil, CodeKindNotAllowed, fmt.Sprintf("operator %s may not report %s", op, r.Kind)
+	}
+	m, ok := cfg.MethodologyAt(r.Kind, r.Unit, at)
+	if !ok {
+		return nil, CodeNoMethodology, fmt.Sprintf("no methodology for %s in %s was in effect at occurred_at", r.Kind, r.Unit)
+	}
+	q, err := m.ParseQuantity(r.Quantity)
+	if err != nil {
+		return nil, CodeQuantityRange, err.(*ledger.Error).Msg
+	}
+	if m.Grams(q) < 1 {
+		return nil, CodeBelowOneGram, "the record is worth less than 1 g CO2e"
+	}
+	it := &item{rec: r, at: at, m: m, rules: rules, qty: q, day: Day(at), key: BehaviourKey(r.Citizen, r.Kind, r.Unit, at, q), end: end}
+	if !end.IsZero() {
+		it.group, it.total = rules.GroupOf(r.Kind), rules.IsDailyTotal(r.Kind)
+		if it.total && end.After(dayStart(at).Add(24*time.Hour)) {
+			return nil, ledger.CodeInvalidRequest, r.Kind + " reports are a day's total: the interval must lie within one day (China Standard Time)"
+		}
+	}
+	return it, "", ""
 }
 
 // checkCitizens is stage 2: citizens and entrustments in one query, then
@@ -298,43 +338,41 @@ func (run *ingestRun) checkCitizens() error {
 	return nil
 }
 
-// dropBatchDuplicates is stage 3: duplicates inside the batch. The first
-// record wins; a later one repeating its record id or its behaviour is a
-// duplicate of it.
+// dropBatchDuplicates is stage 3: a record repeating the record id of an
+// earlier one of the batch is a duplicate of it (the first wins) and is
+// not recorded: its id is taken. A repeated behaviour is found under the
+// locks (resolveIdentity), so that it is recorded as a duplicate.
 func (run *ingestRun) dropBatchDuplicates() {
-	seenRec, seenKey := map[string]int{}, map[string]int{}
+	seenRec := map[string]int{}
+	run.repeats = map[int]int{}
 	for _, it := range run.items {
 		if j, ok := seenRec[it.rec.RecordID]; ok {
 			run.duplicate(it.idx, fmt.Sprintf("record_id repeats record %d of this batch", j))
+			run.res.Results[it.idx].DuplicateOf = &RecordRef{Operator: run.op, RecordID: it.rec.RecordID}
+			run.repeats[it.idx] = j
 			it.dead = true
 			continue
 		}
 		seenRec[it.rec.RecordID] = it.idx
-		if j, ok := seenKey[string(it.key)]; ok {
-			run.duplicate(it.idx, fmt.Sprintf("the same behaviour as record %d of this batch", j))
-			it.dead = true
-			continue
-		}
-		seenKey[string(it.key)] = it.idx
 	}
 	run.items = live(run.items)
 }
 
 // lockDays is stage 4: lock the usage row of every citizen-day (sorted),
 // then read what was already recorded: a concurrent batch for the same
-// citizen-day has committed by the time we hold the lock, so its keys are
-// visible. It returns the locked usage, which recordCredits updates.
+// citizen-day has committed by the time we hold the lock, so its keys,
+// record ids and intervals are visible. resolveIdentity then judges each
+// record against them. It returns the locked usage, which recordCredits
+// updates.
 func (run *ingestRun) lockDays() (map[usageKey]*dayUsage, error) {
 	base := map[usageKey]*dayUsage{}
 	if len(run.items) > 0 {
+		var st *storedIdentity
 		var err error
-		if base, err = lockUsage(run.w, run.op, run.items, func(it *item, reason string) {
-			run.duplicate(it.idx, reason)
-			it.dead = true
-		}); err != nil {
+		if base, st, err = lockUsage(run.w, run.op, run.items); err != nil {
 			return base, err
 		}
-		run.items = live(run.items)
+		run.resolveIdentity(st)
 	}
 	return base, nil
 }
@@ -349,10 +387,13 @@ func (run *ingestRun) applyCaps(base map[usageKey]*dayUsage) {
 		work[k] = u.clone()
 	}
 	for _, it := range run.items {
+		if it.dup {
+			it.caps = CapResult{ComputedGrams: it.m.Grams(it.qty), Quantity: decimal.Zero}
+			continue
+		}
 		u := work[usageKey{it.rec.Citizen, it.day}]
 		sc := u.scope(it.m.Scope())
-		it.caps = ApplyCaps(it.m, it.rules, it.qty, DayUsage{KindGrams: sc.grams, KindQuantity: sc.qty, TotalGrams: u.grams})
-		it.id = ledger.NewID()
+		it.caps = ApplyCapsFrom(it.m, it.rules, it.prev, it.qty, DayUsage{KindGrams: sc.grams, KindQuantity: sc.qty, TotalGrams: u.grams})
 		u.add(it.m.Scope(), it.caps)
 	}
 }
@@ -363,25 +404,18 @@ func (run *ingestRun) applyCaps(base map[usageKey]*dayUsage) {
 // of the operator) is held only while the engine writes and the
 // transaction commits.
 func (run *ingestRun) recordCredits(base map[usageKey]*dayUsage) ([]*ledger.Transaction, error) {
-	txs, err := buildCredits(run.w, run.actor, run.op, run.items, run.reject)
+	if err := checkPools(run.w, run.op, run.items, run.reject); err != nil {
+		return nil, err
+	}
+	run.dropOrphans()
+	run.items = live(run.items)
+	txs, err := buildCredits(run.w, run.actor, run.op, run.items)
 	if err != nil {
 		return txs, err
 	}
-	run.items = live(run.items)
 	if len(run.items) > 0 {
 		for _, it := range run.items {
-			base[usageKey{it.rec.Citizen, it.day}].add(it.m.Scope(), it.caps)
-			r := &run.res.Results[it.idx]
-			id := it.id
-			r.BehaviourID, r.ComputedGrams, r.Methodology, r.Reason = &id, it.caps.ComputedGrams, it.m.ID, it.caps.Reason
-			if it.caps.Grams > 0 {
-				dl := run.now.Add(time.Duration(it.m.ClaimWindowDays) * 24 * time.Hour)
-				txID := it.tx
-				r.Status, r.Grams, r.Points, r.TransactionID, r.ClaimDeadline = StatusCredited, it.caps.Grams, it.caps.Grams, &txID, &dl
-				run.res.GramsCredited += it.caps.Grams
-			} else {
-				r.Status, r.Message = StatusCapReached, "the daily cap is reached; the record is kept and credits nothing"
-			}
+			run.settle(it, base)
 		}
 		if err := recordBehaviours(run.w, run.op, run.items, base); err != nil {
 			var pgErr *pgconn.PgError
@@ -397,6 +431,45 @@ func (run *ingestRun) recordCredits(base map[usageKey]*dayUsage) ([]*ledger.Tran
 	return txs, nil
 }
 
+// dropOrphans rejects, in record order, the records that duplicate or top
+// up a record of this batch that checkPools rejected: what they were
+// judged against is not recorded, so they are refused with it and may be
+// sent again.
+func (run *ingestRun) dropOrphans() {
+	for _, it := range run.items {
+		if it.src != nil && it.src.dead && !it.dead {
+			sr := run.res.Results[it.src.idx]
+			run.reject(it.idx, ledger.Code(sr.Reason), fmt.Sprintf("record %d of this batch, which this record duplicates or tops up, was rejected: %s", it.src.idx, sr.Message))
+			it.dead = true
+		}
+	}
+}
+
+// settle fills a recorded item's result and adds a counted one to the
+// locked usage of its day.
+func (run *ingestRun) settle(it *item, base map[usageKey]*dayUsage) {
+	r := &run.res.Results[it.idx]
+	id := it.id
+	r.BehaviourID, r.ComputedGrams, r.Methodology, r.DuplicateOf = &id, it.caps.ComputedGrams, it.m.ID, it.dupOf
+	if it.dup {
+		return // status and message come from resolveIdentity
+	}
+	base[usageKey{it.rec.Citizen, it.day}].add(it.m.Scope(), it.caps)
+	r.Reason = it.caps.Reason
+	if it.caps.Grams > 0 {
+		dl := run.now.Add(time.Duration(it.m.ClaimWindowDays) * 24 * time.Hour)
+		txID := it.tx
+		r.Status, r.Grams, r.Points, r.TransactionID, r.ClaimDeadline = StatusCredited, it.caps.Grams, it.caps.Grams, &txID, &dl
+		run.res.GramsCredited += it.caps.Grams
+	} else {
+		r.Status, r.Message = StatusCapReached, "the daily cap is reached; the record is kept and credits nothing"
+	}
+	if it.dupOf != nil && r.Message == "" {
+		r.Message = fmt.Sprintf("a larger total of the day than %s reported by %s (%s %s): only the difference counts",
+			it.dupOf.RecordID, it.dupOf.Operator, it.prev.String(), it.rec.Unit)
+	}
+}
+
 // applyCredits is stage 7: one engine call for every credit of the batch.
 // The accounts were checked above; should the engine still refuse (an
 // account frozen in the meantime), the whole batch fails, nothing is
@@ -410,8 +483,14 @@ func (run *ingestRun) applyCredits(txs []*ledger.Transaction) error {
 	return nil
 }
 
-// tally counts the outcomes once every record has its final status.
+// tally counts the outcomes once every record has its final status, and
+// names the row a repeated record id of the batch repeats.
 func (run *ingestRun) tally() {
+	for i, j := range run.repeats {
+		if id := run.res.Results[j].BehaviourID; id != nil {
+			run.res.Results[i].DuplicateOf.BehaviourID = id
+		}
+	}
 	for _, r := range run.res.Results {
 		switch r.Status {
 		case StatusCredited:

@@ -37,6 +37,14 @@ const (
 	StockMax                 = 100_000_000
 	DonationPointsMax        = 100_000_000
 	ExpireCitizensPerCallMax = ledger.TransactionsPerBatchMax
+	ExclusivityGroupsMax     = 8
+	GroupNameBytesMax        = 32
+	// OverlapToleranceSecondsMax bounds the configured tolerance (and with
+	// IntervalMax the range the overlap query reads).
+	OverlapToleranceSecondsMax = 600
+	// IntervalMax is the longest interval a record may carry: a trip or a
+	// bike rental, or a day's step count.
+	IntervalMax = 24 * time.Hour
 
 	// FutureSkewMax is how far in the future a behaviour's time may be
 	// (operators' clocks drift).
@@ -206,26 +214,51 @@ func (in MethodologyInput) Validate(now time.Time) (Methodology, error) {
 
 // ProgrammeRules is one version of the programme-wide rules.
 type ProgrammeRules struct {
-	Version             int        `json:"version"`
-	DailyCapGrams       int64      `json:"daily_cap_grams,string"`
-	ReportingWindowDays int        `json:"reporting_window_days"`
-	ValidFrom           time.Time  `json:"valid_from"`
-	ValidTo             *time.Time `json:"valid_to,omitempty"`
-	Source              string     `json:"source"`
-	CreatedBy           string     `json:"created_by"`
-	CreatedAt           time.Time  `json:"created_at"`
+	Version             int   `json:"version"`
+	DailyCapGrams       int64 `json:"daily_cap_grams,string"`
+	ReportingWindowDays int   `json:"reporting_window_days"`
+	// Identity of records with an interval (DOMAIN.md §5 step 2): two
+	// intervals of one citizen overlapping by more than the tolerance, with
+	// kinds in one exclusivity group, are one event; the tolerance absorbs
+	// operators' clock skew, so back-to-back trips both earn.
+	OverlapToleranceSeconds int                `json:"overlap_tolerance_seconds"`
+	ExclusivityGroups       []ExclusivityGroup `json:"exclusivity_groups"`
+	// Kinds whose reports are a day's total (steps from a phone): the
+	// largest report of a citizen's day counts once.
+	DailyTotalKinds []string   `json:"daily_total_kinds"`
+	ValidFrom       time.Time  `json:"valid_from"`
+	ValidTo         *time.Time `json:"valid_to,omitempty"`
+	Source          string     `json:"source"`
+	CreatedBy       string     `json:"created_by"`
+	CreatedAt       time.Time  `json:"created_at"`
 }
 
-// RulesInput is what the province publishes.
+// ExclusivityGroup names kinds one body cannot do at the same time: the
+// travel modes (one person, one vehicle).
+type ExclusivityGroup struct {
+	Name  string   `json:"name"`
+	Kinds []string `json:"kinds"`
+}
+
+// RulesInput is what the province publishes. An identity field left out
+// (null) keeps the value of the version in effect at valid_from, so a
+// client that publishes only the daily cap does not switch identity off;
+// to publish none, send 0 or []. (Pointers, so that a left-out field
+// neither reads as "none" nor changes the idempotency hash of a request
+// that never had it.)
 type RulesInput struct {
-	DailyCapGrams       string     `json:"daily_cap_grams"`
-	ReportingWindowDays int        `json:"reporting_window_days"`
-	ValidFrom           time.Time  `json:"valid_from"`
-	ValidTo             *time.Time `json:"valid_to,omitempty"`
-	Source              string     `json:"source"`
+	DailyCapGrams           string              `json:"daily_cap_grams"`
+	ReportingWindowDays     int                 `json:"reporting_window_days"`
+	OverlapToleranceSeconds *int                `json:"overlap_tolerance_seconds,omitempty"`
+	ExclusivityGroups       *[]ExclusivityGroup `json:"exclusivity_groups,omitempty"`
+	DailyTotalKinds         *[]string           `json:"daily_total_kinds,omitempty"`
+	ValidFrom               time.Time           `json:"valid_from"`
+	ValidTo                 *time.Time          `json:"valid_to,omitempty"`
+	Source                  string              `json:"source"`
 }
 
-// Validate checks the input at the ledger clock now.
+// Validate checks the input at the ledger clock now. Identity fields left
+// out are empty here; carryOver fills them from the predecessor.
 func (in RulesInput) Validate(now time.Time) (ProgrammeRules, error) {
 	var r ProgrammeRules
 	capGrams, cerr := optionalGrams(in.DailyCapGrams)
@@ -242,7 +275,141 @@ func (in RulesInput) Validate(now time.Time) (ProgrammeRules, error) {
 	if terr := validText(in.Source, SourceBytesMax); terr != nil {
 		return r, terr.At("source")
 	}
-	return ProgrammeRules{DailyCapGrams: capGrams, ReportingWindowDays: in.ReportingWindowDays, ValidFrom: from, ValidTo: to, Source: strings.TrimSpace(in.Source)}, nil
+	r = ProgrammeRules{DailyCapGrams: capGrams, ReportingWindowDays: in.ReportingWindowDays, ValidFrom: from, ValidTo: to, Source: strings.TrimSpace(in.Source)}
+	if in.OverlapToleranceSeconds != nil {
+		r.OverlapToleranceSeconds = *in.OverlapToleranceSeconds
+	}
+	if in.ExclusivityGroups != nil {
+		r.ExclusivityGroups = *in.ExclusivityGroups
+	}
+	if in.DailyTotalKinds != nil {
+		r.DailyTotalKinds = *in.DailyTotalKinds
+	}
+	return r.normalise()
+}
+
+// carryOver fills the identity fields the input left out from prev, the
+// version in effect at the new version's valid_from.
+func (in RulesInput) carryOver(r ProgrammeRules, prev ProgrammeRules) ProgrammeRules {
+	if in.OverlapToleranceSeconds == nil {
+		r.OverlapToleranceSeconds = prev.OverlapToleranceSeconds
+	}
+	if in.ExclusivityGroups == nil {
+		r.ExclusivityGroups = prev.ExclusivityGroups
+	}
+	if in.DailyTotalKinds == nil {
+		r.DailyTotalKinds = prev.DailyTotalKinds
+	}
+	return r
+}
+
+// normalise checks the identity rules and puts them in a canonical order
+// (groups by name, kinds sorted): a kind is in at most one group, and a
+// per-day total is in none.
+func (r ProgrammeRules) normalise() (ProgrammeRules, error) {
+	if r.OverlapToleranceSeconds < 0 || r.OverlapToleranceSeconds > OverlapToleranceSecondsMax {
+		return r, ledger.Errf(ledger.CodeInvalidRequest, "overlap_tolerance_seconds must be 0 to %d", OverlapToleranceSecondsMax).At("overlap_tolerance_seconds")
+	}
+	if len(r.ExclusivityGroups) > ExclusivityGroupsMax {
+		return r, ledger.Errf(ledger.CodeInvalidRequest, "exclusivity_groups lists at most %d groups", ExclusivityGroupsMax).At("exclusivity_groups")
+	}
+	inGroup := map[string]string{}
+	groups := make([]ExclusivityGroup, 0, len(r.ExclusivityGroups))
+	names := map[string]bool{}
+	for i, g := range r.ExclusivityGroups {
+		at := "exclusivity_groups[" + strconv.Itoa(i) + "]"
+		if !validCode(g.Name, GroupNameBytesMax) || names[g.Name] {
+			return r, ledger.Errf(ledger.CodeInvalidRequest, "a group's name must be 1 to %d characters of a-z, 0-9 and '-', and unique", GroupNameBytesMax).At(at + ".name")
+		}
+		names[g.Name] = true
+		kinds, err := kindSet(g.Kinds, at+".kinds", 1)
+		if err != nil {
+			return r, err
+		}
+		for _, k := range kinds {
+			if other, ok := inGroup[k]; ok {
+				return r, ledger.Errf(ledger.CodeInvalidRequest, "kind %s is in groups %s and %s: a kind is in at most one group", k, other, g.Name).At(at + ".kinds")
+			}
+			inGroup[k] = g.Name
+		}
+		groups = append(groups, ExclusivityGroup{Name: g.Name, Kinds: kinds})
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].Name < groups[j].Name })
+	totals, err := kindSet(r.DailyTotalKinds, "daily_total_kinds", 0)
+	if err != nil {
+		return r, err
+	}
+	for _, k := range totals {
+		if g, ok := inGroup[k]; ok {
+			return r, ledger.Errf(ledger.CodeInvalidRequest, "kind %s is a per-day total and in group %s: a day's total is no interval of one vehicle", k, g).At("daily_total_kinds")
+		}
+	}
+	r.ExclusivityGroups, r.DailyTotalKinds = groups, totals
+	return r, nil
+}
+
+// kindSet validates a list of kinds (at least least, at most
+// KindsPerOperatorMax) and returns it sorted without repeats.
+func kindSet(in []string, at string, least int) ([]string, error) {
+	if len(in) < least || len(in) > KindsPerOperatorMax {
+		return nil, ledger.Errf(ledger.CodeInvalidRequest, "must list %d to %d behaviour kinds", least, KindsPerOperatorMax).At(at)
+	}
+	seen := map[string]bool{}
+	out := make([]string, 0, len(in))
+	for i, k := range in {
+		if !validCode(k, KindBytesMax) {
+			return nil, ledger.Errf(ledger.CodeInvalidRequest, "kind must be 1 to %d characters of a-z, 0-9 and '-'", KindBytesMax).At(at + "[" + strconv.Itoa(i) + "]")
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// GroupOf is the exclusivity group of kind under these rules ("" none).
+func (r ProgrammeRules) GroupOf(kind string) string {
+	for _, g := range r.ExclusivityGroups {
+		for _, k := range g.Kinds {
+			if k == kind {
+				return g.Name
+			}
+		}
+	}
+	return ""
+}
+
+// IsDailyTotal tells whether kind's reports are a day's total.
+func (r ProgrammeRules) IsDailyTotal(kind string) bool {
+	for _, k := range r.DailyTotalKinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// Tolerance is the overlap two intervals may share and still be two events.
+func (r ProgrammeRules) Tolerance() time.Duration {
+	return time.Duration(r.OverlapToleranceSeconds) * time.Second
+}
+
+// Overlap is how long two intervals [s1, e1) and [s2, e2) share (0 when
+// they do not meet).
+func Overlap(s1, e1, s2, e2 time.Time) time.Duration {
+	lo, hi := s1, e1
+	if s2.After(lo) {
+		lo = s2
+	}
+	if e2.Before(hi) {
+		hi = e2
+	}
+	if !hi.After(lo) {
+		return 0
+	}
+	return hi.Sub(lo)
 }
 
 func validWindow(from time.Time, to *time.Time, now time.Time) (time.Time, *time.Time, *ledger.Error) {
@@ -359,7 +526,19 @@ type CapResult struct {
 // ApplyCaps applies the caps, in the documented order, to a record of
 // quantity q given what the citizen already has on that day.
 func ApplyCaps(m Methodology, r ProgrammeRules, q decimal.Decimal, u DayUsage) CapResult {
-	res := CapResult{ComputedGrams: m.Grams(q), Quantity: q}
+	return ApplyCapsFrom(m, r, decimal.Zero, q, u)
+}
+
+// ApplyCapsFrom applies the caps to a report of a day's total q of which
+// prev was counted already by an earlier, smaller report of the same day
+// (DOMAIN.md §5 step 2: the largest step report counts once). The record
+// counts the quantity q − prev, worth floor(q × factor) − floor(prev ×
+// factor), so that the credits of the day add up to what its largest
+// report alone is worth. With prev = 0 it is ApplyCaps.
+func ApplyCapsFrom(m Methodology, r ProgrammeRules, prev, q decimal.Decimal, u DayUsage) CapResult {
+	worth := func(x decimal.Decimal) int64 { return m.Grams(prev.Add(x)) - m.Grams(prev) }
+	q = q.Sub(prev)
+	res := CapResult{ComputedGrams: worth(q), Quantity: q}
 	allowed := q
 	if m.DailyCapQuantity.IsPositive() {
 		left := m.DailyCapQuantity.Sub(u.KindQuantity)
@@ -372,7 +551,7 @@ func ApplyCaps(m Methodology, r ProgrammeRules, q decimal.Decimal, u DayUsage) C
 		}
 	}
 	res.Quantity = allowed
-	g := m.Grams(allowed)
+	g := worth(allowed)
 	limit := func(max int64, reason string) {
 		if max < 0 {
 			max = 0

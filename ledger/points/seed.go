@@ -51,6 +51,21 @@ func withWindows(ms []Methodology) []Methodology {
 	return ms
 }
 
+// defaultRules are the programme rules of DOMAIN.md §5 and §9. A person is
+// on one vehicle at a time: the travel modes form one exclusivity group
+// (Wuhan credits each travel path exclusively; Shanghai excludes
+// reductions already counted elsewhere). The tolerance absorbs the clock
+// skew between operators' readers, and steps are a phone's day total.
+func defaultRules() ProgrammeRules {
+	return ProgrammeRules{DailyCapGrams: 3000, ReportingWindowDays: 7, OverlapToleranceSeconds: 60,
+		ExclusivityGroups: []ExclusivityGroup{{Name: "travel", Kinds: []string{"bus", "cycling", "metro"}}},
+		DailyTotalKinds:   []string{"walking"}, ValidFrom: SeedValidFrom.UTC(),
+		Source: "DOMAIN.md §5: all-behaviour daily cap per citizen 3,000 g [ill]; reporting window 7 days [ill]; " +
+			"one body, one vehicle: bus, cycling and metro are one exclusivity group [src: Wuhan credits each travel path exclusively, " +
+			"Shanghai excludes reductions counted elsewhere]; overlap tolerance 60 s for clock skew [ill]; " +
+			"walking steps are a per-day phone total, the largest report of the day counts [ill]"}
+}
+
 // Seed writes the default configuration and demo data: the methodologies
 // and programme rules of DOMAIN.md §5, operators metro-jinan (metro, bus),
 // bikeshare-qd (cycling) and tanhui-app (walking), citizens C1, C2 and C3
@@ -66,8 +81,7 @@ func Seed(ctx context.Context, l *ledger.Ledger) error {
 				return fmt.Errorf("seed methodology %s: %w", m.Code, err)
 			}
 		}
-		if _, err := insertRules(w, seedActor, ProgrammeRules{DailyCapGrams: 3000, ReportingWindowDays: 7, ValidFrom: SeedValidFrom.UTC(),
-			Source: "DOMAIN.md §5: all-behaviour daily cap per citizen 3,000 g [ill]; reporting window 7 days [ill]"}, true); err != nil {
+		if _, err := insertRules(w, seedActor, defaultRules(), true); err != nil {
 			return err
 		}
 		for _, o := range []OperatorInput{

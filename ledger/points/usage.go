@@ -93,23 +93,16 @@ func parseScopes(raw []byte) (map[string]scopeUsage, error) {
 }
 
 // lockUsage creates and locks, in key order, the usage rows of every
-// citizen-day of the items, and marks items whose behaviour or record id
-// was already recorded as duplicates. One round trip.
-func lockUsage(w *ledger.Writer, op string, items []*item, dup func(*item, string)) (map[usageKey]*dayUsage, error) {
-	set := map[usageKey]bool{}
-	for _, it := range items {
-		set[usageKey{it.rec.Citizen, it.day}] = true
-	}
-	ks := make([]usageKey, 0, len(set))
-	for k := range set {
-		ks = append(ks, k)
-	}
-	sort.Slice(ks, func(i, j int) bool {
-		if ks[i].citizen != ks[j].citizen {
-			return ks[i].citizen < ks[j].citizen
-		}
-		return ks[i].day < ks[j].day
-	})
+// citizen-day of the items (and the second day of an interval crossing
+// midnight), then reads what identity needs: the behaviour keys and record
+// ids already recorded, and the counted intervals of the batch's citizens
+// near the batch's intervals. One round trip.
+//
+// Why the interval query is exact: two intervals that are one event share
+// some time, so some day is touched by both, and both batches lock that
+// citizen-day before they read; the later one sees the earlier one's rows.
+func lockUsage(w *ledger.Writer, op string, items []*item) (map[usageKey]*dayUsage, *storedIdentity, error) {
+	ks := lockKeys(items)
 	cs, ds := make([]string, len(ks)), make([]string, len(ks))
 	for i, k := range ks {
 		cs[i], ds[i] = k.citizen, k.day
@@ -132,39 +125,97 @@ func lockUsage(w *ledger.Writer, op string, items []*item, dup func(*item, strin
 		JOIN unnest($1::TEXT[], $2::TEXT[]) AS v(c, d) ON u.citizen_id = v.c AND u.day = v.d::DATE
 		ORDER BY u.citizen_id, u.day
 		FOR UPDATE OF u`, cs, ds)
-	b.Queue(`SELECT behaviour_key FROM points_behaviours WHERE behaviour_key = ANY($1::BYTEA[])`, bkeys)
-	b.Queue(`SELECT operator_record_id FROM points_behaviours WHERE operator_id = $1 AND operator_record_id = ANY($2::TEXT[])`, op, recIDs)
+	b.Queue(`SELECT behaviour_key, id, operator_id, operator_record_id FROM points_behaviours WHERE behaviour_key = ANY($1::BYTEA[])`, bkeys)
+	b.Queue(`SELECT operator_record_id, id FROM points_behaviours WHERE operator_id = $1 AND operator_record_id = ANY($2::TEXT[])`, op, recIDs)
+	spans := queueIntervals(b, items)
 	br := w.Tx().SendBatch(w.Ctx(), b)
-	usage, existingKeys, existingRecs, err := readLockedUsage(br)
+	usage, st, err := readLockedUsage(br, op, spans)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(usage) != len(ks) {
-		return nil, fmt.Errorf("points: locked %d of %d usage rows", len(usage), len(ks))
+		return nil, nil, fmt.Errorf("points: locked %d of %d usage rows", len(usage), len(ks))
 	}
+	return usage, st, nil
+}
+
+// lockKeys is every citizen-day the items need locked, sorted: each item's
+// day, and for an interval of an exclusivity group each day it touches
+// (at most two: an interval is at most IntervalMax long).
+func lockKeys(items []*item) []usageKey {
+	set := map[usageKey]bool{}
 	for _, it := range items {
-		switch {
-		case existingRecs[it.rec.RecordID]:
-			dup(it, "operator "+op+" already reported record_id "+it.rec.RecordID)
-		case existingKeys[string(it.key)]:
-			dup(it, "this behaviour was already recorded (by this or another operator)")
+		set[usageKey{it.rec.Citizen, it.day}] = true
+		if it.group != "" {
+			set[usageKey{it.rec.Citizen, Day(it.end.Add(-time.Microsecond))}] = true
 		}
 	}
-	return usage, nil
+	ks := make([]usageKey, 0, len(set))
+	for k := range set {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if ks[i].citizen != ks[j].citizen {
+			return ks[i].citizen < ks[j].citizen
+		}
+		return ks[i].day < ks[j].day
+	})
+	return ks
+}
+
+// queueIntervals queues the overlap query, set-based: per citizen one
+// range covering the batch's intervals of that citizen (a day's total
+// covers its whole day), and every counted interval of the citizen that
+// meets it. A stored interval meeting [lo, hi) starts after lo −
+// IntervalMax, so the index on (citizen_id, occurred_at) bounds the scan.
+// A batch without intervals queues nothing. It reports whether it queued.
+func queueIntervals(b *pgx.Batch, items []*item) bool {
+	type span struct{ lo, hi time.Time }
+	ranges := map[string]*span{}
+	for _, it := range items {
+		lo, hi := it.at, it.end
+		switch {
+		case it.total:
+			lo = dayStart(it.at)
+			hi = lo.Add(24 * time.Hour)
+		case it.group == "":
+			continue
+		}
+		if r := ranges[it.rec.Citizen]; r == nil {
+			ranges[it.rec.Citizen] = &span{lo, hi}
+		} else {
+			r.lo, r.hi = minTime(r.lo, lo), maxTime(r.hi, hi)
+		}
+	}
+	if len(ranges) == 0 {
+		return false
+	}
+	var cs []string
+	var since, los, his []time.Time
+	for c, r := range ranges {
+		cs, since, los, his = append(cs, c), append(since, r.lo.Add(-IntervalMax)), append(los, r.lo), append(his, r.hi)
+	}
+	b.Queue(`
+		SELECT b.citizen_id, b.id, b.operator_id, b.operator_record_id, b.kind, b.unit, b.quantity, b.occurred_at, b.ended_at, b.day::TEXT
+		FROM unnest($1::TEXT[], $2::TIMESTAMPTZ[], $3::TIMESTAMPTZ[], $4::TIMESTAMPTZ[]) AS v(c, since, lo, hi)
+		JOIN points_behaviours b ON b.citizen_id = v.c AND b.occurred_at > v.since AND b.occurred_at < v.hi AND b.ended_at > v.lo
+		WHERE b.ended_at IS NOT NULL AND b.status <> 'duplicate'`, cs, since, los, his)
+	return true
 }
 
 // readLockedUsage reads lockUsage's batch: the locked usage rows, then the
-// behaviour keys and the record ids already recorded.
-func readLockedUsage(br pgx.BatchResults) (map[usageKey]*dayUsage, map[string]bool, map[string]bool, error) {
+// behaviour keys and the record ids already recorded, then (when queued)
+// the counted intervals.
+func readLockedUsage(br pgx.BatchResults, op string, spans bool) (map[usageKey]*dayUsage, *storedIdentity, error) {
 	if _, err := br.Exec(); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	usage := map[usageKey]*dayUsage{}
 	var k usageKey
@@ -176,24 +227,10 @@ func readLockedUsage(br pgx.BatchResults) (map[usageKey]*dayUsage, map[string]bo
 		usage[k] = &row
 		return err
 	}); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	existingKeys, existingRecs := map[string]bool{}, map[string]bool{}
-	for _, seen := range []map[string]bool{existingKeys, existingRecs} {
-		rows, err := br.Query()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		// Bytes, not strings: behaviour keys are BYTEA.
-		list, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		for _, v := range list {
-			seen[string(v)] = true
-		}
-	}
-	return usage, existingKeys, existingRecs, nil
+	st, err := readStored(br, op, spans)
+	return usage, st, err
 }
 
 // creditTx is one credit transaction: the credits of up to
@@ -231,17 +268,9 @@ func (c *creditTx) build(w *ledger.Writer, actor ledger.Actor, op string) (*ledg
 	return w.Build(actor, ledger.TxInput{Kind: KindCredit, Postings: legs, Metadata: meta})
 }
 
-// buildCredits builds the credit transactions of the credited items,
-// without applying them, and sets each item's transaction id. Credits are
-// grouped into few transactions (one per operator pool and up to
-// CreditCitizensPerTransactionMax citizens), each linking the CO2E leg
-// (methodology issuance -> operator pool) and the CP legs (programme
-// issuance -> each citizen's pending). A credit is traced by its behaviour
-// row (tx_id and citizen) to its posting. Items of a frozen or closed pool
-// are rejected.
-func buildCredits(w *ledger.Writer, actor ledger.Actor, op string, items []*item, reject func(int, ledger.Code, string)) ([]*ledger.Transaction, error) {
-	var chunks []*creditTx
-	open := map[string]*creditTx{}
+// checkPools opens the operator pool of every credited item and rejects
+// the items of a frozen or closed pool.
+func checkPools(w *ledger.Writer, op string, items []*item, reject func(int, ledger.Code, string)) error {
 	poolStatus := map[string]string{}
 	for _, it := range items {
 		if it.caps.Grams == 0 {
@@ -250,19 +279,38 @@ func buildCredits(w *ledger.Writer, actor ledger.Actor, op string, items []*item
 		pool := PoolAccount(op, it.m.ID, Period(it.at))
 		if _, seen := poolStatus[pool]; !seen {
 			if err := w.OpenAccounts(pool); err != nil {
-				return nil, err
+				return err
 			}
 			a, err := w.Account(pool)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			poolStatus[pool] = a.Status
 		}
 		if st := poolStatus[pool]; st != "active" {
 			reject(it.idx, accountStatusCode(st), "the operator pool "+pool+" is "+st)
 			it.dead = true
+		}
+	}
+	return nil
+}
+
+// buildCredits builds the credit transactions of the credited items,
+// without applying them, and sets each item's transaction id. Credits are
+// grouped into few transactions (one per operator pool and up to
+// CreditCitizensPerTransactionMax citizens), each linking the CO2E leg
+// (methodology issuance -> operator pool) and the CP legs (programme
+// issuance -> each citizen's pending). A credit is traced by its behaviour
+// row (tx_id and citizen) to its posting. checkPools has opened the pools
+// and turned away the items of a frozen or closed one.
+func buildCredits(w *ledger.Writer, actor ledger.Actor, op string, items []*item) ([]*ledger.Transaction, error) {
+	var chunks []*creditTx
+	open := map[string]*creditTx{}
+	for _, it := range items {
+		if it.caps.Grams == 0 {
 			continue
 		}
+		pool := PoolAccount(op, it.m.ID, Period(it.at))
 		c := open[pool]
 		if c == nil || (c.grams[it.rec.Citizen] == 0 && len(c.grams) == CreditCitizensPerTransactionMax) {
 			c = &creditTx{m: it.m, pool: pool, grams: map[string]int64{}}
@@ -286,13 +334,15 @@ func buildCredits(w *ledger.Writer, actor ledger.Actor, op string, items []*item
 	return txs, nil
 }
 
-// recordBehaviours inserts the accepted records and writes the new usage
-// of their citizen-days (rows locked by lockUsage).
+// recordBehaviours inserts the recorded items (counted ones and
+// duplicates) and writes the new usage of their citizen-days (rows locked
+// by lockUsage). A duplicate claims no behaviour key and counts in no
+// usage: it names the row it duplicates.
 func recordBehaviours(w *ledger.Writer, op string, items []*item, usage map[usageKey]*dayUsage) error {
 	now := w.Now()
 	n := len(items)
 	var (
-		ids, txIDs                                              = make([]string, n), make([]string, n)
+		ids, txIDs, ends, dupOf                                 = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		bkeys                                                   = make([][]byte, n)
 		recIDs, citizens, kinds, units, qtys, days, mids, stats = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		reasons                                                 = make([]string, n)
@@ -306,7 +356,17 @@ func recordBehaviours(w *ledger.Writer, op string, items []*item, usage map[usag
 		kinds[i], units[i], qtys[i], days[i], mids[i] = it.rec.Kind, it.rec.Unit, it.qty.String(), it.day, it.m.ID
 		rulesV[i], computed[i], grams[i], reasons[i], ats[i] = int32(it.rules.Version), it.caps.ComputedGrams, it.caps.Grams, it.caps.Reason, it.at
 		stats[i], deadlines[i] = StatusCapReached, now
-		if it.caps.Grams > 0 {
+		if !it.end.IsZero() {
+			ends[i] = it.end.Format(time.RFC3339Nano)
+		}
+		if it.dupOf != nil && it.dupOf.BehaviourID != nil {
+			dupOf[i] = it.dupOf.BehaviourID.String()
+		}
+		switch {
+		case it.dup:
+			stats[i], bkeys[i] = StatusDuplicate, []byte{}
+			continue
+		case it.caps.Grams > 0:
 			stats[i], txIDs[i] = StatusCredited, it.tx.String()
 			deadlines[i] = now.Add(time.Duration(it.m.ClaimWindowDays) * 24 * time.Hour)
 		}
@@ -323,13 +383,16 @@ func recordBehaviours(w *ledger.Writer, op string, items []*item, usage map[usag
 	b.Queue(`
 		INSERT INTO points_behaviours (id, behaviour_key, operator_id, operator_record_id, citizen_id, kind, unit, quantity,
 			occurred_at, day, methodology_id, rules_version, status, computed_grams, grams, cap_reason, tx_id, received_at,
-			claim_deadline, claim_state)
-		SELECT id::UUID, bkey, $3, rec, cit, kind, unit, qty::NUMERIC, at, day::DATE, mid, rv, st, comp, g, reason,
-			NULLIF(txid, '')::UUID, $1, CASE WHEN st = 'credited' THEN dl END, CASE WHEN st = 'credited' THEN 'pending' END
+			claim_deadline, claim_state, ended_at, duplicate_of)
+		SELECT id::UUID, NULLIF(bkey, ''::BYTEA), $3, rec, cit, kind, unit, qty::NUMERIC, at, day::DATE, mid, rv, st, comp, g, reason,
+			NULLIF(txid, '')::UUID, $1, CASE WHEN st = 'credited' THEN dl END, CASE WHEN st = 'credited' THEN 'pending' END,
+			NULLIF(e, '')::TIMESTAMPTZ, NULLIF(dup, '')::UUID
 		FROM unnest($2::TEXT[], $4::BYTEA[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TIMESTAMPTZ[],
-			$11::TEXT[], $12::TEXT[], $13::INT[], $14::TEXT[], $15::INT8[], $16::INT8[], $17::TEXT[], $18::TEXT[], $19::TIMESTAMPTZ[])
-			AS v(id, bkey, rec, cit, kind, unit, qty, at, day, mid, rv, st, comp, g, reason, txid, dl)`,
-		now, ids, op, bkeys, recIDs, citizens, kinds, units, qtys, ats, days, mids, rulesV, stats, computed, grams, reasons, txIDs, deadlines)
+			$11::TEXT[], $12::TEXT[], $13::INT[], $14::TEXT[], $15::INT8[], $16::INT8[], $17::TEXT[], $18::TEXT[], $19::TIMESTAMPTZ[],
+			$20::TEXT[], $21::TEXT[])
+			AS v(id, bkey, rec, cit, kind, unit, qty, at, day, mid, rv, st, comp, g, reason, txid, dl, e, dup)`,
+		now, ids, op, bkeys, recIDs, citizens, kinds, units, qtys, ats, days, mids, rulesV, stats, computed, grams, reasons, txIDs, deadlines,
+		ends, dupOf)
 	// Absolute values: the rows are locked, and base holds what they held.
 	b.Queue(`
 		UPDATE points_daily_usage u SET grams = v.g, records = v.r, scopes = v.s::JSONB

@@ -84,13 +84,19 @@ type BehaviourView struct {
 	Kind          string     `json:"kind"`
 	Quantity      string     `json:"quantity"`
 	Unit          string     `json:"unit"`
-	OccurredAt    time.Time  `json:"occurred_at"`
+	OccurredAt    time.Time  `json:"occurred_at"`        // with an interval, its start
+	EndedAt       *time.Time `json:"ended_at,omitempty"` // the interval's end
+	Status        string     `json:"status"`             // credited, cap_reached or duplicate
 	Methodology   string     `json:"methodology"`
 	ComputedGrams int64      `json:"computed_grams,string"`
 	Grams         int64      `json:"grams,string"`
 	CapReason     string     `json:"cap_reason,omitempty"`
 	ClaimState    string     `json:"claim_state,omitempty"`
 	ClaimDeadline *time.Time `json:"claim_deadline,omitempty"`
+	// DuplicateOf names, for a duplicate, the record credited instead (it
+	// is listed under that record's credit); for a credited day's total,
+	// the smaller report of the day it tops up.
+	DuplicateOf *RecordRef `json:"duplicate_of,omitempty"`
 }
 
 // Activity types, in plain terms.
@@ -113,7 +119,7 @@ type ActivityItem struct {
 	PendingChange   int64           `json:"pending_change,string"`
 	AvailableChange int64           `json:"available_change,string"`
 	TransactionID   uuid.UUID       `json:"transaction_id"`
-	Behaviours      []BehaviourView `json:"behaviours,omitempty"` // behind an earned line
+	Behaviours      []BehaviourView `json:"behaviours,omitempty"` // behind an earned line, then the reports found to duplicate them
 	Reward          string          `json:"reward,omitempty"`
 	Pool            string          `json:"pool,omitempty"`
 	CaseRef         string          `json:"case_ref,omitempty"`
@@ -237,7 +243,9 @@ func mergeActivity(pRows, aRows []histRow, pCur, aCur int64, n int) []histRow {
 
 // attachBehaviours adds the behaviours behind each credit, in one query:
 // a credit transaction pays several citizens, and a citizen may have
-// several records in it.
+// several records in it. After them come the reports found to duplicate
+// them, each naming the record it duplicates: a duplicate moves no points,
+// so it is shown with the credit it did not repeat.
 func attachBehaviours(r *ledger.Reader, citizen string, items []ActivityItem) error {
 	var txIDs []uuid.UUID
 	for _, it := range items {
@@ -249,10 +257,18 @@ func attachBehaviours(r *ledger.Reader, citizen string, items []ActivityItem) er
 		return nil
 	}
 	rows, err := r.Tx().Query(r.Ctx(), `
-		SELECT id, tx_id, operator_id, operator_record_id, kind, quantity, unit, occurred_at, methodology_id,
-			computed_grams, grams, cap_reason, COALESCE(claim_state, ''), claim_deadline
-		FROM points_behaviours WHERE tx_id = ANY($1::UUID[]) AND citizen_id = $2
-		ORDER BY occurred_at, id`, txIDs, citizen)
+		SELECT b.id, t.tx, b.operator_id, b.operator_record_id, b.kind, b.quantity, b.unit, b.occurred_at, b.ended_at, b.status,
+			b.methodology_id, b.computed_grams, b.grams, b.cap_reason, COALESCE(b.claim_state, ''), b.claim_deadline,
+			o.id, COALESCE(o.operator_id, ''), COALESCE(o.operator_record_id, '')
+		FROM (
+			SELECT id, tx_id AS tx, 0 AS part FROM points_behaviours WHERE tx_id = ANY($1::UUID[]) AND citizen_id = $2
+			UNION ALL
+			SELECT d.id, c.tx_id, 1 FROM points_behaviours c JOIN points_behaviours d ON d.duplicate_of = c.id
+			WHERE c.tx_id = ANY($1::UUID[]) AND c.citizen_id = $2 AND d.status = 'duplicate'
+		) AS t
+		JOIN points_behaviours b ON b.id = t.id
+		LEFT JOIN points_behaviours o ON o.id = b.duplicate_of
+		ORDER BY t.part, b.occurred_at, b.id`, txIDs, citizen)
 	if err != nil {
 		return err
 	}
@@ -260,31 +276,48 @@ func attachBehaviours(r *ledger.Reader, citizen string, items []ActivityItem) er
 	var b BehaviourView
 	var tx uuid.UUID
 	var qty decimal.Decimal
-	if _, err := pgx.ForEachRow(rows, []any{&b.ID, &tx, &b.Operator, &b.RecordID, &b.Kind, &qty, &b.Unit, &b.OccurredAt, &b.Methodology,
-		&b.ComputedGrams, &b.Grams, &b.CapReason, &b.ClaimState, &b.ClaimDeadline}, func() error {
+	var orig *uuid.UUID
+	var ref RecordRef
+	if _, err := pgx.ForEachRow(rows, []any{&b.ID, &tx, &b.Operator, &b.RecordID, &b.Kind, &qty, &b.Unit, &b.OccurredAt, &b.EndedAt, &b.Status,
+		&b.Methodology, &b.ComputedGrams, &b.Grams, &b.CapReason, &b.ClaimState, &b.ClaimDeadline, &orig, &ref.Operator, &ref.RecordID}, func() error {
 		// The quantity without the NUMERIC's trailing zeros ("12.000000" -> "12").
 		v := b
-		v.OccurredAt, v.ClaimDeadline, v.Quantity = b.OccurredAt.UTC(), utcPtr(b.ClaimDeadline), qty.String()
+		v.OccurredAt, v.EndedAt, v.ClaimDeadline, v.Quantity = b.OccurredAt.UTC(), utcPtr(b.EndedAt), utcPtr(b.ClaimDeadline), qty.String()
+		if orig != nil {
+			v.DuplicateOf = &RecordRef{BehaviourID: new(*orig), Operator: ref.Operator, RecordID: ref.RecordID}
+		}
 		byTx[tx] = append(byTx[tx], v)
 		return nil
 	}); err != nil {
 		return err
 	}
 	for i := range items {
-		it := &items[i]
-		if it.Type != ActivityEarned {
-			continue
-		}
-		it.Behaviours = byTx[it.TransactionID]
-		var parts []string
-		for _, b := range it.Behaviours {
-			parts = append(parts, fmt.Sprintf("%s %s %s (%d g CO2e under %s)", b.Kind, b.Quantity, b.Unit, b.Grams, b.Methodology))
-		}
-		if len(parts) > 0 {
-			it.Description = fmt.Sprintf("Earned %d points: %s", it.PendingChange, strings.Join(parts, "; "))
+		if it := &items[i]; it.Type == ActivityEarned {
+			it.Behaviours = byTx[it.TransactionID]
+			describeEarned(it)
 		}
 	}
 	return nil
+}
+
+// describeEarned says what an earned line's records were, and which
+// reports of them were duplicates.
+func describeEarned(it *ActivityItem) {
+	var parts, dups []string
+	for _, b := range it.Behaviours {
+		if b.Status == StatusDuplicate && b.DuplicateOf != nil {
+			dups = append(dups, fmt.Sprintf("%s %s %s reported by %s as %s duplicates %s of %s", b.Kind, b.Quantity, b.Unit,
+				b.Operator, b.RecordID, b.DuplicateOf.RecordID, b.DuplicateOf.Operator))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %s (%d g CO2e under %s)", b.Kind, b.Quantity, b.Unit, b.Grams, b.Methodology))
+	}
+	if len(parts) > 0 {
+		it.Description = fmt.Sprintf("Earned %d points: %s", it.PendingChange, strings.Join(parts, "; "))
+	}
+	if len(dups) > 0 {
+		it.Description += ". Not credited again: " + strings.Join(dups, "; ")
+	}
 }
 
 func activityItem(h histRow) ActivityItem {
