@@ -346,7 +346,9 @@ type RecoverInput struct {
 // Recover returns an allocation's tonnes to the reserves they came from,
 // as new tranches at the tail of each reserve that name the tranche they
 // were drawn from (so lineage survives the round trip), optionally
-// refunding the payment. Province only; at most once.
+// refunding the payment. Tonnes whose reserve was repaid by a settled
+// project move go to the reserve that repaid them. Province only; at most
+// once.
 func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in RecoverInput) (ApplicationDetail, bool, error) {
 	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ApplicationDetail{}, false, err
@@ -362,7 +364,7 @@ func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 		if err != nil {
 			return ApplicationDetail{}, err
 		}
-		draws, err := drawRows(w, id)
+		draws, err := recoveryTargets(w, id) // each draw, to the reserve that still has it in the allocation
 		if err != nil {
 			return ApplicationDetail{}, err
 		}

@@ -255,3 +255,62 @@ func moveAllocations(w *ledger.Writer, actor ledger.Actor, mv ProjectMove, als [
 	}
 	return nil
 }
+
+// recoveryTargets are an allocation's draws as they return on recovery:
+// each reserve gets back what it still has in the allocation (owedTo).
+// Without settled moves that is every draw's own reserve; where a move's
+// settlement repaid a reserve, the repaid tonnes go to the reserve that
+// paid, so a recovery never returns a tonne twice. Each piece keeps the
+// tranche it was drawn from (Tranche), the parent of its new tranche.
+func recoveryTargets(w *ledger.Writer, id uuid.UUID) ([]piece, error) {
+	draws, err := drawRows(w, id)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := w.Tx().Query(w.Ctx(), `SELECT payer, payee, tonnes FROM quota_move_settlements WHERE allocation_id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	a := liveAllocation{draws: draws}
+	var s settledRow
+	if _, err := pgx.ForEachRow(rows, []any{&s.payer, &s.payee, &s.tonnes}, func() error {
+		a.settled = append(a.settled, s)
+		return nil
+	}); err != nil || len(a.settled) == 0 {
+		return draws, err
+	}
+	owed := map[string]decimal.Decimal{}
+	var reserves []string
+	note := func(r string) {
+		if _, ok := owed[r]; !ok {
+			owed[r], reserves = a.owedTo(r), append(reserves, r)
+		}
+	}
+	for _, d := range draws {
+		note(d.Reserve)
+	}
+	for _, s := range a.settled {
+		note(s.payer)
+		note(s.payee)
+	}
+	slices.Sort(reserves)
+	// Each draw returns to its own reserve as far as that is owed, the
+	// rest to the reserves that paid for it, in key order.
+	out := make([]piece, 0, len(draws))
+	left := make([]decimal.Decimal, len(draws))
+	for i, d := range draws {
+		x := decimal.Min(d.Tonnes, owed[d.Reserve])
+		if x.IsPositive() {
+			out, owed[d.Reserve] = append(out, piece{Reserve: d.Reserve, Tranche: d.Tranche, Source: d.Source, Tonnes: x}), owed[d.Reserve].Sub(x)
+		}
+		left[i] = d.Tonnes.Sub(x)
+	}
+	for i, d := range draws {
+		for _, r := range reserves {
+			if x := decimal.Min(left[i], owed[r]); x.IsPositive() {
+				out, owed[r], left[i] = append(out, piece{Reserve: r, Tranche: d.Tranche, Source: d.Source, Tonnes: x}), owed[r].Sub(x), left[i].Sub(x)
+			}
+		}
+	}
+	return out, nil
+}

@@ -161,3 +161,42 @@ func TestMoveSettlesReserveRule(t *testing.T) {
 		t.Fatalf("VOCS move_settles_reserve versions %v", values)
 	}
 }
+
+// TestRecoveryAfterSettledMove: once a move's settlement repaid the old
+// city, recovering the allocation returns those tonnes to the city that
+// repaid them, not again to the old city, so each reserve ends where it
+// was before the project.
+func TestRecoveryAfterSettledMove(t *testing.T) {
+	b := setup(t)
+	kindSourceOf(t, b.l, city3703, "NOX", "zibo-glass", "400", "scr-2024")  // 200 province, 200 3703
+	kindSourceOf(t, b.l, city3709, "NOX", "taian-power", "300", "fgd-2024") // 150 province, 150 3709
+	bd := allocatedBundle(t, b, "P-BACK", []quota.BundleLine{{IndexKind: "NOX", Emissions: "150", Requested: "300"}},
+		map[string][]quota.DrawInput{"NOX": {{Reserve: "province", Tonnes: "200"}, {Reserve: "3703", Tonnes: "100"}}})
+	publishMoveSettles(t, b, "NOX", "1")
+	must[quota.ProjectMove](t)(quota.MoveProject(ctx, b.l, provAlice, key(), "P-BACK", quota.MoveProjectInput{ToCity: "3709", Reason: "site moved"}))
+	b.wantBalance(t, quota.KindReserveAccount("NOX", "3709"), "50")
+	b.wantBalance(t, quota.KindReserveAccount("NOX", "3703"), "200")
+
+	al := bd.Applications[0].Allocation
+	d := must[quota.ApplicationDetail](t)(quota.Recover(ctx, b.l, provAlice, key(), al.ID, quota.RecoverInput{Cause: "cancelled", Reason: "project cancelled"}))
+	if d.Allocation.Status != quota.AllocationRecovered {
+		t.Fatalf("recovered %+v", d.Allocation)
+	}
+	b.wantBalance(t, quota.KindReserveAccount("NOX", "province"), "350")
+	b.wantBalance(t, quota.KindReserveAccount("NOX", "3703"), "200")
+	b.wantBalance(t, quota.KindReserveAccount("NOX", "3709"), "150")
+	b.wantBalance(t, quota.KindProjectAccount("NOX", "P-BACK"), "0")
+	rep, err := quota.Report(ctx, b.l, auditor, quota.ReportQuery{Period: "year", IndexKind: "NOX", Flow: "recovered"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rep.Rows {
+		got[r.Reserve+"/"+r.SourceCity] = r.Tonnes
+	}
+	// 3709 gets back the 3703 source's tonnes it paid for (lineage kept).
+	if len(got) != 2 || got["province/3703"] != "200" || got["3709/3703"] != "100" {
+		t.Fatalf("recovered flows %v", got)
+	}
+	b.invariants(t)
+}
