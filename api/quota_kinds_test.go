@@ -165,6 +165,22 @@ func TestPollutantBundleScenarioOverHTTP(t *testing.T) {
 		}
 	}
 	h.quotaClean(t)
+
+	// Consumption and recovery work per kind as for CEI: NOX is
+	// commissioned, VOCS recovered to the reserves it came from.
+	allocOf := map[string]string{}
+	for _, a := range arr(after.JSON["applications"]) {
+		allocOf[obj(a)["index_kind"].(string)] = obj(obj(a)["allocation"])["id"].(string)
+	}
+	h.post("/v1/quota/allocations/"+allocOf["NOX"]+"/consumption", h.prov, map[string]any{"commissioned_on": "2025-06-30", "reason": "commissioned"}).want(t, 201)
+	h.post("/v1/quota/allocations/"+allocOf["VOCS"]+"/recovery", h.prov, map[string]any{"cause": "cancelled", "reason": "VOCS line dropped"}).want(t, 201)
+	h.wantBalances(t, map[string]string{"province:NOX:consumed": "300", "project:P-CHEM:NOX:allocated": "0", "project:P-CHEM:VOCS:allocated": "0",
+		"province:VOCS:reserve": "150", "city:3703:VOCS:reserve": "150", "province:CEI:consumed": "0"})
+	vocs := h.get("/v1/indices/VOCS/reserves", h.reader()).want(t, 200)
+	if tot := obj(vocs.JSON["total"]); tot["in_reserve"] != "300" || tot["recovered"] != "240" || tot["allocated"] != "0" {
+		t.Fatalf("VOCS reserves %s", vocs.Body)
+	}
+	h.quotaClean(t)
 }
 
 // TestIndexKindRoutesOverHTTP: the kinds' reserves, reports, transfers
@@ -206,11 +222,18 @@ func TestIndexKindRoutesOverHTTP(t *testing.T) {
 	h.post("/v1/indices/NOX/transfers", h.prov, map[string]any{"from": "3703", "to": "3701", "tonnes": "151", "reason": "x"}).want(t, 409, "insufficient_reserve")
 	h.wantBalances(t, map[string]string{"city:3703:NOX:reserve": "150", "city:3701:NOX:reserve": "50", "city:3701:CEI:reserve": "0"})
 
+	// Maker-checker corrections of a NOX source write down NOX.
+	c := h.post("/v1/quota/corrections", h.prov, map[string]any{"source_id": nox, "holder": "3703", "delta": "-10", "reason": "re-measured"}).want(t, 201)
+	h.post("/v1/quota/corrections/"+c.str("id")+"/approval", h.prov, map[string]any{"approve": true, "reason": "self"}).want(t, 403, "maker_checker")
+	h.post("/v1/quota/corrections/"+c.str("id")+"/approval", h.prov2, map[string]any{"approve": true, "reason": "checked"}).want(t, 201)
+	h.wantBalances(t, map[string]string{"city:3703:NOX:reserve": "140", "province:NOX:recognition": "-390", "province:CEI:recognition": "0"})
+
 	// Reserves of the kind, JSON and CSV; CEI's route shows no NOX.
 	res := h.get("/v1/indices/NOX/reserves", h.reader()).want(t, 200)
 	rows := arr(res.JSON["rows"])
 	if res.str("index_kind") != "NOX" || len(rows) != 17 || obj(rows[1])["reserve"] != "3701" || obj(rows[1])["in_reserve"] != "50" ||
-		obj(rows[3])["account"] != "city:3703:NOX:reserve" || obj(rows[3])["transferred_out"] != "50" || obj(res.JSON["total"])["in_reserve"] != "400" {
+		obj(rows[3])["account"] != "city:3703:NOX:reserve" || obj(rows[3])["transferred_out"] != "50" || obj(rows[3])["corrected_down"] != "10" ||
+		obj(res.JSON["total"])["in_reserve"] != "390" {
 		t.Fatalf("NOX reserves %s", res.Body)
 	}
 	cei := h.get("/v1/quota/reserves", h.reader()).want(t, 200)
@@ -220,7 +243,7 @@ func TestIndexKindRoutesOverHTTP(t *testing.T) {
 	csvRes := h.do("GET", "/v1/indices/NOX/reserves", h.reader(), nil, withHeader("Accept", "text/csv"))
 	recs, err := csv.NewReader(strings.NewReader(string(csvRes.Body))).ReadAll()
 	if csvRes.Status != 200 || !strings.Contains(csvRes.Header.Get("Content-Disposition"), "quota-reserves-NOX.csv") || err != nil ||
-		len(recs) != 19 || recs[4][0] != "3703" || recs[4][2] != "city:3703:NOX:reserve" || recs[4][3] != "150" || recs[18][0] != "total" {
+		len(recs) != 19 || recs[4][0] != "3703" || recs[4][2] != "city:3703:NOX:reserve" || recs[4][3] != "140" || recs[18][0] != "total" {
 		t.Fatalf("NOX reserves csv %d %v %v", csvRes.Status, recs, err)
 	}
 
