@@ -55,10 +55,13 @@ type quotaCorrectionDetailView struct {
 	Trail []quota.Event `json:"trail"`
 }
 
+// quotaReservesView answers GET /v1/quota/reserves (CEI; no index_kind,
+// as before kinds) and GET /v1/indices/{kind}/reserves.
 type quotaReservesView struct {
-	AsOf  time.Time          `json:"as_of"`
-	Rows  []quota.ReserveRow `json:"rows"`
-	Total quota.ReserveRow   `json:"total"`
+	IndexKind string             `json:"index_kind,omitempty"`
+	AsOf      time.Time          `json:"as_of"`
+	Rows      []quota.ReserveRow `json:"rows"`
+	Total     quota.ReserveRow   `json:"total"`
 }
 
 // quotaReportView answers GET /v1/quota/report: flow rows (level=flows,
@@ -79,7 +82,8 @@ func (s *Server) quotaRoutes() []route {
 	readers := []string{ledger.RoleProvince, ledger.RoleAuditor, ledger.RoleCity, ledger.RoleEnterprise}
 	reporters := []string{ledger.RoleProvince, ledger.RoleAuditor, ledger.RoleCity}
 	csvToo := []string{"application/json", "text/csv"}
-	return []route{
+	// The routes of every index kind and the bundles follow CEI's.
+	return append([]route{
 		{Method: "POST", Path: "/v1/quota/sources", Summary: "propose an index source of the city's own city (city)", Tag: "quota",
 			Roles: []string{ledger.RoleCity}, In: quota.ProposeSourceInput{}, Out: quota.Source{}, Handler: keyed(s, quota.ProposeSource)},
 		{Method: "GET", Path: "/v1/quota/sources", Summary: "page the index sources the caller may see", Tag: "quota",
@@ -122,7 +126,123 @@ func (s *Server) quotaRoutes() []route {
 			Out: quotaConfigListView{}, Handler: s.handleQuotaListConfig},
 		{Method: "POST", Path: "/v1/quota/config", Summary: "publish a configuration version (split, coefficient, threshold, price)", Tag: "quota",
 			Roles: province, In: quota.PublishConfigInput{}, Out: quota.ConfigVersion{}, Handler: keyed(s, quota.PublishConfig)},
+	}, s.indexRoutes()...)
+}
+
+// indexRoutes are the routes of one index kind (measure 9: CEI, COD,
+// NH3N, NOX, VOCS and any kind a migration adds), the kind in the path,
+// and the bundles that cover several kinds for one project. The /v1/quota
+// routes above stay CEI's.
+func (s *Server) indexRoutes() []route {
+	province := []string{ledger.RoleProvince}
+	readers := []string{ledger.RoleProvince, ledger.RoleAuditor, ledger.RoleCity, ledger.RoleEnterprise}
+	reporters := []string{ledger.RoleProvince, ledger.RoleAuditor, ledger.RoleCity}
+	csvToo := []string{"application/json", "text/csv"}
+	sourceKind := func(in *quota.ProposeSourceInput) *string { return &in.IndexKind }
+	return []route{
+		{Method: "GET", Path: "/v1/indices", Summary: "the index kinds: unit, scale, formula (coefficient or ratio), measure, source document", Tag: "quota",
+			Out: pageView[quota.IndexKind]{}, Handler: readAll(s, quota.ListKinds, viewList[quota.IndexKind])},
+		{Method: "POST", Path: "/v1/indices/{kind}/sources", Summary: "propose a source of the kind in the city's own city, e.g. a key emission-reduction work (city)", Tag: "quota",
+			Roles: []string{ledger.RoleCity}, In: quota.ProposeSourceInput{}, Out: quota.Source{}, Handler: keyedKind(s, sourceKind, quota.ProposeSource)},
+		{Method: "GET", Path: "/v1/indices/{kind}/sources", Summary: "page the sources of the kind the caller may see", Tag: "quota",
+			Roles: readers, Paged: true, Out: pageView[quota.Source]{}, Handler: s.kindPath(read(s, quotaKindSourceFilter, quota.ListSources, viewPage))},
+		{Method: "POST", Path: "/v1/indices/{kind}/stockpilings", Summary: "stockpile a recognised source of the kind into the province and city reserves", Tag: "quota",
+			Roles: province, In: quota.StockpileInput{}, Out: quota.Stockpiling{}, Handler: keyedKind(s, func(in *quota.StockpileInput) *string { return &in.IndexKind }, quota.Stockpile)},
+		{Method: "GET", Path: "/v1/indices/{kind}/reserves", Summary: "the kind's province and city reserves: in reserve, allocated, consumed (JSON or CSV)", Tag: "quota",
+			Roles: reporters, Heavy: true, Produces: csvToo, Out: quotaReservesView{}, Handler: s.kindPath(s.handleQuotaReserves)},
+		{Method: "GET", Path: "/v1/indices/{kind}/report", Summary: "the kind's flows by period, city, route and sector, or its allocation lineage (level=lineage); JSON or CSV", Tag: "quota",
+			Roles: reporters, Heavy: true, Produces: csvToo, Out: quotaReportView{}, Handler: s.kindPath(s.handleQuotaReport)},
+		{Method: "POST", Path: "/v1/indices/{kind}/transfers", Summary: "move indices of the kind between reserves", Tag: "quota",
+			Roles: province, In: quota.TransferInput{}, Out: quota.Transfer{}, Handler: keyedKind(s, func(in *quota.TransferInput) *string { return &in.IndexKind }, quota.TransferReserves)},
+		{Method: "GET", Path: "/v1/indices/{kind}/config", Summary: "the kind's configuration versions in force (all=true: every version)", Tag: "quota",
+			Out: quotaConfigListView{}, Handler: s.kindPath(s.handleQuotaListConfig)},
+		{Method: "POST", Path: "/v1/indices/{kind}/config", Summary: "publish a configuration version of the kind (split, coefficient or ratio, threshold, price, move_settles_reserve)", Tag: "quota",
+			Roles: province, In: quota.PublishConfigInput{}, Out: quota.ConfigVersion{}, Handler: keyedKind(s, func(in *quota.PublishConfigInput) *string { return &in.IndexKind }, quota.PublishConfig)},
+		{Method: "POST", Path: "/v1/quota/bundles", Summary: "apply for several index kinds for one project, one line per kind (enterprise)", Tag: "quota",
+			Roles: []string{ledger.RoleEnterprise}, In: quota.ApplyBundleInput{}, Out: quota.Bundle{}, Handler: keyed(s, viewedWrite(quota.ApplyBundle, viewQuotaBundle))},
+		{Method: "GET", Path: "/v1/quota/bundles/{id}", Summary: "read a bundle: every kind's application, allocation, lineage and trail", Tag: "quota",
+			Roles: readers, Out: quota.Bundle{}, Handler: read(s, pathUUID, quota.GetBundle, viewQuotaBundle)},
+		{Method: "POST", Path: "/v1/quota/bundles/{id}/review", Summary: "review every kind of a bundle of the city's own city (city)", Tag: "quota",
+			Roles: []string{ledger.RoleCity}, In: quota.DecisionInput{}, Out: quota.Bundle{}, Handler: keyedID(s, viewedStep(quota.ReviewBundle, viewQuotaBundle))},
+		{Method: "POST", Path: "/v1/quota/bundles/{id}/decision", Summary: "decide a bundle: allocate every kind from named reserves in one transaction or none, escalate, or reject", Tag: "quota",
+			Roles: province, In: quota.DecideBundleInput{}, Out: quota.Bundle{}, Handler: keyedID(s, viewedStep(quota.DecideBundle, viewQuotaBundle))},
+		{Method: "POST", Path: "/v1/quota/bundles/{id}/government-approval", Summary: "record the provincial government's decision on an escalated bundle, for every kind", Tag: "quota",
+			Roles: province, In: quota.GovernmentInput{}, Out: quota.Bundle{}, Handler: keyedID(s, viewedStep(quota.RecordBundleGovernmentApproval, viewQuotaBundle))},
+		{Method: "POST", Path: "/v1/quota/projects/{id}/move", Summary: "move a project, with its allocations of every kind, to another city; settles reserves where the rule says so", Tag: "quota",
+			Roles: province, In: quota.MoveProjectInput{}, Out: quota.ProjectMove{}, Handler: s.handleQuotaMove},
 	}
+}
+
+// kindPath serves a route of one index kind: a {kind} the ledger does
+// not know is not_found, as any unknown path is.
+func (s *Server) kindPath(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		if k := r.PathValue("kind"); !s.l.IndexKindLoaded(ledger.Asset(k)) {
+			return ledger.Errf(ledger.CodeNotFound, "index kind %q is not configured (GET /v1/indices lists the kinds)", k)
+		}
+		return h(w, r, a)
+	}
+}
+
+// keyedKind is keyed for a write of the path's {kind}: kindOf points at
+// the input's index_kind, which the path sets; a body naming another kind
+// is refused rather than silently overridden.
+func keyedKind[In, Out any](s *Server, kindOf func(*In) *string, call func(context.Context, *ledger.Ledger, ledger.Actor, string, In) (Out, bool, error)) handler {
+	return s.kindPath(func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		var in In
+		key, err := readWrite(r, &in)
+		if err != nil {
+			return err
+		}
+		field, kind := kindOf(&in), r.PathValue("kind")
+		if *field != "" && *field != kind {
+			return ledger.Errf(ledger.CodeInvalidRequest, "index_kind %q differs from the path's %q", *field, kind).At("index_kind")
+		}
+		*field = kind
+		out, replayed, err := call(r.Context(), s.l, a, key, in)
+		if err != nil {
+			return err
+		}
+		return writeResult(w, replayed, out)
+	})
+}
+
+// quotaKindSourceFilter is quotaSourceFilter for the path's {kind}.
+func quotaKindSourceFilter(r *http.Request, a ledger.Actor) (quota.SourceFilter, error) {
+	f, err := quotaSourceFilter(r, a)
+	f.IndexKind = r.PathValue("kind")
+	return f, err
+}
+
+// viewedWrite renders a write's result with view, for keyed.
+func viewedWrite[In, Out, View any](call func(context.Context, *ledger.Ledger, ledger.Actor, string, In) (Out, bool, error), view func(Out) View) func(context.Context, *ledger.Ledger, ledger.Actor, string, In) (View, bool, error) {
+	return func(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, in In) (View, bool, error) {
+		out, replayed, err := call(ctx, l, a, key, in)
+		return view(out), replayed, err
+	}
+}
+
+// viewedStep renders the result of a write on {id} with view, for keyedID.
+func viewedStep[In, Out, View any](call func(context.Context, *ledger.Ledger, ledger.Actor, string, uuid.UUID, In) (Out, bool, error), view func(Out) View) func(context.Context, *ledger.Ledger, ledger.Actor, string, uuid.UUID, In) (View, bool, error) {
+	return func(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, id uuid.UUID, in In) (View, bool, error) {
+		out, replayed, err := call(ctx, l, a, key, id, in)
+		return view(out), replayed, err
+	}
+}
+
+// handleQuotaMove moves the project named by the path (a project id is
+// the enterprise's identifier, not a UUID).
+func (s *Server) handleQuotaMove(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+	var in quota.MoveProjectInput
+	key, err := readWrite(r, &in)
+	if err != nil {
+		return err
+	}
+	mv, replayed, err := quota.MoveProject(r.Context(), s.l, a, key, r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	return writeResult(w, replayed, mv)
 }
 
 // quotaSourceFilter reads GET /v1/quota/sources' page and filters.
@@ -217,6 +337,15 @@ func wantsCSV(r *http.Request) bool {
 	return false
 }
 
+// kindFile names a CSV download of an index kind; CEI's route keeps its
+// names.
+func kindFile(name, kind string) string {
+	if kind == "" {
+		return name
+	}
+	return name + "-" + kind
+}
+
 func csvHeaders(w http.ResponseWriter, name string) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.csv"`)
@@ -224,15 +353,16 @@ func csvHeaders(w http.ResponseWriter, name string) {
 }
 
 func (s *Server) handleQuotaReserves(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	rep, err := quota.Reserves(r.Context(), s.l, a)
+	kind := r.PathValue("kind") // "" on the CEI route
+	rep, err := quota.ReservesOf(r.Context(), s.l, a, kind)
 	if err != nil {
 		return err
 	}
 	if wantsCSV(r) {
-		csvHeaders(w, "quota-reserves")
+		csvHeaders(w, kindFile("quota-reserves", kind))
 		return quota.WriteReservesCSV(w, rep)
 	}
-	out := quotaReservesView{AsOf: rep.AsOf, Rows: make([]quota.ReserveRow, 0, len(rep.Rows)), Total: rep.Total}
+	out := quotaReservesView{IndexKind: kind, AsOf: rep.AsOf, Rows: make([]quota.ReserveRow, 0, len(rep.Rows)), Total: rep.Total}
 	out.Rows = append(out.Rows, rep.Rows...)
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -241,6 +371,7 @@ func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a led
 	q := r.URL.Query()
 	rq := quota.ReportQuery{From: q.Get("from"), To: q.Get("to"), Period: q.Get("period"), City: q.Get("city"),
 		Route: q.Get("route"), Sector: q.Get("sector"), Flow: q.Get("flow")}
+	rq.IndexKind = r.PathValue("kind") // "" on the CEI route
 	switch level := q.Get("level"); level {
 	case "", "flows":
 		if q.Get("allocation_id") != "" {
@@ -251,7 +382,7 @@ func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a led
 			return err
 		}
 		if wantsCSV(r) {
-			csvHeaders(w, "quota-flows")
+			csvHeaders(w, kindFile("quota-flows", rq.IndexKind))
 			return quota.WriteFlowsCSV(w, rep)
 		}
 		out := quotaReportView{Level: "flows", Query: rep.Query, Rows: make([]quota.FlowRow, 0, len(rep.Rows))}
@@ -261,7 +392,7 @@ func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a led
 		if rq.Period != "" || rq.Flow != "" {
 			return ledger.Errf(ledger.CodeInvalidRequest, "period and flow apply to level=flows").At("level")
 		}
-		lq := quota.LineageQuery{From: rq.From, To: rq.To, City: rq.City, Route: rq.Route, Sector: rq.Sector}
+		lq := quota.LineageQuery{From: rq.From, To: rq.To, City: rq.City, Route: rq.Route, Sector: rq.Sector, IndexKind: rq.IndexKind}
 		if v := q.Get("allocation_id"); v != "" {
 			id, err := uuid.Parse(v)
 			if err != nil {
@@ -274,7 +405,7 @@ func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a led
 			return err
 		}
 		if wantsCSV(r) {
-			csvHeaders(w, "quota-lineage")
+			csvHeaders(w, kindFile("quota-lineage", rq.IndexKind))
 			return quota.WriteLineageCSV(w, rows)
 		}
 		out := quotaReportView{Level: "lineage", Query: rq, Lineage: make([]quota.LineageRow, 0, len(rows))}
@@ -287,7 +418,7 @@ func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a led
 
 func (s *Server) handleQuotaListConfig(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
 	all := r.URL.Query().Get("all") == "true"
-	cs, err := quota.ListConfig(r.Context(), s.l, all)
+	cs, err := quota.ListKindConfig(r.Context(), s.l, r.PathValue("kind"), all) // "" on the CEI route
 	if err != nil {
 		return err
 	}
@@ -306,6 +437,15 @@ func viewQuotaSource(d quota.SourceDetail) quotaSourceDetailView {
 
 func viewQuotaCorrection(c quota.CorrectionDetail) quotaCorrectionDetailView {
 	return quotaCorrectionDetailView{Correction: c.Correction, Trail: viewQuotaEvents(c.Trail)}
+}
+
+func viewQuotaBundle(b quota.Bundle) quota.Bundle {
+	apps := make([]quota.ApplicationDetail, 0, len(b.Applications))
+	for _, d := range b.Applications {
+		apps = append(apps, viewQuotaApplication(d))
+	}
+	b.Applications = apps
+	return b
 }
 
 // viewQuotaApplication renders empty lists as [] rather than null.

@@ -346,7 +346,9 @@ type RecoverInput struct {
 // Recover returns an allocation's tonnes to the reserves they came from,
 // as new tranches at the tail of each reserve that name the tranche they
 // were drawn from (so lineage survives the round trip), optionally
-// refunding the payment. Province only; at most once.
+// refunding the payment. Tonnes whose reserve was repaid by a settled
+// project move go to the reserve that repaid them. Province only; at most
+// once.
 func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, id uuid.UUID, in RecoverInput) (ApplicationDetail, bool, error) {
 	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ApplicationDetail{}, false, err
@@ -362,7 +364,7 @@ func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 		if err != nil {
 			return ApplicationDetail{}, err
 		}
-		draws, err := drawRows(w, id)
+		draws, err := recoveryTargets(w, id) // each draw, to the reserve that still has it in the allocation
 		if err != nil {
 			return ApplicationDetail{}, err
 		}
@@ -433,6 +435,7 @@ type TransferInput struct {
 // Transfer is a completed move between reserves.
 type Transfer struct {
 	ID        uuid.UUID   `json:"id"`
+	IndexKind string      `json:"index_kind"`
 	From      string      `json:"from"`
 	To        string      `json:"to"`
 	Tonnes    string      `json:"tonnes"`
@@ -468,67 +471,66 @@ func TransferReserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 		return Transfer{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.transfer", in, func(w *ledger.Writer) (Transfer, error) {
-		return transfer(w, actor, kind, in, tonnes)
+		return transfer(w, actor, kind, in, tonnes, nil)
 	})
 }
 
 // transfer moves tonnes of a kind between two reserves, oldest tranches
-// first, in the caller's database transaction.
-func transfer(w *ledger.Writer, actor ledger.Actor, kind string, in TransferInput, tonnes decimal.Decimal) (Transfer, error) {
-	{
-		from, to := reserveKey(kind, in.From), reserveKey(kind, in.To)
-		rl, err := lockReserves(w, from, to)
-		if err != nil {
-			return Transfer{}, err
-		}
-		pieces, err := rl.take(w, from, tonnes, nil)
-		if err != nil {
-			return Transfer{}, err
-		}
-		id := ledger.NewID()
-		meta := map[string]string{"transfer_id": id.String(), "from": in.From, "to": in.To}
-		if kind != KindCEI {
-			meta["index_kind"] = kind
-		}
-		t, err := w.Build(actor, ledger.TxInput{Kind: "quota.transfer",
-			Postings: []ledger.PostingInput{{Account: keyAccount(from), Amount: tonnes.Neg()}, {Account: keyAccount(to), Amount: tonnes}},
-			Metadata: meta})
-		if err != nil {
-			return Transfer{}, err
-		}
-		tranches := make([]newTranche, 0, len(pieces))
-		moves := make([]movement, 0, 2*len(pieces))
-		var sources []uuid.UUID
-		for _, p := range pieces {
-			parent := p.Tranche
-			tranches = append(tranches, newTranche{Reserve: to, Source: p.Source, Origin: "transfer", OriginID: id, Parent: &parent, Tonnes: p.Tonnes})
-			moves = append(moves,
-				movement{Flow: flowTransferredOut, Tonnes: p.Tonnes, Reserve: from, Source: p.Source, OpID: id},
-				movement{Flow: flowTransferredIn, Tonnes: p.Tonnes, Reserve: to, Source: p.Source, OpID: id})
-			if !slices.Contains(sources, p.Source) {
-				sources = append(sources, p.Source)
-			}
-		}
-		if err := rl.put(w, t.ID, tranches); err != nil {
-			return Transfer{}, err
-		}
-		if err := w.Apply(t); err != nil {
-			return Transfer{}, err
-		}
-		tr := Transfer{ID: id, From: in.From, To: in.To, Tonnes: tonnesText(tonnes), Reason: in.Reason, TxID: t.ID,
-			CreatedBy: actor.ID(), CreatedAt: w.Now(), Sources: sources}
-		if _, err := w.Tx().Exec(w.Ctx(), `
-			INSERT INTO quota_transfers (id, from_reserve, to_reserve, tonnes, reason, tx_id, created_by, created_at, index_kind)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, from, to, tonnes, in.Reason, t.ID, actor.ID(), w.Now(), kind); err != nil {
-			return Transfer{}, err
-		}
-		if err := writeMovements(w, t.ID, moves); err != nil {
-			return Transfer{}, err
-		}
-		detail := map[string]string{"from": in.From, "to": in.To, "tonnes": tr.Tonnes}
-		if kind != KindCEI {
-			detail["index_kind"] = kind
-		}
-		return tr, record(w, actor, subjectTransfer, id, "transfer.created", in.Reason, detail, &t.ID)
+// first, in the caller's database transaction. extra goes into the engine
+// transaction's metadata and the trail (a move's settlement names its move).
+func transfer(w *ledger.Writer, actor ledger.Actor, kind string, in TransferInput, tonnes decimal.Decimal, extra map[string]string) (Transfer, error) {
+	from, to := reserveKey(kind, in.From), reserveKey(kind, in.To)
+	rl, err := lockReserves(w, from, to)
+	if err != nil {
+		return Transfer{}, err
 	}
+	pieces, err := rl.take(w, from, tonnes, nil)
+	if err != nil {
+		return Transfer{}, err
+	}
+	id := ledger.NewID()
+	meta := map[string]string{"transfer_id": id.String(), "from": in.From, "to": in.To}
+	detail := map[string]string{"from": in.From, "to": in.To, "tonnes": tonnesText(tonnes)}
+	if kind != KindCEI {
+		meta["index_kind"], detail["index_kind"] = kind, kind
+	}
+	for k, v := range extra {
+		meta[k], detail[k] = v, v
+	}
+	t, err := w.Build(actor, ledger.TxInput{Kind: "quota.transfer",
+		Postings: []ledger.PostingInput{{Account: keyAccount(from), Amount: tonnes.Neg()}, {Account: keyAccount(to), Amount: tonnes}},
+		Metadata: meta})
+	if err != nil {
+		return Transfer{}, err
+	}
+	tranches := make([]newTranche, 0, len(pieces))
+	moves := make([]movement, 0, 2*len(pieces))
+	sources := []uuid.UUID{}
+	for _, p := range pieces {
+		parent := p.Tranche
+		tranches = append(tranches, newTranche{Reserve: to, Source: p.Source, Origin: "transfer", OriginID: id, Parent: &parent, Tonnes: p.Tonnes})
+		moves = append(moves,
+			movement{Flow: flowTransferredOut, Tonnes: p.Tonnes, Reserve: from, Source: p.Source, OpID: id},
+			movement{Flow: flowTransferredIn, Tonnes: p.Tonnes, Reserve: to, Source: p.Source, OpID: id})
+		if !slices.Contains(sources, p.Source) {
+			sources = append(sources, p.Source)
+		}
+	}
+	if err := rl.put(w, t.ID, tranches); err != nil {
+		return Transfer{}, err
+	}
+	if err := w.Apply(t); err != nil {
+		return Transfer{}, err
+	}
+	tr := Transfer{ID: id, IndexKind: kind, From: in.From, To: in.To, Tonnes: tonnesText(tonnes), Reason: in.Reason, TxID: t.ID,
+		CreatedBy: actor.ID(), CreatedAt: w.Now(), Sources: sources}
+	if _, err := w.Tx().Exec(w.Ctx(), `
+		INSERT INTO quota_transfers (id, from_reserve, to_reserve, tonnes, reason, tx_id, created_by, created_at, index_kind)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, from, to, tonnes, in.Reason, t.ID, actor.ID(), w.Now(), kind); err != nil {
+		return Transfer{}, err
+	}
+	if err := writeMovements(w, t.ID, moves); err != nil {
+		return Transfer{}, err
+	}
+	return tr, record(w, actor, subjectTransfer, id, "transfer.created", in.Reason, detail, &t.ID)
 }

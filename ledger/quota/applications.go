@@ -258,6 +258,9 @@ func ReviewApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 		if a.City != actor.City {
 			return ApplicationDetail{}, ledger.Errf(ledger.CodeForbidden, "city %s reviews applications of its own city only; this project is in %s", actor.City, a.City)
 		}
+		if err := notBundled(&a); err != nil {
+			return ApplicationDetail{}, err
+		}
 		if a.Status != StatusSubmitted {
 			return ApplicationDetail{}, ledger.Errf(CodeInvalidState, "application %s is %s; only a submitted application is reviewed", id, a.Status)
 		}
@@ -273,6 +276,17 @@ func ReviewApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 		}
 		return applicationDetail(w.Journal, id, false)
 	})
+}
+
+// notBundled refuses a single-application step on one kind of a bundle:
+// a bundle's kinds are reviewed, decided and allocated together, so that
+// one kind is never allocated without the others.
+func notBundled(a *applicationRow) error {
+	if a.BundleID != nil {
+		return ledger.Errf(CodeInvalidState, "application %s (%s) is one kind of bundle %s; its kinds are reviewed and decided together (/v1/quota/bundles/%s)",
+			a.ID, a.IndexKind, a.BundleID, a.BundleID)
+	}
+	return nil
 }
 
 func setStatus(w *ledger.Writer, id uuid.UUID, status string) error {
@@ -352,6 +366,9 @@ func DecideApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 		if err != nil {
 			return ApplicationDetail{}, err
 		}
+		if err := notBundled(&a); err != nil {
+			return ApplicationDetail{}, err
+		}
 		if a.Status != StatusCityApproved && a.Status != StatusGovernmentApproved {
 			return ApplicationDetail{}, ledger.Errf(CodeInvalidState, "application %s is %s; the province decides after the city review (or the government's approval)", id, a.Status)
 		}
@@ -410,6 +427,13 @@ type GovernmentInput struct {
 	Reason      string `json:"reason"`
 }
 
+func (in GovernmentInput) validate() error {
+	if err := checkText(in.DocumentRef, "document_ref", true, RefBytesMax); err != nil {
+		return err
+	}
+	return checkText(in.Reason, "reason", true, ReasonBytesMax)
+}
+
 // RecordGovernmentApproval records, by a province user, the provincial
 // government's approval or refusal of an escalated application. Approval
 // does not allocate: the province then decides with named reserves.
@@ -417,16 +441,16 @@ func RecordGovernmentApproval(ctx context.Context, l *ledger.Ledger, actor ledge
 	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ApplicationDetail{}, false, err
 	}
-	if err := checkText(in.DocumentRef, "document_ref", true, RefBytesMax); err != nil {
-		return ApplicationDetail{}, false, err
-	}
-	if err := checkText(in.Reason, "reason", true, ReasonBytesMax); err != nil {
+	if err := in.validate(); err != nil {
 		return ApplicationDetail{}, false, err
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.application.government", idInput[GovernmentInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		a, err := loadApplication(ctx, tx, id, true)
 		if err != nil {
+			return ApplicationDetail{}, err
+		}
+		if err := notBundled(&a); err != nil {
 			return ApplicationDetail{}, err
 		}
 		if a.Status != StatusAwaitingGovernment {

@@ -348,3 +348,41 @@ func GetBundle(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, bundle
 		return b, err
 	})
 }
+
+// RecordBundleGovernmentApproval records, by a province user, the
+// provincial government's approval or refusal of an escalated bundle: one
+// decision for every kind, as the escalation was. Approval does not
+// allocate: the province then decides the bundle with named reserves
+// (DecideBundle), all kinds or none.
+func RecordBundleGovernmentApproval(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string, bundle uuid.UUID, in GovernmentInput) (Bundle, bool, error) {
+	if err := actor.Require(ledger.RoleProvince); err != nil {
+		return Bundle{}, false, err
+	}
+	if err := in.validate(); err != nil {
+		return Bundle{}, false, err
+	}
+	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.bundle.government", idInput[GovernmentInput]{bundle, in}, func(w *ledger.Writer) (Bundle, error) {
+		apps, err := lockBundle(w, bundle)
+		if err != nil {
+			return Bundle{}, err
+		}
+		for _, a := range apps {
+			if a.Status != StatusAwaitingGovernment {
+				return Bundle{}, ledger.Errf(CodeInvalidState, "application %s (%s) is %s; only an escalated bundle awaits the government", a.ID, a.IndexKind, a.Status)
+			}
+		}
+		status, action := StatusGovernmentApproved, "application.government_approved"
+		if !in.Approve {
+			status, action = StatusRejected, "application.government_rejected"
+		}
+		for _, a := range apps {
+			if err := setStatus(w, a.ID, status); err != nil {
+				return Bundle{}, err
+			}
+			if err := record(w, actor, subjectApplication, a.ID, action, in.Reason, map[string]string{"bundle_id": bundle.String(), "document_ref": in.DocumentRef}, nil); err != nil {
+				return Bundle{}, err
+			}
+		}
+		return loadBundle(w.Journal, bundle, false)
+	})
+}

@@ -144,3 +144,31 @@ func checkDraws(r *ledger.Reader) ([]ledger.Problem, error) {
 	}
 	return problems, rows.Err()
 }
+
+// checkMoveSettlements: each transfer that settled a project's move moved
+// exactly what its settlement rows say it repaid, between the reserves
+// they name.
+func checkMoveSettlements(r *ledger.Reader) ([]ledger.Problem, error) {
+	rows, err := r.Tx().Query(r.Ctx(), `
+		SELECT t.id::TEXT, t.tonnes, sum(s.tonnes), count(*) FILTER (WHERE s.payer <> t.from_reserve OR s.payee <> t.to_reserve)
+		FROM quota_transfers t JOIN quota_move_settlements s ON s.transfer_id = t.id
+		GROUP BY t.id, t.tonnes`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var problems []ledger.Problem
+	for rows.Next() {
+		var id string
+		var moved, settled decimal.Decimal
+		var crossed int64
+		if err := rows.Scan(&id, &moved, &settled, &crossed); err != nil {
+			return nil, err
+		}
+		if !moved.Equal(settled) || crossed > 0 {
+			problems = append(problems, ledger.Problem{Kind: "move_settlement", Table: "quota_move_settlements", Row: id,
+				Detail: fmt.Sprintf("transfer %s moved %s t; its settlement rows repay %s t (%d between other reserves)", id, moved, settled, crossed)})
+		}
+	}
+	return problems, rows.Err()
+}

@@ -20,9 +20,13 @@ const (
 	ConfigThreshold   = "threshold"   // tonnes above which the government approves
 	ConfigPrice       = "price"       // yuan per tonne of paid reallocation
 	ConfigRatio       = "ratio"       // replacement ratio 倍量替代; subject = city code or "" (province-wide)
+	// ConfigMoveSettles: 1 when a project's move makes the city it moves
+	// to repay the reserve of the city it left for that city's
+	// contribution to the project's live allocations, 0 when it does not.
+	ConfigMoveSettles = "move_settles_reserve"
 )
 
-var configKinds = []string{ConfigSplit, ConfigCoefficient, ConfigThreshold, ConfigPrice, ConfigRatio}
+var configKinds = []string{ConfigSplit, ConfigCoefficient, ConfigThreshold, ConfigPrice, ConfigRatio, ConfigMoveSettles}
 
 // ConfigVersion is one version of one configuration value.
 type ConfigVersion struct {
@@ -166,7 +170,7 @@ func PublishConfig(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 func validateConfig(in PublishConfigInput) (decimal.Decimal, time.Time, error) {
 	var zero decimal.Decimal
 	if !slices.Contains(configKinds, in.Kind) {
-		return zero, time.Time{}, ledger.Errf(ledger.CodeInvalidRequest, "kind must be one of split, coefficient, threshold, price, ratio").At("kind")
+		return zero, time.Time{}, ledger.Errf(ledger.CodeInvalidRequest, "kind must be one of %v", configKinds).At("kind")
 	}
 	if in.Kind == ConfigRatio {
 		if in.Subject != "" && !ShandongCity(in.Subject) {
@@ -206,6 +210,11 @@ func parseConfigValue(kind, s string) (decimal.Decimal, error) {
 			return d, withField(err, "value")
 		}
 		return d, nil
+	case ConfigMoveSettles:
+		if s != "0" && s != "1" {
+			return decimal.Zero, bad("move_settles_reserve is 1 (a move settles the reserve contribution) or 0 (it does not)")
+		}
+		return decimal.RequireFromString(s), nil
 	}
 	// Ratios: plain decimals with at most 6 places (NUMERIC(20,6)).
 	d, err := parseRatio(s)
@@ -270,7 +279,12 @@ func ListConfig(ctx context.Context, l *ledger.Ledger, all bool) ([]ConfigVersio
 }
 
 // ListKindConfig lists the configuration of one index kind.
+// "" is CEI.
 func ListKindConfig(ctx context.Context, l *ledger.Ledger, indexKind string, all bool) ([]ConfigVersion, error) {
+	indexKind, err := checkKind(l, indexKind, "index_kind")
+	if err != nil {
+		return nil, err
+	}
 	return ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]ConfigVersion, error) {
 		rows, err := r.Tx().Query(ctx, `
 			SELECT `+configColumns+` FROM quota_config

@@ -193,7 +193,7 @@ func (rl *reserveLocks) put(w *ledger.Writer, txID uuid.UUID, ts []newTranche) e
 	return err
 }
 
-// movement is one source's share of a CEI flow, for reports.
+// movement is one source's share of a flow of its kind, for reports.
 type movement struct {
 	Flow        string
 	Tonnes      decimal.Decimal
@@ -218,6 +218,7 @@ const (
 	flowTransferredIn  = "transferred_in"
 	flowCorrectedUp    = "corrected_up"
 	flowCorrectedDown  = "corrected_down"
+	flowProjectMoved   = "project_moved" // a live allocation's draw, recorded again under the project's new city
 )
 
 // writeMovements appends movements, copying each source's city, route and

@@ -42,11 +42,13 @@ type ReserveRow struct {
 	CorrectedDown  string `json:"corrected_down"`
 }
 
-// ReservesReport lists the province and every city, then the total.
+// ReservesReport lists the province and every city, then the total, for
+// one index kind.
 type ReservesReport struct {
-	AsOf  time.Time    `json:"as_of"`
-	Rows  []ReserveRow `json:"rows"`
-	Total ReserveRow   `json:"total"`
+	IndexKind string       `json:"index_kind"`
+	AsOf      time.Time    `json:"as_of"`
+	Rows      []ReserveRow `json:"rows"`
+	Total     ReserveRow   `json:"total"`
 }
 
 type reserveSums struct {
@@ -61,24 +63,36 @@ func (s *reserveSums) row(reserve, name, account string) ReserveRow {
 		Recovered: f(flowRecovered), CorrectedUp: f(flowCorrectedUp), CorrectedDown: f(flowCorrectedDown)}
 }
 
-// Reserves reports every reserve from one consistent snapshot.
+// Reserves reports every CEI reserve (the route of before kinds).
 func Reserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor) (ReservesReport, error) {
+	return ReservesOf(ctx, l, actor, KindCEI)
+}
+
+// ReservesOf reports every reserve of one index kind ("" is CEI) from one
+// consistent snapshot.
+func ReservesOf(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, indexKind string) (ReservesReport, error) {
 	if err := actor.Require(reportRoles...); err != nil {
 		return ReservesReport{}, err
 	}
-	sums, err := ledger.ReadValue(ctx, l, readReserveSums)
+	kind, err := checkKind(l, indexKind, "index_kind")
 	if err != nil {
 		return ReservesReport{}, err
 	}
-	rep := ReservesReport{AsOf: l.Now(), Rows: []ReserveRow{}}
+	names := ReserveNames()
+	keys := kindReserveKeys(kind)
+	sums, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) (reserveSumsMap, error) { return readReserveSums(r, keys) })
+	if err != nil {
+		return ReservesReport{}, err
+	}
+	rep := ReservesReport{IndexKind: kind, AsOf: l.Now(), Rows: []ReserveRow{}}
 	total := &reserveSums{flows: map[string]decimal.Decimal{}}
-	for _, n := range ReserveNames() {
-		s := sums.get(n)
+	for i, n := range names {
+		s := sums.get(keys[i])
 		name := "Shandong Province"
 		if n != ReserveProvince {
 			name = CityName(n)
 		}
-		rep.Rows = append(rep.Rows, s.row(n, name, ReserveAccount(n)))
+		rep.Rows = append(rep.Rows, s.row(n, name, KindReserveAccount(kind, n)))
 		total.inReserve, total.allocated, total.consumed = total.inReserve.Add(s.inReserve), total.allocated.Add(s.allocated), total.consumed.Add(s.consumed)
 		for k, v := range s.flows {
 			total.flows[k] = total.flows[k].Add(v)
@@ -99,11 +113,12 @@ func (m reserveSumsMap) get(r string) *reserveSums {
 	return s
 }
 
-// readReserveSums sums tranches, draws and movements per reserve.
-func readReserveSums(r *ledger.Reader) (reserveSumsMap, error) {
+// readReserveSums sums tranches, draws and movements of the reserves keyed
+// keys (one kind's).
+func readReserveSums(r *ledger.Reader, keys []string) (reserveSumsMap, error) {
 	sums := reserveSumsMap{}
 	query := func(sql string, apply func(s *reserveSums, key string, v decimal.Decimal)) error {
-		rows, err := r.Tx().Query(r.Ctx(), sql)
+		rows, err := r.Tx().Query(r.Ctx(), sql, keys)
 		if err != nil {
 			return err
 		}
@@ -118,11 +133,12 @@ func readReserveSums(r *ledger.Reader) (reserveSumsMap, error) {
 		}
 		return rows.Err()
 	}
-	if err := query(`SELECT reserve, '', COALESCE(sum(remaining), 0) FROM quota_tranches GROUP BY reserve`,
+	if err := query(`SELECT reserve, '', COALESCE(sum(remaining), 0) FROM quota_tranches WHERE reserve = ANY($1) GROUP BY reserve`,
 		func(s *reserveSums, _ string, v decimal.Decimal) { s.inReserve = v }); err != nil {
 		return nil, err
 	}
-	if err := query(`SELECT d.reserve, a.status, sum(d.tonnes) FROM quota_draws d JOIN quota_allocations a ON a.id = d.allocation_id GROUP BY d.reserve, a.status`,
+	if err := query(`SELECT d.reserve, a.status, sum(d.tonnes) FROM quota_draws d JOIN quota_allocations a ON a.id = d.allocation_id
+		WHERE d.reserve = ANY($1) GROUP BY d.reserve, a.status`,
 		func(s *reserveSums, status string, v decimal.Decimal) {
 			switch status {
 			case AllocationAllocated:
@@ -133,7 +149,7 @@ func readReserveSums(r *ledger.Reader) (reserveSumsMap, error) {
 		}); err != nil {
 		return nil, err
 	}
-	return sums, query(`SELECT reserve, flow, sum(tonnes) FROM quota_movements WHERE reserve <> '' GROUP BY reserve, flow`,
+	return sums, query(`SELECT reserve, flow, sum(tonnes) FROM quota_movements WHERE reserve = ANY($1) GROUP BY reserve, flow`,
 		func(s *reserveSums, flow string, v decimal.Decimal) { s.flows[flow] = v })
 }
 
@@ -148,6 +164,9 @@ type ReportQuery struct {
 	Route  string `json:"route,omitempty"`
 	Sector string `json:"sector,omitempty"`
 	Flow   string `json:"flow,omitempty"`
+	// IndexKind selects the kind; "" is CEI (the route of before kinds,
+	// whose echoed query therefore has no index_kind).
+	IndexKind string `json:"index_kind,omitempty"`
 }
 
 // FlowRow is the total of one flow in one period for one combination of
@@ -173,7 +192,8 @@ type FlowReport struct {
 
 var periods = []string{"day", "month", "quarter", "year"}
 
-var flows = []string{flowRecognised, flowStockpiled, flowAllocated, flowConsumed, flowRecovered, flowTransferredOut, flowTransferredIn, flowCorrectedUp, flowCorrectedDown}
+var flows = []string{flowRecognised, flowStockpiled, flowAllocated, flowConsumed, flowRecovered, flowTransferredOut, flowTransferredIn, flowCorrectedUp, flowCorrectedDown,
+	flowProjectMoved}
 
 // window parses the query's dates into [from, to) instants in China time.
 func (q *ReportQuery) window() (time.Time, time.Time, error) {
@@ -234,14 +254,19 @@ func periodLabel(period string, t time.Time) string {
 	return t.Format("2006-01")
 }
 
-// Report totals the flows of CEI by period, reserve, source city, route,
-// project city and sector. Every row is made of movements that name their
-// source, so any allocation row can be traced to its closures with Lineage.
+// Report totals the flows of one index kind (q.IndexKind, "" is CEI) by
+// period, reserve, source city, route, project city and sector. Every row
+// is made of movements that name their source, so any allocation row can
+// be traced to its sources with Lineage.
 func Report(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q ReportQuery) (FlowReport, error) {
 	if err := actor.Require(reportRoles...); err != nil {
 		return FlowReport{}, err
 	}
 	if err := q.validate(); err != nil {
+		return FlowReport{}, err
+	}
+	kind, err := checkKind(l, q.IndexKind, "index_kind")
+	if err != nil {
 		return FlowReport{}, err
 	}
 	from, to, err := q.window()
@@ -250,16 +275,17 @@ func Report(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q ReportQ
 	}
 	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]FlowRow, error) {
 		// date_trunc in China time; the period names are a fixed list.
+		// Reserves are stored by key ("NOX:3703"), cities by code.
 		rows, err := r.Tx().Query(ctx, `
 			SELECT date_trunc($1, at AT TIME ZONE 'Asia/Shanghai') AS p, flow, reserve, source_city, route, project_city, sector,
 			       sum(tonnes), sum(amount_cny), count(*)
 			FROM quota_movements
-			WHERE at >= $2 AND at < $3
-			  AND ($4 = '' OR reserve = $4 OR source_city = $4 OR project_city = $4)
+			WHERE at >= $2 AND at < $3 AND index_kind = $9
+			  AND ($4 = '' OR reserve = $10 OR source_city = $4 OR project_city = $4)
 			  AND ($5 = '' OR route = $5) AND ($6 = '' OR sector = $6) AND ($7 = '' OR flow = $7)
 			GROUP BY p, flow, reserve, source_city, route, project_city, sector
 			ORDER BY p, flow, reserve, source_city, route, project_city, sector
-			LIMIT $8`, q.Period, from, to, q.City, q.Route, q.Sector, q.Flow, ReportRowsMax+1)
+			LIMIT $8`, q.Period, from, to, q.City, q.Route, q.Sector, q.Flow, ReportRowsMax+1, kind, reserveKey(kind, q.City))
 		if err != nil {
 			return nil, err
 		}
@@ -268,7 +294,7 @@ func Report(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q ReportQ
 			var p time.Time
 			var t, cny decimal.Decimal
 			err := r.Scan(&p, &f.Flow, &f.Reserve, &f.SourceCity, &f.Route, &f.ProjectCity, &f.Sector, &t, &cny, &f.Movements)
-			f.Period, f.Tonnes, f.AmountCNY = periodLabel(q.Period, p), tonnesText(t), yuanText(cny)
+			f.Period, f.Tonnes, f.AmountCNY, f.Reserve = periodLabel(q.Period, p), tonnesText(t), yuanText(cny), keyName(f.Reserve)
 			return f, err
 		})
 	})
@@ -293,6 +319,7 @@ type LineageQuery struct {
 	City         string     `json:"city,omitempty"`
 	Route        string     `json:"route,omitempty"`
 	Sector       string     `json:"sector,omitempty"`
+	IndexKind    string     `json:"index_kind,omitempty"` // "" is CEI
 }
 
 // LineageRow is one tranche piece of an allocation, traced through the
@@ -321,7 +348,7 @@ type LineageRow struct {
 // lineagePathDepthMax bounds the walk up a tranche's parents.
 const lineagePathDepthMax = 100
 
-// Lineage traces allocations back to their source closures.
+// Lineage traces allocations of one index kind back to their sources.
 func Lineage(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q LineageQuery) ([]LineageRow, error) {
 	if err := actor.Require(reportRoles...); err != nil {
 		return nil, err
@@ -330,6 +357,11 @@ func Lineage(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q Lineag
 	if err := rq.validate(); err != nil {
 		return nil, err
 	}
+	kind, err := checkKind(l, q.IndexKind, "index_kind")
+	if err != nil {
+		return nil, err
+	}
+	rq.IndexKind = kind
 	from, to, err := rq.window()
 	if err != nil {
 		return nil, err
@@ -348,10 +380,10 @@ func lineageRows(r *ledger.Reader, allocation *uuid.UUID, rq ReportQuery, from, 
 		JOIN quota_projects p ON p.id = a.project
 		JOIN quota_draws d ON d.allocation_id = a.id
 		JOIN quota_sources s ON s.id = d.source_id
-		WHERE ($1::UUID IS NULL OR a.id = $1) AND a.created_at >= $2 AND a.created_at < $3
-		  AND ($4 = '' OR d.reserve = $4 OR s.city = $4 OR p.city = $4)
+		WHERE ($1::UUID IS NULL OR a.id = $1) AND a.created_at >= $2 AND a.created_at < $3 AND a.index_kind = $8
+		  AND ($4 = '' OR d.reserve = $9 OR s.city = $4 OR p.city = $4)
 		  AND ($5 = '' OR s.route = $5) AND ($6 = '' OR p.sector = $6)
-		ORDER BY a.created_at, a.id, d.idx LIMIT $7`, allocation, from, to, rq.City, rq.Route, rq.Sector, ReportRowsMax+1)
+		ORDER BY a.created_at, a.id, d.idx LIMIT $7`, allocation, from, to, rq.City, rq.Route, rq.Sector, ReportRowsMax+1, rq.IndexKind, reserveKey(rq.IndexKind, rq.City))
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +393,7 @@ func lineageRows(r *ledger.Reader, allocation *uuid.UUID, rq ReportQuery, from, 
 		var t decimal.Decimal
 		err := r.Scan(&x.AllocationID, &x.ApplicationID, &x.Project, &x.ProjectCity, &x.Sector, &x.AllocationStatus, &x.AllocatedAt, &x.Reserve, &x.TrancheID,
 			&x.SourceID, &x.SourceEnterprise, &x.SourceCity, &x.Route, &formed, &x.EvidenceRef, &t)
-		x.FormedOn, x.Tonnes, x.AllocatedAt = formed.Format(dateLayout), tonnesText(t), x.AllocatedAt.UTC()
+		x.FormedOn, x.Tonnes, x.AllocatedAt, x.Reserve = formed.Format(dateLayout), tonnesText(t), x.AllocatedAt.UTC(), keyName(x.Reserve)
 		return x, err
 	})
 	if err != nil {

@@ -26,6 +26,7 @@ var seedConfig = []struct {
 	{ConfigSplit, "", "50", "[ill] DOMAIN.md §5 step 10: 50:50 province:city, mirroring Shandong's energy-index stockpiling method; official value not yet public"},
 	{ConfigThreshold, "", "1000000", "[ill] DOMAIN.md §5 step 11: applications above 1,000,000 t need the provincial government's approval; official value not yet public"},
 	{ConfigPrice, "", "50.00", "[ill] illustrative price of paid reallocation (有偿使用), yuan per tonne; official price not yet public"},
+	{ConfigMoveSettles, "", "0", moveSettlesDoc},
 	{ConfigCoefficient, "steel", "1.5", coefficientDoc},
 	{ConfigCoefficient, "coking", "1.5", coefficientDoc},
 	{ConfigCoefficient, "cement", "1.5", coefficientDoc},
@@ -51,7 +52,10 @@ var ratioKindConfig = []struct {
 	{ConfigThreshold, "", "10000", "[ill] DOMAIN.md §5 step 11: applications above 10,000 t/yr of one pollutant need the provincial government's approval"},
 	{ConfigPrice, "", "2000.00", "[ill] illustrative price of paid use of a pollutant total (排污权有偿使用), yuan per t/yr"},
 	{ConfigRatio, "", "1", "[ill] 倍量替代: 1 : 1 where air and water quality meet their targets"},
+	{ConfigMoveSettles, "", "0", moveSettlesDoc},
 }
+
+const moveSettlesDoc = "[ill] DOMAIN.md §5 step 12: 0 = a project's move to another city does not repay the reserve of the city it left (the quota follows the project; the contribution stays spent); 1 = the new city's reserve repays it; official rule not yet public"
 
 // ratioCityConfig are [ill] city ratios: 2 : 1 where air quality misses
 // its target (DOMAIN.md §9). Written only when the kind exists.

@@ -255,11 +255,15 @@ type StockpileInput struct {
 	SourceID uuid.UUID `json:"source_id"`
 	Tonnes   string    `json:"tonnes,omitempty"` // default: all that is not stockpiled yet
 	Reason   string    `json:"reason"`
+	// IndexKind, when set (the routes of one kind set it), must be the
+	// source's kind, so a NOX stockpiling cannot move CEI by a wrong id.
+	IndexKind string `json:"index_kind,omitempty"`
 }
 
 // Stockpiling is one move of a source into the province and city reserves.
 type Stockpiling struct {
 	ID             uuid.UUID `json:"id"`
+	IndexKind      string    `json:"index_kind"`
 	SourceID       uuid.UUID `json:"source_id"`
 	Tonnes         string    `json:"tonnes"`
 	ProvinceTonnes string    `json:"province_tonnes"`
@@ -294,6 +298,9 @@ func Stockpile(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key st
 		s, err := loadSource(ctx, tx, in.SourceID, true)
 		if err != nil {
 			return Stockpiling{}, withField(err, "source_id")
+		}
+		if in.IndexKind != "" && in.IndexKind != s.IndexKind {
+			return Stockpiling{}, ledger.Errf(ledger.CodeInvalidRequest, "source %s is of index kind %s, not %s", s.ID, s.IndexKind, in.IndexKind).At("source_id")
 		}
 		if s.Status != SourceRecognised {
 			return Stockpiling{}, ledger.Errf(CodeInvalidState, "source %s is %s; only a recognised source is stockpiled", s.ID, s.Status)
@@ -352,7 +359,7 @@ func stockpile(w *ledger.Writer, actor ledger.Actor, s *sourceRow, amount decima
 	if err := w.Apply(t); err != nil {
 		return Stockpiling{}, err
 	}
-	sp := Stockpiling{ID: id, SourceID: s.ID, Tonnes: tonnesText(amount), ProvinceTonnes: tonnesText(prov), CityTonnes: tonnesText(city),
+	sp := Stockpiling{ID: id, IndexKind: s.IndexKind, SourceID: s.ID, Tonnes: tonnesText(amount), ProvinceTonnes: tonnesText(prov), CityTonnes: tonnesText(city),
 		City: s.City, SplitVersion: split.ID, SplitPercent: split.Value, TxID: t.ID, CreatedBy: actor.ID(), CreatedAt: w.Now()}
 	if _, err := tx.Exec(ctx, `
 			INSERT INTO quota_stockpilings (id, source_id, tonnes, province_tonnes, city_tonnes, city, split_version, split_percent, tx_id, created_by, created_at)

@@ -19,5 +19,6 @@ var UseCase = ledger.UseCase{
 		{Name: "balance", Run: checkBalances},
 		{Name: "allocation_draws", Run: checkDraws},
 		{Name: "record_hash", Run: checkAllocationHashes},
+		{Name: "move_settlements", Run: checkMoveSettlements},
 	},
 }
