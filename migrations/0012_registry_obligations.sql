@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS registry_trade_ranges (
     vintage    BIGINT NOT NULL,
     first_unit BIGINT NOT NULL,
     last_unit  BIGINT NOT NULL,
-    serial     TEXT   NOT NULL,
+    serial_no  TEXT   NOT NULL,
     PRIMARY KEY (trade_id, idx),
     CONSTRAINT registry_trade_ranges_range CHECK (first_unit >= 1 AND last_unit >= first_unit)
 );

@@ -355,7 +355,7 @@ func GetTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, id uuid.UUI
 func recordRanges(j ledger.Journal, trade uuid.UUID, blocks []Block) error {
 	b := &pgx.Batch{}
 	for i, bl := range blocks {
-		b.Queue(`INSERT INTO registry_trade_ranges (trade_id, idx, programme, vintage, first_unit, last_unit, serial) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		b.Queue(`INSERT INTO registry_trade_ranges (trade_id, idx, programme, vintage, first_unit, last_unit, serial_no) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			trade, i, bl.Programme, bl.Vintage, bl.FirstUnit, bl.LastUnit, bl.Serial)
 	}
 	return j.Tx().SendBatch(j.Ctx(), b).Close()
@@ -363,7 +363,7 @@ func recordRanges(j ledger.Journal, trade uuid.UUID, blocks []Block) error {
 
 // offeredSerials reads the serials an offer reserved.
 func offeredSerials(j ledger.Journal, trade uuid.UUID) ([]string, error) {
-	rows, err := j.Tx().Query(j.Ctx(), `SELECT serial FROM registry_trade_ranges WHERE trade_id = $1 ORDER BY idx`, trade)
+	rows, err := j.Tx().Query(j.Ctx(), `SELECT serial_no FROM registry_trade_ranges WHERE trade_id = $1 ORDER BY idx`, trade)
 	if err != nil {
 		return nil, err
 	}
