@@ -36,6 +36,7 @@ func (s *Server) openAPI() map[string]any {
 				map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": ledger.PageLimitMax, "default": ledger.PageLimitDefault}},
 				map[string]any{"name": "cursor", "in": "query", "schema": map[string]string{"type": "string"}, "description": "next_cursor of the previous page"})
 		}
+		params = append(params, describeQuery(rt.Query)...)
 		if rt.Method == http.MethodPost {
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": true,
 				"schema":      map[string]any{"type": "string", "maxLength": ledger.IdempotencyKeyBytesMax},
@@ -71,7 +72,9 @@ func (s *Server) openAPI() map[string]any {
 		responses["default"] = map[string]any{"description": "error", "content": map[string]any{
 			"application/problem+json": map[string]any{"schema": map[string]string{"$ref": "#/components/schemas/Problem"}}}}
 		op["responses"] = responses
-		if rt.Public {
+		if rt.Public && rt.TokenOptional {
+			op["security"] = []any{map[string]any{}, map[string]any{"bearer": []string{}}}
+		} else if rt.Public {
 			op["security"] = []any{}
 		} else if rt.Roles != nil {
 			op["description"] = "Roles: " + strings.Join(rt.Roles, ", ")
