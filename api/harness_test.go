@@ -59,6 +59,11 @@ func newHarness(t *testing.T, fresh bool, opts ...harnessOpt) *harness {
 	h.server = s
 	h.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(h.srv.Close)
+	t.Cleanup(func() {
+		if u := s.UndeclaredQueryReads(); len(u) > 0 {
+			t.Errorf("handlers read query parameters their routes do not declare: %v", u)
+		}
+	})
 	return h
 }
 

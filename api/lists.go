@@ -17,68 +17,68 @@ import (
 // Registry lists.
 var (
 	certificationQuery = []queryParam{
-		{Name: "status", Enum: registry.BatchStates, Desc: "the batch's state"},
-		{Name: "operator", Desc: "the requesting operator (an operator always sees only its own)"},
-		{Name: "verifier", Desc: "the assigned verifier (a verifier always sees only its own)"},
-		{Name: "period", Desc: "the pool period, e.g. 2025 or 2025-06"},
+		paramEnum("status", "the batch's state", registry.BatchStates...),
+		paramString("operator", "the requesting operator (an operator always sees only its own)"),
+		paramString("verifier", "the assigned verifier (a verifier always sees only its own)"),
+		paramString("period", "the pool period, e.g. 2025 or 2025-06"),
 	}
 	tradeQuery = []queryParam{
-		{Name: "seller", Desc: "the selling holder (seller=<own org>: my offers)"},
-		{Name: "buyer", Desc: "the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance)"},
-		{Name: "status", Enum: registry.TradeStatuses, Desc: "the status the journal gives the trade"},
+		paramString("seller", "the selling holder (seller=<own org>: my offers)"),
+		paramString("buyer", "the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance)"),
+		paramEnum("status", "the status the journal gives the trade", registry.TradeStatuses...),
 	}
 	retirementQuery = []queryParam{
-		{Name: "holder", Desc: "the retiring holder"},
-		{Name: "mine", Type: qBoolean, Desc: "true: the caller's own retirements (an enterprise or operator token is required)"},
-		{Name: "beneficiary", Desc: "the beneficiary, exactly as recorded"},
-		{Name: "vintage", Type: qInteger, Desc: "the vintage year"},
-		{Name: "purpose", Enum: registry.Purposes, Desc: "the purpose of the retirement"},
+		paramString("holder", "the retiring holder"),
+		paramBool("mine", "true: the caller's own retirements (an enterprise or operator token is required)"),
+		paramString("beneficiary", "the beneficiary, exactly as recorded"),
+		paramInt("vintage", "the vintage year"),
+		paramEnum("purpose", "the purpose of the retirement", registry.Purposes...),
 		qSince, qUntil,
 	}
 	transferQuery = []queryParam{
-		{Name: "from", Desc: "the sending holder"},
-		{Name: "to", Desc: "the receiving holder"},
+		paramString("from", "the sending holder"),
+		paramString("to", "the receiving holder"),
 		qSince, qUntil,
 	}
 	offsetQuery = []queryParam{
-		{Name: "enterprise", Desc: "the surrendering enterprise (an enterprise always sees only its own)"},
-		{Name: "compliance_year", Type: qInteger, Desc: "the compliance year"},
+		paramString("enterprise", "the surrendering enterprise (an enterprise always sees only its own)"),
+		paramInt("compliance_year", "the compliance year"),
 		qSince, qUntil,
 	}
 	cancellationQuery = []queryParam{
-		{Name: "holder", Desc: "the holding the units were cancelled from (a holder always sees only its own)"},
+		paramString("holder", "the holding the units were cancelled from (a holder always sees only its own)"),
 		qSince, qUntil,
 	}
-	verifierQuery = []queryParam{{Name: "status", Enum: registry.VerifierStatuses, Desc: "the accreditation's status"}}
+	verifierQuery = []queryParam{paramEnum("status", "the accreditation's status", registry.VerifierStatuses...)}
 )
 
 // Two-high lists: every index kind unless index_kind says which.
 var (
-	qIndexKind      = queryParam{Name: "index_kind", Desc: "the index kind (GET /v1/indices lists them); all kinds when absent"}
+	qIndexKind      = paramString("index_kind", "the index kind (GET /v1/indices lists them); all kinds when absent")
 	correctionQuery = []queryParam{
-		{Name: "status", Enum: quota.CorrectionStatuses, Desc: "proposed, applied or rejected; pending: the checker's inbox, proposed by another province user"},
-		{Name: "source_id", Desc: "the corrected source (UUID)"},
-		{Name: "proposed_by", Desc: "the proposer as recorded (role:sub)"},
+		paramEnum("status", "proposed, applied or rejected; pending: the checker's inbox, proposed by another province user", quota.CorrectionStatuses...),
+		paramUUID("source_id", "the corrected source (UUID)"),
+		paramString("proposed_by", "the proposer as recorded (role:sub)"),
 	}
 	allocationQuery = []queryParam{
 		qIndexKind,
-		{Name: "status", Enum: quota.AllocationStatuses, Desc: "the allocation's status"},
-		{Name: "project", Desc: "the project"},
-		{Name: "enterprise", Desc: "the applying enterprise (an enterprise always sees only its own)"},
-		{Name: "city", Desc: "the application's city code (a city always sees only its own)"},
-		{Name: "application_id", Desc: "the application (UUID)"},
+		paramEnum("status", "the allocation's status", quota.AllocationStatuses...),
+		paramString("project", "the project"),
+		paramString("enterprise", "the applying enterprise (an enterprise always sees only its own)"),
+		paramString("city", "the application's city code (a city always sees only its own)"),
+		paramUUID("application_id", "the application (UUID)"),
 	}
 	stockpilingQuery = []queryParam{
 		qIndexKind,
-		{Name: "source_id", Desc: "the stockpiled source (UUID)"},
-		{Name: "city", Desc: "the source's city code (a city always sees only its own)"},
-		{Name: "enterprise", Desc: "the source's enterprise (an enterprise always sees only its own)"},
+		paramUUID("source_id", "the stockpiled source (UUID)"),
+		paramString("city", "the source's city code (a city always sees only its own)"),
+		paramString("enterprise", "the source's enterprise (an enterprise always sees only its own)"),
 		qSince, qUntil,
 	}
 	quotaTransferQuery = []queryParam{
 		qIndexKind,
-		{Name: "from", Desc: "the reserve moved from: province or a city code"},
-		{Name: "to", Desc: "the reserve moved to: province or a city code"},
+		paramString("from", "the reserve moved from: province or a city code"),
+		paramString("to", "the reserve moved to: province or a city code"),
 		qSince, qUntil,
 	}
 )
@@ -86,34 +86,34 @@ var (
 // Points and engine lists.
 var (
 	recordQuery = []queryParam{
-		{Name: "operator", Desc: "the reporting operator (an operator always sees only its own)"},
-		{Name: "record_id", Desc: "the operator's own record id"},
-		{Name: "citizen", Desc: "the citizen"},
-		{Name: "kind", Desc: "the behaviour kind, e.g. metro"},
-		{Name: "status", Enum: points.RecordStatuses, Desc: "the record's result"},
-		{Name: "since", Type: qTime, Desc: "only behaviours that occurred at or after this time (RFC 3339)"},
-		{Name: "until", Type: qTime, Desc: "only behaviours that occurred before this time (RFC 3339)"},
+		paramString("operator", "the reporting operator (an operator always sees only its own)"),
+		paramString("record_id", "the operator's own record id"),
+		paramString("citizen", "the citizen"),
+		paramString("kind", "the behaviour kind, e.g. metro"),
+		paramEnum("status", "the record's result", points.RecordStatuses...),
+		paramDateTime("since", "only behaviours that occurred at or after this time (RFC 3339)"),
+		paramDateTime("until", "only behaviours that occurred before this time (RFC 3339)"),
 	}
 	statsQuery = []queryParam{
-		{Name: "group", Enum: points.StatsGroups, Desc: "day (default) or month, in China Standard Time"},
-		{Name: "from", Desc: "the first day, YYYY-MM-DD (default: 29 days before to)"},
-		{Name: "to", Desc: "the last day, YYYY-MM-DD (default: today)"},
-		{Name: "operator", Desc: "the operator (an operator always sees only its own)"},
-		{Name: "kind", Desc: "the behaviour kind"},
-		{Name: "methodology", Desc: "the methodology version, e.g. metro-km.v1"},
+		paramEnum("group", "day (default) or month, in China Standard Time", points.StatsGroups...),
+		paramDate("from", "the first day, YYYY-MM-DD (default: 29 days before to)"),
+		paramDate("to", "the last day, YYYY-MM-DD (default: today)"),
+		paramString("operator", "the operator (an operator always sees only its own)"),
+		paramString("kind", "the behaviour kind"),
+		paramString("methodology", "the methodology version, e.g. metro-km.v1"),
 	}
 	transactionQuery = []queryParam{
-		{Name: "kind", Desc: "the transaction kind, e.g. registry.transfer"},
-		{Name: "account", Desc: "transactions that posted to or held on this account (others than province and auditors: one they may read)"},
-		{Name: "actor", Desc: "the actor as recorded (province and auditors only)"},
+		paramString("kind", "the transaction kind, e.g. registry.transfer"),
+		paramString("account", "transactions that posted to or held on this account (others than province and auditors: one they may read)"),
+		paramString("actor", "the actor as recorded (province and auditors only)"),
 		qSince, qUntil,
 	}
 	accountQuery = []queryParam{
-		{Name: "owner_type", Enum: ledger.OwnerTypes, Desc: "the kind of owner"},
-		{Name: "owner", Desc: "the owner exactly, e.g. org:E1 or citizen:C1"},
-		{Name: "asset", Desc: "the asset, e.g. SDCER"},
-		{Name: "status", Enum: ledger.AccountStatuses, Desc: "the account's status"},
-		{Name: "type", Desc: "the chart's account type, e.g. available, pool, reserve"},
+		paramEnum("owner_type", "the kind of owner", ledger.OwnerTypes...),
+		paramString("owner", "the owner exactly, e.g. org:E1 or citizen:C1"),
+		paramString("asset", "the asset, e.g. SDCER"),
+		paramEnum("status", "the account's status", ledger.AccountStatuses...),
+		paramString("type", "the chart's account type, e.g. available, pool, reserve"),
 	}
 )
 

@@ -31,12 +31,16 @@ func (s *Server) openAPI() map[string]any {
 		for _, m := range pathParam.FindAllStringSubmatch(rt.Path, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]string{"type": "string"}})
 		}
-		if rt.Paged {
-			params = append(params,
-				map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": ledger.PageLimitMax, "default": ledger.PageLimitDefault}},
-				map[string]any{"name": "cursor", "in": "query", "schema": map[string]string{"type": "string"}, "description": "next_cursor of the previous page"})
+		for _, q := range rt.declaredQuery() {
+			p := map[string]any{"name": q.Name, "in": "query", "schema": q.schema()}
+			if q.Description != "" {
+				p["description"] = q.Description
+			}
+			if q.Required {
+				p["required"] = true
+			}
+			params = append(params, p)
 		}
-		params = append(params, describeQuery(rt.Query)...)
 		if rt.Method == http.MethodPost {
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": true,
 				"schema":      map[string]any{"type": "string", "maxLength": ledger.IdempotencyKeyBytesMax},

@@ -11,103 +11,54 @@ import (
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
-// Query parameters a route declares (route.Query). A list's handler reads
-// its query only through the declaration (a query value), so what
-// /openapi.json documents is what the handler reads, and a parameter the
-// route does not declare — a typo of a filter, which would otherwise
-// silently list everything — is invalid_request.
+// How a list reads the query parameters its route declares (route.Query,
+// params.go). Beyond queryGet, a list refuses what it cannot honour: a
+// parameter its route does not declare — a typo of a filter, which would
+// otherwise silently list everything — a repeated one, a value outside its
+// enum, and malformed integers, times and UUIDs, each invalid_request at
+// the parameter.
 
-// Query parameter types; a parameter without one is a string.
-const (
-	qInteger = "integer"
-	qBoolean = "boolean"
-	qTime    = "date-time"
-)
-
-// queryParam is one declared query parameter.
-type queryParam struct {
-	Name string
-	Desc string
-	Type string   // "" (a string), qInteger, qBoolean or qTime
-	Enum []string // the values a string parameter may take
-}
-
-// schema is the parameter's OpenAPI schema.
-func (p queryParam) schema() map[string]any {
-	switch p.Type {
-	case qInteger:
-		return map[string]any{"type": "integer"}
-	case qBoolean:
-		return map[string]any{"type": "boolean"}
-	case qTime:
-		return map[string]any{"type": "string", "format": "date-time"}
-	}
-	s := map[string]any{"type": "string"}
-	if len(p.Enum) > 0 {
-		s["enum"] = p.Enum
-	}
-	return s
-}
-
-// Common declarations.
+// Time ranges of the lists: since inclusive, until exclusive.
 var (
-	qSince = queryParam{Name: "since", Type: qTime, Desc: "only records at or after this time (RFC 3339)"}
-	qUntil = queryParam{Name: "until", Type: qTime, Desc: "only records before this time (RFC 3339)"}
+	qSince = paramDateTime("since", "only records at or after this time (RFC 3339)")
+	qUntil = paramDateTime("until", "only records before this time (RFC 3339)")
 )
 
-// query is a request's query read through its route's declaration.
-type query struct {
-	r        *http.Request
-	declared []queryParam
-}
+// query is a request's query, checked against its route's declaration.
+type query struct{ r *http.Request }
 
 // readQuery checks the request's query against the declaration (and the
 // page parameters of a paged route).
 func readQuery(r *http.Request, declared []queryParam, paged bool) (query, error) {
-	q := query{r: r, declared: declared}
-	for name, vs := range r.URL.Query() {
-		if paged && (name == "limit" || name == "cursor") {
-			if len(vs) > 1 {
-				return q, ledger.Errf(ledger.CodeInvalidRequest, "query parameter %s given %d times", name, len(vs)).At(name)
-			}
-			continue
+	known := map[string]queryParam{}
+	for _, p := range declared {
+		known[p.Name] = p
+	}
+	if paged {
+		for _, p := range pageQuery() {
+			known[p.Name] = p
 		}
-		p, ok := q.param(name)
+	}
+	for name, vs := range queryParamsGiven(r) {
+		p, ok := known[name]
 		if !ok {
-			return q, ledger.Errf(ledger.CodeInvalidRequest, "unknown query parameter %q", name).At(name)
+			return query{}, ledger.Errf(ledger.CodeInvalidRequest, "unknown query parameter %q", name).At(name)
 		}
 		if len(vs) > 1 {
-			return q, ledger.Errf(ledger.CodeInvalidRequest, "query parameter %s given %d times", name, len(vs)).At(name)
-		}
-		if len(p.Enum) > 0 {
-			if err := ledger.FilterOneOf(name, vs[0], p.Enum...); err != nil {
-				return q, err
-			}
+			return query{}, ledger.Errf(ledger.CodeInvalidRequest, "query parameter %s is given %d times", name, len(vs)).At(name)
 		}
 		if !ledger.CleanText(vs[0]) {
-			return q, ledger.Errf(ledger.CodeInvalidRequest, "%s must be text without control characters", name).At(name)
+			return query{}, ledger.Errf(ledger.CodeInvalidRequest, "%s must be text without control characters", name).At(name)
+		}
+		if err := ledger.FilterOneOf(name, vs[0], p.Enum...); len(p.Enum) > 0 && err != nil {
+			return query{}, err
 		}
 	}
-	return q, nil
+	return query{r: r}, nil
 }
 
-func (q query) param(name string) (queryParam, bool) {
-	for _, p := range q.declared {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return queryParam{}, false
-}
-
-// get is a declared parameter's value, "" when absent. Reading a
-// parameter the route does not declare is a programming error.
-func (q query) get(name string) string {
-	if _, ok := q.param(name); !ok {
-		panic("api: handler reads undeclared query parameter " + name)
-	}
-	return q.r.URL.Query().Get(name)
-}
+// get is a declared parameter's value, "" when absent.
+func (q query) get(name string) string { return queryGet(q.r, name) }
 
 // integer is a declared integer parameter, 0 when absent.
 func (q query) integer(name string) (int, error) {
@@ -123,15 +74,7 @@ func (q query) integer(name string) (int, error) {
 }
 
 // boolean is a declared boolean parameter, false when absent.
-func (q query) boolean(name string) (bool, error) {
-	switch q.get(name) {
-	case "", "false":
-		return false, nil
-	case "true":
-		return true, nil
-	}
-	return false, ledger.Errf(ledger.CodeInvalidRequest, "%s must be true or false", name).At(name)
-}
+func (q query) boolean(name string) (bool, error) { return queryBoolValue(q.r, name) }
 
 // time is a declared RFC 3339 time parameter, nil when absent.
 func (q query) time(name string) (*time.Time, error) {
@@ -199,18 +142,4 @@ func publicList[F, T any](call func(context.Context, *ledger.Ledger, F) (ledger.
 	return func(ctx context.Context, l *ledger.Ledger, _ ledger.Actor, f F) (ledger.Page[T], error) {
 		return call(ctx, l, f)
 	}
-}
-
-// describeQuery is the route's declared parameters for the OpenAPI
-// document.
-func describeQuery(declared []queryParam) []map[string]any {
-	out := make([]map[string]any, 0, len(declared))
-	for _, p := range declared {
-		d := map[string]any{"name": p.Name, "in": "query", "schema": p.schema()}
-		if p.Desc != "" {
-			d["description"] = p.Desc
-		}
-		out = append(out, d)
-	}
-	return out
 }

@@ -66,6 +66,8 @@ type Server struct {
 	limits  *limiters
 	// verifying admits one full verification at a time.
 	verifying chan struct{}
+	// undeclared records query reads no route declares (params.go).
+	undeclared *undeclaredReads
 }
 
 // route is one entry of the route list. Roles nil means any authenticated
@@ -77,16 +79,14 @@ type route struct {
 	Tag      string
 	Public   bool
 	Roles    []string
-	BodyMax  int64 // default bodyBytesDefault
-	Heavy    bool  // rate-limited as expensive
-	In, Out  any   // request and response shapes, for the OpenAPI document
-	Paged    bool  // takes limit and cursor
+	BodyMax  int64        // default bodyBytesDefault
+	Heavy    bool         // rate-limited as expensive
+	In, Out  any          // request and response shapes, for the OpenAPI document
+	Paged    bool         // takes limit and cursor
+	Query    []queryParam // the query parameters the handler reads (params.go), besides limit and cursor
 	Produces []string
 	Handler  handler
 
-	// Query are the query parameters the handler reads (the lists),
-	// documented in /openapi.json; see query.go.
-	Query []queryParam
 	// TokenOptional, on a Public route, authenticates a token when one is
 	// sent (a bad one is refused) and serves an anonymous caller as the
 	// zero Actor: public notices and the retirement register, which a
@@ -126,7 +126,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, l: cfg.Ledger, log: cfg.Logger, auth: auth, mux: http.NewServeMux(),
-		metrics: newMetrics(), limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst), verifying: make(chan struct{}, 1)}
+		metrics: newMetrics(), limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst), verifying: make(chan struct{}, 1),
+		undeclared: &undeclaredReads{}}
 	s.routes = s.allRoutes()
 	seen := map[string]bool{}
 	for _, rt := range s.routes {
@@ -193,11 +194,13 @@ func (s *Server) wrap(rt route) http.Handler {
 		bodyMax = bodyBytesDefault
 	}
 	label := rt.Method + " " + rt.Path
+	rq := newRouteQuery(rt, s.undeclared)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()
+		ctx = withRouteQuery(ctx, rq)
 		r = r.WithContext(ctx)
 		var actor ledger.Actor
 		err := func() error {
@@ -544,7 +547,7 @@ func pathUUID(r *http.Request, _ ledger.Actor) (uuid.UUID, error) { return pathI
 
 // queryValue is the query parameter name, "" when absent.
 func queryValue(name string) arg[string] {
-	return func(r *http.Request, _ ledger.Actor) (string, error) { return r.URL.Query().Get(name), nil }
+	return func(r *http.Request, _ ledger.Actor) (string, error) { return queryGet(r, name), nil }
 }
 
 // tokenSub is the caller's own id: the token's subject.
@@ -552,15 +555,7 @@ func tokenSub(_ *http.Request, a ledger.Actor) (string, error) { return a.Sub, n
 
 // queryBool is an optional query flag: true, or false when absent.
 func queryBool(name string) arg[bool] {
-	return func(r *http.Request, _ ledger.Actor) (bool, error) {
-		switch r.URL.Query().Get(name) {
-		case "", "false":
-			return false, nil
-		case "true":
-			return true, nil
-		}
-		return false, ledger.Errf(ledger.CodeInvalidRequest, "%s must be true or false", name).At(name)
-	}
+	return func(r *http.Request, _ ledger.Actor) (bool, error) { return queryBoolValue(r, name) }
 }
 
 // nonView renders a result as it is.
@@ -576,16 +571,15 @@ func viewPage[T any](p ledger.Page[T]) pageView[T] {
 
 // pageParams reads limit and cursor.
 func pageParams(r *http.Request) (int, string, error) {
-	q := r.URL.Query()
 	limit := 0
-	if v := q.Get("limit"); v != "" {
+	if v := queryGet(r, "limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > ledger.PageLimitMax {
 			return 0, "", ledger.Errf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.PageLimitMax).At("limit")
 		}
 		limit = n
 	}
-	c := q.Get("cursor")
+	c := queryGet(r, "cursor")
 	if len(c) > 200 {
 		return 0, "", ledger.Errf(ledger.CodeInvalidRequest, "cursor too long").At("cursor")
 	}
