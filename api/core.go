@@ -118,7 +118,7 @@ func (s *Server) coreRoutes() []route {
 		{Method: "GET", Path: "/v1/transactions/{id}", Summary: "read a transaction", Tag: "ledger", Out: transactionView{}, Handler: s.handleGetTransaction},
 		{Method: "POST", Path: "/v1/transactions", Summary: "post an administrative transaction", Tag: "ledger", Roles: province, In: transactionRequest{}, Out: transactionView{}, Handler: s.handlePostTransaction},
 		{Method: "POST", Path: "/v1/transactions/batch", Summary: "post a batch of transactions, independent or atomic", Tag: "ledger", Roles: province, BodyMax: bodyBytesBatch, In: batchRequest{}, Out: batchView{}, Handler: s.handleBatch},
-		{Method: "POST", Path: "/v1/transactions/{id}/reversal", Summary: "reverse a posted transaction once", Tag: "ledger", Roles: province, In: reversalRequest{}, Out: transactionView{}, Handler: s.handleReversal},
+		{Method: "POST", Path: "/v1/transactions/{id}/reversal", Summary: "reverse a posted transaction once", Tag: "ledger", Roles: province, In: reversalRequest{}, BodyOptional: true, Out: transactionView{}, Handler: s.handleReversal},
 		{Method: "POST", Path: "/v1/transactions/{id}/post", Summary: "post a pending transaction", Tag: "ledger", Roles: province, Out: transactionView{}, Handler: s.handleResolve(true)},
 		{Method: "POST", Path: "/v1/transactions/{id}/void", Summary: "void a pending transaction", Tag: "ledger", Roles: province, Out: transactionView{}, Handler: s.handleResolve(false)},
 		{Method: "GET", Path: "/v1/audit/verify", Summary: "recompute balances and hash chains from the journal", Tag: "audit", Roles: oversight, Heavy: true, Out: ledger.VerifyReport{}, Handler: s.handleVerify},

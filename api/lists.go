@@ -56,13 +56,13 @@ var (
 var (
 	qIndexKind      = paramString("index_kind", "the index kind (GET /v1/indices lists them); all kinds when absent")
 	correctionQuery = []queryParam{
-		paramEnum("status", "proposed, applied or rejected; pending: the checker's inbox, proposed by another province user", quota.CorrectionStatuses...),
+		paramEnum("status", "proposed, applied or rejected; pending: the checker's inbox, proposed by another province user", quota.CorrectionFilterStatuses...),
 		paramUUID("source_id", "the corrected source (UUID)"),
 		paramString("proposed_by", "the proposer as recorded (role:sub)"),
 	}
 	allocationQuery = []queryParam{
 		qIndexKind,
-		paramEnum("status", "the allocation's status", quota.AllocationStatuses...),
+		paramEnum("status", "the allocation's status", quota.AllocationStatuses()...),
 		paramString("project", "the project"),
 		paramString("enterprise", "the applying enterprise (an enterprise always sees only its own)"),
 		paramString("city", "the application's city code (a city always sees only its own)"),
@@ -90,7 +90,7 @@ var (
 		paramString("record_id", "the operator's own record id"),
 		paramString("citizen", "the citizen"),
 		paramString("kind", "the behaviour kind, e.g. metro"),
-		paramEnum("status", "the record's result", points.RecordStatuses...),
+		paramEnum("status", "the record's result", points.StoredRecordStatuses...),
 		paramDateTime("since", "only behaviours that occurred at or after this time (RFC 3339)"),
 		paramDateTime("until", "only behaviours that occurred before this time (RFC 3339)"),
 	}

@@ -73,19 +73,21 @@ type Server struct {
 // route is one entry of the route list. Roles nil means any authenticated
 // principal; Public means no token at all.
 type route struct {
-	Method   string
-	Path     string
-	Summary  string
-	Tag      string
-	Public   bool
-	Roles    []string
-	BodyMax  int64        // default bodyBytesDefault
-	Heavy    bool         // rate-limited as expensive
-	In, Out  any          // request and response shapes, for the OpenAPI document
-	Paged    bool         // takes limit and cursor
-	Query    []queryParam // the query parameters the handler reads (params.go), besides limit and cursor
-	Produces []string
-	Handler  handler
+	Method  string
+	Path    string
+	Summary string
+	Tag     string
+	Public  bool
+	Roles   []string
+	BodyMax int64        // default bodyBytesDefault
+	Heavy   bool         // rate-limited as expensive
+	In, Out any          // request and response shapes, for the OpenAPI document
+	Paged   bool         // takes limit and cursor
+	Query   []queryParam // the query parameters the handler reads (params.go), besides limit and cursor
+	// BodyOptional: the handler takes no body as well as its In shape.
+	BodyOptional bool
+	Produces     []string
+	Handler      handler
 
 	// TokenOptional, on a Public route, authenticates a token when one is
 	// sent (a bad one is refused) and serves an anonymous caller as the

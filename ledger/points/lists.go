@@ -46,8 +46,9 @@ type OperatorRecord struct {
 	ReceivedAt    time.Time  `json:"received_at"`
 }
 
-// RecordStatuses are the results a stored record may have.
-var RecordStatuses = []string{StatusCredited, StatusCapReached, StatusDuplicate}
+// StoredRecordStatuses are the results a stored record may have (a
+// rejected record is not stored).
+var StoredRecordStatuses = []string{StatusCredited, StatusCapReached, StatusDuplicate}
 
 // RecordFilter narrows GET /v1/behaviours.
 type RecordFilter struct {
@@ -76,7 +77,7 @@ func ListRecords(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, f Re
 		f.Operator = op
 	}
 	if err := cmp.Or(ledger.FilterIdent("operator", f.Operator), textFilter("record_id", f.RecordID), textFilter("citizen", f.Citizen),
-		ledger.FilterIdent("kind", f.Kind), ledger.FilterOneOf("status", f.Status, RecordStatuses...), ledger.FilterRange(f.Since, f.Until)); err != nil {
+		ledger.FilterIdent("kind", f.Kind), ledger.FilterOneOf("status", f.Status, StoredRecordStatuses...), ledger.FilterRange(f.Since, f.Until)); err != nil {
 		return ledger.Page[OperatorRecord]{}, err
 	}
 	after, err := ledger.IDCursor(f.Cursor)

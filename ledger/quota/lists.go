@@ -24,8 +24,9 @@ import (
 // (maker-checker: the proposer may not).
 const CorrectionPending = "pending"
 
-// CorrectionStatuses are the values of the corrections' status filter.
-var CorrectionStatuses = []string{CorrectionProposed, CorrectionApplied, CorrectionRejected, CorrectionPending}
+// CorrectionFilterStatuses are the values of the corrections' status
+// filter: a correction's status, or CorrectionPending.
+var CorrectionFilterStatuses = append(CorrectionStatuses(), CorrectionPending)
 
 // CorrectionFilter narrows GET /v1/quota/corrections.
 type CorrectionFilter struct {
@@ -42,7 +43,7 @@ func ListCorrections(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, 
 	if err := actor.Require(ledger.RoleProvince, ledger.RoleAuditor); err != nil {
 		return ledger.Page[Correction]{}, err
 	}
-	if err := cmp.Or(ledger.FilterOneOf("status", f.Status, CorrectionStatuses...), checkText(f.ProposedBy, "proposed_by", false, ReasonBytesMax)); err != nil {
+	if err := cmp.Or(ledger.FilterOneOf("status", f.Status, CorrectionFilterStatuses...), checkText(f.ProposedBy, "proposed_by", false, ReasonBytesMax)); err != nil {
 		return ledger.Page[Correction]{}, err
 	}
 	status, notBy := f.Status, ""
@@ -74,9 +75,6 @@ func ListCorrections(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, 
 	return ledger.PageOf(items, limit, func(c Correction) string { return ledger.EncodeCursor(c.ID) }), nil
 }
 
-// AllocationStatuses are the statuses of an allocation.
-var AllocationStatuses = []string{AllocationAllocated, AllocationConsumed, AllocationRecovered}
-
 // AllocationFilter narrows GET /v1/quota/allocations.
 type AllocationFilter struct {
 	IndexKind     string // "" = every kind
@@ -96,7 +94,7 @@ func ListAllocations(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, 
 	if err := actor.Require(readerRoles...); err != nil {
 		return ledger.Page[Allocation]{}, err
 	}
-	if err := cmp.Or(ledger.FilterOneOf("status", f.Status, AllocationStatuses...), ledger.FilterIdent("project", f.Project),
+	if err := cmp.Or(ledger.FilterOneOf("status", f.Status, AllocationStatuses()...), ledger.FilterIdent("project", f.Project),
 		ledger.FilterIdent("enterprise", f.Enterprise), cityFilter(f.City), kindFilter(l, f.IndexKind)); err != nil {
 		return ledger.Page[Allocation]{}, err
 	}

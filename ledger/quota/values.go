@@ -18,3 +18,18 @@ func SourceStatuses() []string { return []string{SourceProposed, SourceRecognise
 func ApplicationStatuses() []string {
 	return []string{StatusSubmitted, StatusCityApproved, StatusAwaitingGovernment, StatusGovernmentApproved, StatusApproved, StatusRejected}
 }
+
+// SubjectKinds lists the kinds of a trail event's subject.
+func SubjectKinds() []string {
+	return []string{subjectSource, subjectApplication, subjectStockpiling, subjectTransfer, subjectCorrection, subjectConfig}
+}
+
+// AllocationStatuses lists the statuses of an allocation.
+func AllocationStatuses() []string {
+	return []string{AllocationAllocated, AllocationConsumed, AllocationRecovered}
+}
+
+// CorrectionStatuses lists the statuses of a correction.
+func CorrectionStatuses() []string {
+	return []string{CorrectionProposed, CorrectionApplied, CorrectionRejected}
+}
