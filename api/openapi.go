@@ -89,7 +89,12 @@ func (s *Server) openAPI() map[string]any {
 		if len(rt.Produces) > 1 {
 			desc += " Send Accept: text/csv for the CSV rendering."
 		}
-		if rt.Public {
+		if rt.Public && rt.TokenOptional {
+			// Anonymous, or as the caller when a token is sent.
+			op["security"] = []any{map[string]any{}, map[string]any{"bearer": []string{}}}
+			op["x-roles"] = []string{}
+			desc += " Public: no token needed; with one, as its caller."
+		} else if rt.Public {
 			op["security"] = []any{}
 			op["x-roles"] = []string{}
 			desc += " Public: no token."

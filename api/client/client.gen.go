@@ -438,6 +438,51 @@ func (e PointsOperatorInputStatus) Valid() bool {
 	}
 }
 
+// Defines values for PointsOperatorRecordClaimState.
+const (
+	PointsOperatorRecordClaimStateClaimed  PointsOperatorRecordClaimState = "claimed"
+	PointsOperatorRecordClaimStateLapsed   PointsOperatorRecordClaimState = "lapsed"
+	PointsOperatorRecordClaimStatePending  PointsOperatorRecordClaimState = "pending"
+	PointsOperatorRecordClaimStateReversed PointsOperatorRecordClaimState = "reversed"
+)
+
+// Valid indicates whether the value is a known member of the PointsOperatorRecordClaimState enum.
+func (e PointsOperatorRecordClaimState) Valid() bool {
+	switch e {
+	case PointsOperatorRecordClaimStateClaimed:
+		return true
+	case PointsOperatorRecordClaimStateLapsed:
+		return true
+	case PointsOperatorRecordClaimStatePending:
+		return true
+	case PointsOperatorRecordClaimStateReversed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PointsOperatorRecordStatus.
+const (
+	PointsOperatorRecordStatusCapReached PointsOperatorRecordStatus = "cap_reached"
+	PointsOperatorRecordStatusCredited   PointsOperatorRecordStatus = "credited"
+	PointsOperatorRecordStatusDuplicate  PointsOperatorRecordStatus = "duplicate"
+)
+
+// Valid indicates whether the value is a known member of the PointsOperatorRecordStatus enum.
+func (e PointsOperatorRecordStatus) Valid() bool {
+	switch e {
+	case PointsOperatorRecordStatusCapReached:
+		return true
+	case PointsOperatorRecordStatusCredited:
+		return true
+	case PointsOperatorRecordStatusDuplicate:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PointsRecordResultStatus.
 const (
 	PointsRecordResultStatusCapReached PointsRecordResultStatus = "cap_reached"
@@ -456,6 +501,57 @@ func (e PointsRecordResultStatus) Valid() bool {
 	case PointsRecordResultStatusDuplicate:
 		return true
 	case PointsRecordResultStatusRejected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PointsStatsQueryGroup.
+const (
+	PointsStatsQueryGroupDay   PointsStatsQueryGroup = "day"
+	PointsStatsQueryGroupMonth PointsStatsQueryGroup = "month"
+)
+
+// Valid indicates whether the value is a known member of the PointsStatsQueryGroup enum.
+func (e PointsStatsQueryGroup) Valid() bool {
+	switch e {
+	case PointsStatsQueryGroupDay:
+		return true
+	case PointsStatsQueryGroupMonth:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PointsStatsRowMeasure.
+const (
+	PointsStatsRowMeasureClaimed    PointsStatsRowMeasure = "claimed"
+	PointsStatsRowMeasureClawedBack PointsStatsRowMeasure = "clawed_back"
+	PointsStatsRowMeasureCredited   PointsStatsRowMeasure = "credited"
+	PointsStatsRowMeasureDonated    PointsStatsRowMeasure = "donated"
+	PointsStatsRowMeasureExpired    PointsStatsRowMeasure = "expired"
+	PointsStatsRowMeasureLapsed     PointsStatsRowMeasure = "lapsed"
+	PointsStatsRowMeasureRedeemed   PointsStatsRowMeasure = "redeemed"
+)
+
+// Valid indicates whether the value is a known member of the PointsStatsRowMeasure enum.
+func (e PointsStatsRowMeasure) Valid() bool {
+	switch e {
+	case PointsStatsRowMeasureClaimed:
+		return true
+	case PointsStatsRowMeasureClawedBack:
+		return true
+	case PointsStatsRowMeasureCredited:
+		return true
+	case PointsStatsRowMeasureDonated:
+		return true
+	case PointsStatsRowMeasureExpired:
+		return true
+	case PointsStatsRowMeasureLapsed:
+		return true
+	case PointsStatsRowMeasureRedeemed:
 		return true
 	default:
 		return false
@@ -3072,6 +3168,174 @@ func (e RegistryTradeStatus) Valid() bool {
 	}
 }
 
+// Defines values for RegistryTradeSummaryStatus.
+const (
+	RegistryTradeSummaryStatusCancelled RegistryTradeSummaryStatus = "cancelled"
+	RegistryTradeSummaryStatusExpired   RegistryTradeSummaryStatus = "expired"
+	RegistryTradeSummaryStatusOffered   RegistryTradeSummaryStatus = "offered"
+	RegistryTradeSummaryStatusSettled   RegistryTradeSummaryStatus = "settled"
+)
+
+// Valid indicates whether the value is a known member of the RegistryTradeSummaryStatus enum.
+func (e RegistryTradeSummaryStatus) Valid() bool {
+	switch e {
+	case RegistryTradeSummaryStatusCancelled:
+		return true
+	case RegistryTradeSummaryStatusExpired:
+		return true
+	case RegistryTradeSummaryStatusOffered:
+		return true
+	case RegistryTradeSummaryStatusSettled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegistryVerifierStatus.
+const (
+	RegistryVerifierStatusActive    RegistryVerifierStatus = "active"
+	RegistryVerifierStatusSuspended RegistryVerifierStatus = "suspended"
+)
+
+// Valid indicates whether the value is a known member of the RegistryVerifierStatus enum.
+func (e RegistryVerifierStatus) Valid() bool {
+	switch e {
+	case RegistryVerifierStatusActive:
+		return true
+	case RegistryVerifierStatusSuspended:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1AccountsParamsOwnerType.
+const (
+	GetV1AccountsParamsOwnerTypeCitizen     GetV1AccountsParamsOwnerType = "citizen"
+	GetV1AccountsParamsOwnerTypeCity        GetV1AccountsParamsOwnerType = "city"
+	GetV1AccountsParamsOwnerTypeEnterprise  GetV1AccountsParamsOwnerType = "enterprise"
+	GetV1AccountsParamsOwnerTypeExternal    GetV1AccountsParamsOwnerType = "external"
+	GetV1AccountsParamsOwnerTypeHolder      GetV1AccountsParamsOwnerType = "holder"
+	GetV1AccountsParamsOwnerTypeMethodology GetV1AccountsParamsOwnerType = "methodology"
+	GetV1AccountsParamsOwnerTypeOperator    GetV1AccountsParamsOwnerType = "operator"
+	GetV1AccountsParamsOwnerTypeOrg         GetV1AccountsParamsOwnerType = "org"
+	GetV1AccountsParamsOwnerTypePool        GetV1AccountsParamsOwnerType = "pool"
+	GetV1AccountsParamsOwnerTypeProgramme   GetV1AccountsParamsOwnerType = "programme"
+	GetV1AccountsParamsOwnerTypeProject     GetV1AccountsParamsOwnerType = "project"
+	GetV1AccountsParamsOwnerTypeProvince    GetV1AccountsParamsOwnerType = "province"
+	GetV1AccountsParamsOwnerTypeRegistry    GetV1AccountsParamsOwnerType = "registry"
+)
+
+// Valid indicates whether the value is a known member of the GetV1AccountsParamsOwnerType enum.
+func (e GetV1AccountsParamsOwnerType) Valid() bool {
+	switch e {
+	case GetV1AccountsParamsOwnerTypeCitizen:
+		return true
+	case GetV1AccountsParamsOwnerTypeCity:
+		return true
+	case GetV1AccountsParamsOwnerTypeEnterprise:
+		return true
+	case GetV1AccountsParamsOwnerTypeExternal:
+		return true
+	case GetV1AccountsParamsOwnerTypeHolder:
+		return true
+	case GetV1AccountsParamsOwnerTypeMethodology:
+		return true
+	case GetV1AccountsParamsOwnerTypeOperator:
+		return true
+	case GetV1AccountsParamsOwnerTypeOrg:
+		return true
+	case GetV1AccountsParamsOwnerTypePool:
+		return true
+	case GetV1AccountsParamsOwnerTypeProgramme:
+		return true
+	case GetV1AccountsParamsOwnerTypeProject:
+		return true
+	case GetV1AccountsParamsOwnerTypeProvince:
+		return true
+	case GetV1AccountsParamsOwnerTypeRegistry:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1AccountsParamsStatus.
+const (
+	GetV1AccountsParamsStatusActive GetV1AccountsParamsStatus = "active"
+	GetV1AccountsParamsStatusClosed GetV1AccountsParamsStatus = "closed"
+	GetV1AccountsParamsStatusFrozen GetV1AccountsParamsStatus = "frozen"
+)
+
+// Valid indicates whether the value is a known member of the GetV1AccountsParamsStatus enum.
+func (e GetV1AccountsParamsStatus) Valid() bool {
+	switch e {
+	case GetV1AccountsParamsStatusActive:
+		return true
+	case GetV1AccountsParamsStatusClosed:
+		return true
+	case GetV1AccountsParamsStatusFrozen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1BehavioursParamsStatus.
+const (
+	GetV1BehavioursParamsStatusCapReached GetV1BehavioursParamsStatus = "cap_reached"
+	GetV1BehavioursParamsStatusCredited   GetV1BehavioursParamsStatus = "credited"
+	GetV1BehavioursParamsStatusDuplicate  GetV1BehavioursParamsStatus = "duplicate"
+)
+
+// Valid indicates whether the value is a known member of the GetV1BehavioursParamsStatus enum.
+func (e GetV1BehavioursParamsStatus) Valid() bool {
+	switch e {
+	case GetV1BehavioursParamsStatusCapReached:
+		return true
+	case GetV1BehavioursParamsStatusCredited:
+		return true
+	case GetV1BehavioursParamsStatusDuplicate:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1CertificationsParamsStatus.
+const (
+	GetV1CertificationsParamsStatusDraft     GetV1CertificationsParamsStatus = "draft"
+	GetV1CertificationsParamsStatusIssued    GetV1CertificationsParamsStatus = "issued"
+	GetV1CertificationsParamsStatusNotice    GetV1CertificationsParamsStatus = "notice"
+	GetV1CertificationsParamsStatusRejected  GetV1CertificationsParamsStatus = "rejected"
+	GetV1CertificationsParamsStatusSubmitted GetV1CertificationsParamsStatus = "submitted"
+	GetV1CertificationsParamsStatusVerified  GetV1CertificationsParamsStatus = "verified"
+	GetV1CertificationsParamsStatusWithdrawn GetV1CertificationsParamsStatus = "withdrawn"
+)
+
+// Valid indicates whether the value is a known member of the GetV1CertificationsParamsStatus enum.
+func (e GetV1CertificationsParamsStatus) Valid() bool {
+	switch e {
+	case GetV1CertificationsParamsStatusDraft:
+		return true
+	case GetV1CertificationsParamsStatusIssued:
+		return true
+	case GetV1CertificationsParamsStatusNotice:
+		return true
+	case GetV1CertificationsParamsStatusRejected:
+		return true
+	case GetV1CertificationsParamsStatusSubmitted:
+		return true
+	case GetV1CertificationsParamsStatusVerified:
+		return true
+	case GetV1CertificationsParamsStatusWithdrawn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetV1IndicesByKindReportParamsLevel.
 const (
 	GetV1IndicesByKindReportParamsLevelFlows   GetV1IndicesByKindReportParamsLevel = "flows"
@@ -3336,6 +3600,45 @@ func (e GetV1IndicesByKindSourcesParamsStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetV1PointsStatsParamsGroup.
+const (
+	GetV1PointsStatsParamsGroupDay   GetV1PointsStatsParamsGroup = "day"
+	GetV1PointsStatsParamsGroupMonth GetV1PointsStatsParamsGroup = "month"
+)
+
+// Valid indicates whether the value is a known member of the GetV1PointsStatsParamsGroup enum.
+func (e GetV1PointsStatsParamsGroup) Valid() bool {
+	switch e {
+	case GetV1PointsStatsParamsGroupDay:
+		return true
+	case GetV1PointsStatsParamsGroupMonth:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1QuotaAllocationsParamsStatus.
+const (
+	GetV1QuotaAllocationsParamsStatusAllocated GetV1QuotaAllocationsParamsStatus = "allocated"
+	GetV1QuotaAllocationsParamsStatusConsumed  GetV1QuotaAllocationsParamsStatus = "consumed"
+	GetV1QuotaAllocationsParamsStatusRecovered GetV1QuotaAllocationsParamsStatus = "recovered"
+)
+
+// Valid indicates whether the value is a known member of the GetV1QuotaAllocationsParamsStatus enum.
+func (e GetV1QuotaAllocationsParamsStatus) Valid() bool {
+	switch e {
+	case GetV1QuotaAllocationsParamsStatusAllocated:
+		return true
+	case GetV1QuotaAllocationsParamsStatusConsumed:
+		return true
+	case GetV1QuotaAllocationsParamsStatusRecovered:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetV1QuotaApplicationsParamsStatus.
 const (
 	GetV1QuotaApplicationsParamsStatusApproved           GetV1QuotaApplicationsParamsStatus = "approved"
@@ -3420,6 +3723,30 @@ func (e GetV1QuotaApplicationsParamsCity) Valid() bool {
 	case GetV1QuotaApplicationsParamsCityN3716:
 		return true
 	case GetV1QuotaApplicationsParamsCityN3717:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1QuotaCorrectionsParamsStatus.
+const (
+	GetV1QuotaCorrectionsParamsStatusApplied  GetV1QuotaCorrectionsParamsStatus = "applied"
+	GetV1QuotaCorrectionsParamsStatusPending  GetV1QuotaCorrectionsParamsStatus = "pending"
+	GetV1QuotaCorrectionsParamsStatusProposed GetV1QuotaCorrectionsParamsStatus = "proposed"
+	GetV1QuotaCorrectionsParamsStatusRejected GetV1QuotaCorrectionsParamsStatus = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the GetV1QuotaCorrectionsParamsStatus enum.
+func (e GetV1QuotaCorrectionsParamsStatus) Valid() bool {
+	switch e {
+	case GetV1QuotaCorrectionsParamsStatusApplied:
+		return true
+	case GetV1QuotaCorrectionsParamsStatusPending:
+		return true
+	case GetV1QuotaCorrectionsParamsStatusProposed:
+		return true
+	case GetV1QuotaCorrectionsParamsStatusRejected:
 		return true
 	default:
 		return false
@@ -3690,6 +4017,72 @@ func (e GetV1QuotaSourcesParamsStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetV1RetirementsParamsPurpose.
+const (
+	GetV1RetirementsParamsPurposeEventNeutrality     GetV1RetirementsParamsPurpose = "event_neutrality"
+	GetV1RetirementsParamsPurposeOther               GetV1RetirementsParamsPurpose = "other"
+	GetV1RetirementsParamsPurposePublicInstitution   GetV1RetirementsParamsPurpose = "public_institution"
+	GetV1RetirementsParamsPurposeVoluntaryNeutrality GetV1RetirementsParamsPurpose = "voluntary_neutrality"
+)
+
+// Valid indicates whether the value is a known member of the GetV1RetirementsParamsPurpose enum.
+func (e GetV1RetirementsParamsPurpose) Valid() bool {
+	switch e {
+	case GetV1RetirementsParamsPurposeEventNeutrality:
+		return true
+	case GetV1RetirementsParamsPurposeOther:
+		return true
+	case GetV1RetirementsParamsPurposePublicInstitution:
+		return true
+	case GetV1RetirementsParamsPurposeVoluntaryNeutrality:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1TradesParamsStatus.
+const (
+	GetV1TradesParamsStatusCancelled GetV1TradesParamsStatus = "cancelled"
+	GetV1TradesParamsStatusExpired   GetV1TradesParamsStatus = "expired"
+	GetV1TradesParamsStatusOffered   GetV1TradesParamsStatus = "offered"
+	GetV1TradesParamsStatusSettled   GetV1TradesParamsStatus = "settled"
+)
+
+// Valid indicates whether the value is a known member of the GetV1TradesParamsStatus enum.
+func (e GetV1TradesParamsStatus) Valid() bool {
+	switch e {
+	case GetV1TradesParamsStatusCancelled:
+		return true
+	case GetV1TradesParamsStatusExpired:
+		return true
+	case GetV1TradesParamsStatusOffered:
+		return true
+	case GetV1TradesParamsStatusSettled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1VerifiersParamsStatus.
+const (
+	GetV1VerifiersParamsStatusActive    GetV1VerifiersParamsStatus = "active"
+	GetV1VerifiersParamsStatusSuspended GetV1VerifiersParamsStatus = "suspended"
+)
+
+// Valid indicates whether the value is a known member of the GetV1VerifiersParamsStatus enum.
+func (e GetV1VerifiersParamsStatus) Valid() bool {
+	switch e {
+	case GetV1VerifiersParamsStatusActive:
+		return true
+	case GetV1VerifiersParamsStatusSuspended:
+		return true
+	default:
+		return false
+	}
+}
+
 // Problem an RFC 9457 problem document; code is the stable machine-readable reason
 type Problem struct {
 	Code      ProblemCode        `json:"code"`
@@ -3870,6 +4263,12 @@ type PageViewAccountPostingView struct {
 	NextCursor string               `json:"next_cursor"`
 }
 
+// PageViewAccountView defines model for pageView_accountView.
+type PageViewAccountView struct {
+	Items      []AccountView `json:"items"`
+	NextCursor string        `json:"next_cursor"`
+}
+
 // PageViewLedgerCheckpoint defines model for pageView_ledger_Checkpoint.
 type PageViewLedgerCheckpoint struct {
 	Items      []LedgerCheckpoint `json:"items"`
@@ -3906,6 +4305,12 @@ type PageViewPointsOperator struct {
 	NextCursor string           `json:"next_cursor"`
 }
 
+// PageViewPointsOperatorRecord defines model for pageView_points_OperatorRecord.
+type PageViewPointsOperatorRecord struct {
+	Items      []PointsOperatorRecord `json:"items"`
+	NextCursor string                 `json:"next_cursor"`
+}
+
 // PageViewPointsProgrammeRules defines model for pageView_points_ProgrammeRules.
 type PageViewPointsProgrammeRules struct {
 	Items      []PointsProgrammeRules `json:"items"`
@@ -3918,10 +4323,22 @@ type PageViewPointsReward struct {
 	NextCursor string         `json:"next_cursor"`
 }
 
+// PageViewQuotaAllocation defines model for pageView_quota_Allocation.
+type PageViewQuotaAllocation struct {
+	Items      []QuotaAllocation `json:"items"`
+	NextCursor string            `json:"next_cursor"`
+}
+
 // PageViewQuotaApplication defines model for pageView_quota_Application.
 type PageViewQuotaApplication struct {
 	Items      []QuotaApplication `json:"items"`
 	NextCursor string             `json:"next_cursor"`
+}
+
+// PageViewQuotaCorrection defines model for pageView_quota_Correction.
+type PageViewQuotaCorrection struct {
+	Items      []QuotaCorrection `json:"items"`
+	NextCursor string            `json:"next_cursor"`
 }
 
 // PageViewQuotaIndexKind defines model for pageView_quota_IndexKind.
@@ -3934,6 +4351,72 @@ type PageViewQuotaIndexKind struct {
 type PageViewQuotaSource struct {
 	Items      []QuotaSource `json:"items"`
 	NextCursor string        `json:"next_cursor"`
+}
+
+// PageViewQuotaStockpiling defines model for pageView_quota_Stockpiling.
+type PageViewQuotaStockpiling struct {
+	Items      []QuotaStockpiling `json:"items"`
+	NextCursor string             `json:"next_cursor"`
+}
+
+// PageViewQuotaTransfer defines model for pageView_quota_Transfer.
+type PageViewQuotaTransfer struct {
+	Items      []QuotaTransfer `json:"items"`
+	NextCursor string          `json:"next_cursor"`
+}
+
+// PageViewRegistryBatch defines model for pageView_registry_Batch.
+type PageViewRegistryBatch struct {
+	Items      []RegistryBatch `json:"items"`
+	NextCursor string          `json:"next_cursor"`
+}
+
+// PageViewRegistryCancellation defines model for pageView_registry_Cancellation.
+type PageViewRegistryCancellation struct {
+	Items      []RegistryCancellation `json:"items"`
+	NextCursor string                 `json:"next_cursor"`
+}
+
+// PageViewRegistryCertificate defines model for pageView_registry_Certificate.
+type PageViewRegistryCertificate struct {
+	Items      []RegistryCertificate `json:"items"`
+	NextCursor string                `json:"next_cursor"`
+}
+
+// PageViewRegistryOffsetRecord defines model for pageView_registry_OffsetRecord.
+type PageViewRegistryOffsetRecord struct {
+	Items      []RegistryOffsetRecord `json:"items"`
+	NextCursor string                 `json:"next_cursor"`
+}
+
+// PageViewRegistryPolicy defines model for pageView_registry_Policy.
+type PageViewRegistryPolicy struct {
+	Items      []RegistryPolicy `json:"items"`
+	NextCursor string           `json:"next_cursor"`
+}
+
+// PageViewRegistryTradeSummary defines model for pageView_registry_TradeSummary.
+type PageViewRegistryTradeSummary struct {
+	Items      []RegistryTradeSummary `json:"items"`
+	NextCursor string                 `json:"next_cursor"`
+}
+
+// PageViewRegistryTransferRecord defines model for pageView_registry_TransferRecord.
+type PageViewRegistryTransferRecord struct {
+	Items      []RegistryTransferRecord `json:"items"`
+	NextCursor string                   `json:"next_cursor"`
+}
+
+// PageViewRegistryVerifier defines model for pageView_registry_Verifier.
+type PageViewRegistryVerifier struct {
+	Items      []RegistryVerifier `json:"items"`
+	NextCursor string             `json:"next_cursor"`
+}
+
+// PageViewTransactionView defines model for pageView_transactionView.
+type PageViewTransactionView struct {
+	Items      []TransactionView `json:"items"`
+	NextCursor string            `json:"next_cursor"`
 }
 
 // PointsActivityItem defines model for points_ActivityItem.
@@ -4225,6 +4708,43 @@ type PointsOperatorInput struct {
 // PointsOperatorInputStatus defines model for PointsOperatorInput.Status.
 type PointsOperatorInputStatus string
 
+// PointsOperatorRecord defines model for points_OperatorRecord.
+type PointsOperatorRecord struct {
+	BehaviourId   openapi_types.UUID              `json:"behaviour_id"`
+	Citizen       string                          `json:"citizen"`
+	ClaimDeadline *time.Time                      `json:"claim_deadline,omitempty"`
+	ClaimState    *PointsOperatorRecordClaimState `json:"claim_state,omitempty"`
+	ClawedBack    bool                            `json:"clawed_back"`
+
+	// ComputedGrams a whole number, as a decimal string
+	ComputedGrams string              `json:"computed_grams"`
+	Day           openapi_types.Date  `json:"day"`
+	DuplicateOf   *openapi_types.UUID `json:"duplicate_of,omitempty"`
+	EndedAt       *time.Time          `json:"ended_at,omitempty"`
+
+	// Grams a whole number, as a decimal string
+	Grams       string    `json:"grams"`
+	Kind        string    `json:"kind"`
+	Methodology string    `json:"methodology"`
+	OccurredAt  time.Time `json:"occurred_at"`
+	Operator    string    `json:"operator"`
+
+	// Quantity a plain decimal string
+	Quantity      string                     `json:"quantity"`
+	Reason        *string                    `json:"reason,omitempty"`
+	ReceivedAt    time.Time                  `json:"received_at"`
+	RecordId      string                     `json:"record_id"`
+	Status        PointsOperatorRecordStatus `json:"status"`
+	TransactionId *openapi_types.UUID        `json:"transaction_id,omitempty"`
+	Unit          string                     `json:"unit"`
+}
+
+// PointsOperatorRecordClaimState defines model for PointsOperatorRecord.ClaimState.
+type PointsOperatorRecordClaimState string
+
+// PointsOperatorRecordStatus defines model for PointsOperatorRecord.Status.
+type PointsOperatorRecordStatus string
+
 // PointsPoolInput defines model for points_PoolInput.
 type PointsPoolInput struct {
 	Id   string `json:"id"`
@@ -4340,6 +4860,43 @@ type PointsRulesInput struct {
 	ValidFrom               time.Time                        `json:"valid_from"`
 	ValidTo                 *time.Time                       `json:"valid_to,omitempty"`
 }
+
+// PointsStats defines model for points_Stats.
+type PointsStats struct {
+	Query PointsStatsQuery `json:"query"`
+	Rows  []PointsStatsRow `json:"rows"`
+}
+
+// PointsStatsQuery defines model for points_StatsQuery.
+type PointsStatsQuery struct {
+	From        openapi_types.Date    `json:"from"`
+	Group       PointsStatsQueryGroup `json:"group"`
+	Kind        *string               `json:"kind,omitempty"`
+	Methodology *string               `json:"methodology,omitempty"`
+	Operator    *string               `json:"operator,omitempty"`
+	To          openapi_types.Date    `json:"to"`
+}
+
+// PointsStatsQueryGroup defines model for PointsStatsQuery.Group.
+type PointsStatsQueryGroup string
+
+// PointsStatsRow defines model for points_StatsRow.
+type PointsStatsRow struct {
+	Kind        string                `json:"kind"`
+	Measure     PointsStatsRowMeasure `json:"measure"`
+	Methodology string                `json:"methodology"`
+	Operator    string                `json:"operator"`
+	Period      string                `json:"period"`
+
+	// Points an amount of CP (scale 0), as a decimal string
+	Points string `json:"points"`
+
+	// Records a whole number, as a decimal string
+	Records string `json:"records"`
+}
+
+// PointsStatsRowMeasure defines model for PointsStatsRow.Measure.
+type PointsStatsRowMeasure string
 
 // PointsSummary defines model for points_Summary.
 type PointsSummary struct {
@@ -5500,6 +6057,21 @@ type RegistryOffsetInput struct {
 	Vintage *int64 `json:"vintage,omitempty"`
 }
 
+// RegistryOffsetRecord defines model for registry_OffsetRecord.
+type RegistryOffsetRecord struct {
+	At                 time.Time          `json:"at"`
+	ComplianceYear     int64              `json:"compliance_year"`
+	Enterprise         string             `json:"enterprise"`
+	EtsReference       string             `json:"ets_reference"`
+	Id                 openapi_types.UUID `json:"id"`
+	ObligationRevision *int64             `json:"obligation_revision,omitempty"`
+	Serials            []string           `json:"serials"`
+	TransactionId      openapi_types.UUID `json:"transaction_id"`
+
+	// Units an amount of SDCER (scale 0), as a decimal string
+	Units string `json:"units"`
+}
+
 // RegistryPolicy defines model for registry_Policy.
 type RegistryPolicy struct {
 	CreatedBy  string `json:"created_by"`
@@ -5598,6 +6170,32 @@ type RegistryTrade struct {
 // RegistryTradeStatus defines model for RegistryTrade.Status.
 type RegistryTradeStatus string
 
+// RegistryTradeSummary defines model for registry_TradeSummary.
+type RegistryTradeSummary struct {
+	// Amount an amount of CNY (scale 2), as a decimal string
+	Amount               string              `json:"amount"`
+	Buyer                string              `json:"buyer"`
+	CreatedAt            time.Time           `json:"created_at"`
+	ExpiresAt            time.Time           `json:"expires_at"`
+	Id                   openapi_types.UUID  `json:"id"`
+	OfferedSerials       []string            `json:"offered_serials"`
+	PaymentTransactionId *openapi_types.UUID `json:"payment_transaction_id,omitempty"`
+	PendingTransactionId openapi_types.UUID  `json:"pending_transaction_id"`
+
+	// PricePerUnit an amount of CNY (scale 2), as a decimal string
+	PricePerUnit            string                     `json:"price_per_unit"`
+	ResolutionTransactionId *openapi_types.UUID        `json:"resolution_transaction_id,omitempty"`
+	Seller                  string                     `json:"seller"`
+	Status                  RegistryTradeSummaryStatus `json:"status"`
+	StatusAsOf              time.Time                  `json:"status_as_of"`
+
+	// Units an amount of SDCER (scale 0), as a decimal string
+	Units string `json:"units"`
+}
+
+// RegistryTradeSummaryStatus defines model for RegistryTradeSummary.Status.
+type RegistryTradeSummaryStatus string
+
 // RegistryTransfer defines model for registry_Transfer.
 type RegistryTransfer struct {
 	At            time.Time          `json:"at"`
@@ -5621,6 +6219,19 @@ type RegistryTransferInput struct {
 	Vintage *int64 `json:"vintage,omitempty"`
 }
 
+// RegistryTransferRecord defines model for registry_TransferRecord.
+type RegistryTransferRecord struct {
+	At            time.Time          `json:"at"`
+	From          string             `json:"from"`
+	Memo          *string            `json:"memo,omitempty"`
+	Serials       []string           `json:"serials"`
+	To            string             `json:"to"`
+	TransactionId openapi_types.UUID `json:"transaction_id"`
+
+	// Units an amount of SDCER (scale 0), as a decimal string
+	Units string `json:"units"`
+}
+
 // RegistryVerificationInput defines model for registry_VerificationInput.
 type RegistryVerificationInput struct {
 	// ApprovedGrams an amount of CO2E (scale 0), as a decimal string
@@ -5633,11 +6244,14 @@ type RegistryVerificationInput struct {
 
 // RegistryVerifier defines model for registry_Verifier.
 type RegistryVerifier struct {
-	CreatedAt time.Time `json:"created_at"`
-	Name      string    `json:"name"`
-	Org       string    `json:"org"`
-	Status    string    `json:"status"`
+	CreatedAt time.Time              `json:"created_at"`
+	Name      string                 `json:"name"`
+	Org       string                 `json:"org"`
+	Status    RegistryVerifierStatus `json:"status"`
 }
+
+// RegistryVerifierStatus defines model for RegistryVerifier.Status.
+type RegistryVerifierStatus string
 
 // RegistryVerifierInput defines model for registry_VerifierInput.
 type RegistryVerifierInput struct {
@@ -5682,6 +6296,36 @@ type TransactionView struct {
 	Resolves    *openapi_types.UUID `json:"resolves,omitempty"`
 }
 
+// GetV1AccountsParams defines parameters for GetV1Accounts.
+type GetV1AccountsParams struct {
+	// OwnerType the kind of owner
+	OwnerType *GetV1AccountsParamsOwnerType `form:"owner_type,omitempty" json:"owner_type,omitempty"`
+
+	// Owner the owner exactly, e.g. org:E1 or citizen:C1
+	Owner *string `form:"owner,omitempty" json:"owner,omitempty"`
+
+	// Asset the asset, e.g. SDCER
+	Asset *string `form:"asset,omitempty" json:"asset,omitempty"`
+
+	// Status the account's status
+	Status *GetV1AccountsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Type the chart's account type, e.g. available, pool, reserve
+	Type *string `form:"type,omitempty" json:"type,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1AccountsParamsOwnerType defines parameters for GetV1Accounts.
+type GetV1AccountsParamsOwnerType string
+
+// GetV1AccountsParamsStatus defines parameters for GetV1Accounts.
+type GetV1AccountsParamsStatus string
+
 // PostV1AccountsParams defines parameters for PostV1Accounts.
 type PostV1AccountsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
@@ -5712,10 +6356,61 @@ type PostV1AccountsByIdStatusParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1BehavioursParams defines parameters for GetV1Behaviours.
+type GetV1BehavioursParams struct {
+	// Operator the reporting operator (an operator always sees only its own)
+	Operator *string `form:"operator,omitempty" json:"operator,omitempty"`
+
+	// RecordId the operator's own record id
+	RecordId *string `form:"record_id,omitempty" json:"record_id,omitempty"`
+
+	// Citizen the citizen
+	Citizen *string `form:"citizen,omitempty" json:"citizen,omitempty"`
+
+	// Kind the behaviour kind, e.g. metro
+	Kind *string `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Status the record's result
+	Status *GetV1BehavioursParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Since only behaviours that occurred at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only behaviours that occurred before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1BehavioursParamsStatus defines parameters for GetV1Behaviours.
+type GetV1BehavioursParamsStatus string
+
 // PostV1BehavioursParams defines parameters for PostV1Behaviours.
 type PostV1BehavioursParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// GetV1CancellationsParams defines parameters for GetV1Cancellations.
+type GetV1CancellationsParams struct {
+	// Holder the holding the units were cancelled from (a holder always sees only its own)
+	Holder *string `form:"holder,omitempty" json:"holder,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // PostV1CancellationsParams defines parameters for PostV1Cancellations.
@@ -5723,6 +6418,30 @@ type PostV1CancellationsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1CertificationsParams defines parameters for GetV1Certifications.
+type GetV1CertificationsParams struct {
+	// Status the batch's state
+	Status *GetV1CertificationsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Operator the requesting operator (an operator always sees only its own)
+	Operator *string `form:"operator,omitempty" json:"operator,omitempty"`
+
+	// Verifier the assigned verifier (a verifier always sees only its own)
+	Verifier *string `form:"verifier,omitempty" json:"verifier,omitempty"`
+
+	// Period the pool period, e.g. 2025 or 2025-06
+	Period *string `form:"period,omitempty" json:"period,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1CertificationsParamsStatus defines parameters for GetV1Certifications.
+type GetV1CertificationsParamsStatus string
 
 // PostV1CertificationsParams defines parameters for PostV1Certifications.
 type PostV1CertificationsParams struct {
@@ -5979,6 +6698,27 @@ type PostV1MethodologiesParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1OffsetsParams defines parameters for GetV1Offsets.
+type GetV1OffsetsParams struct {
+	// Enterprise the surrendering enterprise (an enterprise always sees only its own)
+	Enterprise *string `form:"enterprise,omitempty" json:"enterprise,omitempty"`
+
+	// ComplianceYear the compliance year
+	ComplianceYear *int `form:"compliance_year,omitempty" json:"compliance_year,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostV1OffsetsParams defines parameters for PostV1Offsets.
 type PostV1OffsetsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
@@ -5990,6 +6730,30 @@ type PostV1OperatorsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1PointsStatsParams defines parameters for GetV1PointsStats.
+type GetV1PointsStatsParams struct {
+	// Group day (default) or month, in China Standard Time
+	Group *GetV1PointsStatsParamsGroup `form:"group,omitempty" json:"group,omitempty"`
+
+	// From the first day, YYYY-MM-DD (default: 29 days before to)
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To the last day, YYYY-MM-DD (default: today)
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+
+	// Operator the operator (an operator always sees only its own)
+	Operator *string `form:"operator,omitempty" json:"operator,omitempty"`
+
+	// Kind the behaviour kind
+	Kind *string `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Methodology the methodology version, e.g. metro-km.v1
+	Methodology *string `form:"methodology,omitempty" json:"methodology,omitempty"`
+}
+
+// GetV1PointsStatsParamsGroup defines parameters for GetV1PointsStats.
+type GetV1PointsStatsParamsGroup string
 
 // PostV1ProgrammeRulesParams defines parameters for PostV1ProgrammeRules.
 type PostV1ProgrammeRulesParams struct {
@@ -6005,6 +6769,36 @@ type GetV1PublicCheckpointsParams struct {
 	// Cursor next_cursor of the previous page
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// GetV1QuotaAllocationsParams defines parameters for GetV1QuotaAllocations.
+type GetV1QuotaAllocationsParams struct {
+	// IndexKind the index kind (GET /v1/indices lists them); all kinds when absent
+	IndexKind *string `form:"index_kind,omitempty" json:"index_kind,omitempty"`
+
+	// Status the allocation's status
+	Status *GetV1QuotaAllocationsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Project the project
+	Project *string `form:"project,omitempty" json:"project,omitempty"`
+
+	// Enterprise the applying enterprise (an enterprise always sees only its own)
+	Enterprise *string `form:"enterprise,omitempty" json:"enterprise,omitempty"`
+
+	// City the application's city code (a city always sees only its own)
+	City *string `form:"city,omitempty" json:"city,omitempty"`
+
+	// ApplicationId the application (UUID)
+	ApplicationId *openapi_types.UUID `form:"application_id,omitempty" json:"application_id,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1QuotaAllocationsParamsStatus defines parameters for GetV1QuotaAllocations.
+type GetV1QuotaAllocationsParamsStatus string
 
 // PostV1QuotaAllocationsByIdConsumptionParams defines parameters for PostV1QuotaAllocationsByIdConsumption.
 type PostV1QuotaAllocationsByIdConsumptionParams struct {
@@ -6105,6 +6899,27 @@ type PostV1QuotaConfigParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1QuotaCorrectionsParams defines parameters for GetV1QuotaCorrections.
+type GetV1QuotaCorrectionsParams struct {
+	// Status proposed, applied or rejected; pending: the checker's inbox, proposed by another province user
+	Status *GetV1QuotaCorrectionsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// SourceId the corrected source (UUID)
+	SourceId *openapi_types.UUID `form:"source_id,omitempty" json:"source_id,omitempty"`
+
+	// ProposedBy the proposer as recorded (role:sub)
+	ProposedBy *string `form:"proposed_by,omitempty" json:"proposed_by,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1QuotaCorrectionsParamsStatus defines parameters for GetV1QuotaCorrections.
+type GetV1QuotaCorrectionsParamsStatus string
+
 // PostV1QuotaCorrectionsParams defines parameters for PostV1QuotaCorrections.
 type PostV1QuotaCorrectionsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
@@ -6204,10 +7019,61 @@ type PostV1QuotaSourcesByIdApprovalParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1QuotaStockpilingsParams defines parameters for GetV1QuotaStockpilings.
+type GetV1QuotaStockpilingsParams struct {
+	// IndexKind the index kind (GET /v1/indices lists them); all kinds when absent
+	IndexKind *string `form:"index_kind,omitempty" json:"index_kind,omitempty"`
+
+	// SourceId the stockpiled source (UUID)
+	SourceId *openapi_types.UUID `form:"source_id,omitempty" json:"source_id,omitempty"`
+
+	// City the source's city code (a city always sees only its own)
+	City *string `form:"city,omitempty" json:"city,omitempty"`
+
+	// Enterprise the source's enterprise (an enterprise always sees only its own)
+	Enterprise *string `form:"enterprise,omitempty" json:"enterprise,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostV1QuotaStockpilingsParams defines parameters for PostV1QuotaStockpilings.
 type PostV1QuotaStockpilingsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// GetV1QuotaTransfersParams defines parameters for GetV1QuotaTransfers.
+type GetV1QuotaTransfersParams struct {
+	// IndexKind the index kind (GET /v1/indices lists them); all kinds when absent
+	IndexKind *string `form:"index_kind,omitempty" json:"index_kind,omitempty"`
+
+	// From the reserve moved from: province or a city code
+	From *string `form:"from,omitempty" json:"from,omitempty"`
+
+	// To the reserve moved to: province or a city code
+	To *string `form:"to,omitempty" json:"to,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // PostV1QuotaTransfersParams defines parameters for PostV1QuotaTransfers.
@@ -6222,11 +7088,53 @@ type PostV1RegistryObligationsParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1RegistryPoliciesParams defines parameters for GetV1RegistryPolicies.
+type GetV1RegistryPoliciesParams struct {
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostV1RegistryPoliciesParams defines parameters for PostV1RegistryPolicies.
 type PostV1RegistryPoliciesParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1RetirementsParams defines parameters for GetV1Retirements.
+type GetV1RetirementsParams struct {
+	// Holder the retiring holder
+	Holder *string `form:"holder,omitempty" json:"holder,omitempty"`
+
+	// Mine true: the caller's own retirements (an enterprise or operator token is required)
+	Mine *bool `form:"mine,omitempty" json:"mine,omitempty"`
+
+	// Beneficiary the beneficiary, exactly as recorded
+	Beneficiary *string `form:"beneficiary,omitempty" json:"beneficiary,omitempty"`
+
+	// Vintage the vintage year
+	Vintage *int `form:"vintage,omitempty" json:"vintage,omitempty"`
+
+	// Purpose the purpose of the retirement
+	Purpose *GetV1RetirementsParamsPurpose `form:"purpose,omitempty" json:"purpose,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1RetirementsParamsPurpose defines parameters for GetV1Retirements.
+type GetV1RetirementsParamsPurpose string
 
 // PostV1RetirementsParams defines parameters for PostV1Retirements.
 type PostV1RetirementsParams struct {
@@ -6239,6 +7147,27 @@ type PostV1RewardsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1TradesParams defines parameters for GetV1Trades.
+type GetV1TradesParams struct {
+	// Seller the selling holder (seller=<own org>: my offers)
+	Seller *string `form:"seller,omitempty" json:"seller,omitempty"`
+
+	// Buyer the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance)
+	Buyer *string `form:"buyer,omitempty" json:"buyer,omitempty"`
+
+	// Status the status the journal gives the trade
+	Status *GetV1TradesParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1TradesParamsStatus defines parameters for GetV1Trades.
+type GetV1TradesParamsStatus string
 
 // PostV1TradesParams defines parameters for PostV1Trades.
 type PostV1TradesParams struct {
@@ -6256,6 +7185,30 @@ type PostV1TradesByIdAcceptanceParams struct {
 type PostV1TradesByIdCancellationParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// GetV1TransactionsParams defines parameters for GetV1Transactions.
+type GetV1TransactionsParams struct {
+	// Kind the transaction kind, e.g. registry.transfer
+	Kind *string `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Account transactions that posted to or held on this account (others than province and auditors: one they may read)
+	Account *string `form:"account,omitempty" json:"account,omitempty"`
+
+	// Actor the actor as recorded (province and auditors only)
+	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // PostV1TransactionsParams defines parameters for PostV1Transactions.
@@ -6288,11 +7241,47 @@ type PostV1TransactionsByIdVoidParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1TransfersParams defines parameters for GetV1Transfers.
+type GetV1TransfersParams struct {
+	// From the sending holder
+	From *string `form:"from,omitempty" json:"from,omitempty"`
+
+	// To the receiving holder
+	To *string `form:"to,omitempty" json:"to,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostV1TransfersParams defines parameters for PostV1Transfers.
 type PostV1TransfersParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1VerifiersParams defines parameters for GetV1Verifiers.
+type GetV1VerifiersParams struct {
+	// Status the accreditation's status
+	Status *GetV1VerifiersParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1VerifiersParamsStatus defines parameters for GetV1Verifiers.
+type GetV1VerifiersParamsStatus string
 
 // PostV1VerifiersParams defines parameters for PostV1Verifiers.
 type PostV1VerifiersParams struct {
@@ -6598,6 +7587,13 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `GetReadyz` operationId).
 	GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1Accounts page accounts by id with their balances (others than province and auditors: their own)
+	//
+	// page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Corresponds with GET /v1/accounts (the `GetV1Accounts` operationId).
+	GetV1Accounts(ctx context.Context, params *GetV1AccountsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1AccountsWithBody open an account of the chart
 	//
 	// open an account of the chart. Roles: province.
@@ -6655,6 +7651,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
 	GetV1AuditVerify(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1Behaviours page behaviour records with each one's result (an operator its own: by record_id or time range)
+	//
+	// page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+	//
+	// Corresponds with GET /v1/behaviours (the `GetV1Behaviours` operationId).
+	GetV1Behaviours(ctx context.Context, params *GetV1BehavioursParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1BehavioursWithBody report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
 	//
 	// report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates). Roles: operator. Citizen journey, step 1: the operator reports trips of citizens who entrusted it; each record gets a result.
@@ -6672,6 +7675,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/behaviours (the `PostV1Behaviours` operationId).
 	PostV1Behaviours(ctx context.Context, params *PostV1BehavioursParams, body PostV1BehavioursJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Cancellations page administrative cancellations (a holder those of its own holding; province, auditors: all)
+	//
+	// page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Corresponds with GET /v1/cancellations (the `GetV1Cancellations` operationId).
+	GetV1Cancellations(ctx context.Context, params *GetV1CancellationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1CancellationsWithBody cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
 	//
@@ -6691,6 +7701,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/cancellations (the `PostV1Cancellations` operationId).
 	PostV1Cancellations(ctx context.Context, params *PostV1CancellationsParams, body PostV1CancellationsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1Certifications page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+	//
+	// page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+	//
+	// Corresponds with GET /v1/certifications (the `GetV1Certifications` operationId).
+	GetV1Certifications(ctx context.Context, params *GetV1CertificationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1CertificationsWithBody request certification of a pool period; captures its grams (operator)
 	//
 	// request certification of a pool period; captures its grams (operator). Roles: operator.
@@ -6709,9 +7726,9 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/certifications (the `PostV1Certifications` operationId).
 	PostV1Certifications(ctx context.Context, params *PostV1CertificationsParams, body PostV1CertificationsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetV1CertificationsById read a certification batch (drafts: its operator, province, auditors)
+	// GetV1CertificationsById read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
 	//
-	// read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	// read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
 	//
 	// Corresponds with GET /v1/certifications/{id} (the `GetV1CertificationsById` operationId).
 	GetV1CertificationsById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -7228,6 +8245,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/methodologies/{id} (the `GetV1MethodologiesById` operationId).
 	GetV1MethodologiesById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1Offsets page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+	//
+	// page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+	//
+	// Corresponds with GET /v1/offsets (the `GetV1Offsets` operationId).
+	GetV1Offsets(ctx context.Context, params *GetV1OffsetsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1OffsetsWithBody surrender units against the ETS obligation the province recorded, within its cap (enterprise)
 	//
 	// surrender units against the ETS obligation the province recorded, within its cap (enterprise). Roles: enterprise.
@@ -7271,6 +8295,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/operators (the `PostV1Operators` operationId).
 	PostV1Operators(ctx context.Context, params *PostV1OperatorsParams, body PostV1OperatorsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1PointsStats points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+	//
+	// points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+	//
+	// Corresponds with GET /v1/points/stats (the `GetV1PointsStats` operationId).
+	GetV1PointsStats(ctx context.Context, params *GetV1PointsStatsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetV1ProgrammeRules list every version of the programme-wide rules
 	//
 	// list every version of the programme-wide rules. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
@@ -7309,6 +8340,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/public/checkpoints/latest (the `GetV1PublicCheckpointsLatest` operationId).
 	GetV1PublicCheckpointsLatest(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1QuotaAllocations page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+	//
+	// page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+	//
+	// Corresponds with GET /v1/quota/allocations (the `GetV1QuotaAllocations` operationId).
+	GetV1QuotaAllocations(ctx context.Context, params *GetV1QuotaAllocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1QuotaAllocationsByIdConsumptionWithBody consume an allocation when its project is commissioned
 	//
@@ -7536,6 +8574,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/quota/config (the `PostV1QuotaConfig` operationId).
 	PostV1QuotaConfig(ctx context.Context, params *PostV1QuotaConfigParams, body PostV1QuotaConfigJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1QuotaCorrections page corrections of index sources; status=pending is the checker's inbox
+	//
+	// page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+	//
+	// Corresponds with GET /v1/quota/corrections (the `GetV1QuotaCorrections` operationId).
+	GetV1QuotaCorrections(ctx context.Context, params *GetV1QuotaCorrectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1QuotaCorrectionsWithBody propose a correction of a recognised source (maker)
 	//
 	// propose a correction of a recognised source (maker). Roles: province.
@@ -7661,6 +8706,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/quota/sources/{id}/approval (the `PostV1QuotaSourcesByIdApproval` operationId).
 	PostV1QuotaSourcesByIdApproval(ctx context.Context, id string, params *PostV1QuotaSourcesByIdApprovalParams, body PostV1QuotaSourcesByIdApprovalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1QuotaStockpilings page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+	//
+	// page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+	//
+	// Corresponds with GET /v1/quota/stockpilings (the `GetV1QuotaStockpilings` operationId).
+	GetV1QuotaStockpilings(ctx context.Context, params *GetV1QuotaStockpilingsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1QuotaStockpilingsWithBody stockpile a recognised source into the province and city reserves
 	//
 	// stockpile a recognised source into the province and city reserves. Roles: province.
@@ -7678,6 +8730,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/quota/stockpilings (the `PostV1QuotaStockpilings` operationId).
 	PostV1QuotaStockpilings(ctx context.Context, params *PostV1QuotaStockpilingsParams, body PostV1QuotaStockpilingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1QuotaTransfers page moves between reserves (a city those from or to its own)
+	//
+	// page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+	//
+	// Corresponds with GET /v1/quota/transfers (the `GetV1QuotaTransfers` operationId).
+	GetV1QuotaTransfers(ctx context.Context, params *GetV1QuotaTransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1QuotaTransfersWithBody move indices between reserves
 	//
@@ -7722,6 +8781,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/registry/obligations/{enterprise}/{year} (the `GetV1RegistryObligationsByEnterpriseByYear` operationId).
 	GetV1RegistryObligationsByEnterpriseByYear(ctx context.Context, enterprise string, year string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1RegistryPolicies page every registry policy version, the latest valid_from first (public)
+	//
+	// page every registry policy version, the latest valid_from first (public). Public: no token.
+	//
+	// Corresponds with GET /v1/registry/policies (the `GetV1RegistryPolicies` operationId).
+	GetV1RegistryPolicies(ctx context.Context, params *GetV1RegistryPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1RegistryPoliciesWithBody publish a registry policy version from a future valid_from
 	//
 	// publish a registry policy version from a future valid_from. Roles: province.
@@ -7760,6 +8826,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/registry/verify (the `GetV1RegistryVerify` operationId).
 	GetV1RegistryVerify(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Retirements page the public register of retirements (mine=true: the caller's own)
+	//
+	// page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+	//
+	// Corresponds with GET /v1/retirements (the `GetV1Retirements` operationId).
+	GetV1Retirements(ctx context.Context, params *GetV1RetirementsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1RetirementsWithBody retire own units of one vintage for a purpose and beneficiary; returns the certificate
 	//
@@ -7810,6 +8883,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/rewards (the `PostV1Rewards` operationId).
 	PostV1Rewards(ctx context.Context, params *PostV1RewardsParams, body PostV1RewardsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Trades page the trades the caller sells or buys (province, auditors: all)
+	//
+	// page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Corresponds with GET /v1/trades (the `GetV1Trades` operationId).
+	GetV1Trades(ctx context.Context, params *GetV1TradesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1TradesWithBody offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout
 	//
@@ -7871,6 +8951,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/trades/{id}/cancellation (the `PostV1TradesByIdCancellation` operationId).
 	PostV1TradesByIdCancellation(ctx context.Context, id string, params *PostV1TradesByIdCancellationParams, body PostV1TradesByIdCancellationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Transactions page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+	//
+	// page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Corresponds with GET /v1/transactions (the `GetV1Transactions` operationId).
+	GetV1Transactions(ctx context.Context, params *GetV1TransactionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1TransactionsWithBody post an administrative transaction
 	//
@@ -7969,6 +9056,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/transactions/{id}/void (the `PostV1TransactionsByIdVoid` operationId).
 	PostV1TransactionsByIdVoid(ctx context.Context, id string, params *PostV1TransactionsByIdVoidParams, body PostV1TransactionsByIdVoidJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1Transfers page the transfers the caller sent or received (province, auditors: all)
+	//
+	// page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Corresponds with GET /v1/transfers (the `GetV1Transfers` operationId).
+	GetV1Transfers(ctx context.Context, params *GetV1TransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1TransfersWithBody move own units to another holder (FIFO, or a named serial range)
 	//
 	// move own units to another holder (FIFO, or a named serial range). Roles: enterprise, operator.
@@ -7986,6 +9080,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/transfers (the `PostV1Transfers` operationId).
 	PostV1Transfers(ctx context.Context, params *PostV1TransfersParams, body PostV1TransfersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Verifiers page the accredited verification bodies (public)
+	//
+	// page the accredited verification bodies (public). Public: no token.
+	//
+	// Corresponds with GET /v1/verifiers (the `GetV1Verifiers` operationId).
+	GetV1Verifiers(ctx context.Context, params *GetV1VerifiersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1VerifiersWithBody accredit a verification body
 	//
@@ -8081,6 +9182,23 @@ func (c *Client) GetOpenapiJson(ctx context.Context, reqEditors ...RequestEditor
 // Corresponds with GET /readyz (the `GetReadyz` operationId).
 func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetReadyzRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Accounts page accounts by id with their balances (others than province and auditors: their own)
+//
+// page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Corresponds with GET /v1/accounts (the `GetV1Accounts` operationId).
+func (c *Client) GetV1Accounts(ctx context.Context, params *GetV1AccountsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1AccountsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -8218,6 +9336,23 @@ func (c *Client) GetV1AuditVerify(ctx context.Context, reqEditors ...RequestEdit
 	return c.Client.Do(req)
 }
 
+// GetV1Behaviours page behaviour records with each one's result (an operator its own: by record_id or time range)
+//
+// page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+//
+// Corresponds with GET /v1/behaviours (the `GetV1Behaviours` operationId).
+func (c *Client) GetV1Behaviours(ctx context.Context, params *GetV1BehavioursParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1BehavioursRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1BehavioursWithBody report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
 //
 // report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates). Roles: operator. Citizen journey, step 1: the operator reports trips of citizens who entrusted it; each record gets a result.
@@ -8246,6 +9381,23 @@ func (c *Client) PostV1BehavioursWithBody(ctx context.Context, params *PostV1Beh
 // Corresponds with POST /v1/behaviours (the `PostV1Behaviours` operationId).
 func (c *Client) PostV1Behaviours(ctx context.Context, params *PostV1BehavioursParams, body PostV1BehavioursJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1BehavioursRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Cancellations page administrative cancellations (a holder those of its own holding; province, auditors: all)
+//
+// page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Corresponds with GET /v1/cancellations (the `GetV1Cancellations` operationId).
+func (c *Client) GetV1Cancellations(ctx context.Context, params *GetV1CancellationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1CancellationsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -8294,6 +9446,23 @@ func (c *Client) PostV1Cancellations(ctx context.Context, params *PostV1Cancella
 	return c.Client.Do(req)
 }
 
+// GetV1Certifications page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+//
+// page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+//
+// Corresponds with GET /v1/certifications (the `GetV1Certifications` operationId).
+func (c *Client) GetV1Certifications(ctx context.Context, params *GetV1CertificationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1CertificationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1CertificationsWithBody request certification of a pool period; captures its grams (operator)
 //
 // request certification of a pool period; captures its grams (operator). Roles: operator.
@@ -8332,9 +9501,9 @@ func (c *Client) PostV1Certifications(ctx context.Context, params *PostV1Certifi
 	return c.Client.Do(req)
 }
 
-// GetV1CertificationsById read a certification batch (drafts: its operator, province, auditors)
+// GetV1CertificationsById read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
 //
-// read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+// read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
 //
 // Corresponds with GET /v1/certifications/{id} (the `GetV1CertificationsById` operationId).
 func (c *Client) GetV1CertificationsById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -9461,6 +10630,23 @@ func (c *Client) GetV1MethodologiesById(ctx context.Context, id string, reqEdito
 	return c.Client.Do(req)
 }
 
+// GetV1Offsets page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+//
+// page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+//
+// Corresponds with GET /v1/offsets (the `GetV1Offsets` operationId).
+func (c *Client) GetV1Offsets(ctx context.Context, params *GetV1OffsetsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1OffsetsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1OffsetsWithBody surrender units against the ETS obligation the province recorded, within its cap (enterprise)
 //
 // surrender units against the ETS obligation the province recorded, within its cap (enterprise). Roles: enterprise.
@@ -9554,6 +10740,23 @@ func (c *Client) PostV1Operators(ctx context.Context, params *PostV1OperatorsPar
 	return c.Client.Do(req)
 }
 
+// GetV1PointsStats points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+//
+// points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+//
+// Corresponds with GET /v1/points/stats (the `GetV1PointsStats` operationId).
+func (c *Client) GetV1PointsStats(ctx context.Context, params *GetV1PointsStatsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1PointsStatsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetV1ProgrammeRules list every version of the programme-wide rules
 //
 // list every version of the programme-wide rules. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
@@ -9633,6 +10836,23 @@ func (c *Client) GetV1PublicCheckpoints(ctx context.Context, params *GetV1Public
 // Corresponds with GET /v1/public/checkpoints/latest (the `GetV1PublicCheckpointsLatest` operationId).
 func (c *Client) GetV1PublicCheckpointsLatest(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetV1PublicCheckpointsLatestRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1QuotaAllocations page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+//
+// page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+//
+// Corresponds with GET /v1/quota/allocations (the `GetV1QuotaAllocations` operationId).
+func (c *Client) GetV1QuotaAllocations(ctx context.Context, params *GetV1QuotaAllocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1QuotaAllocationsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10129,6 +11349,23 @@ func (c *Client) PostV1QuotaConfig(ctx context.Context, params *PostV1QuotaConfi
 	return c.Client.Do(req)
 }
 
+// GetV1QuotaCorrections page corrections of index sources; status=pending is the checker's inbox
+//
+// page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+//
+// Corresponds with GET /v1/quota/corrections (the `GetV1QuotaCorrections` operationId).
+func (c *Client) GetV1QuotaCorrections(ctx context.Context, params *GetV1QuotaCorrectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1QuotaCorrectionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1QuotaCorrectionsWithBody propose a correction of a recognised source (maker)
 //
 // propose a correction of a recognised source (maker). Roles: province.
@@ -10404,6 +11641,23 @@ func (c *Client) PostV1QuotaSourcesByIdApproval(ctx context.Context, id string, 
 	return c.Client.Do(req)
 }
 
+// GetV1QuotaStockpilings page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+//
+// page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+//
+// Corresponds with GET /v1/quota/stockpilings (the `GetV1QuotaStockpilings` operationId).
+func (c *Client) GetV1QuotaStockpilings(ctx context.Context, params *GetV1QuotaStockpilingsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1QuotaStockpilingsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1QuotaStockpilingsWithBody stockpile a recognised source into the province and city reserves
 //
 // stockpile a recognised source into the province and city reserves. Roles: province.
@@ -10432,6 +11686,23 @@ func (c *Client) PostV1QuotaStockpilingsWithBody(ctx context.Context, params *Po
 // Corresponds with POST /v1/quota/stockpilings (the `PostV1QuotaStockpilings` operationId).
 func (c *Client) PostV1QuotaStockpilings(ctx context.Context, params *PostV1QuotaStockpilingsParams, body PostV1QuotaStockpilingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1QuotaStockpilingsRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1QuotaTransfers page moves between reserves (a city those from or to its own)
+//
+// page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+//
+// Corresponds with GET /v1/quota/transfers (the `GetV1QuotaTransfers` operationId).
+func (c *Client) GetV1QuotaTransfers(ctx context.Context, params *GetV1QuotaTransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1QuotaTransfersRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10535,6 +11806,23 @@ func (c *Client) GetV1RegistryObligationsByEnterpriseByYear(ctx context.Context,
 	return c.Client.Do(req)
 }
 
+// GetV1RegistryPolicies page every registry policy version, the latest valid_from first (public)
+//
+// page every registry policy version, the latest valid_from first (public). Public: no token.
+//
+// Corresponds with GET /v1/registry/policies (the `GetV1RegistryPolicies` operationId).
+func (c *Client) GetV1RegistryPolicies(ctx context.Context, params *GetV1RegistryPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1RegistryPoliciesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1RegistryPoliciesWithBody publish a registry policy version from a future valid_from
 //
 // publish a registry policy version from a future valid_from. Roles: province.
@@ -10614,6 +11902,23 @@ func (c *Client) GetV1RegistryStats(ctx context.Context, reqEditors ...RequestEd
 // Corresponds with GET /v1/registry/verify (the `GetV1RegistryVerify` operationId).
 func (c *Client) GetV1RegistryVerify(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetV1RegistryVerifyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Retirements page the public register of retirements (mine=true: the caller's own)
+//
+// page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+//
+// Corresponds with GET /v1/retirements (the `GetV1Retirements` operationId).
+func (c *Client) GetV1Retirements(ctx context.Context, params *GetV1RetirementsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1RetirementsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10724,6 +12029,23 @@ func (c *Client) PostV1RewardsWithBody(ctx context.Context, params *PostV1Reward
 // Corresponds with POST /v1/rewards (the `PostV1Rewards` operationId).
 func (c *Client) PostV1Rewards(ctx context.Context, params *PostV1RewardsParams, body PostV1RewardsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1RewardsRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Trades page the trades the caller sells or buys (province, auditors: all)
+//
+// page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Corresponds with GET /v1/trades (the `GetV1Trades` operationId).
+func (c *Client) GetV1Trades(ctx context.Context, params *GetV1TradesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1TradesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10855,6 +12177,23 @@ func (c *Client) PostV1TradesByIdCancellationWithBody(ctx context.Context, id st
 // Corresponds with POST /v1/trades/{id}/cancellation (the `PostV1TradesByIdCancellation` operationId).
 func (c *Client) PostV1TradesByIdCancellation(ctx context.Context, id string, params *PostV1TradesByIdCancellationParams, body PostV1TradesByIdCancellationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1TradesByIdCancellationRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Transactions page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+//
+// page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Corresponds with GET /v1/transactions (the `GetV1Transactions` operationId).
+func (c *Client) GetV1Transactions(ctx context.Context, params *GetV1TransactionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1TransactionsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -11072,6 +12411,23 @@ func (c *Client) PostV1TransactionsByIdVoid(ctx context.Context, id string, para
 	return c.Client.Do(req)
 }
 
+// GetV1Transfers page the transfers the caller sent or received (province, auditors: all)
+//
+// page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Corresponds with GET /v1/transfers (the `GetV1Transfers` operationId).
+func (c *Client) GetV1Transfers(ctx context.Context, params *GetV1TransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1TransfersRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1TransfersWithBody move own units to another holder (FIFO, or a named serial range)
 //
 // move own units to another holder (FIFO, or a named serial range). Roles: enterprise, operator.
@@ -11100,6 +12456,23 @@ func (c *Client) PostV1TransfersWithBody(ctx context.Context, params *PostV1Tran
 // Corresponds with POST /v1/transfers (the `PostV1Transfers` operationId).
 func (c *Client) PostV1Transfers(ctx context.Context, params *PostV1TransfersParams, body PostV1TransfersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1TransfersRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Verifiers page the accredited verification bodies (public)
+//
+// page the accredited verification bodies (public). Public: no token.
+//
+// Corresponds with GET /v1/verifiers (the `GetV1Verifiers` operationId).
+func (c *Client) GetV1Verifiers(ctx context.Context, params *GetV1VerifiersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1VerifiersRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -11273,6 +12646,132 @@ func NewGetReadyzRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetV1AccountsRequest constructs an http.Request for the GetV1Accounts method
+func NewGetV1AccountsRequest(server string, params *GetV1AccountsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.OwnerType != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "owner_type", *params.OwnerType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Owner != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "owner", *params.Owner, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Asset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "asset", *params.Asset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -11569,6 +13068,156 @@ func NewGetV1AuditVerifyRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetV1BehavioursRequest constructs an http.Request for the GetV1Behaviours method
+func NewGetV1BehavioursRequest(server string, params *GetV1BehavioursParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/behaviours")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Operator != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "operator", *params.Operator, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RecordId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "record_id", *params.RecordId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Citizen != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "citizen", *params.Citizen, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1BehavioursRequest calls the generic PostV1Behaviours builder with application/json body
 func NewPostV1BehavioursRequest(server string, params *PostV1BehavioursParams, body PostV1BehavioursJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -11622,6 +13271,108 @@ func NewPostV1BehavioursRequestWithBody(server string, params *PostV1BehavioursP
 	return req, nil
 }
 
+// NewGetV1CancellationsRequest constructs an http.Request for the GetV1Cancellations method
+func NewGetV1CancellationsRequest(server string, params *GetV1CancellationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/cancellations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Holder != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "holder", *params.Holder, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1CancellationsRequest calls the generic PostV1Cancellations builder with application/json body
 func NewPostV1CancellationsRequest(server string, params *PostV1CancellationsParams, body PostV1CancellationsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -11670,6 +13421,120 @@ func NewPostV1CancellationsRequestWithBody(server string, params *PostV1Cancella
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1CertificationsRequest constructs an http.Request for the GetV1Certifications method
+func NewGetV1CertificationsRequest(server string, params *GetV1CertificationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/certifications")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Operator != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "operator", *params.Operator, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Verifier != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "verifier", *params.Verifier, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Period != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "period", *params.Period, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -13880,6 +15745,120 @@ func NewGetV1MethodologiesByIdRequest(server string, id string) (*http.Request, 
 	return req, nil
 }
 
+// NewGetV1OffsetsRequest constructs an http.Request for the GetV1Offsets method
+func NewGetV1OffsetsRequest(server string, params *GetV1OffsetsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/offsets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Enterprise != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "enterprise", *params.Enterprise, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ComplianceYear != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "compliance_year", *params.ComplianceYear, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1OffsetsRequest calls the generic PostV1Offsets builder with application/json body
 func NewPostV1OffsetsRequest(server string, params *PostV1OffsetsParams, body PostV1OffsetsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -14008,6 +15987,120 @@ func NewPostV1OperatorsRequestWithBody(server string, params *PostV1OperatorsPar
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1PointsStatsRequest constructs an http.Request for the GetV1PointsStats method
+func NewGetV1PointsStatsRequest(server string, params *GetV1PointsStatsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/points/stats")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Group != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "group", *params.Group, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Operator != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "operator", *params.Operator, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Methodology != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "methodology", *params.Methodology, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -14176,6 +16269,144 @@ func NewGetV1PublicCheckpointsLatestRequest(server string) (*http.Request, error
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetV1QuotaAllocationsRequest constructs an http.Request for the GetV1QuotaAllocations method
+func NewGetV1QuotaAllocationsRequest(server string, params *GetV1QuotaAllocationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/quota/allocations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IndexKind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "index_kind", *params.IndexKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Project != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "project", *params.Project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Enterprise != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "enterprise", *params.Enterprise, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.City != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "city", *params.City, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_id", *params.ApplicationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -15061,6 +17292,108 @@ func NewPostV1QuotaConfigRequestWithBody(server string, params *PostV1QuotaConfi
 	return req, nil
 }
 
+// NewGetV1QuotaCorrectionsRequest constructs an http.Request for the GetV1QuotaCorrections method
+func NewGetV1QuotaCorrectionsRequest(server string, params *GetV1QuotaCorrectionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/quota/corrections")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SourceId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source_id", *params.SourceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ProposedBy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "proposed_by", *params.ProposedBy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1QuotaCorrectionsRequest calls the generic PostV1QuotaCorrections builder with application/json body
 func NewPostV1QuotaCorrectionsRequest(server string, params *PostV1QuotaCorrectionsParams, body PostV1QuotaCorrectionsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -15694,6 +18027,144 @@ func NewPostV1QuotaSourcesByIdApprovalRequestWithBody(server string, id string, 
 	return req, nil
 }
 
+// NewGetV1QuotaStockpilingsRequest constructs an http.Request for the GetV1QuotaStockpilings method
+func NewGetV1QuotaStockpilingsRequest(server string, params *GetV1QuotaStockpilingsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/quota/stockpilings")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IndexKind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "index_kind", *params.IndexKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SourceId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source_id", *params.SourceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.City != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "city", *params.City, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Enterprise != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "enterprise", *params.Enterprise, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1QuotaStockpilingsRequest calls the generic PostV1QuotaStockpilings builder with application/json body
 func NewPostV1QuotaStockpilingsRequest(server string, params *PostV1QuotaStockpilingsParams, body PostV1QuotaStockpilingsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -15742,6 +18213,132 @@ func NewPostV1QuotaStockpilingsRequestWithBody(server string, params *PostV1Quot
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1QuotaTransfersRequest constructs an http.Request for the GetV1QuotaTransfers method
+func NewGetV1QuotaTransfersRequest(server string, params *GetV1QuotaTransfersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/quota/transfers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IndexKind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "index_kind", *params.IndexKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -15894,6 +18491,72 @@ func NewGetV1RegistryObligationsByEnterpriseByYearRequest(server string, enterpr
 	return req, nil
 }
 
+// NewGetV1RegistryPoliciesRequest constructs an http.Request for the GetV1RegistryPolicies method
+func NewGetV1RegistryPoliciesRequest(server string, params *GetV1RegistryPoliciesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/registry/policies")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1RegistryPoliciesRequest calls the generic PostV1RegistryPolicies builder with application/json body
 func NewPostV1RegistryPoliciesRequest(server string, params *PostV1RegistryPoliciesParams, body PostV1RegistryPoliciesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -16018,6 +18681,156 @@ func NewGetV1RegistryVerifyRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetV1RetirementsRequest constructs an http.Request for the GetV1Retirements method
+func NewGetV1RetirementsRequest(server string, params *GetV1RetirementsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/retirements")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Holder != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "holder", *params.Holder, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Mine != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "mine", *params.Mine, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Beneficiary != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "beneficiary", *params.Beneficiary, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Vintage != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "vintage", *params.Vintage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Purpose != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "purpose", *params.Purpose, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -16190,6 +19003,108 @@ func NewPostV1RewardsRequestWithBody(server string, params *PostV1RewardsParams,
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1TradesRequest constructs an http.Request for the GetV1Trades method
+func NewGetV1TradesRequest(server string, params *GetV1TradesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/trades")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Seller != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "seller", *params.Seller, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Buyer != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "buyer", *params.Buyer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -16397,6 +19312,132 @@ func NewPostV1TradesByIdCancellationRequestWithBody(server string, id string, pa
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1TransactionsRequest constructs an http.Request for the GetV1Transactions method
+func NewGetV1TransactionsRequest(server string, params *GetV1TransactionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/transactions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Account != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "account", *params.Account, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Actor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "actor", *params.Actor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -16722,6 +19763,120 @@ func NewPostV1TransactionsByIdVoidRequestWithBody(server string, id string, para
 	return req, nil
 }
 
+// NewGetV1TransfersRequest constructs an http.Request for the GetV1Transfers method
+func NewGetV1TransfersRequest(server string, params *GetV1TransfersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/transfers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1TransfersRequest calls the generic PostV1Transfers builder with application/json body
 func NewPostV1TransfersRequest(server string, params *PostV1TransfersParams, body PostV1TransfersJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -16770,6 +19925,84 @@ func NewPostV1TransfersRequestWithBody(server string, params *PostV1TransfersPar
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1VerifiersRequest constructs an http.Request for the GetV1Verifiers method
+func NewGetV1VerifiersRequest(server string, params *GetV1VerifiersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verifiers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -16917,6 +20150,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `GetReadyz` operationId).
 	GetReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadyzResponse, error)
 
+	// GetV1AccountsWithResponse page accounts by id with their balances (others than province and auditors: their own)
+	//
+	// page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts (the `GetV1Accounts` operationId).
+	GetV1AccountsWithResponse(ctx context.Context, params *GetV1AccountsParams, reqEditors ...RequestEditorFn) (*GetV1AccountsResponse, error)
+
 	// PostV1AccountsWithBodyWithResponse open an account of the chart
 	//
 	// open an account of the chart. Roles: province.
@@ -16980,6 +20222,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
 	GetV1AuditVerifyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1AuditVerifyResponse, error)
 
+	// GetV1BehavioursWithResponse page behaviour records with each one's result (an operator its own: by record_id or time range)
+	//
+	// page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/behaviours (the `GetV1Behaviours` operationId).
+	GetV1BehavioursWithResponse(ctx context.Context, params *GetV1BehavioursParams, reqEditors ...RequestEditorFn) (*GetV1BehavioursResponse, error)
+
 	// PostV1BehavioursWithBodyWithResponse report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
 	//
 	// report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates). Roles: operator. Citizen journey, step 1: the operator reports trips of citizens who entrusted it; each record gets a result.
@@ -16997,6 +20248,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/behaviours (the `PostV1Behaviours` operationId).
 	PostV1BehavioursWithResponse(ctx context.Context, params *PostV1BehavioursParams, body PostV1BehavioursJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1BehavioursResponse, error)
+
+	// GetV1CancellationsWithResponse page administrative cancellations (a holder those of its own holding; province, auditors: all)
+	//
+	// page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/cancellations (the `GetV1Cancellations` operationId).
+	GetV1CancellationsWithResponse(ctx context.Context, params *GetV1CancellationsParams, reqEditors ...RequestEditorFn) (*GetV1CancellationsResponse, error)
 
 	// PostV1CancellationsWithBodyWithResponse cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
 	//
@@ -17016,6 +20276,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/cancellations (the `PostV1Cancellations` operationId).
 	PostV1CancellationsWithResponse(ctx context.Context, params *PostV1CancellationsParams, body PostV1CancellationsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1CancellationsResponse, error)
 
+	// GetV1CertificationsWithResponse page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+	//
+	// page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/certifications (the `GetV1Certifications` operationId).
+	GetV1CertificationsWithResponse(ctx context.Context, params *GetV1CertificationsParams, reqEditors ...RequestEditorFn) (*GetV1CertificationsResponse, error)
+
 	// PostV1CertificationsWithBodyWithResponse request certification of a pool period; captures its grams (operator)
 	//
 	// request certification of a pool period; captures its grams (operator). Roles: operator.
@@ -17034,9 +20303,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/certifications (the `PostV1Certifications` operationId).
 	PostV1CertificationsWithResponse(ctx context.Context, params *PostV1CertificationsParams, body PostV1CertificationsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1CertificationsResponse, error)
 
-	// GetV1CertificationsByIdWithResponse read a certification batch (drafts: its operator, province, auditors)
+	// GetV1CertificationsByIdWithResponse read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
 	//
-	// read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	// read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -17583,6 +20852,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/methodologies/{id} (the `GetV1MethodologiesById` operationId).
 	GetV1MethodologiesByIdWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetV1MethodologiesByIdResponse, error)
 
+	// GetV1OffsetsWithResponse page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+	//
+	// page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/offsets (the `GetV1Offsets` operationId).
+	GetV1OffsetsWithResponse(ctx context.Context, params *GetV1OffsetsParams, reqEditors ...RequestEditorFn) (*GetV1OffsetsResponse, error)
+
 	// PostV1OffsetsWithBodyWithResponse surrender units against the ETS obligation the province recorded, within its cap (enterprise)
 	//
 	// surrender units against the ETS obligation the province recorded, within its cap (enterprise). Roles: enterprise.
@@ -17628,6 +20906,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/operators (the `PostV1Operators` operationId).
 	PostV1OperatorsWithResponse(ctx context.Context, params *PostV1OperatorsParams, body PostV1OperatorsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1OperatorsResponse, error)
 
+	// GetV1PointsStatsWithResponse points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+	//
+	// points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/points/stats (the `GetV1PointsStats` operationId).
+	GetV1PointsStatsWithResponse(ctx context.Context, params *GetV1PointsStatsParams, reqEditors ...RequestEditorFn) (*GetV1PointsStatsResponse, error)
+
 	// GetV1ProgrammeRulesWithResponse list every version of the programme-wide rules
 	//
 	// list every version of the programme-wide rules. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
@@ -17672,6 +20959,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/public/checkpoints/latest (the `GetV1PublicCheckpointsLatest` operationId).
 	GetV1PublicCheckpointsLatestWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1PublicCheckpointsLatestResponse, error)
+
+	// GetV1QuotaAllocationsWithResponse page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+	//
+	// page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/quota/allocations (the `GetV1QuotaAllocations` operationId).
+	GetV1QuotaAllocationsWithResponse(ctx context.Context, params *GetV1QuotaAllocationsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaAllocationsResponse, error)
 
 	// PostV1QuotaAllocationsByIdConsumptionWithBodyWithResponse consume an allocation when its project is commissioned
 	//
@@ -17907,6 +21203,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/quota/config (the `PostV1QuotaConfig` operationId).
 	PostV1QuotaConfigWithResponse(ctx context.Context, params *PostV1QuotaConfigParams, body PostV1QuotaConfigJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1QuotaConfigResponse, error)
 
+	// GetV1QuotaCorrectionsWithResponse page corrections of index sources; status=pending is the checker's inbox
+	//
+	// page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/quota/corrections (the `GetV1QuotaCorrections` operationId).
+	GetV1QuotaCorrectionsWithResponse(ctx context.Context, params *GetV1QuotaCorrectionsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaCorrectionsResponse, error)
+
 	// PostV1QuotaCorrectionsWithBodyWithResponse propose a correction of a recognised source (maker)
 	//
 	// propose a correction of a recognised source (maker). Roles: province.
@@ -18042,6 +21347,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/quota/sources/{id}/approval (the `PostV1QuotaSourcesByIdApproval` operationId).
 	PostV1QuotaSourcesByIdApprovalWithResponse(ctx context.Context, id string, params *PostV1QuotaSourcesByIdApprovalParams, body PostV1QuotaSourcesByIdApprovalJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1QuotaSourcesByIdApprovalResponse, error)
 
+	// GetV1QuotaStockpilingsWithResponse page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+	//
+	// page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/quota/stockpilings (the `GetV1QuotaStockpilings` operationId).
+	GetV1QuotaStockpilingsWithResponse(ctx context.Context, params *GetV1QuotaStockpilingsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaStockpilingsResponse, error)
+
 	// PostV1QuotaStockpilingsWithBodyWithResponse stockpile a recognised source into the province and city reserves
 	//
 	// stockpile a recognised source into the province and city reserves. Roles: province.
@@ -18059,6 +21373,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/quota/stockpilings (the `PostV1QuotaStockpilings` operationId).
 	PostV1QuotaStockpilingsWithResponse(ctx context.Context, params *PostV1QuotaStockpilingsParams, body PostV1QuotaStockpilingsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1QuotaStockpilingsResponse, error)
+
+	// GetV1QuotaTransfersWithResponse page moves between reserves (a city those from or to its own)
+	//
+	// page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/quota/transfers (the `GetV1QuotaTransfers` operationId).
+	GetV1QuotaTransfersWithResponse(ctx context.Context, params *GetV1QuotaTransfersParams, reqEditors ...RequestEditorFn) (*GetV1QuotaTransfersResponse, error)
 
 	// PostV1QuotaTransfersWithBodyWithResponse move indices between reserves
 	//
@@ -18105,6 +21428,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/registry/obligations/{enterprise}/{year} (the `GetV1RegistryObligationsByEnterpriseByYear` operationId).
 	GetV1RegistryObligationsByEnterpriseByYearWithResponse(ctx context.Context, enterprise string, year string, reqEditors ...RequestEditorFn) (*GetV1RegistryObligationsByEnterpriseByYearResponse, error)
 
+	// GetV1RegistryPoliciesWithResponse page every registry policy version, the latest valid_from first (public)
+	//
+	// page every registry policy version, the latest valid_from first (public). Public: no token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/registry/policies (the `GetV1RegistryPolicies` operationId).
+	GetV1RegistryPoliciesWithResponse(ctx context.Context, params *GetV1RegistryPoliciesParams, reqEditors ...RequestEditorFn) (*GetV1RegistryPoliciesResponse, error)
+
 	// PostV1RegistryPoliciesWithBodyWithResponse publish a registry policy version from a future valid_from
 	//
 	// publish a registry policy version from a future valid_from. Roles: province.
@@ -18149,6 +21481,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/registry/verify (the `GetV1RegistryVerify` operationId).
 	GetV1RegistryVerifyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1RegistryVerifyResponse, error)
+
+	// GetV1RetirementsWithResponse page the public register of retirements (mine=true: the caller's own)
+	//
+	// page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/retirements (the `GetV1Retirements` operationId).
+	GetV1RetirementsWithResponse(ctx context.Context, params *GetV1RetirementsParams, reqEditors ...RequestEditorFn) (*GetV1RetirementsResponse, error)
 
 	// PostV1RetirementsWithBodyWithResponse retire own units of one vintage for a purpose and beneficiary; returns the certificate
 	//
@@ -18203,6 +21544,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/rewards (the `PostV1Rewards` operationId).
 	PostV1RewardsWithResponse(ctx context.Context, params *PostV1RewardsParams, body PostV1RewardsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1RewardsResponse, error)
+
+	// GetV1TradesWithResponse page the trades the caller sells or buys (province, auditors: all)
+	//
+	// page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/trades (the `GetV1Trades` operationId).
+	GetV1TradesWithResponse(ctx context.Context, params *GetV1TradesParams, reqEditors ...RequestEditorFn) (*GetV1TradesResponse, error)
 
 	// PostV1TradesWithBodyWithResponse offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout
 	//
@@ -18266,6 +21616,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/trades/{id}/cancellation (the `PostV1TradesByIdCancellation` operationId).
 	PostV1TradesByIdCancellationWithResponse(ctx context.Context, id string, params *PostV1TradesByIdCancellationParams, body PostV1TradesByIdCancellationJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1TradesByIdCancellationResponse, error)
+
+	// GetV1TransactionsWithResponse page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+	//
+	// page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/transactions (the `GetV1Transactions` operationId).
+	GetV1TransactionsWithResponse(ctx context.Context, params *GetV1TransactionsParams, reqEditors ...RequestEditorFn) (*GetV1TransactionsResponse, error)
 
 	// PostV1TransactionsWithBodyWithResponse post an administrative transaction
 	//
@@ -18366,6 +21725,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/transactions/{id}/void (the `PostV1TransactionsByIdVoid` operationId).
 	PostV1TransactionsByIdVoidWithResponse(ctx context.Context, id string, params *PostV1TransactionsByIdVoidParams, body PostV1TransactionsByIdVoidJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1TransactionsByIdVoidResponse, error)
 
+	// GetV1TransfersWithResponse page the transfers the caller sent or received (province, auditors: all)
+	//
+	// page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/transfers (the `GetV1Transfers` operationId).
+	GetV1TransfersWithResponse(ctx context.Context, params *GetV1TransfersParams, reqEditors ...RequestEditorFn) (*GetV1TransfersResponse, error)
+
 	// PostV1TransfersWithBodyWithResponse move own units to another holder (FIFO, or a named serial range)
 	//
 	// move own units to another holder (FIFO, or a named serial range). Roles: enterprise, operator.
@@ -18383,6 +21751,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/transfers (the `PostV1Transfers` operationId).
 	PostV1TransfersWithResponse(ctx context.Context, params *PostV1TransfersParams, body PostV1TransfersJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1TransfersResponse, error)
+
+	// GetV1VerifiersWithResponse page the accredited verification bodies (public)
+	//
+	// page the accredited verification bodies (public). Public: no token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/verifiers (the `GetV1Verifiers` operationId).
+	GetV1VerifiersWithResponse(ctx context.Context, params *GetV1VerifiersParams, reqEditors ...RequestEditorFn) (*GetV1VerifiersResponse, error)
 
 	// PostV1VerifiersWithBodyWithResponse accredit a verification body
 	//
@@ -18786,6 +22163,140 @@ func (r GetReadyzResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetReadyzResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1AccountsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Accounts
+type GetV1AccountsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1AccountsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Accounts
+type GetV1AccountsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1AccountsResponse401Headers the declared response headers of an HTTP 401 response for GetV1Accounts
+type GetV1AccountsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1AccountsResponse429Headers the declared response headers of an HTTP 429 response for GetV1Accounts
+type GetV1AccountsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1AccountsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Accounts
+type GetV1AccountsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1AccountsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Accounts
+type GetV1AccountsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1AccountsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Accounts
+type GetV1AccountsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1AccountsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewAccountView
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1AccountsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1AccountsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1AccountsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1AccountsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1AccountsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1AccountsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1AccountsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1AccountsResponse) GetJSON200() *PageViewAccountView {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1AccountsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1AccountsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1AccountsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1AccountsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19646,6 +23157,154 @@ func (r GetV1AuditVerifyResponse) ContentType() string {
 	return ""
 }
 
+// GetV1BehavioursResponse200Headers the declared response headers of an HTTP 200 response for GetV1Behaviours
+type GetV1BehavioursResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse400Headers the declared response headers of an HTTP 400 response for GetV1Behaviours
+type GetV1BehavioursResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse401Headers the declared response headers of an HTTP 401 response for GetV1Behaviours
+type GetV1BehavioursResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse403Headers the declared response headers of an HTTP 403 response for GetV1Behaviours
+type GetV1BehavioursResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse429Headers the declared response headers of an HTTP 429 response for GetV1Behaviours
+type GetV1BehavioursResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1BehavioursResponse500Headers the declared response headers of an HTTP 500 response for GetV1Behaviours
+type GetV1BehavioursResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse503Headers the declared response headers of an HTTP 503 response for GetV1Behaviours
+type GetV1BehavioursResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1BehavioursResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Behaviours
+type GetV1BehavioursResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1BehavioursResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewPointsOperatorRecord
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1BehavioursResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1BehavioursResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1BehavioursResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1BehavioursResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1BehavioursResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1BehavioursResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1BehavioursResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1BehavioursResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1BehavioursResponse) GetJSON200() *PageViewPointsOperatorRecord {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1BehavioursResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1BehavioursResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1BehavioursResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1BehavioursResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1BehavioursResponse200Headers the declared response headers of an HTTP 200 response for PostV1Behaviours
 type PostV1BehavioursResponse200Headers struct {
 	IdempotentReplayed *string
@@ -19851,6 +23510,154 @@ func (r PostV1BehavioursResponse) ContentType() string {
 	return ""
 }
 
+// GetV1CancellationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Cancellations
+type GetV1CancellationsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Cancellations
+type GetV1CancellationsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse401Headers the declared response headers of an HTTP 401 response for GetV1Cancellations
+type GetV1CancellationsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse403Headers the declared response headers of an HTTP 403 response for GetV1Cancellations
+type GetV1CancellationsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse429Headers the declared response headers of an HTTP 429 response for GetV1Cancellations
+type GetV1CancellationsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1CancellationsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Cancellations
+type GetV1CancellationsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Cancellations
+type GetV1CancellationsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1CancellationsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Cancellations
+type GetV1CancellationsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1CancellationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryCancellation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1CancellationsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1CancellationsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1CancellationsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1CancellationsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1CancellationsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1CancellationsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1CancellationsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1CancellationsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1CancellationsResponse) GetJSON200() *PageViewRegistryCancellation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1CancellationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1CancellationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1CancellationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1CancellationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1CancellationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Cancellations
 type PostV1CancellationsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -20050,6 +23857,111 @@ func (r PostV1CancellationsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PostV1CancellationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1CertificationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Certifications
+type GetV1CertificationsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1CertificationsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Certifications
+type GetV1CertificationsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1CertificationsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Certifications
+type GetV1CertificationsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1CertificationsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Certifications
+type GetV1CertificationsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1CertificationsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Certifications
+type GetV1CertificationsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1CertificationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryBatch
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1CertificationsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1CertificationsResponse400Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1CertificationsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1CertificationsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1CertificationsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1CertificationsResponse) GetJSON200() *PageViewRegistryBatch {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1CertificationsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1CertificationsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1CertificationsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1CertificationsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1CertificationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1CertificationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1CertificationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1CertificationsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -20266,19 +24178,8 @@ type GetV1CertificationsByIdResponse200Headers struct {
 	XRequestId string
 }
 
-// GetV1CertificationsByIdResponse401Headers the declared response headers of an HTTP 401 response for GetV1CertificationsById
-type GetV1CertificationsByIdResponse401Headers struct {
-	XRequestId string
-}
-
 // GetV1CertificationsByIdResponse404Headers the declared response headers of an HTTP 404 response for GetV1CertificationsById
 type GetV1CertificationsByIdResponse404Headers struct {
-	XRequestId string
-}
-
-// GetV1CertificationsByIdResponse429Headers the declared response headers of an HTTP 429 response for GetV1CertificationsById
-type GetV1CertificationsByIdResponse429Headers struct {
-	RetryAfter string
 	XRequestId string
 }
 
@@ -20303,12 +24204,8 @@ type GetV1CertificationsByIdResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *RegistryBatch
-	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
-	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -20317,12 +24214,8 @@ type GetV1CertificationsByIdResponse struct {
 	ApplicationproblemJSONDefault *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetV1CertificationsByIdResponse200Headers
-	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *GetV1CertificationsByIdResponse401Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetV1CertificationsByIdResponse404Headers
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *GetV1CertificationsByIdResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetV1CertificationsByIdResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -20336,19 +24229,9 @@ func (r GetV1CertificationsByIdResponse) GetJSON200() *RegistryBatch {
 	return r.JSON200
 }
 
-// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r GetV1CertificationsByIdResponse) GetApplicationproblemJSON401() *Problem {
-	return r.ApplicationproblemJSON401
-}
-
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetV1CertificationsByIdResponse) GetApplicationproblemJSON404() *Problem {
 	return r.ApplicationproblemJSON404
-}
-
-// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r GetV1CertificationsByIdResponse) GetApplicationproblemJSON429() *Problem {
-	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -27296,6 +31179,154 @@ func (r GetV1MethodologiesByIdResponse) ContentType() string {
 	return ""
 }
 
+// GetV1OffsetsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Offsets
+type GetV1OffsetsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Offsets
+type GetV1OffsetsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse401Headers the declared response headers of an HTTP 401 response for GetV1Offsets
+type GetV1OffsetsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse403Headers the declared response headers of an HTTP 403 response for GetV1Offsets
+type GetV1OffsetsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse429Headers the declared response headers of an HTTP 429 response for GetV1Offsets
+type GetV1OffsetsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1OffsetsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Offsets
+type GetV1OffsetsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Offsets
+type GetV1OffsetsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1OffsetsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Offsets
+type GetV1OffsetsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1OffsetsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryOffsetRecord
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1OffsetsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1OffsetsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1OffsetsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1OffsetsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1OffsetsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1OffsetsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1OffsetsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1OffsetsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1OffsetsResponse) GetJSON200() *PageViewRegistryOffsetRecord {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1OffsetsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1OffsetsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1OffsetsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1OffsetsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1OffsetsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Offsets
 type PostV1OffsetsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -27826,6 +31857,155 @@ func (r PostV1OperatorsResponse) ContentType() string {
 	return ""
 }
 
+// GetV1PointsStatsResponse200Headers the declared response headers of an HTTP 200 response for GetV1PointsStats
+type GetV1PointsStatsResponse200Headers struct {
+	ContentDisposition *string
+	XRequestId         string
+}
+
+// GetV1PointsStatsResponse400Headers the declared response headers of an HTTP 400 response for GetV1PointsStats
+type GetV1PointsStatsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse401Headers the declared response headers of an HTTP 401 response for GetV1PointsStats
+type GetV1PointsStatsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse403Headers the declared response headers of an HTTP 403 response for GetV1PointsStats
+type GetV1PointsStatsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse429Headers the declared response headers of an HTTP 429 response for GetV1PointsStats
+type GetV1PointsStatsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse500Headers the declared response headers of an HTTP 500 response for GetV1PointsStats
+type GetV1PointsStatsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse503Headers the declared response headers of an HTTP 503 response for GetV1PointsStats
+type GetV1PointsStatsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1PointsStatsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1PointsStats
+type GetV1PointsStatsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1PointsStatsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PointsStats
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1PointsStatsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1PointsStatsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1PointsStatsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1PointsStatsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1PointsStatsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1PointsStatsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1PointsStatsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1PointsStatsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1PointsStatsResponse) GetJSON200() *PointsStats {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1PointsStatsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1PointsStatsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1PointsStatsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1PointsStatsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetV1ProgrammeRulesResponse200Headers the declared response headers of an HTTP 200 response for GetV1ProgrammeRules
 type GetV1ProgrammeRulesResponse200Headers struct {
 	XRequestId string
@@ -28343,6 +32523,154 @@ func (r GetV1PublicCheckpointsLatestResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetV1PublicCheckpointsLatestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1QuotaAllocationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse400Headers the declared response headers of an HTTP 400 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse401Headers the declared response headers of an HTTP 401 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse403Headers the declared response headers of an HTTP 403 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse429Headers the declared response headers of an HTTP 429 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse500Headers the declared response headers of an HTTP 500 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse503Headers the declared response headers of an HTTP 503 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1QuotaAllocationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewQuotaAllocation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1QuotaAllocationsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1QuotaAllocationsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1QuotaAllocationsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1QuotaAllocationsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1QuotaAllocationsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1QuotaAllocationsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1QuotaAllocationsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1QuotaAllocationsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1QuotaAllocationsResponse) GetJSON200() *PageViewQuotaAllocation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1QuotaAllocationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1QuotaAllocationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1QuotaAllocationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1QuotaAllocationsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -31294,6 +35622,154 @@ func (r PostV1QuotaConfigResponse) ContentType() string {
 	return ""
 }
 
+// GetV1QuotaCorrectionsResponse200Headers the declared response headers of an HTTP 200 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse400Headers the declared response headers of an HTTP 400 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse401Headers the declared response headers of an HTTP 401 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse403Headers the declared response headers of an HTTP 403 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse429Headers the declared response headers of an HTTP 429 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse500Headers the declared response headers of an HTTP 500 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse503Headers the declared response headers of an HTTP 503 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1QuotaCorrectionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewQuotaCorrection
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1QuotaCorrectionsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1QuotaCorrectionsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1QuotaCorrectionsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1QuotaCorrectionsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1QuotaCorrectionsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1QuotaCorrectionsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1QuotaCorrectionsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1QuotaCorrectionsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1QuotaCorrectionsResponse) GetJSON200() *PageViewQuotaCorrection {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1QuotaCorrectionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1QuotaCorrectionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1QuotaCorrectionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1QuotaCorrectionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1QuotaCorrectionsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaCorrections
 type PostV1QuotaCorrectionsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -33089,6 +37565,154 @@ func (r PostV1QuotaSourcesByIdApprovalResponse) ContentType() string {
 	return ""
 }
 
+// GetV1QuotaStockpilingsResponse200Headers the declared response headers of an HTTP 200 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse400Headers the declared response headers of an HTTP 400 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse401Headers the declared response headers of an HTTP 401 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse403Headers the declared response headers of an HTTP 403 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse429Headers the declared response headers of an HTTP 429 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse500Headers the declared response headers of an HTTP 500 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse503Headers the declared response headers of an HTTP 503 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1QuotaStockpilingsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewQuotaStockpiling
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1QuotaStockpilingsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1QuotaStockpilingsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1QuotaStockpilingsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1QuotaStockpilingsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1QuotaStockpilingsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1QuotaStockpilingsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1QuotaStockpilingsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1QuotaStockpilingsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1QuotaStockpilingsResponse) GetJSON200() *PageViewQuotaStockpiling {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1QuotaStockpilingsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1QuotaStockpilingsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1QuotaStockpilingsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1QuotaStockpilingsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1QuotaStockpilingsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaStockpilings
 type PostV1QuotaStockpilingsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -33288,6 +37912,154 @@ func (r PostV1QuotaStockpilingsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PostV1QuotaStockpilingsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1QuotaTransfersResponse200Headers the declared response headers of an HTTP 200 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse400Headers the declared response headers of an HTTP 400 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse401Headers the declared response headers of an HTTP 401 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse403Headers the declared response headers of an HTTP 403 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse429Headers the declared response headers of an HTTP 429 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse500Headers the declared response headers of an HTTP 500 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse503Headers the declared response headers of an HTTP 503 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1QuotaTransfersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewQuotaTransfer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1QuotaTransfersResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1QuotaTransfersResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1QuotaTransfersResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1QuotaTransfersResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1QuotaTransfersResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1QuotaTransfersResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1QuotaTransfersResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1QuotaTransfersResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1QuotaTransfersResponse) GetJSON200() *PageViewQuotaTransfer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1QuotaTransfersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1QuotaTransfersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1QuotaTransfersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1QuotaTransfersResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -33852,6 +38624,111 @@ func (r GetV1RegistryObligationsByEnterpriseByYearResponse) ContentType() string
 	return ""
 }
 
+// GetV1RegistryPoliciesResponse200Headers the declared response headers of an HTTP 200 response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1RegistryPoliciesResponse400Headers the declared response headers of an HTTP 400 response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1RegistryPoliciesResponse500Headers the declared response headers of an HTTP 500 response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1RegistryPoliciesResponse503Headers the declared response headers of an HTTP 503 response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1RegistryPoliciesResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1RegistryPoliciesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryPolicy
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1RegistryPoliciesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1RegistryPoliciesResponse400Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1RegistryPoliciesResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1RegistryPoliciesResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1RegistryPoliciesResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1RegistryPoliciesResponse) GetJSON200() *PageViewRegistryPolicy {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1RegistryPoliciesResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1RegistryPoliciesResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1RegistryPoliciesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1RegistryPoliciesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1RegistryPoliciesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1RegistryPoliciesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1RegistryPoliciesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1RegistryPoliciesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1RegistryPoliciesResponse200Headers the declared response headers of an HTTP 200 response for PostV1RegistryPolicies
 type PostV1RegistryPoliciesResponse200Headers struct {
 	IdempotentReplayed *string
@@ -34367,6 +39244,111 @@ func (r GetV1RegistryVerifyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetV1RegistryVerifyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1RetirementsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Retirements
+type GetV1RetirementsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1RetirementsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Retirements
+type GetV1RetirementsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1RetirementsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Retirements
+type GetV1RetirementsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1RetirementsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Retirements
+type GetV1RetirementsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1RetirementsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Retirements
+type GetV1RetirementsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1RetirementsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryCertificate
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1RetirementsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1RetirementsResponse400Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1RetirementsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1RetirementsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1RetirementsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1RetirementsResponse) GetJSON200() *PageViewRegistryCertificate {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1RetirementsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1RetirementsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1RetirementsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1RetirementsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1RetirementsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1RetirementsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1RetirementsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1RetirementsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -35003,6 +39985,154 @@ func (r PostV1RewardsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PostV1RewardsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1TradesResponse200Headers the declared response headers of an HTTP 200 response for GetV1Trades
+type GetV1TradesResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse400Headers the declared response headers of an HTTP 400 response for GetV1Trades
+type GetV1TradesResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse401Headers the declared response headers of an HTTP 401 response for GetV1Trades
+type GetV1TradesResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse403Headers the declared response headers of an HTTP 403 response for GetV1Trades
+type GetV1TradesResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse429Headers the declared response headers of an HTTP 429 response for GetV1Trades
+type GetV1TradesResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TradesResponse500Headers the declared response headers of an HTTP 500 response for GetV1Trades
+type GetV1TradesResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse503Headers the declared response headers of an HTTP 503 response for GetV1Trades
+type GetV1TradesResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TradesResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Trades
+type GetV1TradesResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1TradesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryTradeSummary
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1TradesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1TradesResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1TradesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1TradesResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1TradesResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1TradesResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1TradesResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1TradesResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1TradesResponse) GetJSON200() *PageViewRegistryTradeSummary {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1TradesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1TradesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1TradesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1TradesResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -35780,6 +40910,140 @@ func (r PostV1TradesByIdCancellationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PostV1TradesByIdCancellationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1TransactionsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Transactions
+type GetV1TransactionsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1TransactionsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Transactions
+type GetV1TransactionsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1TransactionsResponse401Headers the declared response headers of an HTTP 401 response for GetV1Transactions
+type GetV1TransactionsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1TransactionsResponse429Headers the declared response headers of an HTTP 429 response for GetV1Transactions
+type GetV1TransactionsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TransactionsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Transactions
+type GetV1TransactionsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1TransactionsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Transactions
+type GetV1TransactionsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TransactionsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Transactions
+type GetV1TransactionsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1TransactionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewTransactionView
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1TransactionsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1TransactionsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1TransactionsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1TransactionsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1TransactionsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1TransactionsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1TransactionsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1TransactionsResponse) GetJSON200() *PageViewTransactionView {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1TransactionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1TransactionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1TransactionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1TransactionsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -36987,6 +42251,154 @@ func (r PostV1TransactionsByIdVoidResponse) ContentType() string {
 	return ""
 }
 
+// GetV1TransfersResponse200Headers the declared response headers of an HTTP 200 response for GetV1Transfers
+type GetV1TransfersResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse400Headers the declared response headers of an HTTP 400 response for GetV1Transfers
+type GetV1TransfersResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse401Headers the declared response headers of an HTTP 401 response for GetV1Transfers
+type GetV1TransfersResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse403Headers the declared response headers of an HTTP 403 response for GetV1Transfers
+type GetV1TransfersResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse429Headers the declared response headers of an HTTP 429 response for GetV1Transfers
+type GetV1TransfersResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TransfersResponse500Headers the declared response headers of an HTTP 500 response for GetV1Transfers
+type GetV1TransfersResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse503Headers the declared response headers of an HTTP 503 response for GetV1Transfers
+type GetV1TransfersResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TransfersResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Transfers
+type GetV1TransfersResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1TransfersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryTransferRecord
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1TransfersResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1TransfersResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1TransfersResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1TransfersResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1TransfersResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1TransfersResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1TransfersResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1TransfersResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1TransfersResponse) GetJSON200() *PageViewRegistryTransferRecord {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1TransfersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1TransfersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1TransfersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1TransfersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1TransfersResponse200Headers the declared response headers of an HTTP 200 response for PostV1Transfers
 type PostV1TransfersResponse200Headers struct {
 	IdempotentReplayed *string
@@ -37186,6 +42598,111 @@ func (r PostV1TransfersResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PostV1TransfersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1VerifiersResponse200Headers the declared response headers of an HTTP 200 response for GetV1Verifiers
+type GetV1VerifiersResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1VerifiersResponse400Headers the declared response headers of an HTTP 400 response for GetV1Verifiers
+type GetV1VerifiersResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1VerifiersResponse500Headers the declared response headers of an HTTP 500 response for GetV1Verifiers
+type GetV1VerifiersResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1VerifiersResponse503Headers the declared response headers of an HTTP 503 response for GetV1Verifiers
+type GetV1VerifiersResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1VerifiersResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Verifiers
+type GetV1VerifiersResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1VerifiersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryVerifier
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1VerifiersResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1VerifiersResponse400Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1VerifiersResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1VerifiersResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1VerifiersResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1VerifiersResponse) GetJSON200() *PageViewRegistryVerifier {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1VerifiersResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1VerifiersResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1VerifiersResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1VerifiersResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1VerifiersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1VerifiersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1VerifiersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1VerifiersResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -37472,6 +42989,21 @@ func (c *ClientWithResponses) GetReadyzWithResponse(ctx context.Context, reqEdit
 	return ParseGetReadyzResponse(rsp)
 }
 
+// GetV1AccountsWithResponse page accounts by id with their balances (others than province and auditors: their own)
+//
+// page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts (the `GetV1Accounts` operationId).
+func (c *ClientWithResponses) GetV1AccountsWithResponse(ctx context.Context, params *GetV1AccountsParams, reqEditors ...RequestEditorFn) (*GetV1AccountsResponse, error) {
+	rsp, err := c.GetV1Accounts(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1AccountsResponse(rsp)
+}
+
 // PostV1AccountsWithBodyWithResponse open an account of the chart
 //
 // open an account of the chart. Roles: province.
@@ -37577,6 +43109,21 @@ func (c *ClientWithResponses) GetV1AuditVerifyWithResponse(ctx context.Context, 
 	return ParseGetV1AuditVerifyResponse(rsp)
 }
 
+// GetV1BehavioursWithResponse page behaviour records with each one's result (an operator its own: by record_id or time range)
+//
+// page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/behaviours (the `GetV1Behaviours` operationId).
+func (c *ClientWithResponses) GetV1BehavioursWithResponse(ctx context.Context, params *GetV1BehavioursParams, reqEditors ...RequestEditorFn) (*GetV1BehavioursResponse, error) {
+	rsp, err := c.GetV1Behaviours(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1BehavioursResponse(rsp)
+}
+
 // PostV1BehavioursWithBodyWithResponse report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
 //
 // report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates). Roles: operator. Citizen journey, step 1: the operator reports trips of citizens who entrusted it; each record gets a result.
@@ -37605,6 +43152,21 @@ func (c *ClientWithResponses) PostV1BehavioursWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParsePostV1BehavioursResponse(rsp)
+}
+
+// GetV1CancellationsWithResponse page administrative cancellations (a holder those of its own holding; province, auditors: all)
+//
+// page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/cancellations (the `GetV1Cancellations` operationId).
+func (c *ClientWithResponses) GetV1CancellationsWithResponse(ctx context.Context, params *GetV1CancellationsParams, reqEditors ...RequestEditorFn) (*GetV1CancellationsResponse, error) {
+	rsp, err := c.GetV1Cancellations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1CancellationsResponse(rsp)
 }
 
 // PostV1CancellationsWithBodyWithResponse cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
@@ -37637,6 +43199,21 @@ func (c *ClientWithResponses) PostV1CancellationsWithResponse(ctx context.Contex
 	return ParsePostV1CancellationsResponse(rsp)
 }
 
+// GetV1CertificationsWithResponse page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+//
+// page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/certifications (the `GetV1Certifications` operationId).
+func (c *ClientWithResponses) GetV1CertificationsWithResponse(ctx context.Context, params *GetV1CertificationsParams, reqEditors ...RequestEditorFn) (*GetV1CertificationsResponse, error) {
+	rsp, err := c.GetV1Certifications(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1CertificationsResponse(rsp)
+}
+
 // PostV1CertificationsWithBodyWithResponse request certification of a pool period; captures its grams (operator)
 //
 // request certification of a pool period; captures its grams (operator). Roles: operator.
@@ -37667,9 +43244,9 @@ func (c *ClientWithResponses) PostV1CertificationsWithResponse(ctx context.Conte
 	return ParsePostV1CertificationsResponse(rsp)
 }
 
-// GetV1CertificationsByIdWithResponse read a certification batch (drafts: its operator, province, auditors)
+// GetV1CertificationsByIdWithResponse read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
 //
-// read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+// read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -38582,6 +44159,21 @@ func (c *ClientWithResponses) GetV1MethodologiesByIdWithResponse(ctx context.Con
 	return ParseGetV1MethodologiesByIdResponse(rsp)
 }
 
+// GetV1OffsetsWithResponse page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+//
+// page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/offsets (the `GetV1Offsets` operationId).
+func (c *ClientWithResponses) GetV1OffsetsWithResponse(ctx context.Context, params *GetV1OffsetsParams, reqEditors ...RequestEditorFn) (*GetV1OffsetsResponse, error) {
+	rsp, err := c.GetV1Offsets(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1OffsetsResponse(rsp)
+}
+
 // PostV1OffsetsWithBodyWithResponse surrender units against the ETS obligation the province recorded, within its cap (enterprise)
 //
 // surrender units against the ETS obligation the province recorded, within its cap (enterprise). Roles: enterprise.
@@ -38657,6 +44249,21 @@ func (c *ClientWithResponses) PostV1OperatorsWithResponse(ctx context.Context, p
 	return ParsePostV1OperatorsResponse(rsp)
 }
 
+// GetV1PointsStatsWithResponse points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+//
+// points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/points/stats (the `GetV1PointsStats` operationId).
+func (c *ClientWithResponses) GetV1PointsStatsWithResponse(ctx context.Context, params *GetV1PointsStatsParams, reqEditors ...RequestEditorFn) (*GetV1PointsStatsResponse, error) {
+	rsp, err := c.GetV1PointsStats(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1PointsStatsResponse(rsp)
+}
+
 // GetV1ProgrammeRulesWithResponse list every version of the programme-wide rules
 //
 // list every version of the programme-wide rules. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
@@ -38730,6 +44337,21 @@ func (c *ClientWithResponses) GetV1PublicCheckpointsLatestWithResponse(ctx conte
 		return nil, err
 	}
 	return ParseGetV1PublicCheckpointsLatestResponse(rsp)
+}
+
+// GetV1QuotaAllocationsWithResponse page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+//
+// page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/quota/allocations (the `GetV1QuotaAllocations` operationId).
+func (c *ClientWithResponses) GetV1QuotaAllocationsWithResponse(ctx context.Context, params *GetV1QuotaAllocationsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaAllocationsResponse, error) {
+	rsp, err := c.GetV1QuotaAllocations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1QuotaAllocationsResponse(rsp)
 }
 
 // PostV1QuotaAllocationsByIdConsumptionWithBodyWithResponse consume an allocation when its project is commissioned
@@ -39122,6 +44744,21 @@ func (c *ClientWithResponses) PostV1QuotaConfigWithResponse(ctx context.Context,
 	return ParsePostV1QuotaConfigResponse(rsp)
 }
 
+// GetV1QuotaCorrectionsWithResponse page corrections of index sources; status=pending is the checker's inbox
+//
+// page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/quota/corrections (the `GetV1QuotaCorrections` operationId).
+func (c *ClientWithResponses) GetV1QuotaCorrectionsWithResponse(ctx context.Context, params *GetV1QuotaCorrectionsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaCorrectionsResponse, error) {
+	rsp, err := c.GetV1QuotaCorrections(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1QuotaCorrectionsResponse(rsp)
+}
+
 // PostV1QuotaCorrectionsWithBodyWithResponse propose a correction of a recognised source (maker)
 //
 // propose a correction of a recognised source (maker). Roles: province.
@@ -39347,6 +44984,21 @@ func (c *ClientWithResponses) PostV1QuotaSourcesByIdApprovalWithResponse(ctx con
 	return ParsePostV1QuotaSourcesByIdApprovalResponse(rsp)
 }
 
+// GetV1QuotaStockpilingsWithResponse page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+//
+// page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/quota/stockpilings (the `GetV1QuotaStockpilings` operationId).
+func (c *ClientWithResponses) GetV1QuotaStockpilingsWithResponse(ctx context.Context, params *GetV1QuotaStockpilingsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaStockpilingsResponse, error) {
+	rsp, err := c.GetV1QuotaStockpilings(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1QuotaStockpilingsResponse(rsp)
+}
+
 // PostV1QuotaStockpilingsWithBodyWithResponse stockpile a recognised source into the province and city reserves
 //
 // stockpile a recognised source into the province and city reserves. Roles: province.
@@ -39375,6 +45027,21 @@ func (c *ClientWithResponses) PostV1QuotaStockpilingsWithResponse(ctx context.Co
 		return nil, err
 	}
 	return ParsePostV1QuotaStockpilingsResponse(rsp)
+}
+
+// GetV1QuotaTransfersWithResponse page moves between reserves (a city those from or to its own)
+//
+// page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/quota/transfers (the `GetV1QuotaTransfers` operationId).
+func (c *ClientWithResponses) GetV1QuotaTransfersWithResponse(ctx context.Context, params *GetV1QuotaTransfersParams, reqEditors ...RequestEditorFn) (*GetV1QuotaTransfersResponse, error) {
+	rsp, err := c.GetV1QuotaTransfers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1QuotaTransfersResponse(rsp)
 }
 
 // PostV1QuotaTransfersWithBodyWithResponse move indices between reserves
@@ -39452,6 +45119,21 @@ func (c *ClientWithResponses) GetV1RegistryObligationsByEnterpriseByYearWithResp
 	return ParseGetV1RegistryObligationsByEnterpriseByYearResponse(rsp)
 }
 
+// GetV1RegistryPoliciesWithResponse page every registry policy version, the latest valid_from first (public)
+//
+// page every registry policy version, the latest valid_from first (public). Public: no token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/registry/policies (the `GetV1RegistryPolicies` operationId).
+func (c *ClientWithResponses) GetV1RegistryPoliciesWithResponse(ctx context.Context, params *GetV1RegistryPoliciesParams, reqEditors ...RequestEditorFn) (*GetV1RegistryPoliciesResponse, error) {
+	rsp, err := c.GetV1RegistryPolicies(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1RegistryPoliciesResponse(rsp)
+}
+
 // PostV1RegistryPoliciesWithBodyWithResponse publish a registry policy version from a future valid_from
 //
 // publish a registry policy version from a future valid_from. Roles: province.
@@ -39525,6 +45207,21 @@ func (c *ClientWithResponses) GetV1RegistryVerifyWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseGetV1RegistryVerifyResponse(rsp)
+}
+
+// GetV1RetirementsWithResponse page the public register of retirements (mine=true: the caller's own)
+//
+// page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/retirements (the `GetV1Retirements` operationId).
+func (c *ClientWithResponses) GetV1RetirementsWithResponse(ctx context.Context, params *GetV1RetirementsParams, reqEditors ...RequestEditorFn) (*GetV1RetirementsResponse, error) {
+	rsp, err := c.GetV1Retirements(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1RetirementsResponse(rsp)
 }
 
 // PostV1RetirementsWithBodyWithResponse retire own units of one vintage for a purpose and beneficiary; returns the certificate
@@ -39615,6 +45312,21 @@ func (c *ClientWithResponses) PostV1RewardsWithResponse(ctx context.Context, par
 		return nil, err
 	}
 	return ParsePostV1RewardsResponse(rsp)
+}
+
+// GetV1TradesWithResponse page the trades the caller sells or buys (province, auditors: all)
+//
+// page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/trades (the `GetV1Trades` operationId).
+func (c *ClientWithResponses) GetV1TradesWithResponse(ctx context.Context, params *GetV1TradesParams, reqEditors ...RequestEditorFn) (*GetV1TradesResponse, error) {
+	rsp, err := c.GetV1Trades(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1TradesResponse(rsp)
 }
 
 // PostV1TradesWithBodyWithResponse offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout
@@ -39720,6 +45432,21 @@ func (c *ClientWithResponses) PostV1TradesByIdCancellationWithResponse(ctx conte
 		return nil, err
 	}
 	return ParsePostV1TradesByIdCancellationResponse(rsp)
+}
+
+// GetV1TransactionsWithResponse page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+//
+// page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/transactions (the `GetV1Transactions` operationId).
+func (c *ClientWithResponses) GetV1TransactionsWithResponse(ctx context.Context, params *GetV1TransactionsParams, reqEditors ...RequestEditorFn) (*GetV1TransactionsResponse, error) {
+	rsp, err := c.GetV1Transactions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1TransactionsResponse(rsp)
 }
 
 // PostV1TransactionsWithBodyWithResponse post an administrative transaction
@@ -39887,6 +45614,21 @@ func (c *ClientWithResponses) PostV1TransactionsByIdVoidWithResponse(ctx context
 	return ParsePostV1TransactionsByIdVoidResponse(rsp)
 }
 
+// GetV1TransfersWithResponse page the transfers the caller sent or received (province, auditors: all)
+//
+// page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/transfers (the `GetV1Transfers` operationId).
+func (c *ClientWithResponses) GetV1TransfersWithResponse(ctx context.Context, params *GetV1TransfersParams, reqEditors ...RequestEditorFn) (*GetV1TransfersResponse, error) {
+	rsp, err := c.GetV1Transfers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1TransfersResponse(rsp)
+}
+
 // PostV1TransfersWithBodyWithResponse move own units to another holder (FIFO, or a named serial range)
 //
 // move own units to another holder (FIFO, or a named serial range). Roles: enterprise, operator.
@@ -39915,6 +45657,21 @@ func (c *ClientWithResponses) PostV1TransfersWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParsePostV1TransfersResponse(rsp)
+}
+
+// GetV1VerifiersWithResponse page the accredited verification bodies (public)
+//
+// page the accredited verification bodies (public). Public: no token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/verifiers (the `GetV1Verifiers` operationId).
+func (c *ClientWithResponses) GetV1VerifiersWithResponse(ctx context.Context, params *GetV1VerifiersParams, reqEditors ...RequestEditorFn) (*GetV1VerifiersResponse, error) {
+	rsp, err := c.GetV1Verifiers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1VerifiersResponse(rsp)
 }
 
 // PostV1VerifiersWithBodyWithResponse accredit a verification body
@@ -40323,6 +46080,161 @@ func ParseGetReadyzResponse(rsp *http.Response) (*GetReadyzResponse, error) {
 		response.Headers503 = &headers
 	case true:
 		var headers GetReadyzResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1AccountsResponse parses an HTTP response from a GetV1AccountsWithResponse call
+func ParseGetV1AccountsResponse(rsp *http.Response) (*GetV1AccountsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1AccountsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewAccountView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1AccountsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1AccountsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1AccountsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1AccountsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1AccountsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1AccountsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1AccountsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -41346,6 +47258,178 @@ func ParseGetV1AuditVerifyResponse(rsp *http.Response) (*GetV1AuditVerifyRespons
 	return response, nil
 }
 
+// ParseGetV1BehavioursResponse parses an HTTP response from a GetV1BehavioursWithResponse call
+func ParseGetV1BehavioursResponse(rsp *http.Response) (*GetV1BehavioursResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1BehavioursResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewPointsOperatorRecord
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1BehavioursResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1BehavioursResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1BehavioursResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1BehavioursResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1BehavioursResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1BehavioursResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1BehavioursResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1BehavioursResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1BehavioursResponse parses an HTTP response from a PostV1BehavioursWithResponse call
 func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -41593,6 +47677,178 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 	return response, nil
 }
 
+// ParseGetV1CancellationsResponse parses an HTTP response from a GetV1CancellationsWithResponse call
+func ParseGetV1CancellationsResponse(rsp *http.Response) (*GetV1CancellationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1CancellationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryCancellation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1CancellationsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1CancellationsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1CancellationsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1CancellationsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1CancellationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1CancellationsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1CancellationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1CancellationsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1CancellationsResponse parses an HTTP response from a PostV1CancellationsWithResponse call
 func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -41827,6 +48083,120 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1CancellationsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1CertificationsResponse parses an HTTP response from a GetV1CertificationsWithResponse call
+func ParseGetV1CertificationsResponse(rsp *http.Response) (*GetV1CertificationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1CertificationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryBatch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1CertificationsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1CertificationsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1CertificationsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1CertificationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1CertificationsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -42108,26 +48478,12 @@ func ParseGetV1CertificationsByIdResponse(rsp *http.Response) (*GetV1Certificati
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON401 = &dest
-
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Problem
@@ -42163,16 +48519,6 @@ func ParseGetV1CertificationsByIdResponse(rsp *http.Response) (*GetV1Certificati
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
-	case rsp.StatusCode == 401:
-		var headers GetV1CertificationsByIdResponse401Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = value
-		}
-		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
 		var headers GetV1CertificationsByIdResponse404Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -42183,23 +48529,6 @@ func ParseGetV1CertificationsByIdResponse(rsp *http.Response) (*GetV1Certificati
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
-	case rsp.StatusCode == 429:
-		var headers GetV1CertificationsByIdResponse429Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = value
-		}
-		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetV1CertificationsByIdResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -50487,6 +56816,178 @@ func ParseGetV1MethodologiesByIdResponse(rsp *http.Response) (*GetV1Methodologie
 	return response, nil
 }
 
+// ParseGetV1OffsetsResponse parses an HTTP response from a GetV1OffsetsWithResponse call
+func ParseGetV1OffsetsResponse(rsp *http.Response) (*GetV1OffsetsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1OffsetsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryOffsetRecord
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1OffsetsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1OffsetsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1OffsetsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1OffsetsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1OffsetsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1OffsetsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1OffsetsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1OffsetsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1OffsetsResponse parses an HTTP response from a PostV1OffsetsWithResponse call
 func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -51119,6 +57620,188 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 	return response, nil
 }
 
+// ParseGetV1PointsStatsResponse parses an HTTP response from a GetV1PointsStatsWithResponse call
+func ParseGetV1PointsStatsResponse(rsp *http.Response) (*GetV1PointsStatsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1PointsStatsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PointsStats
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1PointsStatsResponse200Headers
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1PointsStatsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1PointsStatsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1PointsStatsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1PointsStatsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1PointsStatsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1PointsStatsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1PointsStatsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetV1ProgrammeRulesResponse parses an HTTP response from a GetV1ProgrammeRulesWithResponse call
 func ParseGetV1ProgrammeRulesResponse(rsp *http.Response) (*GetV1ProgrammeRulesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -51716,6 +58399,178 @@ func ParseGetV1PublicCheckpointsLatestResponse(rsp *http.Response) (*GetV1Public
 		response.Headers503 = &headers
 	case true:
 		var headers GetV1PublicCheckpointsLatestResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1QuotaAllocationsResponse parses an HTTP response from a GetV1QuotaAllocationsWithResponse call
+func ParseGetV1QuotaAllocationsResponse(rsp *http.Response) (*GetV1QuotaAllocationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1QuotaAllocationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewQuotaAllocation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1QuotaAllocationsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1QuotaAllocationsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1QuotaAllocationsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1QuotaAllocationsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1QuotaAllocationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1QuotaAllocationsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1QuotaAllocationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1QuotaAllocationsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -55253,6 +62108,178 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 	return response, nil
 }
 
+// ParseGetV1QuotaCorrectionsResponse parses an HTTP response from a GetV1QuotaCorrectionsWithResponse call
+func ParseGetV1QuotaCorrectionsResponse(rsp *http.Response) (*GetV1QuotaCorrectionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1QuotaCorrectionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewQuotaCorrection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1QuotaCorrectionsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1QuotaCorrectionsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1QuotaCorrectionsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1QuotaCorrectionsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1QuotaCorrectionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1QuotaCorrectionsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1QuotaCorrectionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1QuotaCorrectionsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1QuotaCorrectionsResponse parses an HTTP response from a PostV1QuotaCorrectionsWithResponse call
 func ParsePostV1QuotaCorrectionsResponse(rsp *http.Response) (*PostV1QuotaCorrectionsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -57402,6 +64429,178 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 	return response, nil
 }
 
+// ParseGetV1QuotaStockpilingsResponse parses an HTTP response from a GetV1QuotaStockpilingsWithResponse call
+func ParseGetV1QuotaStockpilingsResponse(rsp *http.Response) (*GetV1QuotaStockpilingsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1QuotaStockpilingsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewQuotaStockpiling
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1QuotaStockpilingsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1QuotaStockpilingsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1QuotaStockpilingsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1QuotaStockpilingsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1QuotaStockpilingsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1QuotaStockpilingsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1QuotaStockpilingsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1QuotaStockpilingsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1QuotaStockpilingsResponse parses an HTTP response from a PostV1QuotaStockpilingsWithResponse call
 func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStockpilingsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -57636,6 +64835,178 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1QuotaStockpilingsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1QuotaTransfersResponse parses an HTTP response from a GetV1QuotaTransfersWithResponse call
+func ParseGetV1QuotaTransfersResponse(rsp *http.Response) (*GetV1QuotaTransfersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1QuotaTransfersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewQuotaTransfer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1QuotaTransfersResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1QuotaTransfersResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1QuotaTransfersResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1QuotaTransfersResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1QuotaTransfersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1QuotaTransfersResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1QuotaTransfersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1QuotaTransfersResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -58315,6 +65686,120 @@ func ParseGetV1RegistryObligationsByEnterpriseByYearResponse(rsp *http.Response)
 	return response, nil
 }
 
+// ParseGetV1RegistryPoliciesResponse parses an HTTP response from a GetV1RegistryPoliciesWithResponse call
+func ParseGetV1RegistryPoliciesResponse(rsp *http.Response) (*GetV1RegistryPoliciesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1RegistryPoliciesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1RegistryPoliciesResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1RegistryPoliciesResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1RegistryPoliciesResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1RegistryPoliciesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1RegistryPoliciesResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1RegistryPoliciesResponse parses an HTTP response from a PostV1RegistryPoliciesWithResponse call
 func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPoliciesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -58898,6 +66383,120 @@ func ParseGetV1RegistryVerifyResponse(rsp *http.Response) (*GetV1RegistryVerifyR
 		response.Headers503 = &headers
 	case true:
 		var headers GetV1RegistryVerifyResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1RetirementsResponse parses an HTTP response from a GetV1RetirementsWithResponse call
+func ParseGetV1RetirementsResponse(rsp *http.Response) (*GetV1RetirementsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1RetirementsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryCertificate
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1RetirementsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1RetirementsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1RetirementsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1RetirementsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1RetirementsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -59651,6 +67250,178 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1RewardsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1TradesResponse parses an HTTP response from a GetV1TradesWithResponse call
+func ParseGetV1TradesResponse(rsp *http.Response) (*GetV1TradesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1TradesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryTradeSummary
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1TradesResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1TradesResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1TradesResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1TradesResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1TradesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1TradesResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1TradesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1TradesResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -60581,6 +68352,161 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1TradesByIdCancellationResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1TransactionsResponse parses an HTTP response from a GetV1TransactionsWithResponse call
+func ParseGetV1TransactionsResponse(rsp *http.Response) (*GetV1TransactionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1TransactionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewTransactionView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1TransactionsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1TransactionsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1TransactionsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1TransactionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1TransactionsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1TransactionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1TransactionsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -62035,6 +69961,178 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 	return response, nil
 }
 
+// ParseGetV1TransfersResponse parses an HTTP response from a GetV1TransfersWithResponse call
+func ParseGetV1TransfersResponse(rsp *http.Response) (*GetV1TransfersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1TransfersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryTransferRecord
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1TransfersResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1TransfersResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1TransfersResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1TransfersResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1TransfersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1TransfersResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1TransfersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1TransfersResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1TransfersResponse parses an HTTP response from a PostV1TransfersWithResponse call
 func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -62269,6 +70367,120 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1TransfersResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1VerifiersResponse parses an HTTP response from a GetV1VerifiersWithResponse call
+func ParseGetV1VerifiersResponse(rsp *http.Response) (*GetV1VerifiersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1VerifiersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryVerifier
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1VerifiersResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1VerifiersResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1VerifiersResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1VerifiersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1VerifiersResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

@@ -111,7 +111,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page accounts by id with their balances (others than province and auditors: their own)
+         * @description page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         */
+        get: operations["get_v1_accounts"];
         put?: never;
         /**
          * open an account of the chart
@@ -211,7 +215,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page behaviour records with each one's result (an operator its own: by record_id or time range)
+         * @description page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+         */
+        get: operations["get_v1_behaviours"];
         put?: never;
         /**
          * report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
@@ -231,7 +239,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page administrative cancellations (a holder those of its own holding; province, auditors: all)
+         * @description page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+         */
+        get: operations["get_v1_cancellations"];
         put?: never;
         /**
          * cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
@@ -251,7 +263,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+         * @description page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+         */
+        get: operations["get_v1_certifications"];
         put?: never;
         /**
          * request certification of a pool period; captures its grams (operator)
@@ -272,8 +288,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * read a certification batch (drafts: its operator, province, auditors)
-         * @description read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         * read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
+         * @description read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
          */
         get: operations["get_v1_certifications_by_id"];
         put?: never;
@@ -951,7 +967,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+         * @description page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+         */
+        get: operations["get_v1_offsets"];
         put?: never;
         /**
          * surrender units against the ETS obligation the province recorded, within its cap (enterprise)
@@ -982,6 +1002,26 @@ export interface paths {
          * @description register an operator and the behaviour kinds it may report, or change them. Roles: province.
          */
         post: operations["post_v1_operators"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/points/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+         * @description points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+         */
+        get: operations["get_v1_points_stats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1044,6 +1084,26 @@ export interface paths {
          * @description the newest signed checkpoint of the journal (public). Public: no token.
          */
         get: operations["get_v1_public_checkpoints_latest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/quota/allocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+         * @description page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+         */
+        get: operations["get_v1_quota_allocations"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1327,7 +1387,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page corrections of index sources; status=pending is the checker's inbox
+         * @description page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+         */
+        get: operations["get_v1_quota_corrections"];
         put?: never;
         /**
          * propose a correction of a recognised source (maker)
@@ -1511,7 +1575,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+         * @description page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+         */
+        get: operations["get_v1_quota_stockpilings"];
         put?: never;
         /**
          * stockpile a recognised source into the province and city reserves
@@ -1531,7 +1599,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page moves between reserves (a city those from or to its own)
+         * @description page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+         */
+        get: operations["get_v1_quota_transfers"];
         put?: never;
         /**
          * move indices between reserves
@@ -1591,7 +1663,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page every registry policy version, the latest valid_from first (public)
+         * @description page every registry policy version, the latest valid_from first (public). Public: no token.
+         */
+        get: operations["get_v1_registry_policies"];
         put?: never;
         /**
          * publish a registry policy version from a future valid_from
@@ -1671,7 +1747,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the public register of retirements (mine=true: the caller's own)
+         * @description page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+         */
+        get: operations["get_v1_retirements"];
         put?: never;
         /**
          * retire own units of one vintage for a purpose and beneficiary; returns the certificate
@@ -1735,7 +1815,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the trades the caller sells or buys (province, auditors: all)
+         * @description page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+         */
+        get: operations["get_v1_trades"];
         put?: never;
         /**
          * offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout
@@ -1815,7 +1899,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+         * @description page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         */
+        get: operations["get_v1_transactions"];
         put?: never;
         /**
          * post an administrative transaction
@@ -1935,7 +2023,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the transfers the caller sent or received (province, auditors: all)
+         * @description page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+         */
+        get: operations["get_v1_transfers"];
         put?: never;
         /**
          * move own units to another holder (FIFO, or a named serial range)
@@ -1955,7 +2047,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the accredited verification bodies (public)
+         * @description page the accredited verification bodies (public). Public: no token.
+         */
+        get: operations["get_v1_verifiers"];
         put?: never;
         /**
          * accredit a verification body
@@ -2144,6 +2240,10 @@ export interface components {
             items: components["schemas"]["accountPostingView"][];
             next_cursor: string;
         };
+        pageView_accountView: {
+            items: components["schemas"]["accountView"][];
+            next_cursor: string;
+        };
         pageView_ledger_Checkpoint: {
             items: components["schemas"]["ledger_Checkpoint"][];
             next_cursor: string;
@@ -2168,6 +2268,10 @@ export interface components {
             items: components["schemas"]["points_Operator"][];
             next_cursor: string;
         };
+        pageView_points_OperatorRecord: {
+            items: components["schemas"]["points_OperatorRecord"][];
+            next_cursor: string;
+        };
         pageView_points_ProgrammeRules: {
             items: components["schemas"]["points_ProgrammeRules"][];
             next_cursor: string;
@@ -2176,8 +2280,16 @@ export interface components {
             items: components["schemas"]["points_Reward"][];
             next_cursor: string;
         };
+        pageView_quota_Allocation: {
+            items: components["schemas"]["quota_Allocation"][];
+            next_cursor: string;
+        };
         pageView_quota_Application: {
             items: components["schemas"]["quota_Application"][];
+            next_cursor: string;
+        };
+        pageView_quota_Correction: {
+            items: components["schemas"]["quota_Correction"][];
             next_cursor: string;
         };
         pageView_quota_IndexKind: {
@@ -2186,6 +2298,50 @@ export interface components {
         };
         pageView_quota_Source: {
             items: components["schemas"]["quota_Source"][];
+            next_cursor: string;
+        };
+        pageView_quota_Stockpiling: {
+            items: components["schemas"]["quota_Stockpiling"][];
+            next_cursor: string;
+        };
+        pageView_quota_Transfer: {
+            items: components["schemas"]["quota_Transfer"][];
+            next_cursor: string;
+        };
+        pageView_registry_Batch: {
+            items: components["schemas"]["registry_Batch"][];
+            next_cursor: string;
+        };
+        pageView_registry_Cancellation: {
+            items: components["schemas"]["registry_Cancellation"][];
+            next_cursor: string;
+        };
+        pageView_registry_Certificate: {
+            items: components["schemas"]["registry_Certificate"][];
+            next_cursor: string;
+        };
+        pageView_registry_OffsetRecord: {
+            items: components["schemas"]["registry_OffsetRecord"][];
+            next_cursor: string;
+        };
+        pageView_registry_Policy: {
+            items: components["schemas"]["registry_Policy"][];
+            next_cursor: string;
+        };
+        pageView_registry_TradeSummary: {
+            items: components["schemas"]["registry_TradeSummary"][];
+            next_cursor: string;
+        };
+        pageView_registry_TransferRecord: {
+            items: components["schemas"]["registry_TransferRecord"][];
+            next_cursor: string;
+        };
+        pageView_registry_Verifier: {
+            items: components["schemas"]["registry_Verifier"][];
+            next_cursor: string;
+        };
+        pageView_transactionView: {
+            items: components["schemas"]["transactionView"][];
             next_cursor: string;
         };
         points_ActivityItem: {
@@ -2446,6 +2602,42 @@ export interface components {
             /** @enum {string} */
             status?: "active" | "suspended";
         };
+        points_OperatorRecord: {
+            /** Format: uuid */
+            behaviour_id: string;
+            citizen: string;
+            /** Format: date-time */
+            claim_deadline?: string;
+            /** @enum {string} */
+            claim_state?: "pending" | "claimed" | "lapsed" | "reversed";
+            clawed_back: boolean;
+            /** @description a whole number, as a decimal string */
+            computed_grams: string;
+            /** Format: date */
+            day: string;
+            /** Format: uuid */
+            duplicate_of?: string;
+            /** Format: date-time */
+            ended_at?: string;
+            /** @description a whole number, as a decimal string */
+            grams: string;
+            kind: string;
+            methodology: string;
+            /** Format: date-time */
+            occurred_at: string;
+            operator: string;
+            /** @description a plain decimal string */
+            quantity: string;
+            reason?: string;
+            /** Format: date-time */
+            received_at: string;
+            record_id: string;
+            /** @enum {string} */
+            status: "credited" | "cap_reached" | "duplicate";
+            /** Format: uuid */
+            transaction_id?: string;
+            unit: string;
+        };
         points_PoolInput: {
             id: string;
             name: string;
@@ -2551,6 +2743,33 @@ export interface components {
             valid_from: string;
             /** Format: date-time */
             valid_to?: string;
+        };
+        points_Stats: {
+            query: components["schemas"]["points_StatsQuery"];
+            rows: components["schemas"]["points_StatsRow"][];
+        };
+        points_StatsQuery: {
+            /** Format: date */
+            from: string;
+            /** @enum {string} */
+            group: "day" | "month";
+            kind?: string;
+            methodology?: string;
+            operator?: string;
+            /** Format: date */
+            to: string;
+        };
+        points_StatsRow: {
+            kind: string;
+            /** @enum {string} */
+            measure: "credited" | "claimed" | "lapsed" | "clawed_back" | "expired" | "redeemed" | "donated";
+            methodology: string;
+            operator: string;
+            period: string;
+            /** @description an amount of CP (scale 0), as a decimal string */
+            points: string;
+            /** @description a whole number, as a decimal string */
+            records: string;
         };
         points_Summary: {
             /** @description a whole number, as a decimal string */
@@ -3515,6 +3734,23 @@ export interface components {
             /** Format: int64 */
             vintage?: number;
         };
+        registry_OffsetRecord: {
+            /** Format: date-time */
+            at: string;
+            /** Format: int64 */
+            compliance_year: number;
+            enterprise: string;
+            ets_reference: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int64 */
+            obligation_revision?: number;
+            serials: string[];
+            /** Format: uuid */
+            transaction_id: string;
+            /** @description an amount of SDCER (scale 0), as a decimal string */
+            units: string;
+        };
         registry_Policy: {
             created_by: string;
             id: string;
@@ -3605,6 +3841,33 @@ export interface components {
             /** @description an amount of SDCER (scale 0), as a decimal string */
             units: string;
         };
+        registry_TradeSummary: {
+            /** @description an amount of CNY (scale 2), as a decimal string */
+            amount: string;
+            buyer: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: uuid */
+            id: string;
+            offered_serials: string[];
+            /** Format: uuid */
+            payment_transaction_id?: string;
+            /** Format: uuid */
+            pending_transaction_id: string;
+            /** @description an amount of CNY (scale 2), as a decimal string */
+            price_per_unit: string;
+            /** Format: uuid */
+            resolution_transaction_id?: string;
+            seller: string;
+            /** @enum {string} */
+            status: "offered" | "expired" | "settled" | "cancelled";
+            /** Format: date-time */
+            status_as_of: string;
+            /** @description an amount of SDCER (scale 0), as a decimal string */
+            units: string;
+        };
         registry_Transfer: {
             /** Format: date-time */
             at: string;
@@ -3626,6 +3889,18 @@ export interface components {
             /** Format: int64 */
             vintage?: number;
         };
+        registry_TransferRecord: {
+            /** Format: date-time */
+            at: string;
+            from: string;
+            memo?: string;
+            serials: string[];
+            to: string;
+            /** Format: uuid */
+            transaction_id: string;
+            /** @description an amount of SDCER (scale 0), as a decimal string */
+            units: string;
+        };
         registry_VerificationInput: {
             /** @description an amount of CO2E (scale 0), as a decimal string */
             approved_grams: string;
@@ -3638,7 +3913,8 @@ export interface components {
             created_at: string;
             name: string;
             org: string;
-            status: string;
+            /** @enum {string} */
+            status: "active" | "suspended";
         };
         registry_VerifierInput: {
             name: string;
@@ -3869,6 +4145,95 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["healthView"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_accounts: {
+        parameters: {
+            query?: {
+                /** @description the kind of owner */
+                owner_type?: "citizen" | "programme" | "pool" | "methodology" | "operator" | "registry" | "holder" | "org" | "province" | "enterprise" | "city" | "project" | "external";
+                /** @description the owner exactly, e.g. org:E1 or citizen:C1 */
+                owner?: string;
+                /** @description the asset, e.g. SDCER */
+                asset?: string;
+                /** @description the account's status */
+                status?: "active" | "frozen" | "closed";
+                /** @description the chart's account type, e.g. available, pool, reserve */
+                type?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_accountView"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Internal Server Error; code internal */
@@ -4427,6 +4792,109 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_behaviours: {
+        parameters: {
+            query?: {
+                /** @description the reporting operator (an operator always sees only its own) */
+                operator?: string;
+                /** @description the operator's own record id */
+                record_id?: string;
+                /** @description the citizen */
+                citizen?: string;
+                /** @description the behaviour kind, e.g. metro */
+                kind?: string;
+                /** @description the record's result */
+                status?: "credited" | "cap_reached" | "duplicate";
+                /** @description only behaviours that occurred at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only behaviours that occurred before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_points_OperatorRecord"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_behaviours: {
         parameters: {
             query?: never;
@@ -4573,6 +5041,101 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_cancellations: {
+        parameters: {
+            query?: {
+                /** @description the holding the units were cancelled from (a holder always sees only its own) */
+                holder?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Cancellation"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_cancellations: {
         parameters: {
             query?: never;
@@ -4692,6 +5255,72 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_certifications: {
+        parameters: {
+            query?: {
+                /** @description the batch's state */
+                status?: "draft" | "notice" | "submitted" | "verified" | "issued" | "rejected" | "withdrawn";
+                /** @description the requesting operator (an operator always sees only its own) */
+                operator?: string;
+                /** @description the assigned verifier (a verifier always sees only its own) */
+                verifier?: string;
+                /** @description the pool period, e.g. 2025 or 2025-06 */
+                period?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Batch"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -4858,30 +5487,9 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Unauthorized; code unauthorized */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Not Found; code not_found */
             404: {
                 headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too Many Requests; code rate_limited */
-            429: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
@@ -9316,6 +9924,103 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_offsets: {
+        parameters: {
+            query?: {
+                /** @description the surrendering enterprise (an enterprise always sees only its own) */
+                enterprise?: string;
+                /** @description the compliance year */
+                compliance_year?: number;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_OffsetRecord"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_offsets: {
         parameters: {
             query?: never;
@@ -9644,6 +10349,105 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_points_stats: {
+        parameters: {
+            query?: {
+                /** @description day (default) or month, in China Standard Time */
+                group?: "day" | "month";
+                /** @description the first day, YYYY-MM-DD (default: 29 days before to) */
+                from?: string;
+                /** @description the last day, YYYY-MM-DD (default: today) */
+                to?: string;
+                /** @description the operator (an operator always sees only its own) */
+                operator?: string;
+                /** @description the behaviour kind */
+                kind?: string;
+                /** @description the methodology version, e.g. metro-km.v1 */
+                methodology?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "Content-Disposition": components["headers"]["Content-Disposition"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["points_Stats"];
+                    "text/csv": string;
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     get_v1_programme_rules: {
         parameters: {
             query?: never;
@@ -9917,6 +10721,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ledger_Checkpoint"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_quota_allocations: {
+        parameters: {
+            query?: {
+                /** @description the index kind (GET /v1/indices lists them); all kinds when absent */
+                index_kind?: string;
+                /** @description the allocation's status */
+                status?: "allocated" | "consumed" | "recovered";
+                /** @description the project */
+                project?: string;
+                /** @description the applying enterprise (an enterprise always sees only its own) */
+                enterprise?: string;
+                /** @description the application's city code (a city always sees only its own) */
+                city?: string;
+                /** @description the application (UUID) */
+                application_id?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Allocation"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Internal Server Error; code internal */
@@ -11837,6 +12742,101 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_quota_corrections: {
+        parameters: {
+            query?: {
+                /** @description proposed, applied or rejected; pending: the checker's inbox, proposed by another province user */
+                status?: "proposed" | "applied" | "rejected" | "pending";
+                /** @description the corrected source (UUID) */
+                source_id?: string;
+                /** @description the proposer as recorded (role:sub) */
+                proposed_by?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Correction"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_quota_corrections: {
         parameters: {
             query?: never;
@@ -12981,6 +13981,107 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_quota_stockpilings: {
+        parameters: {
+            query?: {
+                /** @description the index kind (GET /v1/indices lists them); all kinds when absent */
+                index_kind?: string;
+                /** @description the stockpiled source (UUID) */
+                source_id?: string;
+                /** @description the source's city code (a city always sees only its own) */
+                city?: string;
+                /** @description the source's enterprise (an enterprise always sees only its own) */
+                enterprise?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Stockpiling"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_quota_stockpilings: {
         parameters: {
             query?: never;
@@ -13100,6 +14201,105 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_quota_transfers: {
+        parameters: {
+            query?: {
+                /** @description the index kind (GET /v1/indices lists them); all kinds when absent */
+                index_kind?: string;
+                /** @description the reserve moved from: province or a city code */
+                from?: string;
+                /** @description the reserve moved to: province or a city code */
+                to?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Transfer"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -13464,6 +14664,64 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_registry_policies: {
+        parameters: {
+            query?: {
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Policy"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_registry_policies: {
         parameters: {
             query?: never;
@@ -13725,6 +14983,78 @@ export interface operations {
             429: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_retirements: {
+        parameters: {
+            query?: {
+                /** @description the retiring holder */
+                holder?: string;
+                /** @description true: the caller's own retirements (an enterprise or operator token is required) */
+                mine?: boolean;
+                /** @description the beneficiary, exactly as recorded */
+                beneficiary?: string;
+                /** @description the vintage year */
+                vintage?: number;
+                /** @description the purpose of the retirement */
+                purpose?: "voluntary_neutrality" | "event_neutrality" | "public_institution" | "other";
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Certificate"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
@@ -14135,6 +15465,101 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_trades: {
+        parameters: {
+            query?: {
+                /** @description the selling holder (seller=<own org>: my offers) */
+                seller?: string;
+                /** @description the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance) */
+                buyer?: string;
+                /** @description the status the journal gives the trade */
+                status?: "offered" | "expired" | "settled" | "cancelled";
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_TradeSummary"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -14641,6 +16066,95 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_transactions: {
+        parameters: {
+            query?: {
+                /** @description the transaction kind, e.g. registry.transfer */
+                kind?: string;
+                /** @description transactions that posted to or held on this account (others than province and auditors: one they may read) */
+                account?: string;
+                /** @description the actor as recorded (province and auditors only) */
+                actor?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_transactionView"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -15443,6 +16957,103 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_transfers: {
+        parameters: {
+            query?: {
+                /** @description the sending holder */
+                from?: string;
+                /** @description the receiving holder */
+                to?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_TransferRecord"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_transfers: {
         parameters: {
             query?: never;
@@ -15562,6 +17173,66 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_verifiers: {
+        parameters: {
+            query?: {
+                /** @description the accreditation's status */
+                status?: "active" | "suspended";
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Verifier"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
