@@ -1758,6 +1758,66 @@ func (e QuotaLineageRowSourceCity) Valid() bool {
 	}
 }
 
+// Defines values for QuotaMoveProjectInputFromCity.
+const (
+	QuotaMoveProjectInputFromCityN3701 QuotaMoveProjectInputFromCity = "3701"
+	QuotaMoveProjectInputFromCityN3702 QuotaMoveProjectInputFromCity = "3702"
+	QuotaMoveProjectInputFromCityN3703 QuotaMoveProjectInputFromCity = "3703"
+	QuotaMoveProjectInputFromCityN3704 QuotaMoveProjectInputFromCity = "3704"
+	QuotaMoveProjectInputFromCityN3705 QuotaMoveProjectInputFromCity = "3705"
+	QuotaMoveProjectInputFromCityN3706 QuotaMoveProjectInputFromCity = "3706"
+	QuotaMoveProjectInputFromCityN3707 QuotaMoveProjectInputFromCity = "3707"
+	QuotaMoveProjectInputFromCityN3708 QuotaMoveProjectInputFromCity = "3708"
+	QuotaMoveProjectInputFromCityN3709 QuotaMoveProjectInputFromCity = "3709"
+	QuotaMoveProjectInputFromCityN3710 QuotaMoveProjectInputFromCity = "3710"
+	QuotaMoveProjectInputFromCityN3711 QuotaMoveProjectInputFromCity = "3711"
+	QuotaMoveProjectInputFromCityN3713 QuotaMoveProjectInputFromCity = "3713"
+	QuotaMoveProjectInputFromCityN3714 QuotaMoveProjectInputFromCity = "3714"
+	QuotaMoveProjectInputFromCityN3715 QuotaMoveProjectInputFromCity = "3715"
+	QuotaMoveProjectInputFromCityN3716 QuotaMoveProjectInputFromCity = "3716"
+	QuotaMoveProjectInputFromCityN3717 QuotaMoveProjectInputFromCity = "3717"
+)
+
+// Valid indicates whether the value is a known member of the QuotaMoveProjectInputFromCity enum.
+func (e QuotaMoveProjectInputFromCity) Valid() bool {
+	switch e {
+	case QuotaMoveProjectInputFromCityN3701:
+		return true
+	case QuotaMoveProjectInputFromCityN3702:
+		return true
+	case QuotaMoveProjectInputFromCityN3703:
+		return true
+	case QuotaMoveProjectInputFromCityN3704:
+		return true
+	case QuotaMoveProjectInputFromCityN3705:
+		return true
+	case QuotaMoveProjectInputFromCityN3706:
+		return true
+	case QuotaMoveProjectInputFromCityN3707:
+		return true
+	case QuotaMoveProjectInputFromCityN3708:
+		return true
+	case QuotaMoveProjectInputFromCityN3709:
+		return true
+	case QuotaMoveProjectInputFromCityN3710:
+		return true
+	case QuotaMoveProjectInputFromCityN3711:
+		return true
+	case QuotaMoveProjectInputFromCityN3713:
+		return true
+	case QuotaMoveProjectInputFromCityN3714:
+		return true
+	case QuotaMoveProjectInputFromCityN3715:
+		return true
+	case QuotaMoveProjectInputFromCityN3716:
+		return true
+	case QuotaMoveProjectInputFromCityN3717:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for QuotaMoveProjectInputToCity.
 const (
 	QuotaMoveProjectInputToCityN3701 QuotaMoveProjectInputToCity = "3701"
@@ -1932,6 +1992,69 @@ func (e QuotaProjectMoveToCity) Valid() bool {
 	case QuotaProjectMoveToCityN3716:
 		return true
 	case QuotaProjectMoveToCityN3717:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for QuotaProjectSiteCity.
+const (
+	QuotaProjectSiteCityN3701    QuotaProjectSiteCity = "3701"
+	QuotaProjectSiteCityN3702    QuotaProjectSiteCity = "3702"
+	QuotaProjectSiteCityN3703    QuotaProjectSiteCity = "3703"
+	QuotaProjectSiteCityN3704    QuotaProjectSiteCity = "3704"
+	QuotaProjectSiteCityN3705    QuotaProjectSiteCity = "3705"
+	QuotaProjectSiteCityN3706    QuotaProjectSiteCity = "3706"
+	QuotaProjectSiteCityN3707    QuotaProjectSiteCity = "3707"
+	QuotaProjectSiteCityN3708    QuotaProjectSiteCity = "3708"
+	QuotaProjectSiteCityN3709    QuotaProjectSiteCity = "3709"
+	QuotaProjectSiteCityN3710    QuotaProjectSiteCity = "3710"
+	QuotaProjectSiteCityN3711    QuotaProjectSiteCity = "3711"
+	QuotaProjectSiteCityN3713    QuotaProjectSiteCity = "3713"
+	QuotaProjectSiteCityN3714    QuotaProjectSiteCity = "3714"
+	QuotaProjectSiteCityN3715    QuotaProjectSiteCity = "3715"
+	QuotaProjectSiteCityN3716    QuotaProjectSiteCity = "3716"
+	QuotaProjectSiteCityN3717    QuotaProjectSiteCity = "3717"
+	QuotaProjectSiteCityProvince QuotaProjectSiteCity = "province"
+)
+
+// Valid indicates whether the value is a known member of the QuotaProjectSiteCity enum.
+func (e QuotaProjectSiteCity) Valid() bool {
+	switch e {
+	case QuotaProjectSiteCityN3701:
+		return true
+	case QuotaProjectSiteCityN3702:
+		return true
+	case QuotaProjectSiteCityN3703:
+		return true
+	case QuotaProjectSiteCityN3704:
+		return true
+	case QuotaProjectSiteCityN3705:
+		return true
+	case QuotaProjectSiteCityN3706:
+		return true
+	case QuotaProjectSiteCityN3707:
+		return true
+	case QuotaProjectSiteCityN3708:
+		return true
+	case QuotaProjectSiteCityN3709:
+		return true
+	case QuotaProjectSiteCityN3710:
+		return true
+	case QuotaProjectSiteCityN3711:
+		return true
+	case QuotaProjectSiteCityN3713:
+		return true
+	case QuotaProjectSiteCityN3714:
+		return true
+	case QuotaProjectSiteCityN3715:
+		return true
+	case QuotaProjectSiteCityN3716:
+		return true
+	case QuotaProjectSiteCityN3717:
+		return true
+	case QuotaProjectSiteCityProvince:
 		return true
 	default:
 		return false
@@ -4755,9 +4878,14 @@ type QuotaLineageRowSourceCity string
 
 // QuotaMoveProjectInput defines model for quota_MoveProjectInput.
 type QuotaMoveProjectInput struct {
-	Reason string                      `json:"reason"`
-	ToCity QuotaMoveProjectInputToCity `json:"to_city"`
+	FromCity *QuotaMoveProjectInputFromCity `json:"from_city,omitempty"`
+	Reason   string                         `json:"reason"`
+	Share    *string                        `json:"share,omitempty"`
+	ToCity   QuotaMoveProjectInputToCity    `json:"to_city"`
 }
+
+// QuotaMoveProjectInputFromCity defines model for QuotaMoveProjectInput.FromCity.
+type QuotaMoveProjectInputFromCity string
 
 // QuotaMoveProjectInputToCity defines model for QuotaMoveProjectInput.ToCity.
 type QuotaMoveProjectInputToCity string
@@ -4780,6 +4908,8 @@ type QuotaProjectMove struct {
 	Id          openapi_types.UUID       `json:"id"`
 	Project     string                   `json:"project"`
 	Settlements []QuotaMoveSettlement    `json:"settlements"`
+	Share       string                   `json:"share"`
+	Sites       []QuotaProjectSite       `json:"sites"`
 	ToCity      QuotaProjectMoveToCity   `json:"to_city"`
 }
 
@@ -4788,6 +4918,15 @@ type QuotaProjectMoveFromCity string
 
 // QuotaProjectMoveToCity defines model for QuotaProjectMove.ToCity.
 type QuotaProjectMoveToCity string
+
+// QuotaProjectSite defines model for quota_ProjectSite.
+type QuotaProjectSite struct {
+	City  QuotaProjectSiteCity `json:"city"`
+	Share string               `json:"share"`
+}
+
+// QuotaProjectSiteCity defines model for QuotaProjectSite.City.
+type QuotaProjectSiteCity string
 
 // QuotaProposeCorrectionInput defines model for quota_ProposeCorrectionInput.
 type QuotaProposeCorrectionInput struct {

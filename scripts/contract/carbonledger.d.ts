@@ -3001,7 +3001,10 @@ export interface components {
             tranche_id: string;
         };
         quota_MoveProjectInput: {
+            /** @enum {string} */
+            from_city?: "3701" | "3702" | "3703" | "3704" | "3705" | "3706" | "3707" | "3708" | "3709" | "3710" | "3711" | "3713" | "3714" | "3715" | "3716" | "3717";
             reason: string;
+            share?: string;
             /** @enum {string} */
             to_city: "3701" | "3702" | "3703" | "3704" | "3705" | "3706" | "3707" | "3708" | "3709" | "3710" | "3711" | "3713" | "3714" | "3715" | "3716" | "3717";
         };
@@ -3023,8 +3026,15 @@ export interface components {
             id: string;
             project: string;
             settlements: components["schemas"]["quota_MoveSettlement"][];
+            share: string;
+            sites: components["schemas"]["quota_ProjectSite"][];
             /** @enum {string} */
             to_city: "3701" | "3702" | "3703" | "3704" | "3705" | "3706" | "3707" | "3708" | "3709" | "3710" | "3711" | "3713" | "3714" | "3715" | "3716" | "3717";
+        };
+        quota_ProjectSite: {
+            /** @enum {string} */
+            city: "province" | "3701" | "3702" | "3703" | "3704" | "3705" | "3706" | "3707" | "3708" | "3709" | "3710" | "3711" | "3713" | "3714" | "3715" | "3716" | "3717";
+            share: string;
         };
         quota_ProposeCorrectionInput: {
             /** @description a whole number, as a decimal string */
