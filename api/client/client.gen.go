@@ -18833,6 +18833,11 @@ type PostV1AccountsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1AccountsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Accounts
+type PostV1AccountsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1AccountsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Accounts
 type PostV1AccountsResponse429Headers struct {
 	RetryAfter string
@@ -18874,6 +18879,8 @@ type PostV1AccountsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -18898,6 +18905,8 @@ type PostV1AccountsResponse struct {
 	Headers413 *PostV1AccountsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1AccountsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1AccountsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1AccountsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -18946,6 +18955,11 @@ func (r PostV1AccountsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1AccountsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1AccountsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -19339,6 +19353,11 @@ type PostV1AccountsByIdStatusResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1AccountsByIdStatusResponse422Headers the declared response headers of an HTTP 422 response for PostV1AccountsByIdStatus
+type PostV1AccountsByIdStatusResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1AccountsByIdStatusResponse429Headers the declared response headers of an HTTP 429 response for PostV1AccountsByIdStatus
 type PostV1AccountsByIdStatusResponse429Headers struct {
 	RetryAfter string
@@ -19382,6 +19401,8 @@ type PostV1AccountsByIdStatusResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -19408,6 +19429,8 @@ type PostV1AccountsByIdStatusResponse struct {
 	Headers413 *PostV1AccountsByIdStatusResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1AccountsByIdStatusResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1AccountsByIdStatusResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1AccountsByIdStatusResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -19461,6 +19484,11 @@ func (r PostV1AccountsByIdStatusResponse) GetApplicationproblemJSON413() *Proble
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1AccountsByIdStatusResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1AccountsByIdStatusResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -19687,6 +19715,11 @@ type PostV1BehavioursResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1BehavioursResponse422Headers the declared response headers of an HTTP 422 response for PostV1Behaviours
+type PostV1BehavioursResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1BehavioursResponse429Headers the declared response headers of an HTTP 429 response for PostV1Behaviours
 type PostV1BehavioursResponse429Headers struct {
 	RetryAfter string
@@ -19728,6 +19761,8 @@ type PostV1BehavioursResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -19752,6 +19787,8 @@ type PostV1BehavioursResponse struct {
 	Headers413 *PostV1BehavioursResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1BehavioursResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1BehavioursResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1BehavioursResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -19800,6 +19837,11 @@ func (r PostV1BehavioursResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1BehavioursResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1BehavioursResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -19892,6 +19934,11 @@ type PostV1CancellationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CancellationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Cancellations
+type PostV1CancellationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CancellationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Cancellations
 type PostV1CancellationsResponse429Headers struct {
 	RetryAfter string
@@ -19933,6 +19980,8 @@ type PostV1CancellationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -19957,6 +20006,8 @@ type PostV1CancellationsResponse struct {
 	Headers413 *PostV1CancellationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CancellationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CancellationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CancellationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -20005,6 +20056,11 @@ func (r PostV1CancellationsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CancellationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CancellationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -20097,6 +20153,11 @@ type PostV1CertificationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Certifications
+type PostV1CertificationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Certifications
 type PostV1CertificationsResponse429Headers struct {
 	RetryAfter string
@@ -20138,6 +20199,8 @@ type PostV1CertificationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -20162,6 +20225,8 @@ type PostV1CertificationsResponse struct {
 	Headers413 *PostV1CertificationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -20210,6 +20275,11 @@ func (r PostV1CertificationsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -20441,6 +20511,11 @@ type PostV1CertificationsByIdAssignmentResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdAssignmentResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdAssignment
+type PostV1CertificationsByIdAssignmentResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdAssignmentResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdAssignment
 type PostV1CertificationsByIdAssignmentResponse429Headers struct {
 	RetryAfter string
@@ -20484,6 +20559,8 @@ type PostV1CertificationsByIdAssignmentResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -20510,6 +20587,8 @@ type PostV1CertificationsByIdAssignmentResponse struct {
 	Headers413 *PostV1CertificationsByIdAssignmentResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdAssignmentResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdAssignmentResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdAssignmentResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -20563,6 +20642,11 @@ func (r PostV1CertificationsByIdAssignmentResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdAssignmentResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdAssignmentResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -20660,6 +20744,11 @@ type PostV1CertificationsByIdIssuanceResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdIssuanceResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdIssuance
+type PostV1CertificationsByIdIssuanceResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdIssuanceResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdIssuance
 type PostV1CertificationsByIdIssuanceResponse429Headers struct {
 	RetryAfter string
@@ -20703,6 +20792,8 @@ type PostV1CertificationsByIdIssuanceResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -20729,6 +20820,8 @@ type PostV1CertificationsByIdIssuanceResponse struct {
 	Headers413 *PostV1CertificationsByIdIssuanceResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdIssuanceResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdIssuanceResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdIssuanceResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -20782,6 +20875,11 @@ func (r PostV1CertificationsByIdIssuanceResponse) GetApplicationproblemJSON413()
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdIssuanceResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdIssuanceResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -20879,6 +20977,11 @@ type PostV1CertificationsByIdNoticeResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdNoticeResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdNotice
+type PostV1CertificationsByIdNoticeResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdNoticeResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdNotice
 type PostV1CertificationsByIdNoticeResponse429Headers struct {
 	RetryAfter string
@@ -20922,6 +21025,8 @@ type PostV1CertificationsByIdNoticeResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -20948,6 +21053,8 @@ type PostV1CertificationsByIdNoticeResponse struct {
 	Headers413 *PostV1CertificationsByIdNoticeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdNoticeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdNoticeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdNoticeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -21001,6 +21108,11 @@ func (r PostV1CertificationsByIdNoticeResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdNoticeResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdNoticeResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -21098,6 +21210,11 @@ type PostV1CertificationsByIdSubmissionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdSubmissionResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdSubmission
+type PostV1CertificationsByIdSubmissionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdSubmissionResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdSubmission
 type PostV1CertificationsByIdSubmissionResponse429Headers struct {
 	RetryAfter string
@@ -21141,6 +21258,8 @@ type PostV1CertificationsByIdSubmissionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -21167,6 +21286,8 @@ type PostV1CertificationsByIdSubmissionResponse struct {
 	Headers413 *PostV1CertificationsByIdSubmissionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdSubmissionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdSubmissionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdSubmissionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -21220,6 +21341,11 @@ func (r PostV1CertificationsByIdSubmissionResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdSubmissionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdSubmissionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -21317,6 +21443,11 @@ type PostV1CertificationsByIdVerificationResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdVerificationResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdVerification
+type PostV1CertificationsByIdVerificationResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdVerificationResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdVerification
 type PostV1CertificationsByIdVerificationResponse429Headers struct {
 	RetryAfter string
@@ -21360,6 +21491,8 @@ type PostV1CertificationsByIdVerificationResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -21386,6 +21519,8 @@ type PostV1CertificationsByIdVerificationResponse struct {
 	Headers413 *PostV1CertificationsByIdVerificationResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdVerificationResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdVerificationResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdVerificationResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -21439,6 +21574,11 @@ func (r PostV1CertificationsByIdVerificationResponse) GetApplicationproblemJSON4
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdVerificationResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdVerificationResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -21536,6 +21676,11 @@ type PostV1CertificationsByIdWithdrawalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdWithdrawalResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdWithdrawal
+type PostV1CertificationsByIdWithdrawalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdWithdrawalResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdWithdrawal
 type PostV1CertificationsByIdWithdrawalResponse429Headers struct {
 	RetryAfter string
@@ -21579,6 +21724,8 @@ type PostV1CertificationsByIdWithdrawalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -21605,6 +21752,8 @@ type PostV1CertificationsByIdWithdrawalResponse struct {
 	Headers413 *PostV1CertificationsByIdWithdrawalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdWithdrawalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdWithdrawalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdWithdrawalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -21658,6 +21807,11 @@ func (r PostV1CertificationsByIdWithdrawalResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdWithdrawalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdWithdrawalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -22060,6 +22214,11 @@ type PostV1ClawbacksResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1ClawbacksResponse422Headers the declared response headers of an HTTP 422 response for PostV1Clawbacks
+type PostV1ClawbacksResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1ClawbacksResponse429Headers the declared response headers of an HTTP 429 response for PostV1Clawbacks
 type PostV1ClawbacksResponse429Headers struct {
 	RetryAfter string
@@ -22101,6 +22260,8 @@ type PostV1ClawbacksResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22125,6 +22286,8 @@ type PostV1ClawbacksResponse struct {
 	Headers413 *PostV1ClawbacksResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1ClawbacksResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1ClawbacksResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1ClawbacksResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22173,6 +22336,11 @@ func (r PostV1ClawbacksResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1ClawbacksResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1ClawbacksResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -22265,6 +22433,11 @@ type PostV1DepositsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1DepositsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Deposits
+type PostV1DepositsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1DepositsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Deposits
 type PostV1DepositsResponse429Headers struct {
 	RetryAfter string
@@ -22306,6 +22479,8 @@ type PostV1DepositsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22330,6 +22505,8 @@ type PostV1DepositsResponse struct {
 	Headers413 *PostV1DepositsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1DepositsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1DepositsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1DepositsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22378,6 +22555,11 @@ func (r PostV1DepositsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1DepositsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1DepositsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -22590,6 +22772,11 @@ type PostV1DonationPoolsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1DonationPoolsResponse422Headers the declared response headers of an HTTP 422 response for PostV1DonationPools
+type PostV1DonationPoolsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1DonationPoolsResponse429Headers the declared response headers of an HTTP 429 response for PostV1DonationPools
 type PostV1DonationPoolsResponse429Headers struct {
 	RetryAfter string
@@ -22631,6 +22818,8 @@ type PostV1DonationPoolsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22655,6 +22844,8 @@ type PostV1DonationPoolsResponse struct {
 	Headers413 *PostV1DonationPoolsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1DonationPoolsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1DonationPoolsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1DonationPoolsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22703,6 +22894,11 @@ func (r PostV1DonationPoolsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1DonationPoolsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1DonationPoolsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -22795,6 +22991,11 @@ type PostV1HoldersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1HoldersResponse422Headers the declared response headers of an HTTP 422 response for PostV1Holders
+type PostV1HoldersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1HoldersResponse429Headers the declared response headers of an HTTP 429 response for PostV1Holders
 type PostV1HoldersResponse429Headers struct {
 	RetryAfter string
@@ -22836,6 +23037,8 @@ type PostV1HoldersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22860,6 +23063,8 @@ type PostV1HoldersResponse struct {
 	Headers413 *PostV1HoldersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1HoldersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1HoldersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1HoldersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22908,6 +23113,11 @@ func (r PostV1HoldersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1HoldersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1HoldersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -23005,6 +23215,11 @@ type PostV1HoldersByIdFreezeResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1HoldersByIdFreezeResponse422Headers the declared response headers of an HTTP 422 response for PostV1HoldersByIdFreeze
+type PostV1HoldersByIdFreezeResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1HoldersByIdFreezeResponse429Headers the declared response headers of an HTTP 429 response for PostV1HoldersByIdFreeze
 type PostV1HoldersByIdFreezeResponse429Headers struct {
 	RetryAfter string
@@ -23048,6 +23263,8 @@ type PostV1HoldersByIdFreezeResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -23074,6 +23291,8 @@ type PostV1HoldersByIdFreezeResponse struct {
 	Headers413 *PostV1HoldersByIdFreezeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1HoldersByIdFreezeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1HoldersByIdFreezeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1HoldersByIdFreezeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -23127,6 +23346,11 @@ func (r PostV1HoldersByIdFreezeResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1HoldersByIdFreezeResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1HoldersByIdFreezeResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -23224,6 +23448,11 @@ type PostV1HoldersByIdUnfreezeResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1HoldersByIdUnfreezeResponse422Headers the declared response headers of an HTTP 422 response for PostV1HoldersByIdUnfreeze
+type PostV1HoldersByIdUnfreezeResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1HoldersByIdUnfreezeResponse429Headers the declared response headers of an HTTP 429 response for PostV1HoldersByIdUnfreeze
 type PostV1HoldersByIdUnfreezeResponse429Headers struct {
 	RetryAfter string
@@ -23267,6 +23496,8 @@ type PostV1HoldersByIdUnfreezeResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -23293,6 +23524,8 @@ type PostV1HoldersByIdUnfreezeResponse struct {
 	Headers413 *PostV1HoldersByIdUnfreezeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1HoldersByIdUnfreezeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1HoldersByIdUnfreezeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1HoldersByIdUnfreezeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -23346,6 +23579,11 @@ func (r PostV1HoldersByIdUnfreezeResponse) GetApplicationproblemJSON413() *Probl
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1HoldersByIdUnfreezeResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1HoldersByIdUnfreezeResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -23859,6 +24097,11 @@ type PostV1IndicesByKindConfigResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindConfigResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindConfig
+type PostV1IndicesByKindConfigResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindConfigResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindConfig
 type PostV1IndicesByKindConfigResponse429Headers struct {
 	RetryAfter string
@@ -23902,6 +24145,8 @@ type PostV1IndicesByKindConfigResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -23928,6 +24173,8 @@ type PostV1IndicesByKindConfigResponse struct {
 	Headers413 *PostV1IndicesByKindConfigResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindConfigResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindConfigResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindConfigResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -23981,6 +24228,11 @@ func (r PostV1IndicesByKindConfigResponse) GetApplicationproblemJSON413() *Probl
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindConfigResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindConfigResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24552,6 +24804,11 @@ type PostV1IndicesByKindSourcesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindSourcesResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindSources
+type PostV1IndicesByKindSourcesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindSourcesResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindSources
 type PostV1IndicesByKindSourcesResponse429Headers struct {
 	RetryAfter string
@@ -24595,6 +24852,8 @@ type PostV1IndicesByKindSourcesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -24621,6 +24880,8 @@ type PostV1IndicesByKindSourcesResponse struct {
 	Headers413 *PostV1IndicesByKindSourcesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindSourcesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindSourcesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindSourcesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -24674,6 +24935,11 @@ func (r PostV1IndicesByKindSourcesResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindSourcesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindSourcesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24771,6 +25037,11 @@ type PostV1IndicesByKindStockpilingsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindStockpilingsResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindStockpilings
+type PostV1IndicesByKindStockpilingsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindStockpilingsResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindStockpilings
 type PostV1IndicesByKindStockpilingsResponse429Headers struct {
 	RetryAfter string
@@ -24814,6 +25085,8 @@ type PostV1IndicesByKindStockpilingsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -24840,6 +25113,8 @@ type PostV1IndicesByKindStockpilingsResponse struct {
 	Headers413 *PostV1IndicesByKindStockpilingsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindStockpilingsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindStockpilingsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindStockpilingsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -24893,6 +25168,11 @@ func (r PostV1IndicesByKindStockpilingsResponse) GetApplicationproblemJSON413() 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindStockpilingsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindStockpilingsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24990,6 +25270,11 @@ type PostV1IndicesByKindTransfersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindTransfersResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindTransfers
+type PostV1IndicesByKindTransfersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindTransfersResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindTransfers
 type PostV1IndicesByKindTransfersResponse429Headers struct {
 	RetryAfter string
@@ -25033,6 +25318,8 @@ type PostV1IndicesByKindTransfersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25059,6 +25346,8 @@ type PostV1IndicesByKindTransfersResponse struct {
 	Headers413 *PostV1IndicesByKindTransfersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindTransfersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindTransfersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindTransfersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -25112,6 +25401,11 @@ func (r PostV1IndicesByKindTransfersResponse) GetApplicationproblemJSON413() *Pr
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindTransfersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindTransfersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25338,6 +25632,11 @@ type PostV1MeAccountResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeAccountResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeAccount
+type PostV1MeAccountResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeAccountResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeAccount
 type PostV1MeAccountResponse429Headers struct {
 	RetryAfter string
@@ -25379,6 +25678,8 @@ type PostV1MeAccountResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25403,6 +25704,8 @@ type PostV1MeAccountResponse struct {
 	Headers413 *PostV1MeAccountResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeAccountResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeAccountResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeAccountResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -25451,6 +25754,11 @@ func (r PostV1MeAccountResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeAccountResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeAccountResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25691,6 +25999,11 @@ type PostV1MeClaimsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeClaimsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeClaims
+type PostV1MeClaimsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeClaimsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeClaims
 type PostV1MeClaimsResponse429Headers struct {
 	RetryAfter string
@@ -25732,6 +26045,8 @@ type PostV1MeClaimsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25756,6 +26071,8 @@ type PostV1MeClaimsResponse struct {
 	Headers413 *PostV1MeClaimsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeClaimsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeClaimsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeClaimsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -25804,6 +26121,11 @@ func (r PostV1MeClaimsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeClaimsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeClaimsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25896,6 +26218,11 @@ type PostV1MeDonationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeDonationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeDonations
+type PostV1MeDonationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeDonationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeDonations
 type PostV1MeDonationsResponse429Headers struct {
 	RetryAfter string
@@ -25937,6 +26264,8 @@ type PostV1MeDonationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25961,6 +26290,8 @@ type PostV1MeDonationsResponse struct {
 	Headers413 *PostV1MeDonationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeDonationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeDonationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeDonationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26009,6 +26340,11 @@ func (r PostV1MeDonationsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeDonationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeDonationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26235,6 +26571,11 @@ type PostV1MeEntrustmentsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeEntrustmentsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeEntrustments
+type PostV1MeEntrustmentsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeEntrustmentsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeEntrustments
 type PostV1MeEntrustmentsResponse429Headers struct {
 	RetryAfter string
@@ -26276,6 +26617,8 @@ type PostV1MeEntrustmentsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26300,6 +26643,8 @@ type PostV1MeEntrustmentsResponse struct {
 	Headers413 *PostV1MeEntrustmentsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeEntrustmentsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeEntrustmentsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeEntrustmentsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26348,6 +26693,11 @@ func (r PostV1MeEntrustmentsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeEntrustmentsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeEntrustmentsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26445,6 +26795,11 @@ type PostV1MeEntrustmentsByOperatorWithdrawalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeEntrustmentsByOperatorWithdrawal
+type PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeEntrustmentsByOperatorWithdrawal
 type PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers struct {
 	RetryAfter string
@@ -26488,6 +26843,8 @@ type PostV1MeEntrustmentsByOperatorWithdrawalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26514,6 +26871,8 @@ type PostV1MeEntrustmentsByOperatorWithdrawalResponse struct {
 	Headers413 *PostV1MeEntrustmentsByOperatorWithdrawalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeEntrustmentsByOperatorWithdrawalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26567,6 +26926,11 @@ func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) GetApplicationproblemJ
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26659,6 +27023,11 @@ type PostV1MeRedemptionsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeRedemptionsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeRedemptions
+type PostV1MeRedemptionsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeRedemptionsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeRedemptions
 type PostV1MeRedemptionsResponse429Headers struct {
 	RetryAfter string
@@ -26700,6 +27069,8 @@ type PostV1MeRedemptionsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26724,6 +27095,8 @@ type PostV1MeRedemptionsResponse struct {
 	Headers413 *PostV1MeRedemptionsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeRedemptionsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeRedemptionsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeRedemptionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26772,6 +27145,11 @@ func (r PostV1MeRedemptionsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeRedemptionsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeRedemptionsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26998,6 +27376,11 @@ type PostV1MethodologiesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MethodologiesResponse422Headers the declared response headers of an HTTP 422 response for PostV1Methodologies
+type PostV1MethodologiesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MethodologiesResponse429Headers the declared response headers of an HTTP 429 response for PostV1Methodologies
 type PostV1MethodologiesResponse429Headers struct {
 	RetryAfter string
@@ -27039,6 +27422,8 @@ type PostV1MethodologiesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27063,6 +27448,8 @@ type PostV1MethodologiesResponse struct {
 	Headers413 *PostV1MethodologiesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MethodologiesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MethodologiesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MethodologiesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -27111,6 +27498,11 @@ func (r PostV1MethodologiesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MethodologiesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MethodologiesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -27337,6 +27729,11 @@ type PostV1OffsetsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1OffsetsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Offsets
+type PostV1OffsetsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1OffsetsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Offsets
 type PostV1OffsetsResponse429Headers struct {
 	RetryAfter string
@@ -27378,6 +27775,8 @@ type PostV1OffsetsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27402,6 +27801,8 @@ type PostV1OffsetsResponse struct {
 	Headers413 *PostV1OffsetsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1OffsetsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1OffsetsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1OffsetsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -27450,6 +27851,11 @@ func (r PostV1OffsetsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1OffsetsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1OffsetsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -27662,6 +28068,11 @@ type PostV1OperatorsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1OperatorsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Operators
+type PostV1OperatorsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1OperatorsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Operators
 type PostV1OperatorsResponse429Headers struct {
 	RetryAfter string
@@ -27703,6 +28114,8 @@ type PostV1OperatorsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27727,6 +28140,8 @@ type PostV1OperatorsResponse struct {
 	Headers413 *PostV1OperatorsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1OperatorsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1OperatorsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1OperatorsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -27775,6 +28190,11 @@ func (r PostV1OperatorsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1OperatorsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1OperatorsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -27987,6 +28407,11 @@ type PostV1ProgrammeRulesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1ProgrammeRulesResponse422Headers the declared response headers of an HTTP 422 response for PostV1ProgrammeRules
+type PostV1ProgrammeRulesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1ProgrammeRulesResponse429Headers the declared response headers of an HTTP 429 response for PostV1ProgrammeRules
 type PostV1ProgrammeRulesResponse429Headers struct {
 	RetryAfter string
@@ -28028,6 +28453,8 @@ type PostV1ProgrammeRulesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -28052,6 +28479,8 @@ type PostV1ProgrammeRulesResponse struct {
 	Headers413 *PostV1ProgrammeRulesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1ProgrammeRulesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1ProgrammeRulesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1ProgrammeRulesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -28100,6 +28529,11 @@ func (r PostV1ProgrammeRulesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1ProgrammeRulesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1ProgrammeRulesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28395,6 +28829,11 @@ type PostV1QuotaAllocationsByIdConsumptionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaAllocationsByIdConsumptionResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaAllocationsByIdConsumption
+type PostV1QuotaAllocationsByIdConsumptionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaAllocationsByIdConsumptionResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaAllocationsByIdConsumption
 type PostV1QuotaAllocationsByIdConsumptionResponse429Headers struct {
 	RetryAfter string
@@ -28438,6 +28877,8 @@ type PostV1QuotaAllocationsByIdConsumptionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -28464,6 +28905,8 @@ type PostV1QuotaAllocationsByIdConsumptionResponse struct {
 	Headers413 *PostV1QuotaAllocationsByIdConsumptionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaAllocationsByIdConsumptionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaAllocationsByIdConsumptionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaAllocationsByIdConsumptionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -28517,6 +28960,11 @@ func (r PostV1QuotaAllocationsByIdConsumptionResponse) GetApplicationproblemJSON
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaAllocationsByIdConsumptionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaAllocationsByIdConsumptionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28614,6 +29062,11 @@ type PostV1QuotaAllocationsByIdRecoveryResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaAllocationsByIdRecoveryResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaAllocationsByIdRecovery
+type PostV1QuotaAllocationsByIdRecoveryResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaAllocationsByIdRecoveryResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaAllocationsByIdRecovery
 type PostV1QuotaAllocationsByIdRecoveryResponse429Headers struct {
 	RetryAfter string
@@ -28657,6 +29110,8 @@ type PostV1QuotaAllocationsByIdRecoveryResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -28683,6 +29138,8 @@ type PostV1QuotaAllocationsByIdRecoveryResponse struct {
 	Headers413 *PostV1QuotaAllocationsByIdRecoveryResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaAllocationsByIdRecoveryResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaAllocationsByIdRecoveryResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaAllocationsByIdRecoveryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -28736,6 +29193,11 @@ func (r PostV1QuotaAllocationsByIdRecoveryResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaAllocationsByIdRecoveryResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaAllocationsByIdRecoveryResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28976,6 +29438,11 @@ type PostV1QuotaApplicationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplications
+type PostV1QuotaApplicationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplications
 type PostV1QuotaApplicationsResponse429Headers struct {
 	RetryAfter string
@@ -29017,6 +29484,8 @@ type PostV1QuotaApplicationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29041,6 +29510,8 @@ type PostV1QuotaApplicationsResponse struct {
 	Headers413 *PostV1QuotaApplicationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29089,6 +29560,11 @@ func (r PostV1QuotaApplicationsResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29334,6 +29810,11 @@ type PostV1QuotaApplicationsByIdDecisionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsByIdDecisionResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplicationsByIdDecision
+type PostV1QuotaApplicationsByIdDecisionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsByIdDecisionResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplicationsByIdDecision
 type PostV1QuotaApplicationsByIdDecisionResponse429Headers struct {
 	RetryAfter string
@@ -29377,6 +29858,8 @@ type PostV1QuotaApplicationsByIdDecisionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29403,6 +29886,8 @@ type PostV1QuotaApplicationsByIdDecisionResponse struct {
 	Headers413 *PostV1QuotaApplicationsByIdDecisionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsByIdDecisionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsByIdDecisionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsByIdDecisionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29456,6 +29941,11 @@ func (r PostV1QuotaApplicationsByIdDecisionResponse) GetApplicationproblemJSON41
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsByIdDecisionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsByIdDecisionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29553,6 +30043,11 @@ type PostV1QuotaApplicationsByIdGovernmentApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplicationsByIdGovernmentApproval
+type PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplicationsByIdGovernmentApproval
 type PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers struct {
 	RetryAfter string
@@ -29596,6 +30091,8 @@ type PostV1QuotaApplicationsByIdGovernmentApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29622,6 +30119,8 @@ type PostV1QuotaApplicationsByIdGovernmentApprovalResponse struct {
 	Headers413 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29675,6 +30174,11 @@ func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) GetApplicationpro
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29772,6 +30276,11 @@ type PostV1QuotaApplicationsByIdReviewResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsByIdReviewResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplicationsByIdReview
+type PostV1QuotaApplicationsByIdReviewResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsByIdReviewResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplicationsByIdReview
 type PostV1QuotaApplicationsByIdReviewResponse429Headers struct {
 	RetryAfter string
@@ -29815,6 +30324,8 @@ type PostV1QuotaApplicationsByIdReviewResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29841,6 +30352,8 @@ type PostV1QuotaApplicationsByIdReviewResponse struct {
 	Headers413 *PostV1QuotaApplicationsByIdReviewResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsByIdReviewResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsByIdReviewResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsByIdReviewResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29894,6 +30407,11 @@ func (r PostV1QuotaApplicationsByIdReviewResponse) GetApplicationproblemJSON413(
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsByIdReviewResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsByIdReviewResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29986,6 +30504,11 @@ type PostV1QuotaBundlesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundles
+type PostV1QuotaBundlesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundles
 type PostV1QuotaBundlesResponse429Headers struct {
 	RetryAfter string
@@ -30027,6 +30550,8 @@ type PostV1QuotaBundlesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30051,6 +30576,8 @@ type PostV1QuotaBundlesResponse struct {
 	Headers413 *PostV1QuotaBundlesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30099,6 +30626,11 @@ func (r PostV1QuotaBundlesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30344,6 +30876,11 @@ type PostV1QuotaBundlesByIdDecisionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesByIdDecisionResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundlesByIdDecision
+type PostV1QuotaBundlesByIdDecisionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesByIdDecisionResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundlesByIdDecision
 type PostV1QuotaBundlesByIdDecisionResponse429Headers struct {
 	RetryAfter string
@@ -30387,6 +30924,8 @@ type PostV1QuotaBundlesByIdDecisionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30413,6 +30952,8 @@ type PostV1QuotaBundlesByIdDecisionResponse struct {
 	Headers413 *PostV1QuotaBundlesByIdDecisionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesByIdDecisionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesByIdDecisionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesByIdDecisionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30466,6 +31007,11 @@ func (r PostV1QuotaBundlesByIdDecisionResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesByIdDecisionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesByIdDecisionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30563,6 +31109,11 @@ type PostV1QuotaBundlesByIdGovernmentApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundlesByIdGovernmentApproval
+type PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundlesByIdGovernmentApproval
 type PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers struct {
 	RetryAfter string
@@ -30606,6 +31157,8 @@ type PostV1QuotaBundlesByIdGovernmentApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30632,6 +31185,8 @@ type PostV1QuotaBundlesByIdGovernmentApprovalResponse struct {
 	Headers413 *PostV1QuotaBundlesByIdGovernmentApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesByIdGovernmentApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30685,6 +31240,11 @@ func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) GetApplicationproblemJ
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30782,6 +31342,11 @@ type PostV1QuotaBundlesByIdReviewResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesByIdReviewResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundlesByIdReview
+type PostV1QuotaBundlesByIdReviewResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesByIdReviewResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundlesByIdReview
 type PostV1QuotaBundlesByIdReviewResponse429Headers struct {
 	RetryAfter string
@@ -30825,6 +31390,8 @@ type PostV1QuotaBundlesByIdReviewResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30851,6 +31418,8 @@ type PostV1QuotaBundlesByIdReviewResponse struct {
 	Headers413 *PostV1QuotaBundlesByIdReviewResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesByIdReviewResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesByIdReviewResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesByIdReviewResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30904,6 +31473,11 @@ func (r PostV1QuotaBundlesByIdReviewResponse) GetApplicationproblemJSON413() *Pr
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesByIdReviewResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesByIdReviewResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31130,6 +31704,11 @@ type PostV1QuotaConfigResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaConfigResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaConfig
+type PostV1QuotaConfigResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaConfigResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaConfig
 type PostV1QuotaConfigResponse429Headers struct {
 	RetryAfter string
@@ -31171,6 +31750,8 @@ type PostV1QuotaConfigResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -31195,6 +31776,8 @@ type PostV1QuotaConfigResponse struct {
 	Headers413 *PostV1QuotaConfigResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaConfigResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaConfigResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaConfigResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -31243,6 +31826,11 @@ func (r PostV1QuotaConfigResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaConfigResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaConfigResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31335,6 +31923,11 @@ type PostV1QuotaCorrectionsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaCorrectionsResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaCorrections
+type PostV1QuotaCorrectionsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaCorrectionsResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaCorrections
 type PostV1QuotaCorrectionsResponse429Headers struct {
 	RetryAfter string
@@ -31376,6 +31969,8 @@ type PostV1QuotaCorrectionsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -31400,6 +31995,8 @@ type PostV1QuotaCorrectionsResponse struct {
 	Headers413 *PostV1QuotaCorrectionsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaCorrectionsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaCorrectionsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaCorrectionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -31448,6 +32045,11 @@ func (r PostV1QuotaCorrectionsResponse) GetApplicationproblemJSON413() *Problem 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaCorrectionsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaCorrectionsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31693,6 +32295,11 @@ type PostV1QuotaCorrectionsByIdApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaCorrectionsByIdApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaCorrectionsByIdApproval
+type PostV1QuotaCorrectionsByIdApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaCorrectionsByIdApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaCorrectionsByIdApproval
 type PostV1QuotaCorrectionsByIdApprovalResponse429Headers struct {
 	RetryAfter string
@@ -31736,6 +32343,8 @@ type PostV1QuotaCorrectionsByIdApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -31762,6 +32371,8 @@ type PostV1QuotaCorrectionsByIdApprovalResponse struct {
 	Headers413 *PostV1QuotaCorrectionsByIdApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaCorrectionsByIdApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaCorrectionsByIdApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaCorrectionsByIdApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -31815,6 +32426,11 @@ func (r PostV1QuotaCorrectionsByIdApprovalResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaCorrectionsByIdApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaCorrectionsByIdApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31912,6 +32528,11 @@ type PostV1QuotaProjectsByIdMoveResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaProjectsByIdMoveResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaProjectsByIdMove
+type PostV1QuotaProjectsByIdMoveResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaProjectsByIdMoveResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaProjectsByIdMove
 type PostV1QuotaProjectsByIdMoveResponse429Headers struct {
 	RetryAfter string
@@ -31955,6 +32576,8 @@ type PostV1QuotaProjectsByIdMoveResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -31981,6 +32604,8 @@ type PostV1QuotaProjectsByIdMoveResponse struct {
 	Headers413 *PostV1QuotaProjectsByIdMoveResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaProjectsByIdMoveResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaProjectsByIdMoveResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaProjectsByIdMoveResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -32034,6 +32659,11 @@ func (r PostV1QuotaProjectsByIdMoveResponse) GetApplicationproblemJSON413() *Pro
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaProjectsByIdMoveResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaProjectsByIdMoveResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -32558,6 +33188,11 @@ type PostV1QuotaSourcesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaSourcesResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaSources
+type PostV1QuotaSourcesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaSourcesResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaSources
 type PostV1QuotaSourcesResponse429Headers struct {
 	RetryAfter string
@@ -32599,6 +33234,8 @@ type PostV1QuotaSourcesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -32623,6 +33260,8 @@ type PostV1QuotaSourcesResponse struct {
 	Headers413 *PostV1QuotaSourcesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaSourcesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaSourcesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaSourcesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -32671,6 +33310,11 @@ func (r PostV1QuotaSourcesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaSourcesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaSourcesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -32916,6 +33560,11 @@ type PostV1QuotaSourcesByIdApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaSourcesByIdApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaSourcesByIdApproval
+type PostV1QuotaSourcesByIdApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaSourcesByIdApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaSourcesByIdApproval
 type PostV1QuotaSourcesByIdApprovalResponse429Headers struct {
 	RetryAfter string
@@ -32959,6 +33608,8 @@ type PostV1QuotaSourcesByIdApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -32985,6 +33636,8 @@ type PostV1QuotaSourcesByIdApprovalResponse struct {
 	Headers413 *PostV1QuotaSourcesByIdApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaSourcesByIdApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaSourcesByIdApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaSourcesByIdApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33038,6 +33691,11 @@ func (r PostV1QuotaSourcesByIdApprovalResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaSourcesByIdApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaSourcesByIdApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33130,6 +33788,11 @@ type PostV1QuotaStockpilingsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaStockpilingsResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaStockpilings
+type PostV1QuotaStockpilingsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaStockpilingsResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaStockpilings
 type PostV1QuotaStockpilingsResponse429Headers struct {
 	RetryAfter string
@@ -33171,6 +33834,8 @@ type PostV1QuotaStockpilingsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33195,6 +33860,8 @@ type PostV1QuotaStockpilingsResponse struct {
 	Headers413 *PostV1QuotaStockpilingsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaStockpilingsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaStockpilingsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaStockpilingsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33243,6 +33910,11 @@ func (r PostV1QuotaStockpilingsResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaStockpilingsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaStockpilingsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33335,6 +34007,11 @@ type PostV1QuotaTransfersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaTransfersResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaTransfers
+type PostV1QuotaTransfersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaTransfersResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaTransfers
 type PostV1QuotaTransfersResponse429Headers struct {
 	RetryAfter string
@@ -33376,6 +34053,8 @@ type PostV1QuotaTransfersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33400,6 +34079,8 @@ type PostV1QuotaTransfersResponse struct {
 	Headers413 *PostV1QuotaTransfersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaTransfersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaTransfersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaTransfersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33448,6 +34129,11 @@ func (r PostV1QuotaTransfersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaTransfersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaTransfersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33540,6 +34226,11 @@ type PostV1RegistryObligationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RegistryObligationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1RegistryObligations
+type PostV1RegistryObligationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RegistryObligationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1RegistryObligations
 type PostV1RegistryObligationsResponse429Headers struct {
 	RetryAfter string
@@ -33581,6 +34272,8 @@ type PostV1RegistryObligationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33605,6 +34298,8 @@ type PostV1RegistryObligationsResponse struct {
 	Headers413 *PostV1RegistryObligationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RegistryObligationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RegistryObligationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RegistryObligationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33653,6 +34348,11 @@ func (r PostV1RegistryObligationsResponse) GetApplicationproblemJSON413() *Probl
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RegistryObligationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RegistryObligationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33893,6 +34593,11 @@ type PostV1RegistryPoliciesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RegistryPoliciesResponse422Headers the declared response headers of an HTTP 422 response for PostV1RegistryPolicies
+type PostV1RegistryPoliciesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RegistryPoliciesResponse429Headers the declared response headers of an HTTP 429 response for PostV1RegistryPolicies
 type PostV1RegistryPoliciesResponse429Headers struct {
 	RetryAfter string
@@ -33934,6 +34639,8 @@ type PostV1RegistryPoliciesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33958,6 +34665,8 @@ type PostV1RegistryPoliciesResponse struct {
 	Headers413 *PostV1RegistryPoliciesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RegistryPoliciesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RegistryPoliciesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RegistryPoliciesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34006,6 +34715,11 @@ func (r PostV1RegistryPoliciesResponse) GetApplicationproblemJSON413() *Problem 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RegistryPoliciesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RegistryPoliciesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -34414,6 +35128,11 @@ type PostV1RetirementsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RetirementsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Retirements
+type PostV1RetirementsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RetirementsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Retirements
 type PostV1RetirementsResponse429Headers struct {
 	RetryAfter string
@@ -34455,6 +35174,8 @@ type PostV1RetirementsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -34479,6 +35200,8 @@ type PostV1RetirementsResponse struct {
 	Headers413 *PostV1RetirementsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RetirementsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RetirementsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RetirementsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34527,6 +35250,11 @@ func (r PostV1RetirementsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RetirementsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RetirementsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -34845,6 +35573,11 @@ type PostV1RewardsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RewardsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Rewards
+type PostV1RewardsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RewardsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Rewards
 type PostV1RewardsResponse429Headers struct {
 	RetryAfter string
@@ -34886,6 +35619,8 @@ type PostV1RewardsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -34910,6 +35645,8 @@ type PostV1RewardsResponse struct {
 	Headers413 *PostV1RewardsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RewardsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RewardsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RewardsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34958,6 +35695,11 @@ func (r PostV1RewardsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RewardsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RewardsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35050,6 +35792,11 @@ type PostV1TradesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TradesResponse422Headers the declared response headers of an HTTP 422 response for PostV1Trades
+type PostV1TradesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TradesResponse429Headers the declared response headers of an HTTP 429 response for PostV1Trades
 type PostV1TradesResponse429Headers struct {
 	RetryAfter string
@@ -35091,6 +35838,8 @@ type PostV1TradesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35115,6 +35864,8 @@ type PostV1TradesResponse struct {
 	Headers413 *PostV1TradesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TradesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TradesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TradesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35163,6 +35914,11 @@ func (r PostV1TradesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TradesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TradesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35394,6 +36150,11 @@ type PostV1TradesByIdAcceptanceResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TradesByIdAcceptanceResponse422Headers the declared response headers of an HTTP 422 response for PostV1TradesByIdAcceptance
+type PostV1TradesByIdAcceptanceResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TradesByIdAcceptanceResponse429Headers the declared response headers of an HTTP 429 response for PostV1TradesByIdAcceptance
 type PostV1TradesByIdAcceptanceResponse429Headers struct {
 	RetryAfter string
@@ -35437,6 +36198,8 @@ type PostV1TradesByIdAcceptanceResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35463,6 +36226,8 @@ type PostV1TradesByIdAcceptanceResponse struct {
 	Headers413 *PostV1TradesByIdAcceptanceResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TradesByIdAcceptanceResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TradesByIdAcceptanceResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TradesByIdAcceptanceResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35516,6 +36281,11 @@ func (r PostV1TradesByIdAcceptanceResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TradesByIdAcceptanceResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TradesByIdAcceptanceResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35613,6 +36383,11 @@ type PostV1TradesByIdCancellationResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TradesByIdCancellationResponse422Headers the declared response headers of an HTTP 422 response for PostV1TradesByIdCancellation
+type PostV1TradesByIdCancellationResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TradesByIdCancellationResponse429Headers the declared response headers of an HTTP 429 response for PostV1TradesByIdCancellation
 type PostV1TradesByIdCancellationResponse429Headers struct {
 	RetryAfter string
@@ -35656,6 +36431,8 @@ type PostV1TradesByIdCancellationResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35682,6 +36459,8 @@ type PostV1TradesByIdCancellationResponse struct {
 	Headers413 *PostV1TradesByIdCancellationResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TradesByIdCancellationResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TradesByIdCancellationResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TradesByIdCancellationResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35735,6 +36514,11 @@ func (r PostV1TradesByIdCancellationResponse) GetApplicationproblemJSON413() *Pr
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TradesByIdCancellationResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TradesByIdCancellationResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35827,6 +36611,11 @@ type PostV1TransactionsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Transactions
+type PostV1TransactionsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Transactions
 type PostV1TransactionsResponse429Headers struct {
 	RetryAfter string
@@ -35868,6 +36657,8 @@ type PostV1TransactionsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35892,6 +36683,8 @@ type PostV1TransactionsResponse struct {
 	Headers413 *PostV1TransactionsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35940,6 +36733,11 @@ func (r PostV1TransactionsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36032,6 +36830,11 @@ type PostV1TransactionsBatchResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsBatchResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsBatch
+type PostV1TransactionsBatchResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsBatchResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsBatch
 type PostV1TransactionsBatchResponse429Headers struct {
 	RetryAfter string
@@ -36073,6 +36876,8 @@ type PostV1TransactionsBatchResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36097,6 +36902,8 @@ type PostV1TransactionsBatchResponse struct {
 	Headers413 *PostV1TransactionsBatchResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsBatchResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsBatchResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsBatchResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36145,6 +36952,11 @@ func (r PostV1TransactionsBatchResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsBatchResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsBatchResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36376,6 +37188,11 @@ type PostV1TransactionsByIdPostResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsByIdPostResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsByIdPost
+type PostV1TransactionsByIdPostResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsByIdPostResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsByIdPost
 type PostV1TransactionsByIdPostResponse429Headers struct {
 	RetryAfter string
@@ -36419,6 +37236,8 @@ type PostV1TransactionsByIdPostResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36445,6 +37264,8 @@ type PostV1TransactionsByIdPostResponse struct {
 	Headers413 *PostV1TransactionsByIdPostResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsByIdPostResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsByIdPostResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsByIdPostResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36498,6 +37319,11 @@ func (r PostV1TransactionsByIdPostResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsByIdPostResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsByIdPostResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36595,6 +37421,11 @@ type PostV1TransactionsByIdReversalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsByIdReversalResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsByIdReversal
+type PostV1TransactionsByIdReversalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsByIdReversalResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsByIdReversal
 type PostV1TransactionsByIdReversalResponse429Headers struct {
 	RetryAfter string
@@ -36638,6 +37469,8 @@ type PostV1TransactionsByIdReversalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36664,6 +37497,8 @@ type PostV1TransactionsByIdReversalResponse struct {
 	Headers413 *PostV1TransactionsByIdReversalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsByIdReversalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsByIdReversalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsByIdReversalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36717,6 +37552,11 @@ func (r PostV1TransactionsByIdReversalResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsByIdReversalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsByIdReversalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36814,6 +37654,11 @@ type PostV1TransactionsByIdVoidResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsByIdVoidResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsByIdVoid
+type PostV1TransactionsByIdVoidResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsByIdVoidResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsByIdVoid
 type PostV1TransactionsByIdVoidResponse429Headers struct {
 	RetryAfter string
@@ -36857,6 +37702,8 @@ type PostV1TransactionsByIdVoidResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36883,6 +37730,8 @@ type PostV1TransactionsByIdVoidResponse struct {
 	Headers413 *PostV1TransactionsByIdVoidResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsByIdVoidResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsByIdVoidResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsByIdVoidResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36936,6 +37785,11 @@ func (r PostV1TransactionsByIdVoidResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsByIdVoidResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsByIdVoidResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -37028,6 +37882,11 @@ type PostV1TransfersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransfersResponse422Headers the declared response headers of an HTTP 422 response for PostV1Transfers
+type PostV1TransfersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransfersResponse429Headers the declared response headers of an HTTP 429 response for PostV1Transfers
 type PostV1TransfersResponse429Headers struct {
 	RetryAfter string
@@ -37069,6 +37928,8 @@ type PostV1TransfersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -37093,6 +37954,8 @@ type PostV1TransfersResponse struct {
 	Headers413 *PostV1TransfersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransfersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransfersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransfersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -37141,6 +38004,11 @@ func (r PostV1TransfersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransfersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransfersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -37233,6 +38101,11 @@ type PostV1VerifiersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1VerifiersResponse422Headers the declared response headers of an HTTP 422 response for PostV1Verifiers
+type PostV1VerifiersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1VerifiersResponse429Headers the declared response headers of an HTTP 429 response for PostV1Verifiers
 type PostV1VerifiersResponse429Headers struct {
 	RetryAfter string
@@ -37274,6 +38147,8 @@ type PostV1VerifiersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -37298,6 +38173,8 @@ type PostV1VerifiersResponse struct {
 	Headers413 *PostV1VerifiersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1VerifiersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1VerifiersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1VerifiersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -37346,6 +38223,11 @@ func (r PostV1VerifiersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1VerifiersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1VerifiersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -40406,6 +41288,13 @@ func ParsePostV1AccountsResponse(rsp *http.Response) (*PostV1AccountsResponse, e
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -40524,6 +41413,16 @@ func ParsePostV1AccountsResponse(rsp *http.Response) (*PostV1AccountsResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1AccountsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1AccountsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -41004,6 +41903,13 @@ func ParsePostV1AccountsByIdStatusResponse(rsp *http.Response) (*PostV1AccountsB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -41132,6 +42038,16 @@ func ParsePostV1AccountsByIdStatusResponse(rsp *http.Response) (*PostV1AccountsB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1AccountsByIdStatusResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1AccountsByIdStatusResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -41416,6 +42332,13 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -41534,6 +42457,16 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1BehavioursResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1BehavioursResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -41663,6 +42596,13 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -41781,6 +42721,16 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CancellationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CancellationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -41910,6 +42860,13 @@ func ParsePostV1CertificationsResponse(rsp *http.Response) (*PostV1Certification
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -42028,6 +42985,16 @@ func ParsePostV1CertificationsResponse(rsp *http.Response) (*PostV1Certification
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -42319,6 +43286,13 @@ func ParsePostV1CertificationsByIdAssignmentResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -42447,6 +43421,16 @@ func ParsePostV1CertificationsByIdAssignmentResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdAssignmentResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdAssignmentResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -42583,6 +43567,13 @@ func ParsePostV1CertificationsByIdIssuanceResponse(rsp *http.Response) (*PostV1C
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -42711,6 +43702,16 @@ func ParsePostV1CertificationsByIdIssuanceResponse(rsp *http.Response) (*PostV1C
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdIssuanceResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdIssuanceResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -42847,6 +43848,13 @@ func ParsePostV1CertificationsByIdNoticeResponse(rsp *http.Response) (*PostV1Cer
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -42975,6 +43983,16 @@ func ParsePostV1CertificationsByIdNoticeResponse(rsp *http.Response) (*PostV1Cer
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdNoticeResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdNoticeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -43111,6 +44129,13 @@ func ParsePostV1CertificationsByIdSubmissionResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -43239,6 +44264,16 @@ func ParsePostV1CertificationsByIdSubmissionResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdSubmissionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdSubmissionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -43375,6 +44410,13 @@ func ParsePostV1CertificationsByIdVerificationResponse(rsp *http.Response) (*Pos
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -43503,6 +44545,16 @@ func ParsePostV1CertificationsByIdVerificationResponse(rsp *http.Response) (*Pos
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdVerificationResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdVerificationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -43639,6 +44691,13 @@ func ParsePostV1CertificationsByIdWithdrawalResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -43767,6 +44826,16 @@ func ParsePostV1CertificationsByIdWithdrawalResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdWithdrawalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdWithdrawalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -44257,6 +45326,13 @@ func ParsePostV1ClawbacksResponse(rsp *http.Response) (*PostV1ClawbacksResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -44375,6 +45451,16 @@ func ParsePostV1ClawbacksResponse(rsp *http.Response) (*PostV1ClawbacksResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1ClawbacksResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1ClawbacksResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -44504,6 +45590,13 @@ func ParsePostV1DepositsResponse(rsp *http.Response) (*PostV1DepositsResponse, e
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -44622,6 +45715,16 @@ func ParsePostV1DepositsResponse(rsp *http.Response) (*PostV1DepositsResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1DepositsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1DepositsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -44889,6 +45992,13 @@ func ParsePostV1DonationPoolsResponse(rsp *http.Response) (*PostV1DonationPoolsR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -45007,6 +46117,16 @@ func ParsePostV1DonationPoolsResponse(rsp *http.Response) (*PostV1DonationPoolsR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1DonationPoolsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1DonationPoolsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -45136,6 +46256,13 @@ func ParsePostV1HoldersResponse(rsp *http.Response) (*PostV1HoldersResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -45254,6 +46381,16 @@ func ParsePostV1HoldersResponse(rsp *http.Response) (*PostV1HoldersResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1HoldersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1HoldersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -45390,6 +46527,13 @@ func ParsePostV1HoldersByIdFreezeResponse(rsp *http.Response) (*PostV1HoldersByI
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -45518,6 +46662,16 @@ func ParsePostV1HoldersByIdFreezeResponse(rsp *http.Response) (*PostV1HoldersByI
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1HoldersByIdFreezeResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1HoldersByIdFreezeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -45654,6 +46808,13 @@ func ParsePostV1HoldersByIdUnfreezeResponse(rsp *http.Response) (*PostV1HoldersB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -45782,6 +46943,16 @@ func ParsePostV1HoldersByIdUnfreezeResponse(rsp *http.Response) (*PostV1HoldersB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1HoldersByIdUnfreezeResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1HoldersByIdUnfreezeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -46400,6 +47571,13 @@ func ParsePostV1IndicesByKindConfigResponse(rsp *http.Response) (*PostV1IndicesB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -46528,6 +47706,16 @@ func ParsePostV1IndicesByKindConfigResponse(rsp *http.Response) (*PostV1IndicesB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindConfigResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindConfigResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -47234,6 +48422,13 @@ func ParsePostV1IndicesByKindSourcesResponse(rsp *http.Response) (*PostV1Indices
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47362,6 +48557,16 @@ func ParsePostV1IndicesByKindSourcesResponse(rsp *http.Response) (*PostV1Indices
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindSourcesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindSourcesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -47498,6 +48703,13 @@ func ParsePostV1IndicesByKindStockpilingsResponse(rsp *http.Response) (*PostV1In
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47626,6 +48838,16 @@ func ParsePostV1IndicesByKindStockpilingsResponse(rsp *http.Response) (*PostV1In
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindStockpilingsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindStockpilingsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -47762,6 +48984,13 @@ func ParsePostV1IndicesByKindTransfersResponse(rsp *http.Response) (*PostV1Indic
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47890,6 +49119,16 @@ func ParsePostV1IndicesByKindTransfersResponse(rsp *http.Response) (*PostV1Indic
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindTransfersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindTransfersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -48174,6 +49413,13 @@ func ParsePostV1MeAccountResponse(rsp *http.Response) (*PostV1MeAccountResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48292,6 +49538,16 @@ func ParsePostV1MeAccountResponse(rsp *http.Response) (*PostV1MeAccountResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeAccountResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeAccountResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -48593,6 +49849,13 @@ func ParsePostV1MeClaimsResponse(rsp *http.Response) (*PostV1MeClaimsResponse, e
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48711,6 +49974,16 @@ func ParsePostV1MeClaimsResponse(rsp *http.Response) (*PostV1MeClaimsResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeClaimsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeClaimsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -48840,6 +50113,13 @@ func ParsePostV1MeDonationsResponse(rsp *http.Response) (*PostV1MeDonationsRespo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48958,6 +50238,16 @@ func ParsePostV1MeDonationsResponse(rsp *http.Response) (*PostV1MeDonationsRespo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeDonationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeDonationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49242,6 +50532,13 @@ func ParsePostV1MeEntrustmentsResponse(rsp *http.Response) (*PostV1MeEntrustment
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49360,6 +50657,16 @@ func ParsePostV1MeEntrustmentsResponse(rsp *http.Response) (*PostV1MeEntrustment
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeEntrustmentsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeEntrustmentsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49496,6 +50803,13 @@ func ParsePostV1MeEntrustmentsByOperatorWithdrawalResponse(rsp *http.Response) (
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49624,6 +50938,16 @@ func ParsePostV1MeEntrustmentsByOperatorWithdrawalResponse(rsp *http.Response) (
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49753,6 +51077,13 @@ func ParsePostV1MeRedemptionsResponse(rsp *http.Response) (*PostV1MeRedemptionsR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49871,6 +51202,16 @@ func ParsePostV1MeRedemptionsResponse(rsp *http.Response) (*PostV1MeRedemptionsR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeRedemptionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeRedemptionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -50155,6 +51496,13 @@ func ParsePostV1MethodologiesResponse(rsp *http.Response) (*PostV1MethodologiesR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -50273,6 +51621,16 @@ func ParsePostV1MethodologiesResponse(rsp *http.Response) (*PostV1MethodologiesR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MethodologiesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MethodologiesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -50557,6 +51915,13 @@ func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -50675,6 +52040,16 @@ func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1OffsetsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1OffsetsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -50942,6 +52317,13 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51060,6 +52442,16 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1OperatorsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1OperatorsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -51327,6 +52719,13 @@ func ParsePostV1ProgrammeRulesResponse(rsp *http.Response) (*PostV1ProgrammeRule
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51445,6 +52844,16 @@ func ParsePostV1ProgrammeRulesResponse(rsp *http.Response) (*PostV1ProgrammeRule
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1ProgrammeRulesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1ProgrammeRulesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -51806,6 +53215,13 @@ func ParsePostV1QuotaAllocationsByIdConsumptionResponse(rsp *http.Response) (*Po
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51934,6 +53350,16 @@ func ParsePostV1QuotaAllocationsByIdConsumptionResponse(rsp *http.Response) (*Po
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaAllocationsByIdConsumptionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaAllocationsByIdConsumptionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -52070,6 +53496,13 @@ func ParsePostV1QuotaAllocationsByIdRecoveryResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52198,6 +53631,16 @@ func ParsePostV1QuotaAllocationsByIdRecoveryResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaAllocationsByIdRecoveryResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaAllocationsByIdRecoveryResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -52499,6 +53942,13 @@ func ParsePostV1QuotaApplicationsResponse(rsp *http.Response) (*PostV1QuotaAppli
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52617,6 +54067,16 @@ func ParsePostV1QuotaApplicationsResponse(rsp *http.Response) (*PostV1QuotaAppli
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -52925,6 +54385,13 @@ func ParsePostV1QuotaApplicationsByIdDecisionResponse(rsp *http.Response) (*Post
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53053,6 +54520,16 @@ func ParsePostV1QuotaApplicationsByIdDecisionResponse(rsp *http.Response) (*Post
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsByIdDecisionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsByIdDecisionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53189,6 +54666,13 @@ func ParsePostV1QuotaApplicationsByIdGovernmentApprovalResponse(rsp *http.Respon
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53317,6 +54801,16 @@ func ParsePostV1QuotaApplicationsByIdGovernmentApprovalResponse(rsp *http.Respon
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53453,6 +54947,13 @@ func ParsePostV1QuotaApplicationsByIdReviewResponse(rsp *http.Response) (*PostV1
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53581,6 +55082,16 @@ func ParsePostV1QuotaApplicationsByIdReviewResponse(rsp *http.Response) (*PostV1
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsByIdReviewResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsByIdReviewResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53710,6 +55221,13 @@ func ParsePostV1QuotaBundlesResponse(rsp *http.Response) (*PostV1QuotaBundlesRes
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53828,6 +55346,16 @@ func ParsePostV1QuotaBundlesResponse(rsp *http.Response) (*PostV1QuotaBundlesRes
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -54136,6 +55664,13 @@ func ParsePostV1QuotaBundlesByIdDecisionResponse(rsp *http.Response) (*PostV1Quo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -54264,6 +55799,16 @@ func ParsePostV1QuotaBundlesByIdDecisionResponse(rsp *http.Response) (*PostV1Quo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesByIdDecisionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesByIdDecisionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -54400,6 +55945,13 @@ func ParsePostV1QuotaBundlesByIdGovernmentApprovalResponse(rsp *http.Response) (
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -54528,6 +56080,16 @@ func ParsePostV1QuotaBundlesByIdGovernmentApprovalResponse(rsp *http.Response) (
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -54664,6 +56226,13 @@ func ParsePostV1QuotaBundlesByIdReviewResponse(rsp *http.Response) (*PostV1Quota
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -54792,6 +56361,16 @@ func ParsePostV1QuotaBundlesByIdReviewResponse(rsp *http.Response) (*PostV1Quota
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesByIdReviewResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesByIdReviewResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55076,6 +56655,13 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -55194,6 +56780,16 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaConfigResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaConfigResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55323,6 +56919,13 @@ func ParsePostV1QuotaCorrectionsResponse(rsp *http.Response) (*PostV1QuotaCorrec
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -55441,6 +57044,16 @@ func ParsePostV1QuotaCorrectionsResponse(rsp *http.Response) (*PostV1QuotaCorrec
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaCorrectionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaCorrectionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55749,6 +57362,13 @@ func ParsePostV1QuotaCorrectionsByIdApprovalResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -55877,6 +57497,16 @@ func ParsePostV1QuotaCorrectionsByIdApprovalResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaCorrectionsByIdApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaCorrectionsByIdApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -56013,6 +57643,13 @@ func ParsePostV1QuotaProjectsByIdMoveResponse(rsp *http.Response) (*PostV1QuotaP
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -56141,6 +57778,16 @@ func ParsePostV1QuotaProjectsByIdMoveResponse(rsp *http.Response) (*PostV1QuotaP
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaProjectsByIdMoveResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaProjectsByIdMoveResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -56789,6 +58436,13 @@ func ParsePostV1QuotaSourcesResponse(rsp *http.Response) (*PostV1QuotaSourcesRes
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -56907,6 +58561,16 @@ func ParsePostV1QuotaSourcesResponse(rsp *http.Response) (*PostV1QuotaSourcesRes
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaSourcesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaSourcesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -57215,6 +58879,13 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -57343,6 +59014,16 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaSourcesByIdApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaSourcesByIdApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -57472,6 +59153,13 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -57590,6 +59278,16 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaStockpilingsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaStockpilingsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -57719,6 +59417,13 @@ func ParsePostV1QuotaTransfersResponse(rsp *http.Response) (*PostV1QuotaTransfer
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -57837,6 +59542,16 @@ func ParsePostV1QuotaTransfersResponse(rsp *http.Response) (*PostV1QuotaTransfer
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaTransfersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaTransfersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -57966,6 +59681,13 @@ func ParsePostV1RegistryObligationsResponse(rsp *http.Response) (*PostV1Registry
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -58084,6 +59806,16 @@ func ParsePostV1RegistryObligationsResponse(rsp *http.Response) (*PostV1Registry
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RegistryObligationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RegistryObligationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -58385,6 +60117,13 @@ func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPol
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -58503,6 +60242,16 @@ func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPol
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RegistryPoliciesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RegistryPoliciesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -58981,6 +60730,13 @@ func ParsePostV1RetirementsResponse(rsp *http.Response) (*PostV1RetirementsRespo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -59099,6 +60855,16 @@ func ParsePostV1RetirementsResponse(rsp *http.Response) (*PostV1RetirementsRespo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RetirementsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RetirementsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -59487,6 +61253,13 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -59605,6 +61378,16 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RewardsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RewardsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -59734,6 +61517,13 @@ func ParsePostV1TradesResponse(rsp *http.Response) (*PostV1TradesResponse, error
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -59852,6 +61642,16 @@ func ParsePostV1TradesResponse(rsp *http.Response) (*PostV1TradesResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TradesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TradesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60143,6 +61943,13 @@ func ParsePostV1TradesByIdAcceptanceResponse(rsp *http.Response) (*PostV1TradesB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -60271,6 +62078,16 @@ func ParsePostV1TradesByIdAcceptanceResponse(rsp *http.Response) (*PostV1TradesB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TradesByIdAcceptanceResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TradesByIdAcceptanceResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60407,6 +62224,13 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -60535,6 +62359,16 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TradesByIdCancellationResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TradesByIdCancellationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60664,6 +62498,13 @@ func ParsePostV1TransactionsResponse(rsp *http.Response) (*PostV1TransactionsRes
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -60782,6 +62623,16 @@ func ParsePostV1TransactionsResponse(rsp *http.Response) (*PostV1TransactionsRes
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60911,6 +62762,13 @@ func ParsePostV1TransactionsBatchResponse(rsp *http.Response) (*PostV1Transactio
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61029,6 +62887,16 @@ func ParsePostV1TransactionsBatchResponse(rsp *http.Response) (*PostV1Transactio
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsBatchResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsBatchResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -61320,6 +63188,13 @@ func ParsePostV1TransactionsByIdPostResponse(rsp *http.Response) (*PostV1Transac
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61448,6 +63323,16 @@ func ParsePostV1TransactionsByIdPostResponse(rsp *http.Response) (*PostV1Transac
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsByIdPostResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsByIdPostResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -61584,6 +63469,13 @@ func ParsePostV1TransactionsByIdReversalResponse(rsp *http.Response) (*PostV1Tra
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61712,6 +63604,16 @@ func ParsePostV1TransactionsByIdReversalResponse(rsp *http.Response) (*PostV1Tra
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsByIdReversalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsByIdReversalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -61848,6 +63750,13 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61976,6 +63885,16 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsByIdVoidResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsByIdVoidResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -62105,6 +64024,13 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -62223,6 +64149,16 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransfersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransfersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -62352,6 +64288,13 @@ func ParsePostV1VerifiersResponse(rsp *http.Response) (*PostV1VerifiersResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -62470,6 +64413,16 @@ func ParsePostV1VerifiersResponse(rsp *http.Response) (*PostV1VerifiersResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1VerifiersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1VerifiersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

@@ -3932,7 +3932,7 @@ export interface operations {
                     "application/json": components["schemas"]["accountView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3962,7 +3962,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3984,6 +3984,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4248,7 +4258,7 @@ export interface operations {
                     "application/json": components["schemas"]["accountView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4288,7 +4298,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4310,6 +4320,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4478,7 +4498,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_IngestResult"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4508,7 +4528,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4530,6 +4550,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4610,7 +4640,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Cancellation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4640,7 +4670,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4662,6 +4692,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4742,7 +4782,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4772,7 +4812,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4794,6 +4834,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4952,7 +5002,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4992,7 +5042,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5014,6 +5064,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5097,7 +5157,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5137,7 +5197,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5159,6 +5219,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5242,7 +5312,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5282,7 +5352,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5304,6 +5374,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5387,7 +5467,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5427,7 +5507,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5449,6 +5529,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5531,7 +5621,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5571,7 +5661,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5593,6 +5683,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5675,7 +5775,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5715,7 +5815,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5737,6 +5837,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6004,7 +6114,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Clawback"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6034,7 +6144,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6056,6 +6166,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6136,7 +6256,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Deposit"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6166,7 +6286,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6188,6 +6308,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6332,7 +6462,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_DonationPool"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6362,7 +6492,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6384,6 +6514,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6464,7 +6604,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6494,7 +6634,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6516,6 +6656,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6598,7 +6748,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6638,7 +6788,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6660,6 +6810,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6742,7 +6902,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6782,7 +6942,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6804,6 +6964,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7130,7 +7300,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ConfigVersion"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7150,7 +7320,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7170,7 +7340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7192,6 +7362,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7586,7 +7766,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7606,7 +7786,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7626,7 +7806,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7648,6 +7828,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7730,7 +7920,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Stockpiling"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7750,7 +7940,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7770,7 +7960,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7792,6 +7982,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7874,7 +8074,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7894,7 +8094,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7914,7 +8114,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7936,6 +8136,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8090,7 +8300,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Citizen"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8120,7 +8330,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8142,6 +8352,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8312,7 +8532,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_ClaimResult"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8342,7 +8562,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8364,6 +8584,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8444,7 +8674,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Donation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8474,7 +8704,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8496,6 +8726,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8655,7 +8895,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Entrustment"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8685,7 +8925,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8707,6 +8947,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8789,7 +9039,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Entrustment"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8829,7 +9079,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8851,6 +9101,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8936,7 +9196,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Redemption"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8966,7 +9226,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8988,6 +9248,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9145,7 +9415,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Methodology"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9175,7 +9445,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9197,6 +9467,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9353,7 +9633,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Offset"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9383,7 +9663,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9405,6 +9685,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9549,7 +9839,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Operator"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9579,7 +9869,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9601,6 +9891,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9745,7 +10045,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_ProgrammeRules"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9775,7 +10075,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9797,6 +10097,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9982,7 +10292,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10002,7 +10312,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10022,7 +10332,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10044,6 +10354,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10126,7 +10446,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10146,7 +10466,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10166,7 +10486,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10188,6 +10508,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10365,7 +10695,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10385,7 +10715,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10395,7 +10725,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10417,6 +10747,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10585,7 +10925,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10605,7 +10945,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10625,7 +10965,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10647,6 +10987,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10729,7 +11079,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10749,7 +11099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10769,7 +11119,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10791,6 +11141,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10873,7 +11233,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10893,7 +11253,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10913,7 +11273,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10935,6 +11295,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11015,7 +11385,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11035,7 +11405,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11045,7 +11415,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11067,6 +11437,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11235,7 +11615,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11255,7 +11635,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11275,7 +11655,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11297,6 +11677,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11379,7 +11769,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11399,7 +11789,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11419,7 +11809,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11441,6 +11831,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11523,7 +11923,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11543,7 +11943,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11563,7 +11963,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11585,6 +11985,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11742,7 +12152,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ConfigVersion"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11762,7 +12172,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11772,7 +12182,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11794,6 +12204,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11874,7 +12294,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Correction"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11894,7 +12314,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11904,7 +12324,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11926,6 +12346,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12094,7 +12524,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Correction"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12114,7 +12544,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12134,7 +12564,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12156,6 +12586,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12238,7 +12678,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ProjectMove"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12258,7 +12698,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12278,7 +12718,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12300,6 +12740,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12656,7 +13106,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12676,7 +13126,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12686,7 +13136,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12708,6 +13158,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12876,7 +13336,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12896,7 +13356,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12916,7 +13376,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12938,6 +13398,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13018,7 +13488,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Stockpiling"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13038,7 +13508,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13048,7 +13518,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13070,6 +13540,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13150,7 +13630,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13170,7 +13650,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13180,7 +13660,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13202,6 +13682,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13282,7 +13772,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Obligation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13312,7 +13802,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13334,6 +13824,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13501,7 +14001,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Policy"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13531,7 +14031,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13553,6 +14053,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13801,7 +14311,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Certificate"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13831,7 +14341,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13853,6 +14363,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14053,7 +14573,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Reward"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14083,7 +14603,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14105,6 +14625,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14193,7 +14723,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14223,7 +14753,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14245,6 +14775,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14404,7 +14944,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14444,7 +14984,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14466,6 +15006,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14549,7 +15099,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14589,7 +15139,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14611,6 +15161,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14706,7 +15266,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14736,7 +15296,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14758,6 +15318,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14838,7 +15408,7 @@ export interface operations {
                     "application/json": components["schemas"]["batchView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14868,7 +15438,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14890,6 +15460,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15049,7 +15629,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15089,7 +15669,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15111,6 +15691,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15193,7 +15783,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15233,7 +15823,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15255,6 +15845,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15338,7 +15938,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15378,7 +15978,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15400,6 +16000,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15480,7 +16090,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15510,7 +16120,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15532,6 +16142,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15612,7 +16232,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Verifier"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15642,7 +16262,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15664,6 +16284,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
