@@ -23,7 +23,7 @@ const (
 	apiVersion   = "1"
 	contactName  = "carbonledger maintainers, Shandong carbon-inclusion programme"
 	contactURL   = "https://github.com/shandong-carbon/carbonledger"
-	licenceName  = "Proprietary: Shandong Department of Ecology and Environment"
+	licenceName  = "No licence published yet: all rights reserved by the programme operator"
 	problemRef   = "#/components/schemas/Problem"
 	headerRef    = "#/components/headers/"
 	responsesRef = "#/components/responses/"
