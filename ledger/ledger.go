@@ -61,6 +61,9 @@ type Ledger struct {
 	// New and never changed: index kinds (family 'index') are rows, so a
 	// migration adds a kind and the next process start knows it.
 	assets map[Asset]int32
+	// legacyKeysBefore is when the idempotency scheme of whole-principal
+	// scopes began, if keys stored before it exist (idempotency.go).
+	legacyKeysBefore time.Time
 }
 
 // Connect opens a pool with the decimal type registered and a statement
@@ -105,6 +108,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 	}
 	l := &Ledger{pool: pool, cockroach: crdb, opts: opts}
 	if l.assets, err = loadAssets(ctx, pool); err != nil {
+		return nil, err
+	}
+	if l.legacyKeysBefore, err = loadLegacyKeysBefore(ctx, pool); err != nil {
 		return nil, err
 	}
 	// Events moved from the use cases' old trail tables are chained
