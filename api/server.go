@@ -15,7 +15,6 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,23 +75,28 @@ type Server struct {
 	limits  *limiters
 	// verifying admits one full verification at a time.
 	verifying chan struct{}
+	// undeclared records query reads no route declares (params.go).
+	undeclared *undeclaredReads
 }
 
 // route is one entry of the route list. Roles nil means any authenticated
 // principal; Public means no token at all.
 type route struct {
-	Method   string
-	Path     string
-	Summary  string
-	Tag      string
-	Public   bool
-	Roles    []string
-	BodyMax  int64 // default bodyBytesDefault
-	Heavy    bool  // rate-limited as expensive
-	In, Out  any   // request and response shapes, for the OpenAPI document
-	Paged    bool  // takes limit and cursor
-	Produces []string
-	Handler  handler
+	Method  string
+	Path    string
+	Summary string
+	Tag     string
+	Public  bool
+	Roles   []string
+	BodyMax int64        // default bodyBytesDefault
+	Heavy   bool         // rate-limited as expensive
+	In, Out any          // request and response shapes, for the OpenAPI document
+	Paged   bool         // takes limit and cursor
+	Query   []queryParam // the query parameters the handler reads (params.go), besides limit and cursor
+	// BodyOptional: the handler takes no body as well as its In shape.
+	BodyOptional bool
+	Produces     []string
+	Handler      handler
 }
 
 // handler serves one route; an error it returns is rendered as problem+json.
@@ -130,7 +134,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, l: cfg.Ledger, log: cfg.Logger, auth: auth, mux: http.NewServeMux(),
-		metrics: newMetrics(), verifying: make(chan struct{}, 1),
+		metrics: newMetrics(), verifying: make(chan struct{}, 1), undeclared: &undeclaredReads{},
 		limits: newLimiters(rateSpec{cfg.RatePerSecond, cfg.RateBurst}, rateSpec{cfg.PublicRatePerSecond, max(1, int(2*cfg.PublicRatePerSecond))}, cfg.TrustedProxies)}
 	s.routes = s.allRoutes()
 	seen := map[string]bool{}
@@ -167,13 +171,17 @@ func (s *Server) Handler() http.Handler {
 				writeError(w, r, s.log, errors.New("panic"))
 			}
 		}()
-		if err := cleanRequest(r); err != nil {
-			writeError(w, r, s.log, err)
-			return
+		_, pattern := s.mux.Handler(r)
+		// What no route serves is 404 or 405 whatever it holds.
+		if pattern != "/" {
+			if err := cleanRequest(r); err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
 		}
 		// A path served under other methods is 405 with Allow, not 404.
-		if _, pattern := s.mux.Handler(r); pattern == "/" {
-			if allowed := s.allowedMethods(r.URL.Path); allowed != "" {
+		if pattern == "/" {
+			if allowed := s.allowedMethods(r); allowed != "" {
 				w.Header().Set("Allow", allowed)
 				writeError(w, r, s.log, errorf(codeMethodNotAllowed, "method %s not allowed; allowed: %s", r.Method, allowed))
 				return
@@ -183,10 +191,14 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-func (s *Server) allowedMethods(path string) string {
+// allowedMethods lists the methods the request's path is served under.
+// It asks the mux with copies of the request (not a URL parsed again: a
+// path holding a NUL would not parse).
+func (s *Server) allowedMethods(r *http.Request) string {
 	var ms []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		req, _ := http.NewRequest(m, path, nil)
+		req := r.Clone(r.Context())
+		req.Method = m
 		if _, p := s.mux.Handler(req); p != "" && p != "/" {
 			ms = append(ms, m)
 		}
@@ -202,11 +214,13 @@ func (s *Server) wrap(rt route) http.Handler {
 		bodyMax = bodyBytesDefault
 	}
 	label := rt.Method + " " + rt.Path
+	rq := newRouteQuery(rt, s.undeclared)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()
+		ctx = withRouteQuery(ctx, rq)
 		r = r.WithContext(ctx)
 		var actor ledger.Actor
 		err := func() error {
@@ -323,19 +337,8 @@ func cleanRequest(r *http.Request) error {
 	if !cleanString(r.URL.Path) {
 		return ledger.Errf(ledger.CodeInvalidRequest, "the path holds a NUL byte or invalid UTF-8").At("path")
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return ledger.Errf(ledger.CodeInvalidRequest, "the query string is malformed").At("query")
-	}
-	for k, vs := range q {
-		if !cleanString(k) {
-			return ledger.Errf(ledger.CodeInvalidRequest, "a query parameter name holds a NUL byte or invalid UTF-8").At("query")
-		}
-		for _, v := range vs {
-			if !cleanString(v) {
-				return ledger.Errf(ledger.CodeInvalidRequest, "query parameter %s holds a NUL byte or invalid UTF-8", k).At(k)
-			}
-		}
+	if err := cleanQuery(r); err != nil {
+		return err
 	}
 	for k, vs := range r.Header {
 		for _, v := range vs {
@@ -629,7 +632,7 @@ func pathUUID(r *http.Request, _ ledger.Actor) (uuid.UUID, error) { return pathI
 
 // queryValue is the query parameter name, "" when absent.
 func queryValue(name string) arg[string] {
-	return func(r *http.Request, _ ledger.Actor) (string, error) { return r.URL.Query().Get(name), nil }
+	return func(r *http.Request, _ ledger.Actor) (string, error) { return queryGet(r, name), nil }
 }
 
 // tokenSub is the caller's own id: the token's subject.
@@ -637,15 +640,7 @@ func tokenSub(_ *http.Request, a ledger.Actor) (string, error) { return a.Sub, n
 
 // queryBool is an optional query flag: true, or false when absent.
 func queryBool(name string) arg[bool] {
-	return func(r *http.Request, _ ledger.Actor) (bool, error) {
-		switch r.URL.Query().Get(name) {
-		case "", "false":
-			return false, nil
-		case "true":
-			return true, nil
-		}
-		return false, ledger.Errf(ledger.CodeInvalidRequest, "%s must be true or false", name).At(name)
-	}
+	return func(r *http.Request, _ ledger.Actor) (bool, error) { return queryBoolValue(r, name) }
 }
 
 // nonView renders a result as it is.
@@ -661,16 +656,15 @@ func viewPage[T any](p ledger.Page[T]) pageView[T] {
 
 // pageParams reads limit and cursor.
 func pageParams(r *http.Request) (int, string, error) {
-	q := r.URL.Query()
 	limit := 0
-	if v := q.Get("limit"); v != "" {
+	if v := queryGet(r, "limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > ledger.PageLimitMax {
 			return 0, "", ledger.Errf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.PageLimitMax).At("limit")
 		}
 		limit = n
 	}
-	c := q.Get("cursor")
+	c := queryGet(r, "cursor")
 	if len(c) > 200 {
 		return 0, "", ledger.Errf(ledger.CodeInvalidRequest, "cursor too long").At("cursor")
 	}
