@@ -149,14 +149,15 @@ func (s *Server) handleOpenAccount(w http.ResponseWriter, r *http.Request, a led
 	if err != nil {
 		return err
 	}
-	acct, created, err := s.l.OpenAccount(r.Context(), a, key, req.ID, req.Metadata)
+	acct, created, replayed, err := s.l.OpenAccount(r.Context(), a, key, req.ID, req.Metadata)
 	if err != nil {
 		return err
 	}
-	if !created {
+	if !created && !replayed {
+		// A new key for an account that exists as asked: 200, no replay.
 		return writeJSON(w, http.StatusOK, viewAccount(acct))
 	}
-	return writeJSON(w, http.StatusCreated, viewAccount(acct))
+	return writeResult(w, replayed, viewAccount(acct))
 }
 
 // readableAccount returns the account when the actor may see it, and

@@ -54,6 +54,11 @@ func (r *VerifyReport) add(p Problem) {
 // and balance from the postings, and the per-asset totals, and compares
 // them with what is stored. It reads a consistent snapshot.
 func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+	rep, err := l.verify(ctx)
+	return rep, translate(err)
+}
+
+func (l *Ledger) verify(ctx context.Context) (*VerifyReport, error) {
 	start := time.Now()
 	rep := &VerifyReport{Problems: []Problem{}, AssetTotals: map[Asset]string{}}
 	tx, err := l.pool.BeginTx(ctx, readSnapshot)

@@ -4090,6 +4090,7 @@ type Problem struct {
 	Extra     *map[string]string `json:"extra,omitempty"`
 	Field     *string            `json:"field,omitempty"`
 	Instance  *string            `json:"instance,omitempty"`
+	Outcome   *string            `json:"outcome,omitempty"`
 	RequestId *string            `json:"request_id,omitempty"`
 	Status    int64              `json:"status"`
 	Title     string             `json:"title"`
@@ -8911,7 +8912,7 @@ type ClientInterface interface {
 
 	// GetV1TradesById read a trade and its status (seller, buyer, province, auditors)
 	//
-	// read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	// read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
 	//
 	// Corresponds with GET /v1/trades/{id} (the `GetV1TradesById` operationId).
 	GetV1TradesById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -12096,7 +12097,7 @@ func (c *Client) PostV1Trades(ctx context.Context, params *PostV1TradesParams, b
 
 // GetV1TradesById read a trade and its status (seller, buyer, province, auditors)
 //
-// read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+// read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
 //
 // Corresponds with GET /v1/trades/{id} (the `GetV1TradesById` operationId).
 func (c *Client) GetV1TradesById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -21574,7 +21575,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetV1TradesByIdWithResponse read a trade and its status (seller, buyer, province, auditors)
 	//
-	// read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	// read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -41110,6 +41111,11 @@ type GetV1TradesByIdResponse401Headers struct {
 	XRequestId string
 }
 
+// GetV1TradesByIdResponse403Headers the declared response headers of an HTTP 403 response for GetV1TradesById
+type GetV1TradesByIdResponse403Headers struct {
+	XRequestId string
+}
+
 // GetV1TradesByIdResponse404Headers the declared response headers of an HTTP 404 response for GetV1TradesById
 type GetV1TradesByIdResponse404Headers struct {
 	XRequestId string
@@ -41144,6 +41150,8 @@ type GetV1TradesByIdResponse struct {
 	JSON200 *RegistryTrade
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -41158,6 +41166,8 @@ type GetV1TradesByIdResponse struct {
 	Headers200 *GetV1TradesByIdResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetV1TradesByIdResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1TradesByIdResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetV1TradesByIdResponse404Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -41178,6 +41188,11 @@ func (r GetV1TradesByIdResponse) GetJSON200() *RegistryTrade {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetV1TradesByIdResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1TradesByIdResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -46243,7 +46258,7 @@ func (c *ClientWithResponses) PostV1TradesWithResponse(ctx context.Context, para
 
 // GetV1TradesByIdWithResponse read a trade and its status (seller, buyer, province, auditors)
 //
-// read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+// read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -69510,6 +69525,13 @@ func ParseGetV1TradesByIdResponse(rsp *http.Response) (*GetV1TradesByIdResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -69568,6 +69590,16 @@ func ParseGetV1TradesByIdResponse(rsp *http.Response) (*GetV1TradesByIdResponse,
 			headers.XRequestId = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1TradesByIdResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers GetV1TradesByIdResponse404Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {

@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only with -pprof-addr on loopback
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,7 +52,10 @@ environment (flags override):
   CARBONLEDGER_ISSUER, CARBONLEDGER_AUDIENCE      token issuer and audience
   CARBONLEDGER_EXTERNAL_JWKS_URL, CARBONLEDGER_EXTERNAL_ISSUER,
   CARBONLEDGER_EXTERNAL_AUDIENCE                  trust an external identity provider
-  CARBONLEDGER_RATE_LIMIT        requests per second per principal (default 2000)
+  CARBONLEDGER_RATE_LIMIT        requests per second per principal, burst twice that (default 2000)
+  CARBONLEDGER_PUBLIC_RATE_LIMIT requests per second per client address without a token (default 100)
+  CARBONLEDGER_TRUSTED_PROXIES   comma-separated proxy addresses or CIDRs whose X-Forwarded-For
+                                 names the client (default none)
   CARBONLEDGER_CHECKPOINT_INTERVAL  how often serve takes a signed checkpoint (default 10m)
   CARBONLEDGER_LOG_LEVEL         debug, info, warn, error (default info)
 `
@@ -93,6 +98,28 @@ type config struct {
 	extJWKS, extIssuer, extAud string
 	rateLimit                  float64
 	logLevel                   string
+}
+
+// parsePrefixes reads a comma-separated list of addresses (one host each)
+// and CIDR prefixes.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 func env(k, def string) string {
@@ -153,11 +180,20 @@ func cmdServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	c := commonFlags(fs)
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "requests per second per principal (default from CARBONLEDGER_RATE_LIMIT or 2000)")
+	publicRate := fs.Float64("public-rate-limit", 0, "requests per second per client address without a token (default from CARBONLEDGER_PUBLIC_RATE_LIMIT or 100)")
+	proxies := fs.String("trusted-proxies", env("CARBONLEDGER_TRUSTED_PROXIES", ""), "comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client")
 	noJobs := fs.Bool("no-jobs", false, "do not run background jobs in this replica")
 	pprofAddr := fs.String("pprof-addr", env("CARBONLEDGER_PPROF_ADDR", ""), "serve net/http/pprof on this loopback address (profiling)")
 	_ = fs.Parse(args)
 	if c.rateLimit == 0 {
 		fmt.Sscan(env("CARBONLEDGER_RATE_LIMIT", "0"), &c.rateLimit)
+	}
+	if *publicRate == 0 {
+		fmt.Sscan(env("CARBONLEDGER_PUBLIC_RATE_LIMIT", "0"), publicRate)
+	}
+	trusted, err := parsePrefixes(*proxies)
+	if err != nil {
+		return fmt.Errorf("trusted proxies: %w", err)
 	}
 	log := c.logger()
 	l, closePool, err := c.ledger(ctx)
@@ -178,7 +214,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience,
-		External: ext, RatePerSecond: c.rateLimit, UseCases: useCases()})
+		External: ext, RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases()})
 	if err != nil {
 		return err
 	}

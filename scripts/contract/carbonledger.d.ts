@@ -1841,7 +1841,7 @@ export interface paths {
         };
         /**
          * read a trade and its status (seller, buyer, province, auditors)
-         * @description read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         * @description read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
          */
         get: operations["get_v1_trades_by_id"];
         put?: never;
@@ -2078,6 +2078,7 @@ export interface components {
             };
             field?: string;
             instance?: string;
+            outcome?: string;
             request_id?: string;
             /** Format: int64 */
             status: number;
@@ -16276,6 +16277,16 @@ export interface operations {
             };
             /** @description Unauthorized; code unauthorized */
             401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
