@@ -91,10 +91,18 @@ func MigrateAll(ctx context.Context, l *Ledger, ucs []UseCase) error {
 // (Verify), every trail chain, the checkpoints, account statuses against
 // their decisions and the idempotency store's results against the journal
 // (integrity.go), and every check of every use case, in one report. Each
-// problem names its use case, table and row.
+// problem names its use case, table and row. The journal is verified in
+// full; VerifyAllWith chooses.
 func (l *Ledger) VerifyAll(ctx context.Context, ucs []UseCase) (*VerifyReport, error) {
+	return l.VerifyAllWith(ctx, ucs, VerifyOptions{})
+}
+
+// VerifyAllWith is VerifyAll with the journal verified as o says
+// (VerifyJournal: in full or incrementally, in chunks). The other checks
+// run on one snapshot after it, as in VerifyAll.
+func (l *Ledger) VerifyAllWith(ctx context.Context, ucs []UseCase, o VerifyOptions) (*VerifyReport, error) {
 	start := time.Now()
-	rep, err := l.Verify(ctx)
+	rep, err := l.VerifyJournal(ctx, o)
 	if err != nil {
 		return nil, err
 	}
