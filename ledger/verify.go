@@ -577,7 +577,10 @@ func (v *verifyRun) chainsChunk() (done bool, err error) {
 // touchedChains is stage 2 of an incremental run: every chain a checked
 // transaction touched, replayed from its last posting before the new ones
 // (taken as verified: its hash is the head the first new posting chains
-// onto) to its end, in batches of chains and chunks of rows.
+// onto) to its end. Chains go in batches; each round reads a bounded
+// range of sequence numbers of every unfinished chain of the batch (an
+// index range each, at most ChunkRows rows in all), so a chain with many
+// new postings — an issuer shard — costs rounds, not a sort of all of them.
 func (v *verifyRun) touchedChains() error {
 	keys := slices.SortedFunc(maps.Keys(v.touched), func(x, y chainKey) int {
 		if c := strings.Compare(x.account, y.account); c != 0 {
@@ -585,43 +588,79 @@ func (v *verifyRun) touchedChains() error {
 		}
 		return x.shard - y.shard
 	})
-	batchMax := max(1, v.o.ChunkRows/8)
-	for batch := range slices.Chunk(keys, batchMax) {
-		accts, shards, from := make([]string, len(batch)), make([]int64, len(batch)), make([]int64, len(batch))
-		for i, k := range batch {
-			accts[i], shards[i], from[i] = k.account, int64(k.shard), v.touched[k]
+	type open struct {
+		from, next int64 // first new seq; next seq to read
+		c          *verifyChain
+		started    bool // the anchor (or the first row) was read
+	}
+	for batch := range slices.Chunk(keys, max(1, v.o.ChunkRows/8)) {
+		chains := map[chainKey]*open{}
+		for _, k := range batch {
+			from := v.touched[k]
+			chains[k] = &open{from: from, next: max(from-1, 1), c: &verifyChain{Account: k.account, Shard: k.shard, Head: []byte{}}}
 		}
-		v.st.ChainPos = chainPos{}
-		for {
-			n := 0
+		for len(chains) > 0 {
+			per := int64(max(1, v.o.ChunkRows/len(chains)))
+			accts, shards, los, his := make([]string, 0, len(chains)), make([]int64, 0, len(chains)), make([]int64, 0, len(chains)), make([]int64, 0, len(chains))
+			for k, o := range chains {
+				accts, shards, los, his = append(accts, k.account), append(shards, int64(k.shard)), append(los, o.next), append(his, o.next+per-1)
+			}
+			read := map[chainKey]int64{}
 			err := v.read(func(tx pgx.Tx) error {
-				var err error
-				n, err = v.readChains(tx, `SELECT `+chainColumns+`
-					FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[]) AS c (account_id, shard, from_seq)
-					JOIN postings p ON p.account_id = c.account_id AND p.shard = c.shard AND p.seq >= c.from_seq - 1`+chainJoins+`
-					WHERE (p.account_id, p.shard, p.seq) > ($4, $5, $6)
-					ORDER BY p.account_id, p.shard, p.seq LIMIT $7`,
-					accts, shards, from, v.st.ChainPos.Account, v.st.ChainPos.Shard, v.st.ChainPos.Seq, v.o.ChunkRows)
-				return err
+				clear(read)
+				rows, err := tx.Query(v.ctx, `SELECT `+chainColumns+`
+					FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[]) AS c (account_id, shard, lo, hi)
+					JOIN postings p ON p.account_id = c.account_id AND p.shard = c.shard AND p.seq BETWEEN c.lo AND c.hi`+chainJoins+`
+					ORDER BY p.account_id, p.shard, p.seq`, accts, shards, los, his)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					r, err := scanChainRow(rows)
+					if err != nil {
+						return err
+					}
+					k := chainKey{r.p.Account, r.p.Shard}
+					o := chains[k]
+					read[k]++
+					o.next = r.p.Seq + 1
+					if !o.started {
+						o.started = true
+						o.c.Asset, o.c.Issuer = r.p.Asset, r.issuer
+						if v.anchor(o.c, o.from, &r) {
+							continue
+						}
+					}
+					v.replay(o.c, &r)
+				}
+				return rows.Err()
 			})
 			if err != nil {
 				return err
 			}
+			for k, o := range chains {
+				if read[k] == per {
+					continue
+				}
+				delete(chains, k)
+				if !o.started {
+					v.rep.add(Problem{Kind: "sequence_gap", Account: k.account, Shard: k.shard, Seq: o.from,
+						Detail: fmt.Sprintf("postings from seq %d were there when their transactions were read and are gone: they were removed", o.from)})
+					continue
+				}
+				v.finishChain(o.c)
+			}
 			if err := v.progress(false); err != nil {
 				return err
 			}
-			if n < v.o.ChunkRows {
-				break
-			}
 		}
 	}
-	v.finishChain(v.st.Chain)
-	v.st.Chain = nil
 	return nil
 }
 
-// readChains reads one chunk of chain rows and replays them; it returns
-// how many rows it read and leaves the cursor at the last.
+// readChains reads one chunk of a full run's chain rows and replays them;
+// it returns how many rows it read and leaves the cursor at the last.
 func (v *verifyRun) readChains(tx pgx.Tx, sql string, args ...any) (int, error) {
 	rows, err := tx.Query(v.ctx, sql, args...)
 	if err != nil {
@@ -630,35 +669,44 @@ func (v *verifyRun) readChains(tx pgx.Tx, sql string, args ...any) (int, error) 
 	defer rows.Close()
 	n := 0
 	for rows.Next() {
-		var r chainRow
-		p := &r.p
-		if err := rows.Scan(&p.Account, &p.Shard, &p.Seq, &r.txID, &r.idx, &p.Asset, &p.Phase, &r.amt, &r.balAfter, &r.pendAfter,
-			&p.ChainHash, &r.txHash, &r.issuer, &r.stBal, &r.stPend, &r.stSeq, &r.stHead); err != nil {
+		r, err := scanChainRow(rows)
+		if err != nil {
 			return n, err
 		}
 		n++
+		p := &r.p
 		v.st.ChainPos = chainPos{Account: p.Account, Shard: p.Shard, Seq: p.Seq}
 		c := v.st.Chain
 		if c == nil || c.Account != p.Account || c.Shard != p.Shard {
 			v.finishChain(c)
 			c = &verifyChain{Account: p.Account, Shard: p.Shard, Asset: p.Asset, Issuer: r.issuer, Head: []byte{}}
 			v.st.Chain = c
-			if v.st.Mode == VerifyIncremental && v.anchor(c, &r) {
-				continue
-			}
 		}
-		c.StBal, c.StPend, c.StSeq, c.StHead = r.stBal, r.stPend, r.stSeq, r.stHead
-		v.rep.Postings++
-		v.checkPosting(c, &r)
+		v.replay(c, &r)
 	}
 	return n, rows.Err()
 }
 
+func scanChainRow(rows pgx.Rows) (chainRow, error) {
+	var r chainRow
+	p := &r.p
+	err := rows.Scan(&p.Account, &p.Shard, &p.Seq, &r.txID, &r.idx, &p.Asset, &p.Phase, &r.amt, &r.balAfter, &r.pendAfter,
+		&p.ChainHash, &r.txHash, &r.issuer, &r.stBal, &r.stPend, &r.stSeq, &r.stHead)
+	return r, err
+}
+
+// replay checks row r against chain c and notes the chain's stored state
+// as of r's snapshot.
+func (v *verifyRun) replay(c *verifyChain, r *chainRow) {
+	c.StBal, c.StPend, c.StSeq, c.StHead = r.stBal, r.stPend, r.stSeq, r.stHead
+	v.rep.Postings++
+	v.checkPosting(c, r)
+}
+
 // anchor starts an incremental replay of chain c at its last posting
-// before the new ones, which row r should be; it reports whether r was it
-// (and so is not replayed itself).
-func (v *verifyRun) anchor(c *verifyChain, r *chainRow) bool {
-	from := v.touched[chainKey{c.Account, c.Shard}]
+// before the new ones (from is the first new seq), which row r should be;
+// it reports whether r was it (and so is not replayed itself).
+func (v *verifyRun) anchor(c *verifyChain, from int64, r *chainRow) bool {
 	if from <= 1 {
 		return false
 	}

@@ -147,9 +147,15 @@ func mustVerifyOrNot(t *testing.T, l *ledger.Ledger) *ledger.VerifyReport {
 // what was verified before is not read again (only a full run finds an
 // edit there).
 func TestIncrementalVerifyChecksWhatWasWrittenSince(t *testing.T) {
+	for _, chunk := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("chunk %d", chunk), func(t *testing.T) { incrementalVerify(t, chunk) })
+	}
+}
+
+func incrementalVerify(t *testing.T, chunk int) {
 	pool := ledgertest.Fresh(t)
 	l := ledgertest.Ledger(t, pool, ledger.Options{})
-	inc := ledger.VerifyOptions{Mode: ledger.VerifyIncremental, Overlap: -1}
+	inc := ledger.VerifyOptions{Mode: ledger.VerifyIncremental, Overlap: -1, ChunkRows: chunk}
 
 	// No clean run yet: an incremental run reads everything.
 	ids := verifyJournal(t, l, "ia", "ib", "ic")
