@@ -102,15 +102,18 @@ func (l *Ledger) VerifyAll(ctx context.Context, ucs []UseCase) (*VerifyReport, e
 // run on one snapshot after it, as in VerifyAll.
 func (l *Ledger) VerifyAllWith(ctx context.Context, ucs []UseCase, o VerifyOptions) (*VerifyReport, error) {
 	start := time.Now()
+	if o.ChunkRows <= 0 {
+		o.ChunkRows = VerifyChunkRowsDefault
+	}
 	rep, err := l.VerifyJournal(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	err = l.Read(ctx, func(r *Reader) error {
-		if err := verifyTrails(r.ctx, r.tx, rep); err != nil {
+		if err := verifyTrails(r.ctx, r.tx, rep, o.ChunkRows); err != nil {
 			return fmt.Errorf("verify trails: %w", err)
 		}
-		if err := verifyCheckpoints(r.ctx, r.tx, l.opts.CheckpointKeys, rep); err != nil {
+		if err := verifyCheckpoints(r.ctx, r.tx, l.opts.CheckpointKeys, rep, o.ChunkRows); err != nil {
 			return fmt.Errorf("verify checkpoints: %w", err)
 		}
 		if err := verifyAccountStatuses(r.ctx, r.tx, rep); err != nil {

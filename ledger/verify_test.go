@@ -2,6 +2,8 @@ package ledger_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"testing"
@@ -303,5 +305,62 @@ func TestVerifyErrorsAreDomainErrors(t *testing.T) {
 	}
 	if _, err := l.VerifyJournal(ctx, ledger.VerifyOptions{Mode: "sometimes"}); ledger.ErrorCode(err) != ledger.CodeInvalidRequest {
 		t.Fatalf("bad mode: %v", err)
+	}
+}
+
+// The trail and the checkpoints' recorded heads are read in chunks too:
+// VerifyAll with chunks of one row reports what it reports with the
+// default chunks, clean and after an edited trail event and a deleted
+// checkpoint head.
+func TestVerifyAllInChunksGivesTheSameReport(t *testing.T) {
+	pool := ledgertest.Fresh(t)
+	l := ledgertest.Ledger(t, pool, ledger.Options{})
+	ids := verifyJournal(t, l, "ta", "tb", "tc")
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round, id := range ids {
+		for _, st := range []string{"frozen", "active"} {
+			if _, _, err := l.SetAccountStatus(ctx, province, key(), id, st, "a decision"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "transfer", Postings: legs(id, "-0.5", ids[(round+1)%len(ids)], "0.5")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Checkpoint(ctx, priv, "k1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	compare := func(what string) *ledger.VerifyReport {
+		t.Helper()
+		whole, err := l.VerifyAll(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 2} {
+			got, err := l.VerifyAllWith(ctx, nil, ledger.VerifyOptions{ChunkRows: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			same(t, fmt.Sprintf("%s, chunks of %d", what, n), whole, got)
+			if got.TrailEvents != whole.TrailEvents || got.Notes["checkpoints"] != whole.Notes["checkpoints"] {
+				t.Fatalf("%s, chunks of %d: trail events %d vs %d, checkpoints %s vs %s", what, n, got.TrailEvents, whole.TrailEvents,
+					got.Notes["checkpoints"], whole.Notes["checkpoints"])
+			}
+		}
+		return whole
+	}
+	if rep := compare("clean"); !rep.OK || rep.TrailEvents < 6 || rep.Notes["checkpoints"] != "3" {
+		t.Fatalf("clean: %+v", rep)
+	}
+	edit(t, pool, `UPDATE trail_events SET reason = 'no reason' WHERE subject = $1 AND seq = 1`, ledger.AccountSubject(ids[1]))
+	if rep := compare("edited trail event"); !hasProblem(rep, "trail_chain", "", "") {
+		t.Fatalf("edited trail event: %+v", rep.Problems)
+	}
+	edit(t, pool, `DELETE FROM checkpoint_heads WHERE account_id = $1`, ids[2])
+	if rep := compare("deleted checkpoint heads"); !hasProblem(rep, "checkpoint", "", "") {
+		t.Fatalf("deleted checkpoint heads: %+v", rep.Problems)
 	}
 }
