@@ -121,7 +121,10 @@ func (s *Server) coreRoutes() []route {
 		{Method: "POST", Path: "/v1/transactions/{id}/reversal", Summary: "reverse a posted transaction once", Tag: "ledger", Roles: province, In: reversalRequest{}, BodyOptional: true, Out: transactionView{}, Handler: s.handleReversal},
 		{Method: "POST", Path: "/v1/transactions/{id}/post", Summary: "post a pending transaction", Tag: "ledger", Roles: province, Out: transactionView{}, Handler: s.handleResolve(true)},
 		{Method: "POST", Path: "/v1/transactions/{id}/void", Summary: "void a pending transaction", Tag: "ledger", Roles: province, Out: transactionView{}, Handler: s.handleResolve(false)},
-		{Method: "GET", Path: "/v1/audit/verify", Summary: "recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal", Tag: "audit", Roles: oversight, Heavy: true, Out: ledger.VerifyReport{}, Handler: s.handleVerify},
+		{Method: "GET", Path: "/v1/audit/verify", Summary: "recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal", Tag: "audit", Roles: oversight, Heavy: true,
+			Query: []queryParam{paramEnum("mode", "incremental (the default): what was written since the last clean verification; full: the whole journal, in chunks",
+				string(ledger.VerifyIncremental), string(ledger.VerifyFull))},
+			Out: ledger.VerifyReport{}, Handler: s.handleVerify},
 	}
 }
 
@@ -420,7 +423,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, _ ledger.A
 	// Routine verification reads what was written since the last clean
 	// one; ?mode=full reads the whole journal (in chunks, never one
 	// statement near the timeout).
-	mode := ledger.VerifyMode(r.URL.Query().Get("mode"))
+	mode := ledger.VerifyMode(queryGet(r, "mode"))
 	if mode == "" {
 		mode = ledger.VerifyIncremental
 	}
