@@ -22877,7 +22877,7 @@ func (r GetV1AccountsByIdPostingsResponse) ContentType() string {
 
 // PostV1AccountsByIdStatusResponse200Headers the declared response headers of an HTTP 200 response for PostV1AccountsByIdStatus
 type PostV1AccountsByIdStatusResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -23406,7 +23406,7 @@ func (r GetV1BehavioursResponse) ContentType() string {
 
 // PostV1BehavioursResponse200Headers the declared response headers of an HTTP 200 response for PostV1Behaviours
 type PostV1BehavioursResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -23773,7 +23773,7 @@ func (r GetV1CancellationsResponse) ContentType() string {
 
 // PostV1CancellationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Cancellations
 type PostV1CancellationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -24097,7 +24097,7 @@ func (r GetV1CertificationsResponse) ContentType() string {
 
 // PostV1CertificationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Certifications
 type PostV1CertificationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -24421,7 +24421,7 @@ func (r GetV1CertificationsByIdResponse) ContentType() string {
 
 // PostV1CertificationsByIdAssignmentResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdAssignment
 type PostV1CertificationsByIdAssignmentResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -24654,7 +24654,7 @@ func (r PostV1CertificationsByIdAssignmentResponse) ContentType() string {
 
 // PostV1CertificationsByIdIssuanceResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdIssuance
 type PostV1CertificationsByIdIssuanceResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -24887,7 +24887,7 @@ func (r PostV1CertificationsByIdIssuanceResponse) ContentType() string {
 
 // PostV1CertificationsByIdNoticeResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdNotice
 type PostV1CertificationsByIdNoticeResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -25120,7 +25120,7 @@ func (r PostV1CertificationsByIdNoticeResponse) ContentType() string {
 
 // PostV1CertificationsByIdSubmissionResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdSubmission
 type PostV1CertificationsByIdSubmissionResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -25353,7 +25353,7 @@ func (r PostV1CertificationsByIdSubmissionResponse) ContentType() string {
 
 // PostV1CertificationsByIdVerificationResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdVerification
 type PostV1CertificationsByIdVerificationResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -25586,7 +25586,7 @@ func (r PostV1CertificationsByIdVerificationResponse) ContentType() string {
 
 // PostV1CertificationsByIdWithdrawalResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdWithdrawal
 type PostV1CertificationsByIdWithdrawalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -26129,7 +26129,7 @@ func (r GetV1CitizensByIdActivityResponse) ContentType() string {
 
 // PostV1ClawbacksResponse200Headers the declared response headers of an HTTP 200 response for PostV1Clawbacks
 type PostV1ClawbacksResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -26348,7 +26348,7 @@ func (r PostV1ClawbacksResponse) ContentType() string {
 
 // PostV1DepositsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Deposits
 type PostV1DepositsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -26687,7 +26687,7 @@ func (r GetV1DonationPoolsResponse) ContentType() string {
 
 // PostV1DonationPoolsResponse200Headers the declared response headers of an HTTP 200 response for PostV1DonationPools
 type PostV1DonationPoolsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -26906,7 +26906,7 @@ func (r PostV1DonationPoolsResponse) ContentType() string {
 
 // PostV1HoldersResponse200Headers the declared response headers of an HTTP 200 response for PostV1Holders
 type PostV1HoldersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -27125,7 +27125,7 @@ func (r PostV1HoldersResponse) ContentType() string {
 
 // PostV1HoldersByIdFreezeResponse200Headers the declared response headers of an HTTP 200 response for PostV1HoldersByIdFreeze
 type PostV1HoldersByIdFreezeResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -27358,7 +27358,7 @@ func (r PostV1HoldersByIdFreezeResponse) ContentType() string {
 
 // PostV1HoldersByIdUnfreezeResponse200Headers the declared response headers of an HTTP 200 response for PostV1HoldersByIdUnfreeze
 type PostV1HoldersByIdUnfreezeResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -28007,7 +28007,7 @@ func (r GetV1IndicesByKindConfigResponse) ContentType() string {
 
 // PostV1IndicesByKindConfigResponse200Headers the declared response headers of an HTTP 200 response for PostV1IndicesByKindConfig
 type PostV1IndicesByKindConfigResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -28714,7 +28714,7 @@ func (r GetV1IndicesByKindSourcesResponse) ContentType() string {
 
 // PostV1IndicesByKindSourcesResponse200Headers the declared response headers of an HTTP 200 response for PostV1IndicesByKindSources
 type PostV1IndicesByKindSourcesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -28947,7 +28947,7 @@ func (r PostV1IndicesByKindSourcesResponse) ContentType() string {
 
 // PostV1IndicesByKindStockpilingsResponse200Headers the declared response headers of an HTTP 200 response for PostV1IndicesByKindStockpilings
 type PostV1IndicesByKindStockpilingsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -29180,7 +29180,7 @@ func (r PostV1IndicesByKindStockpilingsResponse) ContentType() string {
 
 // PostV1IndicesByKindTransfersResponse200Headers the declared response headers of an HTTP 200 response for PostV1IndicesByKindTransfers
 type PostV1IndicesByKindTransfersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -29547,7 +29547,7 @@ func (r GetV1MeResponse) ContentType() string {
 
 // PostV1MeAccountResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeAccount
 type PostV1MeAccountResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -29914,7 +29914,7 @@ func (r GetV1MeActivityResponse) ContentType() string {
 
 // PostV1MeClaimsResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeClaims
 type PostV1MeClaimsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -30133,7 +30133,7 @@ func (r PostV1MeClaimsResponse) ContentType() string {
 
 // PostV1MeDonationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeDonations
 type PostV1MeDonationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -30486,7 +30486,7 @@ func (r GetV1MeEntrustmentsResponse) ContentType() string {
 
 // PostV1MeEntrustmentsResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeEntrustments
 type PostV1MeEntrustmentsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -30705,7 +30705,7 @@ func (r PostV1MeEntrustmentsResponse) ContentType() string {
 
 // PostV1MeEntrustmentsByOperatorWithdrawalResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeEntrustmentsByOperatorWithdrawal
 type PostV1MeEntrustmentsByOperatorWithdrawalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -30938,7 +30938,7 @@ func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) ContentType() string {
 
 // PostV1MeRedemptionsResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeRedemptions
 type PostV1MeRedemptionsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -31291,7 +31291,7 @@ func (r GetV1MethodologiesResponse) ContentType() string {
 
 // PostV1MethodologiesResponse200Headers the declared response headers of an HTTP 200 response for PostV1Methodologies
 type PostV1MethodologiesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -31792,7 +31792,7 @@ func (r GetV1OffsetsResponse) ContentType() string {
 
 // PostV1OffsetsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Offsets
 type PostV1OffsetsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -32131,7 +32131,7 @@ func (r GetV1OperatorsResponse) ContentType() string {
 
 // PostV1OperatorsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Operators
 type PostV1OperatorsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -32619,7 +32619,7 @@ func (r GetV1ProgrammeRulesResponse) ContentType() string {
 
 // PostV1ProgrammeRulesResponse200Headers the declared response headers of an HTTP 200 response for PostV1ProgrammeRules
 type PostV1ProgrammeRulesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -33184,7 +33184,7 @@ func (r GetV1QuotaAllocationsResponse) ContentType() string {
 
 // PostV1QuotaAllocationsByIdConsumptionResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaAllocationsByIdConsumption
 type PostV1QuotaAllocationsByIdConsumptionResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -33417,7 +33417,7 @@ func (r PostV1QuotaAllocationsByIdConsumptionResponse) ContentType() string {
 
 // PostV1QuotaAllocationsByIdRecoveryResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaAllocationsByIdRecovery
 type PostV1QuotaAllocationsByIdRecoveryResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -33798,7 +33798,7 @@ func (r GetV1QuotaApplicationsResponse) ContentType() string {
 
 // PostV1QuotaApplicationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaApplications
 type PostV1QuotaApplicationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -34165,7 +34165,7 @@ func (r GetV1QuotaApplicationsByIdResponse) ContentType() string {
 
 // PostV1QuotaApplicationsByIdDecisionResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaApplicationsByIdDecision
 type PostV1QuotaApplicationsByIdDecisionResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -34398,7 +34398,7 @@ func (r PostV1QuotaApplicationsByIdDecisionResponse) ContentType() string {
 
 // PostV1QuotaApplicationsByIdGovernmentApprovalResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaApplicationsByIdGovernmentApproval
 type PostV1QuotaApplicationsByIdGovernmentApprovalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -34631,7 +34631,7 @@ func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) ContentType() str
 
 // PostV1QuotaApplicationsByIdReviewResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaApplicationsByIdReview
 type PostV1QuotaApplicationsByIdReviewResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -34864,7 +34864,7 @@ func (r PostV1QuotaApplicationsByIdReviewResponse) ContentType() string {
 
 // PostV1QuotaBundlesResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaBundles
 type PostV1QuotaBundlesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -35231,7 +35231,7 @@ func (r GetV1QuotaBundlesByIdResponse) ContentType() string {
 
 // PostV1QuotaBundlesByIdDecisionResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaBundlesByIdDecision
 type PostV1QuotaBundlesByIdDecisionResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -35464,7 +35464,7 @@ func (r PostV1QuotaBundlesByIdDecisionResponse) ContentType() string {
 
 // PostV1QuotaBundlesByIdGovernmentApprovalResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaBundlesByIdGovernmentApproval
 type PostV1QuotaBundlesByIdGovernmentApprovalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -35697,7 +35697,7 @@ func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) ContentType() string {
 
 // PostV1QuotaBundlesByIdReviewResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaBundlesByIdReview
 type PostV1QuotaBundlesByIdReviewResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -36064,7 +36064,7 @@ func (r GetV1QuotaConfigResponse) ContentType() string {
 
 // PostV1QuotaConfigResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaConfig
 type PostV1QuotaConfigResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -36431,7 +36431,7 @@ func (r GetV1QuotaCorrectionsResponse) ContentType() string {
 
 // PostV1QuotaCorrectionsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaCorrections
 type PostV1QuotaCorrectionsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -36798,7 +36798,7 @@ func (r GetV1QuotaCorrectionsByIdResponse) ContentType() string {
 
 // PostV1QuotaCorrectionsByIdApprovalResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaCorrectionsByIdApproval
 type PostV1QuotaCorrectionsByIdApprovalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -37031,7 +37031,7 @@ func (r PostV1QuotaCorrectionsByIdApprovalResponse) ContentType() string {
 
 // PostV1QuotaProjectsByIdMoveResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaProjectsByIdMove
 type PostV1QuotaProjectsByIdMoveResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -37696,7 +37696,7 @@ func (r GetV1QuotaSourcesResponse) ContentType() string {
 
 // PostV1QuotaSourcesResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaSources
 type PostV1QuotaSourcesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -38063,7 +38063,7 @@ func (r GetV1QuotaSourcesByIdResponse) ContentType() string {
 
 // PostV1QuotaSourcesByIdApprovalResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaSourcesByIdApproval
 type PostV1QuotaSourcesByIdApprovalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -38444,7 +38444,7 @@ func (r GetV1QuotaStockpilingsResponse) ContentType() string {
 
 // PostV1QuotaStockpilingsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaStockpilings
 type PostV1QuotaStockpilingsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -38811,7 +38811,7 @@ func (r GetV1QuotaTransfersResponse) ContentType() string {
 
 // PostV1QuotaTransfersResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaTransfers
 type PostV1QuotaTransfersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -39030,7 +39030,7 @@ func (r PostV1QuotaTransfersResponse) ContentType() string {
 
 // PostV1RegistryObligationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1RegistryObligations
 type PostV1RegistryObligationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -39502,7 +39502,7 @@ func (r GetV1RegistryPoliciesResponse) ContentType() string {
 
 // PostV1RegistryPoliciesResponse200Headers the declared response headers of an HTTP 200 response for PostV1RegistryPolicies
 type PostV1RegistryPoliciesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -40142,7 +40142,7 @@ func (r GetV1RetirementsResponse) ContentType() string {
 
 // PostV1RetirementsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Retirements
 type PostV1RetirementsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -40587,7 +40587,7 @@ func (r GetV1RewardsResponse) ContentType() string {
 
 // PostV1RewardsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Rewards
 type PostV1RewardsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -40954,7 +40954,7 @@ func (r GetV1TradesResponse) ContentType() string {
 
 // PostV1TradesResponse200Headers the declared response headers of an HTTP 200 response for PostV1Trades
 type PostV1TradesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -41321,7 +41321,7 @@ func (r GetV1TradesByIdResponse) ContentType() string {
 
 // PostV1TradesByIdAcceptanceResponse200Headers the declared response headers of an HTTP 200 response for PostV1TradesByIdAcceptance
 type PostV1TradesByIdAcceptanceResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -41554,7 +41554,7 @@ func (r PostV1TradesByIdAcceptanceResponse) ContentType() string {
 
 // PostV1TradesByIdCancellationResponse200Headers the declared response headers of an HTTP 200 response for PostV1TradesByIdCancellation
 type PostV1TradesByIdCancellationResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -41921,7 +41921,7 @@ func (r GetV1TransactionsResponse) ContentType() string {
 
 // PostV1TransactionsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Transactions
 type PostV1TransactionsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -42140,7 +42140,7 @@ func (r PostV1TransactionsResponse) ContentType() string {
 
 // PostV1TransactionsBatchResponse200Headers the declared response headers of an HTTP 200 response for PostV1TransactionsBatch
 type PostV1TransactionsBatchResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -42493,7 +42493,7 @@ func (r GetV1TransactionsByIdResponse) ContentType() string {
 
 // PostV1TransactionsByIdPostResponse200Headers the declared response headers of an HTTP 200 response for PostV1TransactionsByIdPost
 type PostV1TransactionsByIdPostResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -42726,7 +42726,7 @@ func (r PostV1TransactionsByIdPostResponse) ContentType() string {
 
 // PostV1TransactionsByIdReversalResponse200Headers the declared response headers of an HTTP 200 response for PostV1TransactionsByIdReversal
 type PostV1TransactionsByIdReversalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -42959,7 +42959,7 @@ func (r PostV1TransactionsByIdReversalResponse) ContentType() string {
 
 // PostV1TransactionsByIdVoidResponse200Headers the declared response headers of an HTTP 200 response for PostV1TransactionsByIdVoid
 type PostV1TransactionsByIdVoidResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -43340,7 +43340,7 @@ func (r GetV1TransfersResponse) ContentType() string {
 
 // PostV1TransfersResponse200Headers the declared response headers of an HTTP 200 response for PostV1Transfers
 type PostV1TransfersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -43664,7 +43664,7 @@ func (r GetV1VerifiersResponse) ContentType() string {
 
 // PostV1VerifiersResponse200Headers the declared response headers of an HTTP 200 response for PostV1Verifiers
 type PostV1VerifiersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -47942,10 +47942,10 @@ func ParsePostV1AccountsByIdStatusResponse(rsp *http.Response) (*PostV1AccountsB
 		var headers PostV1AccountsByIdStatusResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -48560,10 +48560,10 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 		var headers PostV1BehavioursResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -48996,10 +48996,10 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 		var headers PostV1CancellationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -49374,10 +49374,10 @@ func ParsePostV1CertificationsResponse(rsp *http.Response) (*PostV1Certification
 		var headers PostV1CertificationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -49759,10 +49759,10 @@ func ParsePostV1CertificationsByIdAssignmentResponse(rsp *http.Response) (*PostV
 		var headers PostV1CertificationsByIdAssignmentResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -50040,10 +50040,10 @@ func ParsePostV1CertificationsByIdIssuanceResponse(rsp *http.Response) (*PostV1C
 		var headers PostV1CertificationsByIdIssuanceResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -50321,10 +50321,10 @@ func ParsePostV1CertificationsByIdNoticeResponse(rsp *http.Response) (*PostV1Cer
 		var headers PostV1CertificationsByIdNoticeResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -50602,10 +50602,10 @@ func ParsePostV1CertificationsByIdSubmissionResponse(rsp *http.Response) (*PostV
 		var headers PostV1CertificationsByIdSubmissionResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -50883,10 +50883,10 @@ func ParsePostV1CertificationsByIdVerificationResponse(rsp *http.Response) (*Pos
 		var headers PostV1CertificationsByIdVerificationResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -51164,10 +51164,10 @@ func ParsePostV1CertificationsByIdWithdrawalResponse(rsp *http.Response) (*PostV
 		var headers PostV1CertificationsByIdWithdrawalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -51799,10 +51799,10 @@ func ParsePostV1ClawbacksResponse(rsp *http.Response) (*PostV1ClawbacksResponse,
 		var headers PostV1ClawbacksResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -52063,10 +52063,10 @@ func ParsePostV1DepositsResponse(rsp *http.Response) (*PostV1DepositsResponse, e
 		var headers PostV1DepositsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -52465,10 +52465,10 @@ func ParsePostV1DonationPoolsResponse(rsp *http.Response) (*PostV1DonationPoolsR
 		var headers PostV1DonationPoolsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -52729,10 +52729,10 @@ func ParsePostV1HoldersResponse(rsp *http.Response) (*PostV1HoldersResponse, err
 		var headers PostV1HoldersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -53000,10 +53000,10 @@ func ParsePostV1HoldersByIdFreezeResponse(rsp *http.Response) (*PostV1HoldersByI
 		var headers PostV1HoldersByIdFreezeResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -53281,10 +53281,10 @@ func ParsePostV1HoldersByIdUnfreezeResponse(rsp *http.Response) (*PostV1HoldersB
 		var headers PostV1HoldersByIdUnfreezeResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -54044,10 +54044,10 @@ func ParsePostV1IndicesByKindConfigResponse(rsp *http.Response) (*PostV1IndicesB
 		var headers PostV1IndicesByKindConfigResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -54895,10 +54895,10 @@ func ParsePostV1IndicesByKindSourcesResponse(rsp *http.Response) (*PostV1Indices
 		var headers PostV1IndicesByKindSourcesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -55176,10 +55176,10 @@ func ParsePostV1IndicesByKindStockpilingsResponse(rsp *http.Response) (*PostV1In
 		var headers PostV1IndicesByKindStockpilingsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -55457,10 +55457,10 @@ func ParsePostV1IndicesByKindTransfersResponse(rsp *http.Response) (*PostV1Indic
 		var headers PostV1IndicesByKindTransfersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -55886,10 +55886,10 @@ func ParsePostV1MeAccountResponse(rsp *http.Response) (*PostV1MeAccountResponse,
 		var headers PostV1MeAccountResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -56322,10 +56322,10 @@ func ParsePostV1MeClaimsResponse(rsp *http.Response) (*PostV1MeClaimsResponse, e
 		var headers PostV1MeClaimsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -56586,10 +56586,10 @@ func ParsePostV1MeDonationsResponse(rsp *http.Response) (*PostV1MeDonationsRespo
 		var headers PostV1MeDonationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -57005,10 +57005,10 @@ func ParsePostV1MeEntrustmentsResponse(rsp *http.Response) (*PostV1MeEntrustment
 		var headers PostV1MeEntrustmentsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -57276,10 +57276,10 @@ func ParsePostV1MeEntrustmentsByOperatorWithdrawalResponse(rsp *http.Response) (
 		var headers PostV1MeEntrustmentsByOperatorWithdrawalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -57550,10 +57550,10 @@ func ParsePostV1MeRedemptionsResponse(rsp *http.Response) (*PostV1MeRedemptionsR
 		var headers PostV1MeRedemptionsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -57969,10 +57969,10 @@ func ParsePostV1MethodologiesResponse(rsp *http.Response) (*PostV1MethodologiesR
 		var headers PostV1MethodologiesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -58560,10 +58560,10 @@ func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, err
 		var headers PostV1OffsetsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -58962,10 +58962,10 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 		var headers PostV1OperatorsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -59546,10 +59546,10 @@ func ParsePostV1ProgrammeRulesResponse(rsp *http.Response) (*PostV1ProgrammeRule
 		var headers PostV1ProgrammeRulesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -60214,10 +60214,10 @@ func ParsePostV1QuotaAllocationsByIdConsumptionResponse(rsp *http.Response) (*Po
 		var headers PostV1QuotaAllocationsByIdConsumptionResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -60495,10 +60495,10 @@ func ParsePostV1QuotaAllocationsByIdRecoveryResponse(rsp *http.Response) (*PostV
 		var headers PostV1QuotaAllocationsByIdRecoveryResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -60941,10 +60941,10 @@ func ParsePostV1QuotaApplicationsResponse(rsp *http.Response) (*PostV1QuotaAppli
 		var headers PostV1QuotaApplicationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -61384,10 +61384,10 @@ func ParsePostV1QuotaApplicationsByIdDecisionResponse(rsp *http.Response) (*Post
 		var headers PostV1QuotaApplicationsByIdDecisionResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -61665,10 +61665,10 @@ func ParsePostV1QuotaApplicationsByIdGovernmentApprovalResponse(rsp *http.Respon
 		var headers PostV1QuotaApplicationsByIdGovernmentApprovalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -61946,10 +61946,10 @@ func ParsePostV1QuotaApplicationsByIdReviewResponse(rsp *http.Response) (*PostV1
 		var headers PostV1QuotaApplicationsByIdReviewResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -62220,10 +62220,10 @@ func ParsePostV1QuotaBundlesResponse(rsp *http.Response) (*PostV1QuotaBundlesRes
 		var headers PostV1QuotaBundlesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -62663,10 +62663,10 @@ func ParsePostV1QuotaBundlesByIdDecisionResponse(rsp *http.Response) (*PostV1Quo
 		var headers PostV1QuotaBundlesByIdDecisionResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -62944,10 +62944,10 @@ func ParsePostV1QuotaBundlesByIdGovernmentApprovalResponse(rsp *http.Response) (
 		var headers PostV1QuotaBundlesByIdGovernmentApprovalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -63225,10 +63225,10 @@ func ParsePostV1QuotaBundlesByIdReviewResponse(rsp *http.Response) (*PostV1Quota
 		var headers PostV1QuotaBundlesByIdReviewResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -63654,10 +63654,10 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 		var headers PostV1QuotaConfigResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -64090,10 +64090,10 @@ func ParsePostV1QuotaCorrectionsResponse(rsp *http.Response) (*PostV1QuotaCorrec
 		var headers PostV1QuotaCorrectionsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -64533,10 +64533,10 @@ func ParsePostV1QuotaCorrectionsByIdApprovalResponse(rsp *http.Response) (*PostV
 		var headers PostV1QuotaCorrectionsByIdApprovalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -64814,10 +64814,10 @@ func ParsePostV1QuotaProjectsByIdMoveResponse(rsp *http.Response) (*PostV1QuotaP
 		var headers PostV1QuotaProjectsByIdMoveResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -65607,10 +65607,10 @@ func ParsePostV1QuotaSourcesResponse(rsp *http.Response) (*PostV1QuotaSourcesRes
 		var headers PostV1QuotaSourcesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -66050,10 +66050,10 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 		var headers PostV1QuotaSourcesByIdApprovalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -66496,10 +66496,10 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 		var headers PostV1QuotaStockpilingsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -66932,10 +66932,10 @@ func ParsePostV1QuotaTransfersResponse(rsp *http.Response) (*PostV1QuotaTransfer
 		var headers PostV1QuotaTransfersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -67196,10 +67196,10 @@ func ParsePostV1RegistryObligationsResponse(rsp *http.Response) (*PostV1Registry
 		var headers PostV1RegistryObligationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -67746,10 +67746,10 @@ func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPol
 		var headers PostV1RegistryPoliciesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -68473,10 +68473,10 @@ func ParsePostV1RetirementsResponse(rsp *http.Response) (*PostV1RetirementsRespo
 		var headers PostV1RetirementsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -68996,10 +68996,10 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 		var headers PostV1RewardsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -69432,10 +69432,10 @@ func ParsePostV1TradesResponse(rsp *http.Response) (*PostV1TradesResponse, error
 		var headers PostV1TradesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -69875,10 +69875,10 @@ func ParsePostV1TradesByIdAcceptanceResponse(rsp *http.Response) (*PostV1TradesB
 		var headers PostV1TradesByIdAcceptanceResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -70156,10 +70156,10 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 		var headers PostV1TradesByIdCancellationResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -70585,10 +70585,10 @@ func ParsePostV1TransactionsResponse(rsp *http.Response) (*PostV1TransactionsRes
 		var headers PostV1TransactionsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -70849,10 +70849,10 @@ func ParsePostV1TransactionsBatchResponse(rsp *http.Response) (*PostV1Transactio
 		var headers PostV1TransactionsBatchResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -71275,10 +71275,10 @@ func ParsePostV1TransactionsByIdPostResponse(rsp *http.Response) (*PostV1Transac
 		var headers PostV1TransactionsByIdPostResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -71556,10 +71556,10 @@ func ParsePostV1TransactionsByIdReversalResponse(rsp *http.Response) (*PostV1Tra
 		var headers PostV1TransactionsByIdReversalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -71837,10 +71837,10 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 		var headers PostV1TransactionsByIdVoidResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -72283,10 +72283,10 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 		var headers PostV1TransfersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -72661,10 +72661,10 @@ func ParsePostV1VerifiersResponse(rsp *http.Response) (*PostV1VerifiersResponse,
 		var headers PostV1VerifiersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string

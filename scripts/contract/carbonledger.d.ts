@@ -3987,7 +3987,7 @@ export interface components {
         "Cache-Control": string;
         /** @description the file name of a CSV download */
         "Content-Disposition": string;
-        /** @description true when the response replays the stored result of an earlier request with the same key */
+        /** @description true: the response replays the stored result of an earlier request with the same key */
         "Idempotent-Replayed": "true";
         /** @description seconds to wait before retrying */
         "Retry-After": string;
@@ -4279,10 +4279,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key, or a new key for an account that already exists as asked */
             200: {
                 headers: {
-                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description true on a replay; absent when a new key found the account already open */
+                    "Idempotent-Replayed"?: "true";
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
@@ -4605,7 +4606,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4961,7 +4962,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5198,7 +5199,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5406,7 +5407,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5605,7 +5606,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5760,7 +5761,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5915,7 +5916,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6070,7 +6071,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6224,7 +6225,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6378,7 +6379,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6717,7 +6718,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6859,7 +6860,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7065,7 +7066,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7207,7 +7208,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7351,7 +7352,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7505,7 +7506,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7903,7 +7904,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8369,7 +8370,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8523,7 +8524,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8677,7 +8678,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8903,7 +8904,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9135,7 +9136,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9277,7 +9278,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9498,7 +9499,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9642,7 +9643,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9799,7 +9800,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10018,7 +10019,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10333,7 +10334,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10539,7 +10540,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10844,7 +10845,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11192,7 +11193,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11346,7 +11347,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11595,7 +11596,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11825,7 +11826,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11979,7 +11980,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12133,7 +12134,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12285,7 +12286,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12515,7 +12516,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12669,7 +12670,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12823,7 +12824,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -13052,7 +13053,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -13289,7 +13290,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -13519,7 +13520,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -13673,7 +13674,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14101,7 +14102,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14331,7 +14332,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14584,7 +14585,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14825,7 +14826,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14967,7 +14968,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -15254,7 +15255,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -15636,7 +15637,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -15898,7 +15899,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16143,7 +16144,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16374,7 +16375,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16529,7 +16530,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16785,7 +16786,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16927,7 +16928,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17148,7 +17149,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17302,7 +17303,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17457,7 +17458,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17706,7 +17707,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17908,7 +17909,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
