@@ -22344,6 +22344,11 @@ type PostV1AccountsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1AccountsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Accounts
+type PostV1AccountsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1AccountsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Accounts
 type PostV1AccountsResponse429Headers struct {
 	RetryAfter string
@@ -22385,6 +22390,8 @@ type PostV1AccountsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22409,6 +22416,8 @@ type PostV1AccountsResponse struct {
 	Headers413 *PostV1AccountsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1AccountsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1AccountsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1AccountsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22457,6 +22466,11 @@ func (r PostV1AccountsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1AccountsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1AccountsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -22850,6 +22864,11 @@ type PostV1AccountsByIdStatusResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1AccountsByIdStatusResponse422Headers the declared response headers of an HTTP 422 response for PostV1AccountsByIdStatus
+type PostV1AccountsByIdStatusResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1AccountsByIdStatusResponse429Headers the declared response headers of an HTTP 429 response for PostV1AccountsByIdStatus
 type PostV1AccountsByIdStatusResponse429Headers struct {
 	RetryAfter string
@@ -22893,6 +22912,8 @@ type PostV1AccountsByIdStatusResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22919,6 +22940,8 @@ type PostV1AccountsByIdStatusResponse struct {
 	Headers413 *PostV1AccountsByIdStatusResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1AccountsByIdStatusResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1AccountsByIdStatusResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1AccountsByIdStatusResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22972,6 +22995,11 @@ func (r PostV1AccountsByIdStatusResponse) GetApplicationproblemJSON413() *Proble
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1AccountsByIdStatusResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1AccountsByIdStatusResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -23346,6 +23374,11 @@ type PostV1BehavioursResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1BehavioursResponse422Headers the declared response headers of an HTTP 422 response for PostV1Behaviours
+type PostV1BehavioursResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1BehavioursResponse429Headers the declared response headers of an HTTP 429 response for PostV1Behaviours
 type PostV1BehavioursResponse429Headers struct {
 	RetryAfter string
@@ -23387,6 +23420,8 @@ type PostV1BehavioursResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -23411,6 +23446,8 @@ type PostV1BehavioursResponse struct {
 	Headers413 *PostV1BehavioursResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1BehavioursResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1BehavioursResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1BehavioursResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -23459,6 +23496,11 @@ func (r PostV1BehavioursResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1BehavioursResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1BehavioursResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -23699,6 +23741,11 @@ type PostV1CancellationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CancellationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Cancellations
+type PostV1CancellationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CancellationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Cancellations
 type PostV1CancellationsResponse429Headers struct {
 	RetryAfter string
@@ -23740,6 +23787,8 @@ type PostV1CancellationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -23764,6 +23813,8 @@ type PostV1CancellationsResponse struct {
 	Headers413 *PostV1CancellationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CancellationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CancellationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CancellationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -23812,6 +23863,11 @@ func (r PostV1CancellationsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CancellationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CancellationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24009,6 +24065,11 @@ type PostV1CertificationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Certifications
+type PostV1CertificationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Certifications
 type PostV1CertificationsResponse429Headers struct {
 	RetryAfter string
@@ -24050,6 +24111,8 @@ type PostV1CertificationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -24074,6 +24137,8 @@ type PostV1CertificationsResponse struct {
 	Headers413 *PostV1CertificationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -24122,6 +24187,11 @@ func (r PostV1CertificationsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24324,6 +24394,11 @@ type PostV1CertificationsByIdAssignmentResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdAssignmentResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdAssignment
+type PostV1CertificationsByIdAssignmentResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdAssignmentResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdAssignment
 type PostV1CertificationsByIdAssignmentResponse429Headers struct {
 	RetryAfter string
@@ -24367,6 +24442,8 @@ type PostV1CertificationsByIdAssignmentResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -24393,6 +24470,8 @@ type PostV1CertificationsByIdAssignmentResponse struct {
 	Headers413 *PostV1CertificationsByIdAssignmentResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdAssignmentResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdAssignmentResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdAssignmentResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -24446,6 +24525,11 @@ func (r PostV1CertificationsByIdAssignmentResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdAssignmentResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdAssignmentResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24543,6 +24627,11 @@ type PostV1CertificationsByIdIssuanceResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdIssuanceResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdIssuance
+type PostV1CertificationsByIdIssuanceResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdIssuanceResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdIssuance
 type PostV1CertificationsByIdIssuanceResponse429Headers struct {
 	RetryAfter string
@@ -24586,6 +24675,8 @@ type PostV1CertificationsByIdIssuanceResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -24612,6 +24703,8 @@ type PostV1CertificationsByIdIssuanceResponse struct {
 	Headers413 *PostV1CertificationsByIdIssuanceResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdIssuanceResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdIssuanceResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdIssuanceResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -24665,6 +24758,11 @@ func (r PostV1CertificationsByIdIssuanceResponse) GetApplicationproblemJSON413()
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdIssuanceResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdIssuanceResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24762,6 +24860,11 @@ type PostV1CertificationsByIdNoticeResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdNoticeResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdNotice
+type PostV1CertificationsByIdNoticeResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdNoticeResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdNotice
 type PostV1CertificationsByIdNoticeResponse429Headers struct {
 	RetryAfter string
@@ -24805,6 +24908,8 @@ type PostV1CertificationsByIdNoticeResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -24831,6 +24936,8 @@ type PostV1CertificationsByIdNoticeResponse struct {
 	Headers413 *PostV1CertificationsByIdNoticeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdNoticeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdNoticeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdNoticeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -24884,6 +24991,11 @@ func (r PostV1CertificationsByIdNoticeResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdNoticeResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdNoticeResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24981,6 +25093,11 @@ type PostV1CertificationsByIdSubmissionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdSubmissionResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdSubmission
+type PostV1CertificationsByIdSubmissionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdSubmissionResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdSubmission
 type PostV1CertificationsByIdSubmissionResponse429Headers struct {
 	RetryAfter string
@@ -25024,6 +25141,8 @@ type PostV1CertificationsByIdSubmissionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25050,6 +25169,8 @@ type PostV1CertificationsByIdSubmissionResponse struct {
 	Headers413 *PostV1CertificationsByIdSubmissionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdSubmissionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdSubmissionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdSubmissionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -25103,6 +25224,11 @@ func (r PostV1CertificationsByIdSubmissionResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdSubmissionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdSubmissionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25200,6 +25326,11 @@ type PostV1CertificationsByIdVerificationResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdVerificationResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdVerification
+type PostV1CertificationsByIdVerificationResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdVerificationResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdVerification
 type PostV1CertificationsByIdVerificationResponse429Headers struct {
 	RetryAfter string
@@ -25243,6 +25374,8 @@ type PostV1CertificationsByIdVerificationResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25269,6 +25402,8 @@ type PostV1CertificationsByIdVerificationResponse struct {
 	Headers413 *PostV1CertificationsByIdVerificationResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdVerificationResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdVerificationResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdVerificationResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -25322,6 +25457,11 @@ func (r PostV1CertificationsByIdVerificationResponse) GetApplicationproblemJSON4
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdVerificationResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdVerificationResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25419,6 +25559,11 @@ type PostV1CertificationsByIdWithdrawalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdWithdrawalResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdWithdrawal
+type PostV1CertificationsByIdWithdrawalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdWithdrawalResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdWithdrawal
 type PostV1CertificationsByIdWithdrawalResponse429Headers struct {
 	RetryAfter string
@@ -25462,6 +25607,8 @@ type PostV1CertificationsByIdWithdrawalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25488,6 +25635,8 @@ type PostV1CertificationsByIdWithdrawalResponse struct {
 	Headers413 *PostV1CertificationsByIdWithdrawalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdWithdrawalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdWithdrawalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdWithdrawalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -25541,6 +25690,11 @@ func (r PostV1CertificationsByIdWithdrawalResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdWithdrawalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdWithdrawalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25943,6 +26097,11 @@ type PostV1ClawbacksResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1ClawbacksResponse422Headers the declared response headers of an HTTP 422 response for PostV1Clawbacks
+type PostV1ClawbacksResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1ClawbacksResponse429Headers the declared response headers of an HTTP 429 response for PostV1Clawbacks
 type PostV1ClawbacksResponse429Headers struct {
 	RetryAfter string
@@ -25984,6 +26143,8 @@ type PostV1ClawbacksResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26008,6 +26169,8 @@ type PostV1ClawbacksResponse struct {
 	Headers413 *PostV1ClawbacksResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1ClawbacksResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1ClawbacksResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1ClawbacksResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26056,6 +26219,11 @@ func (r PostV1ClawbacksResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1ClawbacksResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1ClawbacksResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26148,6 +26316,11 @@ type PostV1DepositsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1DepositsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Deposits
+type PostV1DepositsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1DepositsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Deposits
 type PostV1DepositsResponse429Headers struct {
 	RetryAfter string
@@ -26189,6 +26362,8 @@ type PostV1DepositsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26213,6 +26388,8 @@ type PostV1DepositsResponse struct {
 	Headers413 *PostV1DepositsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1DepositsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1DepositsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1DepositsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26261,6 +26438,11 @@ func (r PostV1DepositsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1DepositsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1DepositsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26473,6 +26655,11 @@ type PostV1DonationPoolsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1DonationPoolsResponse422Headers the declared response headers of an HTTP 422 response for PostV1DonationPools
+type PostV1DonationPoolsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1DonationPoolsResponse429Headers the declared response headers of an HTTP 429 response for PostV1DonationPools
 type PostV1DonationPoolsResponse429Headers struct {
 	RetryAfter string
@@ -26514,6 +26701,8 @@ type PostV1DonationPoolsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26538,6 +26727,8 @@ type PostV1DonationPoolsResponse struct {
 	Headers413 *PostV1DonationPoolsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1DonationPoolsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1DonationPoolsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1DonationPoolsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26586,6 +26777,11 @@ func (r PostV1DonationPoolsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1DonationPoolsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1DonationPoolsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26678,6 +26874,11 @@ type PostV1HoldersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1HoldersResponse422Headers the declared response headers of an HTTP 422 response for PostV1Holders
+type PostV1HoldersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1HoldersResponse429Headers the declared response headers of an HTTP 429 response for PostV1Holders
 type PostV1HoldersResponse429Headers struct {
 	RetryAfter string
@@ -26719,6 +26920,8 @@ type PostV1HoldersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26743,6 +26946,8 @@ type PostV1HoldersResponse struct {
 	Headers413 *PostV1HoldersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1HoldersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1HoldersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1HoldersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26791,6 +26996,11 @@ func (r PostV1HoldersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1HoldersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1HoldersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26888,6 +27098,11 @@ type PostV1HoldersByIdFreezeResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1HoldersByIdFreezeResponse422Headers the declared response headers of an HTTP 422 response for PostV1HoldersByIdFreeze
+type PostV1HoldersByIdFreezeResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1HoldersByIdFreezeResponse429Headers the declared response headers of an HTTP 429 response for PostV1HoldersByIdFreeze
 type PostV1HoldersByIdFreezeResponse429Headers struct {
 	RetryAfter string
@@ -26931,6 +27146,8 @@ type PostV1HoldersByIdFreezeResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26957,6 +27174,8 @@ type PostV1HoldersByIdFreezeResponse struct {
 	Headers413 *PostV1HoldersByIdFreezeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1HoldersByIdFreezeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1HoldersByIdFreezeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1HoldersByIdFreezeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -27010,6 +27229,11 @@ func (r PostV1HoldersByIdFreezeResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1HoldersByIdFreezeResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1HoldersByIdFreezeResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -27107,6 +27331,11 @@ type PostV1HoldersByIdUnfreezeResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1HoldersByIdUnfreezeResponse422Headers the declared response headers of an HTTP 422 response for PostV1HoldersByIdUnfreeze
+type PostV1HoldersByIdUnfreezeResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1HoldersByIdUnfreezeResponse429Headers the declared response headers of an HTTP 429 response for PostV1HoldersByIdUnfreeze
 type PostV1HoldersByIdUnfreezeResponse429Headers struct {
 	RetryAfter string
@@ -27150,6 +27379,8 @@ type PostV1HoldersByIdUnfreezeResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27176,6 +27407,8 @@ type PostV1HoldersByIdUnfreezeResponse struct {
 	Headers413 *PostV1HoldersByIdUnfreezeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1HoldersByIdUnfreezeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1HoldersByIdUnfreezeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1HoldersByIdUnfreezeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -27229,6 +27462,11 @@ func (r PostV1HoldersByIdUnfreezeResponse) GetApplicationproblemJSON413() *Probl
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1HoldersByIdUnfreezeResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1HoldersByIdUnfreezeResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -27742,6 +27980,11 @@ type PostV1IndicesByKindConfigResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindConfigResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindConfig
+type PostV1IndicesByKindConfigResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindConfigResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindConfig
 type PostV1IndicesByKindConfigResponse429Headers struct {
 	RetryAfter string
@@ -27785,6 +28028,8 @@ type PostV1IndicesByKindConfigResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27811,6 +28056,8 @@ type PostV1IndicesByKindConfigResponse struct {
 	Headers413 *PostV1IndicesByKindConfigResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindConfigResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindConfigResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindConfigResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -27864,6 +28111,11 @@ func (r PostV1IndicesByKindConfigResponse) GetApplicationproblemJSON413() *Probl
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindConfigResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindConfigResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28435,6 +28687,11 @@ type PostV1IndicesByKindSourcesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindSourcesResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindSources
+type PostV1IndicesByKindSourcesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindSourcesResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindSources
 type PostV1IndicesByKindSourcesResponse429Headers struct {
 	RetryAfter string
@@ -28478,6 +28735,8 @@ type PostV1IndicesByKindSourcesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -28504,6 +28763,8 @@ type PostV1IndicesByKindSourcesResponse struct {
 	Headers413 *PostV1IndicesByKindSourcesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindSourcesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindSourcesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindSourcesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -28557,6 +28818,11 @@ func (r PostV1IndicesByKindSourcesResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindSourcesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindSourcesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28654,6 +28920,11 @@ type PostV1IndicesByKindStockpilingsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindStockpilingsResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindStockpilings
+type PostV1IndicesByKindStockpilingsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindStockpilingsResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindStockpilings
 type PostV1IndicesByKindStockpilingsResponse429Headers struct {
 	RetryAfter string
@@ -28697,6 +28968,8 @@ type PostV1IndicesByKindStockpilingsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -28723,6 +28996,8 @@ type PostV1IndicesByKindStockpilingsResponse struct {
 	Headers413 *PostV1IndicesByKindStockpilingsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindStockpilingsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindStockpilingsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindStockpilingsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -28776,6 +29051,11 @@ func (r PostV1IndicesByKindStockpilingsResponse) GetApplicationproblemJSON413() 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindStockpilingsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindStockpilingsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28873,6 +29153,11 @@ type PostV1IndicesByKindTransfersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindTransfersResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindTransfers
+type PostV1IndicesByKindTransfersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindTransfersResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindTransfers
 type PostV1IndicesByKindTransfersResponse429Headers struct {
 	RetryAfter string
@@ -28916,6 +29201,8 @@ type PostV1IndicesByKindTransfersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -28942,6 +29229,8 @@ type PostV1IndicesByKindTransfersResponse struct {
 	Headers413 *PostV1IndicesByKindTransfersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindTransfersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindTransfersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindTransfersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -28995,6 +29284,11 @@ func (r PostV1IndicesByKindTransfersResponse) GetApplicationproblemJSON413() *Pr
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindTransfersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindTransfersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29221,6 +29515,11 @@ type PostV1MeAccountResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeAccountResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeAccount
+type PostV1MeAccountResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeAccountResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeAccount
 type PostV1MeAccountResponse429Headers struct {
 	RetryAfter string
@@ -29262,6 +29561,8 @@ type PostV1MeAccountResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29286,6 +29587,8 @@ type PostV1MeAccountResponse struct {
 	Headers413 *PostV1MeAccountResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeAccountResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeAccountResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeAccountResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29334,6 +29637,11 @@ func (r PostV1MeAccountResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeAccountResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeAccountResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29574,6 +29882,11 @@ type PostV1MeClaimsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeClaimsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeClaims
+type PostV1MeClaimsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeClaimsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeClaims
 type PostV1MeClaimsResponse429Headers struct {
 	RetryAfter string
@@ -29615,6 +29928,8 @@ type PostV1MeClaimsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29639,6 +29954,8 @@ type PostV1MeClaimsResponse struct {
 	Headers413 *PostV1MeClaimsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeClaimsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeClaimsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeClaimsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29687,6 +30004,11 @@ func (r PostV1MeClaimsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeClaimsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeClaimsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29779,6 +30101,11 @@ type PostV1MeDonationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeDonationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeDonations
+type PostV1MeDonationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeDonationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeDonations
 type PostV1MeDonationsResponse429Headers struct {
 	RetryAfter string
@@ -29820,6 +30147,8 @@ type PostV1MeDonationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29844,6 +30173,8 @@ type PostV1MeDonationsResponse struct {
 	Headers413 *PostV1MeDonationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeDonationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeDonationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeDonationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29892,6 +30223,11 @@ func (r PostV1MeDonationsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeDonationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeDonationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30118,6 +30454,11 @@ type PostV1MeEntrustmentsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeEntrustmentsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeEntrustments
+type PostV1MeEntrustmentsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeEntrustmentsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeEntrustments
 type PostV1MeEntrustmentsResponse429Headers struct {
 	RetryAfter string
@@ -30159,6 +30500,8 @@ type PostV1MeEntrustmentsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30183,6 +30526,8 @@ type PostV1MeEntrustmentsResponse struct {
 	Headers413 *PostV1MeEntrustmentsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeEntrustmentsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeEntrustmentsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeEntrustmentsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30231,6 +30576,11 @@ func (r PostV1MeEntrustmentsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeEntrustmentsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeEntrustmentsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30328,6 +30678,11 @@ type PostV1MeEntrustmentsByOperatorWithdrawalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeEntrustmentsByOperatorWithdrawal
+type PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeEntrustmentsByOperatorWithdrawal
 type PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers struct {
 	RetryAfter string
@@ -30371,6 +30726,8 @@ type PostV1MeEntrustmentsByOperatorWithdrawalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30397,6 +30754,8 @@ type PostV1MeEntrustmentsByOperatorWithdrawalResponse struct {
 	Headers413 *PostV1MeEntrustmentsByOperatorWithdrawalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeEntrustmentsByOperatorWithdrawalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30450,6 +30809,11 @@ func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) GetApplicationproblemJ
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30542,6 +30906,11 @@ type PostV1MeRedemptionsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeRedemptionsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeRedemptions
+type PostV1MeRedemptionsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeRedemptionsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeRedemptions
 type PostV1MeRedemptionsResponse429Headers struct {
 	RetryAfter string
@@ -30583,6 +30952,8 @@ type PostV1MeRedemptionsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30607,6 +30978,8 @@ type PostV1MeRedemptionsResponse struct {
 	Headers413 *PostV1MeRedemptionsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeRedemptionsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeRedemptionsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeRedemptionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30655,6 +31028,11 @@ func (r PostV1MeRedemptionsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeRedemptionsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeRedemptionsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30881,6 +31259,11 @@ type PostV1MethodologiesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MethodologiesResponse422Headers the declared response headers of an HTTP 422 response for PostV1Methodologies
+type PostV1MethodologiesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MethodologiesResponse429Headers the declared response headers of an HTTP 429 response for PostV1Methodologies
 type PostV1MethodologiesResponse429Headers struct {
 	RetryAfter string
@@ -30922,6 +31305,8 @@ type PostV1MethodologiesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30946,6 +31331,8 @@ type PostV1MethodologiesResponse struct {
 	Headers413 *PostV1MethodologiesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MethodologiesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MethodologiesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MethodologiesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30994,6 +31381,11 @@ func (r PostV1MethodologiesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MethodologiesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MethodologiesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31368,6 +31760,11 @@ type PostV1OffsetsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1OffsetsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Offsets
+type PostV1OffsetsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1OffsetsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Offsets
 type PostV1OffsetsResponse429Headers struct {
 	RetryAfter string
@@ -31409,6 +31806,8 @@ type PostV1OffsetsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -31433,6 +31832,8 @@ type PostV1OffsetsResponse struct {
 	Headers413 *PostV1OffsetsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1OffsetsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1OffsetsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1OffsetsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -31481,6 +31882,11 @@ func (r PostV1OffsetsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1OffsetsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1OffsetsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31693,6 +32099,11 @@ type PostV1OperatorsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1OperatorsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Operators
+type PostV1OperatorsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1OperatorsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Operators
 type PostV1OperatorsResponse429Headers struct {
 	RetryAfter string
@@ -31734,6 +32145,8 @@ type PostV1OperatorsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -31758,6 +32171,8 @@ type PostV1OperatorsResponse struct {
 	Headers413 *PostV1OperatorsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1OperatorsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1OperatorsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1OperatorsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -31806,6 +32221,11 @@ func (r PostV1OperatorsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1OperatorsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1OperatorsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -32167,6 +32587,11 @@ type PostV1ProgrammeRulesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1ProgrammeRulesResponse422Headers the declared response headers of an HTTP 422 response for PostV1ProgrammeRules
+type PostV1ProgrammeRulesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1ProgrammeRulesResponse429Headers the declared response headers of an HTTP 429 response for PostV1ProgrammeRules
 type PostV1ProgrammeRulesResponse429Headers struct {
 	RetryAfter string
@@ -32208,6 +32633,8 @@ type PostV1ProgrammeRulesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -32232,6 +32659,8 @@ type PostV1ProgrammeRulesResponse struct {
 	Headers413 *PostV1ProgrammeRulesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1ProgrammeRulesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1ProgrammeRulesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1ProgrammeRulesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -32280,6 +32709,11 @@ func (r PostV1ProgrammeRulesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1ProgrammeRulesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1ProgrammeRulesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -32723,6 +33157,11 @@ type PostV1QuotaAllocationsByIdConsumptionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaAllocationsByIdConsumptionResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaAllocationsByIdConsumption
+type PostV1QuotaAllocationsByIdConsumptionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaAllocationsByIdConsumptionResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaAllocationsByIdConsumption
 type PostV1QuotaAllocationsByIdConsumptionResponse429Headers struct {
 	RetryAfter string
@@ -32766,6 +33205,8 @@ type PostV1QuotaAllocationsByIdConsumptionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -32792,6 +33233,8 @@ type PostV1QuotaAllocationsByIdConsumptionResponse struct {
 	Headers413 *PostV1QuotaAllocationsByIdConsumptionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaAllocationsByIdConsumptionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaAllocationsByIdConsumptionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaAllocationsByIdConsumptionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -32845,6 +33288,11 @@ func (r PostV1QuotaAllocationsByIdConsumptionResponse) GetApplicationproblemJSON
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaAllocationsByIdConsumptionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaAllocationsByIdConsumptionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -32942,6 +33390,11 @@ type PostV1QuotaAllocationsByIdRecoveryResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaAllocationsByIdRecoveryResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaAllocationsByIdRecovery
+type PostV1QuotaAllocationsByIdRecoveryResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaAllocationsByIdRecoveryResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaAllocationsByIdRecovery
 type PostV1QuotaAllocationsByIdRecoveryResponse429Headers struct {
 	RetryAfter string
@@ -32985,6 +33438,8 @@ type PostV1QuotaAllocationsByIdRecoveryResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33011,6 +33466,8 @@ type PostV1QuotaAllocationsByIdRecoveryResponse struct {
 	Headers413 *PostV1QuotaAllocationsByIdRecoveryResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaAllocationsByIdRecoveryResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaAllocationsByIdRecoveryResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaAllocationsByIdRecoveryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33064,6 +33521,11 @@ func (r PostV1QuotaAllocationsByIdRecoveryResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaAllocationsByIdRecoveryResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaAllocationsByIdRecoveryResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33304,6 +33766,11 @@ type PostV1QuotaApplicationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplications
+type PostV1QuotaApplicationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplications
 type PostV1QuotaApplicationsResponse429Headers struct {
 	RetryAfter string
@@ -33345,6 +33812,8 @@ type PostV1QuotaApplicationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33369,6 +33838,8 @@ type PostV1QuotaApplicationsResponse struct {
 	Headers413 *PostV1QuotaApplicationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33417,6 +33888,11 @@ func (r PostV1QuotaApplicationsResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33662,6 +34138,11 @@ type PostV1QuotaApplicationsByIdDecisionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsByIdDecisionResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplicationsByIdDecision
+type PostV1QuotaApplicationsByIdDecisionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsByIdDecisionResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplicationsByIdDecision
 type PostV1QuotaApplicationsByIdDecisionResponse429Headers struct {
 	RetryAfter string
@@ -33705,6 +34186,8 @@ type PostV1QuotaApplicationsByIdDecisionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33731,6 +34214,8 @@ type PostV1QuotaApplicationsByIdDecisionResponse struct {
 	Headers413 *PostV1QuotaApplicationsByIdDecisionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsByIdDecisionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsByIdDecisionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsByIdDecisionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33784,6 +34269,11 @@ func (r PostV1QuotaApplicationsByIdDecisionResponse) GetApplicationproblemJSON41
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsByIdDecisionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsByIdDecisionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33881,6 +34371,11 @@ type PostV1QuotaApplicationsByIdGovernmentApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplicationsByIdGovernmentApproval
+type PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplicationsByIdGovernmentApproval
 type PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers struct {
 	RetryAfter string
@@ -33924,6 +34419,8 @@ type PostV1QuotaApplicationsByIdGovernmentApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33950,6 +34447,8 @@ type PostV1QuotaApplicationsByIdGovernmentApprovalResponse struct {
 	Headers413 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34003,6 +34502,11 @@ func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) GetApplicationpro
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -34100,6 +34604,11 @@ type PostV1QuotaApplicationsByIdReviewResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsByIdReviewResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplicationsByIdReview
+type PostV1QuotaApplicationsByIdReviewResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsByIdReviewResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplicationsByIdReview
 type PostV1QuotaApplicationsByIdReviewResponse429Headers struct {
 	RetryAfter string
@@ -34143,6 +34652,8 @@ type PostV1QuotaApplicationsByIdReviewResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -34169,6 +34680,8 @@ type PostV1QuotaApplicationsByIdReviewResponse struct {
 	Headers413 *PostV1QuotaApplicationsByIdReviewResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsByIdReviewResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsByIdReviewResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsByIdReviewResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34222,6 +34735,11 @@ func (r PostV1QuotaApplicationsByIdReviewResponse) GetApplicationproblemJSON413(
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsByIdReviewResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsByIdReviewResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -34314,6 +34832,11 @@ type PostV1QuotaBundlesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundles
+type PostV1QuotaBundlesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundles
 type PostV1QuotaBundlesResponse429Headers struct {
 	RetryAfter string
@@ -34355,6 +34878,8 @@ type PostV1QuotaBundlesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -34379,6 +34904,8 @@ type PostV1QuotaBundlesResponse struct {
 	Headers413 *PostV1QuotaBundlesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34427,6 +34954,11 @@ func (r PostV1QuotaBundlesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -34672,6 +35204,11 @@ type PostV1QuotaBundlesByIdDecisionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesByIdDecisionResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundlesByIdDecision
+type PostV1QuotaBundlesByIdDecisionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesByIdDecisionResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundlesByIdDecision
 type PostV1QuotaBundlesByIdDecisionResponse429Headers struct {
 	RetryAfter string
@@ -34715,6 +35252,8 @@ type PostV1QuotaBundlesByIdDecisionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -34741,6 +35280,8 @@ type PostV1QuotaBundlesByIdDecisionResponse struct {
 	Headers413 *PostV1QuotaBundlesByIdDecisionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesByIdDecisionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesByIdDecisionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesByIdDecisionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34794,6 +35335,11 @@ func (r PostV1QuotaBundlesByIdDecisionResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesByIdDecisionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesByIdDecisionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -34891,6 +35437,11 @@ type PostV1QuotaBundlesByIdGovernmentApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundlesByIdGovernmentApproval
+type PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundlesByIdGovernmentApproval
 type PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers struct {
 	RetryAfter string
@@ -34934,6 +35485,8 @@ type PostV1QuotaBundlesByIdGovernmentApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -34960,6 +35513,8 @@ type PostV1QuotaBundlesByIdGovernmentApprovalResponse struct {
 	Headers413 *PostV1QuotaBundlesByIdGovernmentApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesByIdGovernmentApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35013,6 +35568,11 @@ func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) GetApplicationproblemJ
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35110,6 +35670,11 @@ type PostV1QuotaBundlesByIdReviewResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesByIdReviewResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundlesByIdReview
+type PostV1QuotaBundlesByIdReviewResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesByIdReviewResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundlesByIdReview
 type PostV1QuotaBundlesByIdReviewResponse429Headers struct {
 	RetryAfter string
@@ -35153,6 +35718,8 @@ type PostV1QuotaBundlesByIdReviewResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35179,6 +35746,8 @@ type PostV1QuotaBundlesByIdReviewResponse struct {
 	Headers413 *PostV1QuotaBundlesByIdReviewResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesByIdReviewResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesByIdReviewResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesByIdReviewResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35232,6 +35801,11 @@ func (r PostV1QuotaBundlesByIdReviewResponse) GetApplicationproblemJSON413() *Pr
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesByIdReviewResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesByIdReviewResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35458,6 +36032,11 @@ type PostV1QuotaConfigResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaConfigResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaConfig
+type PostV1QuotaConfigResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaConfigResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaConfig
 type PostV1QuotaConfigResponse429Headers struct {
 	RetryAfter string
@@ -35499,6 +36078,8 @@ type PostV1QuotaConfigResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35523,6 +36104,8 @@ type PostV1QuotaConfigResponse struct {
 	Headers413 *PostV1QuotaConfigResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaConfigResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaConfigResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaConfigResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35571,6 +36154,11 @@ func (r PostV1QuotaConfigResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaConfigResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaConfigResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35811,6 +36399,11 @@ type PostV1QuotaCorrectionsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaCorrectionsResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaCorrections
+type PostV1QuotaCorrectionsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaCorrectionsResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaCorrections
 type PostV1QuotaCorrectionsResponse429Headers struct {
 	RetryAfter string
@@ -35852,6 +36445,8 @@ type PostV1QuotaCorrectionsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35876,6 +36471,8 @@ type PostV1QuotaCorrectionsResponse struct {
 	Headers413 *PostV1QuotaCorrectionsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaCorrectionsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaCorrectionsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaCorrectionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35924,6 +36521,11 @@ func (r PostV1QuotaCorrectionsResponse) GetApplicationproblemJSON413() *Problem 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaCorrectionsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaCorrectionsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36169,6 +36771,11 @@ type PostV1QuotaCorrectionsByIdApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaCorrectionsByIdApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaCorrectionsByIdApproval
+type PostV1QuotaCorrectionsByIdApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaCorrectionsByIdApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaCorrectionsByIdApproval
 type PostV1QuotaCorrectionsByIdApprovalResponse429Headers struct {
 	RetryAfter string
@@ -36212,6 +36819,8 @@ type PostV1QuotaCorrectionsByIdApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36238,6 +36847,8 @@ type PostV1QuotaCorrectionsByIdApprovalResponse struct {
 	Headers413 *PostV1QuotaCorrectionsByIdApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaCorrectionsByIdApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaCorrectionsByIdApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaCorrectionsByIdApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36291,6 +36902,11 @@ func (r PostV1QuotaCorrectionsByIdApprovalResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaCorrectionsByIdApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaCorrectionsByIdApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36388,6 +37004,11 @@ type PostV1QuotaProjectsByIdMoveResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaProjectsByIdMoveResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaProjectsByIdMove
+type PostV1QuotaProjectsByIdMoveResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaProjectsByIdMoveResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaProjectsByIdMove
 type PostV1QuotaProjectsByIdMoveResponse429Headers struct {
 	RetryAfter string
@@ -36431,6 +37052,8 @@ type PostV1QuotaProjectsByIdMoveResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36457,6 +37080,8 @@ type PostV1QuotaProjectsByIdMoveResponse struct {
 	Headers413 *PostV1QuotaProjectsByIdMoveResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaProjectsByIdMoveResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaProjectsByIdMoveResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaProjectsByIdMoveResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36510,6 +37135,11 @@ func (r PostV1QuotaProjectsByIdMoveResponse) GetApplicationproblemJSON413() *Pro
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaProjectsByIdMoveResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaProjectsByIdMoveResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -37034,6 +37664,11 @@ type PostV1QuotaSourcesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaSourcesResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaSources
+type PostV1QuotaSourcesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaSourcesResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaSources
 type PostV1QuotaSourcesResponse429Headers struct {
 	RetryAfter string
@@ -37075,6 +37710,8 @@ type PostV1QuotaSourcesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -37099,6 +37736,8 @@ type PostV1QuotaSourcesResponse struct {
 	Headers413 *PostV1QuotaSourcesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaSourcesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaSourcesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaSourcesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -37147,6 +37786,11 @@ func (r PostV1QuotaSourcesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaSourcesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaSourcesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -37392,6 +38036,11 @@ type PostV1QuotaSourcesByIdApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaSourcesByIdApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaSourcesByIdApproval
+type PostV1QuotaSourcesByIdApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaSourcesByIdApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaSourcesByIdApproval
 type PostV1QuotaSourcesByIdApprovalResponse429Headers struct {
 	RetryAfter string
@@ -37435,6 +38084,8 @@ type PostV1QuotaSourcesByIdApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -37461,6 +38112,8 @@ type PostV1QuotaSourcesByIdApprovalResponse struct {
 	Headers413 *PostV1QuotaSourcesByIdApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaSourcesByIdApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaSourcesByIdApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaSourcesByIdApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -37514,6 +38167,11 @@ func (r PostV1QuotaSourcesByIdApprovalResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaSourcesByIdApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaSourcesByIdApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -37754,6 +38412,11 @@ type PostV1QuotaStockpilingsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaStockpilingsResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaStockpilings
+type PostV1QuotaStockpilingsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaStockpilingsResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaStockpilings
 type PostV1QuotaStockpilingsResponse429Headers struct {
 	RetryAfter string
@@ -37795,6 +38458,8 @@ type PostV1QuotaStockpilingsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -37819,6 +38484,8 @@ type PostV1QuotaStockpilingsResponse struct {
 	Headers413 *PostV1QuotaStockpilingsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaStockpilingsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaStockpilingsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaStockpilingsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -37867,6 +38534,11 @@ func (r PostV1QuotaStockpilingsResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaStockpilingsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaStockpilingsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -38107,6 +38779,11 @@ type PostV1QuotaTransfersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaTransfersResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaTransfers
+type PostV1QuotaTransfersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaTransfersResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaTransfers
 type PostV1QuotaTransfersResponse429Headers struct {
 	RetryAfter string
@@ -38148,6 +38825,8 @@ type PostV1QuotaTransfersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -38172,6 +38851,8 @@ type PostV1QuotaTransfersResponse struct {
 	Headers413 *PostV1QuotaTransfersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaTransfersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaTransfersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaTransfersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -38220,6 +38901,11 @@ func (r PostV1QuotaTransfersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaTransfersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaTransfersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -38312,6 +38998,11 @@ type PostV1RegistryObligationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RegistryObligationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1RegistryObligations
+type PostV1RegistryObligationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RegistryObligationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1RegistryObligations
 type PostV1RegistryObligationsResponse429Headers struct {
 	RetryAfter string
@@ -38353,6 +39044,8 @@ type PostV1RegistryObligationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -38377,6 +39070,8 @@ type PostV1RegistryObligationsResponse struct {
 	Headers413 *PostV1RegistryObligationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RegistryObligationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RegistryObligationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RegistryObligationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -38425,6 +39120,11 @@ func (r PostV1RegistryObligationsResponse) GetApplicationproblemJSON413() *Probl
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RegistryObligationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RegistryObligationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -38770,6 +39470,11 @@ type PostV1RegistryPoliciesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RegistryPoliciesResponse422Headers the declared response headers of an HTTP 422 response for PostV1RegistryPolicies
+type PostV1RegistryPoliciesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RegistryPoliciesResponse429Headers the declared response headers of an HTTP 429 response for PostV1RegistryPolicies
 type PostV1RegistryPoliciesResponse429Headers struct {
 	RetryAfter string
@@ -38811,6 +39516,8 @@ type PostV1RegistryPoliciesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -38835,6 +39542,8 @@ type PostV1RegistryPoliciesResponse struct {
 	Headers413 *PostV1RegistryPoliciesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RegistryPoliciesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RegistryPoliciesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RegistryPoliciesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -38883,6 +39592,11 @@ func (r PostV1RegistryPoliciesResponse) GetApplicationproblemJSON413() *Problem 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RegistryPoliciesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RegistryPoliciesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -39396,6 +40110,11 @@ type PostV1RetirementsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RetirementsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Retirements
+type PostV1RetirementsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RetirementsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Retirements
 type PostV1RetirementsResponse429Headers struct {
 	RetryAfter string
@@ -39437,6 +40156,8 @@ type PostV1RetirementsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -39461,6 +40182,8 @@ type PostV1RetirementsResponse struct {
 	Headers413 *PostV1RetirementsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RetirementsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RetirementsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RetirementsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -39509,6 +40232,11 @@ func (r PostV1RetirementsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RetirementsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RetirementsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -39827,6 +40555,11 @@ type PostV1RewardsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RewardsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Rewards
+type PostV1RewardsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RewardsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Rewards
 type PostV1RewardsResponse429Headers struct {
 	RetryAfter string
@@ -39868,6 +40601,8 @@ type PostV1RewardsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -39892,6 +40627,8 @@ type PostV1RewardsResponse struct {
 	Headers413 *PostV1RewardsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RewardsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RewardsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RewardsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -39940,6 +40677,11 @@ func (r PostV1RewardsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RewardsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RewardsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -40180,6 +40922,11 @@ type PostV1TradesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TradesResponse422Headers the declared response headers of an HTTP 422 response for PostV1Trades
+type PostV1TradesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TradesResponse429Headers the declared response headers of an HTTP 429 response for PostV1Trades
 type PostV1TradesResponse429Headers struct {
 	RetryAfter string
@@ -40221,6 +40968,8 @@ type PostV1TradesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -40245,6 +40994,8 @@ type PostV1TradesResponse struct {
 	Headers413 *PostV1TradesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TradesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TradesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TradesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -40293,6 +41044,11 @@ func (r PostV1TradesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TradesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TradesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -40524,6 +41280,11 @@ type PostV1TradesByIdAcceptanceResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TradesByIdAcceptanceResponse422Headers the declared response headers of an HTTP 422 response for PostV1TradesByIdAcceptance
+type PostV1TradesByIdAcceptanceResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TradesByIdAcceptanceResponse429Headers the declared response headers of an HTTP 429 response for PostV1TradesByIdAcceptance
 type PostV1TradesByIdAcceptanceResponse429Headers struct {
 	RetryAfter string
@@ -40567,6 +41328,8 @@ type PostV1TradesByIdAcceptanceResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -40593,6 +41356,8 @@ type PostV1TradesByIdAcceptanceResponse struct {
 	Headers413 *PostV1TradesByIdAcceptanceResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TradesByIdAcceptanceResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TradesByIdAcceptanceResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TradesByIdAcceptanceResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -40646,6 +41411,11 @@ func (r PostV1TradesByIdAcceptanceResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TradesByIdAcceptanceResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TradesByIdAcceptanceResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -40743,6 +41513,11 @@ type PostV1TradesByIdCancellationResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TradesByIdCancellationResponse422Headers the declared response headers of an HTTP 422 response for PostV1TradesByIdCancellation
+type PostV1TradesByIdCancellationResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TradesByIdCancellationResponse429Headers the declared response headers of an HTTP 429 response for PostV1TradesByIdCancellation
 type PostV1TradesByIdCancellationResponse429Headers struct {
 	RetryAfter string
@@ -40786,6 +41561,8 @@ type PostV1TradesByIdCancellationResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -40812,6 +41589,8 @@ type PostV1TradesByIdCancellationResponse struct {
 	Headers413 *PostV1TradesByIdCancellationResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TradesByIdCancellationResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TradesByIdCancellationResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TradesByIdCancellationResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -40865,6 +41644,11 @@ func (r PostV1TradesByIdCancellationResponse) GetApplicationproblemJSON413() *Pr
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TradesByIdCancellationResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TradesByIdCancellationResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -41091,6 +41875,11 @@ type PostV1TransactionsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Transactions
+type PostV1TransactionsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Transactions
 type PostV1TransactionsResponse429Headers struct {
 	RetryAfter string
@@ -41132,6 +41921,8 @@ type PostV1TransactionsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -41156,6 +41947,8 @@ type PostV1TransactionsResponse struct {
 	Headers413 *PostV1TransactionsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -41204,6 +41997,11 @@ func (r PostV1TransactionsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -41296,6 +42094,11 @@ type PostV1TransactionsBatchResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsBatchResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsBatch
+type PostV1TransactionsBatchResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsBatchResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsBatch
 type PostV1TransactionsBatchResponse429Headers struct {
 	RetryAfter string
@@ -41337,6 +42140,8 @@ type PostV1TransactionsBatchResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -41361,6 +42166,8 @@ type PostV1TransactionsBatchResponse struct {
 	Headers413 *PostV1TransactionsBatchResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsBatchResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsBatchResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsBatchResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -41409,6 +42216,11 @@ func (r PostV1TransactionsBatchResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsBatchResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsBatchResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -41640,6 +42452,11 @@ type PostV1TransactionsByIdPostResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsByIdPostResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsByIdPost
+type PostV1TransactionsByIdPostResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsByIdPostResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsByIdPost
 type PostV1TransactionsByIdPostResponse429Headers struct {
 	RetryAfter string
@@ -41683,6 +42500,8 @@ type PostV1TransactionsByIdPostResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -41709,6 +42528,8 @@ type PostV1TransactionsByIdPostResponse struct {
 	Headers413 *PostV1TransactionsByIdPostResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsByIdPostResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsByIdPostResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsByIdPostResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -41762,6 +42583,11 @@ func (r PostV1TransactionsByIdPostResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsByIdPostResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsByIdPostResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -41859,6 +42685,11 @@ type PostV1TransactionsByIdReversalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsByIdReversalResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsByIdReversal
+type PostV1TransactionsByIdReversalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsByIdReversalResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsByIdReversal
 type PostV1TransactionsByIdReversalResponse429Headers struct {
 	RetryAfter string
@@ -41902,6 +42733,8 @@ type PostV1TransactionsByIdReversalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -41928,6 +42761,8 @@ type PostV1TransactionsByIdReversalResponse struct {
 	Headers413 *PostV1TransactionsByIdReversalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsByIdReversalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsByIdReversalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsByIdReversalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -41981,6 +42816,11 @@ func (r PostV1TransactionsByIdReversalResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsByIdReversalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsByIdReversalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -42078,6 +42918,11 @@ type PostV1TransactionsByIdVoidResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsByIdVoidResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsByIdVoid
+type PostV1TransactionsByIdVoidResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsByIdVoidResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsByIdVoid
 type PostV1TransactionsByIdVoidResponse429Headers struct {
 	RetryAfter string
@@ -42121,6 +42966,8 @@ type PostV1TransactionsByIdVoidResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -42147,6 +42994,8 @@ type PostV1TransactionsByIdVoidResponse struct {
 	Headers413 *PostV1TransactionsByIdVoidResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsByIdVoidResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsByIdVoidResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsByIdVoidResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -42200,6 +43049,11 @@ func (r PostV1TransactionsByIdVoidResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsByIdVoidResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsByIdVoidResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -42440,6 +43294,11 @@ type PostV1TransfersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransfersResponse422Headers the declared response headers of an HTTP 422 response for PostV1Transfers
+type PostV1TransfersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransfersResponse429Headers the declared response headers of an HTTP 429 response for PostV1Transfers
 type PostV1TransfersResponse429Headers struct {
 	RetryAfter string
@@ -42481,6 +43340,8 @@ type PostV1TransfersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -42505,6 +43366,8 @@ type PostV1TransfersResponse struct {
 	Headers413 *PostV1TransfersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransfersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransfersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransfersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -42553,6 +43416,11 @@ func (r PostV1TransfersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransfersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransfersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -42750,6 +43618,11 @@ type PostV1VerifiersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1VerifiersResponse422Headers the declared response headers of an HTTP 422 response for PostV1Verifiers
+type PostV1VerifiersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1VerifiersResponse429Headers the declared response headers of an HTTP 429 response for PostV1Verifiers
 type PostV1VerifiersResponse429Headers struct {
 	RetryAfter string
@@ -42791,6 +43664,8 @@ type PostV1VerifiersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -42815,6 +43690,8 @@ type PostV1VerifiersResponse struct {
 	Headers413 *PostV1VerifiersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1VerifiersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1VerifiersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1VerifiersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -42863,6 +43740,11 @@ func (r PostV1VerifiersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1VerifiersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1VerifiersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -46318,6 +47200,13 @@ func ParsePostV1AccountsResponse(rsp *http.Response) (*PostV1AccountsResponse, e
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -46436,6 +47325,16 @@ func ParsePostV1AccountsResponse(rsp *http.Response) (*PostV1AccountsResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1AccountsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1AccountsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -46916,6 +47815,13 @@ func ParsePostV1AccountsByIdStatusResponse(rsp *http.Response) (*PostV1AccountsB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47044,6 +47950,16 @@ func ParsePostV1AccountsByIdStatusResponse(rsp *http.Response) (*PostV1AccountsB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1AccountsByIdStatusResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1AccountsByIdStatusResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -47500,6 +48416,13 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47618,6 +48541,16 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1BehavioursResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1BehavioursResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -47919,6 +48852,13 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48037,6 +48977,16 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CancellationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CancellationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -48280,6 +49230,13 @@ func ParsePostV1CertificationsResponse(rsp *http.Response) (*PostV1Certification
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48398,6 +49355,16 @@ func ParsePostV1CertificationsResponse(rsp *http.Response) (*PostV1Certification
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -48648,6 +49615,13 @@ func ParsePostV1CertificationsByIdAssignmentResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48776,6 +49750,16 @@ func ParsePostV1CertificationsByIdAssignmentResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdAssignmentResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdAssignmentResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -48912,6 +49896,13 @@ func ParsePostV1CertificationsByIdIssuanceResponse(rsp *http.Response) (*PostV1C
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49040,6 +50031,16 @@ func ParsePostV1CertificationsByIdIssuanceResponse(rsp *http.Response) (*PostV1C
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdIssuanceResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdIssuanceResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49176,6 +50177,13 @@ func ParsePostV1CertificationsByIdNoticeResponse(rsp *http.Response) (*PostV1Cer
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49304,6 +50312,16 @@ func ParsePostV1CertificationsByIdNoticeResponse(rsp *http.Response) (*PostV1Cer
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdNoticeResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdNoticeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49440,6 +50458,13 @@ func ParsePostV1CertificationsByIdSubmissionResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49568,6 +50593,16 @@ func ParsePostV1CertificationsByIdSubmissionResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdSubmissionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdSubmissionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49704,6 +50739,13 @@ func ParsePostV1CertificationsByIdVerificationResponse(rsp *http.Response) (*Pos
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49832,6 +50874,16 @@ func ParsePostV1CertificationsByIdVerificationResponse(rsp *http.Response) (*Pos
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdVerificationResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdVerificationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49968,6 +51020,13 @@ func ParsePostV1CertificationsByIdWithdrawalResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -50096,6 +51155,16 @@ func ParsePostV1CertificationsByIdWithdrawalResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdWithdrawalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdWithdrawalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -50586,6 +51655,13 @@ func ParsePostV1ClawbacksResponse(rsp *http.Response) (*PostV1ClawbacksResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -50704,6 +51780,16 @@ func ParsePostV1ClawbacksResponse(rsp *http.Response) (*PostV1ClawbacksResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1ClawbacksResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1ClawbacksResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -50833,6 +51919,13 @@ func ParsePostV1DepositsResponse(rsp *http.Response) (*PostV1DepositsResponse, e
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -50951,6 +52044,16 @@ func ParsePostV1DepositsResponse(rsp *http.Response) (*PostV1DepositsResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1DepositsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1DepositsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -51218,6 +52321,13 @@ func ParsePostV1DonationPoolsResponse(rsp *http.Response) (*PostV1DonationPoolsR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51336,6 +52446,16 @@ func ParsePostV1DonationPoolsResponse(rsp *http.Response) (*PostV1DonationPoolsR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1DonationPoolsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1DonationPoolsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -51465,6 +52585,13 @@ func ParsePostV1HoldersResponse(rsp *http.Response) (*PostV1HoldersResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51583,6 +52710,16 @@ func ParsePostV1HoldersResponse(rsp *http.Response) (*PostV1HoldersResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1HoldersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1HoldersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -51719,6 +52856,13 @@ func ParsePostV1HoldersByIdFreezeResponse(rsp *http.Response) (*PostV1HoldersByI
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51847,6 +52991,16 @@ func ParsePostV1HoldersByIdFreezeResponse(rsp *http.Response) (*PostV1HoldersByI
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1HoldersByIdFreezeResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1HoldersByIdFreezeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -51983,6 +53137,13 @@ func ParsePostV1HoldersByIdUnfreezeResponse(rsp *http.Response) (*PostV1HoldersB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52111,6 +53272,16 @@ func ParsePostV1HoldersByIdUnfreezeResponse(rsp *http.Response) (*PostV1HoldersB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1HoldersByIdUnfreezeResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1HoldersByIdUnfreezeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -52729,6 +53900,13 @@ func ParsePostV1IndicesByKindConfigResponse(rsp *http.Response) (*PostV1IndicesB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52857,6 +54035,16 @@ func ParsePostV1IndicesByKindConfigResponse(rsp *http.Response) (*PostV1IndicesB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindConfigResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindConfigResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53563,6 +54751,13 @@ func ParsePostV1IndicesByKindSourcesResponse(rsp *http.Response) (*PostV1Indices
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53691,6 +54886,16 @@ func ParsePostV1IndicesByKindSourcesResponse(rsp *http.Response) (*PostV1Indices
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindSourcesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindSourcesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53827,6 +55032,13 @@ func ParsePostV1IndicesByKindStockpilingsResponse(rsp *http.Response) (*PostV1In
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53955,6 +55167,16 @@ func ParsePostV1IndicesByKindStockpilingsResponse(rsp *http.Response) (*PostV1In
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindStockpilingsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindStockpilingsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -54091,6 +55313,13 @@ func ParsePostV1IndicesByKindTransfersResponse(rsp *http.Response) (*PostV1Indic
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -54219,6 +55448,16 @@ func ParsePostV1IndicesByKindTransfersResponse(rsp *http.Response) (*PostV1Indic
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindTransfersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindTransfersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -54503,6 +55742,13 @@ func ParsePostV1MeAccountResponse(rsp *http.Response) (*PostV1MeAccountResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -54621,6 +55867,16 @@ func ParsePostV1MeAccountResponse(rsp *http.Response) (*PostV1MeAccountResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeAccountResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeAccountResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -54922,6 +56178,13 @@ func ParsePostV1MeClaimsResponse(rsp *http.Response) (*PostV1MeClaimsResponse, e
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -55040,6 +56303,16 @@ func ParsePostV1MeClaimsResponse(rsp *http.Response) (*PostV1MeClaimsResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeClaimsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeClaimsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55169,6 +56442,13 @@ func ParsePostV1MeDonationsResponse(rsp *http.Response) (*PostV1MeDonationsRespo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -55287,6 +56567,16 @@ func ParsePostV1MeDonationsResponse(rsp *http.Response) (*PostV1MeDonationsRespo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeDonationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeDonationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55571,6 +56861,13 @@ func ParsePostV1MeEntrustmentsResponse(rsp *http.Response) (*PostV1MeEntrustment
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -55689,6 +56986,16 @@ func ParsePostV1MeEntrustmentsResponse(rsp *http.Response) (*PostV1MeEntrustment
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeEntrustmentsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeEntrustmentsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55825,6 +57132,13 @@ func ParsePostV1MeEntrustmentsByOperatorWithdrawalResponse(rsp *http.Response) (
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -55953,6 +57267,16 @@ func ParsePostV1MeEntrustmentsByOperatorWithdrawalResponse(rsp *http.Response) (
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -56082,6 +57406,13 @@ func ParsePostV1MeRedemptionsResponse(rsp *http.Response) (*PostV1MeRedemptionsR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -56200,6 +57531,16 @@ func ParsePostV1MeRedemptionsResponse(rsp *http.Response) (*PostV1MeRedemptionsR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeRedemptionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeRedemptionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -56484,6 +57825,13 @@ func ParsePostV1MethodologiesResponse(rsp *http.Response) (*PostV1MethodologiesR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -56602,6 +57950,16 @@ func ParsePostV1MethodologiesResponse(rsp *http.Response) (*PostV1MethodologiesR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MethodologiesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MethodologiesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -57058,6 +58416,13 @@ func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -57176,6 +58541,16 @@ func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1OffsetsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1OffsetsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -57443,6 +58818,13 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -57561,6 +58943,16 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1OperatorsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1OperatorsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -58010,6 +59402,13 @@ func ParsePostV1ProgrammeRulesResponse(rsp *http.Response) (*PostV1ProgrammeRule
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -58128,6 +59527,16 @@ func ParsePostV1ProgrammeRulesResponse(rsp *http.Response) (*PostV1ProgrammeRule
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1ProgrammeRulesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1ProgrammeRulesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -58661,6 +60070,13 @@ func ParsePostV1QuotaAllocationsByIdConsumptionResponse(rsp *http.Response) (*Po
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -58789,6 +60205,16 @@ func ParsePostV1QuotaAllocationsByIdConsumptionResponse(rsp *http.Response) (*Po
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaAllocationsByIdConsumptionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaAllocationsByIdConsumptionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -58925,6 +60351,13 @@ func ParsePostV1QuotaAllocationsByIdRecoveryResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -59053,6 +60486,16 @@ func ParsePostV1QuotaAllocationsByIdRecoveryResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaAllocationsByIdRecoveryResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaAllocationsByIdRecoveryResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -59354,6 +60797,13 @@ func ParsePostV1QuotaApplicationsResponse(rsp *http.Response) (*PostV1QuotaAppli
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -59472,6 +60922,16 @@ func ParsePostV1QuotaApplicationsResponse(rsp *http.Response) (*PostV1QuotaAppli
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -59780,6 +61240,13 @@ func ParsePostV1QuotaApplicationsByIdDecisionResponse(rsp *http.Response) (*Post
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -59908,6 +61375,16 @@ func ParsePostV1QuotaApplicationsByIdDecisionResponse(rsp *http.Response) (*Post
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsByIdDecisionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsByIdDecisionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60044,6 +61521,13 @@ func ParsePostV1QuotaApplicationsByIdGovernmentApprovalResponse(rsp *http.Respon
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -60172,6 +61656,16 @@ func ParsePostV1QuotaApplicationsByIdGovernmentApprovalResponse(rsp *http.Respon
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60308,6 +61802,13 @@ func ParsePostV1QuotaApplicationsByIdReviewResponse(rsp *http.Response) (*PostV1
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -60436,6 +61937,16 @@ func ParsePostV1QuotaApplicationsByIdReviewResponse(rsp *http.Response) (*PostV1
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsByIdReviewResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsByIdReviewResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60565,6 +62076,13 @@ func ParsePostV1QuotaBundlesResponse(rsp *http.Response) (*PostV1QuotaBundlesRes
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -60683,6 +62201,16 @@ func ParsePostV1QuotaBundlesResponse(rsp *http.Response) (*PostV1QuotaBundlesRes
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60991,6 +62519,13 @@ func ParsePostV1QuotaBundlesByIdDecisionResponse(rsp *http.Response) (*PostV1Quo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61119,6 +62654,16 @@ func ParsePostV1QuotaBundlesByIdDecisionResponse(rsp *http.Response) (*PostV1Quo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesByIdDecisionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesByIdDecisionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -61255,6 +62800,13 @@ func ParsePostV1QuotaBundlesByIdGovernmentApprovalResponse(rsp *http.Response) (
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61383,6 +62935,16 @@ func ParsePostV1QuotaBundlesByIdGovernmentApprovalResponse(rsp *http.Response) (
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -61519,6 +63081,13 @@ func ParsePostV1QuotaBundlesByIdReviewResponse(rsp *http.Response) (*PostV1Quota
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61647,6 +63216,16 @@ func ParsePostV1QuotaBundlesByIdReviewResponse(rsp *http.Response) (*PostV1Quota
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesByIdReviewResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesByIdReviewResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -61931,6 +63510,13 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -62049,6 +63635,16 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaConfigResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaConfigResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -62350,6 +63946,13 @@ func ParsePostV1QuotaCorrectionsResponse(rsp *http.Response) (*PostV1QuotaCorrec
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -62468,6 +64071,16 @@ func ParsePostV1QuotaCorrectionsResponse(rsp *http.Response) (*PostV1QuotaCorrec
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaCorrectionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaCorrectionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -62776,6 +64389,13 @@ func ParsePostV1QuotaCorrectionsByIdApprovalResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -62904,6 +64524,16 @@ func ParsePostV1QuotaCorrectionsByIdApprovalResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaCorrectionsByIdApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaCorrectionsByIdApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -63040,6 +64670,13 @@ func ParsePostV1QuotaProjectsByIdMoveResponse(rsp *http.Response) (*PostV1QuotaP
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -63168,6 +64805,16 @@ func ParsePostV1QuotaProjectsByIdMoveResponse(rsp *http.Response) (*PostV1QuotaP
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaProjectsByIdMoveResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaProjectsByIdMoveResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -63816,6 +65463,13 @@ func ParsePostV1QuotaSourcesResponse(rsp *http.Response) (*PostV1QuotaSourcesRes
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -63934,6 +65588,16 @@ func ParsePostV1QuotaSourcesResponse(rsp *http.Response) (*PostV1QuotaSourcesRes
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaSourcesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaSourcesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -64242,6 +65906,13 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -64370,6 +66041,16 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaSourcesByIdApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaSourcesByIdApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -64671,6 +66352,13 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -64789,6 +66477,16 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaStockpilingsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaStockpilingsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -65090,6 +66788,13 @@ func ParsePostV1QuotaTransfersResponse(rsp *http.Response) (*PostV1QuotaTransfer
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -65208,6 +66913,16 @@ func ParsePostV1QuotaTransfersResponse(rsp *http.Response) (*PostV1QuotaTransfer
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaTransfersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaTransfersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -65337,6 +67052,13 @@ func ParsePostV1RegistryObligationsResponse(rsp *http.Response) (*PostV1Registry
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -65455,6 +67177,16 @@ func ParsePostV1RegistryObligationsResponse(rsp *http.Response) (*PostV1Registry
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RegistryObligationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RegistryObligationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -65870,6 +67602,13 @@ func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPol
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -65988,6 +67727,16 @@ func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPol
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RegistryPoliciesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RegistryPoliciesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -66580,6 +68329,13 @@ func ParsePostV1RetirementsResponse(rsp *http.Response) (*PostV1RetirementsRespo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -66698,6 +68454,16 @@ func ParsePostV1RetirementsResponse(rsp *http.Response) (*PostV1RetirementsRespo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RetirementsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RetirementsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -67086,6 +68852,13 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -67204,6 +68977,16 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RewardsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RewardsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -67505,6 +69288,13 @@ func ParsePostV1TradesResponse(rsp *http.Response) (*PostV1TradesResponse, error
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -67623,6 +69413,16 @@ func ParsePostV1TradesResponse(rsp *http.Response) (*PostV1TradesResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TradesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TradesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -67914,6 +69714,13 @@ func ParsePostV1TradesByIdAcceptanceResponse(rsp *http.Response) (*PostV1TradesB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -68042,6 +69849,16 @@ func ParsePostV1TradesByIdAcceptanceResponse(rsp *http.Response) (*PostV1TradesB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TradesByIdAcceptanceResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TradesByIdAcceptanceResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -68178,6 +69995,13 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -68306,6 +70130,16 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TradesByIdCancellationResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TradesByIdCancellationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -68590,6 +70424,13 @@ func ParsePostV1TransactionsResponse(rsp *http.Response) (*PostV1TransactionsRes
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -68708,6 +70549,16 @@ func ParsePostV1TransactionsResponse(rsp *http.Response) (*PostV1TransactionsRes
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -68837,6 +70688,13 @@ func ParsePostV1TransactionsBatchResponse(rsp *http.Response) (*PostV1Transactio
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -68955,6 +70813,16 @@ func ParsePostV1TransactionsBatchResponse(rsp *http.Response) (*PostV1Transactio
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsBatchResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsBatchResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -69246,6 +71114,13 @@ func ParsePostV1TransactionsByIdPostResponse(rsp *http.Response) (*PostV1Transac
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -69374,6 +71249,16 @@ func ParsePostV1TransactionsByIdPostResponse(rsp *http.Response) (*PostV1Transac
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsByIdPostResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsByIdPostResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -69510,6 +71395,13 @@ func ParsePostV1TransactionsByIdReversalResponse(rsp *http.Response) (*PostV1Tra
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -69638,6 +71530,16 @@ func ParsePostV1TransactionsByIdReversalResponse(rsp *http.Response) (*PostV1Tra
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsByIdReversalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsByIdReversalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -69774,6 +71676,13 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -69902,6 +71811,16 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsByIdVoidResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsByIdVoidResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -70203,6 +72122,13 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -70321,6 +72247,16 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransfersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransfersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -70564,6 +72500,13 @@ func ParsePostV1VerifiersResponse(rsp *http.Response) (*PostV1VerifiersResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -70682,6 +72625,16 @@ func ParsePostV1VerifiersResponse(rsp *http.Response) (*PostV1VerifiersResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1VerifiersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1VerifiersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

@@ -4297,7 +4297,7 @@ export interface operations {
                     "application/json": components["schemas"]["accountView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4327,7 +4327,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4349,6 +4349,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4613,7 +4623,7 @@ export interface operations {
                     "application/json": components["schemas"]["accountView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4653,7 +4663,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4675,6 +4685,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4946,7 +4966,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_IngestResult"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4976,7 +4996,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4998,6 +5018,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5173,7 +5203,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Cancellation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5203,7 +5233,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5225,6 +5255,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5371,7 +5411,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5401,7 +5441,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5423,6 +5463,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5560,7 +5610,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5600,7 +5650,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5622,6 +5672,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5705,7 +5765,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5745,7 +5805,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5767,6 +5827,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5850,7 +5920,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5890,7 +5960,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5912,6 +5982,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5995,7 +6075,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6035,7 +6115,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6057,6 +6137,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6139,7 +6229,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6179,7 +6269,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6201,6 +6291,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6283,7 +6383,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6323,7 +6423,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6345,6 +6445,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6612,7 +6722,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Clawback"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6642,7 +6752,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6664,6 +6774,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6744,7 +6864,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Deposit"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6774,7 +6894,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6796,6 +6916,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6940,7 +7070,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_DonationPool"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6970,7 +7100,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6992,6 +7122,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7072,7 +7212,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7102,7 +7242,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7124,6 +7264,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7206,7 +7356,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7246,7 +7396,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7268,6 +7418,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7350,7 +7510,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7390,7 +7550,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7412,6 +7572,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7738,7 +7908,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ConfigVersion"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7758,7 +7928,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7778,7 +7948,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7800,6 +7970,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8194,7 +8374,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8214,7 +8394,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8234,7 +8414,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8256,6 +8436,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8338,7 +8528,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Stockpiling"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8358,7 +8548,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8378,7 +8568,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8400,6 +8590,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8482,7 +8682,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8502,7 +8702,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8522,7 +8722,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8544,6 +8744,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8698,7 +8908,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Citizen"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8728,7 +8938,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8750,6 +8960,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8920,7 +9140,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_ClaimResult"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8950,7 +9170,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8972,6 +9192,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9052,7 +9282,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Donation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9082,7 +9312,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9104,6 +9334,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9263,7 +9503,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Entrustment"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9293,7 +9533,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9315,6 +9555,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9397,7 +9647,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Entrustment"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9437,7 +9687,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9459,6 +9709,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9544,7 +9804,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Redemption"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9574,7 +9834,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9596,6 +9856,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9753,7 +10023,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Methodology"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9783,7 +10053,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9805,6 +10075,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10058,7 +10338,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Offset"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10088,7 +10368,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10110,6 +10390,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10254,7 +10544,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Operator"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10284,7 +10574,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10306,6 +10596,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10549,7 +10849,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_ProgrammeRules"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10579,7 +10879,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10601,6 +10901,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10887,7 +11197,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10907,7 +11217,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10927,7 +11237,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10949,6 +11259,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11031,7 +11351,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11051,7 +11371,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11071,7 +11391,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11093,6 +11413,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11270,7 +11600,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11290,7 +11620,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11300,7 +11630,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11322,6 +11652,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11490,7 +11830,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11510,7 +11850,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11530,7 +11870,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11552,6 +11892,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11634,7 +11984,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11654,7 +12004,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11674,7 +12024,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11696,6 +12046,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11778,7 +12138,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11798,7 +12158,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11818,7 +12178,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11840,6 +12200,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11920,7 +12290,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11940,7 +12310,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11950,7 +12320,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11972,6 +12342,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12140,7 +12520,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12160,7 +12540,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12180,7 +12560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12202,6 +12582,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12284,7 +12674,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12304,7 +12694,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12324,7 +12714,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12346,6 +12736,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12428,7 +12828,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12448,7 +12848,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12468,7 +12868,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12490,6 +12890,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12647,7 +13057,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ConfigVersion"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12667,7 +13077,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12677,7 +13087,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12699,6 +13109,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12874,7 +13294,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Correction"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12894,7 +13314,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12904,7 +13324,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12926,6 +13346,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13094,7 +13524,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Correction"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13114,7 +13544,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13134,7 +13564,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13156,6 +13586,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13238,7 +13678,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ProjectMove"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13258,7 +13698,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13278,7 +13718,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13300,6 +13740,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13656,7 +14106,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13676,7 +14126,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13686,7 +14136,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13708,6 +14158,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13876,7 +14336,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13896,7 +14356,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13916,7 +14376,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13938,6 +14398,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14119,7 +14589,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Stockpiling"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14139,7 +14609,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14149,7 +14619,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14171,6 +14641,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14350,7 +14830,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14370,7 +14850,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14380,7 +14860,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14402,6 +14882,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14482,7 +14972,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Obligation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14512,7 +15002,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14534,6 +15024,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14759,7 +15259,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Policy"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14789,7 +15289,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14811,6 +15311,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15131,7 +15641,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Certificate"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15161,7 +15671,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15183,6 +15693,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15383,7 +15903,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Reward"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15413,7 +15933,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15435,6 +15955,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15618,7 +16148,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15648,7 +16178,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15670,6 +16200,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15829,7 +16369,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15869,7 +16409,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15891,6 +16431,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15974,7 +16524,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16014,7 +16564,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16036,6 +16586,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -16220,7 +16780,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16250,7 +16810,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16272,6 +16832,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -16352,7 +16922,7 @@ export interface operations {
                     "application/json": components["schemas"]["batchView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16382,7 +16952,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16404,6 +16974,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -16563,7 +17143,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16603,7 +17183,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16625,6 +17205,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -16707,7 +17297,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16747,7 +17337,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16769,6 +17359,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -16852,7 +17452,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16892,7 +17492,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16914,6 +17514,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -17091,7 +17701,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -17121,7 +17731,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -17143,6 +17753,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -17283,7 +17903,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Verifier"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -17313,7 +17933,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -17335,6 +17955,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
