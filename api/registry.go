@@ -78,7 +78,7 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/trades", Summary: "offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout", Tag: "registry",
 			Roles: holders, In: registry.OfferInput{}, Out: registry.Trade{}, Handler: s.handleRegistryOffer},
 		{Method: "GET", Path: "/v1/trades/{id}", Summary: "read a trade and its status (seller, buyer, province, auditors)", Tag: "registry",
-			Out: registry.Trade{}, Handler: read(s, pathUUID, registry.GetTrade, viewRegistryTrade)},
+			Roles: registry.TradeReaders, Out: registry.Trade{}, Handler: read(s, pathUUID, registry.GetTrade, viewRegistryTrade)},
 		{Method: "POST", Path: "/v1/trades/{id}/acceptance", Summary: "accept: units and money settle together or not at all (buyer)", Tag: "registry",
 			Roles: holders, Out: registry.Trade{}, Handler: keyedStep(s, registry.AcceptTrade, viewRegistryTrade)},
 		{Method: "POST", Path: "/v1/trades/{id}/cancellation", Summary: "cancel an open offer (seller, buyer or province); the units are released", Tag: "registry",

@@ -3282,6 +3282,24 @@ func (e GetV1AccountsParamsStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetV1AuditVerifyParamsMode.
+const (
+	Full        GetV1AuditVerifyParamsMode = "full"
+	Incremental GetV1AuditVerifyParamsMode = "incremental"
+)
+
+// Valid indicates whether the value is a known member of the GetV1AuditVerifyParamsMode enum.
+func (e GetV1AuditVerifyParamsMode) Valid() bool {
+	switch e {
+	case Full:
+		return true
+	case Incremental:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetV1BehavioursParamsStatus.
 const (
 	GetV1BehavioursParamsStatusCapReached GetV1BehavioursParamsStatus = "cap_reached"
@@ -4108,6 +4126,7 @@ type Problem struct {
 	Extra     *map[string]string `json:"extra,omitempty"`
 	Field     *string            `json:"field,omitempty"`
 	Instance  *string            `json:"instance,omitempty"`
+	Outcome   *string            `json:"outcome,omitempty"`
 	RequestId *string            `json:"request_id,omitempty"`
 	Status    int64              `json:"status"`
 	Title     string             `json:"title"`
@@ -4259,12 +4278,14 @@ type LedgerVerifyReport struct {
 	AssetTotals   map[string]string  `json:"asset_totals"`
 	Chains        int64              `json:"chains"`
 	Duration      string             `json:"duration"`
+	Mode          *string            `json:"mode,omitempty"`
 	Notes         *map[string]string `json:"notes,omitempty"`
 	Ok            bool               `json:"ok"`
 	Postings      int64              `json:"postings"`
 	Problems      []LedgerProblem    `json:"problems"`
 	ProblemsTotal int64              `json:"problems_total"`
 	Root          string             `json:"root"`
+	Since         *string            `json:"since,omitempty"`
 	TrailEvents   int64              `json:"trail_events"`
 	Transactions  int64              `json:"transactions"`
 }
@@ -6374,6 +6395,15 @@ type PostV1AccountsByIdStatusParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1AuditVerifyParams defines parameters for GetV1AuditVerify.
+type GetV1AuditVerifyParams struct {
+	// Mode incremental (the default): what was written since the last clean verification; full: the whole journal, in chunks
+	Mode *GetV1AuditVerifyParamsMode `form:"mode,omitempty" json:"mode,omitempty"`
+}
+
+// GetV1AuditVerifyParamsMode defines parameters for GetV1AuditVerify.
+type GetV1AuditVerifyParamsMode string
+
 // GetV1BehavioursParams defines parameters for GetV1Behaviours.
 type GetV1BehavioursParams struct {
 	// Operator the reporting operator (an operator always sees only its own)
@@ -7668,12 +7698,12 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/accounts/{id}/status (the `PostV1AccountsByIdStatus` operationId).
 	PostV1AccountsByIdStatus(ctx context.Context, id string, params *PostV1AccountsByIdStatusParams, body PostV1AccountsByIdStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetV1AuditVerify recompute balances and hash chains from the journal
+	// GetV1AuditVerify recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
 	//
-	// recompute balances and hash chains from the journal. Roles: province, auditor.
+	// recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
 	//
 	// Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
-	GetV1AuditVerify(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetV1AuditVerify(ctx context.Context, params *GetV1AuditVerifyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetV1Behaviours page behaviour records with each one's result (an operator its own: by record_id or time range)
 	//
@@ -8935,7 +8965,7 @@ type ClientInterface interface {
 
 	// GetV1TradesById read a trade and its status (seller, buyer, province, auditors)
 	//
-	// read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	// read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
 	//
 	// Corresponds with GET /v1/trades/{id} (the `GetV1TradesById` operationId).
 	GetV1TradesById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -9343,13 +9373,13 @@ func (c *Client) PostV1AccountsByIdStatus(ctx context.Context, id string, params
 	return c.Client.Do(req)
 }
 
-// GetV1AuditVerify recompute balances and hash chains from the journal
+// GetV1AuditVerify recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
 //
-// recompute balances and hash chains from the journal. Roles: province, auditor.
+// recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
 //
 // Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
-func (c *Client) GetV1AuditVerify(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetV1AuditVerifyRequest(c.Server)
+func (c *Client) GetV1AuditVerify(ctx context.Context, params *GetV1AuditVerifyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1AuditVerifyRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -12120,7 +12150,7 @@ func (c *Client) PostV1Trades(ctx context.Context, params *PostV1TradesParams, b
 
 // GetV1TradesById read a trade and its status (seller, buyer, province, auditors)
 //
-// read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+// read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
 //
 // Corresponds with GET /v1/trades/{id} (the `GetV1TradesById` operationId).
 func (c *Client) GetV1TradesById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -13066,7 +13096,7 @@ func NewPostV1AccountsByIdStatusRequestWithBody(server string, id string, params
 }
 
 // NewGetV1AuditVerifyRequest constructs an http.Request for the GetV1AuditVerify method
-func NewGetV1AuditVerifyRequest(server string) (*http.Request, error) {
+func NewGetV1AuditVerifyRequest(server string, params *GetV1AuditVerifyParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -13082,6 +13112,33 @@ func NewGetV1AuditVerifyRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Mode != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "mode", *params.Mode, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -20249,14 +20306,14 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/accounts/{id}/status (the `PostV1AccountsByIdStatus` operationId).
 	PostV1AccountsByIdStatusWithResponse(ctx context.Context, id string, params *PostV1AccountsByIdStatusParams, body PostV1AccountsByIdStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1AccountsByIdStatusResponse, error)
 
-	// GetV1AuditVerifyWithResponse recompute balances and hash chains from the journal
+	// GetV1AuditVerifyWithResponse recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
 	//
-	// recompute balances and hash chains from the journal. Roles: province, auditor.
+	// recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
-	GetV1AuditVerifyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1AuditVerifyResponse, error)
+	GetV1AuditVerifyWithResponse(ctx context.Context, params *GetV1AuditVerifyParams, reqEditors ...RequestEditorFn) (*GetV1AuditVerifyResponse, error)
 
 	// GetV1BehavioursWithResponse page behaviour records with each one's result (an operator its own: by record_id or time range)
 	//
@@ -21610,7 +21667,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetV1TradesByIdWithResponse read a trade and its status (seller, buyer, province, auditors)
 	//
-	// read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	// read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -23092,6 +23149,11 @@ type GetV1AuditVerifyResponse200Headers struct {
 	XRequestId string
 }
 
+// GetV1AuditVerifyResponse400Headers the declared response headers of an HTTP 400 response for GetV1AuditVerify
+type GetV1AuditVerifyResponse400Headers struct {
+	XRequestId string
+}
+
 // GetV1AuditVerifyResponse401Headers the declared response headers of an HTTP 401 response for GetV1AuditVerify
 type GetV1AuditVerifyResponse401Headers struct {
 	XRequestId string
@@ -23129,6 +23191,8 @@ type GetV1AuditVerifyResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LedgerVerifyReport
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -23143,6 +23207,8 @@ type GetV1AuditVerifyResponse struct {
 	ApplicationproblemJSONDefault *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetV1AuditVerifyResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1AuditVerifyResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetV1AuditVerifyResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -23160,6 +23226,11 @@ type GetV1AuditVerifyResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetV1AuditVerifyResponse) GetJSON200() *LedgerVerifyReport {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1AuditVerifyResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -41146,6 +41217,11 @@ type GetV1TradesByIdResponse401Headers struct {
 	XRequestId string
 }
 
+// GetV1TradesByIdResponse403Headers the declared response headers of an HTTP 403 response for GetV1TradesById
+type GetV1TradesByIdResponse403Headers struct {
+	XRequestId string
+}
+
 // GetV1TradesByIdResponse404Headers the declared response headers of an HTTP 404 response for GetV1TradesById
 type GetV1TradesByIdResponse404Headers struct {
 	XRequestId string
@@ -41180,6 +41256,8 @@ type GetV1TradesByIdResponse struct {
 	JSON200 *RegistryTrade
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -41194,6 +41272,8 @@ type GetV1TradesByIdResponse struct {
 	Headers200 *GetV1TradesByIdResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetV1TradesByIdResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1TradesByIdResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetV1TradesByIdResponse404Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -41214,6 +41294,11 @@ func (r GetV1TradesByIdResponse) GetJSON200() *RegistryTrade {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetV1TradesByIdResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1TradesByIdResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -44012,15 +44097,15 @@ func (c *ClientWithResponses) PostV1AccountsByIdStatusWithResponse(ctx context.C
 	return ParsePostV1AccountsByIdStatusResponse(rsp)
 }
 
-// GetV1AuditVerifyWithResponse recompute balances and hash chains from the journal
+// GetV1AuditVerifyWithResponse recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
 //
-// recompute balances and hash chains from the journal. Roles: province, auditor.
+// recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
-func (c *ClientWithResponses) GetV1AuditVerifyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1AuditVerifyResponse, error) {
-	rsp, err := c.GetV1AuditVerify(ctx, reqEditors...)
+func (c *ClientWithResponses) GetV1AuditVerifyWithResponse(ctx context.Context, params *GetV1AuditVerifyParams, reqEditors ...RequestEditorFn) (*GetV1AuditVerifyResponse, error) {
+	rsp, err := c.GetV1AuditVerify(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -46279,7 +46364,7 @@ func (c *ClientWithResponses) PostV1TradesWithResponse(ctx context.Context, para
 
 // GetV1TradesByIdWithResponse read a trade and its status (seller, buyer, province, auditors)
 //
-// read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+// read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -48076,6 +48161,13 @@ func ParseGetV1AuditVerifyResponse(rsp *http.Response) (*GetV1AuditVerifyRespons
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48131,6 +48223,16 @@ func ParseGetV1AuditVerifyResponse(rsp *http.Response) (*GetV1AuditVerifyRespons
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1AuditVerifyResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetV1AuditVerifyResponse401Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -69546,6 +69648,13 @@ func ParseGetV1TradesByIdResponse(rsp *http.Response) (*GetV1TradesByIdResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -69604,6 +69713,16 @@ func ParseGetV1TradesByIdResponse(rsp *http.Response) (*GetV1TradesByIdResponse,
 			headers.XRequestId = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1TradesByIdResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers GetV1TradesByIdResponse404Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {

@@ -196,8 +196,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * recompute balances and hash chains from the journal
-         * @description recompute balances and hash chains from the journal. Roles: province, auditor.
+         * recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
+         * @description recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
          */
         get: operations["get_v1_audit_verify"];
         put?: never;
@@ -1841,7 +1841,7 @@ export interface paths {
         };
         /**
          * read a trade and its status (seller, buyer, province, auditors)
-         * @description read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         * @description read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
          */
         get: operations["get_v1_trades_by_id"];
         put?: never;
@@ -2078,6 +2078,7 @@ export interface components {
             };
             field?: string;
             instance?: string;
+            outcome?: string;
             request_id?: string;
             /** Format: int64 */
             status: number;
@@ -2215,6 +2216,7 @@ export interface components {
             /** Format: int64 */
             chains: number;
             duration: string;
+            mode?: string;
             notes?: {
                 [key: string]: string;
             };
@@ -2225,6 +2227,7 @@ export interface components {
             /** Format: int64 */
             problems_total: number;
             root: string;
+            since?: string;
             /** Format: int64 */
             trail_events: number;
             /** Format: int64 */
@@ -4740,7 +4743,10 @@ export interface operations {
     };
     get_v1_audit_verify: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description incremental (the default): what was written since the last clean verification; full: the whole journal, in chunks */
+                mode?: "incremental" | "full";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4755,6 +4761,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ledger_VerifyReport"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized; code unauthorized */
@@ -16278,6 +16294,16 @@ export interface operations {
             };
             /** @description Unauthorized; code unauthorized */
             401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
