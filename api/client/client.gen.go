@@ -4059,6 +4059,24 @@ func (e GetV1RetirementsParamsPurpose) Valid() bool {
 	}
 }
 
+// Defines values for GetV1TradesParamsAs.
+const (
+	Buyer  GetV1TradesParamsAs = "buyer"
+	Seller GetV1TradesParamsAs = "seller"
+)
+
+// Valid indicates whether the value is a known member of the GetV1TradesParamsAs enum.
+func (e GetV1TradesParamsAs) Valid() bool {
+	switch e {
+	case Buyer:
+		return true
+	case Seller:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetV1TradesParamsStatus.
 const (
 	GetV1TradesParamsStatusCancelled GetV1TradesParamsStatus = "cancelled"
@@ -7180,6 +7198,9 @@ type PostV1RewardsParams struct {
 
 // GetV1TradesParams defines parameters for GetV1Trades.
 type GetV1TradesParams struct {
+	// As the caller's own side (an enterprise or operator): as=buyer&status=offered are the offers awaiting my acceptance
+	As *GetV1TradesParamsAs `form:"as,omitempty" json:"as,omitempty"`
+
 	// Seller the selling holder (seller=<own org>: my offers)
 	Seller *string `form:"seller,omitempty" json:"seller,omitempty"`
 
@@ -7195,6 +7216,9 @@ type GetV1TradesParams struct {
 	// Cursor next_cursor of the previous page
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// GetV1TradesParamsAs defines parameters for GetV1Trades.
+type GetV1TradesParamsAs string
 
 // GetV1TradesParamsStatus defines parameters for GetV1Trades.
 type GetV1TradesParamsStatus string
@@ -19092,6 +19116,18 @@ func NewGetV1TradesRequest(server string, params *GetV1TradesParams) (*http.Requ
 		// styled parameters, preserving literal commas as delimiters
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
+
+		if params.As != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "as", *params.As, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
 
 		if params.Seller != nil {
 

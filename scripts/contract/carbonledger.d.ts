@@ -16028,6 +16028,8 @@ export interface operations {
     get_v1_trades: {
         parameters: {
             query?: {
+                /** @description the caller's own side (an enterprise or operator): as=buyer&status=offered are the offers awaiting my acceptance */
+                as?: "seller" | "buyer";
                 /** @description the selling holder (seller=<own org>: my offers) */
                 seller?: string;
                 /** @description the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance) */
