@@ -82,6 +82,7 @@ func (s *Server) openAPI() map[string]any {
 		paths[rt.Path][strings.ToLower(rt.Method)] = op
 	}
 	schemaOf(reflect.TypeOf(Problem{}), schemas) // registers Problem, which every error response refers to
+	registerEventSchemas(schemas)                // the change feed's event types and bodies (events.go)
 	codes := make([]string, 0, len(statusByCode))
 	for c := range statusByCode {
 		codes = append(codes, string(c))

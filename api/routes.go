@@ -11,6 +11,8 @@ func (s *Server) allRoutes() []route {
 		s.registryRoutes(),
 		s.quotaRoutes(),
 		s.checkpointRoutes(),
+		s.eventRoutes(),
+		s.webhookRoutes(),
 	} {
 		all = append(all, group...)
 	}

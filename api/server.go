@@ -52,6 +52,9 @@ type Config struct {
 	// GET /v1/audit/verify runs the engine's verification and every one's
 	// checks.
 	UseCases []ledger.UseCase
+	// Webhooks is the destination policy of webhooks (SSRF checks); the
+	// zero value allows https to public addresses only.
+	Webhooks WebhookPolicy
 }
 
 // Server serves the API.
@@ -66,6 +69,9 @@ type Server struct {
 	limits  *limiters
 	// verifying admits one full verification at a time.
 	verifying chan struct{}
+	// webhookClient sends webhook deliveries (webhooks.go), made once.
+	webhookOnce   sync.Once
+	webhookClient *http.Client
 }
 
 // route is one entry of the route list. Roles nil means any authenticated

@@ -37,6 +37,9 @@ type Options struct {
 	// CheckpointKeys are the public keys, by kid, that VerifyAll checks
 	// checkpoint signatures with; nil checks everything else about them.
 	CheckpointKeys map[string]ed25519.PublicKey
+	// FeedRetention is how long stamped events are kept before the
+	// retention job may delete them; default FeedRetentionDefault.
+	FeedRetention time.Duration
 }
 
 // Stats are monotonically increasing counters, read by /metrics.
@@ -58,6 +61,7 @@ type Ledger struct {
 	// New and never changed: index kinds (family 'index') are rows, so a
 	// migration adds a kind and the next process start knows it.
 	assets map[Asset]int32
+	feed   feedSignal // wakes long-polling feed readers after a relay run
 }
 
 // Connect opens a pool with the decimal type registered and a statement

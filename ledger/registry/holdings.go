@@ -199,7 +199,8 @@ func TransferUnits(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key st
 		if err != nil {
 			return Transfer{}, err
 		}
-		return Transfer{TransactionID: t.ID, From: from, To: in.To, Units: FormatUnits(sel.units), Blocks: moved, At: w.Now()}, nil
+		tr := Transfer{TransactionID: t.ID, From: from, To: in.To, Units: FormatUnits(sel.units), Blocks: moved, At: w.Now()}
+		return tr, w.Emit(EventTransferred, "holder:"+from, holdersSee(from, in.To), tr)
 	})
 }
 
