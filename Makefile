@@ -25,7 +25,7 @@ FUZZTIME ?= 20s
 CARBONLEDGER_ADDR ?= 127.0.0.1:8080
 export CARBONLEDGER_ADDR
 
-.PHONY: help build run test test-short bench load lint fuzz db-stop clean clean-data
+.PHONY: help build run test test-short contract generate bench load lint fuzz db-stop clean clean-data
 
 help: ## List targets (default)
 	@echo "usage: make TARGET [VAR=value ...]"
@@ -47,10 +47,18 @@ run: build ## Start local PostgreSQL, migrate, seed, serve on CARBONLEDGER_ADDR
 	$(BIN) seed # prints tokens and example curl calls
 	exec $(BIN) serve
 
-test: ## Run all tests with -race against a real PostgreSQL
+test: ## Run all tests with -race against a real PostgreSQL, then the contract checks
 	DATABASE_URL=$$(scripts/localpg.sh test)
 	export DATABASE_URL CARBONLEDGER_TEST_DATABASE_URL="$$DATABASE_URL"
 	go test -race -count=1 ./...
+	scripts/contract/check.sh
+
+contract: ## Check api/openapi.json: Go client fresh, Redocly lint, TS types fresh, tsc --strict
+	scripts/contract/check.sh
+
+generate: ## Regenerate api/openapi.json, the Go client and the TypeScript types
+	go test -count=1 ./api -run '^TestOpenAPIFile$$' -update
+	scripts/contract/check.sh --update
 
 test-short: ## Run the tests that need no database (go test -short)
 	go test -short ./...

@@ -108,13 +108,17 @@ func (s *Server) coreRoutes() []route {
 		{Method: "GET", Path: "/.well-known/jwks.json", Summary: "public keys of the tokens this service signs", Tag: "service", Public: true, Handler: s.handleJWKS},
 
 		{Method: "POST", Path: "/v1/accounts", Summary: "open an account of the chart", Tag: "ledger", Roles: province, In: openAccountRequest{}, Out: accountView{}, Handler: s.handleOpenAccount},
-		{Method: "GET", Path: "/v1/accounts/{id}", Summary: "read an account and its balances (as_of_seq for history)", Tag: "ledger", Out: accountView{}, Handler: s.handleGetAccount},
+		{Method: "GET", Path: "/v1/accounts/{id}", Summary: "read an account and its balances (as_of or as_of_seq for history)", Tag: "ledger",
+			Query: []queryParam{
+				paramDateTime("as_of", "the balances at this instant (RFC 3339); wins over as_of_seq"),
+				paramInt("as_of_seq", "the balances after the account's posting with this sequence number"),
+			}, Out: accountView{}, Handler: s.handleGetAccount},
 		{Method: "GET", Path: "/v1/accounts/{id}/postings", Summary: "page an account's postings, newest first", Tag: "ledger", Paged: true, Out: pageView[accountPostingView]{}, Handler: s.handleListPostings},
 		{Method: "POST", Path: "/v1/accounts/{id}/status", Summary: "freeze, unfreeze or close an account", Tag: "ledger", Roles: province, In: accountStatusRequest{}, Out: accountView{}, Handler: s.handleAccountStatus},
 		{Method: "GET", Path: "/v1/transactions/{id}", Summary: "read a transaction", Tag: "ledger", Out: transactionView{}, Handler: s.handleGetTransaction},
 		{Method: "POST", Path: "/v1/transactions", Summary: "post an administrative transaction", Tag: "ledger", Roles: province, In: transactionRequest{}, Out: transactionView{}, Handler: s.handlePostTransaction},
 		{Method: "POST", Path: "/v1/transactions/batch", Summary: "post a batch of transactions, independent or atomic", Tag: "ledger", Roles: province, BodyMax: bodyBytesBatch, In: batchRequest{}, Out: batchView{}, Handler: s.handleBatch},
-		{Method: "POST", Path: "/v1/transactions/{id}/reversal", Summary: "reverse a posted transaction once", Tag: "ledger", Roles: province, In: reversalRequest{}, Out: transactionView{}, Handler: s.handleReversal},
+		{Method: "POST", Path: "/v1/transactions/{id}/reversal", Summary: "reverse a posted transaction once", Tag: "ledger", Roles: province, In: reversalRequest{}, BodyOptional: true, Out: transactionView{}, Handler: s.handleReversal},
 		{Method: "POST", Path: "/v1/transactions/{id}/post", Summary: "post a pending transaction", Tag: "ledger", Roles: province, Out: transactionView{}, Handler: s.handleResolve(true)},
 		{Method: "POST", Path: "/v1/transactions/{id}/void", Summary: "void a pending transaction", Tag: "ledger", Roles: province, Out: transactionView{}, Handler: s.handleResolve(false)},
 		{Method: "GET", Path: "/v1/audit/verify", Summary: "recompute balances and hash chains from the journal", Tag: "audit", Roles: oversight, Heavy: true, Out: ledger.VerifyReport{}, Handler: s.handleVerify},
@@ -171,13 +175,13 @@ func (s *Server) handleGetAccount(w http.ResponseWriter, r *http.Request, a ledg
 		return err
 	}
 	var acct ledger.AccountView
-	if v := r.URL.Query().Get("as_of"); v != "" {
+	if v := queryGet(r, "as_of"); v != "" {
 		at, perr := time.Parse(time.RFC3339Nano, v)
 		if perr != nil {
 			return ledger.Errf(ledger.CodeInvalidRequest, "as_of must be an RFC 3339 time").At("as_of")
 		}
 		acct, err = s.l.BalanceAsOf(r.Context(), id, at)
-	} else if v := r.URL.Query().Get("as_of_seq"); v != "" {
+	} else if v := queryGet(r, "as_of_seq"); v != "" {
 		seq, perr := strconv.ParseInt(v, 10, 64)
 		if perr != nil {
 			return ledger.Errf(ledger.CodeInvalidRequest, "as_of_seq must be an integer").At("as_of_seq")

@@ -41,7 +41,7 @@ func (s *Server) eventRoutes() []route {
 	return []route{
 		{Method: "GET", Path: "/v1/events", Tag: "events",
 			Summary: "read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see",
-			Out:     eventsPage{}, Handler: s.handleEvents},
+			Query:   eventsQueryParams(), Out: eventsPage{}, Handler: s.handleEvents},
 	}
 }
 
@@ -91,33 +91,42 @@ func waitFeed(ctx context.Context, changed <-chan struct{}, d time.Duration) err
 	return nil
 }
 
-// eventsQuery reads after, type (repeated or comma-separated), limit and
-// wait (seconds).
+// eventsQueryParams are the parameters GET /v1/events declares.
+func eventsQueryParams() []queryParam {
+	zero, pageMax, waitMax := int64(0), int64(ledger.EventsPageMax), int64(eventsWaitMax/time.Second)
+	one := int64(1)
+	return []queryParam{
+		{Name: "after", Type: "integer", Minimum: &zero, Default: 0, Description: "the position read last (next_cursor of the previous read); 0 reads from the start"},
+		{Name: "type", Type: "string", Pattern: `^[a-z0-9._]+(,[a-z0-9._]+)*$`, Description: "only these event types, comma-separated (components.schemas.EventType)"},
+		{Name: "limit", Type: "integer", Minimum: &one, Maximum: &pageMax, Default: 100, Description: "at most this many events"},
+		{Name: "wait", Type: "integer", Minimum: &zero, Maximum: &waitMax, Default: 0, Description: "seconds to wait for an event when there is none yet (long-poll)"},
+	}
+}
+
+// eventsQuery reads after, type (comma-separated), limit and wait
+// (seconds).
 func eventsQuery(r *http.Request) (ledger.EventQuery, time.Duration, error) {
-	v := r.URL.Query()
 	var q ledger.EventQuery
-	if c := v.Get("after"); c != "" {
+	if c := queryGet(r, "after"); c != "" {
 		n, err := strconv.ParseInt(c, 10, 64)
 		if err != nil || n < 0 {
 			return q, 0, ledger.Errf(ledger.CodeInvalidRequest, "after must be a feed position: a whole number, 0 or more").At("after")
 		}
 		q.After = n
 	}
-	for _, t := range v["type"] {
-		for _, one := range strings.Split(t, ",") {
-			if one = strings.TrimSpace(one); one == "" {
-				continue
-			}
-			if !validEventType(one) {
-				return q, 0, ledger.Errf(ledger.CodeInvalidRequest, "type %q is not an event type", truncateText(one, 64)).At("type")
-			}
-			q.Types = append(q.Types, one)
+	for _, one := range strings.Split(queryGet(r, "type"), ",") {
+		if one = strings.TrimSpace(one); one == "" {
+			continue
 		}
+		if !validEventType(one) {
+			return q, 0, ledger.Errf(ledger.CodeInvalidRequest, "type %q is not an event type", truncateText(one, 64)).At("type")
+		}
+		q.Types = append(q.Types, one)
 	}
 	if len(q.Types) > eventsTypesMax {
 		return q, 0, ledger.Errf(ledger.CodeInvalidRequest, "at most %d types", eventsTypesMax).At("type")
 	}
-	if l := v.Get("limit"); l != "" {
+	if l := queryGet(r, "limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > ledger.EventsPageMax {
 			return q, 0, ledger.Errf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.EventsPageMax).At("limit")
@@ -125,7 +134,7 @@ func eventsQuery(r *http.Request) (ledger.EventQuery, time.Duration, error) {
 		q.Limit = n
 	}
 	var wait time.Duration
-	if s := v.Get("wait"); s != "" {
+	if s := queryGet(r, "wait"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || time.Duration(n)*time.Second > eventsWaitMax {
 			return q, 0, ledger.Errf(ledger.CodeInvalidRequest, "wait must be 0 to %d seconds", int(eventsWaitMax/time.Second)).At("wait")
@@ -230,16 +239,29 @@ var eventCatalogue = func() []struct {
 }()
 
 // registerEventSchemas adds the event catalogue to the OpenAPI
-// components: EventType (the enum) and EventData (each type's data).
-func registerEventSchemas(schemas map[string]any) {
+// components: EventType (the enum) is the type of Event.type, and
+// Event.data is any of the catalogue's data shapes (docs/events.md says
+// which type carries which).
+func registerEventSchemas(g *schemaGen) {
 	types := make([]string, 0, len(eventCatalogue))
-	data := map[string]any{}
+	var shapes []any
+	seen := map[string]bool{}
 	for _, e := range eventCatalogue {
 		types = append(types, e.Type)
-		data[e.Type] = schemaOf(reflect.TypeOf(e.Data), schemas)
+		ref := g.of(reflect.TypeOf(e.Data), false)
+		if r, _ := ref["$ref"].(string); !seen[r] {
+			seen[r] = true
+			shapes = append(shapes, ref)
+		}
 	}
-	schemas["EventType"] = map[string]any{"type": "string", "enum": types,
+	g.schemas["EventType"] = map[string]any{"type": "string", "enum": types,
 		"description": "the type of a change-feed event (GET /v1/events, webhooks, NATS subject carbonledger.<type>)"}
-	schemas["EventData"] = map[string]any{"type": "object", "properties": data,
-		"description": "the data of each event type, by type (docs/events.md)"}
+	ref, _ := g.of(reflect.TypeOf(ledger.Event{}), false)["$ref"].(string)
+	ev, _ := g.schemas[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any)
+	props, _ := ev["properties"].(map[string]any)
+	if props == nil {
+		return
+	}
+	props["type"] = map[string]any{"$ref": "#/components/schemas/EventType"}
+	props["data"] = map[string]any{"anyOf": shapes, "description": "the event's data; its shape is the type's (docs/events.md)"}
 }

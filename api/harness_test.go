@@ -25,6 +25,7 @@ import (
 type harness struct {
 	t      *testing.T
 	srv    *httptest.Server
+	client *http.Client // checks every exchange against /openapi.json
 	server *Server
 	l      *ledger.Ledger
 	key    *SigningKey
@@ -59,6 +60,17 @@ func newHarness(t *testing.T, fresh bool, opts ...harnessOpt) *harness {
 	h.server = s
 	h.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(h.srv.Close)
+	c, err := sharedContract(s)
+	if err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	h.client = h.srv.Client()
+	h.client.Transport = c.Transport(h.client.Transport, func(err error) { t.Errorf("contract: %v", err) })
+	t.Cleanup(func() {
+		if u := s.UndeclaredQueryReads(); len(u) > 0 {
+			t.Errorf("handlers read query parameters their routes do not declare: %v", u)
+		}
+	})
 	return h
 }
 
@@ -140,7 +152,7 @@ func (h *harness) do(method, path, token string, body any, opts ...reqOpt) *resp
 	for _, o := range opts {
 		o(req)
 	}
-	res, err := h.srv.Client().Do(req)
+	res, err := h.client.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

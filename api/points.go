@@ -22,7 +22,7 @@ func (s *Server) pointsRoutes() []route {
 		{Method: "POST", Path: "/v1/methodologies", Summary: "publish a methodology version (takes effect at valid_from, never edited)", Tag: "points",
 			Roles: province, In: points.MethodologyInput{}, Out: points.Methodology{}, Handler: keyed(s, points.CreateMethodology)},
 		{Method: "GET", Path: "/v1/methodologies", Summary: "list the methodology versions in effect (all=true: every version)", Tag: "points",
-			Out: pageView[points.Methodology]{}, Handler: read(s, queryBool("all"), anyActor(points.ListMethodologies), viewList)},
+			Query: []queryParam{paramBool("all", "true: every version, superseded ones too")}, Out: pageView[points.Methodology]{}, Handler: read(s, queryBool("all"), anyActor(points.ListMethodologies), viewList)},
 		{Method: "GET", Path: "/v1/methodologies/{id}", Summary: "read a methodology version", Tag: "points",
 			Out: points.Methodology{}, Handler: read(s, pathValue("id"), anyActor(points.GetMethodology), nonView)},
 		{Method: "POST", Path: "/v1/programme-rules", Summary: "publish a version of the programme-wide rules (daily cap, reporting window, overlap tolerance, exclusivity groups, per-day total kinds)", Tag: "points",

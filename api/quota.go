@@ -87,7 +87,7 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "POST", Path: "/v1/quota/sources", Summary: "propose an index source of the city's own city (city)", Tag: "quota",
 			Roles: []string{ledger.RoleCity}, In: quota.ProposeSourceInput{}, Out: quota.Source{}, Handler: keyed(s, quota.ProposeSource)},
 		{Method: "GET", Path: "/v1/quota/sources", Summary: "page the index sources the caller may see", Tag: "quota",
-			Roles: readers, Paged: true, Out: pageView[quota.Source]{}, Handler: read(s, quotaSourceFilter, quota.ListSources, viewPage)},
+			Roles: readers, Paged: true, Query: quotaSourceQuery(), Out: pageView[quota.Source]{}, Handler: read(s, quotaSourceFilter, quota.ListSources, viewPage)},
 		{Method: "GET", Path: "/v1/quota/sources/{id}", Summary: "read an index source with its trail", Tag: "quota",
 			Roles: readers, Out: quotaSourceDetailView{}, Handler: read(s, pathUUID, quota.GetSource, viewQuotaSource)},
 		{Method: "POST", Path: "/v1/quota/sources/{id}/approval", Summary: "recognise (recognition → enterprise source) or reject a proposed source", Tag: "quota",
@@ -97,7 +97,7 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "POST", Path: "/v1/quota/applications", Summary: "apply for indices for a two-high project (enterprise)", Tag: "quota",
 			Roles: []string{ledger.RoleEnterprise}, In: quotaApplyRequest{}, Out: quota.ApplicationDetail{}, Handler: s.handleQuotaApply},
 		{Method: "GET", Path: "/v1/quota/applications", Summary: "page the applications the caller may see (status, city, enterprise, project filters)", Tag: "quota",
-			Roles: readers, Paged: true, Out: pageView[quota.Application]{}, Handler: read(s, quotaApplicationFilter, quota.ListApplications, viewPage)},
+			Roles: readers, Paged: true, Query: quotaApplicationQuery(), Out: pageView[quota.Application]{}, Handler: read(s, quotaApplicationFilter, quota.ListApplications, viewPage)},
 		{Method: "GET", Path: "/v1/quota/applications/{id}", Summary: "read an application with its allocation, lineage and full trail", Tag: "quota",
 			Roles: readers, Out: quota.ApplicationDetail{}, Handler: read(s, pathUUID, quota.GetApplication, viewQuotaApplication)},
 		{Method: "POST", Path: "/v1/quota/applications/{id}/review", Summary: "review an application of the city's own city (city)", Tag: "quota",
@@ -121,9 +121,9 @@ func (s *Server) quotaRoutes() []route {
 		{Method: "GET", Path: "/v1/quota/reserves", Summary: "province and city reserves: in reserve, allocated, consumed (JSON or CSV)", Tag: "quota",
 			Roles: reporters, Heavy: true, Produces: csvToo, Out: quotaReservesView{}, Handler: s.handleQuotaReserves},
 		{Method: "GET", Path: "/v1/quota/report", Summary: "flows by period, city, route and sector, or allocation lineage (level=lineage); JSON or CSV", Tag: "quota",
-			Roles: reporters, Heavy: true, Produces: csvToo, Out: quotaReportView{}, Handler: s.handleQuotaReport},
+			Roles: reporters, Heavy: true, Produces: csvToo, Query: quotaReportQuery(), Out: quotaReportView{}, Handler: s.handleQuotaReport},
 		{Method: "GET", Path: "/v1/quota/config", Summary: "configuration versions in force (all=true: every version)", Tag: "quota",
-			Out: quotaConfigListView{}, Handler: s.handleQuotaListConfig},
+			Query: []queryParam{quotaAllParam()}, Out: quotaConfigListView{}, Handler: s.handleQuotaListConfig},
 		{Method: "POST", Path: "/v1/quota/config", Summary: "publish a configuration version (split, coefficient, threshold, price)", Tag: "quota",
 			Roles: province, In: quota.PublishConfigInput{}, Out: quota.ConfigVersion{}, Handler: keyed(s, quota.PublishConfig)},
 	}, s.indexRoutes()...)
@@ -145,17 +145,17 @@ func (s *Server) indexRoutes() []route {
 		{Method: "POST", Path: "/v1/indices/{kind}/sources", Summary: "propose a source of the kind in the city's own city, e.g. a key emission-reduction work (city)", Tag: "quota",
 			Roles: []string{ledger.RoleCity}, In: quota.ProposeSourceInput{}, Out: quota.Source{}, Handler: keyedKind(s, sourceKind, quota.ProposeSource)},
 		{Method: "GET", Path: "/v1/indices/{kind}/sources", Summary: "page the sources of the kind the caller may see", Tag: "quota",
-			Roles: readers, Paged: true, Out: pageView[quota.Source]{}, Handler: s.kindPath(read(s, quotaKindSourceFilter, quota.ListSources, viewPage))},
+			Roles: readers, Paged: true, Query: quotaSourceQuery(), Out: pageView[quota.Source]{}, Handler: s.kindPath(read(s, quotaKindSourceFilter, quota.ListSources, viewPage))},
 		{Method: "POST", Path: "/v1/indices/{kind}/stockpilings", Summary: "stockpile a recognised source of the kind into the province and city reserves", Tag: "quota",
 			Roles: province, In: quota.StockpileInput{}, Out: quota.Stockpiling{}, Handler: keyedKind(s, func(in *quota.StockpileInput) *string { return &in.IndexKind }, quota.Stockpile)},
 		{Method: "GET", Path: "/v1/indices/{kind}/reserves", Summary: "the kind's province and city reserves: in reserve, allocated, consumed (JSON or CSV)", Tag: "quota",
 			Roles: reporters, Heavy: true, Produces: csvToo, Out: quotaReservesView{}, Handler: s.kindPath(s.handleQuotaReserves)},
 		{Method: "GET", Path: "/v1/indices/{kind}/report", Summary: "the kind's flows by period, city, route and sector, or its allocation lineage (level=lineage); JSON or CSV", Tag: "quota",
-			Roles: reporters, Heavy: true, Produces: csvToo, Out: quotaReportView{}, Handler: s.kindPath(s.handleQuotaReport)},
+			Roles: reporters, Heavy: true, Produces: csvToo, Query: quotaReportQuery(), Out: quotaReportView{}, Handler: s.kindPath(s.handleQuotaReport)},
 		{Method: "POST", Path: "/v1/indices/{kind}/transfers", Summary: "move indices of the kind between reserves", Tag: "quota",
 			Roles: province, In: quota.TransferInput{}, Out: quota.Transfer{}, Handler: keyedKind(s, func(in *quota.TransferInput) *string { return &in.IndexKind }, quota.TransferReserves)},
 		{Method: "GET", Path: "/v1/indices/{kind}/config", Summary: "the kind's configuration versions in force (all=true: every version)", Tag: "quota",
-			Out: quotaConfigListView{}, Handler: s.kindPath(s.handleQuotaListConfig)},
+			Query: []queryParam{quotaAllParam()}, Out: quotaConfigListView{}, Handler: s.kindPath(s.handleQuotaListConfig)},
 		{Method: "POST", Path: "/v1/indices/{kind}/config", Summary: "publish a configuration version of the kind (split, coefficient or ratio, threshold, price, move_settles_reserve)", Tag: "quota",
 			Roles: province, In: quota.PublishConfigInput{}, Out: quota.ConfigVersion{}, Handler: keyedKind(s, func(in *quota.PublishConfigInput) *string { return &in.IndexKind }, quota.PublishConfig)},
 		{Method: "POST", Path: "/v1/quota/bundles", Summary: "apply for several index kinds for one project, one line per kind (enterprise)", Tag: "quota",
@@ -248,8 +248,7 @@ func (s *Server) handleQuotaMove(w http.ResponseWriter, r *http.Request, a ledge
 // quotaSourceFilter reads GET /v1/quota/sources' page and filters.
 func quotaSourceFilter(r *http.Request, _ ledger.Actor) (quota.SourceFilter, error) {
 	limit, cursor, err := pageParams(r)
-	q := r.URL.Query()
-	return quota.SourceFilter{City: q.Get("city"), Enterprise: q.Get("enterprise"), Status: q.Get("status"), Limit: limit, Cursor: cursor}, err
+	return quota.SourceFilter{City: queryGet(r, "city"), Enterprise: queryGet(r, "enterprise"), Status: queryGet(r, "status"), Limit: limit, Cursor: cursor}, err
 }
 
 func (s *Server) handleQuotaApply(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -274,8 +273,7 @@ func (s *Server) handleQuotaApply(w http.ResponseWriter, r *http.Request, a ledg
 // quotaApplicationFilter reads GET /v1/quota/applications' page and filters.
 func quotaApplicationFilter(r *http.Request, _ ledger.Actor) (quota.ApplicationFilter, error) {
 	limit, cursor, err := pageParams(r)
-	q := r.URL.Query()
-	return quota.ApplicationFilter{Status: q.Get("status"), City: q.Get("city"), Enterprise: q.Get("enterprise"), Project: q.Get("project"),
+	return quota.ApplicationFilter{Status: queryGet(r, "status"), City: queryGet(r, "city"), Enterprise: queryGet(r, "enterprise"), Project: queryGet(r, "project"),
 		Limit: limit, Cursor: cursor}, err
 }
 
@@ -368,13 +366,13 @@ func (s *Server) handleQuotaReserves(w http.ResponseWriter, r *http.Request, a l
 }
 
 func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	q := r.URL.Query()
-	rq := quota.ReportQuery{From: q.Get("from"), To: q.Get("to"), Period: q.Get("period"), City: q.Get("city"),
-		Route: q.Get("route"), Sector: q.Get("sector"), Flow: q.Get("flow")}
+	q := func(name string) string { return queryGet(r, name) }
+	rq := quota.ReportQuery{From: q("from"), To: q("to"), Period: q("period"), City: q("city"),
+		Route: q("route"), Sector: q("sector"), Flow: q("flow")}
 	rq.IndexKind = r.PathValue("kind") // "" on the CEI route
-	switch level := q.Get("level"); level {
+	switch level := q("level"); level {
 	case "", "flows":
-		if q.Get("allocation_id") != "" {
+		if q("allocation_id") != "" {
 			return ledger.Errf(ledger.CodeInvalidRequest, "allocation_id applies to level=lineage").At("allocation_id")
 		}
 		rep, err := quota.Report(r.Context(), s.l, a, rq)
@@ -393,7 +391,7 @@ func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a led
 			return ledger.Errf(ledger.CodeInvalidRequest, "period and flow apply to level=flows").At("level")
 		}
 		lq := quota.LineageQuery{From: rq.From, To: rq.To, City: rq.City, Route: rq.Route, Sector: rq.Sector, IndexKind: rq.IndexKind}
-		if v := q.Get("allocation_id"); v != "" {
+		if v := q("allocation_id"); v != "" {
 			id, err := uuid.Parse(v)
 			if err != nil {
 				return ledger.Errf(ledger.CodeInvalidRequest, "allocation_id must be a UUID").At("allocation_id")
@@ -417,7 +415,10 @@ func (s *Server) handleQuotaReport(w http.ResponseWriter, r *http.Request, a led
 }
 
 func (s *Server) handleQuotaListConfig(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
-	all := r.URL.Query().Get("all") == "true"
+	all, err := queryBoolValue(r, "all")
+	if err != nil {
+		return err
+	}
 	cs, err := quota.ListKindConfig(r.Context(), s.l, r.PathValue("kind"), all) // "" on the CEI route
 	if err != nil {
 		return err
@@ -459,4 +460,45 @@ func viewQuotaApplication(d quota.ApplicationDetail) quota.ApplicationDetail {
 		d.Allocation = &c
 	}
 	return d
+}
+
+// Query parameters of the quota reads (params.go).
+
+func quotaCityParam(desc string) queryParam {
+	return paramEnum("city", desc, quota.Cities()...)
+}
+
+func quotaAllParam() queryParam {
+	return paramBool("all", "true: every version, superseded ones too")
+}
+
+func quotaSourceQuery() []queryParam {
+	return []queryParam{
+		quotaCityParam("sources of this city (a city sees only its own)"),
+		paramString("enterprise", "sources of this enterprise (an enterprise sees only its own)"),
+		paramEnum("status", "sources in this status", quota.SourceStatuses()...),
+	}
+}
+
+func quotaApplicationQuery() []queryParam {
+	return []queryParam{
+		paramEnum("status", "applications in this status", quota.ApplicationStatuses()...),
+		quotaCityParam("applications of this city (a city sees only its own)"),
+		paramString("enterprise", "applications of this enterprise (an enterprise sees only its own)"),
+		paramString("project", "applications of this project"),
+	}
+}
+
+func quotaReportQuery() []queryParam {
+	return []queryParam{
+		paramEnum("level", "flows (default) or the allocation lineage", "flows", "lineage"),
+		paramDate("from", "first China calendar day, inclusive"),
+		paramDate("to", "last China calendar day, inclusive"),
+		paramEnum("period", "level=flows: group by day, month (default), quarter or year", quota.Periods()...),
+		paramEnum("city", "the reserve, the source's city or the project's city", quota.ReserveNames()...),
+		paramEnum("route", "the route that freed the source", quota.Routes()...),
+		paramString("sector", "the project's sector"),
+		paramEnum("flow", "level=flows: one flow only", quota.Flows()...),
+		paramUUID("allocation_id", "level=lineage: one allocation only"),
+	}
 }

@@ -69,6 +69,8 @@ type Server struct {
 	limits  *limiters
 	// verifying admits one full verification at a time.
 	verifying chan struct{}
+	// undeclared records query reads no route declares (params.go).
+	undeclared *undeclaredReads
 	// webhookClient sends webhook deliveries (webhooks.go), made once.
 	webhookOnce   sync.Once
 	webhookClient *http.Client
@@ -77,18 +79,21 @@ type Server struct {
 // route is one entry of the route list. Roles nil means any authenticated
 // principal; Public means no token at all.
 type route struct {
-	Method   string
-	Path     string
-	Summary  string
-	Tag      string
-	Public   bool
-	Roles    []string
-	BodyMax  int64 // default bodyBytesDefault
-	Heavy    bool  // rate-limited as expensive
-	In, Out  any   // request and response shapes, for the OpenAPI document
-	Paged    bool  // takes limit and cursor
-	Produces []string
-	Handler  handler
+	Method  string
+	Path    string
+	Summary string
+	Tag     string
+	Public  bool
+	Roles   []string
+	BodyMax int64        // default bodyBytesDefault
+	Heavy   bool         // rate-limited as expensive
+	In, Out any          // request and response shapes, for the OpenAPI document
+	Paged   bool         // takes limit and cursor
+	Query   []queryParam // the query parameters the handler reads (params.go), besides limit and cursor
+	// BodyOptional: the handler takes no body as well as its In shape.
+	BodyOptional bool
+	Produces     []string
+	Handler      handler
 }
 
 // handler serves one route; an error it returns is rendered as problem+json.
@@ -123,7 +128,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, l: cfg.Ledger, log: cfg.Logger, auth: auth, mux: http.NewServeMux(),
-		metrics: newMetrics(), limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst), verifying: make(chan struct{}, 1)}
+		metrics: newMetrics(), limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst), verifying: make(chan struct{}, 1),
+		undeclared: &undeclaredReads{}}
 	s.routes = s.allRoutes()
 	seen := map[string]bool{}
 	for _, rt := range s.routes {
@@ -190,11 +196,13 @@ func (s *Server) wrap(rt route) http.Handler {
 		bodyMax = bodyBytesDefault
 	}
 	label := rt.Method + " " + rt.Path
+	rq := newRouteQuery(rt, s.undeclared)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()
+		ctx = withRouteQuery(ctx, rq)
 		r = r.WithContext(ctx)
 		var actor ledger.Actor
 		err := func() error {
@@ -541,7 +549,7 @@ func pathUUID(r *http.Request, _ ledger.Actor) (uuid.UUID, error) { return pathI
 
 // queryValue is the query parameter name, "" when absent.
 func queryValue(name string) arg[string] {
-	return func(r *http.Request, _ ledger.Actor) (string, error) { return r.URL.Query().Get(name), nil }
+	return func(r *http.Request, _ ledger.Actor) (string, error) { return queryGet(r, name), nil }
 }
 
 // tokenSub is the caller's own id: the token's subject.
@@ -549,15 +557,7 @@ func tokenSub(_ *http.Request, a ledger.Actor) (string, error) { return a.Sub, n
 
 // queryBool is an optional query flag: true, or false when absent.
 func queryBool(name string) arg[bool] {
-	return func(r *http.Request, _ ledger.Actor) (bool, error) {
-		switch r.URL.Query().Get(name) {
-		case "", "false":
-			return false, nil
-		case "true":
-			return true, nil
-		}
-		return false, ledger.Errf(ledger.CodeInvalidRequest, "%s must be true or false", name).At(name)
-	}
+	return func(r *http.Request, _ ledger.Actor) (bool, error) { return queryBoolValue(r, name) }
 }
 
 // nonView renders a result as it is.
@@ -573,16 +573,15 @@ func viewPage[T any](p ledger.Page[T]) pageView[T] {
 
 // pageParams reads limit and cursor.
 func pageParams(r *http.Request) (int, string, error) {
-	q := r.URL.Query()
 	limit := 0
-	if v := q.Get("limit"); v != "" {
+	if v := queryGet(r, "limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > ledger.PageLimitMax {
 			return 0, "", ledger.Errf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.PageLimitMax).At("limit")
 		}
 		limit = n
 	}
-	c := q.Get("cursor")
+	c := queryGet(r, "cursor")
 	if len(c) > 200 {
 		return 0, "", ledger.Errf(ledger.CodeInvalidRequest, "cursor too long").At("cursor")
 	}

@@ -155,8 +155,8 @@ func (s *Server) webhookRoutes() []route {
 			Roles: owners, In: ledger.WebhookInput{}, Out: ledger.Webhook{}, Handler: s.handleCreateWebhook},
 		{Method: "GET", Path: "/v1/webhooks", Summary: "list my webhooks (province: all)", Tag: "events",
 			Roles: owners, Out: webhooksView{}, Handler: s.handleListWebhooks},
-		{Method: "DELETE", Path: "/v1/webhooks/{id}", Summary: "delete a webhook", Tag: "events",
-			Roles: owners, Handler: s.handleDeleteWebhook},
+		{Method: "DELETE", Path: "/v1/webhooks/{id}", Summary: "delete a webhook; its pending deliveries are dropped", Tag: "events",
+			Roles: owners, Out: ledger.Webhook{}, Handler: s.handleDeleteWebhook},
 		{Method: "POST", Path: "/v1/webhooks/{id}/rotate-secret", Summary: "add a new signing secret; deliveries are signed with it and the previous one", Tag: "events",
 			Roles: owners, Out: ledger.Webhook{}, Handler: s.handleRotateWebhook},
 		{Method: "POST", Path: "/v1/webhooks/{id}/enable", Summary: "enable a webhook disabled after a run of failures", Tag: "events",
@@ -213,11 +213,11 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request, a l
 	if err != nil {
 		return err
 	}
-	if err := s.l.DeleteWebhook(r.Context(), a, id); err != nil {
+	hook, err := s.l.DeleteWebhook(r.Context(), a, id)
+	if err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return writeJSON(w, http.StatusOK, hook)
 }
 
 func (s *Server) handleRotateWebhook(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {

@@ -257,7 +257,9 @@ func TestWebhookDeliveryEndToEnd(t *testing.T) {
 		t.Fatalf("after enabling: %d events delivered", len(rc.got))
 	}
 	rc.mu.Unlock()
-	h.do("DELETE", "/v1/webhooks/"+hook, ent, nil).want(t, http.StatusNoContent)
+	if st := h.do("DELETE", "/v1/webhooks/"+hook, ent, nil).want(t, http.StatusOK).str("status"); st != ledger.WebhookDeleted {
+		t.Fatalf("deleted webhook status %q", st)
+	}
 	if list := h.get("/v1/webhooks", ent).want(t, 200).JSON["items"].([]any); len(list) != 0 {
 		t.Fatalf("after delete: %v", list)
 	}

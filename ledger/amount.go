@@ -33,15 +33,6 @@ func (a Asset) Scale() (int32, bool) {
 	return s, ok
 }
 
-// ParseAmountScale is ParseAmount for an asset whose scale the caller
-// knows from configuration (an index kind loaded from the assets table).
-func ParseAmountScale(a Asset, scale int32, s string) (decimal.Decimal, error) {
-	return parseAmount(a, scale, true, s)
-}
-
-// FormatAmountScale renders d with exactly the given scale.
-func FormatAmountScale(scale int32, d decimal.Decimal) string { return d.StringFixed(scale) }
-
 // Managed reports whether the asset's balances are tied to a use case's
 // own records (points lots, serial blocks, index tranches), so that only
 // that use case may post it. The generic administrative transactions move

@@ -76,7 +76,7 @@ func (w Webhook) owner() Actor {
 // checks its scheme and addresses against SSRF).
 type WebhookInput struct {
 	URL   string   `json:"url"`
-	Types []string `json:"types"`
+	Types []string `json:"types,omitempty"` // none: every type
 }
 
 // newWebhookSecret is a Standard Webhooks secret: "whsec_" and base64 of
@@ -185,20 +185,24 @@ func webhookFor(ctx context.Context, tx pgx.Tx, a Actor, id uuid.UUID) (Webhook,
 
 // DeleteWebhook stops a webhook for good: its pending deliveries are
 // dropped and its feed position released (so retention moves on).
-func (l *Ledger) DeleteWebhook(ctx context.Context, a Actor, id uuid.UUID) error {
+func (l *Ledger) DeleteWebhook(ctx context.Context, a Actor, id uuid.UUID) (Webhook, error) {
 	if err := canOwnWebhooks(a); err != nil {
-		return err
+		return Webhook{}, err
 	}
-	return l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		if _, err := webhookFor(ctx, tx, a, id); err != nil {
+	var w Webhook
+	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		var err error
+		if w, err = webhookFor(ctx, tx, a, id); err != nil {
 			return err
 		}
+		w.Status = WebhookDeleted
 		b := &pgx.Batch{}
 		b.Queue(`UPDATE feed_webhooks SET status = 'deleted', updated_at = $2 WHERE id = $1`, id, l.now())
 		b.Queue(`UPDATE feed_webhook_deliveries SET status = 'failed', last_error = 'webhook deleted', updated_at = $2 WHERE webhook_id = $1 AND status = 'pending'`, id, l.now())
 		b.Queue(`DELETE FROM feed_cursors WHERE name = $1`, webhookCursorPrefix+id.String())
 		return tx.SendBatch(ctx, b).Close()
 	})
+	return w, err
 }
 
 // RotateWebhookSecret adds a new signing secret in front of the current

@@ -11,11 +11,13 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shandong-carbon/carbonledger/api"
+	"github.com/shandong-carbon/carbonledger/api/apitest"
 	"github.com/shandong-carbon/carbonledger/ledger"
 	"github.com/shandong-carbon/carbonledger/ledger/ledgertest"
 	"github.com/shandong-carbon/carbonledger/ledger/points"
@@ -182,6 +184,30 @@ func startAPI(t *testing.T, l *ledger.Ledger, key *api.SigningKey) *httptest.Ser
 	return srv
 }
 
+var (
+	contractOnce sync.Once
+	contract     *apitest.Contract
+	contractErr  error
+)
+
+// contractClient is an HTTP client that validates every request and
+// response against the API's document, as the api package's harness does.
+func contractClient(t *testing.T) *http.Client {
+	t.Helper()
+	contractOnce.Do(func() {
+		doc, err := api.Document()
+		if err != nil {
+			contractErr = err
+			return
+		}
+		contract, contractErr = apitest.Load(doc)
+	})
+	if contractErr != nil {
+		t.Fatalf("openapi.json: %v", contractErr)
+	}
+	return &http.Client{Transport: contract.Transport(nil, func(err error) { t.Errorf("contract: %v", err) })}
+}
+
 // exampleCall is one printed curl command.
 type exampleCall struct {
 	method, url, body string
@@ -277,7 +303,7 @@ func (c exampleCall) do(t *testing.T) (int, http.Header, []byte) {
 		t.Fatal(err)
 	}
 	req.Header = c.header.Clone()
-	res, err := http.DefaultClient.Do(req)
+	res, err := contractClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +470,7 @@ func verifyHTTP(t *testing.T, srv *httptest.Server, key *api.SigningKey) map[pro
 	}
 	req, _ := http.NewRequest("GET", srv.URL+"/v1/audit/verify", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	res, err := http.DefaultClient.Do(req)
+	res, err := contractClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,9 @@ package quota
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -12,25 +14,43 @@ import (
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
-// MoveProjectInput moves a project to another city (要素跟着项目走).
+// MoveProjectInput moves a project, or part of it, to another city
+// (要素跟着项目走).
 type MoveProjectInput struct {
 	ToCity string `json:"to_city"`
+	// FromCity is the site that moves: by default the project's only
+	// site; required when the project is sited in more than one city.
+	FromCity string `json:"from_city,omitempty"`
+	// Share is the part of the whole project that moves, 0.0001 to 1 with
+	// at most four decimals; by default all of FromCity's share. Less than
+	// FromCity's share leaves the project sited across both cities.
+	Share  string `json:"share,omitempty"`
 	Reason string `json:"reason"`
+}
+
+// ProjectSite is a city's share of a project sited across cities.
+type ProjectSite struct {
+	City  string `json:"city"`
+	Share string `json:"share"`
 }
 
 // ProjectMove is a completed move.
 type ProjectMove struct {
-	ID          uuid.UUID        `json:"id"`
-	Project     string           `json:"project"`
-	FromCity    string           `json:"from_city"`
-	ToCity      string           `json:"to_city"`
+	ID       uuid.UUID `json:"id"`
+	Project  string    `json:"project"`
+	FromCity string    `json:"from_city"`
+	ToCity   string    `json:"to_city"`
+	Share    string    `json:"share"` // of the whole project
+	// Sites are the project's sites after the move, largest share first;
+	// the first is its primary city (quota_projects.city).
+	Sites       []ProjectSite    `json:"sites"`
 	Settlements []MoveSettlement `json:"settlements"`
 }
 
 // MoveSettlement is one kind's repayment, by the reserve of the city the
 // project moved to, of what the reserve of the city it left contributed to
-// the project's live allocations: a reserve transfer, so its tranches keep
-// their lineage.
+// the moved part of the project's live allocations: a reserve transfer, so
+// its tranches keep their lineage.
 type MoveSettlement struct {
 	IndexKind   string    `json:"index_kind"`
 	Payer       string    `json:"payer"` // the reserve of the project's new city
@@ -40,22 +60,28 @@ type MoveSettlement struct {
 	RuleVersion uuid.UUID `json:"rule_version"`
 }
 
-// MoveProject moves a project, with every allocation of every kind it
-// holds, to another city. The allocations stay in the project's accounts
-// and their draws are untouched, so lineage still traces every tonne to
-// its source; a project_moved movement per draw records the new city for
-// the reports. Where the kind's rule move_settles_reserve in force is 1,
-// the new city's reserve repays the old city's what it still has in the
-// project's live allocations (settleMove); a short reserve fails the move
-// and nothing moves. Province only.
+// shareScale is the number of decimals of a site's share.
+const shareScale = 4
+
+// sharePattern is a share as written: 0.0001 to 1, at most shareScale
+// decimals, no sign or exponent.
+var sharePattern = regexp.MustCompile(`^(0\.[0-9]{1,4}|1(\.0{1,4})?)$`)
+
+// MoveProject moves a project, or the share of it sited in one city, with
+// that part of every allocation of every kind it holds, to another city.
+// The allocations stay in the project's accounts and their draws are
+// untouched, so lineage still traces every tonne to its source; a
+// project_moved movement per draw records the moved part under the new
+// city for the reports. Where the kind's rule move_settles_reserve in
+// force is 1, the new city's reserve repays the old city's what it still
+// has in the moved part of the project's live allocations (settleMove); a
+// short reserve fails the move and nothing moves. Province only.
 func MoveProject(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key, project string, in MoveProjectInput) (ProjectMove, bool, error) {
 	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ProjectMove{}, false, err
 	}
-	if !ShandongCity(in.ToCity) {
-		return ProjectMove{}, false, ledger.Errf(CodeOutsideShandong, "city %q is not a Shandong prefecture-level city", in.ToCity).At("to_city")
-	}
-	if err := checkText(in.Reason, "reason", true, ReasonBytesMax); err != nil {
+	share, err := in.validate()
+	if err != nil {
 		return ProjectMove{}, false, err
 	}
 	if !ledger.ValidIdent(project) {
@@ -67,40 +93,150 @@ func MoveProject(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key,
 	}
 	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.project.move", input{project, in}, func(w *ledger.Writer) (ProjectMove, error) {
 		ctx, tx := w.Ctx(), w.Tx()
-		var from, sector string
-		err := tx.QueryRow(ctx, `SELECT city, sector FROM quota_projects WHERE id = $1 FOR UPDATE`, project).Scan(&from, &sector)
+		var primary, sector string
+		err := tx.QueryRow(ctx, `SELECT city, sector FROM quota_projects WHERE id = $1 FOR UPDATE`, project).Scan(&primary, &sector)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ProjectMove{}, ledger.Errf(ledger.CodeNotFound, "project %s not found", project)
 		}
 		if err != nil {
 			return ProjectMove{}, err
 		}
-		if from == in.ToCity {
-			return ProjectMove{}, ledger.Errf(CodeInvalidState, "project %s is already in %s", project, from).At("to_city")
+		sites, err := projectSites(w, project, primary)
+		if err != nil {
+			return ProjectMove{}, err
 		}
-		mv := ProjectMove{ID: ledger.NewID(), Project: project, FromCity: from, ToCity: in.ToCity, Settlements: []MoveSettlement{}}
-		for _, q := range []string{
-			`UPDATE quota_projects SET city = $2 WHERE id = $1`,
-			`UPDATE quota_applications SET city = $2 WHERE project = $1`,
-		} {
-			if _, err := tx.Exec(ctx, q, project, in.ToCity); err != nil {
-				return ProjectMove{}, err
-			}
+		mv := ProjectMove{ID: ledger.NewID(), Project: project, FromCity: in.FromCity, ToCity: in.ToCity, Settlements: []MoveSettlement{}}
+		fromShare, err := resite(sites, &mv, share)
+		if err != nil {
+			return ProjectMove{}, err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO quota_project_moves (id, project, from_city, to_city, reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			mv.ID, project, from, in.ToCity, in.Reason, actor.ID(), w.Now()); err != nil {
+		if err := saveSites(w, project, mv.Sites); err != nil {
+			return ProjectMove{}, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO quota_project_moves (id, project, from_city, to_city, share, reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			mv.ID, project, mv.FromCity, mv.ToCity, mv.Share, in.Reason, actor.ID(), w.Now()); err != nil {
 			return ProjectMove{}, err
 		}
 		als, err := liveAllocations(w, project)
 		if err != nil {
 			return ProjectMove{}, err
 		}
+		moved := decimal.RequireFromString(mv.Share)
 		// Reserve locks and postings before any trail head (lock order).
-		if mv.Settlements, err = settleMove(w, actor, mv, als, in.Reason); err != nil {
+		if mv.Settlements, err = settleMove(w, actor, mv, als, moved.Div(fromShare), in.Reason); err != nil {
 			return ProjectMove{}, err
 		}
-		return mv, moveAllocations(w, actor, mv, als, sector, in.Reason)
+		return mv, moveAllocations(w, actor, mv, als, moved, sector, in.Reason)
 	})
+}
+
+// validate checks the input and returns the share asked for (zero: all
+// of the from city's).
+func (in MoveProjectInput) validate() (decimal.Decimal, error) {
+	if !ShandongCity(in.ToCity) {
+		return decimal.Zero, ledger.Errf(CodeOutsideShandong, "city %q is not a Shandong prefecture-level city", in.ToCity).At("to_city")
+	}
+	if in.FromCity != "" && !ShandongCity(in.FromCity) {
+		return decimal.Zero, ledger.Errf(CodeOutsideShandong, "city %q is not a Shandong prefecture-level city", in.FromCity).At("from_city")
+	}
+	if err := checkText(in.Reason, "reason", true, ReasonBytesMax); err != nil {
+		return decimal.Zero, err
+	}
+	if in.Share == "" {
+		return decimal.Zero, nil
+	}
+	share, err := decimal.NewFromString(in.Share)
+	if err != nil || !sharePattern.MatchString(in.Share) || !share.IsPositive() {
+		return decimal.Zero, ledger.Errf(ledger.CodeInvalidRequest, "share must be a decimal above 0 and at most 1, with at most %d decimals", shareScale).At("share")
+	}
+	return share, nil
+}
+
+// projectSites reads a project's sites, largest share first; a project
+// never moved in part is sited wholly in its primary city.
+func projectSites(w *ledger.Writer, project, primary string) ([]ProjectSite, error) {
+	rows, err := w.Tx().Query(w.Ctx(), `SELECT city, share FROM quota_project_sites WHERE project = $1 ORDER BY share DESC, city`, project)
+	if err != nil {
+		return nil, err
+	}
+	sites, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProjectSite, error) {
+		var s ProjectSite
+		var d decimal.Decimal
+		err := r.Scan(&s.City, &d)
+		s.Share = d.StringFixed(shareScale)
+		return s, err
+	})
+	if err != nil || len(sites) > 0 {
+		return sites, err
+	}
+	return []ProjectSite{{City: primary, Share: decimal.NewFromInt(1).StringFixed(shareScale)}}, nil
+}
+
+// resite works out the move on sites: it completes mv (FromCity, Share,
+// Sites) and returns the from city's share before the move. share zero
+// moves all of the from city's share.
+func resite(sites []ProjectSite, mv *ProjectMove, share decimal.Decimal) (decimal.Decimal, error) {
+	if mv.FromCity == "" {
+		if len(sites) > 1 {
+			return decimal.Zero, ledger.Errf(ledger.CodeInvalidRequest, "project %s is sited in %d cities: name the from_city that moves", mv.Project, len(sites)).At("from_city")
+		}
+		mv.FromCity = sites[0].City
+	}
+	shares := map[string]decimal.Decimal{}
+	for _, s := range sites {
+		shares[s.City] = decimal.RequireFromString(s.Share)
+	}
+	fromShare, ok := shares[mv.FromCity]
+	switch {
+	case !ok:
+		return decimal.Zero, ledger.Errf(CodeInvalidState, "project %s has no site in %s", mv.Project, mv.FromCity).At("from_city")
+	case mv.FromCity == mv.ToCity:
+		return decimal.Zero, ledger.Errf(CodeInvalidState, "project %s is already in %s", mv.Project, mv.FromCity).At("to_city")
+	case share.IsZero():
+		share = fromShare
+	case share.GreaterThan(fromShare):
+		return decimal.Zero, ledger.Errf(CodeInvalidState, "project %s has a share of %s in %s; %s cannot move", mv.Project, fromShare.StringFixed(shareScale), mv.FromCity, share.StringFixed(shareScale)).At("share")
+	}
+	shares[mv.FromCity] = fromShare.Sub(share)
+	shares[mv.ToCity] = shares[mv.ToCity].Add(share)
+	mv.Share, mv.Sites = share.StringFixed(shareScale), nil
+	for city, s := range shares {
+		if s.IsPositive() {
+			mv.Sites = append(mv.Sites, ProjectSite{City: city, Share: s.StringFixed(shareScale)})
+		}
+	}
+	slices.SortFunc(mv.Sites, func(a, b ProjectSite) int {
+		if c := decimal.RequireFromString(b.Share).Cmp(decimal.RequireFromString(a.Share)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.City, b.City)
+	})
+	return fromShare, nil
+}
+
+// saveSites stores a project's sites and its primary city (the first).
+// A project sited wholly in one city has no site rows.
+func saveSites(w *ledger.Writer, project string, sites []ProjectSite) error {
+	ctx, tx := w.Ctx(), w.Tx()
+	if _, err := tx.Exec(ctx, `DELETE FROM quota_project_sites WHERE project = $1`, project); err != nil {
+		return err
+	}
+	if len(sites) > 1 {
+		for _, s := range sites {
+			if _, err := tx.Exec(ctx, `INSERT INTO quota_project_sites (project, city, share) VALUES ($1, $2, $3)`, project, s.City, s.Share); err != nil {
+				return err
+			}
+		}
+	}
+	for _, q := range []string{
+		`UPDATE quota_projects SET city = $2 WHERE id = $1`,
+		`UPDATE quota_applications SET city = $2 WHERE project = $1`,
+	} {
+		if _, err := tx.Exec(ctx, q, project, sites[0].City); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // liveAllocation is a project's allocation not yet consumed or recovered,
@@ -179,8 +315,11 @@ func (a *liveAllocation) owedTo(reserve string) decimal.Decimal {
 
 // settleMove repays, per kind whose rule move_settles_reserve in force is
 // 1, the old city's reserve from the new city's: one transfer per kind,
-// and a quota_move_settlements row per allocation it settles.
-func settleMove(w *ledger.Writer, actor ledger.Actor, mv ProjectMove, als []liveAllocation, reason string) ([]MoveSettlement, error) {
+// and a quota_move_settlements row per allocation it settles. part is the
+// moved fraction of the old city's site (1 when it all moves): of what the
+// old city still has in each allocation, that part is repaid, in whole
+// tonnes rounded down (a fraction of a tonne stays where it was).
+func settleMove(w *ledger.Writer, actor ledger.Actor, mv ProjectMove, als []liveAllocation, part decimal.Decimal, reason string) ([]MoveSettlement, error) {
 	out := []MoveSettlement{}
 	var kinds []string
 	for _, a := range als {
@@ -199,7 +338,7 @@ func settleMove(w *ledger.Writer, actor ledger.Actor, mv ProjectMove, als []live
 		total := decimal.Zero
 		for i := range als {
 			if als[i].kind == kind {
-				if o := als[i].owedTo(payee); o.IsPositive() {
+				if o := partOf(als[i].owedTo(payee), part); o.IsPositive() {
 					owed, total = append(owed, share{als[i].id, o}), total.Add(o)
 				}
 			}
@@ -231,19 +370,31 @@ func settleMove(w *ledger.Writer, actor ledger.Actor, mv ProjectMove, als []live
 	return out, nil
 }
 
-// moveAllocations records the move on every live allocation of the project.
-func moveAllocations(w *ledger.Writer, actor ledger.Actor, mv ProjectMove, als []liveAllocation, sector, reason string) error {
+// partOf is the part of whole tonnes t, rounded down to a whole tonne.
+func partOf(t, part decimal.Decimal) decimal.Decimal {
+	if part.GreaterThanOrEqual(decimal.NewFromInt(1)) {
+		return t
+	}
+	return t.Mul(part).Floor()
+}
+
+// moveAllocations records the move on every live allocation of the
+// project: each draw's moved part (share of the whole project, whole
+// tonnes rounded down) under the new city.
+func moveAllocations(w *ledger.Writer, actor ledger.Actor, mv ProjectMove, als []liveAllocation, share decimal.Decimal, sector, reason string) error {
 	for _, a := range als {
 		moves := make([]movement, 0, len(a.draws))
 		for _, d := range a.draws {
 			id := a.id
-			moves = append(moves, movement{Flow: flowProjectMoved, Tonnes: d.Tonnes, Reserve: d.Reserve, Source: d.Source, Project: mv.Project,
-				ProjectCity: mv.ToCity, Sector: sector, Allocation: &id, OpID: mv.ID})
+			if t := partOf(d.Tonnes, share); t.IsPositive() {
+				moves = append(moves, movement{Flow: flowProjectMoved, Tonnes: t, Reserve: d.Reserve, Source: d.Source, Project: mv.Project,
+					ProjectCity: mv.ToCity, Sector: sector, Allocation: &id, OpID: mv.ID})
+			}
 		}
 		if err := writeMovements(w, a.tx, moves); err != nil {
 			return err
 		}
-		detail := map[string]string{"move_id": mv.ID.String(), "from_city": mv.FromCity, "to_city": mv.ToCity, "allocation_id": a.id.String()}
+		detail := map[string]string{"move_id": mv.ID.String(), "from_city": mv.FromCity, "to_city": mv.ToCity, "share": mv.Share, "allocation_id": a.id.String()}
 		for _, s := range mv.Settlements {
 			if s.IndexKind == a.kind {
 				detail["settlement_transfer_id"], detail["settlement_rule_version"] = s.TransferID.String(), s.RuleVersion.String()

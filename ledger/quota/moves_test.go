@@ -200,3 +200,82 @@ func TestRecoveryAfterSettledMove(t *testing.T) {
 	}
 	b.invariants(t)
 }
+
+// TestProjectSitedAcrossTwoCities: a move of part of a project leaves it
+// sited across two cities. The city that takes the share repays that part
+// of what the city it left contributed (NOX settles here); the flow report
+// records the moved part under the new city; lineage read for the new
+// city finds the project; moving the rest completes the move and ends
+// where a whole move would have.
+func TestProjectSitedAcrossTwoCities(t *testing.T) {
+	b := setup(t)
+	nox := kindSourceOf(t, b.l, city3703, "NOX", "zibo-glass", "400", "scr-2024") // 200 province, 200 3703
+	kindSourceOf(t, b.l, city3709, "NOX", "taian-power", "300", "fgd-2024")       // 150 province, 150 3709
+	allocatedBundle(t, b, "P-TWO", []quota.BundleLine{{IndexKind: "NOX", Emissions: "150", Requested: "300"}},
+		map[string][]quota.DrawInput{"NOX": {{Reserve: "province", Tonnes: "200"}, {Reserve: "3703", Tonnes: "100"}}})
+	publishMoveSettles(t, b, "NOX", "1")
+
+	for _, bad := range []string{"0", "0.0", "1.5", "1.00001", "0.00001", "1e-1", "+0.5", "-0.5", ".5", "0,5"} {
+		_, _, err := quota.MoveProject(ctx, b.l, provAlice, key(), "P-TWO", quota.MoveProjectInput{ToCity: "3709", Share: bad, Reason: "part"})
+		wantCode(t, err, ledger.CodeInvalidRequest)
+	}
+
+	// 40 % of the plant is sited in Tai'an: 3709 repays 40 of 3703's 100.
+	mv := must[quota.ProjectMove](t)(quota.MoveProject(ctx, b.l, provAlice, key(), "P-TWO", quota.MoveProjectInput{ToCity: "3709", Share: "0.4", Reason: "second site"}))
+	if mv.FromCity != "3703" || mv.Share != "0.4000" || len(mv.Sites) != 2 || mv.Sites[0] != (quota.ProjectSite{City: "3703", Share: "0.6000"}) ||
+		mv.Sites[1] != (quota.ProjectSite{City: "3709", Share: "0.4000"}) || len(mv.Settlements) != 1 || mv.Settlements[0].Tonnes != "40" {
+		t.Fatalf("partial move %+v", mv)
+	}
+	b.wantBalance(t, quota.KindReserveAccount("NOX", "3709"), "110")
+	b.wantBalance(t, quota.KindReserveAccount("NOX", "3703"), "140")
+	b.wantBalance(t, quota.KindProjectAccount("NOX", "P-TWO"), "300")
+	b.invariants(t)
+	rep, err := quota.Report(ctx, b.l, auditor, quota.ReportQuery{Period: "year", IndexKind: "NOX", Flow: "project_moved"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := map[string]string{}
+	for _, r := range rep.Rows {
+		moved[r.Reserve+"/"+r.ProjectCity] = r.Tonnes
+	}
+	if len(moved) != 2 || moved["province/3709"] != "80" || moved["3703/3709"] != "40" {
+		t.Fatalf("project_moved flows %v", moved)
+	}
+	rows, err := quota.Lineage(ctx, b.l, auditor, quota.LineageQuery{IndexKind: "NOX", City: "3709"})
+	if err != nil || len(rows) != 2 || rows[0].Project != "P-TWO" || rows[0].ProjectCity != "3703" {
+		t.Fatalf("lineage for the second site: %+v %v", rows, err)
+	}
+
+	// Sited in two cities, a move names the site that moves, and moves at
+	// most its share.
+	_, _, err = quota.MoveProject(ctx, b.l, provAlice, key(), "P-TWO", quota.MoveProjectInput{ToCity: "3701", Reason: "which?"})
+	wantCode(t, err, ledger.CodeInvalidRequest)
+	_, _, err = quota.MoveProject(ctx, b.l, provAlice, key(), "P-TWO", quota.MoveProjectInput{FromCity: "3703", ToCity: "3709", Share: "0.7", Reason: "too much"})
+	wantCode(t, err, quota.CodeInvalidState)
+	_, _, err = quota.MoveProject(ctx, b.l, provAlice, key(), "P-TWO", quota.MoveProjectInput{FromCity: "3701", ToCity: "3709", Reason: "no site"})
+	wantCode(t, err, quota.CodeInvalidState)
+
+	// The rest follows: 3709 repays the 60 3703 still has in it, and the
+	// reserves end as after one whole move (TestMoveSettlesReserve).
+	rest := must[quota.ProjectMove](t)(quota.MoveProject(ctx, b.l, provAlice, key(), "P-TWO", quota.MoveProjectInput{FromCity: "3703", ToCity: "3709", Reason: "all of it"}))
+	if rest.Share != "0.6000" || len(rest.Sites) != 1 || rest.Sites[0] != (quota.ProjectSite{City: "3709", Share: "1.0000"}) || rest.Settlements[0].Tonnes != "60" {
+		t.Fatalf("rest of the move %+v", rest)
+	}
+	b.wantBalance(t, quota.KindReserveAccount("NOX", "3709"), "50")
+	b.wantBalance(t, quota.KindReserveAccount("NOX", "3703"), "200")
+	rows, err = quota.Lineage(ctx, b.l, auditor, quota.LineageQuery{IndexKind: "NOX"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := dec("0")
+	for _, r := range rows {
+		if r.SourceID != nox.ID || r.ProjectCity != "3709" {
+			t.Fatalf("NOX lineage after both moves: %+v", r)
+		}
+		sum = sum.Add(dec(r.Tonnes))
+	}
+	if sum.String() != "300" {
+		t.Fatalf("NOX lineage traces %s t", sum)
+	}
+	b.invariants(t)
+}

@@ -381,7 +381,8 @@ func lineageRows(r *ledger.Reader, allocation *uuid.UUID, rq ReportQuery, from, 
 		JOIN quota_draws d ON d.allocation_id = a.id
 		JOIN quota_sources s ON s.id = d.source_id
 		WHERE ($1::UUID IS NULL OR a.id = $1) AND a.created_at >= $2 AND a.created_at < $3 AND a.index_kind = $8
-		  AND ($4 = '' OR d.reserve = $9 OR s.city = $4 OR p.city = $4)
+		  AND ($4 = '' OR d.reserve = $9 OR s.city = $4 OR p.city = $4
+		       OR EXISTS (SELECT 1 FROM quota_project_sites ps WHERE ps.project = p.id AND ps.city = $4))
 		  AND ($5 = '' OR s.route = $5) AND ($6 = '' OR p.sector = $6)
 		ORDER BY a.created_at, a.id, d.idx LIMIT $7`, allocation, from, to, rq.City, rq.Route, rq.Sector, ReportRowsMax+1, rq.IndexKind, reserveKey(rq.IndexKind, rq.City))
 	if err != nil {
