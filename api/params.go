@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 
@@ -187,4 +188,30 @@ func queryBoolValue(r *http.Request, name string) (bool, error) {
 		return true, nil
 	}
 	return false, ledger.Errf(ledger.CodeInvalidRequest, "%s must be true or false", name).At(name)
+}
+
+// queryParamsGiven is every query parameter a request carries, with its
+// values: the lists refuse a parameter their route does not declare
+// (readQuery, query.go) rather than ignore a mistyped filter.
+func queryParamsGiven(r *http.Request) map[string][]string { return r.URL.Query() }
+
+// cleanQuery refuses a malformed query string and NUL bytes or invalid
+// UTF-8 in any query parameter's name or value, declared or not: the
+// front door's check (cleanRequest), before any handler reads one.
+func cleanQuery(r *http.Request) error {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return ledger.Errf(ledger.CodeInvalidRequest, "the query string is malformed").At("query")
+	}
+	for k, vs := range q {
+		if !cleanString(k) {
+			return ledger.Errf(ledger.CodeInvalidRequest, "a query parameter name holds a NUL byte or invalid UTF-8").At("query")
+		}
+		for _, v := range vs {
+			if !cleanString(v) {
+				return ledger.Errf(ledger.CodeInvalidRequest, "query parameter %s holds a NUL byte or invalid UTF-8", k).At(k)
+			}
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
@@ -76,15 +77,19 @@ func statusOf(code ledger.Code) int {
 
 // Problem is an RFC 9457 problem document with our stable code.
 type Problem struct {
-	Type      string            `json:"type"`
-	Title     string            `json:"title"`
-	Status    int               `json:"status"`
-	Code      ledger.Code       `json:"code"`
-	Detail    string            `json:"detail,omitempty"`
-	Field     string            `json:"field,omitempty"`
-	Instance  string            `json:"instance,omitempty"`
-	RequestID string            `json:"request_id,omitempty"`
-	Extra     map[string]string `json:"extra,omitempty"`
+	Type      string      `json:"type"`
+	Title     string      `json:"title"`
+	Status    int         `json:"status"`
+	Code      ledger.Code `json:"code"`
+	Detail    string      `json:"detail,omitempty"`
+	Field     string      `json:"field,omitempty"`
+	Instance  string      `json:"instance,omitempty"`
+	RequestID string      `json:"request_id,omitempty"`
+	// Outcome is on every 503 of a write: not_committed (nothing changed;
+	// send it again) or unknown (it may have committed: replay it with
+	// the same Idempotency-Key to learn its result).
+	Outcome string            `json:"outcome,omitempty"`
+	Extra   map[string]string `json:"extra,omitempty"`
 }
 
 func problemFor(err error) Problem {
@@ -110,6 +115,23 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	p := problemFor(err)
 	p.Instance = r.URL.Path
 	p.RequestID = requestIDFrom(r.Context())
+	if p.Status == http.StatusServiceUnavailable {
+		p.Outcome = p.Extra["outcome"]
+		if len(p.Extra) == 1 && p.Outcome != "" {
+			p.Extra = nil
+		} else if p.Outcome != "" {
+			p.Extra = maps.Clone(p.Extra)
+			delete(p.Extra, "outcome")
+		}
+		switch {
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+			p.Outcome = "" // a read changes nothing
+		case p.Outcome == "":
+			// A write whose failure the engine did not classify (a read
+			// after its commit, say) may have committed.
+			p.Outcome = ledger.OutcomeUnknown
+		}
+	}
 	if p.Status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "err", err, "code", p.Code, "path", r.URL.Path, "request_id", p.RequestID)
 	}

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,10 +14,12 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
@@ -28,9 +31,9 @@ import (
 const (
 	bodyBytesDefault   = 1 << 20 // 1 MiB
 	bodyBytesBatch     = 4 << 20 // batches of up to 1,000 items
-	rateDefault        = 2000    // requests per second per principal
-	rateBurstDefault   = 4000
-	rateExpensive      = 2 // verify and other full scans, per second per principal
+	rateDefault        = 2000    // requests per second per principal; burst twice that
+	ratePublicDefault  = 100     // requests per second per client address without a valid token; burst twice that
+	rateExpensive      = 2       // each heavy route (verify, reports, reserves), per second per principal
 	rateExpensiveBurst = 4
 	limiterIdle        = 10 * time.Minute
 	requestTimeout     = 30 * time.Second
@@ -45,9 +48,15 @@ type Config struct {
 	Issuer        string // default "carbonledger"
 	Audience      string // default "carbonledger-api"
 	External      *ExternalIdP
-	RatePerSecond float64
-	RateBurst     int
-	Now           func() time.Time // token clock; default time.Now
+	RatePerSecond float64 // per principal; default rateDefault
+	RateBurst     int     // default twice RatePerSecond
+	// PublicRatePerSecond limits requests without a valid token per client
+	// address (burst twice that); default ratePublicDefault.
+	PublicRatePerSecond float64
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client address; none by default (the peer address is the client).
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time // token clock; default time.Now
 	// UseCases are the registered use cases (cmd holds the list):
 	// GET /v1/audit/verify runs the engine's verification and every one's
 	// checks.
@@ -94,6 +103,12 @@ type route struct {
 	BodyOptional bool
 	Produces     []string
 	Handler      handler
+
+	// TokenOptional, on a Public route, authenticates a token when one is
+	// sent (a bad one is refused) and serves an anonymous caller as the
+	// zero Actor: public notices and the retirement register, which a
+	// holder also reads as "mine".
+	TokenOptional bool
 }
 
 // handler serves one route; an error it returns is rendered as problem+json.
@@ -118,7 +133,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.RatePerSecond = rateDefault
 	}
 	if cfg.RateBurst <= 0 {
-		cfg.RateBurst = rateBurstDefault
+		cfg.RateBurst = max(1, int(2*cfg.RatePerSecond))
+	}
+	if cfg.PublicRatePerSecond <= 0 {
+		cfg.PublicRatePerSecond = ratePublicDefault
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -128,8 +146,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, l: cfg.Ledger, log: cfg.Logger, auth: auth, mux: http.NewServeMux(),
-		metrics: newMetrics(), limits: newLimiters(cfg.RatePerSecond, cfg.RateBurst), verifying: make(chan struct{}, 1),
-		undeclared: &undeclaredReads{}}
+		metrics: newMetrics(), verifying: make(chan struct{}, 1), undeclared: &undeclaredReads{},
+		limits: newLimiters(rateSpec{cfg.RatePerSecond, cfg.RateBurst}, rateSpec{cfg.PublicRatePerSecond, max(1, int(2*cfg.PublicRatePerSecond))}, cfg.TrustedProxies)}
 	s.routes = s.allRoutes()
 	seen := map[string]bool{}
 	for _, rt := range s.routes {
@@ -165,9 +183,17 @@ func (s *Server) Handler() http.Handler {
 				writeError(w, r, s.log, errors.New("panic"))
 			}
 		}()
+		_, pattern := s.mux.Handler(r)
+		// What no route serves is 404 or 405 whatever it holds.
+		if pattern != "/" {
+			if err := cleanRequest(r); err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+		}
 		// A path served under other methods is 405 with Allow, not 404.
-		if _, pattern := s.mux.Handler(r); pattern == "/" {
-			if allowed := s.allowedMethods(r.URL.Path); allowed != "" {
+		if pattern == "/" {
+			if allowed := s.allowedMethods(r); allowed != "" {
 				w.Header().Set("Allow", allowed)
 				writeError(w, r, s.log, errorf(codeMethodNotAllowed, "method %s not allowed; allowed: %s", r.Method, allowed))
 				return
@@ -177,10 +203,14 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-func (s *Server) allowedMethods(path string) string {
+// allowedMethods lists the methods the request's path is served under.
+// It asks the mux with copies of the request (not a URL parsed again: a
+// path holding a NUL would not parse).
+func (s *Server) allowedMethods(r *http.Request) string {
 	var ms []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		req, _ := http.NewRequest(m, path, nil)
+		req := r.Clone(r.Context())
+		req.Method = m
 		if _, p := s.mux.Handler(req); p != "" && p != "/" {
 			ms = append(ms, m)
 		}
@@ -206,16 +236,28 @@ func (s *Server) wrap(rt route) http.Handler {
 		r = r.WithContext(ctx)
 		var actor ledger.Actor
 		err := func() error {
-			if !rt.Public {
+			if rt.Public && !s.limits.allowAddress(s.limits.clientAddress(r)) {
+				return errorf(codeRateLimited, "too many requests from this address; slow down")
+			}
+			if !rt.Public || (rt.TokenOptional && r.Header.Get("Authorization") != "") {
 				c, err := s.authenticate(r)
 				if err != nil {
+					// Requests without a valid token are the address's.
+					if !s.limits.allowAddress(s.limits.clientAddress(r)) {
+						return errorf(codeRateLimited, "too many requests from this address; slow down")
+					}
 					return err
 				}
 				actor = c.Actor()
+				if c.Issuer != s.cfg.Issuer {
+					// A foreign identity provider's users are other principals
+					// than ours, whatever their subjects (Actor.ID).
+					actor.Iss = c.Issuer
+				}
 				if !roleAllowed(rt.Roles, actor.Role) {
 					return errorf(ledger.CodeForbidden, "role %s may not %s", actor.Role, rt.Summary)
 				}
-				if !s.limits.allow(actor.ID(), rt.Heavy) {
+				if !s.limits.allow(actor.ID(), label, rt.Heavy) {
 					return errorf(codeRateLimited, "too many requests for this principal; slow down")
 				}
 			}
@@ -298,6 +340,47 @@ func validRequestID(s string) bool {
 
 // --- request and response helpers used by every handler ---
 
+// cleanRequest refuses NUL bytes and invalid UTF-8 in the path, the query
+// and the headers, before any route sees them: no identifier, filter or
+// text of ours may hold them, PostgreSQL refuses both in text, and a
+// refusal here is a 400 that names the part rather than a failure deep in
+// a handler. (JSON bodies are checked by decodeJSON.)
+func cleanRequest(r *http.Request) error {
+	if !cleanString(r.URL.Path) {
+		return ledger.Errf(ledger.CodeInvalidRequest, "the path holds a NUL byte or invalid UTF-8").At("path")
+	}
+	if err := cleanQuery(r); err != nil {
+		return err
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			if !cleanString(v) {
+				return ledger.Errf(ledger.CodeInvalidRequest, "header %s holds a NUL byte or invalid UTF-8", k).At("header." + k)
+			}
+		}
+	}
+	return nil
+}
+
+func cleanString(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// jsonNULEscape reports whether a JSON text has a \u0000 escape in a
+// string: the decoder turns it into a NUL byte, which no text field of
+// ours may hold. A backslash occurs in JSON only inside strings, so the
+// scan needs no parser: each escape is skipped whole.
+func jsonNULEscape(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			continue
+		}
+		if b[i+1] == 'u' && i+5 < len(b) && string(b[i+2:i+6]) == "0000" {
+			return true
+		}
+		i++ // the escaped character (a backslash or quote is not a new escape)
+	}
+	return false
+}
+
 // decodeJSON reads exactly one JSON object into dst: the content type must
 // be JSON, unknown fields and trailing data are errors, and a body over
 // the route's limit is body_too_large.
@@ -309,7 +392,19 @@ func decodeJSON(r *http.Request, dst any) error {
 			return errorf(codeUnsupportedMedia, "Content-Type must be application/json")
 		}
 	}
-	dec := json.NewDecoder(r.Body)
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD silently and
+	// \u0000 into a NUL byte: both are refused, naming no field.
+	if !utf8.Valid(raw) {
+		return errorf(ledger.CodeInvalidRequest, "the body is not valid UTF-8")
+	}
+	if jsonNULEscape(raw) {
+		return errorf(ledger.CodeInvalidRequest, "the body holds a NUL character (\\u0000) in a string")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
@@ -590,30 +685,56 @@ func pageParams(r *http.Request) (int, string, error) {
 
 // --- rate limits ---
 
+// rateSpec is one token bucket's shape.
+type rateSpec struct {
+	perSec float64
+	burst  int
+}
+
+// limiters hold the token buckets: one per principal (every route), one
+// per principal and heavy route (full scans: verify, reports, reserves),
+// and one per client address for requests without a valid token (public
+// routes, and tokens that fail). Idle buckets are swept.
 type limiters struct {
-	mu      sync.Mutex
-	perSec  float64
-	burst   int
-	entries map[string]*limiterEntry
-	sweep   time.Time
+	mu             sync.Mutex
+	normal, heavy  rateSpec
+	public         rateSpec
+	entries        map[string]*limiterEntry
+	sweep          time.Time
+	trustedProxies []netip.Prefix
 }
 
 type limiterEntry struct {
-	normal, heavy *rate.Limiter
-	seen          time.Time
+	lim  *rate.Limiter
+	seen time.Time
 }
 
-func newLimiters(perSec float64, burst int) *limiters {
-	return &limiters{perSec: perSec, burst: burst, entries: map[string]*limiterEntry{}, sweep: time.Now()}
+func newLimiters(normal, public rateSpec, trusted []netip.Prefix) *limiters {
+	return &limiters{normal: normal, heavy: rateSpec{rateExpensive, rateExpensiveBurst}, public: public,
+		entries: map[string]*limiterEntry{}, sweep: time.Now(), trustedProxies: trusted}
 }
 
-func (l *limiters) allow(principal string, heavy bool) bool {
+// allow takes a token for an authenticated principal on a route; a heavy
+// route takes one from the route's own bucket of the principal first.
+func (l *limiters) allow(principal, route string, heavy bool) bool {
 	now := time.Now()
+	if heavy && !l.take("h\x00"+principal+"\x00"+route, l.heavy, now) {
+		return false
+	}
+	return l.take("p\x00"+principal, l.normal, now)
+}
+
+// allowAddress takes a token of a client address (no valid token).
+func (l *limiters) allowAddress(addr string) bool {
+	return l.take("a\x00"+addr, l.public, time.Now())
+}
+
+func (l *limiters) take(key string, spec rateSpec, now time.Time) bool {
 	l.mu.Lock()
-	e, ok := l.entries[principal]
+	e, ok := l.entries[key]
 	if !ok {
-		e = &limiterEntry{normal: rate.NewLimiter(rate.Limit(l.perSec), l.burst), heavy: rate.NewLimiter(rateExpensive, rateExpensiveBurst)}
-		l.entries[principal] = e
+		e = &limiterEntry{lim: rate.NewLimiter(rate.Limit(spec.perSec), spec.burst)}
+		l.entries[key] = e
 	}
 	e.seen = now
 	if now.Sub(l.sweep) > limiterIdle {
@@ -625,8 +746,43 @@ func (l *limiters) allow(principal string, heavy bool) bool {
 		l.sweep = now
 	}
 	l.mu.Unlock()
-	if heavy && !e.heavy.AllowN(now, 1) {
-		return false
+	return e.lim.AllowN(now, 1)
+}
+
+// clientAddress is the address a request comes from: the peer, or, when
+// the peer is a trusted proxy, the nearest address in X-Forwarded-For
+// that is not one (read from the right: the left part is whatever the
+// client wrote). Without trusted proxies the header is ignored, so a
+// client cannot pick its own bucket.
+func (l *limiters) clientAddress(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
 	}
-	return e.normal.AllowN(now, 1)
+	addr := peer.Addr().Unmap()
+	if !l.trusted(addr) {
+		return addr.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a malformed hop: trust nothing left of it
+		}
+		hop = hop.Unmap()
+		if !l.trusted(hop) {
+			return hop.String()
+		}
+		addr = hop
+	}
+	return addr.String()
+}
+
+func (l *limiters) trusted(a netip.Addr) bool {
+	for _, p := range l.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

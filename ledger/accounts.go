@@ -85,13 +85,14 @@ func metadataOrEmpty(m map[string]string) map[string]string {
 
 // OpenAccount opens one account, once per idempotency key. Opening an
 // account that exists with the same metadata returns it (created=false);
-// with other metadata it is account_exists.
-func (l *Ledger) OpenAccount(ctx context.Context, actor Actor, key, id string, metadata map[string]string) (AccountView, bool, error) {
+// with other metadata it is account_exists. replayed is true when the key
+// was used before: the stored result is returned.
+func (l *Ledger) OpenAccount(ctx context.Context, actor Actor, key, id string, metadata map[string]string) (acct AccountView, created, replayed bool, err error) {
 	if _, err := ClassifyAccount(id); err != nil {
-		return AccountView{}, false, err
+		return AccountView{}, false, false, err
 	}
 	if err := validMetadata(metadata); err != nil {
-		return AccountView{}, false, err
+		return AccountView{}, false, false, err
 	}
 	type input struct {
 		ID       string
@@ -101,7 +102,7 @@ func (l *Ledger) OpenAccount(ctx context.Context, actor Actor, key, id string, m
 		Account AccountView
 		Created bool
 	}
-	r, _, err := runOp(ctx, l, Key{actor.ID(), key}, "account.open", input{id, metadata}, func(tx pgx.Tx) (result, error) {
+	r, replayed, err := runOp(ctx, l, KeyOf(actor, key), "account.open", input{id, metadata}, func(tx pgx.Tx) (result, error) {
 		existing, err := getAccount(ctx, tx, id)
 		if err == nil {
 			if !sameMetadata(existing.Metadata, metadata) {
@@ -118,7 +119,7 @@ func (l *Ledger) OpenAccount(ctx context.Context, actor Actor, key, id string, m
 		a, err := getAccount(ctx, tx, id)
 		return result{Account: a, Created: true}, err
 	})
-	return r.Account, r.Created, err
+	return r.Account, r.Created, replayed, err
 }
 
 func sameMetadata(a, b map[string]string) bool {
@@ -239,7 +240,7 @@ func (l *Ledger) SetAccountStatus(ctx context.Context, actor Actor, key, id, sta
 		ID, Status string
 		Reason     string `json:",omitempty"`
 	}
-	return runOp(ctx, l, Key{actor.ID(), key}, "account.status", input{id, status, reason}, func(tx pgx.Tx) (AccountView, error) {
+	return runOp(ctx, l, KeyOf(actor, key), "account.status", input{id, status, reason}, func(tx pgx.Tx) (AccountView, error) {
 		w := newWriter(ctx, l, tx)
 		if err := w.SetAccountStatus(actor, id, status, reason); err != nil {
 			return AccountView{}, err

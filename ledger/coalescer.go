@@ -55,7 +55,7 @@ func (l *Ledger) submit(ctx context.Context, it *postItem) error {
 	select {
 	case c.queue <- req:
 	case <-ctx.Done():
-		return translate(ctx.Err())
+		return withOutcome(translate(ctx.Err()))
 	}
 	select {
 	case err := <-req.done:
@@ -63,7 +63,7 @@ func (l *Ledger) submit(ctx context.Context, it *postItem) error {
 	case <-ctx.Done():
 		// The write may still happen; the caller resolves it by replaying
 		// with the same idempotency key.
-		return &Error{Code: CodeCommitUnknown, Msg: "request ended before the write was confirmed; replay with the same idempotency key", cause: ctx.Err()}
+		return withOutcome(&Error{Code: CodeCommitUnknown, Msg: "request ended before the write was confirmed; replay with the same idempotency key", cause: ctx.Err()})
 	}
 }
 
@@ -107,7 +107,7 @@ func (c *coalescer) write(l *Ledger, batch []*coalesced) {
 	live := make([]*coalesced, 0, len(batch))
 	for _, r := range batch {
 		if r.ctx.Err() != nil {
-			r.done <- translate(r.ctx.Err())
+			r.done <- withOutcome(translate(r.ctx.Err()))
 			continue
 		}
 		items, live = append(items, r.item), append(live, r)

@@ -75,7 +75,7 @@ func TestFeedEventsCommitWithTheirWrite(t *testing.T) {
 
 	// A committed transfer with a fact of its own.
 	type out struct{ ID uuid.UUID }
-	res, _, err := ledger.Run(ctx, l, ledger.Key{Scope: province.ID(), Key: key()}, "test.transfer", "x", func(w *ledger.Writer) (out, error) {
+	res, _, err := ledger.Run(ctx, l, ledger.KeyOf(province, key()), "test.transfer", "x", func(w *ledger.Writer) (out, error) {
 		tx, err := w.Build(province, ledger.TxInput{Kind: "transfer", Postings: legs(accts[0], "-10.00", accts[1], "10.00")})
 		if err != nil {
 			return out{}, err
@@ -89,7 +89,7 @@ func TestFeedEventsCommitWithTheirWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A write that emits and then fails: an overdraft after the emit.
-	_, _, err = ledger.Run(ctx, l, ledger.Key{Scope: province.ID(), Key: key()}, "test.transfer", "y", func(w *ledger.Writer) (out, error) {
+	_, _, err = ledger.Run(ctx, l, ledger.KeyOf(province, key()), "test.transfer", "y", func(w *ledger.Writer) (out, error) {
 		if err := w.Emit("test.transferred", "transaction:none", nil, nil); err != nil {
 			return out{}, err
 		}

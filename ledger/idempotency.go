@@ -6,18 +6,110 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // IdempotencyKeyBytesMax bounds the client's key.
 const IdempotencyKeyBytesMax = 128
 
 // Key identifies one intended write: the principal that sent it and the
-// client's key. Two principals never share keys.
+// client's key. Two principals never share keys. Build it with KeyOf.
 type Key struct {
 	Scope string
 	Key   string
+	// legacyScope and legacyKey are where the same write was stored before
+	// scopes were the whole principal (Actor.ID) and batch items had a
+	// namespace of their own; "" when nothing moved.
+	legacyScope, legacyKey string
+}
+
+// KeyOf is the idempotency key of a write by actor with the client's key.
+func KeyOf(a Actor, key string) Key {
+	k := Key{Scope: a.ID(), Key: key}
+	if legacy := a.legacyID(); legacy != k.Scope {
+		k.legacyScope, k.legacyKey = legacy, key
+	}
+	return k
+}
+
+// batchItemKey is the key of item i of an independent batch sent with the
+// client's key. The space cannot occur in a client's key (ValidateKey), so
+// no single write's key is ever an item's: batch items have a namespace
+// of their own. Before, item keys were key+"/"+i, which a single write
+// could also send.
+func batchItemKey(key string, i int) string { return key + " #" + strconv.Itoa(i) }
+
+// batchItemLegacyKey is where item i was stored before (see batchItemKey).
+func batchItemLegacyKey(key string, i int) string { return key + "/" + strconv.Itoa(i) }
+
+// Keys stored before the scheme of version idempotencySchemeVersion (the
+// whole principal as scope, batch items in their own namespace) are found
+// where they were: a write whose key may have been stored the old way
+// looks there too, among the rows created before the new scheme began
+// (Ledger.legacyKeysBefore; zero when the database has none). Such a row
+// in the same scope (a batch item's old key) is the same write and is
+// answered as before; a row in the old role:sub scope of an actor that now
+// has a wider one cannot be told apart from another organisation's write
+// with the same subject, so it is a conflict, never a replay and never a
+// second write. Processes of the old version still running after the
+// migration keep writing the old way: upgrade them together.
+const idempotencySchemeVersion = 2
+
+func (l *Ledger) probesLegacy(k Key) bool { return k.legacyKey != "" && !l.legacyKeysBefore.IsZero() }
+
+// errLegacyScope answers a key found only in an old, ambiguous scope.
+func errLegacyScope(key string) error {
+	return Errf(CodeIdempotencyConflict, "Idempotency-Key %q was used before keys were scoped by the whole principal (issuer, role, organisation or city, subject); "+
+		"whose write that was cannot be told, so it is neither replayed nor repeated: send the request with a new key", key)
+}
+
+// legacyLookup answers a write from where its key was stored before the
+// current scheme, when it is there.
+func (l *Ledger) legacyLookup(ctx context.Context, tx pgx.Tx, key Key, hash []byte, out any) (found bool, err error) {
+	var storedHash []byte
+	var resp string
+	err = tx.QueryRow(ctx, `SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3`,
+		key.legacyScope, key.legacyKey, l.legacyKeysBefore).Scan(&storedHash, &resp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if key.legacyScope != key.Scope {
+		return false, errLegacyScope(key.Key)
+	}
+	if !bytes.Equal(storedHash, hash) || resp == "" {
+		return false, Errf(CodeIdempotencyConflict, "Idempotency-Key %q was already used with a different request", key.Key)
+	}
+	if err := json.Unmarshal([]byte(resp), out); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// loadLegacyKeysBefore is when the current idempotency scheme began, if
+// the database holds keys stored before it; zero otherwise (a new
+// database, or one not migrated yet), and then nothing is probed.
+func loadLegacyKeysBefore(ctx context.Context, q querier) (time.Time, error) {
+	var since time.Time
+	err := q.QueryRow(ctx, `SELECT since FROM idempotency_scheme WHERE version = $1`, idempotencySchemeVersion).Scan(&since)
+	var pgErr *pgconn.PgError
+	if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	var old bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE created_at < $1)`, since).Scan(&old); err != nil || !old {
+		return time.Time{}, err
+	}
+	return since, nil
 }
 
 // ValidateKey checks the client's key: 1 to 128 printable ASCII characters.
@@ -65,6 +157,13 @@ func runOp[T any](ctx context.Context, l *Ledger, key Key, op string, input any,
 	err = l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
 		var zero T
 		res, replayed = zero, false
+		if l.probesLegacy(key) {
+			found, err := l.legacyLookup(ctx, tx, key, hash, &res)
+			if found || err != nil {
+				replayed = found
+				return err
+			}
+		}
 		tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ($1, $2, $3, '')
 			ON CONFLICT (scope, key) DO NOTHING`, key.Scope, key.Key, hash)
 		if err != nil {

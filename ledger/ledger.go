@@ -8,9 +8,12 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
@@ -61,7 +64,10 @@ type Ledger struct {
 	// New and never changed: index kinds (family 'index') are rows, so a
 	// migration adds a kind and the next process start knows it.
 	assets map[Asset]int32
-	feed   feedSignal // wakes long-polling feed readers after a relay run
+	// legacyKeysBefore is when the idempotency scheme of whole-principal
+	// scopes began, if keys stored before it exist (idempotency.go).
+	legacyKeysBefore time.Time
+	feed             feedSignal // wakes long-polling feed readers after a relay run
 }
 
 // Connect opens a pool with the decimal type registered and a statement
@@ -106,6 +112,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 	}
 	l := &Ledger{pool: pool, cockroach: crdb, opts: opts}
 	if l.assets, err = loadAssets(ctx, pool); err != nil {
+		return nil, err
+	}
+	if l.legacyKeysBefore, err = loadLegacyKeysBefore(ctx, pool); err != nil {
 		return nil, err
 	}
 	// Events moved from the use cases' old trail tables are chained
@@ -194,9 +203,13 @@ var errRetry = errors.New("ledger: retry transaction")
 // whole-transaction restart (ROLLBACK, new BEGIN) is a correct retry of
 // 40001 on CockroachDB too, and gives one bound, one backoff and one
 // reading of COMMIT on both engines.
+//
+// An availability error it returns states the outcome (WriteOutcome):
+// unavailable is not_committed (the transaction rolled back or never
+// began), commit_outcome_unknown is unknown.
 func (l *Ledger) inTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
 	_, err := retryLoop(ctx, l.opts.RetriesMax, l.retryWait, func() error { return l.attempt(ctx, iso, fn) })
-	return err
+	return withOutcome(err)
 }
 
 // retryLoop calls try until it succeeds, fails with an error retryable
@@ -332,14 +345,87 @@ func translate(err error) error {
 		case "transactions_reversed_once":
 			return &Error{Code: CodeAlreadyReversed, Msg: "the transaction was already reversed", cause: err}
 		}
-		switch pgErr.Code {
-		case "57014":
+		switch {
+		case pgErr.Code == "57014":
 			return &Error{Code: CodeUnavailable, Msg: "statement timed out", cause: err}
-		case "40001", "40P01":
+		case pgErr.Code == "55P03":
+			return &Error{Code: CodeUnavailable, Msg: "lock wait timed out", cause: err}
+		case pgErr.Code == "40001", pgErr.Code == "40P01":
 			return &Error{Code: CodeUnavailable, Msg: "contention; retry later", cause: err}
-		case "53300", "57P01", "57P03":
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			strings.HasPrefix(pgErr.Code, "53"),  // insufficient resources: too many connections, out of memory, disk full
+			strings.HasPrefix(pgErr.Code, "57P"), // the server is shutting down, crashed or not yet accepting connections
+			pgErr.Code == "58030":                // I/O error on the server
 			return &Error{Code: CodeUnavailable, Msg: "database unavailable", cause: err}
 		}
+		return err
+	}
+	if connectionLost(err) {
+		return &Error{Code: CodeUnavailable, Msg: "database unreachable", cause: err}
 	}
 	return err
+}
+
+// connectionLost reports whether err says the database could not be
+// reached or the connection broke: the dial failed, the socket closed or
+// timed out, the pool is closed. These are the outage's errors, which a
+// client answers by retrying later, not programming errors.
+func connectionLost(err error) bool {
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connErr), errors.As(err, &netErr), pgconn.Timeout(err), pgconn.SafeToRetry(err):
+		return true
+	case errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	// pgxpool's "closed pool" (puddle.ErrClosedPool) is not exported by
+	// pgx; its text is stable.
+	return strings.Contains(err.Error(), "closed pool")
+}
+
+// Outcome of a failed write, for the client: OutcomeNotCommitted means the
+// database transaction did not commit (nothing changed; sending the same
+// request again is safe with any key), OutcomeUnknown that it may have
+// (replay with the same idempotency key to learn which).
+const (
+	OutcomeNotCommitted = "not_committed"
+	OutcomeUnknown      = "unknown"
+)
+
+// withOutcome marks an unavailable error of a write with its outcome, in a
+// copy (errors may be shared).
+func withOutcome(err error) error {
+	e, ok := AsError(err)
+	if !ok {
+		return err
+	}
+	outcome := ""
+	switch e.Code {
+	case CodeUnavailable:
+		outcome = OutcomeNotCommitted
+	case CodeCommitUnknown:
+		outcome = OutcomeUnknown
+	default:
+		return err
+	}
+	if e.Detail["outcome"] != "" {
+		return err
+	}
+	c := *e
+	c.Detail = map[string]string{"outcome": outcome}
+	for k, v := range e.Detail {
+		c.Detail[k] = v
+	}
+	return &c
+}
+
+// WriteOutcome is the outcome a failed write's error states: not_committed,
+// unknown, or "" when it is not an availability error.
+func WriteOutcome(err error) string {
+	if e, ok := AsError(err); ok {
+		return e.Detail["outcome"]
+	}
+	return ""
 }

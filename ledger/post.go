@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,10 +27,46 @@ type Actor struct {
 	Role string
 	Org  string
 	City string
+	// Iss is the token's issuer when that is not this service itself (an
+	// external identity provider); "" for the service's own tokens.
+	Iss string
 }
 
-// ID is the actor as recorded in the journal and as idempotency scope.
-func (a Actor) ID() string { return a.Role + ":" + a.Sub }
+// ID is the whole principal: role and subject, then the organisation, the
+// city and a foreign issuer when the actor carries them, e.g.
+// "operator:ops-1@org:metro-jinan". It is the actor recorded in the
+// journal and the trail, the idempotency scope and the rate-limit bucket,
+// so two users of different organisations (or identity providers) that
+// happen to share a subject are never one principal. Subjects, org and
+// city codes are identifiers (no ':' or '@'); the issuer is escaped.
+// An actor with none of org, city and issuer keeps the form "role:sub"
+// that every actor had before, so its stored keys still replay.
+func (a Actor) ID() string {
+	id := a.legacyID()
+	if a.Org != "" {
+		id += "@org:" + a.Org
+	}
+	if a.City != "" {
+		id += "@city:" + a.City
+	}
+	if a.Iss != "" {
+		id += "@iss:" + url.QueryEscape(a.Iss)
+	}
+	return id
+}
+
+// legacyID is the principal as it was recorded before ID covered the
+// whole principal: role and subject only.
+func (a Actor) legacyID() string { return a.Role + ":" + a.Sub }
+
+// Recorded reports whether a recorded actor (a proposer, a decider) is
+// this actor: its ID, or, for records written before ID covered the whole
+// principal, its role and subject. The second form is ambiguous across
+// organisations, so a check that two people differ (maker-checker) treats
+// it as the same person: it refuses rather than lets one person act twice.
+func (a Actor) Recorded(recorded string) bool {
+	return recorded == a.ID() || recorded == a.legacyID()
+}
 
 // SystemActor records changes made by background jobs.
 var SystemActor = Actor{Sub: "system", Role: "system"}
@@ -48,7 +85,7 @@ func (l *Ledger) Post(ctx context.Context, actor Actor, key string, in TxInput) 
 	if err := ValidateKey(key); err != nil {
 		return nil, false, err
 	}
-	it := &postItem{scope: actor.ID(), key: key, hash: requestHash("transaction.post", in), in: in}
+	it := &postItem{Key: KeyOf(actor, key), hash: requestHash("transaction.post", in), in: in}
 	if err := l.submit(ctx, it); err != nil {
 		return nil, false, err
 	}
@@ -66,7 +103,7 @@ func (l *Ledger) PostBatchAtomic(ctx context.Context, actor Actor, key string, i
 	if len(items) == 0 || len(items) > TransactionsPerBatchMax {
 		return nil, false, Errf(CodeLimitExceeded, "a batch has 1 to %d items", TransactionsPerBatchMax).At("items")
 	}
-	return runOp(ctx, l, Key{actor.ID(), key}, "transaction.batch.atomic", items, func(tx pgx.Tx) ([]*Transaction, error) {
+	return runOp(ctx, l, KeyOf(actor, key), "transaction.batch.atomic", items, func(tx pgx.Tx) ([]*Transaction, error) {
 		txs := make([]*Transaction, len(items))
 		for i, in := range items {
 			t, err := NewTransaction(in, actor.ID(), l.now())
@@ -104,8 +141,9 @@ func itemErr(i int, err error) error {
 }
 
 // PostBatch writes independent transactions in one database transaction,
-// each under its own key (key + "/" + index) with its own result: a bad
-// item does not stop the others, and replaying the batch replays each item.
+// each under its own key (batchItemKey: key and index, in a namespace no
+// single write's key can enter) with its own result: a bad item does not
+// stop the others, and replaying the batch replays each item.
 func (l *Ledger) PostBatch(ctx context.Context, actor Actor, key string, items []TxInput) ([]BatchResult, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
@@ -115,7 +153,9 @@ func (l *Ledger) PostBatch(ctx context.Context, actor Actor, key string, items [
 	}
 	its := make([]*postItem, len(items))
 	for i, in := range items {
-		its[i] = &postItem{scope: actor.ID(), key: key + "/" + strconv.Itoa(i), hash: requestHash("transaction.post", in), in: in}
+		k := KeyOf(actor, batchItemKey(key, i))
+		k.legacyScope, k.legacyKey = actor.legacyID(), batchItemLegacyKey(key, i)
+		its[i] = &postItem{Key: k, hash: requestHash("transaction.post", in), in: in}
 	}
 	if err := l.postItems(ctx, its); err != nil {
 		return nil, err
@@ -136,13 +176,13 @@ func (l *Ledger) PostBatch(ctx context.Context, actor Actor, key string, items [
 
 // postItem is one keyed transaction request and, after postItems, its outcome.
 type postItem struct {
-	scope, key string
-	hash       []byte
-	in         TxInput
-	tx         *Transaction
-	replayed   bool
-	err        error
-	storedID   storedTx
+	Key      // scope and key (and where the key was stored before)
+	hash     []byte
+	in       TxInput
+	tx       *Transaction
+	replayed bool
+	err      error
+	storedID storedTx
 }
 
 // storedTx is what an idempotency key of a posted transaction stores: its
@@ -161,21 +201,26 @@ type storedTx struct {
 // The keys of those that applied are stored in the same transaction.
 func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 	return l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		scopes, keys := make([]string, len(items)), make([]string, len(items))
+		// The lookup pairs: every item's key, then (legacy=true) where a key
+		// may have been stored before the current scheme (idempotency.go).
+		scopes, keys, legacy := make([]string, 0, len(items)), make([]string, 0, len(items)), make([]bool, 0, len(items))
 		var txs []*Transaction
 		var fresh []*postItem
 		first := map[[2]string]*postItem{}
 		var followers [][2]*postItem // {follower, leader}
-		for i, it := range items {
+		for _, it := range items {
 			it.tx, it.replayed, it.err, it.storedID = nil, false, nil, storedTx{}
-			scopes[i], keys[i] = it.scope, it.key
-			id := [2]string{it.scope, it.key}
+			scopes, keys, legacy = append(scopes, it.Scope), append(keys, it.Key.Key), append(legacy, false)
+			if l.probesLegacy(it.Key) {
+				scopes, keys, legacy = append(scopes, it.legacyScope), append(keys, it.legacyKey), append(legacy, true)
+			}
+			id := [2]string{it.Scope, it.Key.Key}
 			if lead, ok := first[id]; ok {
 				followers = append(followers, [2]*postItem{it, lead})
 				continue
 			}
 			first[id] = it
-			t, err := NewTransaction(it.in, it.scope, l.now())
+			t, err := NewTransaction(it.in, it.Scope, l.now())
 			if err == nil {
 				err = refuseManaged(t)
 			}
@@ -189,39 +234,40 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 			// The key lookup rides in the lock pipeline: one round trip.
 			pre: func(b *pgx.Batch) {
 				b.Queue(`
-					SELECT k.scope, k.key, k.request_hash, k.response FROM idempotency_keys k
-					JOIN unnest($1::TEXT[], $2::TEXT[]) AS v(scope, key) ON k.scope = v.scope AND k.key = v.key`, scopes, keys)
+					SELECT k.scope, k.key, k.request_hash, k.response, v.legacy FROM idempotency_keys k
+					JOIN unnest($1::TEXT[], $2::TEXT[], $3::BOOL[]) AS v(scope, key, legacy) ON k.scope = v.scope AND k.key = v.key
+					WHERE NOT v.legacy OR k.created_at < $4`, scopes, keys, legacy, l.legacyKeysBefore)
 			},
 			read: func(br pgx.BatchResults, errs []error) error {
 				rows, err := br.Query()
 				if err != nil {
 					return err
 				}
-				stored := map[[2]string]storedKey{}
+				stored := map[storedAt]storedKey{}
 				for rows.Next() {
-					var sc, k, resp string
+					var at storedAt
+					var resp string
 					var h []byte
-					if err := rows.Scan(&sc, &k, &h, &resp); err != nil {
+					if err := rows.Scan(&at.scope, &at.key, &h, &resp, &at.legacy); err != nil {
 						rows.Close()
 						return err
 					}
-					stored[[2]string{sc, k}] = storedKey{hash: h, response: resp}
+					stored[at] = storedKey{hash: h, response: resp}
 				}
 				if err := rows.Err(); err != nil {
 					return err
 				}
 				for j, it := range fresh {
-					s, ok := stored[[2]string{it.scope, it.key}]
-					if !ok {
-						continue
+					if ok, err := it.answerStored(stored); ok {
+						errs[j], it.err = errStored, err
 					}
-					errs[j] = errStored
-					it.err = s.decode(it.hash, it.key, &it.storedID)
 				}
 				// Items that failed validation may still have a stored key.
 				for _, it := range items {
-					if s, ok := stored[[2]string{it.scope, it.key}]; ok && it.tx == nil && first[[2]string{it.scope, it.key}] == it {
-						it.err = s.decode(it.hash, it.key, &it.storedID)
+					if it.tx == nil && first[[2]string{it.Scope, it.Key.Key}] == it {
+						if ok, err := it.answerStored(stored); ok {
+							it.err = err
+						}
 					}
 				}
 				return nil
@@ -241,7 +287,7 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 						return err
 					}
 					it := fresh[j]
-					kScope, kKeys, kResp, kHash = append(kScope, it.scope), append(kKeys, it.key), append(kResp, body), append(kHash, it.hash)
+					kScope, kKeys, kResp, kHash = append(kScope, it.Scope), append(kKeys, it.Key.Key), append(kResp, body), append(kHash, it.hash)
 				}
 				if len(kKeys) == 0 {
 					return nil
@@ -287,7 +333,7 @@ func (l *Ledger) postItems(ctx context.Context, items []*postItem) error {
 			it, lead := f[0], f[1]
 			switch {
 			case string(it.hash) != string(lead.hash):
-				it.err = Errf(CodeIdempotencyConflict, "Idempotency-Key %q was already used with a different request", it.key)
+				it.err = Errf(CodeIdempotencyConflict, "Idempotency-Key %q was already used with a different request", it.Key.Key)
 			case lead.err != nil:
 				it.err = lead.err
 			default:
@@ -306,6 +352,34 @@ func refuseManaged(t *Transaction) error {
 		}
 	}
 	return nil
+}
+
+// storedAt is where postItems found a stored key: the pair, and whether
+// it was looked up as a key stored before the current scheme.
+type storedAt struct {
+	scope, key string
+	legacy     bool
+}
+
+// answerStored answers an item from the store when its key is there (ok):
+// its stored result (err nil, storedID set) or the conflict. A key found
+// only where it was stored before the current scheme is answered as
+// legacyLookup answers it.
+func (it *postItem) answerStored(stored map[storedAt]storedKey) (ok bool, err error) {
+	if s, ok := stored[storedAt{it.Scope, it.Key.Key, false}]; ok {
+		return true, s.decode(it.hash, it.Key.Key, &it.storedID)
+	}
+	if it.legacyKey == "" {
+		return false, nil
+	}
+	s, ok := stored[storedAt{it.legacyScope, it.legacyKey, true}]
+	if !ok {
+		return false, nil
+	}
+	if it.legacyScope != it.Scope {
+		return true, errLegacyScope(it.Key.Key)
+	}
+	return true, s.decode(it.hash, it.Key.Key, &it.storedID)
 }
 
 // errStored marks an item answered from the idempotency store.
@@ -327,7 +401,7 @@ func (l *Ledger) resolve(ctx context.Context, actor Actor, key string, id uuid.U
 	if post {
 		op = "transaction.post_pending"
 	}
-	return runOp(ctx, l, Key{actor.ID(), key}, op, id, func(tx pgx.Tx) (*Transaction, error) {
+	return runOp(ctx, l, KeyOf(actor, key), op, id, func(tx pgx.Tx) (*Transaction, error) {
 		p, err := loadTransaction(ctx, tx, id)
 		if err != nil {
 			return nil, err
@@ -389,7 +463,7 @@ func (l *Ledger) Reverse(ctx context.Context, actor Actor, key string, id uuid.U
 		ID       uuid.UUID
 		Metadata map[string]string
 	}
-	return runOp(ctx, l, Key{actor.ID(), key}, "transaction.reverse", input{id, metadata}, func(tx pgx.Tx) (*Transaction, error) {
+	return runOp(ctx, l, KeyOf(actor, key), "transaction.reverse", input{id, metadata}, func(tx pgx.Tx) (*Transaction, error) {
 		if err := validMetadata(metadata); err != nil {
 			return nil, err
 		}

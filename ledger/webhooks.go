@@ -114,7 +114,7 @@ func (l *Ledger) CreateWebhook(ctx context.Context, a Actor, key string, in Webh
 	if in.Types == nil {
 		in.Types = []string{}
 	}
-	return runOp(ctx, l, Key{a.ID(), key}, "webhook.create", in, func(tx pgx.Tx) (Webhook, error) {
+	return runOp(ctx, l, KeyOf(a, key), "webhook.create", in, func(tx pgx.Tx) (Webhook, error) {
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM feed_webhooks WHERE owner_role = $1 AND owner_org = $2 AND owner_city = $3 AND status <> 'deleted'`,
 			a.Role, a.Org, a.City).Scan(&n); err != nil {
@@ -213,7 +213,7 @@ func (l *Ledger) RotateWebhookSecret(ctx context.Context, a Actor, key string, i
 	if err := canOwnWebhooks(a); err != nil {
 		return Webhook{}, false, err
 	}
-	return runOp(ctx, l, Key{a.ID(), key}, "webhook.rotate", id, func(tx pgx.Tx) (Webhook, error) {
+	return runOp(ctx, l, KeyOf(a, key), "webhook.rotate", id, func(tx pgx.Tx) (Webhook, error) {
 		w, err := webhookFor(ctx, tx, a, id)
 		if err != nil {
 			return Webhook{}, err
@@ -232,7 +232,7 @@ func (l *Ledger) EnableWebhook(ctx context.Context, a Actor, key string, id uuid
 	if err := canOwnWebhooks(a); err != nil {
 		return Webhook{}, false, err
 	}
-	return runOp(ctx, l, Key{a.ID(), key}, "webhook.enable", id, func(tx pgx.Tx) (Webhook, error) {
+	return runOp(ctx, l, KeyOf(a, key), "webhook.enable", id, func(tx pgx.Tx) (Webhook, error) {
 		w, err := webhookFor(ctx, tx, a, id)
 		if err != nil {
 			return Webhook{}, err
@@ -451,7 +451,7 @@ func (l *Ledger) Redeliver(ctx context.Context, a Actor, key string, webhook, de
 		return Delivery{}, false, err
 	}
 	type input struct{ Webhook, Delivery uuid.UUID }
-	return runOp(ctx, l, Key{a.ID(), key}, "webhook.redeliver", input{webhook, delivery}, func(tx pgx.Tx) (Delivery, error) {
+	return runOp(ctx, l, KeyOf(a, key), "webhook.redeliver", input{webhook, delivery}, func(tx pgx.Tx) (Delivery, error) {
 		if _, err := webhookFor(ctx, tx, a, webhook); err != nil {
 			return Delivery{}, err
 		}

@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only with -pprof-addr on loopback
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,7 +37,9 @@ commands:
   migrate   apply database migrations
   seed      load demo data and print a token per role with example calls
   token     mint a development token: token --role R --sub S [--org O] [--city C]
-  verify    recompute balances and hash chains; non-zero exit on any mismatch
+  verify    recompute balances and hash chains; non-zero exit on any mismatch. By default
+            only what was written since the last clean verification; -full reads the
+            whole journal in chunks (-resume continues an interrupted one)
   job       run one background job once: job NAME (job -list lists them)
   checkpoint  take a signed checkpoint now; checkpoint export prints all as JSON
             lines, checkpoint verify checks them against the journal
@@ -50,7 +54,10 @@ environment (flags override):
   CARBONLEDGER_ISSUER, CARBONLEDGER_AUDIENCE      token issuer and audience
   CARBONLEDGER_EXTERNAL_JWKS_URL, CARBONLEDGER_EXTERNAL_ISSUER,
   CARBONLEDGER_EXTERNAL_AUDIENCE                  trust an external identity provider
-  CARBONLEDGER_RATE_LIMIT        requests per second per principal (default 2000)
+  CARBONLEDGER_RATE_LIMIT        requests per second per principal, burst twice that (default 2000)
+  CARBONLEDGER_PUBLIC_RATE_LIMIT requests per second per client address without a token (default 100)
+  CARBONLEDGER_TRUSTED_PROXIES   comma-separated proxy addresses or CIDRs whose X-Forwarded-For
+                                 names the client (default none)
   CARBONLEDGER_CHECKPOINT_INTERVAL  how often serve takes a signed checkpoint (default 10m)
   CARBONLEDGER_LOG_LEVEL         debug, info, warn, error (default info)
 `
@@ -93,6 +100,28 @@ type config struct {
 	extJWKS, extIssuer, extAud string
 	rateLimit                  float64
 	logLevel                   string
+}
+
+// parsePrefixes reads a comma-separated list of addresses (one host each)
+// and CIDR prefixes.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 func env(k, def string) string {
@@ -158,11 +187,20 @@ func cmdServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	c := commonFlags(fs)
 	fs.Float64Var(&c.rateLimit, "rate-limit", 0, "requests per second per principal (default from CARBONLEDGER_RATE_LIMIT or 2000)")
+	publicRate := fs.Float64("public-rate-limit", 0, "requests per second per client address without a token (default from CARBONLEDGER_PUBLIC_RATE_LIMIT or 100)")
+	proxies := fs.String("trusted-proxies", env("CARBONLEDGER_TRUSTED_PROXIES", ""), "comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client")
 	noJobs := fs.Bool("no-jobs", false, "do not run background jobs in this replica")
 	pprofAddr := fs.String("pprof-addr", env("CARBONLEDGER_PPROF_ADDR", ""), "serve net/http/pprof on this loopback address (profiling)")
 	_ = fs.Parse(args)
 	if c.rateLimit == 0 {
 		fmt.Sscan(env("CARBONLEDGER_RATE_LIMIT", "0"), &c.rateLimit)
+	}
+	if *publicRate == 0 {
+		fmt.Sscan(env("CARBONLEDGER_PUBLIC_RATE_LIMIT", "0"), publicRate)
+	}
+	trusted, err := parsePrefixes(*proxies)
+	if err != nil {
+		return fmt.Errorf("trusted proxies: %w", err)
 	}
 	log := c.logger()
 	l, closePool, err := c.ledger(ctx)
@@ -189,7 +227,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		hooks = api.WebhookPolicy{AllowHTTP: true, AllowLoopback: true, AllowPrivate: true}
 	}
 	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience,
-		External: ext, RatePerSecond: c.rateLimit, UseCases: useCases(), Webhooks: hooks})
+		External: ext, RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases(), Webhooks: hooks})
 	if err != nil {
 		return err
 	}
@@ -298,7 +336,19 @@ func runVerify(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ExitOnError)
 	c := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
+	full := fs.Bool("full", false, "read the whole journal (in chunks), not only what was written since the last clean verification")
+	resume := fs.Bool("resume", false, "with -full: continue the newest unfinished full verification where it stopped")
+	chunk := fs.Int("chunk", ledger.VerifyChunkRowsDefault, "rows per statement and snapshot")
+	noRecord := fs.Bool("no-record", false, "write nothing (a read-only standby): no progress to resume, no new starting point")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	_ = fs.Parse(args)
+	opts := ledger.VerifyOptions{Mode: ledger.VerifyIncremental, ChunkRows: *chunk, Resume: *resume, NoRecord: *noRecord}
+	if *full || *resume {
+		opts.Mode = ledger.VerifyFull
+	}
+	if !*quiet {
+		opts.Progress = verifyProgress(os.Stderr)
+	}
 	key, err := c.signingKey(nil)
 	if err != nil {
 		return err
@@ -313,11 +363,29 @@ func runVerify(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	defer l.Close()
-	rep, err := l.VerifyAll(ctx, useCases())
+	rep, err := l.VerifyAllWith(ctx, useCases(), opts)
 	if err != nil {
 		return err
 	}
 	return printVerify(w, rep, *asJSON)
+}
+
+// verifyProgress prints a line at most every two seconds while the
+// journal is read, with the rate, so a long full run shows it is moving.
+func verifyProgress(w io.Writer) func(ledger.VerifyProgress) {
+	var last time.Time
+	return func(p ledger.VerifyProgress) {
+		if time.Since(last) < 2*time.Second && p.Stage != "done" {
+			return
+		}
+		last = time.Now()
+		rate := 0.0
+		if s := p.Elapsed.Seconds(); s > 0 {
+			rate = float64(p.Postings) / s
+		}
+		fmt.Fprintf(w, "verify %s run %s: stage %s, %d transactions, %d postings, %d accounts, %d problems, %s (%.0f postings/s)\n",
+			p.Mode, p.Run, p.Stage, p.Transactions, p.Postings, p.Accounts, p.Problems, p.Elapsed.Round(time.Millisecond), rate)
+	}
 }
 
 func printVerify(w io.Writer, rep *ledger.VerifyReport, asJSON bool) error {
@@ -330,6 +398,9 @@ func printVerify(w io.Writer, rep *ledger.VerifyReport, asJSON bool) error {
 	} else {
 		fmt.Fprintf(w, "transactions %d, postings %d, chains %d, problems %d, root %s (%s)\n",
 			rep.Transactions, rep.Postings, rep.Chains, rep.ProblemsTotal, rep.Root, rep.Duration)
+		if rep.Mode == ledger.VerifyIncremental {
+			fmt.Fprintf(w, "incremental: the journal since %s\n", rep.Since)
+		}
 		for _, p := range rep.Problems {
 			if p.Table != "" { // a use case's row, or the trail's
 				fmt.Fprintf(w, "PROBLEM %s use_case=%s table=%s row=%s: %s\n", p.Kind, p.UseCase, p.Table, p.Row, p.Detail)

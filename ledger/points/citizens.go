@@ -40,7 +40,7 @@ func RegisterCitizen(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, 
 		return Citizen{}, false, ledger.Errf(ledger.CodeInvalidRequest, "citizen id must be an identifier of at most 64 characters").At("id")
 	}
 	type input struct{ ID string }
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.citizen.register", input{id}, func(w *ledger.Writer) (Citizen, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.citizen.register", input{id}, func(w *ledger.Writer) (Citizen, error) {
 		if err := ensureCitizens(w, actor, []string{id}); err != nil {
 			return Citizen{}, err
 		}
@@ -152,7 +152,7 @@ func Entrust(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 	if err != nil {
 		return Entrustment{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.entrust", in, func(w *ledger.Writer) (Entrustment, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.entrust", in, func(w *ledger.Writer) (Entrustment, error) {
 		op, err := getOperator(w.Ctx(), w.Tx(), in.Operator)
 		if err != nil {
 			return Entrustment{}, err
@@ -181,7 +181,7 @@ func Withdraw(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key str
 	if err != nil {
 		return Entrustment{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.withdraw", in, func(w *ledger.Writer) (Entrustment, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.withdraw", in, func(w *ledger.Writer) (Entrustment, error) {
 		e, err := scanEntrustment(w.Tx().QueryRow(w.Ctx(), `
 			UPDATE points_entrustments SET active = false, withdrawn_at = $3
 			WHERE citizen_id = $1 AND operator_id = $2 AND active

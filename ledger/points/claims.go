@@ -33,7 +33,7 @@ func Claim(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 		return ClaimResult{}, false, err
 	}
 	type input struct{ Citizen string }
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.claim", input{citizen}, func(w *ledger.Writer) (ClaimResult, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.claim", input{citizen}, func(w *ledger.Writer) (ClaimResult, error) {
 		return claim(w, actor, citizen)
 	})
 }

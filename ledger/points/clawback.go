@@ -77,7 +77,7 @@ func ClawBack(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key str
 	if err != nil {
 		return Clawback{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.clawback", in, func(w *ledger.Writer) (Clawback, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.clawback", in, func(w *ledger.Writer) (Clawback, error) {
 		return clawBack(w, actor, v)
 	})
 }

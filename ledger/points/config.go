@@ -140,7 +140,7 @@ func CreateMethodology(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Methodology{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.methodology.create", in, func(w *ledger.Writer) (Methodology, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.methodology.create", in, func(w *ledger.Writer) (Methodology, error) {
 		m, err := in.Validate(w.Now())
 		if err != nil {
 			return m, err
@@ -224,7 +224,7 @@ func CreateProgrammeRules(ctx context.Context, l *ledger.Ledger, actor ledger.Ac
 	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return ProgrammeRules{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.rules.create", in, func(w *ledger.Writer) (ProgrammeRules, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.rules.create", in, func(w *ledger.Writer) (ProgrammeRules, error) {
 		r, err := in.Validate(w.Now())
 		if err != nil {
 			return r, err
@@ -347,7 +347,7 @@ func RegisterOperator(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return Operator{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.operator.register", in, func(w *ledger.Writer) (Operator, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.operator.register", in, func(w *ledger.Writer) (Operator, error) {
 		v, err := in.validate()
 		if err != nil {
 			return Operator{}, err
@@ -420,7 +420,7 @@ func CreateDonationPool(ctx context.Context, l *ledger.Ledger, actor ledger.Acto
 	if err := actor.Require(ledger.RoleProvince); err != nil {
 		return DonationPool{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.pool.create", in, func(w *ledger.Writer) (DonationPool, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.pool.create", in, func(w *ledger.Writer) (DonationPool, error) {
 		return insertPool(w, actor, in, false)
 	})
 }
@@ -506,7 +506,7 @@ func CreateReward(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key
 	if actor.Is(ledger.RoleEnterprise) {
 		merchant = actor.Org
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.reward.create", in, func(w *ledger.Writer) (Reward, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.reward.create", in, func(w *ledger.Writer) (Reward, error) {
 		return insertReward(w, actor, merchant, in, false)
 	})
 }

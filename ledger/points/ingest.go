@@ -102,7 +102,7 @@ func Ingest(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key strin
 	if n := len(in.Records); n == 0 || n > RecordsPerBatchMax {
 		return IngestResult{}, false, ledger.Errf(ledger.CodeLimitExceeded, "a batch has 1 to %d records, got %d", RecordsPerBatchMax, n).At("records")
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.ingest", in, func(w *ledger.Writer) (IngestResult, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.ingest", in, func(w *ledger.Writer) (IngestResult, error) {
 		return ingest(w, actor, op, in.Records)
 	})
 }

@@ -39,7 +39,7 @@ func Redeem(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key strin
 	if err != nil {
 		return Redemption{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.redeem", in, func(w *ledger.Writer) (Redemption, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.redeem", in, func(w *ledger.Writer) (Redemption, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		r := Redemption{ID: ledger.NewID(), Citizen: citizen, Reward: in.Reward, CreatedAt: w.Now()}
 		if _, err := lockCitizen(w, citizen); err != nil {
@@ -111,7 +111,7 @@ func Donate(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key strin
 	if !ok {
 		return Donation{}, false, ledger.Errf(ledger.CodeInvalidAmount, "points must be a whole number from 1 to %d", DonationPointsMax).At("points")
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "points.donate", in, func(w *ledger.Writer) (Donation, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "points.donate", in, func(w *ledger.Writer) (Donation, error) {
 		d := Donation{ID: ledger.NewID(), Citizen: citizen, Pool: in.Pool, Points: pts, CreatedAt: w.Now()}
 		if _, err := lockCitizen(w, citizen); err != nil {
 			return d, err

@@ -290,7 +290,7 @@ func Consume(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 	if err := checkText(in.Reason, "reason", true, ReasonBytesMax); err != nil {
 		return ApplicationDetail{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.allocation.consume", idInput[ConsumeInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.allocation.consume", idInput[ConsumeInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
 		app, al, err := lockAllocation(w, id)
 		if err != nil {
 			return ApplicationDetail{}, err
@@ -359,7 +359,7 @@ func Recover(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key stri
 	if err := checkText(in.Reason, "reason", true, ReasonBytesMax); err != nil {
 		return ApplicationDetail{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.allocation.recover", idInput[RecoverInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.allocation.recover", idInput[RecoverInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
 		app, al, err := lockAllocation(w, id)
 		if err != nil {
 			return ApplicationDetail{}, err
@@ -470,7 +470,7 @@ func TransferReserves(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	if err != nil {
 		return Transfer{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.transfer", in, func(w *ledger.Writer) (Transfer, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.transfer", in, func(w *ledger.Writer) (Transfer, error) {
 		return transfer(w, actor, kind, in, tonnes, nil)
 	})
 }

@@ -123,7 +123,7 @@ func Apply(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key string
 	if err != nil {
 		return ApplicationDetail{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.application.submit", in, func(w *ledger.Writer) (ApplicationDetail, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.application.submit", in, func(w *ledger.Writer) (ApplicationDetail, error) {
 		coef, err := configAt(w, ConfigCoefficient, in.Sector)
 		if err != nil {
 			return ApplicationDetail{}, withField(err, "sector")
@@ -249,7 +249,7 @@ func ReviewApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 	if err := in.validate(); err != nil {
 		return ApplicationDetail{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.application.review", idInput[DecisionInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.application.review", idInput[DecisionInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		a, err := loadApplication(ctx, tx, id, true)
 		if err != nil {
@@ -360,7 +360,7 @@ func DecideApplication(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 	if err != nil {
 		return ApplicationDetail{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.application.decide", idInput[DecideInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.application.decide", idInput[DecideInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		a, err := loadApplication(ctx, tx, id, true)
 		if err != nil {
@@ -444,7 +444,7 @@ func RecordGovernmentApproval(ctx context.Context, l *ledger.Ledger, actor ledge
 	if err := in.validate(); err != nil {
 		return ApplicationDetail{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.application.government", idInput[GovernmentInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.application.government", idInput[GovernmentInput]{id, in}, func(w *ledger.Writer) (ApplicationDetail, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		a, err := loadApplication(ctx, tx, id, true)
 		if err != nil {

@@ -53,7 +53,7 @@ func ApplyBundle(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key 
 	if err != nil {
 		return Bundle{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.bundle.submit", in, func(w *ledger.Writer) (Bundle, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.bundle.submit", in, func(w *ledger.Writer) (Bundle, error) {
 		if err := claimProject(w, actor, in.Project, in.City, in.Sector); err != nil {
 			return Bundle{}, err
 		}
@@ -189,7 +189,7 @@ func ReviewBundle(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key
 	if err := in.validate(); err != nil {
 		return Bundle{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.bundle.review", idInput[DecisionInput]{bundle, in}, func(w *ledger.Writer) (Bundle, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.bundle.review", idInput[DecisionInput]{bundle, in}, func(w *ledger.Writer) (Bundle, error) {
 		apps, err := lockBundle(w, bundle)
 		if err != nil {
 			return Bundle{}, err
@@ -244,7 +244,7 @@ func DecideBundle(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key
 		}
 		draws[kind] = d
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.bundle.decide", idInput[DecideBundleInput]{bundle, in}, func(w *ledger.Writer) (Bundle, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.bundle.decide", idInput[DecideBundleInput]{bundle, in}, func(w *ledger.Writer) (Bundle, error) {
 		apps, err := lockBundle(w, bundle)
 		if err != nil {
 			return Bundle{}, err
@@ -361,7 +361,7 @@ func RecordBundleGovernmentApproval(ctx context.Context, l *ledger.Ledger, actor
 	if err := in.validate(); err != nil {
 		return Bundle{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.bundle.government", idInput[GovernmentInput]{bundle, in}, func(w *ledger.Writer) (Bundle, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.bundle.government", idInput[GovernmentInput]{bundle, in}, func(w *ledger.Writer) (Bundle, error) {
 		apps, err := lockBundle(w, bundle)
 		if err != nil {
 			return Bundle{}, err

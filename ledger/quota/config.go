@@ -124,7 +124,7 @@ func PublishConfig(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 	if err != nil {
 		return ConfigVersion{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.config.publish", in, func(w *ledger.Writer) (ConfigVersion, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.config.publish", in, func(w *ledger.Writer) (ConfigVersion, error) {
 		if from.Before(w.Now()) {
 			return ConfigVersion{}, ledger.Errf(ledger.CodeInvalidRequest, "a version cannot start in the past: decisions already taken used the version then in force").At("valid_from")
 		}

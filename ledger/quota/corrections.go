@@ -101,7 +101,7 @@ func ProposeCorrection(ctx context.Context, l *ledger.Ledger, actor ledger.Actor
 	if err := checkText(in.Reason, "reason", true, ReasonBytesMax); err != nil {
 		return Correction{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.correction.propose", in, func(w *ledger.Writer) (Correction, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.correction.propose", in, func(w *ledger.Writer) (Correction, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		s, err := loadSource(ctx, tx, in.SourceID, false)
 		if err != nil {
@@ -135,13 +135,13 @@ func DecideCorrection(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	if err := in.validate(); err != nil {
 		return Correction{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.correction.decide", idInput[DecisionInput]{id, in}, func(w *ledger.Writer) (Correction, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.correction.decide", idInput[DecisionInput]{id, in}, func(w *ledger.Writer) (Correction, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		c, err := loadCorrection(ctx, tx, id, true)
 		if err != nil {
 			return Correction{}, err
 		}
-		if c.ProposedBy == actor.ID() {
+		if actor.Recorded(c.ProposedBy) {
 			return Correction{}, ledger.Errf(CodeMakerChecker, "a correction needs two different province users: %s proposed it and may not decide it", c.ProposedBy)
 		}
 		if c.Status != CorrectionProposed {

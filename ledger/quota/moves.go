@@ -91,7 +91,7 @@ func MoveProject(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key,
 		Project string
 		In      MoveProjectInput
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.project.move", input{project, in}, func(w *ledger.Writer) (ProjectMove, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.project.move", input{project, in}, func(w *ledger.Writer) (ProjectMove, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		var primary, sector string
 		err := tx.QueryRow(ctx, `SELECT city, sector FROM quota_projects WHERE id = $1 FOR UPDATE`, project).Scan(&primary, &sector)

@@ -80,6 +80,10 @@ func ReservesOf(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, index
 	}
 	names := ReserveNames()
 	keys := kindReserveKeys(kind)
+	if actor.Is(ledger.RoleCity) {
+		// A city reads its own reserve only: the total is its own too.
+		names, keys = ownReserve(names, keys, actor.City)
+	}
 	sums, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) (reserveSumsMap, error) { return readReserveSums(r, keys) })
 	if err != nil {
 		return ReservesReport{}, err
@@ -100,6 +104,29 @@ func ReservesOf(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, index
 	}
 	rep.Total = total.row("total", "all reserves", "")
 	return rep, nil
+}
+
+// ownReserve keeps, of the reserve names and their keys, the city's own.
+func ownReserve(names, keys []string, city string) ([]string, []string) {
+	for i, n := range names {
+		if n == city {
+			return names[i : i+1], keys[i : i+1]
+		}
+	}
+	return nil, nil
+}
+
+// cityScope narrows a report's city filter to a city actor's own city:
+// cities read the rows of their own city (its reserve, its sources, its
+// projects); province and auditors read every row.
+func cityScope(actor ledger.Actor, city string) (string, error) {
+	if !actor.Is(ledger.RoleCity) {
+		return city, nil
+	}
+	if city != "" && city != actor.City {
+		return "", ledger.Errf(ledger.CodeForbidden, "city %s reads the rows of its own city only, not %s", actor.City, city).At("city")
+	}
+	return actor.City, nil
 }
 
 type reserveSumsMap map[string]*reserveSums
@@ -265,6 +292,10 @@ func Report(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q ReportQ
 	if err := q.validate(); err != nil {
 		return FlowReport{}, err
 	}
+	var err error
+	if q.City, err = cityScope(actor, q.City); err != nil {
+		return FlowReport{}, err
+	}
 	kind, err := checkKind(l, q.IndexKind, "index_kind")
 	if err != nil {
 		return FlowReport{}, err
@@ -355,6 +386,10 @@ func Lineage(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, q Lineag
 	}
 	rq := ReportQuery{From: q.From, To: q.To, City: q.City, Route: q.Route, Sector: q.Sector}
 	if err := rq.validate(); err != nil {
+		return nil, err
+	}
+	var err error
+	if rq.City, err = cityScope(actor, rq.City); err != nil {
 		return nil, err
 	}
 	kind, err := checkKind(l, q.IndexKind, "index_kind")

@@ -158,7 +158,9 @@ func TestTwoHighScenario(t *testing.T) {
 			t.Fatalf("event without why or when: %+v", e)
 		}
 	}
-	want := "application.submitted/enterprise:n1corp-user application.city_approved/city:taian-1 application.approved/province:p-alice"
+	// The actor is the whole principal: an enterprise's user with its
+	// organisation, a city's user with its city.
+	want := "application.submitted/enterprise:n1corp-user@org:n1corp application.city_approved/city:taian-1@city:3709 application.approved/province:p-alice"
 	if strings.Join(actions, " ") != want {
 		t.Fatalf("trail %v, want %s", actions, want)
 	}

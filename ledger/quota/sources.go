@@ -140,7 +140,7 @@ func ProposeSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, ke
 	if err != nil {
 		return Source{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.source.propose", in, func(w *ledger.Writer) (Source, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.source.propose", in, func(w *ledger.Writer) (Source, error) {
 		if err := checkFormed(formed, w.Now()); err != nil {
 			return Source{}, err
 		}
@@ -202,7 +202,7 @@ func DecideSource(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key
 	if err := in.validate(); err != nil {
 		return Source{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.source.decide", idInput[DecisionInput]{id, in}, func(w *ledger.Writer) (Source, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.source.decide", idInput[DecisionInput]{id, in}, func(w *ledger.Writer) (Source, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		s, err := loadSource(ctx, tx, id, true)
 		if err != nil {
@@ -293,7 +293,7 @@ func Stockpile(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key st
 	if err := checkText(in.Reason, "reason", true, ReasonBytesMax); err != nil {
 		return Stockpiling{}, false, err
 	}
-	return ledger.Run(ctx, l, ledger.Key{Scope: actor.ID(), Key: key}, "quota.stockpile", in, func(w *ledger.Writer) (Stockpiling, error) {
+	return ledger.Run(ctx, l, ledger.KeyOf(actor, key), "quota.stockpile", in, func(w *ledger.Writer) (Stockpiling, error) {
 		ctx, tx := w.Ctx(), w.Tx()
 		s, err := loadSource(ctx, tx, in.SourceID, true)
 		if err != nil {

@@ -34,7 +34,7 @@ const (
 
 // run is ledger.Run with this package's constraint names translated.
 func run[T any](ctx context.Context, l *ledger.Ledger, a ledger.Actor, key, op string, input any, fn func(w *ledger.Writer) (T, error)) (T, bool, error) {
-	res, replayed, err := ledger.Run(ctx, l, ledger.Key{Scope: a.ID(), Key: key}, op, input, fn)
+	res, replayed, err := ledger.Run(ctx, l, ledger.KeyOf(a, key), op, input, fn)
 	return res, replayed, translate(err)
 }
 

@@ -350,6 +350,11 @@ func CancelTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 // GetTrade reads a trade: its seller, its buyer, the province and
 // auditors may.
 func GetTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, id uuid.UUID) (Trade, error) {
+	// The role first: an org claim on a token of another role (a citizen
+	// carrying org=E2) is not the organisation acting.
+	if err := a.Require(TradeReaders...); err != nil {
+		return Trade{}, err
+	}
 	t, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) (tradeRow, error) { return loadTrade(r.Journal, id, l.Now()) })
 	if err != nil {
 		return Trade{}, err
@@ -359,6 +364,11 @@ func GetTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, id uuid.UUI
 	}
 	return t.Trade, nil
 }
+
+// TradeReaders are the roles that read trades: the two sides' holders
+// (enterprises and operators, of their own organisation), the province
+// and auditors.
+var TradeReaders = []string{ledger.RoleEnterprise, ledger.RoleOperator, ledger.RoleProvince, ledger.RoleAuditor}
 
 // recordRanges stores the serial ranges an offer reserved with its trade.
 func recordRanges(j ledger.Journal, trade uuid.UUID, blocks []Block) error {

@@ -111,7 +111,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page accounts by id with their balances (others than province and auditors: their own)
+         * @description page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         */
+        get: operations["get_v1_accounts"];
         put?: never;
         /**
          * open an account of the chart
@@ -192,8 +196,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * recompute balances and hash chains from the journal
-         * @description recompute balances and hash chains from the journal. Roles: province, auditor.
+         * recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
+         * @description recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
          */
         get: operations["get_v1_audit_verify"];
         put?: never;
@@ -211,7 +215,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page behaviour records with each one's result (an operator its own: by record_id or time range)
+         * @description page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+         */
+        get: operations["get_v1_behaviours"];
         put?: never;
         /**
          * report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
@@ -231,7 +239,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page administrative cancellations (a holder those of its own holding; province, auditors: all)
+         * @description page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+         */
+        get: operations["get_v1_cancellations"];
         put?: never;
         /**
          * cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
@@ -251,7 +263,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+         * @description page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+         */
+        get: operations["get_v1_certifications"];
         put?: never;
         /**
          * request certification of a pool period; captures its grams (operator)
@@ -272,8 +288,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * read a certification batch (drafts: its operator, province, auditors)
-         * @description read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         * read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
+         * @description read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
          */
         get: operations["get_v1_certifications_by_id"];
         put?: never;
@@ -971,7 +987,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+         * @description page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+         */
+        get: operations["get_v1_offsets"];
         put?: never;
         /**
          * surrender units against the ETS obligation the province recorded, within its cap (enterprise)
@@ -1002,6 +1022,26 @@ export interface paths {
          * @description register an operator and the behaviour kinds it may report, or change them. Roles: province.
          */
         post: operations["post_v1_operators"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/points/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+         * @description points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+         */
+        get: operations["get_v1_points_stats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1064,6 +1104,26 @@ export interface paths {
          * @description the newest signed checkpoint of the journal (public). Public: no token.
          */
         get: operations["get_v1_public_checkpoints_latest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/quota/allocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+         * @description page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+         */
+        get: operations["get_v1_quota_allocations"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1347,7 +1407,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page corrections of index sources; status=pending is the checker's inbox
+         * @description page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+         */
+        get: operations["get_v1_quota_corrections"];
         put?: never;
         /**
          * propose a correction of a recognised source (maker)
@@ -1531,7 +1595,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+         * @description page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+         */
+        get: operations["get_v1_quota_stockpilings"];
         put?: never;
         /**
          * stockpile a recognised source into the province and city reserves
@@ -1551,7 +1619,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page moves between reserves (a city those from or to its own)
+         * @description page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+         */
+        get: operations["get_v1_quota_transfers"];
         put?: never;
         /**
          * move indices between reserves
@@ -1611,7 +1683,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page every registry policy version, the latest valid_from first (public)
+         * @description page every registry policy version, the latest valid_from first (public). Public: no token.
+         */
+        get: operations["get_v1_registry_policies"];
         put?: never;
         /**
          * publish a registry policy version from a future valid_from
@@ -1691,7 +1767,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the public register of retirements (mine=true: the caller's own)
+         * @description page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+         */
+        get: operations["get_v1_retirements"];
         put?: never;
         /**
          * retire own units of one vintage for a purpose and beneficiary; returns the certificate
@@ -1755,7 +1835,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the trades the caller sells or buys (province, auditors: all)
+         * @description page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+         */
+        get: operations["get_v1_trades"];
         put?: never;
         /**
          * offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout
@@ -1777,7 +1861,7 @@ export interface paths {
         };
         /**
          * read a trade and its status (seller, buyer, province, auditors)
-         * @description read a trade and its status (seller, buyer, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         * @description read a trade and its status (seller, buyer, province, auditors). Roles: enterprise, operator, province, auditor.
          */
         get: operations["get_v1_trades_by_id"];
         put?: never;
@@ -1835,7 +1919,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+         * @description page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         */
+        get: operations["get_v1_transactions"];
         put?: never;
         /**
          * post an administrative transaction
@@ -1955,7 +2043,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the transfers the caller sent or received (province, auditors: all)
+         * @description page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+         */
+        get: operations["get_v1_transfers"];
         put?: never;
         /**
          * move own units to another holder (FIFO, or a named serial range)
@@ -1975,7 +2067,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the accredited verification bodies (public)
+         * @description page the accredited verification bodies (public). Public: no token.
+         */
+        get: operations["get_v1_verifiers"];
         put?: never;
         /**
          * accredit a verification body
@@ -2131,6 +2227,7 @@ export interface components {
             };
             field?: string;
             instance?: string;
+            outcome?: string;
             request_id?: string;
             /** Format: int64 */
             status: number;
@@ -2354,6 +2451,7 @@ export interface components {
             /** Format: int64 */
             chains: number;
             duration: string;
+            mode?: string;
             notes?: {
                 [key: string]: string;
             };
@@ -2364,6 +2462,7 @@ export interface components {
             /** Format: int64 */
             problems_total: number;
             root: string;
+            since?: string;
             /** Format: int64 */
             trail_events: number;
             /** Format: int64 */
@@ -2399,6 +2498,10 @@ export interface components {
             items: components["schemas"]["accountPostingView"][];
             next_cursor: string;
         };
+        pageView_accountView: {
+            items: components["schemas"]["accountView"][];
+            next_cursor: string;
+        };
         pageView_ledger_Checkpoint: {
             items: components["schemas"]["ledger_Checkpoint"][];
             next_cursor: string;
@@ -2423,6 +2526,10 @@ export interface components {
             items: components["schemas"]["points_Operator"][];
             next_cursor: string;
         };
+        pageView_points_OperatorRecord: {
+            items: components["schemas"]["points_OperatorRecord"][];
+            next_cursor: string;
+        };
         pageView_points_ProgrammeRules: {
             items: components["schemas"]["points_ProgrammeRules"][];
             next_cursor: string;
@@ -2431,8 +2538,16 @@ export interface components {
             items: components["schemas"]["points_Reward"][];
             next_cursor: string;
         };
+        pageView_quota_Allocation: {
+            items: components["schemas"]["quota_Allocation"][];
+            next_cursor: string;
+        };
         pageView_quota_Application: {
             items: components["schemas"]["quota_Application"][];
+            next_cursor: string;
+        };
+        pageView_quota_Correction: {
+            items: components["schemas"]["quota_Correction"][];
             next_cursor: string;
         };
         pageView_quota_IndexKind: {
@@ -2441,6 +2556,50 @@ export interface components {
         };
         pageView_quota_Source: {
             items: components["schemas"]["quota_Source"][];
+            next_cursor: string;
+        };
+        pageView_quota_Stockpiling: {
+            items: components["schemas"]["quota_Stockpiling"][];
+            next_cursor: string;
+        };
+        pageView_quota_Transfer: {
+            items: components["schemas"]["quota_Transfer"][];
+            next_cursor: string;
+        };
+        pageView_registry_Batch: {
+            items: components["schemas"]["registry_Batch"][];
+            next_cursor: string;
+        };
+        pageView_registry_Cancellation: {
+            items: components["schemas"]["registry_Cancellation"][];
+            next_cursor: string;
+        };
+        pageView_registry_Certificate: {
+            items: components["schemas"]["registry_Certificate"][];
+            next_cursor: string;
+        };
+        pageView_registry_OffsetRecord: {
+            items: components["schemas"]["registry_OffsetRecord"][];
+            next_cursor: string;
+        };
+        pageView_registry_Policy: {
+            items: components["schemas"]["registry_Policy"][];
+            next_cursor: string;
+        };
+        pageView_registry_TradeSummary: {
+            items: components["schemas"]["registry_TradeSummary"][];
+            next_cursor: string;
+        };
+        pageView_registry_TransferRecord: {
+            items: components["schemas"]["registry_TransferRecord"][];
+            next_cursor: string;
+        };
+        pageView_registry_Verifier: {
+            items: components["schemas"]["registry_Verifier"][];
+            next_cursor: string;
+        };
+        pageView_transactionView: {
+            items: components["schemas"]["transactionView"][];
             next_cursor: string;
         };
         points_ActivityItem: {
@@ -2735,6 +2894,42 @@ export interface components {
             /** @enum {string} */
             status?: "active" | "suspended";
         };
+        points_OperatorRecord: {
+            /** Format: uuid */
+            behaviour_id: string;
+            citizen: string;
+            /** Format: date-time */
+            claim_deadline?: string;
+            /** @enum {string} */
+            claim_state?: "pending" | "claimed" | "lapsed" | "reversed";
+            clawed_back: boolean;
+            /** @description a whole number, as a decimal string */
+            computed_grams: string;
+            /** Format: date */
+            day: string;
+            /** Format: uuid */
+            duplicate_of?: string;
+            /** Format: date-time */
+            ended_at?: string;
+            /** @description a whole number, as a decimal string */
+            grams: string;
+            kind: string;
+            methodology: string;
+            /** Format: date-time */
+            occurred_at: string;
+            operator: string;
+            /** @description a plain decimal string */
+            quantity: string;
+            reason?: string;
+            /** Format: date-time */
+            received_at: string;
+            record_id: string;
+            /** @enum {string} */
+            status: "credited" | "cap_reached" | "duplicate";
+            /** Format: uuid */
+            transaction_id?: string;
+            unit: string;
+        };
         points_PoolInput: {
             id: string;
             name: string;
@@ -2840,6 +3035,33 @@ export interface components {
             valid_from: string;
             /** Format: date-time */
             valid_to?: string;
+        };
+        points_Stats: {
+            query: components["schemas"]["points_StatsQuery"];
+            rows: components["schemas"]["points_StatsRow"][];
+        };
+        points_StatsQuery: {
+            /** Format: date */
+            from: string;
+            /** @enum {string} */
+            group: "day" | "month";
+            kind?: string;
+            methodology?: string;
+            operator?: string;
+            /** Format: date */
+            to: string;
+        };
+        points_StatsRow: {
+            kind: string;
+            /** @enum {string} */
+            measure: "credited" | "claimed" | "lapsed" | "clawed_back" | "expired" | "redeemed" | "donated";
+            methodology: string;
+            operator: string;
+            period: string;
+            /** @description an amount of CP (scale 0), as a decimal string */
+            points: string;
+            /** @description a whole number, as a decimal string */
+            records: string;
         };
         points_Summary: {
             /** @description a whole number, as a decimal string */
@@ -3818,6 +4040,23 @@ export interface components {
             /** Format: int64 */
             vintage?: number;
         };
+        registry_OffsetRecord: {
+            /** Format: date-time */
+            at: string;
+            /** Format: int64 */
+            compliance_year: number;
+            enterprise: string;
+            ets_reference: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int64 */
+            obligation_revision?: number;
+            serials: string[];
+            /** Format: uuid */
+            transaction_id: string;
+            /** @description an amount of SDCER (scale 0), as a decimal string */
+            units: string;
+        };
         registry_Policy: {
             created_by: string;
             id: string;
@@ -3908,6 +4147,33 @@ export interface components {
             /** @description an amount of SDCER (scale 0), as a decimal string */
             units: string;
         };
+        registry_TradeSummary: {
+            /** @description an amount of CNY (scale 2), as a decimal string */
+            amount: string;
+            buyer: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: uuid */
+            id: string;
+            offered_serials: string[];
+            /** Format: uuid */
+            payment_transaction_id?: string;
+            /** Format: uuid */
+            pending_transaction_id: string;
+            /** @description an amount of CNY (scale 2), as a decimal string */
+            price_per_unit: string;
+            /** Format: uuid */
+            resolution_transaction_id?: string;
+            seller: string;
+            /** @enum {string} */
+            status: "offered" | "expired" | "settled" | "cancelled";
+            /** Format: date-time */
+            status_as_of: string;
+            /** @description an amount of SDCER (scale 0), as a decimal string */
+            units: string;
+        };
         registry_TrailEventData: {
             actor: string;
             detail: {
@@ -3936,6 +4202,18 @@ export interface components {
             /** Format: int64 */
             vintage?: number;
         };
+        registry_TransferRecord: {
+            /** Format: date-time */
+            at: string;
+            from: string;
+            memo?: string;
+            serials: string[];
+            to: string;
+            /** Format: uuid */
+            transaction_id: string;
+            /** @description an amount of SDCER (scale 0), as a decimal string */
+            units: string;
+        };
         registry_VerificationInput: {
             /** @description an amount of CO2E (scale 0), as a decimal string */
             approved_grams: string;
@@ -3948,7 +4226,8 @@ export interface components {
             created_at: string;
             name: string;
             org: string;
-            status: string;
+            /** @enum {string} */
+            status: "active" | "suspended";
         };
         registry_VerifierInput: {
             name: string;
@@ -4208,6 +4487,95 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_accounts: {
+        parameters: {
+            query?: {
+                /** @description the kind of owner */
+                owner_type?: "citizen" | "programme" | "pool" | "methodology" | "operator" | "registry" | "holder" | "org" | "province" | "enterprise" | "city" | "project" | "external";
+                /** @description the owner exactly, e.g. org:E1 or citizen:C1 */
+                owner?: string;
+                /** @description the asset, e.g. SDCER */
+                asset?: string;
+                /** @description the account's status */
+                status?: "active" | "frozen" | "closed";
+                /** @description the chart's account type, e.g. available, pool, reserve */
+                type?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_accountView"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_accounts: {
         parameters: {
             query?: never;
@@ -4245,7 +4613,7 @@ export interface operations {
                     "application/json": components["schemas"]["accountView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4275,7 +4643,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4297,6 +4665,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4561,7 +4939,7 @@ export interface operations {
                     "application/json": components["schemas"]["accountView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4601,7 +4979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4623,6 +5001,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4668,7 +5056,10 @@ export interface operations {
     };
     get_v1_audit_verify: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description incremental (the default): what was written since the last clean verification; full: the whole journal, in chunks */
+                mode?: "incremental" | "full";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4683,6 +5074,119 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ledger_VerifyReport"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_behaviours: {
+        parameters: {
+            query?: {
+                /** @description the reporting operator (an operator always sees only its own) */
+                operator?: string;
+                /** @description the operator's own record id */
+                record_id?: string;
+                /** @description the citizen */
+                citizen?: string;
+                /** @description the behaviour kind, e.g. metro */
+                kind?: string;
+                /** @description the record's result */
+                status?: "credited" | "cap_reached" | "duplicate";
+                /** @description only behaviours that occurred at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only behaviours that occurred before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_points_OperatorRecord"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized; code unauthorized */
@@ -4791,7 +5295,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_IngestResult"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4821,7 +5325,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4843,6 +5347,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4873,6 +5387,101 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_cancellations: {
+        parameters: {
+            query?: {
+                /** @description the holding the units were cancelled from (a holder always sees only its own) */
+                holder?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Cancellation"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -4923,7 +5532,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Cancellation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4953,7 +5562,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4975,6 +5584,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5005,6 +5624,72 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_certifications: {
+        parameters: {
+            query?: {
+                /** @description the batch's state */
+                status?: "draft" | "notice" | "submitted" | "verified" | "issued" | "rejected" | "withdrawn";
+                /** @description the requesting operator (an operator always sees only its own) */
+                operator?: string;
+                /** @description the assigned verifier (a verifier always sees only its own) */
+                verifier?: string;
+                /** @description the pool period, e.g. 2025 or 2025-06 */
+                period?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Batch"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -5055,7 +5740,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5085,7 +5770,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5107,6 +5792,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5171,30 +5866,9 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Unauthorized; code unauthorized */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Not Found; code not_found */
             404: {
                 headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too Many Requests; code rate_limited */
-            429: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
@@ -5265,7 +5939,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5305,7 +5979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5327,6 +6001,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5410,7 +6094,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5450,7 +6134,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5472,6 +6156,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5555,7 +6249,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5595,7 +6289,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5617,6 +6311,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5700,7 +6404,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5740,7 +6444,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5762,6 +6466,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5844,7 +6558,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5884,7 +6598,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5906,6 +6620,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5988,7 +6712,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6028,7 +6752,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6050,6 +6774,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6317,7 +7051,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Clawback"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6347,7 +7081,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6369,6 +7103,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6449,7 +7193,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Deposit"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6479,7 +7223,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6501,6 +7245,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6645,7 +7399,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_DonationPool"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6675,7 +7429,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6697,6 +7451,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6860,7 +7624,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6890,7 +7654,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6912,6 +7676,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6994,7 +7768,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7034,7 +7808,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7056,6 +7830,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7138,7 +7922,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7178,7 +7962,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7200,6 +7984,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7526,7 +8320,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ConfigVersion"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7546,7 +8340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7566,7 +8360,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7588,6 +8382,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7982,7 +8786,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8002,7 +8806,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8022,7 +8826,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8044,6 +8848,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8126,7 +8940,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Stockpiling"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8146,7 +8960,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8166,7 +8980,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8188,6 +9002,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8270,7 +9094,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8290,7 +9114,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8310,7 +9134,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8332,6 +9156,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8486,7 +9320,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Citizen"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8516,7 +9350,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8538,6 +9372,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8708,7 +9552,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_ClaimResult"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8738,7 +9582,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8760,6 +9604,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8840,7 +9694,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Donation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8870,7 +9724,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8892,6 +9746,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9051,7 +9915,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Entrustment"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9081,7 +9945,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9103,6 +9967,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9185,7 +10059,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Entrustment"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9225,7 +10099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9247,6 +10121,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9332,7 +10216,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Redemption"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9362,7 +10246,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9384,6 +10268,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9541,7 +10435,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Methodology"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9571,7 +10465,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9593,6 +10487,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9712,6 +10616,103 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_offsets: {
+        parameters: {
+            query?: {
+                /** @description the surrendering enterprise (an enterprise always sees only its own) */
+                enterprise?: string;
+                /** @description the compliance year */
+                compliance_year?: number;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_OffsetRecord"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_offsets: {
         parameters: {
             query?: never;
@@ -9749,7 +10750,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Offset"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9779,7 +10780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9801,6 +10802,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9945,7 +10956,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Operator"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9975,7 +10986,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9997,6 +11008,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10027,6 +11048,105 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_points_stats: {
+        parameters: {
+            query?: {
+                /** @description day (default) or month, in China Standard Time */
+                group?: "day" | "month";
+                /** @description the first day, YYYY-MM-DD (default: 29 days before to) */
+                from?: string;
+                /** @description the last day, YYYY-MM-DD (default: today) */
+                to?: string;
+                /** @description the operator (an operator always sees only its own) */
+                operator?: string;
+                /** @description the behaviour kind */
+                kind?: string;
+                /** @description the methodology version, e.g. metro-km.v1 */
+                methodology?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "Content-Disposition": components["headers"]["Content-Disposition"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["points_Stats"];
+                    "text/csv": string;
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -10141,7 +11261,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_ProgrammeRules"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10171,7 +11291,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10193,6 +11313,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10339,6 +11469,107 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_quota_allocations: {
+        parameters: {
+            query?: {
+                /** @description the index kind (GET /v1/indices lists them); all kinds when absent */
+                index_kind?: string;
+                /** @description the allocation's status */
+                status?: "allocated" | "consumed" | "recovered";
+                /** @description the project */
+                project?: string;
+                /** @description the applying enterprise (an enterprise always sees only its own) */
+                enterprise?: string;
+                /** @description the application's city code (a city always sees only its own) */
+                city?: string;
+                /** @description the application (UUID) */
+                application_id?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Allocation"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_quota_allocations_by_id_consumption: {
         parameters: {
             query?: never;
@@ -10378,7 +11609,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10398,7 +11629,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10418,7 +11649,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10440,6 +11671,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10522,7 +11763,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10542,7 +11783,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10562,7 +11803,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10584,6 +11825,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10761,7 +12012,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10781,7 +12032,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10791,7 +12042,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10813,6 +12064,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10981,7 +12242,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11001,7 +12262,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11021,7 +12282,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11043,6 +12304,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11125,7 +12396,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11145,7 +12416,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11165,7 +12436,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11187,6 +12458,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11269,7 +12550,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11289,7 +12570,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11309,7 +12590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11331,6 +12612,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11411,7 +12702,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11431,7 +12722,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11441,7 +12732,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11463,6 +12754,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11631,7 +12932,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11651,7 +12952,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11671,7 +12972,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11693,6 +12994,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11775,7 +13086,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11795,7 +13106,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11815,7 +13126,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11837,6 +13148,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11919,7 +13240,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11939,7 +13260,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11959,7 +13280,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11981,6 +13302,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12138,7 +13469,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ConfigVersion"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12158,7 +13489,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12168,7 +13499,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12190,6 +13521,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12220,6 +13561,101 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_quota_corrections: {
+        parameters: {
+            query?: {
+                /** @description proposed, applied or rejected; pending: the checker's inbox, proposed by another province user */
+                status?: "proposed" | "applied" | "rejected" | "pending";
+                /** @description the corrected source (UUID) */
+                source_id?: string;
+                /** @description the proposer as recorded (role:sub) */
+                proposed_by?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Correction"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -12270,7 +13706,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Correction"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12290,7 +13726,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12300,7 +13736,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12322,6 +13758,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12490,7 +13936,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Correction"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12510,7 +13956,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12530,7 +13976,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12552,6 +13998,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12634,7 +14090,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ProjectMove"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12654,7 +14110,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12674,7 +14130,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12696,6 +14152,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13052,7 +14518,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13072,7 +14538,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13082,7 +14548,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13104,6 +14570,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13272,7 +14748,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13292,7 +14768,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13312,7 +14788,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13334,6 +14810,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13364,6 +14850,107 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_quota_stockpilings: {
+        parameters: {
+            query?: {
+                /** @description the index kind (GET /v1/indices lists them); all kinds when absent */
+                index_kind?: string;
+                /** @description the stockpiled source (UUID) */
+                source_id?: string;
+                /** @description the source's city code (a city always sees only its own) */
+                city?: string;
+                /** @description the source's enterprise (an enterprise always sees only its own) */
+                enterprise?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Stockpiling"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -13414,7 +15001,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Stockpiling"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13434,7 +15021,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13444,7 +15031,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13466,6 +15053,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13496,6 +15093,105 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_quota_transfers: {
+        parameters: {
+            query?: {
+                /** @description the index kind (GET /v1/indices lists them); all kinds when absent */
+                index_kind?: string;
+                /** @description the reserve moved from: province or a city code */
+                from?: string;
+                /** @description the reserve moved to: province or a city code */
+                to?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Transfer"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -13546,7 +15242,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13566,7 +15262,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13576,7 +15272,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13598,6 +15294,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13678,7 +15384,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Obligation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13708,7 +15414,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13730,6 +15436,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13860,6 +15576,64 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_registry_policies: {
+        parameters: {
+            query?: {
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Policy"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_registry_policies: {
         parameters: {
             query?: never;
@@ -13897,7 +15671,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Policy"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13927,7 +15701,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13949,6 +15723,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14152,6 +15936,78 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_retirements: {
+        parameters: {
+            query?: {
+                /** @description the retiring holder */
+                holder?: string;
+                /** @description true: the caller's own retirements (an enterprise or operator token is required) */
+                mine?: boolean;
+                /** @description the beneficiary, exactly as recorded */
+                beneficiary?: string;
+                /** @description the vintage year */
+                vintage?: number;
+                /** @description the purpose of the retirement */
+                purpose?: "voluntary_neutrality" | "event_neutrality" | "public_institution" | "other";
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Certificate"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_retirements: {
         parameters: {
             query?: never;
@@ -14197,7 +16053,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Certificate"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14227,7 +16083,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14249,6 +16105,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14449,7 +16315,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Reward"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14479,7 +16345,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14501,6 +16367,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14531,6 +16407,101 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_trades: {
+        parameters: {
+            query?: {
+                /** @description the selling holder (seller=<own org>: my offers) */
+                seller?: string;
+                /** @description the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance) */
+                buyer?: string;
+                /** @description the status the journal gives the trade */
+                status?: "offered" | "expired" | "settled" | "cancelled";
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_TradeSummary"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -14589,7 +16560,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14619,7 +16590,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14641,6 +16612,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14707,6 +16688,16 @@ export interface operations {
             };
             /** @description Unauthorized; code unauthorized */
             401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14800,7 +16791,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14840,7 +16831,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14862,6 +16853,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14945,7 +16946,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14985,7 +16986,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15007,6 +17008,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15037,6 +17048,95 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_transactions: {
+        parameters: {
+            query?: {
+                /** @description the transaction kind, e.g. registry.transfer */
+                kind?: string;
+                /** @description transactions that posted to or held on this account (others than province and auditors: one they may read) */
+                account?: string;
+                /** @description the actor as recorded (province and auditors only) */
+                actor?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_transactionView"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -15102,7 +17202,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15132,7 +17232,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15154,6 +17254,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15234,7 +17344,7 @@ export interface operations {
                     "application/json": components["schemas"]["batchView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15264,7 +17374,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15286,6 +17396,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15445,7 +17565,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15485,7 +17605,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15507,6 +17627,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15589,7 +17719,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15629,7 +17759,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15651,6 +17781,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15734,7 +17874,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15774,7 +17914,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15796,6 +17936,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15826,6 +17976,103 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_transfers: {
+        parameters: {
+            query?: {
+                /** @description the sending holder */
+                from?: string;
+                /** @description the receiving holder */
+                to?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_TransferRecord"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -15876,7 +18123,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15906,7 +18153,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15928,6 +18175,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15958,6 +18215,66 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_verifiers: {
+        parameters: {
+            query?: {
+                /** @description the accreditation's status */
+                status?: "active" | "suspended";
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Verifier"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -16008,7 +18325,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Verifier"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16038,7 +18355,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16060,6 +18377,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -16214,7 +18541,7 @@ export interface operations {
                     "application/json": components["schemas"]["ledger_Webhook"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16244,7 +18571,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16266,6 +18593,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, cursor_expired, managed_asset, unbalanced_transaction, webhook_url_refused */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -16522,7 +18859,7 @@ export interface operations {
                     "application/json": components["schemas"]["ledger_Delivery"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16562,7 +18899,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16584,6 +18921,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, cursor_expired, managed_asset, unbalanced_transaction, webhook_url_refused */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -16667,7 +19014,7 @@ export interface operations {
                     "application/json": components["schemas"]["ledger_Webhook"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16707,7 +19054,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16729,6 +19076,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, cursor_expired, managed_asset, unbalanced_transaction, webhook_url_refused */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -16812,7 +19169,7 @@ export interface operations {
                     "application/json": components["schemas"]["ledger_Webhook"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16852,7 +19209,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -16874,6 +19231,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, cursor_expired, managed_asset, unbalanced_transaction, webhook_url_refused */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
