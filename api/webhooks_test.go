@@ -264,3 +264,20 @@ func TestWebhookDeliveryEndToEnd(t *testing.T) {
 		t.Fatalf("after delete: %v", list)
 	}
 }
+
+// TestSignWebhookStandardVector: the example of the Standard Webhooks
+// specification, and two secrets give two signatures, newest first.
+func TestSignWebhookStandardVector(t *testing.T) {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	body := []byte(`{"test": 2432232314}`)
+	if got := SignWebhook([]string{secret}, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body); got != "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" {
+		t.Fatalf("signature %q", got)
+	}
+	two := SignWebhook([]string{"whsec_" + base64.StdEncoding.EncodeToString([]byte("new-key")), secret}, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+	if parts := strings.Fields(two); len(parts) != 2 || parts[1] != "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" {
+		t.Fatalf("two secrets: %q", two)
+	}
+	if !verifyWebhook(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", two, body) {
+		t.Fatal("the receiver's check refuses the old secret during a rotation")
+	}
+}
