@@ -48,6 +48,8 @@ var useCaseCodes = map[string][]ledger.Code{
 		registry.CodeTradeNotOpen, registry.CodeHolderAlreadyInState, registry.CodePolicyInPast,
 		registry.CodeObligationNotRecorded, registry.CodeObligationBelowSurrendered,
 	},
+	// The change feed (ledger/feed.go, webhooks.go).
+	"events": {ledger.CodeCursorExpired, codeWebhookURLRefused, ledger.CodeLimitExceeded},
 	"quota": {
 		quota.CodeOutsideShandong, quota.CodeFormedTooEarly, quota.CodeGapExceeded, quota.CodeInsufficientReserve,
 		quota.CodeMakerChecker, quota.CodeDuplicateSource, quota.CodeConfigMissing, quota.CodeProjectConflict,
@@ -57,7 +59,7 @@ var useCaseCodes = map[string][]ledger.Code{
 // errorCodes is every code: the enum of Problem.code.
 var errorCodes = func() []ledger.Code {
 	all := slices.Concat(requestCodes, engineWriteCodes)
-	for _, tag := range []string{"points", "registry", "quota"} {
+	for _, tag := range []string{"points", "registry", "quota", "events"} {
 		all = append(all, useCaseCodes[tag]...)
 	}
 	return all

@@ -20,7 +20,7 @@ func (s *Server) RunJobs(ctx context.Context, jobs []ledger.Job) {
 				n, err := j.Run(ctx, s.l)
 				if err != nil && ctx.Err() == nil {
 					s.log.Warn("job failed", "job", j.Name, "err", err)
-				} else if n > 0 {
+				} else if n > 0 && !j.Quiet {
 					s.log.Info("job ran", "job", j.Name, "items", n)
 				}
 				if n >= ledger.JobBatchMax {

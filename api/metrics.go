@@ -92,9 +92,10 @@ func (m *metrics) render(w *strings.Builder, st *ledger.Stats) {
 	}
 }
 
-func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request, _ ledger.Actor) error {
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
 	var b strings.Builder
 	s.metrics.render(&b, s.l.Stats())
+	s.renderFeedMetrics(r.Context(), &b)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	_, err := w.Write([]byte(b.String()))
 	return err

@@ -37,6 +37,7 @@ var tagDescriptions = []struct{ name, desc string }{
 	{"registry", "certified reductions (SDCER): certification, issuance, holdings, trades, retirements, offsets"},
 	{"quota", "two-high emission indices (measures 9 and 11): sources, reserves, applications, allocations"},
 	{"audit", "verification of the journal and of each use case's invariants; signed checkpoints"},
+	{"events", "the change feed: events after a cursor, webhooks (NATS JetStream when configured); docs/events.md"},
 }
 
 // openAPI builds the OpenAPI 3.0 document from the route list itself, so a
@@ -52,6 +53,7 @@ func (s *Server) openAPI() map[string]any {
 		}
 	}
 	g.of(reflect.TypeOf(Problem{}), false) // every error response refers to it
+	registerEventSchemas(g)                // the change feed's event types and their data (events.go)
 	paths := map[string]map[string]any{}
 	for i, rt := range s.routes {
 		op := map[string]any{

@@ -184,6 +184,7 @@ var fieldWire = map[string]wire{
 	"accountPostingView.balance_after": {anyAsset: true},
 	"accountPostingView.pending_after": {anyAsset: true},
 	"postingRequest.amount":            {anyAsset: true},
+	"ledger_PostingEventData.amount":   {anyAsset: true},
 	"accountStatusRequest.status":      {enum: accountStatuses},
 	"transactionView.id":               {format: "uuid"},
 	"transactionView.corrects":         {format: "uuid"},

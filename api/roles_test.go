@@ -27,6 +27,7 @@ var (
 	roleQuotaRep   = []string{ledger.RoleProvince, ledger.RoleAuditor, ledger.RoleCity}
 	roleCity       = []string{ledger.RoleCity}
 	roleEnterprise = []string{ledger.RoleEnterprise}
+	roleHookOwners = []string{ledger.RoleOperator, ledger.RoleVerifier, ledger.RoleEnterprise, ledger.RoleCity, ledger.RoleProvince}
 	rolePublic     = []string{"public"}
 )
 
@@ -36,6 +37,17 @@ var whoMay = map[string][]string{
 	"GET /metrics":               rolePublic,
 	"GET /openapi.json":          rolePublic,
 	"GET /.well-known/jwks.json": rolePublic,
+
+	// The change feed (events.go, webhooks.go): every role reads the
+	// events it may see; organisations, cities and the province subscribe.
+	"GET /v1/events":                                         roleAll,
+	"POST /v1/webhooks":                                      roleHookOwners,
+	"GET /v1/webhooks":                                       roleHookOwners,
+	"DELETE /v1/webhooks/{id}":                               roleHookOwners,
+	"POST /v1/webhooks/{id}/rotate-secret":                   roleHookOwners,
+	"POST /v1/webhooks/{id}/enable":                          roleHookOwners,
+	"GET /v1/webhooks/{id}/deliveries":                       roleHookOwners,
+	"POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver": roleHookOwners,
 
 	"POST /v1/accounts":                              roleProvince,
 	"GET /v1/accounts/{id}":                          roleAll, // each its own accounts (ledger.CanRead)

@@ -12,6 +12,8 @@ func (s *Server) allRoutes() []route {
 		s.quotaRoutes(),
 		s.checkpointRoutes(),
 		s.listRoutes(),
+		s.eventRoutes(),
+		s.webhookRoutes(),
 	} {
 		all = append(all, group...)
 	}

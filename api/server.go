@@ -61,6 +61,9 @@ type Config struct {
 	// GET /v1/audit/verify runs the engine's verification and every one's
 	// checks.
 	UseCases []ledger.UseCase
+	// Webhooks is the destination policy of webhooks (SSRF checks); the
+	// zero value allows https to public addresses only.
+	Webhooks WebhookPolicy
 }
 
 // Server serves the API.
@@ -77,6 +80,9 @@ type Server struct {
 	verifying chan struct{}
 	// undeclared records query reads no route declares (params.go).
 	undeclared *undeclaredReads
+	// webhookClient sends webhook deliveries (webhooks.go), made once.
+	webhookOnce   sync.Once
+	webhookClient *http.Client
 }
 
 // route is one entry of the route list. Roles nil means any authenticated

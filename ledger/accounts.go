@@ -241,7 +241,11 @@ func (l *Ledger) SetAccountStatus(ctx context.Context, actor Actor, key, id, sta
 		Reason     string `json:",omitempty"`
 	}
 	return runOp(ctx, l, KeyOf(actor, key), "account.status", input{id, status, reason}, func(tx pgx.Tx) (AccountView, error) {
-		if err := newWriter(ctx, l, tx).SetAccountStatus(actor, id, status, reason); err != nil {
+		w := newWriter(ctx, l, tx)
+		if err := w.SetAccountStatus(actor, id, status, reason); err != nil {
+			return AccountView{}, err
+		}
+		if err := w.flushEvents(); err != nil {
 			return AccountView{}, err
 		}
 		return getAccount(ctx, tx, id)

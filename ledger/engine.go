@@ -458,6 +458,9 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 	if len(resID) > 0 {
 		b.Queue(`DELETE FROM pending_expiries WHERE tx_id = ANY($1::UUID[])`, resID)
 	}
+	// The feed's outbox: one event per journal transaction, in the same
+	// round trip and the same database transaction (feed.go).
+	queueEvents(b, transactionEvents(txs))
 	if err := more(b); err != nil {
 		return err
 	}

@@ -40,6 +40,9 @@ type Options struct {
 	// CheckpointKeys are the public keys, by kid, that VerifyAll checks
 	// checkpoint signatures with; nil checks everything else about them.
 	CheckpointKeys map[string]ed25519.PublicKey
+	// FeedRetention is how long stamped events are kept before the
+	// retention job may delete them; default FeedRetentionDefault.
+	FeedRetention time.Duration
 }
 
 // Stats are monotonically increasing counters, read by /metrics.
@@ -64,6 +67,7 @@ type Ledger struct {
 	// legacyKeysBefore is when the idempotency scheme of whole-principal
 	// scopes began, if keys stored before it exist (idempotency.go).
 	legacyKeysBefore time.Time
+	feed             feedSignal // wakes long-polling feed readers after a relay run
 }
 
 // Connect opens a pool with the decimal type registered and a statement

@@ -515,7 +515,7 @@ func (l *Ledger) VoidExpired(ctx context.Context, limit int) (int, error) {
 		if err != nil {
 			return err
 		}
-		var txs []*Transaction
+		var txs, pendings []*Transaction
 		for _, id := range ids {
 			p, err := loadTransaction(ctx, tx, id)
 			if err != nil {
@@ -526,18 +526,25 @@ func (l *Ledger) VoidExpired(ctx context.Context, limit int) (int, error) {
 				return err
 			}
 			t.Metadata["reason"] = "timeout"
-			txs = append(txs, t)
+			txs, pendings = append(txs, t), append(pendings, p)
 		}
 		errs, err := l.applyTransactions(ctx, tx, txs, false)
 		if err != nil {
 			return err
 		}
-		for _, e := range errs {
+		var evs []pendingEvent
+		for i, e := range errs {
 			if e == nil {
 				voided++
+				evs = append(evs, expiryEvent(txs[i], pendings[i]))
 			}
 		}
-		return nil
+		if len(evs) == 0 {
+			return nil
+		}
+		b := &pgx.Batch{}
+		queueEvents(b, evs)
+		return tx.SendBatch(ctx, b).Close()
 	})
 	return voided, err
 }

@@ -40,7 +40,17 @@ type Job struct {
 	Name  string
 	Every time.Duration
 	Run   func(ctx context.Context, l *Ledger) (int, error)
+	// Quiet jobs run often and handle items on most runs (the feed's
+	// relay): the runner does not log each run.
+	Quiet bool
 }
+
+// FeedRelayJob is the name of the job that stamps feed positions.
+const FeedRelayJob = "relay-events"
+
+// feedRelayEvery is the relay's period when it finds nothing: the bound
+// on the delay between a commit and its event's position, when idle.
+const feedRelayEvery = 50 * time.Millisecond
 
 // JobBatchMax bounds the items one job run handles.
 const JobBatchMax = 1000
@@ -49,6 +59,10 @@ const JobBatchMax = 1000
 func CoreJobs() []Job {
 	return []Job{{Name: "void-expired-pending", Every: time.Second, Run: func(ctx context.Context, l *Ledger) (int, error) {
 		return l.VoidExpired(ctx, JobBatchMax)
+	}}, {Name: FeedRelayJob, Every: feedRelayEvery, Quiet: true, Run: func(ctx context.Context, l *Ledger) (int, error) {
+		return l.RelayEvents(ctx, JobBatchMax)
+	}}, {Name: "prune-events", Every: time.Minute, Run: func(ctx context.Context, l *Ledger) (int, error) {
+		return l.PruneEvents(ctx, JobBatchMax)
 	}}}
 }
 

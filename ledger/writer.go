@@ -16,6 +16,7 @@ type Writer struct {
 	Journal // reads of the journal inside this transaction
 	l       *Ledger
 	now     time.Time
+	events  []pendingEvent // emitted, written by flushEvents before commit
 }
 
 func newWriter(ctx context.Context, l *Ledger, tx pgx.Tx) *Writer {
@@ -65,6 +66,18 @@ const (
 	EventAccountStatus = "account.status" // body: status, previous
 )
 
+// EventAccountStatusChanged is the feed's event of a status decision.
+const EventAccountStatusChanged = "account.status_changed"
+
+// AccountStatusEventData is the body of account.status_changed.
+type AccountStatusEventData struct {
+	Account  string `json:"account"`
+	Status   string `json:"status"`
+	Previous string `json:"previous"`
+	Reason   string `json:"reason,omitempty"`
+	Actor    string `json:"actor"`
+}
+
 // AccountSubject is the trail subject of an account's status decisions.
 func AccountSubject(id string) string { return "account:" + id }
 
@@ -74,6 +87,10 @@ func AccountSubject(id string) string { return "account:" + id }
 func (w *Writer) SetAccountStatus(actor Actor, id, status, reason string) error {
 	prev, err := setStatus(w.ctx, w.tx, id, status)
 	if err != nil {
+		return err
+	}
+	if err := w.Emit(EventAccountStatusChanged, AccountSubject(id), VisibilityOf([]string{id}),
+		AccountStatusEventData{Account: id, Status: status, Previous: prev, Reason: reason, Actor: actor.ID()}); err != nil {
 		return err
 	}
 	return w.Trail(TrailUseCase, AccountSubject(id), EventAccountStatus, actor, reason, map[string]string{"status": status, "previous": prev}, nil)
@@ -96,7 +113,12 @@ func (w *Writer) ApplyOverFreeze(account string, t *Transaction) error {
 // replay; the same key with a different input is idempotency_conflict.
 func Run[T any](ctx context.Context, l *Ledger, key Key, op string, input any, fn func(w *Writer) (T, error)) (T, bool, error) {
 	return runOp(ctx, l, key, op, input, func(tx pgx.Tx) (T, error) {
-		return fn(newWriter(ctx, l, tx))
+		w := newWriter(ctx, l, tx)
+		res, err := fn(w)
+		if err == nil {
+			err = w.flushEvents()
+		}
+		return res, err
 	})
 }
 
@@ -105,7 +127,11 @@ func Run[T any](ctx context.Context, l *Ledger, key Key, op string, input any, f
 // construction (expiry, sweeps).
 func (l *Ledger) Update(ctx context.Context, fn func(w *Writer) error) error {
 	return l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
-		return fn(newWriter(ctx, l, tx))
+		w := newWriter(ctx, l, tx)
+		if err := fn(w); err != nil {
+			return err
+		}
+		return w.flushEvents()
 	})
 }
 

@@ -18,6 +18,174 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for EventType.
+const (
+	AccountStatusChanged                EventType = "account.status_changed"
+	PointsBehaviourCapReached           EventType = "points.behaviour.cap_reached"
+	PointsBehaviourCredited             EventType = "points.behaviour.credited"
+	PointsBehaviourDuplicate            EventType = "points.behaviour.duplicate"
+	PointsClaimed                       EventType = "points.claimed"
+	PointsClawedBack                    EventType = "points.clawed_back"
+	PointsDonated                       EventType = "points.donated"
+	PointsExpired                       EventType = "points.expired"
+	PointsLapsed                        EventType = "points.lapsed"
+	PointsRedeemed                      EventType = "points.redeemed"
+	QuotaApplicationAllocationConsumed  EventType = "quota.application.allocation.consumed"
+	QuotaApplicationAllocationRecovered EventType = "quota.application.allocation.recovered"
+	QuotaApplicationApproved            EventType = "quota.application.approved"
+	QuotaApplicationCityApproved        EventType = "quota.application.city_approved"
+	QuotaApplicationCityRejected        EventType = "quota.application.city_rejected"
+	QuotaApplicationEscalated           EventType = "quota.application.escalated"
+	QuotaApplicationGovernmentApproved  EventType = "quota.application.government_approved"
+	QuotaApplicationGovernmentRejected  EventType = "quota.application.government_rejected"
+	QuotaApplicationRejected            EventType = "quota.application.rejected"
+	QuotaApplicationSubmitted           EventType = "quota.application.submitted"
+	QuotaConfigPublished                EventType = "quota.config.published"
+	QuotaCorrectionApplied              EventType = "quota.correction.applied"
+	QuotaCorrectionProposed             EventType = "quota.correction.proposed"
+	QuotaCorrectionRejected             EventType = "quota.correction.rejected"
+	QuotaSourceCorrected                EventType = "quota.source.corrected"
+	QuotaSourceProposed                 EventType = "quota.source.proposed"
+	QuotaSourceRecognised               EventType = "quota.source.recognised"
+	QuotaSourceRejected                 EventType = "quota.source.rejected"
+	QuotaSourceStockpiled               EventType = "quota.source.stockpiled"
+	QuotaStockpilingCreated             EventType = "quota.stockpiling.created"
+	QuotaTransferCreated                EventType = "quota.transfer.created"
+	RegistryBatchIssued                 EventType = "registry.batch.issued"
+	RegistryBatchNotice                 EventType = "registry.batch.notice"
+	RegistryBatchRejected               EventType = "registry.batch.rejected"
+	RegistryBatchRequested              EventType = "registry.batch.requested"
+	RegistryBatchSubmitted              EventType = "registry.batch.submitted"
+	RegistryBatchVerified               EventType = "registry.batch.verified"
+	RegistryBatchVerifierAssigned       EventType = "registry.batch.verifier_assigned"
+	RegistryBatchWithdrawn              EventType = "registry.batch.withdrawn"
+	RegistryHolderFreeze                EventType = "registry.holder.freeze"
+	RegistryHolderUnfreeze              EventType = "registry.holder.unfreeze"
+	RegistryPolicyPublished             EventType = "registry.policy.published"
+	RegistryTradeAccepted               EventType = "registry.trade.accepted"
+	RegistryTradeCancelled              EventType = "registry.trade.cancelled"
+	RegistryTradeOffered                EventType = "registry.trade.offered"
+	RegistryUnitsCancelled              EventType = "registry.units.cancelled"
+	RegistryUnitsOffset                 EventType = "registry.units.offset"
+	RegistryUnitsRetired                EventType = "registry.units.retired"
+	RegistryUnitsTransferred            EventType = "registry.units.transferred"
+	RegistryVerifierAccredited          EventType = "registry.verifier.accredited"
+	TransactionPendingExpired           EventType = "transaction.pending_expired"
+	TransactionRecorded                 EventType = "transaction.recorded"
+)
+
+// Valid indicates whether the value is a known member of the EventType enum.
+func (e EventType) Valid() bool {
+	switch e {
+	case AccountStatusChanged:
+		return true
+	case PointsBehaviourCapReached:
+		return true
+	case PointsBehaviourCredited:
+		return true
+	case PointsBehaviourDuplicate:
+		return true
+	case PointsClaimed:
+		return true
+	case PointsClawedBack:
+		return true
+	case PointsDonated:
+		return true
+	case PointsExpired:
+		return true
+	case PointsLapsed:
+		return true
+	case PointsRedeemed:
+		return true
+	case QuotaApplicationAllocationConsumed:
+		return true
+	case QuotaApplicationAllocationRecovered:
+		return true
+	case QuotaApplicationApproved:
+		return true
+	case QuotaApplicationCityApproved:
+		return true
+	case QuotaApplicationCityRejected:
+		return true
+	case QuotaApplicationEscalated:
+		return true
+	case QuotaApplicationGovernmentApproved:
+		return true
+	case QuotaApplicationGovernmentRejected:
+		return true
+	case QuotaApplicationRejected:
+		return true
+	case QuotaApplicationSubmitted:
+		return true
+	case QuotaConfigPublished:
+		return true
+	case QuotaCorrectionApplied:
+		return true
+	case QuotaCorrectionProposed:
+		return true
+	case QuotaCorrectionRejected:
+		return true
+	case QuotaSourceCorrected:
+		return true
+	case QuotaSourceProposed:
+		return true
+	case QuotaSourceRecognised:
+		return true
+	case QuotaSourceRejected:
+		return true
+	case QuotaSourceStockpiled:
+		return true
+	case QuotaStockpilingCreated:
+		return true
+	case QuotaTransferCreated:
+		return true
+	case RegistryBatchIssued:
+		return true
+	case RegistryBatchNotice:
+		return true
+	case RegistryBatchRejected:
+		return true
+	case RegistryBatchRequested:
+		return true
+	case RegistryBatchSubmitted:
+		return true
+	case RegistryBatchVerified:
+		return true
+	case RegistryBatchVerifierAssigned:
+		return true
+	case RegistryBatchWithdrawn:
+		return true
+	case RegistryHolderFreeze:
+		return true
+	case RegistryHolderUnfreeze:
+		return true
+	case RegistryPolicyPublished:
+		return true
+	case RegistryTradeAccepted:
+		return true
+	case RegistryTradeCancelled:
+		return true
+	case RegistryTradeOffered:
+		return true
+	case RegistryUnitsCancelled:
+		return true
+	case RegistryUnitsOffset:
+		return true
+	case RegistryUnitsRetired:
+		return true
+	case RegistryUnitsTransferred:
+		return true
+	case RegistryVerifierAccredited:
+		return true
+	case TransactionPendingExpired:
+		return true
+	case TransactionRecorded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
 	ProblemCodeAccountClosed              ProblemCode = "account_closed"
@@ -35,6 +203,7 @@ const (
 	ProblemCodeCommitOutcomeUnknown       ProblemCode = "commit_outcome_unknown"
 	ProblemCodeConfigMissing              ProblemCode = "config_missing"
 	ProblemCodeConflict                   ProblemCode = "conflict"
+	ProblemCodeCursorExpired              ProblemCode = "cursor_expired"
 	ProblemCodeDuplicate                  ProblemCode = "duplicate"
 	ProblemCodeDuplicateSource            ProblemCode = "duplicate_source"
 	ProblemCodeForbidden                  ProblemCode = "forbidden"
@@ -90,6 +259,7 @@ const (
 	ProblemCodeVerificationSplitMismatch  ProblemCode = "verification_split_mismatch"
 	ProblemCodeVerifierNotAccredited      ProblemCode = "verifier_not_accredited"
 	ProblemCodeVerifierNotIndependent     ProblemCode = "verifier_not_independent"
+	ProblemCodeWebhookUrlRefused          ProblemCode = "webhook_url_refused"
 )
 
 // Valid indicates whether the value is a known member of the ProblemCode enum.
@@ -124,6 +294,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeConfigMissing:
 		return true
 	case ProblemCodeConflict:
+		return true
+	case ProblemCodeCursorExpired:
 		return true
 	case ProblemCodeDuplicate:
 		return true
@@ -235,6 +407,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeVerifierNotIndependent:
 		return true
+	case ProblemCodeWebhookUrlRefused:
+		return true
 	default:
 		return false
 	}
@@ -336,6 +510,27 @@ func (e HealthViewStatus) Valid() bool {
 	case Ok:
 		return true
 	case Ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LedgerPostingEventDataPhase.
+const (
+	LedgerPostingEventDataPhaseHold    LedgerPostingEventDataPhase = "hold"
+	LedgerPostingEventDataPhasePosted  LedgerPostingEventDataPhase = "posted"
+	LedgerPostingEventDataPhaseRelease LedgerPostingEventDataPhase = "release"
+)
+
+// Valid indicates whether the value is a known member of the LedgerPostingEventDataPhase enum.
+func (e LedgerPostingEventDataPhase) Valid() bool {
+	switch e {
+	case LedgerPostingEventDataPhaseHold:
+		return true
+	case LedgerPostingEventDataPhasePosted:
+		return true
+	case LedgerPostingEventDataPhaseRelease:
 		return true
 	default:
 		return false
@@ -1310,28 +1505,58 @@ func (e QuotaDrawPieceSourceCity) Valid() bool {
 
 // Defines values for QuotaEventSubjectKind.
 const (
-	Application QuotaEventSubjectKind = "application"
-	Config      QuotaEventSubjectKind = "config"
-	Correction  QuotaEventSubjectKind = "correction"
-	Source      QuotaEventSubjectKind = "source"
-	Stockpiling QuotaEventSubjectKind = "stockpiling"
-	Transfer    QuotaEventSubjectKind = "transfer"
+	QuotaEventSubjectKindApplication QuotaEventSubjectKind = "application"
+	QuotaEventSubjectKindConfig      QuotaEventSubjectKind = "config"
+	QuotaEventSubjectKindCorrection  QuotaEventSubjectKind = "correction"
+	QuotaEventSubjectKindSource      QuotaEventSubjectKind = "source"
+	QuotaEventSubjectKindStockpiling QuotaEventSubjectKind = "stockpiling"
+	QuotaEventSubjectKindTransfer    QuotaEventSubjectKind = "transfer"
 )
 
 // Valid indicates whether the value is a known member of the QuotaEventSubjectKind enum.
 func (e QuotaEventSubjectKind) Valid() bool {
 	switch e {
-	case Application:
+	case QuotaEventSubjectKindApplication:
 		return true
-	case Config:
+	case QuotaEventSubjectKindConfig:
 		return true
-	case Correction:
+	case QuotaEventSubjectKindCorrection:
 		return true
-	case Source:
+	case QuotaEventSubjectKindSource:
 		return true
-	case Stockpiling:
+	case QuotaEventSubjectKindStockpiling:
 		return true
-	case Transfer:
+	case QuotaEventSubjectKindTransfer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for QuotaFeedEventSubjectKind.
+const (
+	QuotaFeedEventSubjectKindApplication QuotaFeedEventSubjectKind = "application"
+	QuotaFeedEventSubjectKindConfig      QuotaFeedEventSubjectKind = "config"
+	QuotaFeedEventSubjectKindCorrection  QuotaFeedEventSubjectKind = "correction"
+	QuotaFeedEventSubjectKindSource      QuotaFeedEventSubjectKind = "source"
+	QuotaFeedEventSubjectKindStockpiling QuotaFeedEventSubjectKind = "stockpiling"
+	QuotaFeedEventSubjectKindTransfer    QuotaFeedEventSubjectKind = "transfer"
+)
+
+// Valid indicates whether the value is a known member of the QuotaFeedEventSubjectKind enum.
+func (e QuotaFeedEventSubjectKind) Valid() bool {
+	switch e {
+	case QuotaFeedEventSubjectKindApplication:
+		return true
+	case QuotaFeedEventSubjectKindConfig:
+		return true
+	case QuotaFeedEventSubjectKindCorrection:
+		return true
+	case QuotaFeedEventSubjectKindSource:
+		return true
+	case QuotaFeedEventSubjectKindStockpiling:
+		return true
+	case QuotaFeedEventSubjectKindTransfer:
 		return true
 	default:
 		return false
@@ -4119,6 +4344,9 @@ func (e GetV1VerifiersParamsStatus) Valid() bool {
 	}
 }
 
+// EventType the type of a change-feed event (GET /v1/events, webhooks, NATS subject carbonledger.<type>)
+type EventType string
+
 // Problem an RFC 9457 problem document; code is the stable machine-readable reason
 type Problem struct {
 	Code      ProblemCode        `json:"code"`
@@ -4215,8 +4443,20 @@ type BatchView struct {
 	Items  []BatchItemView `json:"items"`
 }
 
+// DeliveriesView defines model for deliveriesView.
+type DeliveriesView struct {
+	Items []LedgerDelivery `json:"items"`
+}
+
 // EmptyRequest defines model for emptyRequest.
 type EmptyRequest = map[string]interface{}
+
+// EventsPage defines model for eventsPage.
+type EventsPage struct {
+	Head       string        `json:"head"`
+	Items      []LedgerEvent `json:"items"`
+	NextCursor string        `json:"next_cursor"`
+}
 
 // HealthView defines model for healthView.
 type HealthView struct {
@@ -4225,6 +4465,15 @@ type HealthView struct {
 
 // HealthViewStatus defines model for HealthView.Status.
 type HealthViewStatus string
+
+// LedgerAccountStatusEventData defines model for ledger_AccountStatusEventData.
+type LedgerAccountStatusEventData struct {
+	Account  string  `json:"account"`
+	Actor    string  `json:"actor"`
+	Previous string  `json:"previous"`
+	Reason   *string `json:"reason,omitempty"`
+	Status   string  `json:"status"`
+}
 
 // LedgerCheckpoint defines model for ledger_Checkpoint.
 type LedgerCheckpoint struct {
@@ -4260,6 +4509,61 @@ type LedgerCheckpointStatement struct {
 	Transactions      int64              `json:"transactions"`
 }
 
+// LedgerDelivery defines model for ledger_Delivery.
+type LedgerDelivery struct {
+	Attempts      int64              `json:"attempts"`
+	EventId       openapi_types.UUID `json:"event_id"`
+	EventType     string             `json:"event_type"`
+	Id            openapi_types.UUID `json:"id"`
+	LastError     *string            `json:"last_error,omitempty"`
+	LastStatus    *int64             `json:"last_status,omitempty"`
+	NextAttemptAt time.Time          `json:"next_attempt_at"`
+	Position      int64              `json:"position"`
+	Status        string             `json:"status"`
+	WebhookId     openapi_types.UUID `json:"webhook_id"`
+}
+
+// LedgerEvent defines model for ledger_Event.
+type LedgerEvent struct {
+	// Data the event's data; its shape is the type's (docs/events.md)
+	Data          LedgerEvent_Data   `json:"data"`
+	Id            openapi_types.UUID `json:"id"`
+	OccurredAt    time.Time          `json:"occurred_at"`
+	Position      int64              `json:"position"`
+	SchemaVersion int64              `json:"schema_version"`
+	Subject       string             `json:"subject"`
+
+	// Type the type of a change-feed event (GET /v1/events, webhooks, NATS subject carbonledger.<type>)
+	Type       EventType `json:"type"`
+	Visibility []string  `json:"visibility"`
+}
+
+// LedgerEvent_Data the event's data; its shape is the type's (docs/events.md)
+type LedgerEvent_Data struct {
+	union json.RawMessage
+}
+
+// LedgerPendingExpiredEventData defines model for ledger_PendingExpiredEventData.
+type LedgerPendingExpiredEventData struct {
+	Kind      string             `json:"kind"`
+	Metadata  *map[string]string `json:"metadata,omitempty"`
+	PendingId openapi_types.UUID `json:"pending_id"`
+	VoidId    openapi_types.UUID `json:"void_id"`
+}
+
+// LedgerPostingEventData defines model for ledger_PostingEventData.
+type LedgerPostingEventData struct {
+	Account string `json:"account"`
+
+	// Amount an amount at the scale of its asset (CP, CO2E, SDCER and index kinds whole; CNY 2 decimals), as a decimal string
+	Amount string                      `json:"amount"`
+	Asset  string                      `json:"asset"`
+	Phase  LedgerPostingEventDataPhase `json:"phase"`
+}
+
+// LedgerPostingEventDataPhase defines model for LedgerPostingEventData.Phase.
+type LedgerPostingEventDataPhase string
+
 // LedgerProblem defines model for ledger_Problem.
 type LedgerProblem struct {
 	Account       *string             `json:"account,omitempty"`
@@ -4271,6 +4575,20 @@ type LedgerProblem struct {
 	Table         *string             `json:"table,omitempty"`
 	TransactionId *openapi_types.UUID `json:"transaction_id,omitempty"`
 	UseCase       *string             `json:"use_case,omitempty"`
+}
+
+// LedgerTransactionEventData defines model for ledger_TransactionEventData.
+type LedgerTransactionEventData struct {
+	Actor       string                   `json:"actor"`
+	Corrects    *openapi_types.UUID      `json:"corrects,omitempty"`
+	EffectiveAt time.Time                `json:"effective_at"`
+	ExpiresAt   *time.Time               `json:"expires_at,omitempty"`
+	Id          openapi_types.UUID       `json:"id"`
+	Kind        string                   `json:"kind"`
+	Metadata    *map[string]string       `json:"metadata,omitempty"`
+	Pending     bool                     `json:"pending"`
+	Postings    []LedgerPostingEventData `json:"postings"`
+	Resolves    *openapi_types.UUID      `json:"resolves,omitempty"`
 }
 
 // LedgerVerifyReport defines model for ledger_VerifyReport.
@@ -4288,6 +4606,27 @@ type LedgerVerifyReport struct {
 	Since         *string            `json:"since,omitempty"`
 	TrailEvents   int64              `json:"trail_events"`
 	Transactions  int64              `json:"transactions"`
+}
+
+// LedgerWebhook defines model for ledger_Webhook.
+type LedgerWebhook struct {
+	ConsecutiveFailures int64              `json:"consecutive_failures"`
+	CreatedAt           time.Time          `json:"created_at"`
+	DisabledReason      *string            `json:"disabled_reason,omitempty"`
+	Id                  openapi_types.UUID `json:"id"`
+	OwnerCity           *string            `json:"owner_city,omitempty"`
+	OwnerOrg            *string            `json:"owner_org,omitempty"`
+	OwnerRole           string             `json:"owner_role"`
+	Secret              *string            `json:"secret,omitempty"`
+	Status              string             `json:"status"`
+	Types               []string           `json:"types"`
+	Url                 string             `json:"url"`
+}
+
+// LedgerWebhookInput defines model for ledger_WebhookInput.
+type LedgerWebhookInput struct {
+	Types *[]string `json:"types,omitempty"`
+	Url   string    `json:"url"`
 }
 
 // OpenAccountRequest defines model for openAccountRequest.
@@ -4479,6 +4818,32 @@ type PointsActivityItem struct {
 // PointsActivityItemType defines model for PointsActivityItem.Type.
 type PointsActivityItemType string
 
+// PointsBehaviourEventData defines model for points_BehaviourEventData.
+type PointsBehaviourEventData struct {
+	BehaviourId   *openapi_types.UUID `json:"behaviour_id,omitempty"`
+	Citizen       string              `json:"citizen"`
+	ClaimDeadline *time.Time          `json:"claim_deadline,omitempty"`
+
+	// ComputedGrams a whole number, as a decimal string
+	ComputedGrams string           `json:"computed_grams"`
+	DuplicateOf   *PointsRecordRef `json:"duplicate_of,omitempty"`
+
+	// Grams a whole number, as a decimal string
+	Grams       string  `json:"grams"`
+	Index       int64   `json:"index"`
+	Kind        string  `json:"kind"`
+	Message     *string `json:"message,omitempty"`
+	Methodology *string `json:"methodology,omitempty"`
+	Operator    string  `json:"operator"`
+
+	// Points an amount of CP (scale 0), as a decimal string
+	Points        string              `json:"points"`
+	Reason        *string             `json:"reason,omitempty"`
+	RecordId      string              `json:"record_id"`
+	Status        string              `json:"status"`
+	TransactionId *openapi_types.UUID `json:"transaction_id,omitempty"`
+}
+
 // PointsBehaviourRecord defines model for points_BehaviourRecord.
 type PointsBehaviourRecord struct {
 	Citizen         string     `json:"citizen"`
@@ -4628,6 +4993,16 @@ type PointsExclusivityGroup struct {
 type PointsExclusivityGroupRequest struct {
 	Kinds []string `json:"kinds"`
 	Name  string   `json:"name"`
+}
+
+// PointsExpiryEventData defines model for points_ExpiryEventData.
+type PointsExpiryEventData struct {
+	Citizen string `json:"citizen"`
+	Items   int64  `json:"items"`
+
+	// Points an amount of CP (scale 0), as a decimal string
+	Points        string             `json:"points"`
+	TransactionId openapi_types.UUID `json:"transaction_id"`
 }
 
 // PointsIngestInput defines model for points_IngestInput.
@@ -5382,6 +5757,20 @@ type QuotaEvent struct {
 
 // QuotaEventSubjectKind defines model for QuotaEvent.SubjectKind.
 type QuotaEventSubjectKind string
+
+// QuotaFeedEvent defines model for quota_FeedEvent.
+type QuotaFeedEvent struct {
+	Action        string                    `json:"action"`
+	Actor         string                    `json:"actor"`
+	Detail        map[string]string         `json:"detail"`
+	Reason        string                    `json:"reason"`
+	SubjectId     openapi_types.UUID        `json:"subject_id"`
+	SubjectKind   QuotaFeedEventSubjectKind `json:"subject_kind"`
+	TransactionId *openapi_types.UUID       `json:"transaction_id,omitempty"`
+}
+
+// QuotaFeedEventSubjectKind defines model for QuotaFeedEvent.SubjectKind.
+type QuotaFeedEventSubjectKind string
 
 // QuotaFlowRow defines model for quota_FlowRow.
 type QuotaFlowRow struct {
@@ -6235,6 +6624,13 @@ type RegistryTradeSummary struct {
 // RegistryTradeSummaryStatus defines model for RegistryTradeSummary.Status.
 type RegistryTradeSummaryStatus string
 
+// RegistryTrailEventData defines model for registry_TrailEventData.
+type RegistryTrailEventData struct {
+	Actor   string            `json:"actor"`
+	Detail  map[string]string `json:"detail"`
+	Subject string            `json:"subject"`
+}
+
 // RegistryTransfer defines model for registry_Transfer.
 type RegistryTransfer struct {
 	At            time.Time          `json:"at"`
@@ -6333,6 +6729,11 @@ type TransactionView struct {
 	Pending     bool                `json:"pending"`
 	Postings    []PostingView       `json:"postings"`
 	Resolves    *openapi_types.UUID `json:"resolves,omitempty"`
+}
+
+// WebhooksView defines model for webhooksView.
+type WebhooksView struct {
+	Items []LedgerWebhook `json:"items"`
 }
 
 // GetV1AccountsParams defines parameters for GetV1Accounts.
@@ -6558,6 +6959,21 @@ type PostV1DepositsParams struct {
 type PostV1DonationPoolsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// GetV1EventsParams defines parameters for GetV1Events.
+type GetV1EventsParams struct {
+	// After the position read last (next_cursor of the previous read); 0 reads from the start
+	After *int `form:"after,omitempty" json:"after,omitempty"`
+
+	// Type only these event types, comma-separated (components.schemas.EventType)
+	Type *string `form:"type,omitempty" json:"type,omitempty"`
+
+	// Limit at most this many events
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Wait seconds to wait for an event when there is none yet (long-poll)
+	Wait *int `form:"wait,omitempty" json:"wait,omitempty"`
 }
 
 // PostV1HoldersParams defines parameters for PostV1Holders.
@@ -7343,6 +7759,30 @@ type PostV1VerifiersParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// PostV1WebhooksParams defines parameters for PostV1Webhooks.
+type PostV1WebhooksParams struct {
+	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
+	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams defines parameters for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver.
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams struct {
+	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
+	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// PostV1WebhooksByIdEnableParams defines parameters for PostV1WebhooksByIdEnable.
+type PostV1WebhooksByIdEnableParams struct {
+	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
+	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// PostV1WebhooksByIdRotateSecretParams defines parameters for PostV1WebhooksByIdRotateSecret.
+type PostV1WebhooksByIdRotateSecretParams struct {
+	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
+	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
 // PostV1AccountsJSONRequestBody defines body for PostV1Accounts for application/json ContentType.
 type PostV1AccountsJSONRequestBody = OpenAccountRequest
 
@@ -7531,6 +7971,444 @@ type PostV1TransfersJSONRequestBody = RegistryTransferInput
 
 // PostV1VerifiersJSONRequestBody defines body for PostV1Verifiers for application/json ContentType.
 type PostV1VerifiersJSONRequestBody = RegistryVerifierInput
+
+// PostV1WebhooksJSONRequestBody defines body for PostV1Webhooks for application/json ContentType.
+type PostV1WebhooksJSONRequestBody = LedgerWebhookInput
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverJSONRequestBody defines body for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver for application/json ContentType.
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverJSONRequestBody = EmptyRequest
+
+// PostV1WebhooksByIdEnableJSONRequestBody defines body for PostV1WebhooksByIdEnable for application/json ContentType.
+type PostV1WebhooksByIdEnableJSONRequestBody = EmptyRequest
+
+// PostV1WebhooksByIdRotateSecretJSONRequestBody defines body for PostV1WebhooksByIdRotateSecret for application/json ContentType.
+type PostV1WebhooksByIdRotateSecretJSONRequestBody = EmptyRequest
+
+// AsLedgerTransactionEventData returns the union data inside the LedgerEvent_Data as a LedgerTransactionEventData
+func (t LedgerEvent_Data) AsLedgerTransactionEventData() (LedgerTransactionEventData, error) {
+	var body LedgerTransactionEventData
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromLedgerTransactionEventData overwrites any union data inside the LedgerEvent_Data as the provided LedgerTransactionEventData
+func (t *LedgerEvent_Data) FromLedgerTransactionEventData(v LedgerTransactionEventData) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeLedgerTransactionEventData performs a merge with any union data inside the LedgerEvent_Data, using the provided LedgerTransactionEventData
+func (t *LedgerEvent_Data) MergeLedgerTransactionEventData(v LedgerTransactionEventData) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsLedgerPendingExpiredEventData returns the union data inside the LedgerEvent_Data as a LedgerPendingExpiredEventData
+func (t LedgerEvent_Data) AsLedgerPendingExpiredEventData() (LedgerPendingExpiredEventData, error) {
+	var body LedgerPendingExpiredEventData
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromLedgerPendingExpiredEventData overwrites any union data inside the LedgerEvent_Data as the provided LedgerPendingExpiredEventData
+func (t *LedgerEvent_Data) FromLedgerPendingExpiredEventData(v LedgerPendingExpiredEventData) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeLedgerPendingExpiredEventData performs a merge with any union data inside the LedgerEvent_Data, using the provided LedgerPendingExpiredEventData
+func (t *LedgerEvent_Data) MergeLedgerPendingExpiredEventData(v LedgerPendingExpiredEventData) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsLedgerAccountStatusEventData returns the union data inside the LedgerEvent_Data as a LedgerAccountStatusEventData
+func (t LedgerEvent_Data) AsLedgerAccountStatusEventData() (LedgerAccountStatusEventData, error) {
+	var body LedgerAccountStatusEventData
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromLedgerAccountStatusEventData overwrites any union data inside the LedgerEvent_Data as the provided LedgerAccountStatusEventData
+func (t *LedgerEvent_Data) FromLedgerAccountStatusEventData(v LedgerAccountStatusEventData) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeLedgerAccountStatusEventData performs a merge with any union data inside the LedgerEvent_Data, using the provided LedgerAccountStatusEventData
+func (t *LedgerEvent_Data) MergeLedgerAccountStatusEventData(v LedgerAccountStatusEventData) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPointsBehaviourEventData returns the union data inside the LedgerEvent_Data as a PointsBehaviourEventData
+func (t LedgerEvent_Data) AsPointsBehaviourEventData() (PointsBehaviourEventData, error) {
+	var body PointsBehaviourEventData
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPointsBehaviourEventData overwrites any union data inside the LedgerEvent_Data as the provided PointsBehaviourEventData
+func (t *LedgerEvent_Data) FromPointsBehaviourEventData(v PointsBehaviourEventData) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePointsBehaviourEventData performs a merge with any union data inside the LedgerEvent_Data, using the provided PointsBehaviourEventData
+func (t *LedgerEvent_Data) MergePointsBehaviourEventData(v PointsBehaviourEventData) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPointsClaimResult returns the union data inside the LedgerEvent_Data as a PointsClaimResult
+func (t LedgerEvent_Data) AsPointsClaimResult() (PointsClaimResult, error) {
+	var body PointsClaimResult
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPointsClaimResult overwrites any union data inside the LedgerEvent_Data as the provided PointsClaimResult
+func (t *LedgerEvent_Data) FromPointsClaimResult(v PointsClaimResult) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePointsClaimResult performs a merge with any union data inside the LedgerEvent_Data, using the provided PointsClaimResult
+func (t *LedgerEvent_Data) MergePointsClaimResult(v PointsClaimResult) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPointsExpiryEventData returns the union data inside the LedgerEvent_Data as a PointsExpiryEventData
+func (t LedgerEvent_Data) AsPointsExpiryEventData() (PointsExpiryEventData, error) {
+	var body PointsExpiryEventData
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPointsExpiryEventData overwrites any union data inside the LedgerEvent_Data as the provided PointsExpiryEventData
+func (t *LedgerEvent_Data) FromPointsExpiryEventData(v PointsExpiryEventData) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePointsExpiryEventData performs a merge with any union data inside the LedgerEvent_Data, using the provided PointsExpiryEventData
+func (t *LedgerEvent_Data) MergePointsExpiryEventData(v PointsExpiryEventData) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPointsRedemption returns the union data inside the LedgerEvent_Data as a PointsRedemption
+func (t LedgerEvent_Data) AsPointsRedemption() (PointsRedemption, error) {
+	var body PointsRedemption
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPointsRedemption overwrites any union data inside the LedgerEvent_Data as the provided PointsRedemption
+func (t *LedgerEvent_Data) FromPointsRedemption(v PointsRedemption) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePointsRedemption performs a merge with any union data inside the LedgerEvent_Data, using the provided PointsRedemption
+func (t *LedgerEvent_Data) MergePointsRedemption(v PointsRedemption) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPointsDonation returns the union data inside the LedgerEvent_Data as a PointsDonation
+func (t LedgerEvent_Data) AsPointsDonation() (PointsDonation, error) {
+	var body PointsDonation
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPointsDonation overwrites any union data inside the LedgerEvent_Data as the provided PointsDonation
+func (t *LedgerEvent_Data) FromPointsDonation(v PointsDonation) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePointsDonation performs a merge with any union data inside the LedgerEvent_Data, using the provided PointsDonation
+func (t *LedgerEvent_Data) MergePointsDonation(v PointsDonation) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsPointsClawback returns the union data inside the LedgerEvent_Data as a PointsClawback
+func (t LedgerEvent_Data) AsPointsClawback() (PointsClawback, error) {
+	var body PointsClawback
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPointsClawback overwrites any union data inside the LedgerEvent_Data as the provided PointsClawback
+func (t *LedgerEvent_Data) FromPointsClawback(v PointsClawback) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePointsClawback performs a merge with any union data inside the LedgerEvent_Data, using the provided PointsClawback
+func (t *LedgerEvent_Data) MergePointsClawback(v PointsClawback) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRegistryTransfer returns the union data inside the LedgerEvent_Data as a RegistryTransfer
+func (t LedgerEvent_Data) AsRegistryTransfer() (RegistryTransfer, error) {
+	var body RegistryTransfer
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRegistryTransfer overwrites any union data inside the LedgerEvent_Data as the provided RegistryTransfer
+func (t *LedgerEvent_Data) FromRegistryTransfer(v RegistryTransfer) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRegistryTransfer performs a merge with any union data inside the LedgerEvent_Data, using the provided RegistryTransfer
+func (t *LedgerEvent_Data) MergeRegistryTransfer(v RegistryTransfer) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRegistryTrade returns the union data inside the LedgerEvent_Data as a RegistryTrade
+func (t LedgerEvent_Data) AsRegistryTrade() (RegistryTrade, error) {
+	var body RegistryTrade
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRegistryTrade overwrites any union data inside the LedgerEvent_Data as the provided RegistryTrade
+func (t *LedgerEvent_Data) FromRegistryTrade(v RegistryTrade) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRegistryTrade performs a merge with any union data inside the LedgerEvent_Data, using the provided RegistryTrade
+func (t *LedgerEvent_Data) MergeRegistryTrade(v RegistryTrade) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRegistryCertificate returns the union data inside the LedgerEvent_Data as a RegistryCertificate
+func (t LedgerEvent_Data) AsRegistryCertificate() (RegistryCertificate, error) {
+	var body RegistryCertificate
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRegistryCertificate overwrites any union data inside the LedgerEvent_Data as the provided RegistryCertificate
+func (t *LedgerEvent_Data) FromRegistryCertificate(v RegistryCertificate) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRegistryCertificate performs a merge with any union data inside the LedgerEvent_Data, using the provided RegistryCertificate
+func (t *LedgerEvent_Data) MergeRegistryCertificate(v RegistryCertificate) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRegistryOffset returns the union data inside the LedgerEvent_Data as a RegistryOffset
+func (t LedgerEvent_Data) AsRegistryOffset() (RegistryOffset, error) {
+	var body RegistryOffset
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRegistryOffset overwrites any union data inside the LedgerEvent_Data as the provided RegistryOffset
+func (t *LedgerEvent_Data) FromRegistryOffset(v RegistryOffset) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRegistryOffset performs a merge with any union data inside the LedgerEvent_Data, using the provided RegistryOffset
+func (t *LedgerEvent_Data) MergeRegistryOffset(v RegistryOffset) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRegistryBatch returns the union data inside the LedgerEvent_Data as a RegistryBatch
+func (t LedgerEvent_Data) AsRegistryBatch() (RegistryBatch, error) {
+	var body RegistryBatch
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRegistryBatch overwrites any union data inside the LedgerEvent_Data as the provided RegistryBatch
+func (t *LedgerEvent_Data) FromRegistryBatch(v RegistryBatch) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRegistryBatch performs a merge with any union data inside the LedgerEvent_Data, using the provided RegistryBatch
+func (t *LedgerEvent_Data) MergeRegistryBatch(v RegistryBatch) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRegistryTrailEventData returns the union data inside the LedgerEvent_Data as a RegistryTrailEventData
+func (t LedgerEvent_Data) AsRegistryTrailEventData() (RegistryTrailEventData, error) {
+	var body RegistryTrailEventData
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRegistryTrailEventData overwrites any union data inside the LedgerEvent_Data as the provided RegistryTrailEventData
+func (t *LedgerEvent_Data) FromRegistryTrailEventData(v RegistryTrailEventData) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRegistryTrailEventData performs a merge with any union data inside the LedgerEvent_Data, using the provided RegistryTrailEventData
+func (t *LedgerEvent_Data) MergeRegistryTrailEventData(v RegistryTrailEventData) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsQuotaFeedEvent returns the union data inside the LedgerEvent_Data as a QuotaFeedEvent
+func (t LedgerEvent_Data) AsQuotaFeedEvent() (QuotaFeedEvent, error) {
+	var body QuotaFeedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromQuotaFeedEvent overwrites any union data inside the LedgerEvent_Data as the provided QuotaFeedEvent
+func (t *LedgerEvent_Data) FromQuotaFeedEvent(v QuotaFeedEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeQuotaFeedEvent performs a merge with any union data inside the LedgerEvent_Data, using the provided QuotaFeedEvent
+func (t *LedgerEvent_Data) MergeQuotaFeedEvent(v QuotaFeedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t LedgerEvent_Data) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *LedgerEvent_Data) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -7969,6 +8847,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/donation-pools (the `PostV1DonationPools` operationId).
 	PostV1DonationPools(ctx context.Context, params *PostV1DonationPoolsParams, body PostV1DonationPoolsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Events read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see
+	//
+	// read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Corresponds with GET /v1/events (the `GetV1Events` operationId).
+	GetV1Events(ctx context.Context, params *GetV1EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1HoldersWithBody open a unit holding and money account (own organisation; province: any)
 	//
@@ -9159,6 +10044,99 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/verifiers (the `PostV1Verifiers` operationId).
 	PostV1Verifiers(ctx context.Context, params *PostV1VerifiersParams, body PostV1VerifiersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Webhooks list my webhooks (province: all)
+	//
+	// list my webhooks (province: all). Roles: operator, enterprise, verifier, city, province.
+	//
+	// Corresponds with GET /v1/webhooks (the `GetV1Webhooks` operationId).
+	GetV1Webhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksWithBody subscribe a webhook to the events I may see (types: a filter; the secret is shown once)
+	//
+	// subscribe a webhook to the events I may see (types: a filter; the secret is shown once). Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+	PostV1WebhooksWithBody(ctx context.Context, params *PostV1WebhooksParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1Webhooks subscribe a webhook to the events I may see (types: a filter; the secret is shown once)
+	//
+	// subscribe a webhook to the events I may see (types: a filter; the secret is shown once). Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+	PostV1Webhooks(ctx context.Context, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteV1WebhooksById delete a webhook; its pending deliveries are dropped
+	//
+	// delete a webhook; its pending deliveries are dropped. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteV1WebhooksById` operationId).
+	DeleteV1WebhooksById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1WebhooksByIdDeliveries a webhook's delivery log, newest first
+	//
+	// a webhook's delivery log, newest first. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Corresponds with GET /v1/webhooks/{id}/deliveries (the `GetV1WebhooksByIdDeliveries` operationId).
+	GetV1WebhooksByIdDeliveries(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithBody deliver an event again
+	//
+	// deliver an event again. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksByIdDeliveriesByDeliveryRedeliver` operationId).
+	PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithBody(ctx context.Context, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksByIdDeliveriesByDeliveryRedeliver deliver an event again
+	//
+	// deliver an event again. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksByIdDeliveriesByDeliveryRedeliver` operationId).
+	PostV1WebhooksByIdDeliveriesByDeliveryRedeliver(ctx context.Context, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, body PostV1WebhooksByIdDeliveriesByDeliveryRedeliverJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksByIdEnableWithBody enable a webhook disabled after a run of failures
+	//
+	// enable a webhook disabled after a run of failures. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/webhooks/{id}/enable (the `PostV1WebhooksByIdEnable` operationId).
+	PostV1WebhooksByIdEnableWithBody(ctx context.Context, id string, params *PostV1WebhooksByIdEnableParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksByIdEnable enable a webhook disabled after a run of failures
+	//
+	// enable a webhook disabled after a run of failures. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/webhooks/{id}/enable (the `PostV1WebhooksByIdEnable` operationId).
+	PostV1WebhooksByIdEnable(ctx context.Context, id string, params *PostV1WebhooksByIdEnableParams, body PostV1WebhooksByIdEnableJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksByIdRotateSecretWithBody add a new signing secret; deliveries are signed with it and the previous one
+	//
+	// add a new signing secret; deliveries are signed with it and the previous one. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksByIdRotateSecret` operationId).
+	PostV1WebhooksByIdRotateSecretWithBody(ctx context.Context, id string, params *PostV1WebhooksByIdRotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostV1WebhooksByIdRotateSecret add a new signing secret; deliveries are signed with it and the previous one
+	//
+	// add a new signing secret; deliveries are signed with it and the previous one. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksByIdRotateSecret` operationId).
+	PostV1WebhooksByIdRotateSecret(ctx context.Context, id string, params *PostV1WebhooksByIdRotateSecretParams, body PostV1WebhooksByIdRotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetWellKnownJwksJson public keys of the tokens this service signs
@@ -9955,6 +10933,23 @@ func (c *Client) PostV1DonationPoolsWithBody(ctx context.Context, params *PostV1
 // Corresponds with POST /v1/donation-pools (the `PostV1DonationPools` operationId).
 func (c *Client) PostV1DonationPools(ctx context.Context, params *PostV1DonationPoolsParams, body PostV1DonationPoolsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1DonationPoolsRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Events read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see
+//
+// read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Corresponds with GET /v1/events (the `GetV1Events` operationId).
+func (c *Client) GetV1Events(ctx context.Context, params *GetV1EventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1EventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -12575,6 +13570,209 @@ func (c *Client) PostV1Verifiers(ctx context.Context, params *PostV1VerifiersPar
 	return c.Client.Do(req)
 }
 
+// GetV1Webhooks list my webhooks (province: all)
+//
+// list my webhooks (province: all). Roles: operator, enterprise, verifier, city, province.
+//
+// Corresponds with GET /v1/webhooks (the `GetV1Webhooks` operationId).
+func (c *Client) GetV1Webhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1WebhooksRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksWithBody subscribe a webhook to the events I may see (types: a filter; the secret is shown once)
+//
+// subscribe a webhook to the events I may see (types: a filter; the secret is shown once). Roles: operator, enterprise, verifier, city, province.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+func (c *Client) PostV1WebhooksWithBody(ctx context.Context, params *PostV1WebhooksParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1Webhooks subscribe a webhook to the events I may see (types: a filter; the secret is shown once)
+//
+// subscribe a webhook to the events I may see (types: a filter; the secret is shown once). Roles: operator, enterprise, verifier, city, province.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+func (c *Client) PostV1Webhooks(ctx context.Context, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteV1WebhooksById delete a webhook; its pending deliveries are dropped
+//
+// delete a webhook; its pending deliveries are dropped. Roles: operator, enterprise, verifier, city, province.
+//
+// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteV1WebhooksById` operationId).
+func (c *Client) DeleteV1WebhooksById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteV1WebhooksByIdRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1WebhooksByIdDeliveries a webhook's delivery log, newest first
+//
+// a webhook's delivery log, newest first. Roles: operator, enterprise, verifier, city, province.
+//
+// Corresponds with GET /v1/webhooks/{id}/deliveries (the `GetV1WebhooksByIdDeliveries` operationId).
+func (c *Client) GetV1WebhooksByIdDeliveries(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1WebhooksByIdDeliveriesRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithBody deliver an event again
+//
+// deliver an event again. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksByIdDeliveriesByDeliveryRedeliver` operationId).
+func (c *Client) PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithBody(ctx context.Context, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksByIdDeliveriesByDeliveryRedeliverRequestWithBody(c.Server, id, delivery, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliver deliver an event again
+//
+// deliver an event again. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksByIdDeliveriesByDeliveryRedeliver` operationId).
+func (c *Client) PostV1WebhooksByIdDeliveriesByDeliveryRedeliver(ctx context.Context, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, body PostV1WebhooksByIdDeliveriesByDeliveryRedeliverJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksByIdDeliveriesByDeliveryRedeliverRequest(c.Server, id, delivery, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksByIdEnableWithBody enable a webhook disabled after a run of failures
+//
+// enable a webhook disabled after a run of failures. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/webhooks/{id}/enable (the `PostV1WebhooksByIdEnable` operationId).
+func (c *Client) PostV1WebhooksByIdEnableWithBody(ctx context.Context, id string, params *PostV1WebhooksByIdEnableParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksByIdEnableRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksByIdEnable enable a webhook disabled after a run of failures
+//
+// enable a webhook disabled after a run of failures. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/webhooks/{id}/enable (the `PostV1WebhooksByIdEnable` operationId).
+func (c *Client) PostV1WebhooksByIdEnable(ctx context.Context, id string, params *PostV1WebhooksByIdEnableParams, body PostV1WebhooksByIdEnableJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksByIdEnableRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksByIdRotateSecretWithBody add a new signing secret; deliveries are signed with it and the previous one
+//
+// add a new signing secret; deliveries are signed with it and the previous one. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksByIdRotateSecret` operationId).
+func (c *Client) PostV1WebhooksByIdRotateSecretWithBody(ctx context.Context, id string, params *PostV1WebhooksByIdRotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksByIdRotateSecretRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostV1WebhooksByIdRotateSecret add a new signing secret; deliveries are signed with it and the previous one
+//
+// add a new signing secret; deliveries are signed with it and the previous one. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksByIdRotateSecret` operationId).
+func (c *Client) PostV1WebhooksByIdRotateSecret(ctx context.Context, id string, params *PostV1WebhooksByIdRotateSecretParams, body PostV1WebhooksByIdRotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostV1WebhooksByIdRotateSecretRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewGetWellKnownJwksJsonRequest constructs an http.Request for the GetWellKnownJwksJson method
 func NewGetWellKnownJwksJsonRequest(server string) (*http.Request, error) {
 	var err error
@@ -14356,6 +15554,96 @@ func NewPostV1DonationPoolsRequestWithBody(server string, params *PostV1Donation
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1EventsRequest constructs an http.Request for the GetV1Events method
+func NewGetV1EventsRequest(server string, params *GetV1EventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.After != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "after", *params.After, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Wait != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "wait", *params.Wait, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -20154,6 +21442,341 @@ func NewPostV1VerifiersRequestWithBody(server string, params *PostV1VerifiersPar
 	return req, nil
 }
 
+// NewGetV1WebhooksRequest constructs an http.Request for the GetV1Webhooks method
+func NewGetV1WebhooksRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPostV1WebhooksRequest calls the generic PostV1Webhooks builder with application/json body
+func NewPostV1WebhooksRequest(server string, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostV1WebhooksRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewPostV1WebhooksRequestWithBody constructs an http.Request for the PostV1Webhooks method, with any body, and a specified content type
+func NewPostV1WebhooksRequestWithBody(server string, params *PostV1WebhooksParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewDeleteV1WebhooksByIdRequest constructs an http.Request for the DeleteV1WebhooksById method
+func NewDeleteV1WebhooksByIdRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetV1WebhooksByIdDeliveriesRequest constructs an http.Request for the GetV1WebhooksByIdDeliveries method
+func NewGetV1WebhooksByIdDeliveriesRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s/deliveries", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPostV1WebhooksByIdDeliveriesByDeliveryRedeliverRequest calls the generic PostV1WebhooksByIdDeliveriesByDeliveryRedeliver builder with application/json body
+func NewPostV1WebhooksByIdDeliveriesByDeliveryRedeliverRequest(server string, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, body PostV1WebhooksByIdDeliveriesByDeliveryRedeliverJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostV1WebhooksByIdDeliveriesByDeliveryRedeliverRequestWithBody(server, id, delivery, params, "application/json", bodyReader)
+}
+
+// NewPostV1WebhooksByIdDeliveriesByDeliveryRedeliverRequestWithBody constructs an http.Request for the PostV1WebhooksByIdDeliveriesByDeliveryRedeliver method, with any body, and a specified content type
+func NewPostV1WebhooksByIdDeliveriesByDeliveryRedeliverRequestWithBody(server string, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "delivery", delivery, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s/deliveries/%s/redeliver", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewPostV1WebhooksByIdEnableRequest calls the generic PostV1WebhooksByIdEnable builder with application/json body
+func NewPostV1WebhooksByIdEnableRequest(server string, id string, params *PostV1WebhooksByIdEnableParams, body PostV1WebhooksByIdEnableJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostV1WebhooksByIdEnableRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewPostV1WebhooksByIdEnableRequestWithBody constructs an http.Request for the PostV1WebhooksByIdEnable method, with any body, and a specified content type
+func NewPostV1WebhooksByIdEnableRequestWithBody(server string, id string, params *PostV1WebhooksByIdEnableParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s/enable", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
+// NewPostV1WebhooksByIdRotateSecretRequest calls the generic PostV1WebhooksByIdRotateSecret builder with application/json body
+func NewPostV1WebhooksByIdRotateSecretRequest(server string, id string, params *PostV1WebhooksByIdRotateSecretParams, body PostV1WebhooksByIdRotateSecretJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostV1WebhooksByIdRotateSecretRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewPostV1WebhooksByIdRotateSecretRequestWithBody constructs an http.Request for the PostV1WebhooksByIdRotateSecret method, with any body, and a specified content type
+func NewPostV1WebhooksByIdRotateSecretRequestWithBody(server string, id string, params *PostV1WebhooksByIdRotateSecretParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/webhooks/%s/rotate-secret", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Idempotency-Key", headerParam0)
+
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -20593,6 +22216,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/donation-pools (the `PostV1DonationPools` operationId).
 	PostV1DonationPoolsWithResponse(ctx context.Context, params *PostV1DonationPoolsParams, body PostV1DonationPoolsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1DonationPoolsResponse, error)
+
+	// GetV1EventsWithResponse read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see
+	//
+	// read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/events (the `GetV1Events` operationId).
+	GetV1EventsWithResponse(ctx context.Context, params *GetV1EventsParams, reqEditors ...RequestEditorFn) (*GetV1EventsResponse, error)
 
 	// PostV1HoldersWithBodyWithResponse open a unit holding and money account (own organisation; province: any)
 	//
@@ -21871,6 +23503,105 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/verifiers (the `PostV1Verifiers` operationId).
 	PostV1VerifiersWithResponse(ctx context.Context, params *PostV1VerifiersParams, body PostV1VerifiersJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1VerifiersResponse, error)
+
+	// GetV1WebhooksWithResponse list my webhooks (province: all)
+	//
+	// list my webhooks (province: all). Roles: operator, enterprise, verifier, city, province.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks (the `GetV1Webhooks` operationId).
+	GetV1WebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1WebhooksResponse, error)
+
+	// PostV1WebhooksWithBodyWithResponse subscribe a webhook to the events I may see (types: a filter; the secret is shown once)
+	//
+	// subscribe a webhook to the events I may see (types: a filter; the secret is shown once). Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+	PostV1WebhooksWithBodyWithResponse(ctx context.Context, params *PostV1WebhooksParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksResponse, error)
+
+	// PostV1WebhooksWithResponse subscribe a webhook to the events I may see (types: a filter; the secret is shown once)
+	//
+	// subscribe a webhook to the events I may see (types: a filter; the secret is shown once). Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+	PostV1WebhooksWithResponse(ctx context.Context, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksResponse, error)
+
+	// DeleteV1WebhooksByIdWithResponse delete a webhook; its pending deliveries are dropped
+	//
+	// delete a webhook; its pending deliveries are dropped. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteV1WebhooksById` operationId).
+	DeleteV1WebhooksByIdWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteV1WebhooksByIdResponse, error)
+
+	// GetV1WebhooksByIdDeliveriesWithResponse a webhook's delivery log, newest first
+	//
+	// a webhook's delivery log, newest first. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/webhooks/{id}/deliveries (the `GetV1WebhooksByIdDeliveries` operationId).
+	GetV1WebhooksByIdDeliveriesWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetV1WebhooksByIdDeliveriesResponse, error)
+
+	// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithBodyWithResponse deliver an event again
+	//
+	// deliver an event again. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksByIdDeliveriesByDeliveryRedeliver` operationId).
+	PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithBodyWithResponse(ctx context.Context, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse, error)
+
+	// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithResponse deliver an event again
+	//
+	// deliver an event again. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksByIdDeliveriesByDeliveryRedeliver` operationId).
+	PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithResponse(ctx context.Context, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, body PostV1WebhooksByIdDeliveriesByDeliveryRedeliverJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse, error)
+
+	// PostV1WebhooksByIdEnableWithBodyWithResponse enable a webhook disabled after a run of failures
+	//
+	// enable a webhook disabled after a run of failures. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/{id}/enable (the `PostV1WebhooksByIdEnable` operationId).
+	PostV1WebhooksByIdEnableWithBodyWithResponse(ctx context.Context, id string, params *PostV1WebhooksByIdEnableParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdEnableResponse, error)
+
+	// PostV1WebhooksByIdEnableWithResponse enable a webhook disabled after a run of failures
+	//
+	// enable a webhook disabled after a run of failures. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/{id}/enable (the `PostV1WebhooksByIdEnable` operationId).
+	PostV1WebhooksByIdEnableWithResponse(ctx context.Context, id string, params *PostV1WebhooksByIdEnableParams, body PostV1WebhooksByIdEnableJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdEnableResponse, error)
+
+	// PostV1WebhooksByIdRotateSecretWithBodyWithResponse add a new signing secret; deliveries are signed with it and the previous one
+	//
+	// add a new signing secret; deliveries are signed with it and the previous one. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksByIdRotateSecret` operationId).
+	PostV1WebhooksByIdRotateSecretWithBodyWithResponse(ctx context.Context, id string, params *PostV1WebhooksByIdRotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdRotateSecretResponse, error)
+
+	// PostV1WebhooksByIdRotateSecretWithResponse add a new signing secret; deliveries are signed with it and the previous one
+	//
+	// add a new signing secret; deliveries are signed with it and the previous one. Roles: operator, enterprise, verifier, city, province.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksByIdRotateSecret` operationId).
+	PostV1WebhooksByIdRotateSecretWithResponse(ctx context.Context, id string, params *PostV1WebhooksByIdRotateSecretParams, body PostV1WebhooksByIdRotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdRotateSecretResponse, error)
 }
 
 // GetWellKnownJwksJsonResponse200Headers the declared response headers of an HTTP 200 response for GetWellKnownJwksJson
@@ -26934,6 +28665,140 @@ func (r PostV1DonationPoolsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PostV1DonationPoolsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1EventsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Events
+type GetV1EventsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1EventsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Events
+type GetV1EventsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1EventsResponse401Headers the declared response headers of an HTTP 401 response for GetV1Events
+type GetV1EventsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1EventsResponse429Headers the declared response headers of an HTTP 429 response for GetV1Events
+type GetV1EventsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1EventsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Events
+type GetV1EventsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1EventsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Events
+type GetV1EventsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1EventsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Events
+type GetV1EventsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1EventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EventsPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1EventsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1EventsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1EventsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1EventsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1EventsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1EventsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1EventsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1EventsResponse) GetJSON200() *EventsPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1EventsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1EventsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1EventsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1EventsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1EventsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1EventsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1EventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1EventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1EventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1EventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -43917,6 +45782,1354 @@ func (r PostV1VerifiersResponse) ContentType() string {
 	return ""
 }
 
+// GetV1WebhooksResponse200Headers the declared response headers of an HTTP 200 response for GetV1Webhooks
+type GetV1WebhooksResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1WebhooksResponse401Headers the declared response headers of an HTTP 401 response for GetV1Webhooks
+type GetV1WebhooksResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1WebhooksResponse403Headers the declared response headers of an HTTP 403 response for GetV1Webhooks
+type GetV1WebhooksResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1WebhooksResponse429Headers the declared response headers of an HTTP 429 response for GetV1Webhooks
+type GetV1WebhooksResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1WebhooksResponse500Headers the declared response headers of an HTTP 500 response for GetV1Webhooks
+type GetV1WebhooksResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1WebhooksResponse503Headers the declared response headers of an HTTP 503 response for GetV1Webhooks
+type GetV1WebhooksResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1WebhooksResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Webhooks
+type GetV1WebhooksResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1WebhooksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhooksView
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1WebhooksResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1WebhooksResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1WebhooksResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1WebhooksResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1WebhooksResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1WebhooksResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1WebhooksResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1WebhooksResponse) GetJSON200() *WebhooksView {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1WebhooksResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1WebhooksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1WebhooksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1WebhooksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1WebhooksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostV1WebhooksResponse200Headers the declared response headers of an HTTP 200 response for PostV1Webhooks
+type PostV1WebhooksResponse200Headers struct {
+	IdempotentReplayed *string
+	XRequestId         string
+}
+
+// PostV1WebhooksResponse201Headers the declared response headers of an HTTP 201 response for PostV1Webhooks
+type PostV1WebhooksResponse201Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksResponse400Headers the declared response headers of an HTTP 400 response for PostV1Webhooks
+type PostV1WebhooksResponse400Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksResponse401Headers the declared response headers of an HTTP 401 response for PostV1Webhooks
+type PostV1WebhooksResponse401Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksResponse403Headers the declared response headers of an HTTP 403 response for PostV1Webhooks
+type PostV1WebhooksResponse403Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksResponse409Headers the declared response headers of an HTTP 409 response for PostV1Webhooks
+type PostV1WebhooksResponse409Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksResponse413Headers the declared response headers of an HTTP 413 response for PostV1Webhooks
+type PostV1WebhooksResponse413Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksResponse415Headers the declared response headers of an HTTP 415 response for PostV1Webhooks
+type PostV1WebhooksResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksResponse422Headers the declared response headers of an HTTP 422 response for PostV1Webhooks
+type PostV1WebhooksResponse422Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksResponse429Headers the declared response headers of an HTTP 429 response for PostV1Webhooks
+type PostV1WebhooksResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// PostV1WebhooksResponse500Headers the declared response headers of an HTTP 500 response for PostV1Webhooks
+type PostV1WebhooksResponse500Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksResponse503Headers the declared response headers of an HTTP 503 response for PostV1Webhooks
+type PostV1WebhooksResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// PostV1WebhooksResponseDefaultHeaders the declared response headers of an HTTP default response for PostV1Webhooks
+type PostV1WebhooksResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type PostV1WebhooksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LedgerWebhook
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *LedgerWebhook
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostV1WebhooksResponse200Headers
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *PostV1WebhooksResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *PostV1WebhooksResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostV1WebhooksResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PostV1WebhooksResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *PostV1WebhooksResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PostV1WebhooksResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *PostV1WebhooksResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1WebhooksResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostV1WebhooksResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PostV1WebhooksResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PostV1WebhooksResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *PostV1WebhooksResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostV1WebhooksResponse) GetJSON200() *LedgerWebhook {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PostV1WebhooksResponse) GetJSON201() *LedgerWebhook {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PostV1WebhooksResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PostV1WebhooksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostV1WebhooksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostV1WebhooksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostV1WebhooksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteV1WebhooksByIdResponse200Headers the declared response headers of an HTTP 200 response for DeleteV1WebhooksById
+type DeleteV1WebhooksByIdResponse200Headers struct {
+	XRequestId string
+}
+
+// DeleteV1WebhooksByIdResponse401Headers the declared response headers of an HTTP 401 response for DeleteV1WebhooksById
+type DeleteV1WebhooksByIdResponse401Headers struct {
+	XRequestId string
+}
+
+// DeleteV1WebhooksByIdResponse403Headers the declared response headers of an HTTP 403 response for DeleteV1WebhooksById
+type DeleteV1WebhooksByIdResponse403Headers struct {
+	XRequestId string
+}
+
+// DeleteV1WebhooksByIdResponse404Headers the declared response headers of an HTTP 404 response for DeleteV1WebhooksById
+type DeleteV1WebhooksByIdResponse404Headers struct {
+	XRequestId string
+}
+
+// DeleteV1WebhooksByIdResponse429Headers the declared response headers of an HTTP 429 response for DeleteV1WebhooksById
+type DeleteV1WebhooksByIdResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// DeleteV1WebhooksByIdResponse500Headers the declared response headers of an HTTP 500 response for DeleteV1WebhooksById
+type DeleteV1WebhooksByIdResponse500Headers struct {
+	XRequestId string
+}
+
+// DeleteV1WebhooksByIdResponse503Headers the declared response headers of an HTTP 503 response for DeleteV1WebhooksById
+type DeleteV1WebhooksByIdResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// DeleteV1WebhooksByIdResponseDefaultHeaders the declared response headers of an HTTP default response for DeleteV1WebhooksById
+type DeleteV1WebhooksByIdResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type DeleteV1WebhooksByIdResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LedgerWebhook
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *DeleteV1WebhooksByIdResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteV1WebhooksByIdResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteV1WebhooksByIdResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *DeleteV1WebhooksByIdResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteV1WebhooksByIdResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeleteV1WebhooksByIdResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteV1WebhooksByIdResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *DeleteV1WebhooksByIdResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteV1WebhooksByIdResponse) GetJSON200() *LedgerWebhook {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteV1WebhooksByIdResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteV1WebhooksByIdResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteV1WebhooksByIdResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteV1WebhooksByIdResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteV1WebhooksByIdResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteV1WebhooksByIdResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteV1WebhooksByIdResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteV1WebhooksByIdResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteV1WebhooksByIdResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteV1WebhooksByIdResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteV1WebhooksByIdResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1WebhooksByIdDeliveriesResponse200Headers the declared response headers of an HTTP 200 response for GetV1WebhooksByIdDeliveries
+type GetV1WebhooksByIdDeliveriesResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1WebhooksByIdDeliveriesResponse401Headers the declared response headers of an HTTP 401 response for GetV1WebhooksByIdDeliveries
+type GetV1WebhooksByIdDeliveriesResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1WebhooksByIdDeliveriesResponse403Headers the declared response headers of an HTTP 403 response for GetV1WebhooksByIdDeliveries
+type GetV1WebhooksByIdDeliveriesResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1WebhooksByIdDeliveriesResponse404Headers the declared response headers of an HTTP 404 response for GetV1WebhooksByIdDeliveries
+type GetV1WebhooksByIdDeliveriesResponse404Headers struct {
+	XRequestId string
+}
+
+// GetV1WebhooksByIdDeliveriesResponse429Headers the declared response headers of an HTTP 429 response for GetV1WebhooksByIdDeliveries
+type GetV1WebhooksByIdDeliveriesResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1WebhooksByIdDeliveriesResponse500Headers the declared response headers of an HTTP 500 response for GetV1WebhooksByIdDeliveries
+type GetV1WebhooksByIdDeliveriesResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1WebhooksByIdDeliveriesResponse503Headers the declared response headers of an HTTP 503 response for GetV1WebhooksByIdDeliveries
+type GetV1WebhooksByIdDeliveriesResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1WebhooksByIdDeliveriesResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1WebhooksByIdDeliveries
+type GetV1WebhooksByIdDeliveriesResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1WebhooksByIdDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeliveriesView
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1WebhooksByIdDeliveriesResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1WebhooksByIdDeliveriesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1WebhooksByIdDeliveriesResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetV1WebhooksByIdDeliveriesResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1WebhooksByIdDeliveriesResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1WebhooksByIdDeliveriesResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1WebhooksByIdDeliveriesResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1WebhooksByIdDeliveriesResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1WebhooksByIdDeliveriesResponse) GetJSON200() *DeliveriesView {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1WebhooksByIdDeliveriesResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1WebhooksByIdDeliveriesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetV1WebhooksByIdDeliveriesResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1WebhooksByIdDeliveriesResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1WebhooksByIdDeliveriesResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1WebhooksByIdDeliveriesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1WebhooksByIdDeliveriesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1WebhooksByIdDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1WebhooksByIdDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1WebhooksByIdDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1WebhooksByIdDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse200Headers the declared response headers of an HTTP 200 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse200Headers struct {
+	IdempotentReplayed *string
+	XRequestId         string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse201Headers the declared response headers of an HTTP 201 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse201Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse400Headers the declared response headers of an HTTP 400 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse400Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse401Headers the declared response headers of an HTTP 401 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse401Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse403Headers the declared response headers of an HTTP 403 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse403Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse404Headers the declared response headers of an HTTP 404 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse404Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse409Headers the declared response headers of an HTTP 409 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse409Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse413Headers the declared response headers of an HTTP 413 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse413Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse415Headers the declared response headers of an HTTP 415 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse422Headers the declared response headers of an HTTP 422 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse422Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse429Headers the declared response headers of an HTTP 429 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse500Headers the declared response headers of an HTTP 500 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse500Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse503Headers the declared response headers of an HTTP 503 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponseDefaultHeaders the declared response headers of an HTTP default response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LedgerDelivery
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *LedgerDelivery
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse200Headers
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetJSON200() *LedgerDelivery {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetJSON201() *LedgerDelivery {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostV1WebhooksByIdEnableResponse200Headers the declared response headers of an HTTP 200 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse200Headers struct {
+	IdempotentReplayed *string
+	XRequestId         string
+}
+
+// PostV1WebhooksByIdEnableResponse201Headers the declared response headers of an HTTP 201 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse201Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse400Headers the declared response headers of an HTTP 400 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse400Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse401Headers the declared response headers of an HTTP 401 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse401Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse403Headers the declared response headers of an HTTP 403 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse403Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse404Headers the declared response headers of an HTTP 404 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse404Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse409Headers the declared response headers of an HTTP 409 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse409Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse413Headers the declared response headers of an HTTP 413 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse413Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse415Headers the declared response headers of an HTTP 415 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse422Headers the declared response headers of an HTTP 422 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse422Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse429Headers the declared response headers of an HTTP 429 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse500Headers the declared response headers of an HTTP 500 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse500Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponse503Headers the declared response headers of an HTTP 503 response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// PostV1WebhooksByIdEnableResponseDefaultHeaders the declared response headers of an HTTP default response for PostV1WebhooksByIdEnable
+type PostV1WebhooksByIdEnableResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type PostV1WebhooksByIdEnableResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LedgerWebhook
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *LedgerWebhook
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostV1WebhooksByIdEnableResponse200Headers
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *PostV1WebhooksByIdEnableResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *PostV1WebhooksByIdEnableResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostV1WebhooksByIdEnableResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PostV1WebhooksByIdEnableResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *PostV1WebhooksByIdEnableResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *PostV1WebhooksByIdEnableResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PostV1WebhooksByIdEnableResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *PostV1WebhooksByIdEnableResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1WebhooksByIdEnableResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostV1WebhooksByIdEnableResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PostV1WebhooksByIdEnableResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PostV1WebhooksByIdEnableResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *PostV1WebhooksByIdEnableResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostV1WebhooksByIdEnableResponse) GetJSON200() *LedgerWebhook {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PostV1WebhooksByIdEnableResponse) GetJSON201() *LedgerWebhook {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PostV1WebhooksByIdEnableResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PostV1WebhooksByIdEnableResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostV1WebhooksByIdEnableResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostV1WebhooksByIdEnableResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostV1WebhooksByIdEnableResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostV1WebhooksByIdRotateSecretResponse200Headers the declared response headers of an HTTP 200 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse200Headers struct {
+	IdempotentReplayed *string
+	XRequestId         string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse201Headers the declared response headers of an HTTP 201 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse201Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse400Headers the declared response headers of an HTTP 400 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse400Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse401Headers the declared response headers of an HTTP 401 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse401Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse403Headers the declared response headers of an HTTP 403 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse403Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse404Headers the declared response headers of an HTTP 404 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse404Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse409Headers the declared response headers of an HTTP 409 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse409Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse413Headers the declared response headers of an HTTP 413 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse413Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse415Headers the declared response headers of an HTTP 415 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse422Headers the declared response headers of an HTTP 422 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse422Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse429Headers the declared response headers of an HTTP 429 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse500Headers the declared response headers of an HTTP 500 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse500Headers struct {
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponse503Headers the declared response headers of an HTTP 503 response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// PostV1WebhooksByIdRotateSecretResponseDefaultHeaders the declared response headers of an HTTP default response for PostV1WebhooksByIdRotateSecret
+type PostV1WebhooksByIdRotateSecretResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type PostV1WebhooksByIdRotateSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LedgerWebhook
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *LedgerWebhook
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostV1WebhooksByIdRotateSecretResponse200Headers
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *PostV1WebhooksByIdRotateSecretResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *PostV1WebhooksByIdRotateSecretResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostV1WebhooksByIdRotateSecretResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PostV1WebhooksByIdRotateSecretResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *PostV1WebhooksByIdRotateSecretResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *PostV1WebhooksByIdRotateSecretResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *PostV1WebhooksByIdRotateSecretResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *PostV1WebhooksByIdRotateSecretResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1WebhooksByIdRotateSecretResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostV1WebhooksByIdRotateSecretResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *PostV1WebhooksByIdRotateSecretResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PostV1WebhooksByIdRotateSecretResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *PostV1WebhooksByIdRotateSecretResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetJSON200() *LedgerWebhook {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetJSON201() *LedgerWebhook {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PostV1WebhooksByIdRotateSecretResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PostV1WebhooksByIdRotateSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostV1WebhooksByIdRotateSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostV1WebhooksByIdRotateSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostV1WebhooksByIdRotateSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetWellKnownJwksJsonWithResponse public keys of the tokens this service signs
 //
 // public keys of the tokens this service signs. Public: no token.
@@ -44575,6 +47788,21 @@ func (c *ClientWithResponses) PostV1DonationPoolsWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParsePostV1DonationPoolsResponse(rsp)
+}
+
+// GetV1EventsWithResponse read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see
+//
+// read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/events (the `GetV1Events` operationId).
+func (c *ClientWithResponses) GetV1EventsWithResponse(ctx context.Context, params *GetV1EventsParams, reqEditors ...RequestEditorFn) (*GetV1EventsResponse, error) {
+	rsp, err := c.GetV1Events(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1EventsResponse(rsp)
 }
 
 // PostV1HoldersWithBodyWithResponse open a unit holding and money account (own organisation; province: any)
@@ -46705,6 +49933,171 @@ func (c *ClientWithResponses) PostV1VerifiersWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParsePostV1VerifiersResponse(rsp)
+}
+
+// GetV1WebhooksWithResponse list my webhooks (province: all)
+//
+// list my webhooks (province: all). Roles: operator, enterprise, verifier, city, province.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks (the `GetV1Webhooks` operationId).
+func (c *ClientWithResponses) GetV1WebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1WebhooksResponse, error) {
+	rsp, err := c.GetV1Webhooks(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1WebhooksResponse(rsp)
+}
+
+// PostV1WebhooksWithBodyWithResponse subscribe a webhook to the events I may see (types: a filter; the secret is shown once)
+//
+// subscribe a webhook to the events I may see (types: a filter; the secret is shown once). Roles: operator, enterprise, verifier, city, province.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+func (c *ClientWithResponses) PostV1WebhooksWithBodyWithResponse(ctx context.Context, params *PostV1WebhooksParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksResponse, error) {
+	rsp, err := c.PostV1WebhooksWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksResponse(rsp)
+}
+
+// PostV1WebhooksWithResponse subscribe a webhook to the events I may see (types: a filter; the secret is shown once)
+//
+// subscribe a webhook to the events I may see (types: a filter; the secret is shown once). Roles: operator, enterprise, verifier, city, province.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks (the `PostV1Webhooks` operationId).
+func (c *ClientWithResponses) PostV1WebhooksWithResponse(ctx context.Context, params *PostV1WebhooksParams, body PostV1WebhooksJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksResponse, error) {
+	rsp, err := c.PostV1Webhooks(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksResponse(rsp)
+}
+
+// DeleteV1WebhooksByIdWithResponse delete a webhook; its pending deliveries are dropped
+//
+// delete a webhook; its pending deliveries are dropped. Roles: operator, enterprise, verifier, city, province.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteV1WebhooksById` operationId).
+func (c *ClientWithResponses) DeleteV1WebhooksByIdWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteV1WebhooksByIdResponse, error) {
+	rsp, err := c.DeleteV1WebhooksById(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteV1WebhooksByIdResponse(rsp)
+}
+
+// GetV1WebhooksByIdDeliveriesWithResponse a webhook's delivery log, newest first
+//
+// a webhook's delivery log, newest first. Roles: operator, enterprise, verifier, city, province.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/webhooks/{id}/deliveries (the `GetV1WebhooksByIdDeliveries` operationId).
+func (c *ClientWithResponses) GetV1WebhooksByIdDeliveriesWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetV1WebhooksByIdDeliveriesResponse, error) {
+	rsp, err := c.GetV1WebhooksByIdDeliveries(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1WebhooksByIdDeliveriesResponse(rsp)
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithBodyWithResponse deliver an event again
+//
+// deliver an event again. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksByIdDeliveriesByDeliveryRedeliver` operationId).
+func (c *ClientWithResponses) PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithBodyWithResponse(ctx context.Context, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse, error) {
+	rsp, err := c.PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithBody(ctx, id, delivery, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse(rsp)
+}
+
+// PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithResponse deliver an event again
+//
+// deliver an event again. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver (the `PostV1WebhooksByIdDeliveriesByDeliveryRedeliver` operationId).
+func (c *ClientWithResponses) PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithResponse(ctx context.Context, id string, delivery string, params *PostV1WebhooksByIdDeliveriesByDeliveryRedeliverParams, body PostV1WebhooksByIdDeliveriesByDeliveryRedeliverJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse, error) {
+	rsp, err := c.PostV1WebhooksByIdDeliveriesByDeliveryRedeliver(ctx, id, delivery, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse(rsp)
+}
+
+// PostV1WebhooksByIdEnableWithBodyWithResponse enable a webhook disabled after a run of failures
+//
+// enable a webhook disabled after a run of failures. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/{id}/enable (the `PostV1WebhooksByIdEnable` operationId).
+func (c *ClientWithResponses) PostV1WebhooksByIdEnableWithBodyWithResponse(ctx context.Context, id string, params *PostV1WebhooksByIdEnableParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdEnableResponse, error) {
+	rsp, err := c.PostV1WebhooksByIdEnableWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksByIdEnableResponse(rsp)
+}
+
+// PostV1WebhooksByIdEnableWithResponse enable a webhook disabled after a run of failures
+//
+// enable a webhook disabled after a run of failures. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/{id}/enable (the `PostV1WebhooksByIdEnable` operationId).
+func (c *ClientWithResponses) PostV1WebhooksByIdEnableWithResponse(ctx context.Context, id string, params *PostV1WebhooksByIdEnableParams, body PostV1WebhooksByIdEnableJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdEnableResponse, error) {
+	rsp, err := c.PostV1WebhooksByIdEnable(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksByIdEnableResponse(rsp)
+}
+
+// PostV1WebhooksByIdRotateSecretWithBodyWithResponse add a new signing secret; deliveries are signed with it and the previous one
+//
+// add a new signing secret; deliveries are signed with it and the previous one. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksByIdRotateSecret` operationId).
+func (c *ClientWithResponses) PostV1WebhooksByIdRotateSecretWithBodyWithResponse(ctx context.Context, id string, params *PostV1WebhooksByIdRotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdRotateSecretResponse, error) {
+	rsp, err := c.PostV1WebhooksByIdRotateSecretWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksByIdRotateSecretResponse(rsp)
+}
+
+// PostV1WebhooksByIdRotateSecretWithResponse add a new signing secret; deliveries are signed with it and the previous one
+//
+// add a new signing secret; deliveries are signed with it and the previous one. Roles: operator, enterprise, verifier, city, province.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/webhooks/{id}/rotate-secret (the `PostV1WebhooksByIdRotateSecret` operationId).
+func (c *ClientWithResponses) PostV1WebhooksByIdRotateSecretWithResponse(ctx context.Context, id string, params *PostV1WebhooksByIdRotateSecretParams, body PostV1WebhooksByIdRotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1WebhooksByIdRotateSecretResponse, error) {
+	rsp, err := c.PostV1WebhooksByIdRotateSecret(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostV1WebhooksByIdRotateSecretResponse(rsp)
 }
 
 // ParseGetWellKnownJwksJsonResponse parses an HTTP response from a GetWellKnownJwksJsonWithResponse call
@@ -52640,6 +56033,161 @@ func ParsePostV1DonationPoolsResponse(rsp *http.Response) (*PostV1DonationPoolsR
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1DonationPoolsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1EventsResponse parses an HTTP response from a GetV1EventsWithResponse call
+func ParseGetV1EventsResponse(rsp *http.Response) (*GetV1EventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1EventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EventsPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1EventsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1EventsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1EventsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1EventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1EventsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1EventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1EventsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -72836,6 +76384,1612 @@ func ParsePostV1VerifiersResponse(rsp *http.Response) (*PostV1VerifiersResponse,
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1VerifiersResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1WebhooksResponse parses an HTTP response from a GetV1WebhooksWithResponse call
+func ParseGetV1WebhooksResponse(rsp *http.Response) (*GetV1WebhooksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1WebhooksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhooksView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1WebhooksResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1WebhooksResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1WebhooksResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1WebhooksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1WebhooksResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1WebhooksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1WebhooksResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostV1WebhooksResponse parses an HTTP response from a PostV1WebhooksWithResponse call
+func ParsePostV1WebhooksResponse(rsp *http.Response) (*PostV1WebhooksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostV1WebhooksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LedgerWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest LedgerWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostV1WebhooksResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 201:
+		var headers PostV1WebhooksResponse201Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers PostV1WebhooksResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostV1WebhooksResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PostV1WebhooksResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers PostV1WebhooksResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers PostV1WebhooksResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers PostV1WebhooksResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1WebhooksResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostV1WebhooksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers PostV1WebhooksResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PostV1WebhooksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers PostV1WebhooksResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteV1WebhooksByIdResponse parses an HTTP response from a DeleteV1WebhooksByIdWithResponse call
+func ParseDeleteV1WebhooksByIdResponse(rsp *http.Response) (*DeleteV1WebhooksByIdResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteV1WebhooksByIdResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LedgerWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers DeleteV1WebhooksByIdResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeleteV1WebhooksByIdResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteV1WebhooksByIdResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers DeleteV1WebhooksByIdResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteV1WebhooksByIdResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeleteV1WebhooksByIdResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteV1WebhooksByIdResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers DeleteV1WebhooksByIdResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1WebhooksByIdDeliveriesResponse parses an HTTP response from a GetV1WebhooksByIdDeliveriesWithResponse call
+func ParseGetV1WebhooksByIdDeliveriesResponse(rsp *http.Response) (*GetV1WebhooksByIdDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1WebhooksByIdDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeliveriesView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1WebhooksByIdDeliveriesResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1WebhooksByIdDeliveriesResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1WebhooksByIdDeliveriesResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetV1WebhooksByIdDeliveriesResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1WebhooksByIdDeliveriesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1WebhooksByIdDeliveriesResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1WebhooksByIdDeliveriesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1WebhooksByIdDeliveriesResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse parses an HTTP response from a PostV1WebhooksByIdDeliveriesByDeliveryRedeliverWithResponse call
+func ParsePostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse(rsp *http.Response) (*PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LedgerDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest LedgerDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 201:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse201Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostV1WebhooksByIdEnableResponse parses an HTTP response from a PostV1WebhooksByIdEnableWithResponse call
+func ParsePostV1WebhooksByIdEnableResponse(rsp *http.Response) (*PostV1WebhooksByIdEnableResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostV1WebhooksByIdEnableResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LedgerWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest LedgerWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostV1WebhooksByIdEnableResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 201:
+		var headers PostV1WebhooksByIdEnableResponse201Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers PostV1WebhooksByIdEnableResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostV1WebhooksByIdEnableResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PostV1WebhooksByIdEnableResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers PostV1WebhooksByIdEnableResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers PostV1WebhooksByIdEnableResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers PostV1WebhooksByIdEnableResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers PostV1WebhooksByIdEnableResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1WebhooksByIdEnableResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostV1WebhooksByIdEnableResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers PostV1WebhooksByIdEnableResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PostV1WebhooksByIdEnableResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers PostV1WebhooksByIdEnableResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostV1WebhooksByIdRotateSecretResponse parses an HTTP response from a PostV1WebhooksByIdRotateSecretWithResponse call
+func ParsePostV1WebhooksByIdRotateSecretResponse(rsp *http.Response) (*PostV1WebhooksByIdRotateSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostV1WebhooksByIdRotateSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LedgerWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest LedgerWebhook
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostV1WebhooksByIdRotateSecretResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 201:
+		var headers PostV1WebhooksByIdRotateSecretResponse201Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers PostV1WebhooksByIdRotateSecretResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostV1WebhooksByIdRotateSecretResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PostV1WebhooksByIdRotateSecretResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers PostV1WebhooksByIdRotateSecretResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers PostV1WebhooksByIdRotateSecretResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers PostV1WebhooksByIdRotateSecretResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers PostV1WebhooksByIdRotateSecretResponse415Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1WebhooksByIdRotateSecretResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers PostV1WebhooksByIdRotateSecretResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers PostV1WebhooksByIdRotateSecretResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers PostV1WebhooksByIdRotateSecretResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers PostV1WebhooksByIdRotateSecretResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

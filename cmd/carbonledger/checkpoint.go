@@ -74,6 +74,20 @@ func runCheckpoint(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
+// feedRetention is CARBONLEDGER_FEED_RETENTION (default 168h): how long
+// the change feed keeps events every publisher has passed.
+func feedRetention() (time.Duration, error) {
+	v := os.Getenv("CARBONLEDGER_FEED_RETENTION")
+	if v == "" {
+		return ledger.FeedRetentionDefault, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute {
+		return 0, fmt.Errorf("CARBONLEDGER_FEED_RETENTION must be a duration of at least 1m, got %q", v)
+	}
+	return d, nil
+}
+
 // checkpointInterval is CARBONLEDGER_CHECKPOINT_INTERVAL (default 10m):
 // how often serve takes a signed checkpoint.
 func checkpointInterval() (time.Duration, error) {

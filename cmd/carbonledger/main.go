@@ -162,7 +162,12 @@ func (c *config) ledger(ctx context.Context) (*ledger.Ledger, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := ledger.New(ctx, pool, ledger.Options{})
+	retention, err := feedRetention()
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	l, err := ledger.New(ctx, pool, ledger.Options{FeedRetention: retention})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
@@ -215,15 +220,32 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Webhook destinations: public https only, unless development asks
+	// for loopback and private addresses over http too.
+	var hooks api.WebhookPolicy
+	if env("CARBONLEDGER_WEBHOOK_ALLOW_PRIVATE", "") == "1" {
+		hooks = api.WebhookPolicy{AllowHTTP: true, AllowLoopback: true, AllowPrivate: true}
+	}
 	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience,
-		External: ext, RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases()})
+		External: ext, RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases(), Webhooks: hooks})
 	if err != nil {
 		return err
 	}
 	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopJobs()
 	if !*noJobs {
-		srv.RunJobs(jobsCtx, append(ledger.AllJobs(useCases()), api.CheckpointJob(key, every)))
+		jobs := append(ledger.AllJobs(useCases()), api.CheckpointJob(key, every))
+		jobs = append(jobs, srv.FeedJobs()...)
+		// The change feed to NATS JetStream, when configured (docs/events.md).
+		if u := os.Getenv("CARBONLEDGER_NATS_URL"); u != "" {
+			p, closeNATS, err := api.DialNATS(ctx, u)
+			if err != nil {
+				return err
+			}
+			defer closeNATS()
+			jobs = append(jobs, p.Job())
+		}
+		srv.RunJobs(jobsCtx, jobs)
 	}
 	hs := &http.Server{
 		Addr: c.addr, Handler: srv.Handler(),

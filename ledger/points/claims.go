@@ -76,7 +76,10 @@ func claim(w *ledger.Writer, actor ledger.Actor, citizen string) (ClaimResult, e
 		return res, err
 	}
 	res.TransactionID = t.ID
-	return res, recordClaim(w, citizen, t.ID, groups)
+	if err := recordClaim(w, citizen, t.ID, groups); err != nil {
+		return res, err
+	}
+	return res, w.Emit(EventClaimed, "citizen:"+citizen, citizenSees(citizen, ""), res)
 }
 
 // claimGroup is one lot a claim makes: the pending credits of one validity.
@@ -400,6 +403,18 @@ func (run *expireRun) applyExpiries() (expirySettlement, error) {
 		}
 		if len(d.behaviours) > 0 {
 			s.lapsedCitizens = append(s.lapsedCitizens, c)
+		}
+		if d.lapse > 0 {
+			if err := run.w.Emit(EventLapsed, "citizen:"+c, citizenSees(c, ""),
+				ExpiryEventData{Citizen: c, Points: d.lapse, Items: len(d.behaviours), TransactionID: id}); err != nil {
+				return s, err
+			}
+		}
+		if d.expire > 0 {
+			if err := run.w.Emit(EventExpired, "citizen:"+c, citizenSees(c, ""),
+				ExpiryEventData{Citizen: c, Points: d.expire, Items: len(d.lots), TransactionID: id}); err != nil {
+				return s, err
+			}
 		}
 		s.count += len(d.behaviours) + len(d.lots)
 	}

@@ -313,5 +313,8 @@ func (run *clawbackRun) record() error {
 		c.ReversedGrams, c.TransactionID, run.actor.ID(), run.now); err != nil {
 		return err
 	}
+	if err := run.w.Emit(EventClawedBack, "citizen:"+in.Citizen, citizenSees(in.Citizen, ""), c); err != nil {
+		return err
+	}
 	return run.w.Trail("points", "citizen:"+in.Citizen, "clawback", run.actor, c.Reason, c, c.TransactionID)
 }

@@ -171,7 +171,7 @@ func ingest(w *ledger.Writer, actor ledger.Actor, op string, recs []BehaviourRec
 		return run.res, err
 	}
 	run.tally()
-	return run.res, nil
+	return run.res, run.emitOutcomes(recs)
 }
 
 func (run *ingestRun) reject(i int, code ledger.Code, msg string) {

@@ -75,7 +75,10 @@ func Redeem(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key strin
 		_, err = tx.Exec(ctx, `
 			INSERT INTO points_redemptions (id, citizen_id, reward_id, points, tx_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			r.ID, citizen, in.Reward, r.Points, txID, r.CreatedAt)
-		return r, err
+		if err != nil {
+			return r, err
+		}
+		return r, w.Emit(EventRedeemed, "citizen:"+citizen, citizenSees(citizen, ""), r)
 	})
 }
 
@@ -132,7 +135,10 @@ func Donate(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key strin
 		_, err = w.Tx().Exec(w.Ctx(), `
 			INSERT INTO points_donations (id, citizen_id, pool_id, points, tx_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			d.ID, citizen, p.ID, pts, txID, d.CreatedAt)
-		return d, err
+		if err != nil {
+			return d, err
+		}
+		return d, w.Emit(EventDonated, "citizen:"+citizen, citizenSees(citizen, ""), d)
 	})
 }
 

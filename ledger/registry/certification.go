@@ -238,7 +238,10 @@ func decided(w *ledger.Writer, a ledger.Actor, id uuid.UUID, kind string, detail
 		return Batch{}, err
 	}
 	b, err := loadBatch(w.Journal, id, false)
-	return b.Batch, err
+	if err != nil {
+		return b.Batch, err
+	}
+	return b.Batch, w.Emit("registry."+kind, "batch:"+id.String(), batchSees(b.Batch), b.Batch)
 }
 
 func wrongState(b batchRow, action string, want ...string) error {

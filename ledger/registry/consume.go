@@ -73,7 +73,10 @@ func Retire(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string, i
 			INSERT INTO registry_retirements (id, holder, vintage, units, purpose, beneficiary, note, tx_id, retired_by, retired_at, record_hash)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			id, holder, sel.vintage, sel.units, in.Purpose, in.Beneficiary, in.Note, t.ID, a.ID(), c.RetiredAt, c.recordHash())
-		return c, err
+		if err != nil {
+			return c, err
+		}
+		return c, w.Emit(EventRetired, "holder:"+holder, holdersSee(holder), c)
 	})
 }
 
@@ -231,9 +234,10 @@ func Surrender(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key string
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, holder, in.ComplianceYear, sel.units, in.EtsReference, t.ID, a.ID(), w.Now(), ob.Revision); err != nil {
 			return Offset{}, err
 		}
-		return Offset{ID: id, Enterprise: holder, ComplianceYear: in.ComplianceYear, Units: FormatUnits(sel.units), ObligationTonnes: ob.obligation.String(),
+		o := Offset{ID: id, Enterprise: holder, ComplianceYear: in.ComplianceYear, Units: FormatUnits(sel.units), ObligationTonnes: ob.obligation.String(),
 			ObligationRevision: ob.Revision, CapShare: ob.share.StringFixed(4), CapUnits: FormatUnits(ob.capUnits), SurrenderedUnits: FormatUnits(used + sel.units),
-			PolicyID: ob.PolicyID, EtsReference: in.EtsReference, Serials: serials(moved), TransactionID: t.ID, At: w.Now()}, nil
+			PolicyID: ob.PolicyID, EtsReference: in.EtsReference, Serials: serials(moved), TransactionID: t.ID, At: w.Now()}
+		return o, w.Emit(EventOffset, "holder:"+holder, holdersSee(holder), o)
 	})
 }
 

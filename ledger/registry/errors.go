@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -89,5 +90,10 @@ func validHolderID(id, field string) error {
 // event appends one decision to the registry's trail (a reason in the
 // detail is the event's reason too).
 func event(w *ledger.Writer, a ledger.Actor, subject, kind string, detail map[string]string) error {
+	if !strings.HasPrefix(subject, "batch:") { // decided emits a batch's step with the batch
+		if err := w.Emit("registry."+kind, subject, subjectSees(subject), TrailEventData{Subject: subject, Actor: a.ID(), Detail: detail}); err != nil {
+			return err
+		}
+	}
 	return w.Trail("registry", subject, kind, a, detail["reason"], detail, nil)
 }

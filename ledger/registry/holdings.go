@@ -205,7 +205,8 @@ func TransferUnits(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key st
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, from, in.To, sel.units, in.Memo, a.ID(), w.Now()); err != nil {
 			return Transfer{}, err
 		}
-		return Transfer{TransactionID: t.ID, From: from, To: in.To, Units: FormatUnits(sel.units), Blocks: moved, At: w.Now()}, nil
+		tr := Transfer{TransactionID: t.ID, From: from, To: in.To, Units: FormatUnits(sel.units), Blocks: moved, At: w.Now()}
+		return tr, w.Emit(EventTransferred, "holder:"+from, holdersSee(from, in.To), tr)
 	})
 }
 

@@ -198,7 +198,10 @@ func OfferTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key strin
 			return Trade{}, err
 		}
 		t, err := loadTrade(w.Journal, id, w.Now())
-		return t.Trade, err
+		if err != nil {
+			return t.Trade, err
+		}
+		return t.Trade, w.Emit(EventTradeOffered, "trade:"+id.String(), holdersSee(t.Seller, t.Buyer), t.Trade)
 	})
 }
 
@@ -279,7 +282,10 @@ func AcceptTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 			return Trade{}, err
 		}
 		t, err = loadTrade(w.Journal, id, w.Now())
-		return t.Trade, err
+		if err != nil {
+			return t.Trade, err
+		}
+		return t.Trade, w.Emit(EventTradeAccepted, "trade:"+id.String(), holdersSee(t.Seller, t.Buyer), t.Trade)
 	})
 }
 
@@ -334,7 +340,10 @@ func CancelTrade(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key stri
 			return Trade{}, err
 		}
 		t, err = loadTrade(w.Journal, id, w.Now())
-		return t.Trade, err
+		if err != nil {
+			return t.Trade, err
+		}
+		return t.Trade, w.Emit(EventTradeCanceled, "trade:"+id.String(), holdersSee(t.Seller, t.Buyer), t.Trade)
 	})
 }
 

@@ -524,6 +524,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see
+         * @description read the change feed after a cursor (after=, type=, limit=, wait= up to 30 s), scoped to what the caller may see. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         */
+        get: operations["get_v1_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/holders": {
         parameters: {
             query?: never;
@@ -2064,14 +2084,143 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * list my webhooks (province: all)
+         * @description list my webhooks (province: all). Roles: operator, enterprise, verifier, city, province.
+         */
+        get: operations["get_v1_webhooks"];
+        put?: never;
+        /**
+         * subscribe a webhook to the events I may see (types: a filter; the secret is shown once)
+         * @description subscribe a webhook to the events I may see (types: a filter; the secret is shown once). Roles: operator, enterprise, verifier, city, province.
+         */
+        post: operations["post_v1_webhooks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * delete a webhook; its pending deliveries are dropped
+         * @description delete a webhook; its pending deliveries are dropped. Roles: operator, enterprise, verifier, city, province.
+         */
+        delete: operations["delete_v1_webhooks_by_id"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * a webhook's delivery log, newest first
+         * @description a webhook's delivery log, newest first. Roles: operator, enterprise, verifier, city, province.
+         */
+        get: operations["get_v1_webhooks_by_id_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries/{delivery}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * deliver an event again
+         * @description deliver an event again. Roles: operator, enterprise, verifier, city, province.
+         */
+        post: operations["post_v1_webhooks_by_id_deliveries_by_delivery_redeliver"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * enable a webhook disabled after a run of failures
+         * @description enable a webhook disabled after a run of failures. Roles: operator, enterprise, verifier, city, province.
+         */
+        post: operations["post_v1_webhooks_by_id_enable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * add a new signing secret; deliveries are signed with it and the previous one
+         * @description add a new signing secret; deliveries are signed with it and the previous one. Roles: operator, enterprise, verifier, city, province.
+         */
+        post: operations["post_v1_webhooks_by_id_rotate_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description the type of a change-feed event (GET /v1/events, webhooks, NATS subject carbonledger.<type>)
+         * @enum {string}
+         */
+        EventType: "transaction.recorded" | "transaction.pending_expired" | "account.status_changed" | "points.behaviour.credited" | "points.behaviour.duplicate" | "points.behaviour.cap_reached" | "points.claimed" | "points.lapsed" | "points.expired" | "points.redeemed" | "points.donated" | "points.clawed_back" | "registry.units.transferred" | "registry.trade.offered" | "registry.trade.accepted" | "registry.trade.cancelled" | "registry.units.retired" | "registry.units.offset" | "registry.batch.requested" | "registry.batch.notice" | "registry.batch.submitted" | "registry.batch.verifier_assigned" | "registry.batch.verified" | "registry.batch.rejected" | "registry.batch.issued" | "registry.batch.withdrawn" | "registry.holder.freeze" | "registry.holder.unfreeze" | "registry.units.cancelled" | "registry.verifier.accredited" | "registry.policy.published" | "quota.source.proposed" | "quota.source.recognised" | "quota.source.rejected" | "quota.source.stockpiled" | "quota.source.corrected" | "quota.stockpiling.created" | "quota.application.submitted" | "quota.application.city_approved" | "quota.application.city_rejected" | "quota.application.escalated" | "quota.application.government_approved" | "quota.application.government_rejected" | "quota.application.approved" | "quota.application.rejected" | "quota.application.allocation.consumed" | "quota.application.allocation.recovered" | "quota.transfer.created" | "quota.correction.proposed" | "quota.correction.applied" | "quota.correction.rejected" | "quota.config.published";
         /** @description an RFC 9457 problem document; code is the stable machine-readable reason */
         Problem: {
             /** @enum {string} */
-            code: "account_closed" | "account_exists" | "account_frozen" | "account_not_found" | "already_clawed_back" | "already_issued" | "already_reversed" | "below_one_gram" | "body_too_large" | "cap_reached" | "certification_open" | "claim_window_closed" | "commit_outcome_unknown" | "config_missing" | "conflict" | "duplicate" | "duplicate_source" | "forbidden" | "formed_before_cutoff" | "gap_exceeded" | "holder_already_in_state" | "idempotency_conflict" | "idempotency_key_required" | "insufficient_balance" | "insufficient_reserve" | "internal" | "invalid_account" | "invalid_amount" | "invalid_request" | "invalid_state" | "kind_not_allowed" | "limit_exceeded" | "maker_checker" | "managed_asset" | "method_not_allowed" | "no_methodology" | "not_entrusted" | "not_found" | "not_pending" | "nothing_to_claim" | "nothing_to_issue" | "notice_period_running" | "obligation_below_surrendered" | "obligation_mismatch" | "obligation_not_recorded" | "offset_cap_exceeded" | "operator_inactive" | "out_of_stock" | "outside_shandong" | "pending_already_resolved" | "pending_expired" | "points_not_transferable" | "policy_in_past" | "pool_below_one_tonne" | "pool_not_approved" | "project_conflict" | "quantity_out_of_range" | "rate_limited" | "reward_withdrawn" | "time_out_of_window" | "trade_not_open" | "unauthorized" | "unavailable" | "unbalanced_transaction" | "units_unavailable" | "unknown_citizen" | "unsupported_media_type" | "verification_split_mismatch" | "verifier_not_accredited" | "verifier_not_independent";
+            code: "account_closed" | "account_exists" | "account_frozen" | "account_not_found" | "already_clawed_back" | "already_issued" | "already_reversed" | "below_one_gram" | "body_too_large" | "cap_reached" | "certification_open" | "claim_window_closed" | "commit_outcome_unknown" | "config_missing" | "conflict" | "cursor_expired" | "duplicate" | "duplicate_source" | "forbidden" | "formed_before_cutoff" | "gap_exceeded" | "holder_already_in_state" | "idempotency_conflict" | "idempotency_key_required" | "insufficient_balance" | "insufficient_reserve" | "internal" | "invalid_account" | "invalid_amount" | "invalid_request" | "invalid_state" | "kind_not_allowed" | "limit_exceeded" | "maker_checker" | "managed_asset" | "method_not_allowed" | "no_methodology" | "not_entrusted" | "not_found" | "not_pending" | "nothing_to_claim" | "nothing_to_issue" | "notice_period_running" | "obligation_below_surrendered" | "obligation_mismatch" | "obligation_not_recorded" | "offset_cap_exceeded" | "operator_inactive" | "out_of_stock" | "outside_shandong" | "pending_already_resolved" | "pending_expired" | "points_not_transferable" | "policy_in_past" | "pool_below_one_tonne" | "pool_not_approved" | "project_conflict" | "quantity_out_of_range" | "rate_limited" | "reward_withdrawn" | "time_out_of_window" | "trade_not_open" | "unauthorized" | "unavailable" | "unbalanced_transaction" | "units_unavailable" | "unknown_citizen" | "unsupported_media_type" | "verification_split_mismatch" | "verifier_not_accredited" | "verifier_not_independent" | "webhook_url_refused";
             detail?: string;
             extra?: {
                 [key: string]: string;
@@ -2147,10 +2296,25 @@ export interface components {
             atomic: boolean;
             items: components["schemas"]["batchItemView"][];
         };
+        deliveriesView: {
+            items: components["schemas"]["ledger_Delivery"][];
+        };
         emptyRequest: Record<string, never>;
+        eventsPage: {
+            head: string;
+            items: components["schemas"]["ledger_Event"][];
+            next_cursor: string;
+        };
         healthView: {
             /** @enum {string} */
             status: "ok" | "ready";
+        };
+        ledger_AccountStatusEventData: {
+            account: string;
+            actor: string;
+            previous: string;
+            reason?: string;
+            status: string;
         };
         ledger_Checkpoint: {
             alg: string;
@@ -2195,6 +2359,58 @@ export interface components {
             /** Format: int64 */
             transactions: number;
         };
+        ledger_Delivery: {
+            /** Format: int64 */
+            attempts: number;
+            /** Format: uuid */
+            event_id: string;
+            event_type: string;
+            /** Format: uuid */
+            id: string;
+            last_error?: string;
+            /** Format: int64 */
+            last_status?: number;
+            /** Format: date-time */
+            next_attempt_at: string;
+            /** Format: int64 */
+            position: number;
+            status: string;
+            /** Format: uuid */
+            webhook_id: string;
+        };
+        ledger_Event: {
+            /** @description the event's data; its shape is the type's (docs/events.md) */
+            data: components["schemas"]["ledger_TransactionEventData"] | components["schemas"]["ledger_PendingExpiredEventData"] | components["schemas"]["ledger_AccountStatusEventData"] | components["schemas"]["points_BehaviourEventData"] | components["schemas"]["points_ClaimResult"] | components["schemas"]["points_ExpiryEventData"] | components["schemas"]["points_Redemption"] | components["schemas"]["points_Donation"] | components["schemas"]["points_Clawback"] | components["schemas"]["registry_Transfer"] | components["schemas"]["registry_Trade"] | components["schemas"]["registry_Certificate"] | components["schemas"]["registry_Offset"] | components["schemas"]["registry_Batch"] | components["schemas"]["registry_TrailEventData"] | components["schemas"]["quota_FeedEvent"];
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            occurred_at: string;
+            /** Format: int64 */
+            position: number;
+            /** Format: int64 */
+            schema_version: number;
+            subject: string;
+            type: components["schemas"]["EventType"];
+            visibility: string[];
+        };
+        ledger_PendingExpiredEventData: {
+            kind: string;
+            metadata?: {
+                [key: string]: string;
+            };
+            /** Format: uuid */
+            pending_id: string;
+            /** Format: uuid */
+            void_id: string;
+        };
+        ledger_PostingEventData: {
+            account: string;
+            /** @description an amount at the scale of its asset (CP, CO2E, SDCER and index kinds whole; CNY 2 decimals), as a decimal string */
+            amount: string;
+            asset: string;
+            /** @enum {string} */
+            phase: "posted" | "hold" | "release";
+        };
         ledger_Problem: {
             account?: string;
             detail: string;
@@ -2208,6 +2424,25 @@ export interface components {
             /** Format: uuid */
             transaction_id?: string;
             use_case?: string;
+        };
+        ledger_TransactionEventData: {
+            actor: string;
+            /** Format: uuid */
+            corrects?: string;
+            /** Format: date-time */
+            effective_at: string;
+            /** Format: date-time */
+            expires_at?: string;
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            metadata?: {
+                [key: string]: string;
+            };
+            pending: boolean;
+            postings: components["schemas"]["ledger_PostingEventData"][];
+            /** Format: uuid */
+            resolves?: string;
         };
         ledger_VerifyReport: {
             asset_totals: {
@@ -2232,6 +2467,26 @@ export interface components {
             trail_events: number;
             /** Format: int64 */
             transactions: number;
+        };
+        ledger_Webhook: {
+            /** Format: int64 */
+            consecutive_failures: number;
+            /** Format: date-time */
+            created_at: string;
+            disabled_reason?: string;
+            /** Format: uuid */
+            id: string;
+            owner_city?: string;
+            owner_org?: string;
+            owner_role: string;
+            secret?: string;
+            status: string;
+            types: string[];
+            url: string;
+        };
+        ledger_WebhookInput: {
+            types?: string[];
+            url: string;
         };
         openAccountRequest: {
             id: string;
@@ -2363,6 +2618,31 @@ export interface components {
             transaction_id: string;
             /** @enum {string} */
             type: "earned" | "claimed" | "lapsed" | "expired" | "redeemed" | "donated" | "reversed" | "adjusted";
+        };
+        points_BehaviourEventData: {
+            /** Format: uuid */
+            behaviour_id?: string;
+            citizen: string;
+            /** Format: date-time */
+            claim_deadline?: string;
+            /** @description a whole number, as a decimal string */
+            computed_grams: string;
+            duplicate_of?: components["schemas"]["points_RecordRef"];
+            /** @description a whole number, as a decimal string */
+            grams: string;
+            /** Format: int64 */
+            index: number;
+            kind: string;
+            message?: string;
+            methodology?: string;
+            operator: string;
+            /** @description an amount of CP (scale 0), as a decimal string */
+            points: string;
+            reason?: string;
+            record_id: string;
+            status: string;
+            /** Format: uuid */
+            transaction_id?: string;
         };
         points_BehaviourRecord: {
             citizen: string;
@@ -2496,6 +2776,15 @@ export interface components {
         points_ExclusivityGroup_request: {
             kinds: string[];
             name: string;
+        };
+        points_ExpiryEventData: {
+            citizen: string;
+            /** Format: int64 */
+            items: number;
+            /** @description an amount of CP (scale 0), as a decimal string */
+            points: string;
+            /** Format: uuid */
+            transaction_id: string;
         };
         points_IngestInput: {
             records: components["schemas"]["points_BehaviourRecord"][];
@@ -3147,6 +3436,20 @@ export interface components {
             reason: string;
             /** Format: int64 */
             seq: number;
+            /** Format: uuid */
+            subject_id: string;
+            /** @enum {string} */
+            subject_kind: "source" | "application" | "stockpiling" | "transfer" | "correction" | "config";
+            /** Format: uuid */
+            transaction_id?: string;
+        };
+        quota_FeedEvent: {
+            action: string;
+            actor: string;
+            detail: {
+                [key: string]: string;
+            };
+            reason: string;
             /** Format: uuid */
             subject_id: string;
             /** @enum {string} */
@@ -3871,6 +4174,13 @@ export interface components {
             /** @description an amount of SDCER (scale 0), as a decimal string */
             units: string;
         };
+        registry_TrailEventData: {
+            actor: string;
+            detail: {
+                [key: string]: string;
+            };
+            subject: string;
+        };
         registry_Transfer: {
             /** Format: date-time */
             at: string;
@@ -3966,6 +4276,9 @@ export interface components {
             postings: components["schemas"]["postingView"][];
             /** Format: uuid */
             resolves?: string;
+        };
+        webhooksView: {
+            items: components["schemas"]["ledger_Webhook"][];
         };
     };
     responses: {
@@ -7179,6 +7492,89 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_events: {
+        parameters: {
+            query?: {
+                /** @description the position read last (next_cursor of the previous read); 0 reads from the start */
+                after?: number;
+                /** @description only these event types, comma-separated (components.schemas.EventType) */
+                type?: string;
+                /** @description at most this many events */
+                limit?: number;
+                /** @description seconds to wait for an event when there is none yet (long-poll) */
+                wait?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["eventsPage"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -17993,6 +18389,860 @@ export interface operations {
                 };
             };
             /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["webhooksView"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    post_v1_webhooks: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict */
+                "Idempotency-Key": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ledger_WebhookInput"];
+            };
+        };
+        responses: {
+            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ledger_Webhook"];
+                };
+            };
+            /** @description success */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ledger_Webhook"];
+                };
+            };
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large; code body_too_large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type; code unsupported_media_type */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, cursor_expired, managed_asset, unbalanced_transaction, webhook_url_refused */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    delete_v1_webhooks_by_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ledger_Webhook"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found; code not_found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_webhooks_by_id_deliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["deliveriesView"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found; code not_found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    post_v1_webhooks_by_id_deliveries_by_delivery_redeliver: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+                delivery: string;
+            };
+            cookie?: never;
+        };
+        /** @description none, or an empty object */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["emptyRequest"];
+            };
+        };
+        responses: {
+            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ledger_Delivery"];
+                };
+            };
+            /** @description success */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ledger_Delivery"];
+                };
+            };
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found; code not_found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large; code body_too_large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type; code unsupported_media_type */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, cursor_expired, managed_asset, unbalanced_transaction, webhook_url_refused */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    post_v1_webhooks_by_id_enable: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description none, or an empty object */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["emptyRequest"];
+            };
+        };
+        responses: {
+            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ledger_Webhook"];
+                };
+            };
+            /** @description success */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ledger_Webhook"];
+                };
+            };
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found; code not_found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large; code body_too_large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type; code unsupported_media_type */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, cursor_expired, managed_asset, unbalanced_transaction, webhook_url_refused */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    post_v1_webhooks_by_id_rotate_secret: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict */
+                "Idempotency-Key": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description none, or an empty object */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["emptyRequest"];
+            };
+        };
+        responses: {
+            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ledger_Webhook"];
+                };
+            };
+            /** @description success */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ledger_Webhook"];
+                };
+            };
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found; code not_found */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large; code body_too_large */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type; code unsupported_media_type */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, cursor_expired, managed_asset, unbalanced_transaction, webhook_url_refused */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
