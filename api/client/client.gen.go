@@ -45918,7 +45918,7 @@ func (r GetV1WebhooksResponse) ContentType() string {
 
 // PostV1WebhooksResponse200Headers the declared response headers of an HTTP 200 response for PostV1Webhooks
 type PostV1WebhooksResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -46433,7 +46433,7 @@ func (r GetV1WebhooksByIdDeliveriesResponse) ContentType() string {
 
 // PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse200Headers the declared response headers of an HTTP 200 response for PostV1WebhooksByIdDeliveriesByDeliveryRedeliver
 type PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -46666,7 +46666,7 @@ func (r PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse) ContentType() s
 
 // PostV1WebhooksByIdEnableResponse200Headers the declared response headers of an HTTP 200 response for PostV1WebhooksByIdEnable
 type PostV1WebhooksByIdEnableResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -46899,7 +46899,7 @@ func (r PostV1WebhooksByIdEnableResponse) ContentType() string {
 
 // PostV1WebhooksByIdRotateSecretResponse200Headers the declared response headers of an HTTP 200 response for PostV1WebhooksByIdRotateSecret
 type PostV1WebhooksByIdRotateSecretResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -76664,10 +76664,10 @@ func ParsePostV1WebhooksResponse(rsp *http.Response) (*PostV1WebhooksResponse, e
 		var headers PostV1WebhooksResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -77279,10 +77279,10 @@ func ParsePostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse(rsp *http.Resp
 		var headers PostV1WebhooksByIdDeliveriesByDeliveryRedeliverResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -77560,10 +77560,10 @@ func ParsePostV1WebhooksByIdEnableResponse(rsp *http.Response) (*PostV1WebhooksB
 		var headers PostV1WebhooksByIdEnableResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -77841,10 +77841,10 @@ func ParsePostV1WebhooksByIdRotateSecretResponse(rsp *http.Response) (*PostV1Web
 		var headers PostV1WebhooksByIdRotateSecretResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string

@@ -18523,7 +18523,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -18841,7 +18841,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -18996,7 +18996,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -19151,7 +19151,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
