@@ -45,7 +45,7 @@ run: build ## Start local PostgreSQL, migrate, seed, serve on CARBONLEDGER_ADDR
 	export DATABASE_URL
 	$(BIN) migrate
 	$(BIN) seed # prints tokens and example curl calls
-	exec $(BIN) serve
+	exec $(BIN) serve --dev # --dev: a development signing key in .data; production sets CARBONLEDGER_SIGNING_KEY
 
 test: ## Run all tests with -race against a real PostgreSQL, then the contract checks
 	DATABASE_URL=$$(scripts/localpg.sh test)
@@ -83,7 +83,7 @@ load: build ## Load-test a local server (WORKLOAD, CLIENTS, DURATION)
 	fi
 	echo "load: starting $(BIN) serve on $$CARBONLEDGER_ADDR (log: bin/load-server.log)"
 	# Access logs at info cost CPU the load generator shares; warn by default.
-	CARBONLEDGER_LOG_LEVEL=$${CARBONLEDGER_LOG_LEVEL:-warn} $(BIN) serve >bin/load-server.log 2>&1 &
+	CARBONLEDGER_LOG_LEVEL=$${CARBONLEDGER_LOG_LEVEL:-warn} $(BIN) serve --dev >bin/load-server.log 2>&1 &
 	server=$$!
 	# Stop the server however we leave (success, failure or Ctrl-C).
 	trap 'kill $$server 2>/dev/null || true; wait $$server 2>/dev/null || true' EXIT

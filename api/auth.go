@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
@@ -69,10 +70,26 @@ func (c *Claims) Actor() ledger.Actor {
 	return ledger.Actor{Sub: c.Subject, Role: c.Role, Org: c.Org, City: c.City}
 }
 
-// SigningKey is the service's own EdDSA key.
+// SigningKey is the service's own EdDSA key. Previous are keys it signed
+// with before a rotation: tokens and checkpoints they signed still verify,
+// and the JWKS publishes them, but nothing new is signed with them.
 type SigningKey struct {
-	Private ed25519.PrivateKey
-	KID     string
+	Private  ed25519.PrivateKey
+	KID      string
+	Previous []*SigningKey
+}
+
+// all is the key and its previous keys, the signing key first.
+func (k *SigningKey) all() []*SigningKey { return append([]*SigningKey{k}, k.Previous...) }
+
+// publicKey is the public key of kid among the key and its previous ones.
+func (k *SigningKey) publicKey(kid string) (ed25519.PublicKey, bool) {
+	for _, x := range k.all() {
+		if x.KID == kid {
+			return x.Private.Public().(ed25519.PublicKey), true
+		}
+	}
+	return nil, false
 }
 
 // NewSigningKey derives a key from a 32-byte seed.
@@ -95,16 +112,19 @@ func GenerateSigningKey() *SigningKey {
 	return k
 }
 
-// LoadSigningKey reads a base64 seed from env (value) or from a file. With
-// create, a missing file gets a fresh key (development only: mode 0600).
+// LoadSigningKey reads the service keys from env (value) or from a file:
+// base64 Ed25519 seeds separated by commas or white space, the first the
+// key that signs, the others previous keys that still verify (a rotation:
+// put the new key first, keep the old one until its tokens have expired).
+// With create, a missing file gets one fresh key (development only: mode
+// 0600); without, a missing key is an error.
 func LoadSigningKey(value, file string, create bool) (*SigningKey, bool, error) {
 	if value != "" {
-		seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
+		k, err := parseSigningKeys(value)
 		if err != nil {
 			return nil, false, fmt.Errorf("CARBONLEDGER_SIGNING_KEY: %w", err)
 		}
-		k, err := NewSigningKey(seed)
-		return k, false, err
+		return k, false, nil
 	}
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) && create {
@@ -121,15 +141,44 @@ func LoadSigningKey(value, file string, create bool) (*SigningKey, bool, error) 
 		k, err := NewSigningKey(seed)
 		return k, true, err
 	}
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, fmt.Errorf("no signing key: set CARBONLEDGER_SIGNING_KEY or CARBONLEDGER_SIGNING_KEY_FILE (%s does not exist), or pass --dev to create a development key", file)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("signing key file: %w", err)
 	}
-	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	k, err := parseSigningKeys(string(b))
 	if err != nil {
 		return nil, false, fmt.Errorf("signing key file %s: %w", file, err)
 	}
-	k, err := NewSigningKey(seed)
-	return k, false, err
+	return k, false, nil
+}
+
+// parseSigningKeys parses one or more base64 seeds; the first signs.
+func parseSigningKeys(text string) (*SigningKey, error) {
+	fields := strings.FieldsFunc(text, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if len(fields) == 0 {
+		return nil, errors.New("no key")
+	}
+	var keys []*SigningKey
+	seen := map[string]bool{}
+	for i, f := range fields {
+		seed, err := base64.StdEncoding.DecodeString(f)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		k, err := NewSigningKey(seed)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		if seen[k.KID] {
+			return nil, fmt.Errorf("key %d is given twice", i+1)
+		}
+		seen[k.KID] = true
+		keys = append(keys, k)
+	}
+	keys[0].Previous = keys[1:]
+	return keys[0], nil
 }
 
 // TokenSpec is what a development token asserts.
@@ -157,12 +206,16 @@ func (k *SigningKey) Mint(issuer, audience string, spec TokenSpec, now time.Time
 }
 
 // JWKS is the public half of the service keys, for other services.
+// The signing key comes first, then the previous keys that still verify.
 func (k *SigningKey) JWKS() map[string]any {
-	pub := k.Private.Public().(ed25519.PublicKey)
-	return map[string]any{"keys": []map[string]string{{
-		"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": k.KID,
-		"x": base64.RawURLEncoding.EncodeToString(pub),
-	}}}
+	keys := []map[string]string{}
+	for _, x := range k.all() {
+		keys = append(keys, map[string]string{
+			"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": x.KID,
+			"x": base64.RawURLEncoding.EncodeToString(x.Private.Public().(ed25519.PublicKey)),
+		})
+	}
+	return map[string]any{"keys": keys}
 }
 
 // ExternalIdP trusts tokens of an external identity provider, verified
@@ -210,10 +263,12 @@ func newAuthenticator(ctx context.Context, key *SigningKey, issuer, audience str
 }
 
 func (a *authenticator) ownKeyfunc(t *jwt.Token) (any, error) {
-	if kid, _ := t.Header["kid"].(string); kid != a.ownKey.KID {
+	kid, _ := t.Header["kid"].(string)
+	pub, ok := a.ownKey.publicKey(kid)
+	if !ok {
 		return nil, errors.New("unknown key id")
 	}
-	return a.ownKey.Private.Public(), nil
+	return pub, nil
 }
 
 // verify returns the claims of a valid token or an unauthorized error that

@@ -69,7 +69,12 @@ func CheckpointJob(key *SigningKey, every time.Duration) ledger.Job {
 }
 
 // CheckpointKeys are the public keys checkpoints are verified with: the
-// service key's (Options.CheckpointKeys).
+// service key's and its previous keys' (Options.CheckpointKeys), so
+// checkpoints signed before a rotation still verify.
 func (k *SigningKey) CheckpointKeys() map[string]ed25519.PublicKey {
-	return map[string]ed25519.PublicKey{k.KID: k.Private.Public().(ed25519.PublicKey)}
+	out := map[string]ed25519.PublicKey{}
+	for _, x := range k.all() {
+		out[x.KID] = x.Private.Public().(ed25519.PublicKey)
+	}
+	return out
 }

@@ -70,7 +70,7 @@ func cmdBench(ctx context.Context, args []string) error {
 		b.accounts < 2 || b.accounts > benchAccountsMax || b.batchSize < 1 || b.batchSize > 1000 {
 		return errors.New("bench: clients 1..1024, duration up to 10m, accounts 2..100000, batch-size 1..1000")
 	}
-	key, err := c.signingKey(nil)
+	key, err := c.signingKey(nil, true)
 	if err != nil {
 		return err
 	}

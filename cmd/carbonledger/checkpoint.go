@@ -42,7 +42,7 @@ func runCheckpoint(ctx context.Context, args []string, out io.Writer) error {
 		enc := json.NewEncoder(out) // one object per line
 		return l.EachCheckpoint(ctx, func(cp ledger.Checkpoint) error { return enc.Encode(cp) })
 	case "verify":
-		key, err := c.signingKey(nil)
+		key, err := c.signingKey(nil, true)
 		if err != nil {
 			return err
 		}
@@ -60,7 +60,7 @@ func runCheckpoint(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, "OK: every checkpoint is signed and chained, and the journal holds everything they cover")
 		return nil
 	}
-	key, err := c.signingKey(nil)
+	key, err := c.signingKey(nil, true)
 	if err != nil {
 		return err
 	}

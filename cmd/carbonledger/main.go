@@ -48,9 +48,12 @@ commands:
 environment (flags override):
   DATABASE_URL                   PostgreSQL or CockroachDB URL
   CARBONLEDGER_ADDR              listen / target address (default 127.0.0.1:8080)
-  CARBONLEDGER_SIGNING_KEY       base64 Ed25519 seed of the token signing key
-  CARBONLEDGER_SIGNING_KEY_FILE  file holding it (default .data/signing.key; created
-                                 on first use when CARBONLEDGER_SIGNING_KEY is unset)
+  CARBONLEDGER_SIGNING_KEY       base64 Ed25519 seeds of the token signing keys, comma-
+                                 separated: the first signs, the others (previous keys
+                                 after a rotation) still verify and are in the JWKS
+  CARBONLEDGER_SIGNING_KEY_FILE  file holding them (default .data/signing.key); serve
+                                 refuses to start without a key unless given --dev,
+                                 which creates one in the file (development only)
   CARBONLEDGER_ISSUER, CARBONLEDGER_AUDIENCE      token issuer and audience
   CARBONLEDGER_EXTERNAL_JWKS_URL, CARBONLEDGER_EXTERNAL_ISSUER,
   CARBONLEDGER_EXTERNAL_AUDIENCE                  trust an external identity provider
@@ -175,8 +178,12 @@ func (c *config) ledger(ctx context.Context) (*ledger.Ledger, func(), error) {
 	return l, pool.Close, nil
 }
 
-func (c *config) signingKey(log *slog.Logger) (*api.SigningKey, error) {
-	k, created, err := api.LoadSigningKey(c.keyValue, c.keyFile, true)
+// signingKey loads the service keys (LoadSigningKey). create makes a
+// development key when none is configured: the tools that mint tokens for
+// a local server do; serve does only with --dev, so two replicas, or one
+// started from another directory, never sign with keys of their own.
+func (c *config) signingKey(log *slog.Logger, create bool) (*api.SigningKey, error) {
+	k, created, err := api.LoadSigningKey(c.keyValue, c.keyFile, create)
 	if created && log != nil {
 		log.Warn("generated a new development signing key", "file", c.keyFile)
 	}
@@ -190,6 +197,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	publicRate := fs.Float64("public-rate-limit", 0, "requests per second per client address without a token (default from CARBONLEDGER_PUBLIC_RATE_LIMIT or 100)")
 	proxies := fs.String("trusted-proxies", env("CARBONLEDGER_TRUSTED_PROXIES", ""), "comma-separated proxy addresses or CIDRs whose X-Forwarded-For names the client")
 	noJobs := fs.Bool("no-jobs", false, "do not run background jobs in this replica")
+	dev := fs.Bool("dev", false, "development: create a signing key in the key file when none is configured (make run)")
 	pprofAddr := fs.String("pprof-addr", env("CARBONLEDGER_PPROF_ADDR", ""), "serve net/http/pprof on this loopback address (profiling)")
 	_ = fs.Parse(args)
 	if c.rateLimit == 0 {
@@ -208,7 +216,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closePool()
-	key, err := c.signingKey(log)
+	key, err := c.signingKey(log, *dev)
 	if err != nil {
 		return err
 	}
@@ -317,7 +325,7 @@ func cmdToken(_ context.Context, args []string) error {
 	city := fs.String("city", "", "city code (city role), e.g. 3701")
 	ttl := fs.Duration("ttl", 12*time.Hour, "lifetime")
 	_ = fs.Parse(args)
-	key, err := c.signingKey(nil)
+	key, err := c.signingKey(nil, true)
 	if err != nil {
 		return err
 	}
@@ -349,7 +357,7 @@ func runVerify(ctx context.Context, args []string, w io.Writer) error {
 	if !*quiet {
 		opts.Progress = verifyProgress(os.Stderr)
 	}
-	key, err := c.signingKey(nil)
+	key, err := c.signingKey(nil, true)
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func cmdSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "seeded core, every use case and the demo data")
-	key, err := c.signingKey(nil)
+	key, err := c.signingKey(nil, true)
 	if err != nil {
 		return err
 	}
