@@ -90,6 +90,9 @@ func (m *metrics) render(w *strings.Builder, st *ledger.Stats) {
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", c.name, c.help, c.name, c.name, c.v)
 	}
+	b := BuildInfo()
+	w.WriteString("# HELP carbonledger_build_info The running binary: module version, VCS revision, Go version (value 1).\n# TYPE carbonledger_build_info gauge\n")
+	fmt.Fprintf(w, "carbonledger_build_info{version=%q,revision=%q,goversion=%q,modified=\"%t\"} 1\n", b.Version, b.Revision, b.GoVersion, b.Modified)
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {

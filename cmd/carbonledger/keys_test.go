@@ -37,3 +37,12 @@ func TestServeNeedsAKeyOutsideDev(t *testing.T) {
 		t.Fatalf("serve --dev made no key: %v", err)
 	}
 }
+
+// --version names the build.
+func TestVersion(t *testing.T) {
+	var b strings.Builder
+	printVersion(&b)
+	if !strings.HasPrefix(b.String(), "carbonledger ") || !strings.Contains(b.String(), " with go") {
+		t.Fatalf("version line %q", b.String())
+	}
+}

@@ -33,6 +33,7 @@ const usage = `carbonledger — Shandong carbon-inclusion ledger
 usage: carbonledger <command> [flags]
 
 commands:
+  version   print the build (also --version): module version, VCS revision, Go version
   serve     run the HTTP API (and its background jobs)
   migrate   apply database migrations
   seed      load demo data and print a token per role with example calls
@@ -69,6 +70,10 @@ func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if a := os.Args[1]; a == "--version" || a == "-version" || a == "version" {
+		printVersion(os.Stdout)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -477,4 +482,18 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// printVersion prints the build, one line.
+func printVersion(w io.Writer) {
+	b := api.BuildInfo()
+	rev := b.Revision
+	if b.Modified {
+		rev += "+modified"
+	}
+	built := ""
+	if b.Time != "" {
+		built = " built " + b.Time
+	}
+	fmt.Fprintf(w, "carbonledger %s revision %s%s with %s\n", b.Version, rev, built, b.GoVersion)
 }
