@@ -20,6 +20,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,8 +30,13 @@ import (
 //go:embed *.sql
 var files embed.FS
 
-const (
+// The lease: a runner holds it for leaseDuration and renews it every
+// leaseRenewEvery while its migrations run, so a long migration keeps it
+// and a runner that died loses it within leaseDuration. (Variables so a
+// test can shorten them.)
+var (
 	leaseDuration   = 2 * time.Minute
+	leaseRenewEvery = 30 * time.Second
 	leaseWaitMax    = 3 * time.Minute
 	leasePollPeriod = 250 * time.Millisecond
 )
@@ -134,7 +140,11 @@ func Up(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	if err := acquireLease(ctx, pool, holder); err != nil {
 		return nil, err
 	}
+	// Statements run under the lease: when it cannot be renewed (another
+	// runner took it after it expired, or the database is gone) they stop.
+	ctx, stopRenewing := keepLease(ctx, pool, holder)
 	defer func() {
+		stopRenewing()
 		// Release with a fresh context: the caller's may be cancelled.
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -167,6 +177,9 @@ func Up(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		}
 		for i, stmt := range m.Statements {
 			if _, err := pool.Exec(ctx, stmt); err != nil {
+				if ctx.Err() != nil {
+					err = context.Cause(ctx) // the lease's reason, not "context canceled"
+				}
 				return done, fmt.Errorf("migrations: %s statement %d: %w", m.Version, i+1, err)
 			}
 		}
@@ -183,6 +196,39 @@ func leaseHolder() string {
 	return fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())
 }
 
+// keepLease renews holder's lease every leaseRenewEvery until stop is
+// called. The context it returns is cancelled, with the reason as its
+// cause, when a renewal finds the lease no longer holder's or fails.
+func keepLease(ctx context.Context, pool *pgxpool.Pool, holder string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(leaseRenewEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			tag, err := pool.Exec(ctx, `UPDATE schema_migration_lease SET expires_at = now() + $2::INTERVAL WHERE id = 1 AND holder = $1`,
+				holder, fmt.Sprintf("%d milliseconds", leaseDuration.Milliseconds()))
+			switch {
+			case err != nil:
+				cancel(fmt.Errorf("migrations: renewing the lease: %w", err))
+				return
+			case tag.RowsAffected() != 1:
+				cancel(errors.New("migrations: the lease was lost to another runner; stopped"))
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return ctx, func() { once.Do(func() { close(done); cancel(nil) }) }
+}
+
 // acquireLease takes the single lease row, waiting while another runner
 // holds an unexpired lease.
 func acquireLease(ctx context.Context, pool *pgxpool.Pool, holder string) error {
@@ -193,7 +239,7 @@ func acquireLease(ctx context.Context, pool *pgxpool.Pool, holder string) error 
 			INSERT INTO schema_migration_lease (id, holder, expires_at) VALUES (1, $1, now() + $2::INTERVAL)
 			ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 			WHERE schema_migration_lease.expires_at < now()
-			RETURNING holder`, holder, fmt.Sprintf("%d seconds", int(leaseDuration.Seconds()))).Scan(&got)
+			RETURNING holder`, holder, fmt.Sprintf("%d milliseconds", leaseDuration.Milliseconds())).Scan(&got)
 		if err == nil && got == holder {
 			return nil
 		}
