@@ -183,6 +183,7 @@ type authenticator struct {
 	extIss   string
 	extKeys  jwt.Keyfunc
 	unverify *jwt.Parser
+	cache    *tokenCache // tokens of the own key that verified (tokencache.go)
 }
 
 func newAuthenticator(ctx context.Context, key *SigningKey, issuer, audience string, ext *ExternalIdP, now func() time.Time) (*authenticator, error) {
@@ -192,6 +193,7 @@ func newAuthenticator(ctx context.Context, key *SigningKey, issuer, audience str
 		ownKey:   key,
 		ownIss:   issuer,
 		unverify: jwt.NewParser(),
+		cache:    newTokenCache(tokenCacheEntriesMax, tokenLeeway, now),
 	}
 	if ext != nil && ext.JWKSURL != "" {
 		if ext.Issuer == "" || ext.Audience == "" || ext.Issuer == issuer {
@@ -217,6 +219,9 @@ func (a *authenticator) ownKeyfunc(t *jwt.Token) (any, error) {
 // verify returns the claims of a valid token or an unauthorized error that
 // says why without echoing the token.
 func (a *authenticator) verify(raw string) (*Claims, error) {
+	if c, ok := a.cache.get(raw); ok {
+		return c, nil
+	}
 	// Route by the (not yet trusted) issuer to that issuer's parser; the
 	// chosen parser then checks everything, including the issuer itself.
 	var peek jwt.RegisteredClaims
@@ -230,6 +235,9 @@ func (a *authenticator) verify(raw string) (*Claims, error) {
 	var c Claims
 	if _, err := parser.ParseWithClaims(raw, &c, kf); err != nil {
 		return nil, errorf(codeUnauthorized, "invalid token: %s", tokenReason(err))
+	}
+	if parser == a.own {
+		a.cache.put(raw, &c)
 	}
 	return &c, nil
 }

@@ -98,12 +98,13 @@ func TestGeneratedClientCitizenJourney(t *testing.T) {
 	if red.JSON201.Points != "1" {
 		t.Fatalf("redemption: %s", red.Body)
 	}
-	// A problem decodes into the generated Problem with its code enum.
+	// A problem decodes into the generated Problem of its listed status,
+	// with the code enum.
 	again, err := me.PostV1MeClaimsWithResponse(ctx, &client.PostV1MeClaimsParams{IdempotencyKey: uuid.NewString()}, client.PostV1MeClaimsJSONRequestBody{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := again.ApplicationproblemJSONDefault; again.StatusCode() != http.StatusUnprocessableEntity || p == nil || p.Code != client.ProblemCodeNothingToClaim {
+	if p := again.ApplicationproblemJSON422; again.StatusCode() != http.StatusUnprocessableEntity || p == nil || p.Code != client.ProblemCodeNothingToClaim {
 		t.Fatalf("second claim: %d %s", again.StatusCode(), again.Body)
 	}
 	e.verify(t)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"sync"
@@ -34,12 +35,25 @@ func sharedContract(s *Server) (*apitest.Contract, error) {
 	return contract, contractErr
 }
 
+// contractResponsesMin is the floor of validated responses in a whole run
+// of the package (about 680 today): fewer means the harness stopped
+// validating, which must fail rather than pass quietly.
+const contractResponsesMin = 500
+
 func TestMain(m *testing.M) {
+	flag.Parse()
 	code := m.Run()
+	var responses int64
 	if contract != nil {
 		st := contract.Stats()
+		responses = st.Responses.Load()
 		fmt.Printf("contract: %d requests routed to operations (%d of them rejected by the document and by the server), %d responses validated against /openapi.json, %d requests to no operation\n",
-			st.Requests.Load(), st.RequestsRejected.Load(), st.Responses.Load(), st.Unrouted.Load())
+			st.Requests.Load(), st.RequestsRejected.Load(), responses, st.Unrouted.Load())
+	}
+	wholeRun := flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == ""
+	if code == 0 && wholeRun && !testing.Short() && responses < contractResponsesMin {
+		fmt.Printf("contract: only %d responses validated in a whole run (want at least %d): the harness no longer validates\n", responses, contractResponsesMin)
+		code = 1
 	}
 	os.Exit(code)
 }

@@ -121,7 +121,10 @@ func (s *Server) coreRoutes() []route {
 		{Method: "POST", Path: "/v1/transactions/{id}/reversal", Summary: "reverse a posted transaction once", Tag: "ledger", Roles: province, In: reversalRequest{}, BodyOptional: true, Out: transactionView{}, Handler: s.handleReversal},
 		{Method: "POST", Path: "/v1/transactions/{id}/post", Summary: "post a pending transaction", Tag: "ledger", Roles: province, Out: transactionView{}, Handler: s.handleResolve(true)},
 		{Method: "POST", Path: "/v1/transactions/{id}/void", Summary: "void a pending transaction", Tag: "ledger", Roles: province, Out: transactionView{}, Handler: s.handleResolve(false)},
-		{Method: "GET", Path: "/v1/audit/verify", Summary: "recompute balances and hash chains from the journal", Tag: "audit", Roles: oversight, Heavy: true, Out: ledger.VerifyReport{}, Handler: s.handleVerify},
+		{Method: "GET", Path: "/v1/audit/verify", Summary: "recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal", Tag: "audit", Roles: oversight, Heavy: true,
+			Query: []queryParam{paramEnum("mode", "incremental (the default): what was written since the last clean verification; full: the whole journal, in chunks",
+				string(ledger.VerifyIncremental), string(ledger.VerifyFull))},
+			Out: ledger.VerifyReport{}, Handler: s.handleVerify},
 	}
 }
 
@@ -418,7 +421,14 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, _ ledger.A
 	// A full scan may outlive the default request timeout on a big ledger.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Minute)
 	defer cancel()
-	rep, err := s.l.VerifyAll(ctx, s.cfg.UseCases)
+	// Routine verification reads what was written since the last clean
+	// one; ?mode=full reads the whole journal (in chunks, never one
+	// statement near the timeout).
+	mode := ledger.VerifyMode(queryGet(r, "mode"))
+	if mode == "" {
+		mode = ledger.VerifyIncremental
+	}
+	rep, err := s.l.VerifyAllWith(ctx, s.cfg.UseCases, ledger.VerifyOptions{Mode: mode})
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ const (
 	apiVersion   = "1"
 	contactName  = "carbonledger maintainers, Shandong carbon-inclusion programme"
 	contactURL   = "https://github.com/shandong-carbon/carbonledger"
-	licenceName  = "Proprietary: Shandong Department of Ecology and Environment"
+	licenceName  = "No licence published yet: all rights reserved by the programme operator"
 	problemRef   = "#/components/schemas/Problem"
 	headerRef    = "#/components/headers/"
 	responsesRef = "#/components/responses/"
@@ -89,7 +89,12 @@ func (s *Server) openAPI() map[string]any {
 		if len(rt.Produces) > 1 {
 			desc += " Send Accept: text/csv for the CSV rendering."
 		}
-		if rt.Public {
+		if rt.Public && rt.TokenOptional {
+			// Anonymous, or as the caller when a token is sent.
+			op["security"] = []any{map[string]any{}, map[string]any{"bearer": []string{}}}
+			op["x-roles"] = []string{}
+			desc += " Public: no token needed; with one, as its caller."
+		} else if rt.Public {
 			op["security"] = []any{}
 			op["x-roles"] = []string{}
 			desc += " Public: no token."
@@ -236,11 +241,12 @@ var publicCached = map[string]bool{
 	"/v1/public/checkpoints": true, "/v1/public/checkpoints/latest": true,
 }
 
-// routeErrors are the error codes a route can answer by what the route
-// list says of it (token, roles, body, idempotency key, path and query
-// parameters, rate class) and by what every data route can meet (the
-// database unavailable, a server fault). A use case's own rule codes are
-// in Problem.code and answer 409 or 422.
+// routeErrors are the error codes a route can answer, derived from what
+// the route list says of it (token, roles, body, idempotency key, path
+// and query parameters, rate class), from what every data route can meet
+// (the database unavailable, a server fault) and, for a write, from the
+// engine's rules and its use case's codes (codes.go). The harness checks
+// every error response against the codes listed for its status.
 func routeErrors(rt route) []ledger.Code {
 	codes := []ledger.Code{ledger.CodeInternal}
 	if rt.Path != "/healthz" && rt.Path != "/metrics" && rt.Path != "/openapi.json" && rt.Path != "/.well-known/jwks.json" {
@@ -261,6 +267,9 @@ func routeErrors(rt route) []ledger.Code {
 	if rt.Method == http.MethodPost {
 		codes = append(codes, ledger.CodeInvalidRequest, ledger.CodeIdempotencyKeyMissing, ledger.CodeIdempotencyConflict,
 			codeBodyTooLarge, codeUnsupportedMedia, ledger.CodeCommitUnknown)
+		// A write meets the engine's rules and those of its use case.
+		codes = append(codes, engineWriteCodes...)
+		codes = append(codes, useCaseCodes[rt.Tag]...)
 	}
 	seen := map[ledger.Code]bool{}
 	out := codes[:0]

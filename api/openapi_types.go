@@ -223,6 +223,19 @@ var fieldWire = map[string]wire{
 	"registry_Trade.status":          {enum: []string{registry.TradeOffered, registry.TradeExpired, registry.TradeSettled, registry.TradeCancelled}},
 	"registry_Block.status":          {enum: []string{registry.StatusHeld, registry.StatusRetired, registry.StatusCancelled, registry.StatusSurrendered}},
 
+	// The lists (lists.go).
+	"registry_TradeSummary.amount":      {asset: ledger.AssetCNY},
+	"registry_TradeSummary.status":      {enum: registry.TradeStatuses},
+	"registry_Verifier.status":          {enum: registry.VerifierStatuses},
+	"points_OperatorRecord.status":      {enum: points.StoredRecordStatuses},
+	"points_OperatorRecord.claim_state": {enum: []string{"pending", "claimed", "lapsed", "reversed"}},
+	"points_OperatorRecord.day":         {format: "date"},
+	"points_StatsRow.measure":           {enum: points.Measures},
+	"points_StatsRow.period":            {pattern: `^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$`},
+	"points_StatsQuery.group":           {enum: points.StatsGroups},
+	"points_StatsQuery.from":            {format: "date"},
+	"points_StatsQuery.to":              {format: "date"},
+
 	"quota_Source.status":      {enum: quota.SourceStatuses()},
 	"quota_Application.status": {enum: quota.ApplicationStatuses()},
 	"quota_Allocation.status":  {enum: quota.AllocationStatuses()},

@@ -190,6 +190,11 @@ func queryBoolValue(r *http.Request, name string) (bool, error) {
 	return false, ledger.Errf(ledger.CodeInvalidRequest, "%s must be true or false", name).At(name)
 }
 
+// queryParamsGiven is every query parameter a request carries, with its
+// values: the lists refuse a parameter their route does not declare
+// (readQuery, query.go) rather than ignore a mistyped filter.
+func queryParamsGiven(r *http.Request) map[string][]string { return r.URL.Query() }
+
 // cleanQuery refuses a malformed query string and NUL bytes or invalid
 // UTF-8 in any query parameter's name or value, declared or not: the
 // front door's check (cleanRequest), before any handler reads one.

@@ -46,8 +46,8 @@ func (s *Server) registryRoutes() []route {
 	return []route{
 		{Method: "POST", Path: "/v1/certifications", Summary: "request certification of a pool period; captures its grams (operator)", Tag: "registry",
 			Roles: operator, In: registry.CertificationRequest{}, Out: registry.Batch{}, Handler: keyed(s, registry.RequestCertification)},
-		{Method: "GET", Path: "/v1/certifications/{id}", Summary: "read a certification batch (drafts: its operator, province, auditors)", Tag: "registry",
-			Out: registry.Batch{}, Handler: read(s, pathUUID, registry.GetCertification, nonView)},
+		{Method: "GET", Path: "/v1/certifications/{id}", Summary: "read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)", Tag: "registry",
+			Public: true, TokenOptional: true, Out: registry.Batch{}, Handler: read(s, pathUUID, registry.GetCertification, nonView)},
 		{Method: "POST", Path: "/v1/certifications/{id}/notice", Summary: "start the public notice of a draft batch (operator)", Tag: "registry",
 			Roles: operator, Out: registry.Batch{}, Handler: keyedStep(s, registry.PublishNotice, nonView[registry.Batch])},
 		{Method: "POST", Path: "/v1/certifications/{id}/submission", Summary: "submit a batch whose notice has ended (operator)", Tag: "registry",

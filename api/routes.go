@@ -11,6 +11,7 @@ func (s *Server) allRoutes() []route {
 		s.registryRoutes(),
 		s.quotaRoutes(),
 		s.checkpointRoutes(),
+		s.listRoutes(),
 	} {
 		all = append(all, group...)
 	}

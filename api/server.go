@@ -97,6 +97,12 @@ type route struct {
 	BodyOptional bool
 	Produces     []string
 	Handler      handler
+
+	// TokenOptional, on a Public route, authenticates a token when one is
+	// sent (a bad one is refused) and serves an anonymous caller as the
+	// zero Actor: public notices and the retirement register, which a
+	// holder also reads as "mine".
+	TokenOptional bool
 }
 
 // handler serves one route; an error it returns is rendered as problem+json.
@@ -227,7 +233,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			if rt.Public && !s.limits.allowAddress(s.limits.clientAddress(r)) {
 				return errorf(codeRateLimited, "too many requests from this address; slow down")
 			}
-			if !rt.Public {
+			if !rt.Public || (rt.TokenOptional && r.Header.Get("Authorization") != "") {
 				c, err := s.authenticate(r)
 				if err != nil {
 					// Requests without a valid token are the address's.

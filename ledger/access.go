@@ -26,3 +26,33 @@ func CanRead(a Actor, accountID string) bool {
 	}
 	return false
 }
+
+// OwnersOf is the account owners whose accounts an actor other than the
+// province and auditors reads: CanRead's rule as a set, for the lists of
+// accounts and transactions. Nil for the province, auditors and an actor
+// without the identity its role acts under.
+func OwnersOf(a Actor) []string {
+	switch a.Role {
+	case "citizen":
+		if a.Sub != "" {
+			return []string{"citizen:" + a.Sub}
+		}
+	case "operator":
+		if a.Org != "" {
+			return []string{"operator:" + a.Org, "org:" + a.Org}
+		}
+	case "enterprise":
+		if a.Org != "" {
+			return []string{"holder:" + a.Org, "org:" + a.Org, "enterprise:" + a.Org}
+		}
+	case "verifier":
+		if a.Org != "" {
+			return []string{"org:" + a.Org}
+		}
+	case "city":
+		if a.City != "" {
+			return []string{"city:" + a.City}
+		}
+	}
+	return nil
+}

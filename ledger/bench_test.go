@@ -3,6 +3,8 @@ package ledger_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
@@ -93,4 +95,62 @@ func BenchmarkBaselineInsert(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "transfers/s")
+}
+
+// verifyJournalOf posts n random transfers between the bench accounts, in
+// atomic batches (the fastest way to a big journal through the engine).
+func verifyJournalOf(tb testing.TB, l *ledger.Ledger, ids []string, n int) {
+	tb.Helper()
+	for lo := 0; lo < n; lo += ledger.TransactionsPerBatchMax {
+		if _, _, err := l.PostBatchAtomic(ctx, province, key(), randomTransfers(ids, min(ledger.TransactionsPerBatchMax, n-lo))); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerify reports postings/s of a full verification (target
+// ≥ 200,000/s) and of an incremental one over the transfers written since
+// a clean run (target: 1 M new postings in ≤ 5 s), on a journal of
+// BENCH_VERIFY_TRANSFERS transfers (default 200,000: 400,000 postings).
+//
+//	go test -run '^$' -bench Verify -benchtime 1x ./ledger/
+func BenchmarkVerify(b *testing.B) {
+	n := 200000
+	if s := os.Getenv("BENCH_VERIFY_TRANSFERS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			b.Fatalf("BENCH_VERIFY_TRANSFERS=%q", s)
+		}
+		n = v
+	}
+	l, ids := benchLedger(b, ledger.Options{})
+	verifyJournalOf(b, l, ids, n)
+	b.Run("full", func(b *testing.B) {
+		var postings int64
+		for i := 0; i < b.N; i++ {
+			rep, err := l.VerifyJournal(ctx, ledger.VerifyOptions{NoRecord: true})
+			if err != nil || !rep.OK {
+				b.Fatal(err, rep)
+			}
+			postings += rep.Postings
+		}
+		b.ReportMetric(float64(postings)/b.Elapsed().Seconds(), "postings/s")
+	})
+	b.Run("incremental", func(b *testing.B) {
+		var postings int64
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			if _, err := l.VerifyJournal(ctx, ledger.VerifyOptions{Mode: ledger.VerifyIncremental, Overlap: -1}); err != nil {
+				b.Fatal(err)
+			}
+			verifyJournalOf(b, l, ids, n)
+			b.StartTimer()
+			rep, err := l.VerifyJournal(ctx, ledger.VerifyOptions{Mode: ledger.VerifyIncremental, Overlap: -1})
+			if err != nil || !rep.OK || rep.Mode != ledger.VerifyIncremental {
+				b.Fatal(err, rep)
+			}
+			postings += rep.Postings
+		}
+		b.ReportMetric(float64(postings)/b.Elapsed().Seconds(), "new-postings/s")
+	})
 }

@@ -416,7 +416,7 @@ func VerifyCheckpoint(cp *Checkpoint, pub ed25519.PublicKey) error {
 func (l *Ledger) VerifyCheckpoints(ctx context.Context, keys map[string]ed25519.PublicKey) (*VerifyReport, error) {
 	start := time.Now()
 	rep := &VerifyReport{Problems: []Problem{}, AssetTotals: map[Asset]string{}}
-	if err := l.Read(ctx, func(r *Reader) error { return verifyCheckpoints(r.ctx, r.tx, keys, rep) }); err != nil {
+	if err := l.Read(ctx, func(r *Reader) error { return verifyCheckpoints(r.ctx, r.tx, keys, rep, VerifyChunkRowsDefault) }); err != nil {
 		return nil, err
 	}
 	rep.OK = rep.ProblemsTotal == 0
@@ -427,7 +427,7 @@ func (l *Ledger) VerifyCheckpoints(ctx context.Context, keys map[string]ed25519.
 // verifyCheckpoints adds the checkpoint problems to rep. It counts the
 // journal itself, on tx's snapshot: VerifyAll's counts come from Verify's
 // earlier snapshot, and a checkpoint taken in between would count more.
-func verifyCheckpoints(ctx context.Context, tx pgx.Tx, keys map[string]ed25519.PublicKey, rep *VerifyReport) error {
+func verifyCheckpoints(ctx context.Context, tx pgx.Tx, keys map[string]ed25519.PublicKey, rep *VerifyReport, chunkRows int) error {
 	var nTx, nPostings, nTrail int64
 	if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM transactions), (SELECT count(*) FROM postings), (SELECT count(*) FROM trail_events)`).Scan(&nTx, &nPostings, &nTrail); err != nil {
 		return err
@@ -448,7 +448,6 @@ func verifyCheckpoints(ctx context.Context, tx pgx.Tx, keys map[string]ed25519.P
 		st     CheckpointStatement
 	}
 	var list []stored
-	byID := map[uuid.UUID]int{}
 	var prev []byte
 	var prevNumber int64
 	for rows.Next() {
@@ -498,7 +497,6 @@ func verifyCheckpoints(ctx context.Context, tx pgx.Tx, keys map[string]ed25519.P
 			}
 		}
 		prev, prevNumber = hash, number
-		byID[id] = len(list)
 		list = append(list, stored{id: id, number: number, st: st})
 	}
 	if err := rows.Err(); err != nil {
@@ -531,72 +529,78 @@ func verifyCheckpoints(ctx context.Context, tx pgx.Tx, keys map[string]ed25519.P
 	// all recorded heads, newest per chain, must add up to the newest
 	// checkpoint's root (only the newest: each root covers every chain, so
 	// checking them all would cost chains × checkpoints).
+	//
+	// Each checkpoint's heads are read on their own, in chunks of chunkRows
+	// (a keyset on checkpoint_heads' primary key), so no statement grows
+	// with the number of checkpoints or of the heads they recorded.
 	checkHeads := func(chain bool, headsTable, journalTable, sql string, digestOf, rootOf func(CheckpointStatement) (int64, string)) error {
-		rows, err := tx.Query(ctx, sql)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
 		cumulative := map[headKey]recorded{}
-		seen := map[uuid.UUID]bool{}
-		var cur uuid.UUID
-		var heads []headLine
-		finish := func() {
-			if len(heads) == 0 {
-				return
-			}
-			c := list[byID[cur]]
-			n, d := digestOf(c.st)
-			if got := hex.EncodeToString(headsDigest(heads)); n != int64(len(heads)) || got != d {
-				rep.add(Problem{Kind: "checkpoint", Table: headsTable, Row: c.id.String(),
-					Detail: fmt.Sprintf("checkpoint %d: its %d stored heads do not match the %d it signed: they were edited", c.number, len(heads), n)})
-			}
-			heads = heads[:0]
-		}
-		for rows.Next() {
-			var id uuid.UUID
-			h := headLine{headKey: headKey{chain: chain}}
-			var now []byte
-			if chain {
-				err = rows.Scan(&id, &h.a, &h.shard, &h.seq, &h.hash, &now)
-			} else {
-				err = rows.Scan(&id, &h.a, &h.b, &h.seq, &h.hash, &now)
-			}
-			if err != nil {
-				return err
-			}
-			if id != cur {
-				finish()
-				cur, seen[id] = id, true
-			}
-			heads = append(heads, h)
-			c := list[byID[id]] // the foreign key guarantees the checkpoint
-			p := Problem{Kind: "checkpoint", Table: journalTable, Row: h.row(h.seq), Seq: h.seq}
-			if chain {
-				p.Account, p.Shard = h.a, int(h.shard)
-			}
-			switch {
-			case now == nil:
-				p.Detail = fmt.Sprintf("checkpoint %d recorded %s at seq %d with head %x; the journal no longer has it: it was deleted or the chain was cut",
-					c.number, h.describe(), h.seq, shortHash(h.hash))
-				rep.add(p)
-			case !bytes.Equal(now, h.hash):
-				p.Detail = fmt.Sprintf("checkpoint %d recorded %s at seq %d with head %x; the journal has %x there: the chain was rewritten",
-					c.number, h.describe(), h.seq, shortHash(h.hash), shortHash(now))
-				rep.add(p)
-			}
-			if r, ok := cumulative[h.headKey]; !ok || h.seq >= r.seq {
-				cumulative[h.headKey] = recorded{seq: h.seq, hash: h.hash}
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		finish()
 		for _, c := range list {
-			if n, _ := digestOf(c.st); n > 0 && !seen[c.id] {
+			var heads []headLine
+			afterA, afterB := "", any("")
+			if chain {
+				afterB = int64(-1)
+			}
+			for {
+				rows, err := tx.Query(ctx, sql, c.id, afterA, afterB, chunkRows)
+				if err != nil {
+					return err
+				}
+				n := 0
+				for rows.Next() {
+					h := headLine{headKey: headKey{chain: chain}}
+					var now []byte
+					if chain {
+						err = rows.Scan(&h.a, &h.shard, &h.seq, &h.hash, &now)
+					} else {
+						err = rows.Scan(&h.a, &h.b, &h.seq, &h.hash, &now)
+					}
+					if err != nil {
+						rows.Close()
+						return err
+					}
+					n++
+					afterA, afterB = h.a, any(h.b)
+					if chain {
+						afterB = h.shard
+					}
+					heads = append(heads, h)
+					p := Problem{Kind: "checkpoint", Table: journalTable, Row: h.row(h.seq), Seq: h.seq}
+					if chain {
+						p.Account, p.Shard = h.a, int(h.shard)
+					}
+					switch {
+					case now == nil:
+						p.Detail = fmt.Sprintf("checkpoint %d recorded %s at seq %d with head %x; the journal no longer has it: it was deleted or the chain was cut",
+							c.number, h.describe(), h.seq, shortHash(h.hash))
+						rep.add(p)
+					case !bytes.Equal(now, h.hash):
+						p.Detail = fmt.Sprintf("checkpoint %d recorded %s at seq %d with head %x; the journal has %x there: the chain was rewritten",
+							c.number, h.describe(), h.seq, shortHash(h.hash), shortHash(now))
+						rep.add(p)
+					}
+					if r, ok := cumulative[h.headKey]; !ok || h.seq >= r.seq {
+						cumulative[h.headKey] = recorded{seq: h.seq, hash: h.hash}
+					}
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				if n < chunkRows {
+					break
+				}
+			}
+			n, d := digestOf(c.st)
+			switch {
+			case len(heads) == 0 && n > 0:
 				rep.add(Problem{Kind: "checkpoint", Table: headsTable, Row: c.id.String(),
 					Detail: fmt.Sprintf("checkpoint %d signed %d heads, but none are stored: they were deleted", c.number, n)})
+			case len(heads) > 0:
+				if got := hex.EncodeToString(headsDigest(heads)); n != int64(len(heads)) || got != d {
+					rep.add(Problem{Kind: "checkpoint", Table: headsTable, Row: c.id.String(),
+						Detail: fmt.Sprintf("checkpoint %d: its %d stored heads do not match the %d it signed: they were edited", c.number, len(heads), n)})
+				}
 			}
 		}
 		all := make([]headLine, 0, len(cumulative))
@@ -610,24 +614,22 @@ func verifyCheckpoints(ctx context.Context, tx pgx.Tx, keys map[string]ed25519.P
 		}
 		return nil
 	}
-	// Ordered by checkpoint number so each checkpoint's heads arrive
-	// together; the digest sorts them itself.
 	if err := checkHeads(true, "checkpoint_heads", "postings", `
-		SELECT c.checkpoint_id, c.account_id, c.shard, c.seq, c.hash, p.chain_hash
+		SELECT c.account_id, c.shard, c.seq, c.hash, p.chain_hash
 		FROM checkpoint_heads c
-		JOIN checkpoints k ON k.id = c.checkpoint_id
 		LEFT JOIN postings p ON p.account_id = c.account_id AND p.shard = c.shard AND p.seq = c.seq
-		ORDER BY k.number`,
+		WHERE c.checkpoint_id = $1 AND (c.account_id, c.shard) > ($2, $3::BIGINT)
+		ORDER BY c.account_id, c.shard LIMIT $4`,
 		func(s CheckpointStatement) (int64, string) { return s.HeadsChanged, s.HeadsDigest },
 		func(s CheckpointStatement) (int64, string) { return s.Chains, s.ChainRoot }); err != nil {
 		return err
 	}
 	return checkHeads(false, "checkpoint_trail_heads", "trail_events", `
-		SELECT c.checkpoint_id, c.use_case, c.subject, c.seq, c.hash, e.hash
+		SELECT c.use_case, c.subject, c.seq, c.hash, e.hash
 		FROM checkpoint_trail_heads c
-		JOIN checkpoints k ON k.id = c.checkpoint_id
 		LEFT JOIN trail_events e ON e.use_case = c.use_case AND e.subject = c.subject AND e.seq = c.seq
-		ORDER BY k.number`,
+		WHERE c.checkpoint_id = $1 AND (c.use_case, c.subject) > ($2, $3::TEXT)
+		ORDER BY c.use_case, c.subject LIMIT $4`,
 		func(s CheckpointStatement) (int64, string) { return s.TrailHeadsChanged, s.TrailHeadsDigest },
 		func(s CheckpointStatement) (int64, string) { return s.TrailSubjects, s.TrailRoot })
 }

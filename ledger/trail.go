@@ -230,8 +230,8 @@ func sealSubject(ctx context.Context, tx pgx.Tx, useCase, subject string) error 
 }
 
 // verifyTrails recomputes every subject's chain and compares its end with
-// the subject's head.
-func verifyTrails(ctx context.Context, tx pgx.Tx, rep *VerifyReport) error {
+// the subject's head, reading chunkRows events per statement.
+func verifyTrails(ctx context.Context, tx pgx.Tx, rep *VerifyReport, chunkRows int) error {
 	type head struct {
 		seq  int64
 		head []byte
@@ -256,13 +256,6 @@ func verifyTrails(ctx context.Context, tx pgx.Tx, rep *VerifyReport) error {
 	problem := func(k [2]string, seq int64, detail string) {
 		rep.add(Problem{Kind: "trail_chain", UseCase: k[0], Table: "trail_events", Row: fmt.Sprintf("%s#%d", k[1], seq), Detail: detail})
 	}
-	rows, err = tx.Query(ctx, `
-		SELECT use_case, subject, seq, event, actor, actor_org, actor_city, reason, body, tx_id, at, prev_hash, hash
-		FROM trail_events ORDER BY use_case, subject, seq`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
 	var cur [2]string
 	var prev []byte
 	var want int64
@@ -277,36 +270,61 @@ func verifyTrails(ctx context.Context, tx pgx.Tx, rep *VerifyReport) error {
 		}
 		delete(heads, cur)
 	}
-	for rows.Next() {
-		var e TrailEvent
-		var body, storedPrev, stored []byte
-		if err := rows.Scan(&e.UseCase, &e.Subject, &e.Seq, &e.Event, &e.Actor, &e.ActorOrg, &e.ActorCity, &e.Reason, &body, &e.TxID, &e.At, &storedPrev, &stored); err != nil {
-			return err
-		}
-		rep.TrailEvents++
-		if k := [2]string{e.UseCase, e.Subject}; !started || k != cur {
-			finish()
-			cur, prev, want, started = k, []byte{}, 0, true
-		}
-		want++
-		if e.Seq != want {
-			problem(cur, e.Seq, "sequence gap: an event was removed or inserted")
-			want = e.Seq
-		}
-		canon, err := canonicalJSON(json.RawMessage(body))
+	// In chunks of chunkRows events (a keyset on the primary
+	// key), so no statement grows with the trail; the chain being replayed
+	// carries over from one chunk to the next.
+	after := struct {
+		useCase, subject string
+		seq              int64
+	}{}
+	for {
+		rows, err := tx.Query(ctx, `
+			SELECT use_case, subject, seq, event, actor, actor_org, actor_city, reason, body, tx_id, at, prev_hash, hash
+			FROM trail_events WHERE (use_case, subject, seq) > ($1, $2, $3)
+			ORDER BY use_case, subject, seq LIMIT $4`, after.useCase, after.subject, after.seq, chunkRows)
 		if err != nil {
 			return err
 		}
-		e.Body = canon
-		if len(stored) == 0 {
-			problem(cur, e.Seq, "the event is not sealed (empty hash)")
-		} else if !bytes.Equal(storedPrev, prev) || !bytes.Equal(trailHash(prev, &e), stored) {
-			problem(cur, e.Seq, "the event's hash does not match its content and predecessor: it was changed")
+		n := 0
+		for rows.Next() {
+			var e TrailEvent
+			var body, storedPrev, stored []byte
+			if err := rows.Scan(&e.UseCase, &e.Subject, &e.Seq, &e.Event, &e.Actor, &e.ActorOrg, &e.ActorCity, &e.Reason, &body, &e.TxID, &e.At, &storedPrev, &stored); err != nil {
+				rows.Close()
+				return err
+			}
+			n++
+			after.useCase, after.subject, after.seq = e.UseCase, e.Subject, e.Seq
+			rep.TrailEvents++
+			if k := [2]string{e.UseCase, e.Subject}; !started || k != cur {
+				finish()
+				cur, prev, want, started = k, []byte{}, 0, true
+			}
+			want++
+			if e.Seq != want {
+				problem(cur, e.Seq, "sequence gap: an event was removed or inserted")
+				want = e.Seq
+			}
+			canon, err := canonicalJSON(json.RawMessage(body))
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			e.Body = canon
+			if len(stored) == 0 {
+				problem(cur, e.Seq, "the event is not sealed (empty hash)")
+			} else if !bytes.Equal(storedPrev, prev) || !bytes.Equal(trailHash(prev, &e), stored) {
+				problem(cur, e.Seq, "the event's hash does not match its content and predecessor: it was changed")
+			}
+			prev = stored
 		}
-		prev = stored
-	}
-	if err := rows.Err(); err != nil {
-		return err
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n < chunkRows {
+			break
+		}
 	}
 	finish()
 	for k, h := range heads {

@@ -7,6 +7,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -105,7 +106,35 @@ func (c *Contract) Check(req *http.Request, reqBody []byte, status int, header h
 		return fmt.Errorf("%s %s: response %d disagrees with the document: %s; body: %s",
 			req.Method, req.URL.RequestURI(), status, oneLine(err), clip(body))
 	}
-	return nil
+	return checkCode(route, status, body)
+}
+
+// checkCode: an error response whose status the operation lists must
+// carry one of the codes the operation lists for it (x-codes).
+func checkCode(route *routers.Route, status int, body []byte) error {
+	if status < 400 {
+		return nil
+	}
+	ref := route.Operation.Responses.Status(status)
+	if ref == nil || ref.Value == nil {
+		return nil // the default response: any code of Problem.code
+	}
+	listed, _ := ref.Value.Extensions["x-codes"].([]any)
+	if len(listed) == 0 {
+		return nil
+	}
+	var p struct {
+		Code string `json:"code"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return fmt.Errorf("%s %s: response %d is no problem document: %v", route.Method, route.Path, status, err)
+	}
+	for _, c := range listed {
+		if c == p.Code {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %s: response %d has code %q, which the operation does not list for %d (%v)", route.Method, route.Path, status, p.Code, status, listed)
 }
 
 // Transport is an http.RoundTripper that checks every exchange through c

@@ -456,6 +456,51 @@ func (e PointsOperatorInputStatus) Valid() bool {
 	}
 }
 
+// Defines values for PointsOperatorRecordClaimState.
+const (
+	PointsOperatorRecordClaimStateClaimed  PointsOperatorRecordClaimState = "claimed"
+	PointsOperatorRecordClaimStateLapsed   PointsOperatorRecordClaimState = "lapsed"
+	PointsOperatorRecordClaimStatePending  PointsOperatorRecordClaimState = "pending"
+	PointsOperatorRecordClaimStateReversed PointsOperatorRecordClaimState = "reversed"
+)
+
+// Valid indicates whether the value is a known member of the PointsOperatorRecordClaimState enum.
+func (e PointsOperatorRecordClaimState) Valid() bool {
+	switch e {
+	case PointsOperatorRecordClaimStateClaimed:
+		return true
+	case PointsOperatorRecordClaimStateLapsed:
+		return true
+	case PointsOperatorRecordClaimStatePending:
+		return true
+	case PointsOperatorRecordClaimStateReversed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PointsOperatorRecordStatus.
+const (
+	PointsOperatorRecordStatusCapReached PointsOperatorRecordStatus = "cap_reached"
+	PointsOperatorRecordStatusCredited   PointsOperatorRecordStatus = "credited"
+	PointsOperatorRecordStatusDuplicate  PointsOperatorRecordStatus = "duplicate"
+)
+
+// Valid indicates whether the value is a known member of the PointsOperatorRecordStatus enum.
+func (e PointsOperatorRecordStatus) Valid() bool {
+	switch e {
+	case PointsOperatorRecordStatusCapReached:
+		return true
+	case PointsOperatorRecordStatusCredited:
+		return true
+	case PointsOperatorRecordStatusDuplicate:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PointsRecordResultStatus.
 const (
 	PointsRecordResultStatusCapReached PointsRecordResultStatus = "cap_reached"
@@ -474,6 +519,57 @@ func (e PointsRecordResultStatus) Valid() bool {
 	case PointsRecordResultStatusDuplicate:
 		return true
 	case PointsRecordResultStatusRejected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PointsStatsQueryGroup.
+const (
+	PointsStatsQueryGroupDay   PointsStatsQueryGroup = "day"
+	PointsStatsQueryGroupMonth PointsStatsQueryGroup = "month"
+)
+
+// Valid indicates whether the value is a known member of the PointsStatsQueryGroup enum.
+func (e PointsStatsQueryGroup) Valid() bool {
+	switch e {
+	case PointsStatsQueryGroupDay:
+		return true
+	case PointsStatsQueryGroupMonth:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PointsStatsRowMeasure.
+const (
+	PointsStatsRowMeasureClaimed    PointsStatsRowMeasure = "claimed"
+	PointsStatsRowMeasureClawedBack PointsStatsRowMeasure = "clawed_back"
+	PointsStatsRowMeasureCredited   PointsStatsRowMeasure = "credited"
+	PointsStatsRowMeasureDonated    PointsStatsRowMeasure = "donated"
+	PointsStatsRowMeasureExpired    PointsStatsRowMeasure = "expired"
+	PointsStatsRowMeasureLapsed     PointsStatsRowMeasure = "lapsed"
+	PointsStatsRowMeasureRedeemed   PointsStatsRowMeasure = "redeemed"
+)
+
+// Valid indicates whether the value is a known member of the PointsStatsRowMeasure enum.
+func (e PointsStatsRowMeasure) Valid() bool {
+	switch e {
+	case PointsStatsRowMeasureClaimed:
+		return true
+	case PointsStatsRowMeasureClawedBack:
+		return true
+	case PointsStatsRowMeasureCredited:
+		return true
+	case PointsStatsRowMeasureDonated:
+		return true
+	case PointsStatsRowMeasureExpired:
+		return true
+	case PointsStatsRowMeasureLapsed:
+		return true
+	case PointsStatsRowMeasureRedeemed:
 		return true
 	default:
 		return false
@@ -3090,6 +3186,192 @@ func (e RegistryTradeStatus) Valid() bool {
 	}
 }
 
+// Defines values for RegistryTradeSummaryStatus.
+const (
+	RegistryTradeSummaryStatusCancelled RegistryTradeSummaryStatus = "cancelled"
+	RegistryTradeSummaryStatusExpired   RegistryTradeSummaryStatus = "expired"
+	RegistryTradeSummaryStatusOffered   RegistryTradeSummaryStatus = "offered"
+	RegistryTradeSummaryStatusSettled   RegistryTradeSummaryStatus = "settled"
+)
+
+// Valid indicates whether the value is a known member of the RegistryTradeSummaryStatus enum.
+func (e RegistryTradeSummaryStatus) Valid() bool {
+	switch e {
+	case RegistryTradeSummaryStatusCancelled:
+		return true
+	case RegistryTradeSummaryStatusExpired:
+		return true
+	case RegistryTradeSummaryStatusOffered:
+		return true
+	case RegistryTradeSummaryStatusSettled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegistryVerifierStatus.
+const (
+	RegistryVerifierStatusActive    RegistryVerifierStatus = "active"
+	RegistryVerifierStatusSuspended RegistryVerifierStatus = "suspended"
+)
+
+// Valid indicates whether the value is a known member of the RegistryVerifierStatus enum.
+func (e RegistryVerifierStatus) Valid() bool {
+	switch e {
+	case RegistryVerifierStatusActive:
+		return true
+	case RegistryVerifierStatusSuspended:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1AccountsParamsOwnerType.
+const (
+	GetV1AccountsParamsOwnerTypeCitizen     GetV1AccountsParamsOwnerType = "citizen"
+	GetV1AccountsParamsOwnerTypeCity        GetV1AccountsParamsOwnerType = "city"
+	GetV1AccountsParamsOwnerTypeEnterprise  GetV1AccountsParamsOwnerType = "enterprise"
+	GetV1AccountsParamsOwnerTypeExternal    GetV1AccountsParamsOwnerType = "external"
+	GetV1AccountsParamsOwnerTypeHolder      GetV1AccountsParamsOwnerType = "holder"
+	GetV1AccountsParamsOwnerTypeMethodology GetV1AccountsParamsOwnerType = "methodology"
+	GetV1AccountsParamsOwnerTypeOperator    GetV1AccountsParamsOwnerType = "operator"
+	GetV1AccountsParamsOwnerTypeOrg         GetV1AccountsParamsOwnerType = "org"
+	GetV1AccountsParamsOwnerTypePool        GetV1AccountsParamsOwnerType = "pool"
+	GetV1AccountsParamsOwnerTypeProgramme   GetV1AccountsParamsOwnerType = "programme"
+	GetV1AccountsParamsOwnerTypeProject     GetV1AccountsParamsOwnerType = "project"
+	GetV1AccountsParamsOwnerTypeProvince    GetV1AccountsParamsOwnerType = "province"
+	GetV1AccountsParamsOwnerTypeRegistry    GetV1AccountsParamsOwnerType = "registry"
+)
+
+// Valid indicates whether the value is a known member of the GetV1AccountsParamsOwnerType enum.
+func (e GetV1AccountsParamsOwnerType) Valid() bool {
+	switch e {
+	case GetV1AccountsParamsOwnerTypeCitizen:
+		return true
+	case GetV1AccountsParamsOwnerTypeCity:
+		return true
+	case GetV1AccountsParamsOwnerTypeEnterprise:
+		return true
+	case GetV1AccountsParamsOwnerTypeExternal:
+		return true
+	case GetV1AccountsParamsOwnerTypeHolder:
+		return true
+	case GetV1AccountsParamsOwnerTypeMethodology:
+		return true
+	case GetV1AccountsParamsOwnerTypeOperator:
+		return true
+	case GetV1AccountsParamsOwnerTypeOrg:
+		return true
+	case GetV1AccountsParamsOwnerTypePool:
+		return true
+	case GetV1AccountsParamsOwnerTypeProgramme:
+		return true
+	case GetV1AccountsParamsOwnerTypeProject:
+		return true
+	case GetV1AccountsParamsOwnerTypeProvince:
+		return true
+	case GetV1AccountsParamsOwnerTypeRegistry:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1AccountsParamsStatus.
+const (
+	GetV1AccountsParamsStatusActive GetV1AccountsParamsStatus = "active"
+	GetV1AccountsParamsStatusClosed GetV1AccountsParamsStatus = "closed"
+	GetV1AccountsParamsStatusFrozen GetV1AccountsParamsStatus = "frozen"
+)
+
+// Valid indicates whether the value is a known member of the GetV1AccountsParamsStatus enum.
+func (e GetV1AccountsParamsStatus) Valid() bool {
+	switch e {
+	case GetV1AccountsParamsStatusActive:
+		return true
+	case GetV1AccountsParamsStatusClosed:
+		return true
+	case GetV1AccountsParamsStatusFrozen:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1AuditVerifyParamsMode.
+const (
+	Full        GetV1AuditVerifyParamsMode = "full"
+	Incremental GetV1AuditVerifyParamsMode = "incremental"
+)
+
+// Valid indicates whether the value is a known member of the GetV1AuditVerifyParamsMode enum.
+func (e GetV1AuditVerifyParamsMode) Valid() bool {
+	switch e {
+	case Full:
+		return true
+	case Incremental:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1BehavioursParamsStatus.
+const (
+	GetV1BehavioursParamsStatusCapReached GetV1BehavioursParamsStatus = "cap_reached"
+	GetV1BehavioursParamsStatusCredited   GetV1BehavioursParamsStatus = "credited"
+	GetV1BehavioursParamsStatusDuplicate  GetV1BehavioursParamsStatus = "duplicate"
+)
+
+// Valid indicates whether the value is a known member of the GetV1BehavioursParamsStatus enum.
+func (e GetV1BehavioursParamsStatus) Valid() bool {
+	switch e {
+	case GetV1BehavioursParamsStatusCapReached:
+		return true
+	case GetV1BehavioursParamsStatusCredited:
+		return true
+	case GetV1BehavioursParamsStatusDuplicate:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1CertificationsParamsStatus.
+const (
+	GetV1CertificationsParamsStatusDraft     GetV1CertificationsParamsStatus = "draft"
+	GetV1CertificationsParamsStatusIssued    GetV1CertificationsParamsStatus = "issued"
+	GetV1CertificationsParamsStatusNotice    GetV1CertificationsParamsStatus = "notice"
+	GetV1CertificationsParamsStatusRejected  GetV1CertificationsParamsStatus = "rejected"
+	GetV1CertificationsParamsStatusSubmitted GetV1CertificationsParamsStatus = "submitted"
+	GetV1CertificationsParamsStatusVerified  GetV1CertificationsParamsStatus = "verified"
+	GetV1CertificationsParamsStatusWithdrawn GetV1CertificationsParamsStatus = "withdrawn"
+)
+
+// Valid indicates whether the value is a known member of the GetV1CertificationsParamsStatus enum.
+func (e GetV1CertificationsParamsStatus) Valid() bool {
+	switch e {
+	case GetV1CertificationsParamsStatusDraft:
+		return true
+	case GetV1CertificationsParamsStatusIssued:
+		return true
+	case GetV1CertificationsParamsStatusNotice:
+		return true
+	case GetV1CertificationsParamsStatusRejected:
+		return true
+	case GetV1CertificationsParamsStatusSubmitted:
+		return true
+	case GetV1CertificationsParamsStatusVerified:
+		return true
+	case GetV1CertificationsParamsStatusWithdrawn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetV1IndicesByKindReportParamsLevel.
 const (
 	GetV1IndicesByKindReportParamsLevelFlows   GetV1IndicesByKindReportParamsLevel = "flows"
@@ -3354,6 +3636,45 @@ func (e GetV1IndicesByKindSourcesParamsStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetV1PointsStatsParamsGroup.
+const (
+	GetV1PointsStatsParamsGroupDay   GetV1PointsStatsParamsGroup = "day"
+	GetV1PointsStatsParamsGroupMonth GetV1PointsStatsParamsGroup = "month"
+)
+
+// Valid indicates whether the value is a known member of the GetV1PointsStatsParamsGroup enum.
+func (e GetV1PointsStatsParamsGroup) Valid() bool {
+	switch e {
+	case GetV1PointsStatsParamsGroupDay:
+		return true
+	case GetV1PointsStatsParamsGroupMonth:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1QuotaAllocationsParamsStatus.
+const (
+	GetV1QuotaAllocationsParamsStatusAllocated GetV1QuotaAllocationsParamsStatus = "allocated"
+	GetV1QuotaAllocationsParamsStatusConsumed  GetV1QuotaAllocationsParamsStatus = "consumed"
+	GetV1QuotaAllocationsParamsStatusRecovered GetV1QuotaAllocationsParamsStatus = "recovered"
+)
+
+// Valid indicates whether the value is a known member of the GetV1QuotaAllocationsParamsStatus enum.
+func (e GetV1QuotaAllocationsParamsStatus) Valid() bool {
+	switch e {
+	case GetV1QuotaAllocationsParamsStatusAllocated:
+		return true
+	case GetV1QuotaAllocationsParamsStatusConsumed:
+		return true
+	case GetV1QuotaAllocationsParamsStatusRecovered:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetV1QuotaApplicationsParamsStatus.
 const (
 	GetV1QuotaApplicationsParamsStatusApproved           GetV1QuotaApplicationsParamsStatus = "approved"
@@ -3438,6 +3759,30 @@ func (e GetV1QuotaApplicationsParamsCity) Valid() bool {
 	case GetV1QuotaApplicationsParamsCityN3716:
 		return true
 	case GetV1QuotaApplicationsParamsCityN3717:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1QuotaCorrectionsParamsStatus.
+const (
+	GetV1QuotaCorrectionsParamsStatusApplied  GetV1QuotaCorrectionsParamsStatus = "applied"
+	GetV1QuotaCorrectionsParamsStatusPending  GetV1QuotaCorrectionsParamsStatus = "pending"
+	GetV1QuotaCorrectionsParamsStatusProposed GetV1QuotaCorrectionsParamsStatus = "proposed"
+	GetV1QuotaCorrectionsParamsStatusRejected GetV1QuotaCorrectionsParamsStatus = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the GetV1QuotaCorrectionsParamsStatus enum.
+func (e GetV1QuotaCorrectionsParamsStatus) Valid() bool {
+	switch e {
+	case GetV1QuotaCorrectionsParamsStatusApplied:
+		return true
+	case GetV1QuotaCorrectionsParamsStatusPending:
+		return true
+	case GetV1QuotaCorrectionsParamsStatusProposed:
+		return true
+	case GetV1QuotaCorrectionsParamsStatusRejected:
 		return true
 	default:
 		return false
@@ -3708,6 +4053,72 @@ func (e GetV1QuotaSourcesParamsStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetV1RetirementsParamsPurpose.
+const (
+	GetV1RetirementsParamsPurposeEventNeutrality     GetV1RetirementsParamsPurpose = "event_neutrality"
+	GetV1RetirementsParamsPurposeOther               GetV1RetirementsParamsPurpose = "other"
+	GetV1RetirementsParamsPurposePublicInstitution   GetV1RetirementsParamsPurpose = "public_institution"
+	GetV1RetirementsParamsPurposeVoluntaryNeutrality GetV1RetirementsParamsPurpose = "voluntary_neutrality"
+)
+
+// Valid indicates whether the value is a known member of the GetV1RetirementsParamsPurpose enum.
+func (e GetV1RetirementsParamsPurpose) Valid() bool {
+	switch e {
+	case GetV1RetirementsParamsPurposeEventNeutrality:
+		return true
+	case GetV1RetirementsParamsPurposeOther:
+		return true
+	case GetV1RetirementsParamsPurposePublicInstitution:
+		return true
+	case GetV1RetirementsParamsPurposeVoluntaryNeutrality:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1TradesParamsStatus.
+const (
+	GetV1TradesParamsStatusCancelled GetV1TradesParamsStatus = "cancelled"
+	GetV1TradesParamsStatusExpired   GetV1TradesParamsStatus = "expired"
+	GetV1TradesParamsStatusOffered   GetV1TradesParamsStatus = "offered"
+	GetV1TradesParamsStatusSettled   GetV1TradesParamsStatus = "settled"
+)
+
+// Valid indicates whether the value is a known member of the GetV1TradesParamsStatus enum.
+func (e GetV1TradesParamsStatus) Valid() bool {
+	switch e {
+	case GetV1TradesParamsStatusCancelled:
+		return true
+	case GetV1TradesParamsStatusExpired:
+		return true
+	case GetV1TradesParamsStatusOffered:
+		return true
+	case GetV1TradesParamsStatusSettled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetV1VerifiersParamsStatus.
+const (
+	GetV1VerifiersParamsStatusActive    GetV1VerifiersParamsStatus = "active"
+	GetV1VerifiersParamsStatusSuspended GetV1VerifiersParamsStatus = "suspended"
+)
+
+// Valid indicates whether the value is a known member of the GetV1VerifiersParamsStatus enum.
+func (e GetV1VerifiersParamsStatus) Valid() bool {
+	switch e {
+	case GetV1VerifiersParamsStatusActive:
+		return true
+	case GetV1VerifiersParamsStatusSuspended:
+		return true
+	default:
+		return false
+	}
+}
+
 // Problem an RFC 9457 problem document; code is the stable machine-readable reason
 type Problem struct {
 	Code      ProblemCode        `json:"code"`
@@ -3870,12 +4281,14 @@ type LedgerVerifyReport struct {
 	AssetTotals   map[string]string  `json:"asset_totals"`
 	Chains        int64              `json:"chains"`
 	Duration      string             `json:"duration"`
+	Mode          *string            `json:"mode,omitempty"`
 	Notes         *map[string]string `json:"notes,omitempty"`
 	Ok            bool               `json:"ok"`
 	Postings      int64              `json:"postings"`
 	Problems      []LedgerProblem    `json:"problems"`
 	ProblemsTotal int64              `json:"problems_total"`
 	Root          string             `json:"root"`
+	Since         *string            `json:"since,omitempty"`
 	TrailEvents   int64              `json:"trail_events"`
 	Transactions  int64              `json:"transactions"`
 }
@@ -3890,6 +4303,12 @@ type OpenAccountRequest struct {
 type PageViewAccountPostingView struct {
 	Items      []AccountPostingView `json:"items"`
 	NextCursor string               `json:"next_cursor"`
+}
+
+// PageViewAccountView defines model for pageView_accountView.
+type PageViewAccountView struct {
+	Items      []AccountView `json:"items"`
+	NextCursor string        `json:"next_cursor"`
 }
 
 // PageViewLedgerCheckpoint defines model for pageView_ledger_Checkpoint.
@@ -3928,6 +4347,12 @@ type PageViewPointsOperator struct {
 	NextCursor string           `json:"next_cursor"`
 }
 
+// PageViewPointsOperatorRecord defines model for pageView_points_OperatorRecord.
+type PageViewPointsOperatorRecord struct {
+	Items      []PointsOperatorRecord `json:"items"`
+	NextCursor string                 `json:"next_cursor"`
+}
+
 // PageViewPointsProgrammeRules defines model for pageView_points_ProgrammeRules.
 type PageViewPointsProgrammeRules struct {
 	Items      []PointsProgrammeRules `json:"items"`
@@ -3940,10 +4365,22 @@ type PageViewPointsReward struct {
 	NextCursor string         `json:"next_cursor"`
 }
 
+// PageViewQuotaAllocation defines model for pageView_quota_Allocation.
+type PageViewQuotaAllocation struct {
+	Items      []QuotaAllocation `json:"items"`
+	NextCursor string            `json:"next_cursor"`
+}
+
 // PageViewQuotaApplication defines model for pageView_quota_Application.
 type PageViewQuotaApplication struct {
 	Items      []QuotaApplication `json:"items"`
 	NextCursor string             `json:"next_cursor"`
+}
+
+// PageViewQuotaCorrection defines model for pageView_quota_Correction.
+type PageViewQuotaCorrection struct {
+	Items      []QuotaCorrection `json:"items"`
+	NextCursor string            `json:"next_cursor"`
 }
 
 // PageViewQuotaIndexKind defines model for pageView_quota_IndexKind.
@@ -3956,6 +4393,72 @@ type PageViewQuotaIndexKind struct {
 type PageViewQuotaSource struct {
 	Items      []QuotaSource `json:"items"`
 	NextCursor string        `json:"next_cursor"`
+}
+
+// PageViewQuotaStockpiling defines model for pageView_quota_Stockpiling.
+type PageViewQuotaStockpiling struct {
+	Items      []QuotaStockpiling `json:"items"`
+	NextCursor string             `json:"next_cursor"`
+}
+
+// PageViewQuotaTransfer defines model for pageView_quota_Transfer.
+type PageViewQuotaTransfer struct {
+	Items      []QuotaTransfer `json:"items"`
+	NextCursor string          `json:"next_cursor"`
+}
+
+// PageViewRegistryBatch defines model for pageView_registry_Batch.
+type PageViewRegistryBatch struct {
+	Items      []RegistryBatch `json:"items"`
+	NextCursor string          `json:"next_cursor"`
+}
+
+// PageViewRegistryCancellation defines model for pageView_registry_Cancellation.
+type PageViewRegistryCancellation struct {
+	Items      []RegistryCancellation `json:"items"`
+	NextCursor string                 `json:"next_cursor"`
+}
+
+// PageViewRegistryCertificate defines model for pageView_registry_Certificate.
+type PageViewRegistryCertificate struct {
+	Items      []RegistryCertificate `json:"items"`
+	NextCursor string                `json:"next_cursor"`
+}
+
+// PageViewRegistryOffsetRecord defines model for pageView_registry_OffsetRecord.
+type PageViewRegistryOffsetRecord struct {
+	Items      []RegistryOffsetRecord `json:"items"`
+	NextCursor string                 `json:"next_cursor"`
+}
+
+// PageViewRegistryPolicy defines model for pageView_registry_Policy.
+type PageViewRegistryPolicy struct {
+	Items      []RegistryPolicy `json:"items"`
+	NextCursor string           `json:"next_cursor"`
+}
+
+// PageViewRegistryTradeSummary defines model for pageView_registry_TradeSummary.
+type PageViewRegistryTradeSummary struct {
+	Items      []RegistryTradeSummary `json:"items"`
+	NextCursor string                 `json:"next_cursor"`
+}
+
+// PageViewRegistryTransferRecord defines model for pageView_registry_TransferRecord.
+type PageViewRegistryTransferRecord struct {
+	Items      []RegistryTransferRecord `json:"items"`
+	NextCursor string                   `json:"next_cursor"`
+}
+
+// PageViewRegistryVerifier defines model for pageView_registry_Verifier.
+type PageViewRegistryVerifier struct {
+	Items      []RegistryVerifier `json:"items"`
+	NextCursor string             `json:"next_cursor"`
+}
+
+// PageViewTransactionView defines model for pageView_transactionView.
+type PageViewTransactionView struct {
+	Items      []TransactionView `json:"items"`
+	NextCursor string            `json:"next_cursor"`
 }
 
 // PointsActivityItem defines model for points_ActivityItem.
@@ -4247,6 +4750,43 @@ type PointsOperatorInput struct {
 // PointsOperatorInputStatus defines model for PointsOperatorInput.Status.
 type PointsOperatorInputStatus string
 
+// PointsOperatorRecord defines model for points_OperatorRecord.
+type PointsOperatorRecord struct {
+	BehaviourId   openapi_types.UUID              `json:"behaviour_id"`
+	Citizen       string                          `json:"citizen"`
+	ClaimDeadline *time.Time                      `json:"claim_deadline,omitempty"`
+	ClaimState    *PointsOperatorRecordClaimState `json:"claim_state,omitempty"`
+	ClawedBack    bool                            `json:"clawed_back"`
+
+	// ComputedGrams a whole number, as a decimal string
+	ComputedGrams string              `json:"computed_grams"`
+	Day           openapi_types.Date  `json:"day"`
+	DuplicateOf   *openapi_types.UUID `json:"duplicate_of,omitempty"`
+	EndedAt       *time.Time          `json:"ended_at,omitempty"`
+
+	// Grams a whole number, as a decimal string
+	Grams       string    `json:"grams"`
+	Kind        string    `json:"kind"`
+	Methodology string    `json:"methodology"`
+	OccurredAt  time.Time `json:"occurred_at"`
+	Operator    string    `json:"operator"`
+
+	// Quantity a plain decimal string
+	Quantity      string                     `json:"quantity"`
+	Reason        *string                    `json:"reason,omitempty"`
+	ReceivedAt    time.Time                  `json:"received_at"`
+	RecordId      string                     `json:"record_id"`
+	Status        PointsOperatorRecordStatus `json:"status"`
+	TransactionId *openapi_types.UUID        `json:"transaction_id,omitempty"`
+	Unit          string                     `json:"unit"`
+}
+
+// PointsOperatorRecordClaimState defines model for PointsOperatorRecord.ClaimState.
+type PointsOperatorRecordClaimState string
+
+// PointsOperatorRecordStatus defines model for PointsOperatorRecord.Status.
+type PointsOperatorRecordStatus string
+
 // PointsPoolInput defines model for points_PoolInput.
 type PointsPoolInput struct {
 	Id   string `json:"id"`
@@ -4362,6 +4902,43 @@ type PointsRulesInput struct {
 	ValidFrom               time.Time                        `json:"valid_from"`
 	ValidTo                 *time.Time                       `json:"valid_to,omitempty"`
 }
+
+// PointsStats defines model for points_Stats.
+type PointsStats struct {
+	Query PointsStatsQuery `json:"query"`
+	Rows  []PointsStatsRow `json:"rows"`
+}
+
+// PointsStatsQuery defines model for points_StatsQuery.
+type PointsStatsQuery struct {
+	From        openapi_types.Date    `json:"from"`
+	Group       PointsStatsQueryGroup `json:"group"`
+	Kind        *string               `json:"kind,omitempty"`
+	Methodology *string               `json:"methodology,omitempty"`
+	Operator    *string               `json:"operator,omitempty"`
+	To          openapi_types.Date    `json:"to"`
+}
+
+// PointsStatsQueryGroup defines model for PointsStatsQuery.Group.
+type PointsStatsQueryGroup string
+
+// PointsStatsRow defines model for points_StatsRow.
+type PointsStatsRow struct {
+	Kind        string                `json:"kind"`
+	Measure     PointsStatsRowMeasure `json:"measure"`
+	Methodology string                `json:"methodology"`
+	Operator    string                `json:"operator"`
+	Period      string                `json:"period"`
+
+	// Points an amount of CP (scale 0), as a decimal string
+	Points string `json:"points"`
+
+	// Records a whole number, as a decimal string
+	Records string `json:"records"`
+}
+
+// PointsStatsRowMeasure defines model for PointsStatsRow.Measure.
+type PointsStatsRowMeasure string
 
 // PointsSummary defines model for points_Summary.
 type PointsSummary struct {
@@ -5522,6 +6099,21 @@ type RegistryOffsetInput struct {
 	Vintage *int64 `json:"vintage,omitempty"`
 }
 
+// RegistryOffsetRecord defines model for registry_OffsetRecord.
+type RegistryOffsetRecord struct {
+	At                 time.Time          `json:"at"`
+	ComplianceYear     int64              `json:"compliance_year"`
+	Enterprise         string             `json:"enterprise"`
+	EtsReference       string             `json:"ets_reference"`
+	Id                 openapi_types.UUID `json:"id"`
+	ObligationRevision *int64             `json:"obligation_revision,omitempty"`
+	Serials            []string           `json:"serials"`
+	TransactionId      openapi_types.UUID `json:"transaction_id"`
+
+	// Units an amount of SDCER (scale 0), as a decimal string
+	Units string `json:"units"`
+}
+
 // RegistryPolicy defines model for registry_Policy.
 type RegistryPolicy struct {
 	CreatedBy  string `json:"created_by"`
@@ -5620,6 +6212,32 @@ type RegistryTrade struct {
 // RegistryTradeStatus defines model for RegistryTrade.Status.
 type RegistryTradeStatus string
 
+// RegistryTradeSummary defines model for registry_TradeSummary.
+type RegistryTradeSummary struct {
+	// Amount an amount of CNY (scale 2), as a decimal string
+	Amount               string              `json:"amount"`
+	Buyer                string              `json:"buyer"`
+	CreatedAt            time.Time           `json:"created_at"`
+	ExpiresAt            time.Time           `json:"expires_at"`
+	Id                   openapi_types.UUID  `json:"id"`
+	OfferedSerials       []string            `json:"offered_serials"`
+	PaymentTransactionId *openapi_types.UUID `json:"payment_transaction_id,omitempty"`
+	PendingTransactionId openapi_types.UUID  `json:"pending_transaction_id"`
+
+	// PricePerUnit an amount of CNY (scale 2), as a decimal string
+	PricePerUnit            string                     `json:"price_per_unit"`
+	ResolutionTransactionId *openapi_types.UUID        `json:"resolution_transaction_id,omitempty"`
+	Seller                  string                     `json:"seller"`
+	Status                  RegistryTradeSummaryStatus `json:"status"`
+	StatusAsOf              time.Time                  `json:"status_as_of"`
+
+	// Units an amount of SDCER (scale 0), as a decimal string
+	Units string `json:"units"`
+}
+
+// RegistryTradeSummaryStatus defines model for RegistryTradeSummary.Status.
+type RegistryTradeSummaryStatus string
+
 // RegistryTransfer defines model for registry_Transfer.
 type RegistryTransfer struct {
 	At            time.Time          `json:"at"`
@@ -5643,6 +6261,19 @@ type RegistryTransferInput struct {
 	Vintage *int64 `json:"vintage,omitempty"`
 }
 
+// RegistryTransferRecord defines model for registry_TransferRecord.
+type RegistryTransferRecord struct {
+	At            time.Time          `json:"at"`
+	From          string             `json:"from"`
+	Memo          *string            `json:"memo,omitempty"`
+	Serials       []string           `json:"serials"`
+	To            string             `json:"to"`
+	TransactionId openapi_types.UUID `json:"transaction_id"`
+
+	// Units an amount of SDCER (scale 0), as a decimal string
+	Units string `json:"units"`
+}
+
 // RegistryVerificationInput defines model for registry_VerificationInput.
 type RegistryVerificationInput struct {
 	// ApprovedGrams an amount of CO2E (scale 0), as a decimal string
@@ -5655,11 +6286,14 @@ type RegistryVerificationInput struct {
 
 // RegistryVerifier defines model for registry_Verifier.
 type RegistryVerifier struct {
-	CreatedAt time.Time `json:"created_at"`
-	Name      string    `json:"name"`
-	Org       string    `json:"org"`
-	Status    string    `json:"status"`
+	CreatedAt time.Time              `json:"created_at"`
+	Name      string                 `json:"name"`
+	Org       string                 `json:"org"`
+	Status    RegistryVerifierStatus `json:"status"`
 }
+
+// RegistryVerifierStatus defines model for RegistryVerifier.Status.
+type RegistryVerifierStatus string
 
 // RegistryVerifierInput defines model for registry_VerifierInput.
 type RegistryVerifierInput struct {
@@ -5704,6 +6338,36 @@ type TransactionView struct {
 	Resolves    *openapi_types.UUID `json:"resolves,omitempty"`
 }
 
+// GetV1AccountsParams defines parameters for GetV1Accounts.
+type GetV1AccountsParams struct {
+	// OwnerType the kind of owner
+	OwnerType *GetV1AccountsParamsOwnerType `form:"owner_type,omitempty" json:"owner_type,omitempty"`
+
+	// Owner the owner exactly, e.g. org:E1 or citizen:C1
+	Owner *string `form:"owner,omitempty" json:"owner,omitempty"`
+
+	// Asset the asset, e.g. SDCER
+	Asset *string `form:"asset,omitempty" json:"asset,omitempty"`
+
+	// Status the account's status
+	Status *GetV1AccountsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Type the chart's account type, e.g. available, pool, reserve
+	Type *string `form:"type,omitempty" json:"type,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1AccountsParamsOwnerType defines parameters for GetV1Accounts.
+type GetV1AccountsParamsOwnerType string
+
+// GetV1AccountsParamsStatus defines parameters for GetV1Accounts.
+type GetV1AccountsParamsStatus string
+
 // PostV1AccountsParams defines parameters for PostV1Accounts.
 type PostV1AccountsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
@@ -5734,10 +6398,70 @@ type PostV1AccountsByIdStatusParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1AuditVerifyParams defines parameters for GetV1AuditVerify.
+type GetV1AuditVerifyParams struct {
+	// Mode incremental (the default): what was written since the last clean verification; full: the whole journal, in chunks
+	Mode *GetV1AuditVerifyParamsMode `form:"mode,omitempty" json:"mode,omitempty"`
+}
+
+// GetV1AuditVerifyParamsMode defines parameters for GetV1AuditVerify.
+type GetV1AuditVerifyParamsMode string
+
+// GetV1BehavioursParams defines parameters for GetV1Behaviours.
+type GetV1BehavioursParams struct {
+	// Operator the reporting operator (an operator always sees only its own)
+	Operator *string `form:"operator,omitempty" json:"operator,omitempty"`
+
+	// RecordId the operator's own record id
+	RecordId *string `form:"record_id,omitempty" json:"record_id,omitempty"`
+
+	// Citizen the citizen
+	Citizen *string `form:"citizen,omitempty" json:"citizen,omitempty"`
+
+	// Kind the behaviour kind, e.g. metro
+	Kind *string `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Status the record's result
+	Status *GetV1BehavioursParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Since only behaviours that occurred at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only behaviours that occurred before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1BehavioursParamsStatus defines parameters for GetV1Behaviours.
+type GetV1BehavioursParamsStatus string
+
 // PostV1BehavioursParams defines parameters for PostV1Behaviours.
 type PostV1BehavioursParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// GetV1CancellationsParams defines parameters for GetV1Cancellations.
+type GetV1CancellationsParams struct {
+	// Holder the holding the units were cancelled from (a holder always sees only its own)
+	Holder *string `form:"holder,omitempty" json:"holder,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // PostV1CancellationsParams defines parameters for PostV1Cancellations.
@@ -5745,6 +6469,30 @@ type PostV1CancellationsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1CertificationsParams defines parameters for GetV1Certifications.
+type GetV1CertificationsParams struct {
+	// Status the batch's state
+	Status *GetV1CertificationsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Operator the requesting operator (an operator always sees only its own)
+	Operator *string `form:"operator,omitempty" json:"operator,omitempty"`
+
+	// Verifier the assigned verifier (a verifier always sees only its own)
+	Verifier *string `form:"verifier,omitempty" json:"verifier,omitempty"`
+
+	// Period the pool period, e.g. 2025 or 2025-06
+	Period *string `form:"period,omitempty" json:"period,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1CertificationsParamsStatus defines parameters for GetV1Certifications.
+type GetV1CertificationsParamsStatus string
 
 // PostV1CertificationsParams defines parameters for PostV1Certifications.
 type PostV1CertificationsParams struct {
@@ -6001,6 +6749,27 @@ type PostV1MethodologiesParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1OffsetsParams defines parameters for GetV1Offsets.
+type GetV1OffsetsParams struct {
+	// Enterprise the surrendering enterprise (an enterprise always sees only its own)
+	Enterprise *string `form:"enterprise,omitempty" json:"enterprise,omitempty"`
+
+	// ComplianceYear the compliance year
+	ComplianceYear *int `form:"compliance_year,omitempty" json:"compliance_year,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostV1OffsetsParams defines parameters for PostV1Offsets.
 type PostV1OffsetsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
@@ -6012,6 +6781,30 @@ type PostV1OperatorsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1PointsStatsParams defines parameters for GetV1PointsStats.
+type GetV1PointsStatsParams struct {
+	// Group day (default) or month, in China Standard Time
+	Group *GetV1PointsStatsParamsGroup `form:"group,omitempty" json:"group,omitempty"`
+
+	// From the first day, YYYY-MM-DD (default: 29 days before to)
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To the last day, YYYY-MM-DD (default: today)
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+
+	// Operator the operator (an operator always sees only its own)
+	Operator *string `form:"operator,omitempty" json:"operator,omitempty"`
+
+	// Kind the behaviour kind
+	Kind *string `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Methodology the methodology version, e.g. metro-km.v1
+	Methodology *string `form:"methodology,omitempty" json:"methodology,omitempty"`
+}
+
+// GetV1PointsStatsParamsGroup defines parameters for GetV1PointsStats.
+type GetV1PointsStatsParamsGroup string
 
 // PostV1ProgrammeRulesParams defines parameters for PostV1ProgrammeRules.
 type PostV1ProgrammeRulesParams struct {
@@ -6027,6 +6820,36 @@ type GetV1PublicCheckpointsParams struct {
 	// Cursor next_cursor of the previous page
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// GetV1QuotaAllocationsParams defines parameters for GetV1QuotaAllocations.
+type GetV1QuotaAllocationsParams struct {
+	// IndexKind the index kind (GET /v1/indices lists them); all kinds when absent
+	IndexKind *string `form:"index_kind,omitempty" json:"index_kind,omitempty"`
+
+	// Status the allocation's status
+	Status *GetV1QuotaAllocationsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Project the project
+	Project *string `form:"project,omitempty" json:"project,omitempty"`
+
+	// Enterprise the applying enterprise (an enterprise always sees only its own)
+	Enterprise *string `form:"enterprise,omitempty" json:"enterprise,omitempty"`
+
+	// City the application's city code (a city always sees only its own)
+	City *string `form:"city,omitempty" json:"city,omitempty"`
+
+	// ApplicationId the application (UUID)
+	ApplicationId *openapi_types.UUID `form:"application_id,omitempty" json:"application_id,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1QuotaAllocationsParamsStatus defines parameters for GetV1QuotaAllocations.
+type GetV1QuotaAllocationsParamsStatus string
 
 // PostV1QuotaAllocationsByIdConsumptionParams defines parameters for PostV1QuotaAllocationsByIdConsumption.
 type PostV1QuotaAllocationsByIdConsumptionParams struct {
@@ -6127,6 +6950,27 @@ type PostV1QuotaConfigParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1QuotaCorrectionsParams defines parameters for GetV1QuotaCorrections.
+type GetV1QuotaCorrectionsParams struct {
+	// Status proposed, applied or rejected; pending: the checker's inbox, proposed by another province user
+	Status *GetV1QuotaCorrectionsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// SourceId the corrected source (UUID)
+	SourceId *openapi_types.UUID `form:"source_id,omitempty" json:"source_id,omitempty"`
+
+	// ProposedBy the proposer as recorded (role:sub)
+	ProposedBy *string `form:"proposed_by,omitempty" json:"proposed_by,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1QuotaCorrectionsParamsStatus defines parameters for GetV1QuotaCorrections.
+type GetV1QuotaCorrectionsParamsStatus string
+
 // PostV1QuotaCorrectionsParams defines parameters for PostV1QuotaCorrections.
 type PostV1QuotaCorrectionsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
@@ -6226,10 +7070,61 @@ type PostV1QuotaSourcesByIdApprovalParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1QuotaStockpilingsParams defines parameters for GetV1QuotaStockpilings.
+type GetV1QuotaStockpilingsParams struct {
+	// IndexKind the index kind (GET /v1/indices lists them); all kinds when absent
+	IndexKind *string `form:"index_kind,omitempty" json:"index_kind,omitempty"`
+
+	// SourceId the stockpiled source (UUID)
+	SourceId *openapi_types.UUID `form:"source_id,omitempty" json:"source_id,omitempty"`
+
+	// City the source's city code (a city always sees only its own)
+	City *string `form:"city,omitempty" json:"city,omitempty"`
+
+	// Enterprise the source's enterprise (an enterprise always sees only its own)
+	Enterprise *string `form:"enterprise,omitempty" json:"enterprise,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostV1QuotaStockpilingsParams defines parameters for PostV1QuotaStockpilings.
 type PostV1QuotaStockpilingsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// GetV1QuotaTransfersParams defines parameters for GetV1QuotaTransfers.
+type GetV1QuotaTransfersParams struct {
+	// IndexKind the index kind (GET /v1/indices lists them); all kinds when absent
+	IndexKind *string `form:"index_kind,omitempty" json:"index_kind,omitempty"`
+
+	// From the reserve moved from: province or a city code
+	From *string `form:"from,omitempty" json:"from,omitempty"`
+
+	// To the reserve moved to: province or a city code
+	To *string `form:"to,omitempty" json:"to,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // PostV1QuotaTransfersParams defines parameters for PostV1QuotaTransfers.
@@ -6244,11 +7139,53 @@ type PostV1RegistryObligationsParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1RegistryPoliciesParams defines parameters for GetV1RegistryPolicies.
+type GetV1RegistryPoliciesParams struct {
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostV1RegistryPoliciesParams defines parameters for PostV1RegistryPolicies.
 type PostV1RegistryPoliciesParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1RetirementsParams defines parameters for GetV1Retirements.
+type GetV1RetirementsParams struct {
+	// Holder the retiring holder
+	Holder *string `form:"holder,omitempty" json:"holder,omitempty"`
+
+	// Mine true: the caller's own retirements (an enterprise or operator token is required)
+	Mine *bool `form:"mine,omitempty" json:"mine,omitempty"`
+
+	// Beneficiary the beneficiary, exactly as recorded
+	Beneficiary *string `form:"beneficiary,omitempty" json:"beneficiary,omitempty"`
+
+	// Vintage the vintage year
+	Vintage *int `form:"vintage,omitempty" json:"vintage,omitempty"`
+
+	// Purpose the purpose of the retirement
+	Purpose *GetV1RetirementsParamsPurpose `form:"purpose,omitempty" json:"purpose,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1RetirementsParamsPurpose defines parameters for GetV1Retirements.
+type GetV1RetirementsParamsPurpose string
 
 // PostV1RetirementsParams defines parameters for PostV1Retirements.
 type PostV1RetirementsParams struct {
@@ -6261,6 +7198,27 @@ type PostV1RewardsParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1TradesParams defines parameters for GetV1Trades.
+type GetV1TradesParams struct {
+	// Seller the selling holder (seller=<own org>: my offers)
+	Seller *string `form:"seller,omitempty" json:"seller,omitempty"`
+
+	// Buyer the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance)
+	Buyer *string `form:"buyer,omitempty" json:"buyer,omitempty"`
+
+	// Status the status the journal gives the trade
+	Status *GetV1TradesParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1TradesParamsStatus defines parameters for GetV1Trades.
+type GetV1TradesParamsStatus string
 
 // PostV1TradesParams defines parameters for PostV1Trades.
 type PostV1TradesParams struct {
@@ -6278,6 +7236,30 @@ type PostV1TradesByIdAcceptanceParams struct {
 type PostV1TradesByIdCancellationParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
+}
+
+// GetV1TransactionsParams defines parameters for GetV1Transactions.
+type GetV1TransactionsParams struct {
+	// Kind the transaction kind, e.g. registry.transfer
+	Kind *string `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Account transactions that posted to or held on this account (others than province and auditors: one they may read)
+	Account *string `form:"account,omitempty" json:"account,omitempty"`
+
+	// Actor the actor as recorded (province and auditors only)
+	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // PostV1TransactionsParams defines parameters for PostV1Transactions.
@@ -6310,11 +7292,47 @@ type PostV1TransactionsByIdVoidParams struct {
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
 
+// GetV1TransfersParams defines parameters for GetV1Transfers.
+type GetV1TransfersParams struct {
+	// From the sending holder
+	From *string `form:"from,omitempty" json:"from,omitempty"`
+
+	// To the receiving holder
+	To *string `form:"to,omitempty" json:"to,omitempty"`
+
+	// Since only records at or after this time (RFC 3339)
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until only records before this time (RFC 3339)
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // PostV1TransfersParams defines parameters for PostV1Transfers.
 type PostV1TransfersParams struct {
 	// IdempotencyKey the same key with the same body returns the first result (200, Idempotent-Replayed); with a different body it is idempotency_conflict
 	IdempotencyKey string `json:"Idempotency-Key"`
 }
+
+// GetV1VerifiersParams defines parameters for GetV1Verifiers.
+type GetV1VerifiersParams struct {
+	// Status the accreditation's status
+	Status *GetV1VerifiersParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// GetV1VerifiersParamsStatus defines parameters for GetV1Verifiers.
+type GetV1VerifiersParamsStatus string
 
 // PostV1VerifiersParams defines parameters for PostV1Verifiers.
 type PostV1VerifiersParams struct {
@@ -6620,6 +7638,13 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `GetReadyz` operationId).
 	GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1Accounts page accounts by id with their balances (others than province and auditors: their own)
+	//
+	// page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Corresponds with GET /v1/accounts (the `GetV1Accounts` operationId).
+	GetV1Accounts(ctx context.Context, params *GetV1AccountsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1AccountsWithBody open an account of the chart
 	//
 	// open an account of the chart. Roles: province.
@@ -6670,12 +7695,19 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/accounts/{id}/status (the `PostV1AccountsByIdStatus` operationId).
 	PostV1AccountsByIdStatus(ctx context.Context, id string, params *PostV1AccountsByIdStatusParams, body PostV1AccountsByIdStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetV1AuditVerify recompute balances and hash chains from the journal
+	// GetV1AuditVerify recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
 	//
-	// recompute balances and hash chains from the journal. Roles: province, auditor.
+	// recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
 	//
 	// Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
-	GetV1AuditVerify(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetV1AuditVerify(ctx context.Context, params *GetV1AuditVerifyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Behaviours page behaviour records with each one's result (an operator its own: by record_id or time range)
+	//
+	// page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+	//
+	// Corresponds with GET /v1/behaviours (the `GetV1Behaviours` operationId).
+	GetV1Behaviours(ctx context.Context, params *GetV1BehavioursParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1BehavioursWithBody report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
 	//
@@ -6695,6 +7727,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/behaviours (the `PostV1Behaviours` operationId).
 	PostV1Behaviours(ctx context.Context, params *PostV1BehavioursParams, body PostV1BehavioursJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1Cancellations page administrative cancellations (a holder those of its own holding; province, auditors: all)
+	//
+	// page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Corresponds with GET /v1/cancellations (the `GetV1Cancellations` operationId).
+	GetV1Cancellations(ctx context.Context, params *GetV1CancellationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1CancellationsWithBody cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
 	//
 	// cancel a holder's units administratively, citing a decision; a frozen holding stays frozen. Roles: province.
@@ -6712,6 +7751,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/cancellations (the `PostV1Cancellations` operationId).
 	PostV1Cancellations(ctx context.Context, params *PostV1CancellationsParams, body PostV1CancellationsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Certifications page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+	//
+	// page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+	//
+	// Corresponds with GET /v1/certifications (the `GetV1Certifications` operationId).
+	GetV1Certifications(ctx context.Context, params *GetV1CertificationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1CertificationsWithBody request certification of a pool period; captures its grams (operator)
 	//
@@ -6731,9 +7777,9 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/certifications (the `PostV1Certifications` operationId).
 	PostV1Certifications(ctx context.Context, params *PostV1CertificationsParams, body PostV1CertificationsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetV1CertificationsById read a certification batch (drafts: its operator, province, auditors)
+	// GetV1CertificationsById read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
 	//
-	// read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	// read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
 	//
 	// Corresponds with GET /v1/certifications/{id} (the `GetV1CertificationsById` operationId).
 	GetV1CertificationsById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -7250,6 +8296,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/methodologies/{id} (the `GetV1MethodologiesById` operationId).
 	GetV1MethodologiesById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1Offsets page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+	//
+	// page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+	//
+	// Corresponds with GET /v1/offsets (the `GetV1Offsets` operationId).
+	GetV1Offsets(ctx context.Context, params *GetV1OffsetsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1OffsetsWithBody surrender units against the ETS obligation the province recorded, within its cap (enterprise)
 	//
 	// surrender units against the ETS obligation the province recorded, within its cap (enterprise). Roles: enterprise.
@@ -7293,6 +8346,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/operators (the `PostV1Operators` operationId).
 	PostV1Operators(ctx context.Context, params *PostV1OperatorsParams, body PostV1OperatorsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1PointsStats points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+	//
+	// points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+	//
+	// Corresponds with GET /v1/points/stats (the `GetV1PointsStats` operationId).
+	GetV1PointsStats(ctx context.Context, params *GetV1PointsStatsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetV1ProgrammeRules list every version of the programme-wide rules
 	//
 	// list every version of the programme-wide rules. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
@@ -7331,6 +8391,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/public/checkpoints/latest (the `GetV1PublicCheckpointsLatest` operationId).
 	GetV1PublicCheckpointsLatest(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1QuotaAllocations page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+	//
+	// page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+	//
+	// Corresponds with GET /v1/quota/allocations (the `GetV1QuotaAllocations` operationId).
+	GetV1QuotaAllocations(ctx context.Context, params *GetV1QuotaAllocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1QuotaAllocationsByIdConsumptionWithBody consume an allocation when its project is commissioned
 	//
@@ -7558,6 +8625,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/quota/config (the `PostV1QuotaConfig` operationId).
 	PostV1QuotaConfig(ctx context.Context, params *PostV1QuotaConfigParams, body PostV1QuotaConfigJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1QuotaCorrections page corrections of index sources; status=pending is the checker's inbox
+	//
+	// page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+	//
+	// Corresponds with GET /v1/quota/corrections (the `GetV1QuotaCorrections` operationId).
+	GetV1QuotaCorrections(ctx context.Context, params *GetV1QuotaCorrectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1QuotaCorrectionsWithBody propose a correction of a recognised source (maker)
 	//
 	// propose a correction of a recognised source (maker). Roles: province.
@@ -7683,6 +8757,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/quota/sources/{id}/approval (the `PostV1QuotaSourcesByIdApproval` operationId).
 	PostV1QuotaSourcesByIdApproval(ctx context.Context, id string, params *PostV1QuotaSourcesByIdApprovalParams, body PostV1QuotaSourcesByIdApprovalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1QuotaStockpilings page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+	//
+	// page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+	//
+	// Corresponds with GET /v1/quota/stockpilings (the `GetV1QuotaStockpilings` operationId).
+	GetV1QuotaStockpilings(ctx context.Context, params *GetV1QuotaStockpilingsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1QuotaStockpilingsWithBody stockpile a recognised source into the province and city reserves
 	//
 	// stockpile a recognised source into the province and city reserves. Roles: province.
@@ -7700,6 +8781,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/quota/stockpilings (the `PostV1QuotaStockpilings` operationId).
 	PostV1QuotaStockpilings(ctx context.Context, params *PostV1QuotaStockpilingsParams, body PostV1QuotaStockpilingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1QuotaTransfers page moves between reserves (a city those from or to its own)
+	//
+	// page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+	//
+	// Corresponds with GET /v1/quota/transfers (the `GetV1QuotaTransfers` operationId).
+	GetV1QuotaTransfers(ctx context.Context, params *GetV1QuotaTransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1QuotaTransfersWithBody move indices between reserves
 	//
@@ -7744,6 +8832,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/registry/obligations/{enterprise}/{year} (the `GetV1RegistryObligationsByEnterpriseByYear` operationId).
 	GetV1RegistryObligationsByEnterpriseByYear(ctx context.Context, enterprise string, year string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1RegistryPolicies page every registry policy version, the latest valid_from first (public)
+	//
+	// page every registry policy version, the latest valid_from first (public). Public: no token.
+	//
+	// Corresponds with GET /v1/registry/policies (the `GetV1RegistryPolicies` operationId).
+	GetV1RegistryPolicies(ctx context.Context, params *GetV1RegistryPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1RegistryPoliciesWithBody publish a registry policy version from a future valid_from
 	//
 	// publish a registry policy version from a future valid_from. Roles: province.
@@ -7782,6 +8877,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/registry/verify (the `GetV1RegistryVerify` operationId).
 	GetV1RegistryVerify(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Retirements page the public register of retirements (mine=true: the caller's own)
+	//
+	// page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+	//
+	// Corresponds with GET /v1/retirements (the `GetV1Retirements` operationId).
+	GetV1Retirements(ctx context.Context, params *GetV1RetirementsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1RetirementsWithBody retire own units of one vintage for a purpose and beneficiary; returns the certificate
 	//
@@ -7832,6 +8934,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/rewards (the `PostV1Rewards` operationId).
 	PostV1Rewards(ctx context.Context, params *PostV1RewardsParams, body PostV1RewardsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Trades page the trades the caller sells or buys (province, auditors: all)
+	//
+	// page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Corresponds with GET /v1/trades (the `GetV1Trades` operationId).
+	GetV1Trades(ctx context.Context, params *GetV1TradesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1TradesWithBody offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout
 	//
@@ -7893,6 +9002,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/trades/{id}/cancellation (the `PostV1TradesByIdCancellation` operationId).
 	PostV1TradesByIdCancellation(ctx context.Context, id string, params *PostV1TradesByIdCancellationParams, body PostV1TradesByIdCancellationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Transactions page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+	//
+	// page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Corresponds with GET /v1/transactions (the `GetV1Transactions` operationId).
+	GetV1Transactions(ctx context.Context, params *GetV1TransactionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1TransactionsWithBody post an administrative transaction
 	//
@@ -7991,6 +9107,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/transactions/{id}/void (the `PostV1TransactionsByIdVoid` operationId).
 	PostV1TransactionsByIdVoid(ctx context.Context, id string, params *PostV1TransactionsByIdVoidParams, body PostV1TransactionsByIdVoidJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetV1Transfers page the transfers the caller sent or received (province, auditors: all)
+	//
+	// page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Corresponds with GET /v1/transfers (the `GetV1Transfers` operationId).
+	GetV1Transfers(ctx context.Context, params *GetV1TransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// PostV1TransfersWithBody move own units to another holder (FIFO, or a named serial range)
 	//
 	// move own units to another holder (FIFO, or a named serial range). Roles: enterprise, operator.
@@ -8008,6 +9131,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/transfers (the `PostV1Transfers` operationId).
 	PostV1Transfers(ctx context.Context, params *PostV1TransfersParams, body PostV1TransfersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetV1Verifiers page the accredited verification bodies (public)
+	//
+	// page the accredited verification bodies (public). Public: no token.
+	//
+	// Corresponds with GET /v1/verifiers (the `GetV1Verifiers` operationId).
+	GetV1Verifiers(ctx context.Context, params *GetV1VerifiersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostV1VerifiersWithBody accredit a verification body
 	//
@@ -8103,6 +9233,23 @@ func (c *Client) GetOpenapiJson(ctx context.Context, reqEditors ...RequestEditor
 // Corresponds with GET /readyz (the `GetReadyz` operationId).
 func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetReadyzRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Accounts page accounts by id with their balances (others than province and auditors: their own)
+//
+// page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Corresponds with GET /v1/accounts (the `GetV1Accounts` operationId).
+func (c *Client) GetV1Accounts(ctx context.Context, params *GetV1AccountsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1AccountsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -8223,13 +9370,30 @@ func (c *Client) PostV1AccountsByIdStatus(ctx context.Context, id string, params
 	return c.Client.Do(req)
 }
 
-// GetV1AuditVerify recompute balances and hash chains from the journal
+// GetV1AuditVerify recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
 //
-// recompute balances and hash chains from the journal. Roles: province, auditor.
+// recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
 //
 // Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
-func (c *Client) GetV1AuditVerify(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetV1AuditVerifyRequest(c.Server)
+func (c *Client) GetV1AuditVerify(ctx context.Context, params *GetV1AuditVerifyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1AuditVerifyRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Behaviours page behaviour records with each one's result (an operator its own: by record_id or time range)
+//
+// page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+//
+// Corresponds with GET /v1/behaviours (the `GetV1Behaviours` operationId).
+func (c *Client) GetV1Behaviours(ctx context.Context, params *GetV1BehavioursParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1BehavioursRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -8278,6 +9442,23 @@ func (c *Client) PostV1Behaviours(ctx context.Context, params *PostV1BehavioursP
 	return c.Client.Do(req)
 }
 
+// GetV1Cancellations page administrative cancellations (a holder those of its own holding; province, auditors: all)
+//
+// page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Corresponds with GET /v1/cancellations (the `GetV1Cancellations` operationId).
+func (c *Client) GetV1Cancellations(ctx context.Context, params *GetV1CancellationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1CancellationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1CancellationsWithBody cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
 //
 // cancel a holder's units administratively, citing a decision; a frozen holding stays frozen. Roles: province.
@@ -8306,6 +9487,23 @@ func (c *Client) PostV1CancellationsWithBody(ctx context.Context, params *PostV1
 // Corresponds with POST /v1/cancellations (the `PostV1Cancellations` operationId).
 func (c *Client) PostV1Cancellations(ctx context.Context, params *PostV1CancellationsParams, body PostV1CancellationsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1CancellationsRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Certifications page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+//
+// page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+//
+// Corresponds with GET /v1/certifications (the `GetV1Certifications` operationId).
+func (c *Client) GetV1Certifications(ctx context.Context, params *GetV1CertificationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1CertificationsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -8354,9 +9552,9 @@ func (c *Client) PostV1Certifications(ctx context.Context, params *PostV1Certifi
 	return c.Client.Do(req)
 }
 
-// GetV1CertificationsById read a certification batch (drafts: its operator, province, auditors)
+// GetV1CertificationsById read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
 //
-// read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+// read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
 //
 // Corresponds with GET /v1/certifications/{id} (the `GetV1CertificationsById` operationId).
 func (c *Client) GetV1CertificationsById(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -9483,6 +10681,23 @@ func (c *Client) GetV1MethodologiesById(ctx context.Context, id string, reqEdito
 	return c.Client.Do(req)
 }
 
+// GetV1Offsets page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+//
+// page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+//
+// Corresponds with GET /v1/offsets (the `GetV1Offsets` operationId).
+func (c *Client) GetV1Offsets(ctx context.Context, params *GetV1OffsetsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1OffsetsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1OffsetsWithBody surrender units against the ETS obligation the province recorded, within its cap (enterprise)
 //
 // surrender units against the ETS obligation the province recorded, within its cap (enterprise). Roles: enterprise.
@@ -9576,6 +10791,23 @@ func (c *Client) PostV1Operators(ctx context.Context, params *PostV1OperatorsPar
 	return c.Client.Do(req)
 }
 
+// GetV1PointsStats points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+//
+// points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+//
+// Corresponds with GET /v1/points/stats (the `GetV1PointsStats` operationId).
+func (c *Client) GetV1PointsStats(ctx context.Context, params *GetV1PointsStatsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1PointsStatsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetV1ProgrammeRules list every version of the programme-wide rules
 //
 // list every version of the programme-wide rules. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
@@ -9655,6 +10887,23 @@ func (c *Client) GetV1PublicCheckpoints(ctx context.Context, params *GetV1Public
 // Corresponds with GET /v1/public/checkpoints/latest (the `GetV1PublicCheckpointsLatest` operationId).
 func (c *Client) GetV1PublicCheckpointsLatest(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetV1PublicCheckpointsLatestRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1QuotaAllocations page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+//
+// page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+//
+// Corresponds with GET /v1/quota/allocations (the `GetV1QuotaAllocations` operationId).
+func (c *Client) GetV1QuotaAllocations(ctx context.Context, params *GetV1QuotaAllocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1QuotaAllocationsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10151,6 +11400,23 @@ func (c *Client) PostV1QuotaConfig(ctx context.Context, params *PostV1QuotaConfi
 	return c.Client.Do(req)
 }
 
+// GetV1QuotaCorrections page corrections of index sources; status=pending is the checker's inbox
+//
+// page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+//
+// Corresponds with GET /v1/quota/corrections (the `GetV1QuotaCorrections` operationId).
+func (c *Client) GetV1QuotaCorrections(ctx context.Context, params *GetV1QuotaCorrectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1QuotaCorrectionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1QuotaCorrectionsWithBody propose a correction of a recognised source (maker)
 //
 // propose a correction of a recognised source (maker). Roles: province.
@@ -10426,6 +11692,23 @@ func (c *Client) PostV1QuotaSourcesByIdApproval(ctx context.Context, id string, 
 	return c.Client.Do(req)
 }
 
+// GetV1QuotaStockpilings page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+//
+// page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+//
+// Corresponds with GET /v1/quota/stockpilings (the `GetV1QuotaStockpilings` operationId).
+func (c *Client) GetV1QuotaStockpilings(ctx context.Context, params *GetV1QuotaStockpilingsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1QuotaStockpilingsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1QuotaStockpilingsWithBody stockpile a recognised source into the province and city reserves
 //
 // stockpile a recognised source into the province and city reserves. Roles: province.
@@ -10454,6 +11737,23 @@ func (c *Client) PostV1QuotaStockpilingsWithBody(ctx context.Context, params *Po
 // Corresponds with POST /v1/quota/stockpilings (the `PostV1QuotaStockpilings` operationId).
 func (c *Client) PostV1QuotaStockpilings(ctx context.Context, params *PostV1QuotaStockpilingsParams, body PostV1QuotaStockpilingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1QuotaStockpilingsRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1QuotaTransfers page moves between reserves (a city those from or to its own)
+//
+// page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+//
+// Corresponds with GET /v1/quota/transfers (the `GetV1QuotaTransfers` operationId).
+func (c *Client) GetV1QuotaTransfers(ctx context.Context, params *GetV1QuotaTransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1QuotaTransfersRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10557,6 +11857,23 @@ func (c *Client) GetV1RegistryObligationsByEnterpriseByYear(ctx context.Context,
 	return c.Client.Do(req)
 }
 
+// GetV1RegistryPolicies page every registry policy version, the latest valid_from first (public)
+//
+// page every registry policy version, the latest valid_from first (public). Public: no token.
+//
+// Corresponds with GET /v1/registry/policies (the `GetV1RegistryPolicies` operationId).
+func (c *Client) GetV1RegistryPolicies(ctx context.Context, params *GetV1RegistryPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1RegistryPoliciesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1RegistryPoliciesWithBody publish a registry policy version from a future valid_from
 //
 // publish a registry policy version from a future valid_from. Roles: province.
@@ -10636,6 +11953,23 @@ func (c *Client) GetV1RegistryStats(ctx context.Context, reqEditors ...RequestEd
 // Corresponds with GET /v1/registry/verify (the `GetV1RegistryVerify` operationId).
 func (c *Client) GetV1RegistryVerify(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetV1RegistryVerifyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Retirements page the public register of retirements (mine=true: the caller's own)
+//
+// page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+//
+// Corresponds with GET /v1/retirements (the `GetV1Retirements` operationId).
+func (c *Client) GetV1Retirements(ctx context.Context, params *GetV1RetirementsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1RetirementsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10746,6 +12080,23 @@ func (c *Client) PostV1RewardsWithBody(ctx context.Context, params *PostV1Reward
 // Corresponds with POST /v1/rewards (the `PostV1Rewards` operationId).
 func (c *Client) PostV1Rewards(ctx context.Context, params *PostV1RewardsParams, body PostV1RewardsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1RewardsRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Trades page the trades the caller sells or buys (province, auditors: all)
+//
+// page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Corresponds with GET /v1/trades (the `GetV1Trades` operationId).
+func (c *Client) GetV1Trades(ctx context.Context, params *GetV1TradesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1TradesRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -10877,6 +12228,23 @@ func (c *Client) PostV1TradesByIdCancellationWithBody(ctx context.Context, id st
 // Corresponds with POST /v1/trades/{id}/cancellation (the `PostV1TradesByIdCancellation` operationId).
 func (c *Client) PostV1TradesByIdCancellation(ctx context.Context, id string, params *PostV1TradesByIdCancellationParams, body PostV1TradesByIdCancellationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1TradesByIdCancellationRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Transactions page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+//
+// page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Corresponds with GET /v1/transactions (the `GetV1Transactions` operationId).
+func (c *Client) GetV1Transactions(ctx context.Context, params *GetV1TransactionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1TransactionsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -11094,6 +12462,23 @@ func (c *Client) PostV1TransactionsByIdVoid(ctx context.Context, id string, para
 	return c.Client.Do(req)
 }
 
+// GetV1Transfers page the transfers the caller sent or received (province, auditors: all)
+//
+// page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Corresponds with GET /v1/transfers (the `GetV1Transfers` operationId).
+func (c *Client) GetV1Transfers(ctx context.Context, params *GetV1TransfersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1TransfersRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // PostV1TransfersWithBody move own units to another holder (FIFO, or a named serial range)
 //
 // move own units to another holder (FIFO, or a named serial range). Roles: enterprise, operator.
@@ -11122,6 +12507,23 @@ func (c *Client) PostV1TransfersWithBody(ctx context.Context, params *PostV1Tran
 // Corresponds with POST /v1/transfers (the `PostV1Transfers` operationId).
 func (c *Client) PostV1Transfers(ctx context.Context, params *PostV1TransfersParams, body PostV1TransfersJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPostV1TransfersRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetV1Verifiers page the accredited verification bodies (public)
+//
+// page the accredited verification bodies (public). Public: no token.
+//
+// Corresponds with GET /v1/verifiers (the `GetV1Verifiers` operationId).
+func (c *Client) GetV1Verifiers(ctx context.Context, params *GetV1VerifiersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetV1VerifiersRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -11295,6 +12697,132 @@ func NewGetReadyzRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetV1AccountsRequest constructs an http.Request for the GetV1Accounts method
+func NewGetV1AccountsRequest(server string, params *GetV1AccountsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.OwnerType != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "owner_type", *params.OwnerType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Owner != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "owner", *params.Owner, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Asset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "asset", *params.Asset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -11565,7 +13093,7 @@ func NewPostV1AccountsByIdStatusRequestWithBody(server string, id string, params
 }
 
 // NewGetV1AuditVerifyRequest constructs an http.Request for the GetV1AuditVerify method
-func NewGetV1AuditVerifyRequest(server string) (*http.Request, error) {
+func NewGetV1AuditVerifyRequest(server string, params *GetV1AuditVerifyParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -11581,6 +13109,183 @@ func NewGetV1AuditVerifyRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Mode != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "mode", *params.Mode, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetV1BehavioursRequest constructs an http.Request for the GetV1Behaviours method
+func NewGetV1BehavioursRequest(server string, params *GetV1BehavioursParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/behaviours")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Operator != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "operator", *params.Operator, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RecordId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "record_id", *params.RecordId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Citizen != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "citizen", *params.Citizen, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -11644,6 +13349,108 @@ func NewPostV1BehavioursRequestWithBody(server string, params *PostV1BehavioursP
 	return req, nil
 }
 
+// NewGetV1CancellationsRequest constructs an http.Request for the GetV1Cancellations method
+func NewGetV1CancellationsRequest(server string, params *GetV1CancellationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/cancellations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Holder != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "holder", *params.Holder, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1CancellationsRequest calls the generic PostV1Cancellations builder with application/json body
 func NewPostV1CancellationsRequest(server string, params *PostV1CancellationsParams, body PostV1CancellationsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -11692,6 +13499,120 @@ func NewPostV1CancellationsRequestWithBody(server string, params *PostV1Cancella
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1CertificationsRequest constructs an http.Request for the GetV1Certifications method
+func NewGetV1CertificationsRequest(server string, params *GetV1CertificationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/certifications")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Operator != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "operator", *params.Operator, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Verifier != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "verifier", *params.Verifier, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Period != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "period", *params.Period, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -13902,6 +15823,120 @@ func NewGetV1MethodologiesByIdRequest(server string, id string) (*http.Request, 
 	return req, nil
 }
 
+// NewGetV1OffsetsRequest constructs an http.Request for the GetV1Offsets method
+func NewGetV1OffsetsRequest(server string, params *GetV1OffsetsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/offsets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Enterprise != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "enterprise", *params.Enterprise, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ComplianceYear != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "compliance_year", *params.ComplianceYear, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1OffsetsRequest calls the generic PostV1Offsets builder with application/json body
 func NewPostV1OffsetsRequest(server string, params *PostV1OffsetsParams, body PostV1OffsetsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -14030,6 +16065,120 @@ func NewPostV1OperatorsRequestWithBody(server string, params *PostV1OperatorsPar
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1PointsStatsRequest constructs an http.Request for the GetV1PointsStats method
+func NewGetV1PointsStatsRequest(server string, params *GetV1PointsStatsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/points/stats")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Group != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "group", *params.Group, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Operator != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "operator", *params.Operator, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Methodology != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "methodology", *params.Methodology, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -14198,6 +16347,144 @@ func NewGetV1PublicCheckpointsLatestRequest(server string) (*http.Request, error
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetV1QuotaAllocationsRequest constructs an http.Request for the GetV1QuotaAllocations method
+func NewGetV1QuotaAllocationsRequest(server string, params *GetV1QuotaAllocationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/quota/allocations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IndexKind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "index_kind", *params.IndexKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Project != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "project", *params.Project, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Enterprise != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "enterprise", *params.Enterprise, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.City != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "city", *params.City, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ApplicationId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "application_id", *params.ApplicationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -15083,6 +17370,108 @@ func NewPostV1QuotaConfigRequestWithBody(server string, params *PostV1QuotaConfi
 	return req, nil
 }
 
+// NewGetV1QuotaCorrectionsRequest constructs an http.Request for the GetV1QuotaCorrections method
+func NewGetV1QuotaCorrectionsRequest(server string, params *GetV1QuotaCorrectionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/quota/corrections")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SourceId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source_id", *params.SourceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ProposedBy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "proposed_by", *params.ProposedBy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1QuotaCorrectionsRequest calls the generic PostV1QuotaCorrections builder with application/json body
 func NewPostV1QuotaCorrectionsRequest(server string, params *PostV1QuotaCorrectionsParams, body PostV1QuotaCorrectionsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -15716,6 +18105,144 @@ func NewPostV1QuotaSourcesByIdApprovalRequestWithBody(server string, id string, 
 	return req, nil
 }
 
+// NewGetV1QuotaStockpilingsRequest constructs an http.Request for the GetV1QuotaStockpilings method
+func NewGetV1QuotaStockpilingsRequest(server string, params *GetV1QuotaStockpilingsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/quota/stockpilings")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IndexKind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "index_kind", *params.IndexKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SourceId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source_id", *params.SourceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.City != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "city", *params.City, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Enterprise != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "enterprise", *params.Enterprise, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1QuotaStockpilingsRequest calls the generic PostV1QuotaStockpilings builder with application/json body
 func NewPostV1QuotaStockpilingsRequest(server string, params *PostV1QuotaStockpilingsParams, body PostV1QuotaStockpilingsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -15764,6 +18291,132 @@ func NewPostV1QuotaStockpilingsRequestWithBody(server string, params *PostV1Quot
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1QuotaTransfersRequest constructs an http.Request for the GetV1QuotaTransfers method
+func NewGetV1QuotaTransfersRequest(server string, params *GetV1QuotaTransfersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/quota/transfers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IndexKind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "index_kind", *params.IndexKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -15916,6 +18569,72 @@ func NewGetV1RegistryObligationsByEnterpriseByYearRequest(server string, enterpr
 	return req, nil
 }
 
+// NewGetV1RegistryPoliciesRequest constructs an http.Request for the GetV1RegistryPolicies method
+func NewGetV1RegistryPoliciesRequest(server string, params *GetV1RegistryPoliciesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/registry/policies")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1RegistryPoliciesRequest calls the generic PostV1RegistryPolicies builder with application/json body
 func NewPostV1RegistryPoliciesRequest(server string, params *PostV1RegistryPoliciesParams, body PostV1RegistryPoliciesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -16040,6 +18759,156 @@ func NewGetV1RegistryVerifyRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetV1RetirementsRequest constructs an http.Request for the GetV1Retirements method
+func NewGetV1RetirementsRequest(server string, params *GetV1RetirementsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/retirements")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Holder != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "holder", *params.Holder, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Mine != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "mine", *params.Mine, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Beneficiary != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "beneficiary", *params.Beneficiary, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Vintage != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "vintage", *params.Vintage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Purpose != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "purpose", *params.Purpose, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -16212,6 +19081,108 @@ func NewPostV1RewardsRequestWithBody(server string, params *PostV1RewardsParams,
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1TradesRequest constructs an http.Request for the GetV1Trades method
+func NewGetV1TradesRequest(server string, params *GetV1TradesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/trades")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Seller != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "seller", *params.Seller, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Buyer != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "buyer", *params.Buyer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -16419,6 +19390,132 @@ func NewPostV1TradesByIdCancellationRequestWithBody(server string, id string, pa
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1TransactionsRequest constructs an http.Request for the GetV1Transactions method
+func NewGetV1TransactionsRequest(server string, params *GetV1TransactionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/transactions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Account != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "account", *params.Account, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Actor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "actor", *params.Actor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -16744,6 +19841,120 @@ func NewPostV1TransactionsByIdVoidRequestWithBody(server string, id string, para
 	return req, nil
 }
 
+// NewGetV1TransfersRequest constructs an http.Request for the GetV1Transfers method
+func NewGetV1TransfersRequest(server string, params *GetV1TransfersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/transfers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewPostV1TransfersRequest calls the generic PostV1Transfers builder with application/json body
 func NewPostV1TransfersRequest(server string, params *PostV1TransfersParams, body PostV1TransfersJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -16792,6 +20003,84 @@ func NewPostV1TransfersRequestWithBody(server string, params *PostV1TransfersPar
 
 		req.Header.Set("Idempotency-Key", headerParam0)
 
+	}
+
+	return req, nil
+}
+
+// NewGetV1VerifiersRequest constructs an http.Request for the GetV1Verifiers method
+func NewGetV1VerifiersRequest(server string, params *GetV1VerifiersParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/verifiers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -16939,6 +20228,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `GetReadyz` operationId).
 	GetReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadyzResponse, error)
 
+	// GetV1AccountsWithResponse page accounts by id with their balances (others than province and auditors: their own)
+	//
+	// page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts (the `GetV1Accounts` operationId).
+	GetV1AccountsWithResponse(ctx context.Context, params *GetV1AccountsParams, reqEditors ...RequestEditorFn) (*GetV1AccountsResponse, error)
+
 	// PostV1AccountsWithBodyWithResponse open an account of the chart
 	//
 	// open an account of the chart. Roles: province.
@@ -16993,14 +20291,23 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/accounts/{id}/status (the `PostV1AccountsByIdStatus` operationId).
 	PostV1AccountsByIdStatusWithResponse(ctx context.Context, id string, params *PostV1AccountsByIdStatusParams, body PostV1AccountsByIdStatusJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1AccountsByIdStatusResponse, error)
 
-	// GetV1AuditVerifyWithResponse recompute balances and hash chains from the journal
+	// GetV1AuditVerifyWithResponse recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
 	//
-	// recompute balances and hash chains from the journal. Roles: province, auditor.
+	// recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
-	GetV1AuditVerifyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1AuditVerifyResponse, error)
+	GetV1AuditVerifyWithResponse(ctx context.Context, params *GetV1AuditVerifyParams, reqEditors ...RequestEditorFn) (*GetV1AuditVerifyResponse, error)
+
+	// GetV1BehavioursWithResponse page behaviour records with each one's result (an operator its own: by record_id or time range)
+	//
+	// page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/behaviours (the `GetV1Behaviours` operationId).
+	GetV1BehavioursWithResponse(ctx context.Context, params *GetV1BehavioursParams, reqEditors ...RequestEditorFn) (*GetV1BehavioursResponse, error)
 
 	// PostV1BehavioursWithBodyWithResponse report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
 	//
@@ -17020,6 +20327,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/behaviours (the `PostV1Behaviours` operationId).
 	PostV1BehavioursWithResponse(ctx context.Context, params *PostV1BehavioursParams, body PostV1BehavioursJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1BehavioursResponse, error)
 
+	// GetV1CancellationsWithResponse page administrative cancellations (a holder those of its own holding; province, auditors: all)
+	//
+	// page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/cancellations (the `GetV1Cancellations` operationId).
+	GetV1CancellationsWithResponse(ctx context.Context, params *GetV1CancellationsParams, reqEditors ...RequestEditorFn) (*GetV1CancellationsResponse, error)
+
 	// PostV1CancellationsWithBodyWithResponse cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
 	//
 	// cancel a holder's units administratively, citing a decision; a frozen holding stays frozen. Roles: province.
@@ -17037,6 +20353,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/cancellations (the `PostV1Cancellations` operationId).
 	PostV1CancellationsWithResponse(ctx context.Context, params *PostV1CancellationsParams, body PostV1CancellationsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1CancellationsResponse, error)
+
+	// GetV1CertificationsWithResponse page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+	//
+	// page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/certifications (the `GetV1Certifications` operationId).
+	GetV1CertificationsWithResponse(ctx context.Context, params *GetV1CertificationsParams, reqEditors ...RequestEditorFn) (*GetV1CertificationsResponse, error)
 
 	// PostV1CertificationsWithBodyWithResponse request certification of a pool period; captures its grams (operator)
 	//
@@ -17056,9 +20381,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/certifications (the `PostV1Certifications` operationId).
 	PostV1CertificationsWithResponse(ctx context.Context, params *PostV1CertificationsParams, body PostV1CertificationsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1CertificationsResponse, error)
 
-	// GetV1CertificationsByIdWithResponse read a certification batch (drafts: its operator, province, auditors)
+	// GetV1CertificationsByIdWithResponse read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
 	//
-	// read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	// read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -17605,6 +20930,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/methodologies/{id} (the `GetV1MethodologiesById` operationId).
 	GetV1MethodologiesByIdWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetV1MethodologiesByIdResponse, error)
 
+	// GetV1OffsetsWithResponse page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+	//
+	// page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/offsets (the `GetV1Offsets` operationId).
+	GetV1OffsetsWithResponse(ctx context.Context, params *GetV1OffsetsParams, reqEditors ...RequestEditorFn) (*GetV1OffsetsResponse, error)
+
 	// PostV1OffsetsWithBodyWithResponse surrender units against the ETS obligation the province recorded, within its cap (enterprise)
 	//
 	// surrender units against the ETS obligation the province recorded, within its cap (enterprise). Roles: enterprise.
@@ -17650,6 +20984,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/operators (the `PostV1Operators` operationId).
 	PostV1OperatorsWithResponse(ctx context.Context, params *PostV1OperatorsParams, body PostV1OperatorsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1OperatorsResponse, error)
 
+	// GetV1PointsStatsWithResponse points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+	//
+	// points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/points/stats (the `GetV1PointsStats` operationId).
+	GetV1PointsStatsWithResponse(ctx context.Context, params *GetV1PointsStatsParams, reqEditors ...RequestEditorFn) (*GetV1PointsStatsResponse, error)
+
 	// GetV1ProgrammeRulesWithResponse list every version of the programme-wide rules
 	//
 	// list every version of the programme-wide rules. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
@@ -17694,6 +21037,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/public/checkpoints/latest (the `GetV1PublicCheckpointsLatest` operationId).
 	GetV1PublicCheckpointsLatestWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1PublicCheckpointsLatestResponse, error)
+
+	// GetV1QuotaAllocationsWithResponse page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+	//
+	// page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/quota/allocations (the `GetV1QuotaAllocations` operationId).
+	GetV1QuotaAllocationsWithResponse(ctx context.Context, params *GetV1QuotaAllocationsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaAllocationsResponse, error)
 
 	// PostV1QuotaAllocationsByIdConsumptionWithBodyWithResponse consume an allocation when its project is commissioned
 	//
@@ -17929,6 +21281,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/quota/config (the `PostV1QuotaConfig` operationId).
 	PostV1QuotaConfigWithResponse(ctx context.Context, params *PostV1QuotaConfigParams, body PostV1QuotaConfigJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1QuotaConfigResponse, error)
 
+	// GetV1QuotaCorrectionsWithResponse page corrections of index sources; status=pending is the checker's inbox
+	//
+	// page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/quota/corrections (the `GetV1QuotaCorrections` operationId).
+	GetV1QuotaCorrectionsWithResponse(ctx context.Context, params *GetV1QuotaCorrectionsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaCorrectionsResponse, error)
+
 	// PostV1QuotaCorrectionsWithBodyWithResponse propose a correction of a recognised source (maker)
 	//
 	// propose a correction of a recognised source (maker). Roles: province.
@@ -18064,6 +21425,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/quota/sources/{id}/approval (the `PostV1QuotaSourcesByIdApproval` operationId).
 	PostV1QuotaSourcesByIdApprovalWithResponse(ctx context.Context, id string, params *PostV1QuotaSourcesByIdApprovalParams, body PostV1QuotaSourcesByIdApprovalJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1QuotaSourcesByIdApprovalResponse, error)
 
+	// GetV1QuotaStockpilingsWithResponse page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+	//
+	// page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/quota/stockpilings (the `GetV1QuotaStockpilings` operationId).
+	GetV1QuotaStockpilingsWithResponse(ctx context.Context, params *GetV1QuotaStockpilingsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaStockpilingsResponse, error)
+
 	// PostV1QuotaStockpilingsWithBodyWithResponse stockpile a recognised source into the province and city reserves
 	//
 	// stockpile a recognised source into the province and city reserves. Roles: province.
@@ -18081,6 +21451,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/quota/stockpilings (the `PostV1QuotaStockpilings` operationId).
 	PostV1QuotaStockpilingsWithResponse(ctx context.Context, params *PostV1QuotaStockpilingsParams, body PostV1QuotaStockpilingsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1QuotaStockpilingsResponse, error)
+
+	// GetV1QuotaTransfersWithResponse page moves between reserves (a city those from or to its own)
+	//
+	// page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/quota/transfers (the `GetV1QuotaTransfers` operationId).
+	GetV1QuotaTransfersWithResponse(ctx context.Context, params *GetV1QuotaTransfersParams, reqEditors ...RequestEditorFn) (*GetV1QuotaTransfersResponse, error)
 
 	// PostV1QuotaTransfersWithBodyWithResponse move indices between reserves
 	//
@@ -18127,6 +21506,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/registry/obligations/{enterprise}/{year} (the `GetV1RegistryObligationsByEnterpriseByYear` operationId).
 	GetV1RegistryObligationsByEnterpriseByYearWithResponse(ctx context.Context, enterprise string, year string, reqEditors ...RequestEditorFn) (*GetV1RegistryObligationsByEnterpriseByYearResponse, error)
 
+	// GetV1RegistryPoliciesWithResponse page every registry policy version, the latest valid_from first (public)
+	//
+	// page every registry policy version, the latest valid_from first (public). Public: no token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/registry/policies (the `GetV1RegistryPolicies` operationId).
+	GetV1RegistryPoliciesWithResponse(ctx context.Context, params *GetV1RegistryPoliciesParams, reqEditors ...RequestEditorFn) (*GetV1RegistryPoliciesResponse, error)
+
 	// PostV1RegistryPoliciesWithBodyWithResponse publish a registry policy version from a future valid_from
 	//
 	// publish a registry policy version from a future valid_from. Roles: province.
@@ -18171,6 +21559,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/registry/verify (the `GetV1RegistryVerify` operationId).
 	GetV1RegistryVerifyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1RegistryVerifyResponse, error)
+
+	// GetV1RetirementsWithResponse page the public register of retirements (mine=true: the caller's own)
+	//
+	// page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/retirements (the `GetV1Retirements` operationId).
+	GetV1RetirementsWithResponse(ctx context.Context, params *GetV1RetirementsParams, reqEditors ...RequestEditorFn) (*GetV1RetirementsResponse, error)
 
 	// PostV1RetirementsWithBodyWithResponse retire own units of one vintage for a purpose and beneficiary; returns the certificate
 	//
@@ -18225,6 +21622,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/rewards (the `PostV1Rewards` operationId).
 	PostV1RewardsWithResponse(ctx context.Context, params *PostV1RewardsParams, body PostV1RewardsJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1RewardsResponse, error)
+
+	// GetV1TradesWithResponse page the trades the caller sells or buys (province, auditors: all)
+	//
+	// page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/trades (the `GetV1Trades` operationId).
+	GetV1TradesWithResponse(ctx context.Context, params *GetV1TradesParams, reqEditors ...RequestEditorFn) (*GetV1TradesResponse, error)
 
 	// PostV1TradesWithBodyWithResponse offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout
 	//
@@ -18288,6 +21694,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/trades/{id}/cancellation (the `PostV1TradesByIdCancellation` operationId).
 	PostV1TradesByIdCancellationWithResponse(ctx context.Context, id string, params *PostV1TradesByIdCancellationParams, body PostV1TradesByIdCancellationJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1TradesByIdCancellationResponse, error)
+
+	// GetV1TransactionsWithResponse page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+	//
+	// page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/transactions (the `GetV1Transactions` operationId).
+	GetV1TransactionsWithResponse(ctx context.Context, params *GetV1TransactionsParams, reqEditors ...RequestEditorFn) (*GetV1TransactionsResponse, error)
 
 	// PostV1TransactionsWithBodyWithResponse post an administrative transaction
 	//
@@ -18388,6 +21803,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/transactions/{id}/void (the `PostV1TransactionsByIdVoid` operationId).
 	PostV1TransactionsByIdVoidWithResponse(ctx context.Context, id string, params *PostV1TransactionsByIdVoidParams, body PostV1TransactionsByIdVoidJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1TransactionsByIdVoidResponse, error)
 
+	// GetV1TransfersWithResponse page the transfers the caller sent or received (province, auditors: all)
+	//
+	// page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/transfers (the `GetV1Transfers` operationId).
+	GetV1TransfersWithResponse(ctx context.Context, params *GetV1TransfersParams, reqEditors ...RequestEditorFn) (*GetV1TransfersResponse, error)
+
 	// PostV1TransfersWithBodyWithResponse move own units to another holder (FIFO, or a named serial range)
 	//
 	// move own units to another holder (FIFO, or a named serial range). Roles: enterprise, operator.
@@ -18405,6 +21829,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/transfers (the `PostV1Transfers` operationId).
 	PostV1TransfersWithResponse(ctx context.Context, params *PostV1TransfersParams, body PostV1TransfersJSONRequestBody, reqEditors ...RequestEditorFn) (*PostV1TransfersResponse, error)
+
+	// GetV1VerifiersWithResponse page the accredited verification bodies (public)
+	//
+	// page the accredited verification bodies (public). Public: no token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/verifiers (the `GetV1Verifiers` operationId).
+	GetV1VerifiersWithResponse(ctx context.Context, params *GetV1VerifiersParams, reqEditors ...RequestEditorFn) (*GetV1VerifiersResponse, error)
 
 	// PostV1VerifiersWithBodyWithResponse accredit a verification body
 	//
@@ -18814,6 +22247,140 @@ func (r GetReadyzResponse) ContentType() string {
 	return ""
 }
 
+// GetV1AccountsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Accounts
+type GetV1AccountsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1AccountsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Accounts
+type GetV1AccountsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1AccountsResponse401Headers the declared response headers of an HTTP 401 response for GetV1Accounts
+type GetV1AccountsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1AccountsResponse429Headers the declared response headers of an HTTP 429 response for GetV1Accounts
+type GetV1AccountsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1AccountsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Accounts
+type GetV1AccountsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1AccountsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Accounts
+type GetV1AccountsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1AccountsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Accounts
+type GetV1AccountsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1AccountsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewAccountView
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1AccountsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1AccountsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1AccountsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1AccountsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1AccountsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1AccountsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1AccountsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1AccountsResponse) GetJSON200() *PageViewAccountView {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1AccountsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1AccountsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1AccountsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1AccountsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1AccountsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1AccountsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Accounts
 type PostV1AccountsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -18852,6 +22419,11 @@ type PostV1AccountsResponse413Headers struct {
 
 // PostV1AccountsResponse415Headers the declared response headers of an HTTP 415 response for PostV1Accounts
 type PostV1AccountsResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1AccountsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Accounts
+type PostV1AccountsResponse422Headers struct {
 	XRequestId string
 }
 
@@ -18896,6 +22468,8 @@ type PostV1AccountsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -18920,6 +22494,8 @@ type PostV1AccountsResponse struct {
 	Headers413 *PostV1AccountsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1AccountsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1AccountsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1AccountsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -18968,6 +22544,11 @@ func (r PostV1AccountsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1AccountsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1AccountsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -19361,6 +22942,11 @@ type PostV1AccountsByIdStatusResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1AccountsByIdStatusResponse422Headers the declared response headers of an HTTP 422 response for PostV1AccountsByIdStatus
+type PostV1AccountsByIdStatusResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1AccountsByIdStatusResponse429Headers the declared response headers of an HTTP 429 response for PostV1AccountsByIdStatus
 type PostV1AccountsByIdStatusResponse429Headers struct {
 	RetryAfter string
@@ -19404,6 +22990,8 @@ type PostV1AccountsByIdStatusResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -19430,6 +23018,8 @@ type PostV1AccountsByIdStatusResponse struct {
 	Headers413 *PostV1AccountsByIdStatusResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1AccountsByIdStatusResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1AccountsByIdStatusResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1AccountsByIdStatusResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -19483,6 +23073,11 @@ func (r PostV1AccountsByIdStatusResponse) GetApplicationproblemJSON413() *Proble
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1AccountsByIdStatusResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1AccountsByIdStatusResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -19539,6 +23134,11 @@ type GetV1AuditVerifyResponse200Headers struct {
 	XRequestId string
 }
 
+// GetV1AuditVerifyResponse400Headers the declared response headers of an HTTP 400 response for GetV1AuditVerify
+type GetV1AuditVerifyResponse400Headers struct {
+	XRequestId string
+}
+
 // GetV1AuditVerifyResponse401Headers the declared response headers of an HTTP 401 response for GetV1AuditVerify
 type GetV1AuditVerifyResponse401Headers struct {
 	XRequestId string
@@ -19576,6 +23176,8 @@ type GetV1AuditVerifyResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LedgerVerifyReport
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -19590,6 +23192,8 @@ type GetV1AuditVerifyResponse struct {
 	ApplicationproblemJSONDefault *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetV1AuditVerifyResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1AuditVerifyResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetV1AuditVerifyResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -19607,6 +23211,11 @@ type GetV1AuditVerifyResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetV1AuditVerifyResponse) GetJSON200() *LedgerVerifyReport {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1AuditVerifyResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -19668,6 +23277,154 @@ func (r GetV1AuditVerifyResponse) ContentType() string {
 	return ""
 }
 
+// GetV1BehavioursResponse200Headers the declared response headers of an HTTP 200 response for GetV1Behaviours
+type GetV1BehavioursResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse400Headers the declared response headers of an HTTP 400 response for GetV1Behaviours
+type GetV1BehavioursResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse401Headers the declared response headers of an HTTP 401 response for GetV1Behaviours
+type GetV1BehavioursResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse403Headers the declared response headers of an HTTP 403 response for GetV1Behaviours
+type GetV1BehavioursResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse429Headers the declared response headers of an HTTP 429 response for GetV1Behaviours
+type GetV1BehavioursResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1BehavioursResponse500Headers the declared response headers of an HTTP 500 response for GetV1Behaviours
+type GetV1BehavioursResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1BehavioursResponse503Headers the declared response headers of an HTTP 503 response for GetV1Behaviours
+type GetV1BehavioursResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1BehavioursResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Behaviours
+type GetV1BehavioursResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1BehavioursResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewPointsOperatorRecord
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1BehavioursResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1BehavioursResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1BehavioursResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1BehavioursResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1BehavioursResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1BehavioursResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1BehavioursResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1BehavioursResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1BehavioursResponse) GetJSON200() *PageViewPointsOperatorRecord {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1BehavioursResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1BehavioursResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1BehavioursResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1BehavioursResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1BehavioursResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1BehavioursResponse200Headers the declared response headers of an HTTP 200 response for PostV1Behaviours
 type PostV1BehavioursResponse200Headers struct {
 	IdempotentReplayed *string
@@ -19706,6 +23463,11 @@ type PostV1BehavioursResponse413Headers struct {
 
 // PostV1BehavioursResponse415Headers the declared response headers of an HTTP 415 response for PostV1Behaviours
 type PostV1BehavioursResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1BehavioursResponse422Headers the declared response headers of an HTTP 422 response for PostV1Behaviours
+type PostV1BehavioursResponse422Headers struct {
 	XRequestId string
 }
 
@@ -19750,6 +23512,8 @@ type PostV1BehavioursResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -19774,6 +23538,8 @@ type PostV1BehavioursResponse struct {
 	Headers413 *PostV1BehavioursResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1BehavioursResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1BehavioursResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1BehavioursResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -19822,6 +23588,11 @@ func (r PostV1BehavioursResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1BehavioursResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1BehavioursResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -19873,6 +23644,154 @@ func (r PostV1BehavioursResponse) ContentType() string {
 	return ""
 }
 
+// GetV1CancellationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Cancellations
+type GetV1CancellationsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Cancellations
+type GetV1CancellationsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse401Headers the declared response headers of an HTTP 401 response for GetV1Cancellations
+type GetV1CancellationsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse403Headers the declared response headers of an HTTP 403 response for GetV1Cancellations
+type GetV1CancellationsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse429Headers the declared response headers of an HTTP 429 response for GetV1Cancellations
+type GetV1CancellationsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1CancellationsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Cancellations
+type GetV1CancellationsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1CancellationsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Cancellations
+type GetV1CancellationsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1CancellationsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Cancellations
+type GetV1CancellationsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1CancellationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryCancellation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1CancellationsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1CancellationsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1CancellationsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1CancellationsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1CancellationsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1CancellationsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1CancellationsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1CancellationsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1CancellationsResponse) GetJSON200() *PageViewRegistryCancellation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1CancellationsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1CancellationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1CancellationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1CancellationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1CancellationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1CancellationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Cancellations
 type PostV1CancellationsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -19911,6 +23830,11 @@ type PostV1CancellationsResponse413Headers struct {
 
 // PostV1CancellationsResponse415Headers the declared response headers of an HTTP 415 response for PostV1Cancellations
 type PostV1CancellationsResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1CancellationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Cancellations
+type PostV1CancellationsResponse422Headers struct {
 	XRequestId string
 }
 
@@ -19955,6 +23879,8 @@ type PostV1CancellationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -19979,6 +23905,8 @@ type PostV1CancellationsResponse struct {
 	Headers413 *PostV1CancellationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CancellationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CancellationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CancellationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -20027,6 +23955,11 @@ func (r PostV1CancellationsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CancellationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CancellationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -20078,6 +24011,111 @@ func (r PostV1CancellationsResponse) ContentType() string {
 	return ""
 }
 
+// GetV1CertificationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Certifications
+type GetV1CertificationsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1CertificationsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Certifications
+type GetV1CertificationsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1CertificationsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Certifications
+type GetV1CertificationsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1CertificationsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Certifications
+type GetV1CertificationsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1CertificationsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Certifications
+type GetV1CertificationsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1CertificationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryBatch
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1CertificationsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1CertificationsResponse400Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1CertificationsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1CertificationsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1CertificationsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1CertificationsResponse) GetJSON200() *PageViewRegistryBatch {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1CertificationsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1CertificationsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1CertificationsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1CertificationsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1CertificationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1CertificationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1CertificationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1CertificationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1CertificationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Certifications
 type PostV1CertificationsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -20116,6 +24154,11 @@ type PostV1CertificationsResponse413Headers struct {
 
 // PostV1CertificationsResponse415Headers the declared response headers of an HTTP 415 response for PostV1Certifications
 type PostV1CertificationsResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1CertificationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Certifications
+type PostV1CertificationsResponse422Headers struct {
 	XRequestId string
 }
 
@@ -20160,6 +24203,8 @@ type PostV1CertificationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -20184,6 +24229,8 @@ type PostV1CertificationsResponse struct {
 	Headers413 *PostV1CertificationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -20232,6 +24279,11 @@ func (r PostV1CertificationsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -20288,19 +24340,8 @@ type GetV1CertificationsByIdResponse200Headers struct {
 	XRequestId string
 }
 
-// GetV1CertificationsByIdResponse401Headers the declared response headers of an HTTP 401 response for GetV1CertificationsById
-type GetV1CertificationsByIdResponse401Headers struct {
-	XRequestId string
-}
-
 // GetV1CertificationsByIdResponse404Headers the declared response headers of an HTTP 404 response for GetV1CertificationsById
 type GetV1CertificationsByIdResponse404Headers struct {
-	XRequestId string
-}
-
-// GetV1CertificationsByIdResponse429Headers the declared response headers of an HTTP 429 response for GetV1CertificationsById
-type GetV1CertificationsByIdResponse429Headers struct {
-	RetryAfter string
 	XRequestId string
 }
 
@@ -20325,12 +24366,8 @@ type GetV1CertificationsByIdResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *RegistryBatch
-	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
-	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -20339,12 +24376,8 @@ type GetV1CertificationsByIdResponse struct {
 	ApplicationproblemJSONDefault *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetV1CertificationsByIdResponse200Headers
-	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *GetV1CertificationsByIdResponse401Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetV1CertificationsByIdResponse404Headers
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *GetV1CertificationsByIdResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetV1CertificationsByIdResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -20358,19 +24391,9 @@ func (r GetV1CertificationsByIdResponse) GetJSON200() *RegistryBatch {
 	return r.JSON200
 }
 
-// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r GetV1CertificationsByIdResponse) GetApplicationproblemJSON401() *Problem {
-	return r.ApplicationproblemJSON401
-}
-
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetV1CertificationsByIdResponse) GetApplicationproblemJSON404() *Problem {
 	return r.ApplicationproblemJSON404
-}
-
-// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r GetV1CertificationsByIdResponse) GetApplicationproblemJSON429() *Problem {
-	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -20463,6 +24486,11 @@ type PostV1CertificationsByIdAssignmentResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdAssignmentResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdAssignment
+type PostV1CertificationsByIdAssignmentResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdAssignmentResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdAssignment
 type PostV1CertificationsByIdAssignmentResponse429Headers struct {
 	RetryAfter string
@@ -20506,6 +24534,8 @@ type PostV1CertificationsByIdAssignmentResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -20532,6 +24562,8 @@ type PostV1CertificationsByIdAssignmentResponse struct {
 	Headers413 *PostV1CertificationsByIdAssignmentResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdAssignmentResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdAssignmentResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdAssignmentResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -20585,6 +24617,11 @@ func (r PostV1CertificationsByIdAssignmentResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdAssignmentResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdAssignmentResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -20682,6 +24719,11 @@ type PostV1CertificationsByIdIssuanceResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdIssuanceResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdIssuance
+type PostV1CertificationsByIdIssuanceResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdIssuanceResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdIssuance
 type PostV1CertificationsByIdIssuanceResponse429Headers struct {
 	RetryAfter string
@@ -20725,6 +24767,8 @@ type PostV1CertificationsByIdIssuanceResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -20751,6 +24795,8 @@ type PostV1CertificationsByIdIssuanceResponse struct {
 	Headers413 *PostV1CertificationsByIdIssuanceResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdIssuanceResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdIssuanceResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdIssuanceResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -20804,6 +24850,11 @@ func (r PostV1CertificationsByIdIssuanceResponse) GetApplicationproblemJSON413()
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdIssuanceResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdIssuanceResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -20901,6 +24952,11 @@ type PostV1CertificationsByIdNoticeResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdNoticeResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdNotice
+type PostV1CertificationsByIdNoticeResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdNoticeResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdNotice
 type PostV1CertificationsByIdNoticeResponse429Headers struct {
 	RetryAfter string
@@ -20944,6 +25000,8 @@ type PostV1CertificationsByIdNoticeResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -20970,6 +25028,8 @@ type PostV1CertificationsByIdNoticeResponse struct {
 	Headers413 *PostV1CertificationsByIdNoticeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdNoticeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdNoticeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdNoticeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -21023,6 +25083,11 @@ func (r PostV1CertificationsByIdNoticeResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdNoticeResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdNoticeResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -21120,6 +25185,11 @@ type PostV1CertificationsByIdSubmissionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdSubmissionResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdSubmission
+type PostV1CertificationsByIdSubmissionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdSubmissionResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdSubmission
 type PostV1CertificationsByIdSubmissionResponse429Headers struct {
 	RetryAfter string
@@ -21163,6 +25233,8 @@ type PostV1CertificationsByIdSubmissionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -21189,6 +25261,8 @@ type PostV1CertificationsByIdSubmissionResponse struct {
 	Headers413 *PostV1CertificationsByIdSubmissionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdSubmissionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdSubmissionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdSubmissionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -21242,6 +25316,11 @@ func (r PostV1CertificationsByIdSubmissionResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdSubmissionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdSubmissionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -21339,6 +25418,11 @@ type PostV1CertificationsByIdVerificationResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdVerificationResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdVerification
+type PostV1CertificationsByIdVerificationResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdVerificationResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdVerification
 type PostV1CertificationsByIdVerificationResponse429Headers struct {
 	RetryAfter string
@@ -21382,6 +25466,8 @@ type PostV1CertificationsByIdVerificationResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -21408,6 +25494,8 @@ type PostV1CertificationsByIdVerificationResponse struct {
 	Headers413 *PostV1CertificationsByIdVerificationResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdVerificationResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdVerificationResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdVerificationResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -21461,6 +25549,11 @@ func (r PostV1CertificationsByIdVerificationResponse) GetApplicationproblemJSON4
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdVerificationResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdVerificationResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -21558,6 +25651,11 @@ type PostV1CertificationsByIdWithdrawalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1CertificationsByIdWithdrawalResponse422Headers the declared response headers of an HTTP 422 response for PostV1CertificationsByIdWithdrawal
+type PostV1CertificationsByIdWithdrawalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1CertificationsByIdWithdrawalResponse429Headers the declared response headers of an HTTP 429 response for PostV1CertificationsByIdWithdrawal
 type PostV1CertificationsByIdWithdrawalResponse429Headers struct {
 	RetryAfter string
@@ -21601,6 +25699,8 @@ type PostV1CertificationsByIdWithdrawalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -21627,6 +25727,8 @@ type PostV1CertificationsByIdWithdrawalResponse struct {
 	Headers413 *PostV1CertificationsByIdWithdrawalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1CertificationsByIdWithdrawalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1CertificationsByIdWithdrawalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1CertificationsByIdWithdrawalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -21680,6 +25782,11 @@ func (r PostV1CertificationsByIdWithdrawalResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1CertificationsByIdWithdrawalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1CertificationsByIdWithdrawalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -22082,6 +26189,11 @@ type PostV1ClawbacksResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1ClawbacksResponse422Headers the declared response headers of an HTTP 422 response for PostV1Clawbacks
+type PostV1ClawbacksResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1ClawbacksResponse429Headers the declared response headers of an HTTP 429 response for PostV1Clawbacks
 type PostV1ClawbacksResponse429Headers struct {
 	RetryAfter string
@@ -22123,6 +26235,8 @@ type PostV1ClawbacksResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22147,6 +26261,8 @@ type PostV1ClawbacksResponse struct {
 	Headers413 *PostV1ClawbacksResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1ClawbacksResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1ClawbacksResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1ClawbacksResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22195,6 +26311,11 @@ func (r PostV1ClawbacksResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1ClawbacksResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1ClawbacksResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -22287,6 +26408,11 @@ type PostV1DepositsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1DepositsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Deposits
+type PostV1DepositsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1DepositsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Deposits
 type PostV1DepositsResponse429Headers struct {
 	RetryAfter string
@@ -22328,6 +26454,8 @@ type PostV1DepositsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22352,6 +26480,8 @@ type PostV1DepositsResponse struct {
 	Headers413 *PostV1DepositsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1DepositsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1DepositsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1DepositsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22400,6 +26530,11 @@ func (r PostV1DepositsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1DepositsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1DepositsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -22612,6 +26747,11 @@ type PostV1DonationPoolsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1DonationPoolsResponse422Headers the declared response headers of an HTTP 422 response for PostV1DonationPools
+type PostV1DonationPoolsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1DonationPoolsResponse429Headers the declared response headers of an HTTP 429 response for PostV1DonationPools
 type PostV1DonationPoolsResponse429Headers struct {
 	RetryAfter string
@@ -22653,6 +26793,8 @@ type PostV1DonationPoolsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22677,6 +26819,8 @@ type PostV1DonationPoolsResponse struct {
 	Headers413 *PostV1DonationPoolsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1DonationPoolsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1DonationPoolsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1DonationPoolsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22725,6 +26869,11 @@ func (r PostV1DonationPoolsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1DonationPoolsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1DonationPoolsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -22817,6 +26966,11 @@ type PostV1HoldersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1HoldersResponse422Headers the declared response headers of an HTTP 422 response for PostV1Holders
+type PostV1HoldersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1HoldersResponse429Headers the declared response headers of an HTTP 429 response for PostV1Holders
 type PostV1HoldersResponse429Headers struct {
 	RetryAfter string
@@ -22858,6 +27012,8 @@ type PostV1HoldersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -22882,6 +27038,8 @@ type PostV1HoldersResponse struct {
 	Headers413 *PostV1HoldersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1HoldersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1HoldersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1HoldersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -22930,6 +27088,11 @@ func (r PostV1HoldersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1HoldersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1HoldersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -23027,6 +27190,11 @@ type PostV1HoldersByIdFreezeResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1HoldersByIdFreezeResponse422Headers the declared response headers of an HTTP 422 response for PostV1HoldersByIdFreeze
+type PostV1HoldersByIdFreezeResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1HoldersByIdFreezeResponse429Headers the declared response headers of an HTTP 429 response for PostV1HoldersByIdFreeze
 type PostV1HoldersByIdFreezeResponse429Headers struct {
 	RetryAfter string
@@ -23070,6 +27238,8 @@ type PostV1HoldersByIdFreezeResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -23096,6 +27266,8 @@ type PostV1HoldersByIdFreezeResponse struct {
 	Headers413 *PostV1HoldersByIdFreezeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1HoldersByIdFreezeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1HoldersByIdFreezeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1HoldersByIdFreezeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -23149,6 +27321,11 @@ func (r PostV1HoldersByIdFreezeResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1HoldersByIdFreezeResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1HoldersByIdFreezeResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -23246,6 +27423,11 @@ type PostV1HoldersByIdUnfreezeResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1HoldersByIdUnfreezeResponse422Headers the declared response headers of an HTTP 422 response for PostV1HoldersByIdUnfreeze
+type PostV1HoldersByIdUnfreezeResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1HoldersByIdUnfreezeResponse429Headers the declared response headers of an HTTP 429 response for PostV1HoldersByIdUnfreeze
 type PostV1HoldersByIdUnfreezeResponse429Headers struct {
 	RetryAfter string
@@ -23289,6 +27471,8 @@ type PostV1HoldersByIdUnfreezeResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -23315,6 +27499,8 @@ type PostV1HoldersByIdUnfreezeResponse struct {
 	Headers413 *PostV1HoldersByIdUnfreezeResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1HoldersByIdUnfreezeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1HoldersByIdUnfreezeResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1HoldersByIdUnfreezeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -23368,6 +27554,11 @@ func (r PostV1HoldersByIdUnfreezeResponse) GetApplicationproblemJSON413() *Probl
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1HoldersByIdUnfreezeResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1HoldersByIdUnfreezeResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -23881,6 +28072,11 @@ type PostV1IndicesByKindConfigResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindConfigResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindConfig
+type PostV1IndicesByKindConfigResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindConfigResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindConfig
 type PostV1IndicesByKindConfigResponse429Headers struct {
 	RetryAfter string
@@ -23924,6 +28120,8 @@ type PostV1IndicesByKindConfigResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -23950,6 +28148,8 @@ type PostV1IndicesByKindConfigResponse struct {
 	Headers413 *PostV1IndicesByKindConfigResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindConfigResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindConfigResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindConfigResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -24003,6 +28203,11 @@ func (r PostV1IndicesByKindConfigResponse) GetApplicationproblemJSON413() *Probl
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindConfigResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindConfigResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24574,6 +28779,11 @@ type PostV1IndicesByKindSourcesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindSourcesResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindSources
+type PostV1IndicesByKindSourcesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindSourcesResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindSources
 type PostV1IndicesByKindSourcesResponse429Headers struct {
 	RetryAfter string
@@ -24617,6 +28827,8 @@ type PostV1IndicesByKindSourcesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -24643,6 +28855,8 @@ type PostV1IndicesByKindSourcesResponse struct {
 	Headers413 *PostV1IndicesByKindSourcesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindSourcesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindSourcesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindSourcesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -24696,6 +28910,11 @@ func (r PostV1IndicesByKindSourcesResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindSourcesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindSourcesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -24793,6 +29012,11 @@ type PostV1IndicesByKindStockpilingsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindStockpilingsResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindStockpilings
+type PostV1IndicesByKindStockpilingsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindStockpilingsResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindStockpilings
 type PostV1IndicesByKindStockpilingsResponse429Headers struct {
 	RetryAfter string
@@ -24836,6 +29060,8 @@ type PostV1IndicesByKindStockpilingsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -24862,6 +29088,8 @@ type PostV1IndicesByKindStockpilingsResponse struct {
 	Headers413 *PostV1IndicesByKindStockpilingsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindStockpilingsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindStockpilingsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindStockpilingsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -24915,6 +29143,11 @@ func (r PostV1IndicesByKindStockpilingsResponse) GetApplicationproblemJSON413() 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindStockpilingsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindStockpilingsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25012,6 +29245,11 @@ type PostV1IndicesByKindTransfersResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1IndicesByKindTransfersResponse422Headers the declared response headers of an HTTP 422 response for PostV1IndicesByKindTransfers
+type PostV1IndicesByKindTransfersResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1IndicesByKindTransfersResponse429Headers the declared response headers of an HTTP 429 response for PostV1IndicesByKindTransfers
 type PostV1IndicesByKindTransfersResponse429Headers struct {
 	RetryAfter string
@@ -25055,6 +29293,8 @@ type PostV1IndicesByKindTransfersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25081,6 +29321,8 @@ type PostV1IndicesByKindTransfersResponse struct {
 	Headers413 *PostV1IndicesByKindTransfersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1IndicesByKindTransfersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1IndicesByKindTransfersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1IndicesByKindTransfersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -25134,6 +29376,11 @@ func (r PostV1IndicesByKindTransfersResponse) GetApplicationproblemJSON413() *Pr
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1IndicesByKindTransfersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1IndicesByKindTransfersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25360,6 +29607,11 @@ type PostV1MeAccountResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeAccountResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeAccount
+type PostV1MeAccountResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeAccountResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeAccount
 type PostV1MeAccountResponse429Headers struct {
 	RetryAfter string
@@ -25401,6 +29653,8 @@ type PostV1MeAccountResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25425,6 +29679,8 @@ type PostV1MeAccountResponse struct {
 	Headers413 *PostV1MeAccountResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeAccountResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeAccountResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeAccountResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -25473,6 +29729,11 @@ func (r PostV1MeAccountResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeAccountResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeAccountResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25713,6 +29974,11 @@ type PostV1MeClaimsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeClaimsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeClaims
+type PostV1MeClaimsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeClaimsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeClaims
 type PostV1MeClaimsResponse429Headers struct {
 	RetryAfter string
@@ -25754,6 +30020,8 @@ type PostV1MeClaimsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25778,6 +30046,8 @@ type PostV1MeClaimsResponse struct {
 	Headers413 *PostV1MeClaimsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeClaimsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeClaimsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeClaimsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -25826,6 +30096,11 @@ func (r PostV1MeClaimsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeClaimsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeClaimsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -25918,6 +30193,11 @@ type PostV1MeDonationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeDonationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeDonations
+type PostV1MeDonationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeDonationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeDonations
 type PostV1MeDonationsResponse429Headers struct {
 	RetryAfter string
@@ -25959,6 +30239,8 @@ type PostV1MeDonationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -25983,6 +30265,8 @@ type PostV1MeDonationsResponse struct {
 	Headers413 *PostV1MeDonationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeDonationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeDonationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeDonationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26031,6 +30315,11 @@ func (r PostV1MeDonationsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeDonationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeDonationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26257,6 +30546,11 @@ type PostV1MeEntrustmentsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeEntrustmentsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeEntrustments
+type PostV1MeEntrustmentsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeEntrustmentsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeEntrustments
 type PostV1MeEntrustmentsResponse429Headers struct {
 	RetryAfter string
@@ -26298,6 +30592,8 @@ type PostV1MeEntrustmentsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26322,6 +30618,8 @@ type PostV1MeEntrustmentsResponse struct {
 	Headers413 *PostV1MeEntrustmentsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeEntrustmentsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeEntrustmentsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeEntrustmentsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26370,6 +30668,11 @@ func (r PostV1MeEntrustmentsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeEntrustmentsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeEntrustmentsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26467,6 +30770,11 @@ type PostV1MeEntrustmentsByOperatorWithdrawalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeEntrustmentsByOperatorWithdrawal
+type PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeEntrustmentsByOperatorWithdrawal
 type PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers struct {
 	RetryAfter string
@@ -26510,6 +30818,8 @@ type PostV1MeEntrustmentsByOperatorWithdrawalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26536,6 +30846,8 @@ type PostV1MeEntrustmentsByOperatorWithdrawalResponse struct {
 	Headers413 *PostV1MeEntrustmentsByOperatorWithdrawalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeEntrustmentsByOperatorWithdrawalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26589,6 +30901,11 @@ func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) GetApplicationproblemJ
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -26681,6 +30998,11 @@ type PostV1MeRedemptionsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MeRedemptionsResponse422Headers the declared response headers of an HTTP 422 response for PostV1MeRedemptions
+type PostV1MeRedemptionsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MeRedemptionsResponse429Headers the declared response headers of an HTTP 429 response for PostV1MeRedemptions
 type PostV1MeRedemptionsResponse429Headers struct {
 	RetryAfter string
@@ -26722,6 +31044,8 @@ type PostV1MeRedemptionsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -26746,6 +31070,8 @@ type PostV1MeRedemptionsResponse struct {
 	Headers413 *PostV1MeRedemptionsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MeRedemptionsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MeRedemptionsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MeRedemptionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -26794,6 +31120,11 @@ func (r PostV1MeRedemptionsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MeRedemptionsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MeRedemptionsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -27020,6 +31351,11 @@ type PostV1MethodologiesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1MethodologiesResponse422Headers the declared response headers of an HTTP 422 response for PostV1Methodologies
+type PostV1MethodologiesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1MethodologiesResponse429Headers the declared response headers of an HTTP 429 response for PostV1Methodologies
 type PostV1MethodologiesResponse429Headers struct {
 	RetryAfter string
@@ -27061,6 +31397,8 @@ type PostV1MethodologiesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27085,6 +31423,8 @@ type PostV1MethodologiesResponse struct {
 	Headers413 *PostV1MethodologiesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1MethodologiesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1MethodologiesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1MethodologiesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -27133,6 +31473,11 @@ func (r PostV1MethodologiesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1MethodologiesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1MethodologiesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -27318,6 +31663,154 @@ func (r GetV1MethodologiesByIdResponse) ContentType() string {
 	return ""
 }
 
+// GetV1OffsetsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Offsets
+type GetV1OffsetsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Offsets
+type GetV1OffsetsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse401Headers the declared response headers of an HTTP 401 response for GetV1Offsets
+type GetV1OffsetsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse403Headers the declared response headers of an HTTP 403 response for GetV1Offsets
+type GetV1OffsetsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse429Headers the declared response headers of an HTTP 429 response for GetV1Offsets
+type GetV1OffsetsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1OffsetsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Offsets
+type GetV1OffsetsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1OffsetsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Offsets
+type GetV1OffsetsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1OffsetsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Offsets
+type GetV1OffsetsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1OffsetsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryOffsetRecord
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1OffsetsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1OffsetsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1OffsetsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1OffsetsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1OffsetsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1OffsetsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1OffsetsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1OffsetsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1OffsetsResponse) GetJSON200() *PageViewRegistryOffsetRecord {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1OffsetsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1OffsetsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1OffsetsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1OffsetsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1OffsetsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1OffsetsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Offsets
 type PostV1OffsetsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -27356,6 +31849,11 @@ type PostV1OffsetsResponse413Headers struct {
 
 // PostV1OffsetsResponse415Headers the declared response headers of an HTTP 415 response for PostV1Offsets
 type PostV1OffsetsResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1OffsetsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Offsets
+type PostV1OffsetsResponse422Headers struct {
 	XRequestId string
 }
 
@@ -27400,6 +31898,8 @@ type PostV1OffsetsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27424,6 +31924,8 @@ type PostV1OffsetsResponse struct {
 	Headers413 *PostV1OffsetsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1OffsetsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1OffsetsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1OffsetsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -27472,6 +31974,11 @@ func (r PostV1OffsetsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1OffsetsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1OffsetsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -27684,6 +32191,11 @@ type PostV1OperatorsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1OperatorsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Operators
+type PostV1OperatorsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1OperatorsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Operators
 type PostV1OperatorsResponse429Headers struct {
 	RetryAfter string
@@ -27725,6 +32237,8 @@ type PostV1OperatorsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -27749,6 +32263,8 @@ type PostV1OperatorsResponse struct {
 	Headers413 *PostV1OperatorsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1OperatorsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1OperatorsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1OperatorsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -27799,6 +32315,11 @@ func (r PostV1OperatorsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
 }
 
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1OperatorsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r PostV1OperatorsResponse) GetApplicationproblemJSON429() *Problem {
 	return r.ApplicationproblemJSON429
@@ -27842,6 +32363,155 @@ func (r PostV1OperatorsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PostV1OperatorsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetV1PointsStatsResponse200Headers the declared response headers of an HTTP 200 response for GetV1PointsStats
+type GetV1PointsStatsResponse200Headers struct {
+	ContentDisposition *string
+	XRequestId         string
+}
+
+// GetV1PointsStatsResponse400Headers the declared response headers of an HTTP 400 response for GetV1PointsStats
+type GetV1PointsStatsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse401Headers the declared response headers of an HTTP 401 response for GetV1PointsStats
+type GetV1PointsStatsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse403Headers the declared response headers of an HTTP 403 response for GetV1PointsStats
+type GetV1PointsStatsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse429Headers the declared response headers of an HTTP 429 response for GetV1PointsStats
+type GetV1PointsStatsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse500Headers the declared response headers of an HTTP 500 response for GetV1PointsStats
+type GetV1PointsStatsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1PointsStatsResponse503Headers the declared response headers of an HTTP 503 response for GetV1PointsStats
+type GetV1PointsStatsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1PointsStatsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1PointsStats
+type GetV1PointsStatsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1PointsStatsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PointsStats
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1PointsStatsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1PointsStatsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1PointsStatsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1PointsStatsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1PointsStatsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1PointsStatsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1PointsStatsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1PointsStatsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1PointsStatsResponse) GetJSON200() *PointsStats {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1PointsStatsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1PointsStatsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1PointsStatsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1PointsStatsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1PointsStatsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -28009,6 +32679,11 @@ type PostV1ProgrammeRulesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1ProgrammeRulesResponse422Headers the declared response headers of an HTTP 422 response for PostV1ProgrammeRules
+type PostV1ProgrammeRulesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1ProgrammeRulesResponse429Headers the declared response headers of an HTTP 429 response for PostV1ProgrammeRules
 type PostV1ProgrammeRulesResponse429Headers struct {
 	RetryAfter string
@@ -28050,6 +32725,8 @@ type PostV1ProgrammeRulesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -28074,6 +32751,8 @@ type PostV1ProgrammeRulesResponse struct {
 	Headers413 *PostV1ProgrammeRulesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1ProgrammeRulesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1ProgrammeRulesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1ProgrammeRulesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -28122,6 +32801,11 @@ func (r PostV1ProgrammeRulesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1ProgrammeRulesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1ProgrammeRulesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28371,6 +33055,154 @@ func (r GetV1PublicCheckpointsLatestResponse) ContentType() string {
 	return ""
 }
 
+// GetV1QuotaAllocationsResponse200Headers the declared response headers of an HTTP 200 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse400Headers the declared response headers of an HTTP 400 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse401Headers the declared response headers of an HTTP 401 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse403Headers the declared response headers of an HTTP 403 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse429Headers the declared response headers of an HTTP 429 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse500Headers the declared response headers of an HTTP 500 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponse503Headers the declared response headers of an HTTP 503 response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaAllocationsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1QuotaAllocations
+type GetV1QuotaAllocationsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1QuotaAllocationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewQuotaAllocation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1QuotaAllocationsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1QuotaAllocationsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1QuotaAllocationsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1QuotaAllocationsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1QuotaAllocationsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1QuotaAllocationsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1QuotaAllocationsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1QuotaAllocationsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1QuotaAllocationsResponse) GetJSON200() *PageViewQuotaAllocation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1QuotaAllocationsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1QuotaAllocationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1QuotaAllocationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1QuotaAllocationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1QuotaAllocationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1QuotaAllocationsByIdConsumptionResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaAllocationsByIdConsumption
 type PostV1QuotaAllocationsByIdConsumptionResponse200Headers struct {
 	IdempotentReplayed *string
@@ -28417,6 +33249,11 @@ type PostV1QuotaAllocationsByIdConsumptionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaAllocationsByIdConsumptionResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaAllocationsByIdConsumption
+type PostV1QuotaAllocationsByIdConsumptionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaAllocationsByIdConsumptionResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaAllocationsByIdConsumption
 type PostV1QuotaAllocationsByIdConsumptionResponse429Headers struct {
 	RetryAfter string
@@ -28460,6 +33297,8 @@ type PostV1QuotaAllocationsByIdConsumptionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -28486,6 +33325,8 @@ type PostV1QuotaAllocationsByIdConsumptionResponse struct {
 	Headers413 *PostV1QuotaAllocationsByIdConsumptionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaAllocationsByIdConsumptionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaAllocationsByIdConsumptionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaAllocationsByIdConsumptionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -28539,6 +33380,11 @@ func (r PostV1QuotaAllocationsByIdConsumptionResponse) GetApplicationproblemJSON
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaAllocationsByIdConsumptionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaAllocationsByIdConsumptionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28636,6 +33482,11 @@ type PostV1QuotaAllocationsByIdRecoveryResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaAllocationsByIdRecoveryResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaAllocationsByIdRecovery
+type PostV1QuotaAllocationsByIdRecoveryResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaAllocationsByIdRecoveryResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaAllocationsByIdRecovery
 type PostV1QuotaAllocationsByIdRecoveryResponse429Headers struct {
 	RetryAfter string
@@ -28679,6 +33530,8 @@ type PostV1QuotaAllocationsByIdRecoveryResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -28705,6 +33558,8 @@ type PostV1QuotaAllocationsByIdRecoveryResponse struct {
 	Headers413 *PostV1QuotaAllocationsByIdRecoveryResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaAllocationsByIdRecoveryResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaAllocationsByIdRecoveryResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaAllocationsByIdRecoveryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -28758,6 +33613,11 @@ func (r PostV1QuotaAllocationsByIdRecoveryResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaAllocationsByIdRecoveryResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaAllocationsByIdRecoveryResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -28998,6 +33858,11 @@ type PostV1QuotaApplicationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplications
+type PostV1QuotaApplicationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplications
 type PostV1QuotaApplicationsResponse429Headers struct {
 	RetryAfter string
@@ -29039,6 +33904,8 @@ type PostV1QuotaApplicationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29063,6 +33930,8 @@ type PostV1QuotaApplicationsResponse struct {
 	Headers413 *PostV1QuotaApplicationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29111,6 +33980,11 @@ func (r PostV1QuotaApplicationsResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29356,6 +34230,11 @@ type PostV1QuotaApplicationsByIdDecisionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsByIdDecisionResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplicationsByIdDecision
+type PostV1QuotaApplicationsByIdDecisionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsByIdDecisionResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplicationsByIdDecision
 type PostV1QuotaApplicationsByIdDecisionResponse429Headers struct {
 	RetryAfter string
@@ -29399,6 +34278,8 @@ type PostV1QuotaApplicationsByIdDecisionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29425,6 +34306,8 @@ type PostV1QuotaApplicationsByIdDecisionResponse struct {
 	Headers413 *PostV1QuotaApplicationsByIdDecisionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsByIdDecisionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsByIdDecisionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsByIdDecisionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29478,6 +34361,11 @@ func (r PostV1QuotaApplicationsByIdDecisionResponse) GetApplicationproblemJSON41
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsByIdDecisionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsByIdDecisionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29575,6 +34463,11 @@ type PostV1QuotaApplicationsByIdGovernmentApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplicationsByIdGovernmentApproval
+type PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplicationsByIdGovernmentApproval
 type PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers struct {
 	RetryAfter string
@@ -29618,6 +34511,8 @@ type PostV1QuotaApplicationsByIdGovernmentApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29644,6 +34539,8 @@ type PostV1QuotaApplicationsByIdGovernmentApprovalResponse struct {
 	Headers413 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29697,6 +34594,11 @@ func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) GetApplicationpro
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -29794,6 +34696,11 @@ type PostV1QuotaApplicationsByIdReviewResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaApplicationsByIdReviewResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaApplicationsByIdReview
+type PostV1QuotaApplicationsByIdReviewResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaApplicationsByIdReviewResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaApplicationsByIdReview
 type PostV1QuotaApplicationsByIdReviewResponse429Headers struct {
 	RetryAfter string
@@ -29837,6 +34744,8 @@ type PostV1QuotaApplicationsByIdReviewResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -29863,6 +34772,8 @@ type PostV1QuotaApplicationsByIdReviewResponse struct {
 	Headers413 *PostV1QuotaApplicationsByIdReviewResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaApplicationsByIdReviewResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaApplicationsByIdReviewResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaApplicationsByIdReviewResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -29916,6 +34827,11 @@ func (r PostV1QuotaApplicationsByIdReviewResponse) GetApplicationproblemJSON413(
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaApplicationsByIdReviewResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaApplicationsByIdReviewResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30008,6 +34924,11 @@ type PostV1QuotaBundlesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundles
+type PostV1QuotaBundlesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundles
 type PostV1QuotaBundlesResponse429Headers struct {
 	RetryAfter string
@@ -30049,6 +34970,8 @@ type PostV1QuotaBundlesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30073,6 +34996,8 @@ type PostV1QuotaBundlesResponse struct {
 	Headers413 *PostV1QuotaBundlesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30121,6 +35046,11 @@ func (r PostV1QuotaBundlesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30366,6 +35296,11 @@ type PostV1QuotaBundlesByIdDecisionResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesByIdDecisionResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundlesByIdDecision
+type PostV1QuotaBundlesByIdDecisionResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesByIdDecisionResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundlesByIdDecision
 type PostV1QuotaBundlesByIdDecisionResponse429Headers struct {
 	RetryAfter string
@@ -30409,6 +35344,8 @@ type PostV1QuotaBundlesByIdDecisionResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30435,6 +35372,8 @@ type PostV1QuotaBundlesByIdDecisionResponse struct {
 	Headers413 *PostV1QuotaBundlesByIdDecisionResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesByIdDecisionResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesByIdDecisionResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesByIdDecisionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30488,6 +35427,11 @@ func (r PostV1QuotaBundlesByIdDecisionResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesByIdDecisionResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesByIdDecisionResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30585,6 +35529,11 @@ type PostV1QuotaBundlesByIdGovernmentApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundlesByIdGovernmentApproval
+type PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundlesByIdGovernmentApproval
 type PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers struct {
 	RetryAfter string
@@ -30628,6 +35577,8 @@ type PostV1QuotaBundlesByIdGovernmentApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30654,6 +35605,8 @@ type PostV1QuotaBundlesByIdGovernmentApprovalResponse struct {
 	Headers413 *PostV1QuotaBundlesByIdGovernmentApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesByIdGovernmentApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30707,6 +35660,11 @@ func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) GetApplicationproblemJ
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -30804,6 +35762,11 @@ type PostV1QuotaBundlesByIdReviewResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaBundlesByIdReviewResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaBundlesByIdReview
+type PostV1QuotaBundlesByIdReviewResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaBundlesByIdReviewResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaBundlesByIdReview
 type PostV1QuotaBundlesByIdReviewResponse429Headers struct {
 	RetryAfter string
@@ -30847,6 +35810,8 @@ type PostV1QuotaBundlesByIdReviewResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -30873,6 +35838,8 @@ type PostV1QuotaBundlesByIdReviewResponse struct {
 	Headers413 *PostV1QuotaBundlesByIdReviewResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaBundlesByIdReviewResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaBundlesByIdReviewResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaBundlesByIdReviewResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -30926,6 +35893,11 @@ func (r PostV1QuotaBundlesByIdReviewResponse) GetApplicationproblemJSON413() *Pr
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaBundlesByIdReviewResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaBundlesByIdReviewResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31152,6 +36124,11 @@ type PostV1QuotaConfigResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaConfigResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaConfig
+type PostV1QuotaConfigResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaConfigResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaConfig
 type PostV1QuotaConfigResponse429Headers struct {
 	RetryAfter string
@@ -31193,6 +36170,8 @@ type PostV1QuotaConfigResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -31217,6 +36196,8 @@ type PostV1QuotaConfigResponse struct {
 	Headers413 *PostV1QuotaConfigResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaConfigResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaConfigResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaConfigResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -31265,6 +36246,11 @@ func (r PostV1QuotaConfigResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaConfigResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaConfigResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31316,6 +36302,154 @@ func (r PostV1QuotaConfigResponse) ContentType() string {
 	return ""
 }
 
+// GetV1QuotaCorrectionsResponse200Headers the declared response headers of an HTTP 200 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse400Headers the declared response headers of an HTTP 400 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse401Headers the declared response headers of an HTTP 401 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse403Headers the declared response headers of an HTTP 403 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse429Headers the declared response headers of an HTTP 429 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse500Headers the declared response headers of an HTTP 500 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponse503Headers the declared response headers of an HTTP 503 response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaCorrectionsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1QuotaCorrections
+type GetV1QuotaCorrectionsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1QuotaCorrectionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewQuotaCorrection
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1QuotaCorrectionsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1QuotaCorrectionsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1QuotaCorrectionsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1QuotaCorrectionsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1QuotaCorrectionsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1QuotaCorrectionsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1QuotaCorrectionsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1QuotaCorrectionsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1QuotaCorrectionsResponse) GetJSON200() *PageViewQuotaCorrection {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1QuotaCorrectionsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1QuotaCorrectionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1QuotaCorrectionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1QuotaCorrectionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1QuotaCorrectionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1QuotaCorrectionsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaCorrections
 type PostV1QuotaCorrectionsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -31354,6 +36488,11 @@ type PostV1QuotaCorrectionsResponse413Headers struct {
 
 // PostV1QuotaCorrectionsResponse415Headers the declared response headers of an HTTP 415 response for PostV1QuotaCorrections
 type PostV1QuotaCorrectionsResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1QuotaCorrectionsResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaCorrections
+type PostV1QuotaCorrectionsResponse422Headers struct {
 	XRequestId string
 }
 
@@ -31398,6 +36537,8 @@ type PostV1QuotaCorrectionsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -31422,6 +36563,8 @@ type PostV1QuotaCorrectionsResponse struct {
 	Headers413 *PostV1QuotaCorrectionsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaCorrectionsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaCorrectionsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaCorrectionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -31470,6 +36613,11 @@ func (r PostV1QuotaCorrectionsResponse) GetApplicationproblemJSON413() *Problem 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaCorrectionsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaCorrectionsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31715,6 +36863,11 @@ type PostV1QuotaCorrectionsByIdApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaCorrectionsByIdApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaCorrectionsByIdApproval
+type PostV1QuotaCorrectionsByIdApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaCorrectionsByIdApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaCorrectionsByIdApproval
 type PostV1QuotaCorrectionsByIdApprovalResponse429Headers struct {
 	RetryAfter string
@@ -31758,6 +36911,8 @@ type PostV1QuotaCorrectionsByIdApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -31784,6 +36939,8 @@ type PostV1QuotaCorrectionsByIdApprovalResponse struct {
 	Headers413 *PostV1QuotaCorrectionsByIdApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaCorrectionsByIdApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaCorrectionsByIdApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaCorrectionsByIdApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -31837,6 +36994,11 @@ func (r PostV1QuotaCorrectionsByIdApprovalResponse) GetApplicationproblemJSON413
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaCorrectionsByIdApprovalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaCorrectionsByIdApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -31934,6 +37096,11 @@ type PostV1QuotaProjectsByIdMoveResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaProjectsByIdMoveResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaProjectsByIdMove
+type PostV1QuotaProjectsByIdMoveResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaProjectsByIdMoveResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaProjectsByIdMove
 type PostV1QuotaProjectsByIdMoveResponse429Headers struct {
 	RetryAfter string
@@ -31977,6 +37144,8 @@ type PostV1QuotaProjectsByIdMoveResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -32003,6 +37172,8 @@ type PostV1QuotaProjectsByIdMoveResponse struct {
 	Headers413 *PostV1QuotaProjectsByIdMoveResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaProjectsByIdMoveResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaProjectsByIdMoveResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaProjectsByIdMoveResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -32056,6 +37227,11 @@ func (r PostV1QuotaProjectsByIdMoveResponse) GetApplicationproblemJSON413() *Pro
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaProjectsByIdMoveResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaProjectsByIdMoveResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -32580,6 +37756,11 @@ type PostV1QuotaSourcesResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaSourcesResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaSources
+type PostV1QuotaSourcesResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaSourcesResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaSources
 type PostV1QuotaSourcesResponse429Headers struct {
 	RetryAfter string
@@ -32621,6 +37802,8 @@ type PostV1QuotaSourcesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -32645,6 +37828,8 @@ type PostV1QuotaSourcesResponse struct {
 	Headers413 *PostV1QuotaSourcesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaSourcesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaSourcesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaSourcesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -32693,6 +37878,11 @@ func (r PostV1QuotaSourcesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaSourcesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaSourcesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -32938,6 +38128,11 @@ type PostV1QuotaSourcesByIdApprovalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1QuotaSourcesByIdApprovalResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaSourcesByIdApproval
+type PostV1QuotaSourcesByIdApprovalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1QuotaSourcesByIdApprovalResponse429Headers the declared response headers of an HTTP 429 response for PostV1QuotaSourcesByIdApproval
 type PostV1QuotaSourcesByIdApprovalResponse429Headers struct {
 	RetryAfter string
@@ -32981,6 +38176,8 @@ type PostV1QuotaSourcesByIdApprovalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33007,6 +38204,8 @@ type PostV1QuotaSourcesByIdApprovalResponse struct {
 	Headers413 *PostV1QuotaSourcesByIdApprovalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaSourcesByIdApprovalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaSourcesByIdApprovalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaSourcesByIdApprovalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33062,6 +38261,11 @@ func (r PostV1QuotaSourcesByIdApprovalResponse) GetApplicationproblemJSON415() *
 	return r.ApplicationproblemJSON415
 }
 
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaSourcesByIdApprovalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r PostV1QuotaSourcesByIdApprovalResponse) GetApplicationproblemJSON429() *Problem {
 	return r.ApplicationproblemJSON429
@@ -33111,6 +38315,154 @@ func (r PostV1QuotaSourcesByIdApprovalResponse) ContentType() string {
 	return ""
 }
 
+// GetV1QuotaStockpilingsResponse200Headers the declared response headers of an HTTP 200 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse400Headers the declared response headers of an HTTP 400 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse401Headers the declared response headers of an HTTP 401 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse403Headers the declared response headers of an HTTP 403 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse429Headers the declared response headers of an HTTP 429 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse500Headers the declared response headers of an HTTP 500 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponse503Headers the declared response headers of an HTTP 503 response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaStockpilingsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1QuotaStockpilings
+type GetV1QuotaStockpilingsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1QuotaStockpilingsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewQuotaStockpiling
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1QuotaStockpilingsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1QuotaStockpilingsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1QuotaStockpilingsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1QuotaStockpilingsResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1QuotaStockpilingsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1QuotaStockpilingsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1QuotaStockpilingsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1QuotaStockpilingsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1QuotaStockpilingsResponse) GetJSON200() *PageViewQuotaStockpiling {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1QuotaStockpilingsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1QuotaStockpilingsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1QuotaStockpilingsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1QuotaStockpilingsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1QuotaStockpilingsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1QuotaStockpilingsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaStockpilings
 type PostV1QuotaStockpilingsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -33149,6 +38501,11 @@ type PostV1QuotaStockpilingsResponse413Headers struct {
 
 // PostV1QuotaStockpilingsResponse415Headers the declared response headers of an HTTP 415 response for PostV1QuotaStockpilings
 type PostV1QuotaStockpilingsResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1QuotaStockpilingsResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaStockpilings
+type PostV1QuotaStockpilingsResponse422Headers struct {
 	XRequestId string
 }
 
@@ -33193,6 +38550,8 @@ type PostV1QuotaStockpilingsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33217,6 +38576,8 @@ type PostV1QuotaStockpilingsResponse struct {
 	Headers413 *PostV1QuotaStockpilingsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaStockpilingsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaStockpilingsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaStockpilingsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33265,6 +38626,11 @@ func (r PostV1QuotaStockpilingsResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaStockpilingsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaStockpilingsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33316,6 +38682,154 @@ func (r PostV1QuotaStockpilingsResponse) ContentType() string {
 	return ""
 }
 
+// GetV1QuotaTransfersResponse200Headers the declared response headers of an HTTP 200 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse400Headers the declared response headers of an HTTP 400 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse401Headers the declared response headers of an HTTP 401 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse403Headers the declared response headers of an HTTP 403 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse429Headers the declared response headers of an HTTP 429 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse500Headers the declared response headers of an HTTP 500 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponse503Headers the declared response headers of an HTTP 503 response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1QuotaTransfersResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1QuotaTransfers
+type GetV1QuotaTransfersResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1QuotaTransfersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewQuotaTransfer
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1QuotaTransfersResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1QuotaTransfersResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1QuotaTransfersResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1QuotaTransfersResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1QuotaTransfersResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1QuotaTransfersResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1QuotaTransfersResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1QuotaTransfersResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1QuotaTransfersResponse) GetJSON200() *PageViewQuotaTransfer {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1QuotaTransfersResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1QuotaTransfersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1QuotaTransfersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1QuotaTransfersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1QuotaTransfersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1QuotaTransfersResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaTransfers
 type PostV1QuotaTransfersResponse200Headers struct {
 	IdempotentReplayed *string
@@ -33354,6 +38868,11 @@ type PostV1QuotaTransfersResponse413Headers struct {
 
 // PostV1QuotaTransfersResponse415Headers the declared response headers of an HTTP 415 response for PostV1QuotaTransfers
 type PostV1QuotaTransfersResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1QuotaTransfersResponse422Headers the declared response headers of an HTTP 422 response for PostV1QuotaTransfers
+type PostV1QuotaTransfersResponse422Headers struct {
 	XRequestId string
 }
 
@@ -33398,6 +38917,8 @@ type PostV1QuotaTransfersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33422,6 +38943,8 @@ type PostV1QuotaTransfersResponse struct {
 	Headers413 *PostV1QuotaTransfersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1QuotaTransfersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1QuotaTransfersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1QuotaTransfersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33470,6 +38993,11 @@ func (r PostV1QuotaTransfersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1QuotaTransfersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1QuotaTransfersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33562,6 +39090,11 @@ type PostV1RegistryObligationsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RegistryObligationsResponse422Headers the declared response headers of an HTTP 422 response for PostV1RegistryObligations
+type PostV1RegistryObligationsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RegistryObligationsResponse429Headers the declared response headers of an HTTP 429 response for PostV1RegistryObligations
 type PostV1RegistryObligationsResponse429Headers struct {
 	RetryAfter string
@@ -33603,6 +39136,8 @@ type PostV1RegistryObligationsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33627,6 +39162,8 @@ type PostV1RegistryObligationsResponse struct {
 	Headers413 *PostV1RegistryObligationsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RegistryObligationsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RegistryObligationsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RegistryObligationsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -33675,6 +39212,11 @@ func (r PostV1RegistryObligationsResponse) GetApplicationproblemJSON413() *Probl
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RegistryObligationsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RegistryObligationsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -33874,6 +39416,111 @@ func (r GetV1RegistryObligationsByEnterpriseByYearResponse) ContentType() string
 	return ""
 }
 
+// GetV1RegistryPoliciesResponse200Headers the declared response headers of an HTTP 200 response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1RegistryPoliciesResponse400Headers the declared response headers of an HTTP 400 response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1RegistryPoliciesResponse500Headers the declared response headers of an HTTP 500 response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1RegistryPoliciesResponse503Headers the declared response headers of an HTTP 503 response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1RegistryPoliciesResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1RegistryPolicies
+type GetV1RegistryPoliciesResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1RegistryPoliciesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryPolicy
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1RegistryPoliciesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1RegistryPoliciesResponse400Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1RegistryPoliciesResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1RegistryPoliciesResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1RegistryPoliciesResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1RegistryPoliciesResponse) GetJSON200() *PageViewRegistryPolicy {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1RegistryPoliciesResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1RegistryPoliciesResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1RegistryPoliciesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1RegistryPoliciesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1RegistryPoliciesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1RegistryPoliciesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1RegistryPoliciesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1RegistryPoliciesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1RegistryPoliciesResponse200Headers the declared response headers of an HTTP 200 response for PostV1RegistryPolicies
 type PostV1RegistryPoliciesResponse200Headers struct {
 	IdempotentReplayed *string
@@ -33912,6 +39559,11 @@ type PostV1RegistryPoliciesResponse413Headers struct {
 
 // PostV1RegistryPoliciesResponse415Headers the declared response headers of an HTTP 415 response for PostV1RegistryPolicies
 type PostV1RegistryPoliciesResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1RegistryPoliciesResponse422Headers the declared response headers of an HTTP 422 response for PostV1RegistryPolicies
+type PostV1RegistryPoliciesResponse422Headers struct {
 	XRequestId string
 }
 
@@ -33956,6 +39608,8 @@ type PostV1RegistryPoliciesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -33980,6 +39634,8 @@ type PostV1RegistryPoliciesResponse struct {
 	Headers413 *PostV1RegistryPoliciesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RegistryPoliciesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RegistryPoliciesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RegistryPoliciesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34028,6 +39684,11 @@ func (r PostV1RegistryPoliciesResponse) GetApplicationproblemJSON413() *Problem 
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RegistryPoliciesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RegistryPoliciesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -34395,6 +40056,111 @@ func (r GetV1RegistryVerifyResponse) ContentType() string {
 	return ""
 }
 
+// GetV1RetirementsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Retirements
+type GetV1RetirementsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1RetirementsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Retirements
+type GetV1RetirementsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1RetirementsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Retirements
+type GetV1RetirementsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1RetirementsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Retirements
+type GetV1RetirementsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1RetirementsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Retirements
+type GetV1RetirementsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1RetirementsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryCertificate
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1RetirementsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1RetirementsResponse400Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1RetirementsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1RetirementsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1RetirementsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1RetirementsResponse) GetJSON200() *PageViewRegistryCertificate {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1RetirementsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1RetirementsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1RetirementsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1RetirementsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1RetirementsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1RetirementsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1RetirementsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1RetirementsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1RetirementsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Retirements
 type PostV1RetirementsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -34433,6 +40199,11 @@ type PostV1RetirementsResponse413Headers struct {
 
 // PostV1RetirementsResponse415Headers the declared response headers of an HTTP 415 response for PostV1Retirements
 type PostV1RetirementsResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1RetirementsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Retirements
+type PostV1RetirementsResponse422Headers struct {
 	XRequestId string
 }
 
@@ -34477,6 +40248,8 @@ type PostV1RetirementsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -34501,6 +40274,8 @@ type PostV1RetirementsResponse struct {
 	Headers413 *PostV1RetirementsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RetirementsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RetirementsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RetirementsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34549,6 +40324,11 @@ func (r PostV1RetirementsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RetirementsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RetirementsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -34867,6 +40647,11 @@ type PostV1RewardsResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1RewardsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Rewards
+type PostV1RewardsResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1RewardsResponse429Headers the declared response headers of an HTTP 429 response for PostV1Rewards
 type PostV1RewardsResponse429Headers struct {
 	RetryAfter string
@@ -34908,6 +40693,8 @@ type PostV1RewardsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -34932,6 +40719,8 @@ type PostV1RewardsResponse struct {
 	Headers413 *PostV1RewardsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1RewardsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1RewardsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1RewardsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -34980,6 +40769,11 @@ func (r PostV1RewardsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1RewardsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1RewardsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35031,6 +40825,154 @@ func (r PostV1RewardsResponse) ContentType() string {
 	return ""
 }
 
+// GetV1TradesResponse200Headers the declared response headers of an HTTP 200 response for GetV1Trades
+type GetV1TradesResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse400Headers the declared response headers of an HTTP 400 response for GetV1Trades
+type GetV1TradesResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse401Headers the declared response headers of an HTTP 401 response for GetV1Trades
+type GetV1TradesResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse403Headers the declared response headers of an HTTP 403 response for GetV1Trades
+type GetV1TradesResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse429Headers the declared response headers of an HTTP 429 response for GetV1Trades
+type GetV1TradesResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TradesResponse500Headers the declared response headers of an HTTP 500 response for GetV1Trades
+type GetV1TradesResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1TradesResponse503Headers the declared response headers of an HTTP 503 response for GetV1Trades
+type GetV1TradesResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TradesResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Trades
+type GetV1TradesResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1TradesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryTradeSummary
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1TradesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1TradesResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1TradesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1TradesResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1TradesResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1TradesResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1TradesResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1TradesResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1TradesResponse) GetJSON200() *PageViewRegistryTradeSummary {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1TradesResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1TradesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1TradesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1TradesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1TradesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1TradesResponse200Headers the declared response headers of an HTTP 200 response for PostV1Trades
 type PostV1TradesResponse200Headers struct {
 	IdempotentReplayed *string
@@ -35069,6 +41011,11 @@ type PostV1TradesResponse413Headers struct {
 
 // PostV1TradesResponse415Headers the declared response headers of an HTTP 415 response for PostV1Trades
 type PostV1TradesResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1TradesResponse422Headers the declared response headers of an HTTP 422 response for PostV1Trades
+type PostV1TradesResponse422Headers struct {
 	XRequestId string
 }
 
@@ -35113,6 +41060,8 @@ type PostV1TradesResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35137,6 +41086,8 @@ type PostV1TradesResponse struct {
 	Headers413 *PostV1TradesResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TradesResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TradesResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TradesResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35185,6 +41136,11 @@ func (r PostV1TradesResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TradesResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TradesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35430,6 +41386,11 @@ type PostV1TradesByIdAcceptanceResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TradesByIdAcceptanceResponse422Headers the declared response headers of an HTTP 422 response for PostV1TradesByIdAcceptance
+type PostV1TradesByIdAcceptanceResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TradesByIdAcceptanceResponse429Headers the declared response headers of an HTTP 429 response for PostV1TradesByIdAcceptance
 type PostV1TradesByIdAcceptanceResponse429Headers struct {
 	RetryAfter string
@@ -35473,6 +41434,8 @@ type PostV1TradesByIdAcceptanceResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35499,6 +41462,8 @@ type PostV1TradesByIdAcceptanceResponse struct {
 	Headers413 *PostV1TradesByIdAcceptanceResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TradesByIdAcceptanceResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TradesByIdAcceptanceResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TradesByIdAcceptanceResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35552,6 +41517,11 @@ func (r PostV1TradesByIdAcceptanceResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TradesByIdAcceptanceResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TradesByIdAcceptanceResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -35649,6 +41619,11 @@ type PostV1TradesByIdCancellationResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TradesByIdCancellationResponse422Headers the declared response headers of an HTTP 422 response for PostV1TradesByIdCancellation
+type PostV1TradesByIdCancellationResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TradesByIdCancellationResponse429Headers the declared response headers of an HTTP 429 response for PostV1TradesByIdCancellation
 type PostV1TradesByIdCancellationResponse429Headers struct {
 	RetryAfter string
@@ -35692,6 +41667,8 @@ type PostV1TradesByIdCancellationResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35718,6 +41695,8 @@ type PostV1TradesByIdCancellationResponse struct {
 	Headers413 *PostV1TradesByIdCancellationResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TradesByIdCancellationResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TradesByIdCancellationResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TradesByIdCancellationResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35773,6 +41752,11 @@ func (r PostV1TradesByIdCancellationResponse) GetApplicationproblemJSON415() *Pr
 	return r.ApplicationproblemJSON415
 }
 
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TradesByIdCancellationResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r PostV1TradesByIdCancellationResponse) GetApplicationproblemJSON429() *Problem {
 	return r.ApplicationproblemJSON429
@@ -35822,6 +41806,140 @@ func (r PostV1TradesByIdCancellationResponse) ContentType() string {
 	return ""
 }
 
+// GetV1TransactionsResponse200Headers the declared response headers of an HTTP 200 response for GetV1Transactions
+type GetV1TransactionsResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1TransactionsResponse400Headers the declared response headers of an HTTP 400 response for GetV1Transactions
+type GetV1TransactionsResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1TransactionsResponse401Headers the declared response headers of an HTTP 401 response for GetV1Transactions
+type GetV1TransactionsResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1TransactionsResponse429Headers the declared response headers of an HTTP 429 response for GetV1Transactions
+type GetV1TransactionsResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TransactionsResponse500Headers the declared response headers of an HTTP 500 response for GetV1Transactions
+type GetV1TransactionsResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1TransactionsResponse503Headers the declared response headers of an HTTP 503 response for GetV1Transactions
+type GetV1TransactionsResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TransactionsResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Transactions
+type GetV1TransactionsResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1TransactionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewTransactionView
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1TransactionsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1TransactionsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1TransactionsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1TransactionsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1TransactionsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1TransactionsResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1TransactionsResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1TransactionsResponse) GetJSON200() *PageViewTransactionView {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1TransactionsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1TransactionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1TransactionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1TransactionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1TransactionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1TransactionsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Transactions
 type PostV1TransactionsResponse200Headers struct {
 	IdempotentReplayed *string
@@ -35860,6 +41978,11 @@ type PostV1TransactionsResponse413Headers struct {
 
 // PostV1TransactionsResponse415Headers the declared response headers of an HTTP 415 response for PostV1Transactions
 type PostV1TransactionsResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1TransactionsResponse422Headers the declared response headers of an HTTP 422 response for PostV1Transactions
+type PostV1TransactionsResponse422Headers struct {
 	XRequestId string
 }
 
@@ -35904,6 +42027,8 @@ type PostV1TransactionsResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -35928,6 +42053,8 @@ type PostV1TransactionsResponse struct {
 	Headers413 *PostV1TransactionsResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -35976,6 +42103,11 @@ func (r PostV1TransactionsResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36068,6 +42200,11 @@ type PostV1TransactionsBatchResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsBatchResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsBatch
+type PostV1TransactionsBatchResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsBatchResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsBatch
 type PostV1TransactionsBatchResponse429Headers struct {
 	RetryAfter string
@@ -36109,6 +42246,8 @@ type PostV1TransactionsBatchResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36133,6 +42272,8 @@ type PostV1TransactionsBatchResponse struct {
 	Headers413 *PostV1TransactionsBatchResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsBatchResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsBatchResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsBatchResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36181,6 +42322,11 @@ func (r PostV1TransactionsBatchResponse) GetApplicationproblemJSON413() *Problem
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsBatchResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsBatchResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36412,6 +42558,11 @@ type PostV1TransactionsByIdPostResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsByIdPostResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsByIdPost
+type PostV1TransactionsByIdPostResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsByIdPostResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsByIdPost
 type PostV1TransactionsByIdPostResponse429Headers struct {
 	RetryAfter string
@@ -36455,6 +42606,8 @@ type PostV1TransactionsByIdPostResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36481,6 +42634,8 @@ type PostV1TransactionsByIdPostResponse struct {
 	Headers413 *PostV1TransactionsByIdPostResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsByIdPostResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsByIdPostResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsByIdPostResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36534,6 +42689,11 @@ func (r PostV1TransactionsByIdPostResponse) GetApplicationproblemJSON413() *Prob
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsByIdPostResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsByIdPostResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36631,6 +42791,11 @@ type PostV1TransactionsByIdReversalResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsByIdReversalResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsByIdReversal
+type PostV1TransactionsByIdReversalResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsByIdReversalResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsByIdReversal
 type PostV1TransactionsByIdReversalResponse429Headers struct {
 	RetryAfter string
@@ -36674,6 +42839,8 @@ type PostV1TransactionsByIdReversalResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36700,6 +42867,8 @@ type PostV1TransactionsByIdReversalResponse struct {
 	Headers413 *PostV1TransactionsByIdReversalResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsByIdReversalResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsByIdReversalResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsByIdReversalResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36753,6 +42922,11 @@ func (r PostV1TransactionsByIdReversalResponse) GetApplicationproblemJSON413() *
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransactionsByIdReversalResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsByIdReversalResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -36850,6 +43024,11 @@ type PostV1TransactionsByIdVoidResponse415Headers struct {
 	XRequestId string
 }
 
+// PostV1TransactionsByIdVoidResponse422Headers the declared response headers of an HTTP 422 response for PostV1TransactionsByIdVoid
+type PostV1TransactionsByIdVoidResponse422Headers struct {
+	XRequestId string
+}
+
 // PostV1TransactionsByIdVoidResponse429Headers the declared response headers of an HTTP 429 response for PostV1TransactionsByIdVoid
 type PostV1TransactionsByIdVoidResponse429Headers struct {
 	RetryAfter string
@@ -36893,6 +43072,8 @@ type PostV1TransactionsByIdVoidResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -36919,6 +43100,8 @@ type PostV1TransactionsByIdVoidResponse struct {
 	Headers413 *PostV1TransactionsByIdVoidResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransactionsByIdVoidResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransactionsByIdVoidResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransactionsByIdVoidResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -36974,6 +43157,11 @@ func (r PostV1TransactionsByIdVoidResponse) GetApplicationproblemJSON415() *Prob
 	return r.ApplicationproblemJSON415
 }
 
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransactionsByIdVoidResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r PostV1TransactionsByIdVoidResponse) GetApplicationproblemJSON429() *Problem {
 	return r.ApplicationproblemJSON429
@@ -37023,6 +43211,154 @@ func (r PostV1TransactionsByIdVoidResponse) ContentType() string {
 	return ""
 }
 
+// GetV1TransfersResponse200Headers the declared response headers of an HTTP 200 response for GetV1Transfers
+type GetV1TransfersResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse400Headers the declared response headers of an HTTP 400 response for GetV1Transfers
+type GetV1TransfersResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse401Headers the declared response headers of an HTTP 401 response for GetV1Transfers
+type GetV1TransfersResponse401Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse403Headers the declared response headers of an HTTP 403 response for GetV1Transfers
+type GetV1TransfersResponse403Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse429Headers the declared response headers of an HTTP 429 response for GetV1Transfers
+type GetV1TransfersResponse429Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TransfersResponse500Headers the declared response headers of an HTTP 500 response for GetV1Transfers
+type GetV1TransfersResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1TransfersResponse503Headers the declared response headers of an HTTP 503 response for GetV1Transfers
+type GetV1TransfersResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1TransfersResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Transfers
+type GetV1TransfersResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1TransfersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryTransferRecord
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1TransfersResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1TransfersResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetV1TransfersResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetV1TransfersResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetV1TransfersResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1TransfersResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1TransfersResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1TransfersResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1TransfersResponse) GetJSON200() *PageViewRegistryTransferRecord {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1TransfersResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1TransfersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1TransfersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1TransfersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1TransfersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1TransfersResponse200Headers the declared response headers of an HTTP 200 response for PostV1Transfers
 type PostV1TransfersResponse200Headers struct {
 	IdempotentReplayed *string
@@ -37061,6 +43397,11 @@ type PostV1TransfersResponse413Headers struct {
 
 // PostV1TransfersResponse415Headers the declared response headers of an HTTP 415 response for PostV1Transfers
 type PostV1TransfersResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1TransfersResponse422Headers the declared response headers of an HTTP 422 response for PostV1Transfers
+type PostV1TransfersResponse422Headers struct {
 	XRequestId string
 }
 
@@ -37105,6 +43446,8 @@ type PostV1TransfersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -37129,6 +43472,8 @@ type PostV1TransfersResponse struct {
 	Headers413 *PostV1TransfersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1TransfersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1TransfersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1TransfersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -37177,6 +43522,11 @@ func (r PostV1TransfersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1TransfersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1TransfersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -37228,6 +43578,111 @@ func (r PostV1TransfersResponse) ContentType() string {
 	return ""
 }
 
+// GetV1VerifiersResponse200Headers the declared response headers of an HTTP 200 response for GetV1Verifiers
+type GetV1VerifiersResponse200Headers struct {
+	XRequestId string
+}
+
+// GetV1VerifiersResponse400Headers the declared response headers of an HTTP 400 response for GetV1Verifiers
+type GetV1VerifiersResponse400Headers struct {
+	XRequestId string
+}
+
+// GetV1VerifiersResponse500Headers the declared response headers of an HTTP 500 response for GetV1Verifiers
+type GetV1VerifiersResponse500Headers struct {
+	XRequestId string
+}
+
+// GetV1VerifiersResponse503Headers the declared response headers of an HTTP 503 response for GetV1Verifiers
+type GetV1VerifiersResponse503Headers struct {
+	RetryAfter string
+	XRequestId string
+}
+
+// GetV1VerifiersResponseDefaultHeaders the declared response headers of an HTTP default response for GetV1Verifiers
+type GetV1VerifiersResponseDefaultHeaders struct {
+	XRequestId string
+}
+
+type GetV1VerifiersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PageViewRegistryVerifier
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetV1VerifiersResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetV1VerifiersResponse400Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetV1VerifiersResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetV1VerifiersResponse503Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *GetV1VerifiersResponseDefaultHeaders
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetV1VerifiersResponse) GetJSON200() *PageViewRegistryVerifier {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetV1VerifiersResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetV1VerifiersResponse) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetV1VerifiersResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetV1VerifiersResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetV1VerifiersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetV1VerifiersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetV1VerifiersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetV1VerifiersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // PostV1VerifiersResponse200Headers the declared response headers of an HTTP 200 response for PostV1Verifiers
 type PostV1VerifiersResponse200Headers struct {
 	IdempotentReplayed *string
@@ -37266,6 +43721,11 @@ type PostV1VerifiersResponse413Headers struct {
 
 // PostV1VerifiersResponse415Headers the declared response headers of an HTTP 415 response for PostV1Verifiers
 type PostV1VerifiersResponse415Headers struct {
+	XRequestId string
+}
+
+// PostV1VerifiersResponse422Headers the declared response headers of an HTTP 422 response for PostV1Verifiers
+type PostV1VerifiersResponse422Headers struct {
 	XRequestId string
 }
 
@@ -37310,6 +43770,8 @@ type PostV1VerifiersResponse struct {
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -37334,6 +43796,8 @@ type PostV1VerifiersResponse struct {
 	Headers413 *PostV1VerifiersResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
 	Headers415 *PostV1VerifiersResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *PostV1VerifiersResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *PostV1VerifiersResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -37382,6 +43846,11 @@ func (r PostV1VerifiersResponse) GetApplicationproblemJSON413() *Problem {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r PostV1VerifiersResponse) GetApplicationproblemJSON415() *Problem {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PostV1VerifiersResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -37508,6 +43977,21 @@ func (c *ClientWithResponses) GetReadyzWithResponse(ctx context.Context, reqEdit
 	return ParseGetReadyzResponse(rsp)
 }
 
+// GetV1AccountsWithResponse page accounts by id with their balances (others than province and auditors: their own)
+//
+// page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts (the `GetV1Accounts` operationId).
+func (c *ClientWithResponses) GetV1AccountsWithResponse(ctx context.Context, params *GetV1AccountsParams, reqEditors ...RequestEditorFn) (*GetV1AccountsResponse, error) {
+	rsp, err := c.GetV1Accounts(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1AccountsResponse(rsp)
+}
+
 // PostV1AccountsWithBodyWithResponse open an account of the chart
 //
 // open an account of the chart. Roles: province.
@@ -37598,19 +44082,34 @@ func (c *ClientWithResponses) PostV1AccountsByIdStatusWithResponse(ctx context.C
 	return ParsePostV1AccountsByIdStatusResponse(rsp)
 }
 
-// GetV1AuditVerifyWithResponse recompute balances and hash chains from the journal
+// GetV1AuditVerifyWithResponse recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
 //
-// recompute balances and hash chains from the journal. Roles: province, auditor.
+// recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/audit/verify (the `GetV1AuditVerify` operationId).
-func (c *ClientWithResponses) GetV1AuditVerifyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetV1AuditVerifyResponse, error) {
-	rsp, err := c.GetV1AuditVerify(ctx, reqEditors...)
+func (c *ClientWithResponses) GetV1AuditVerifyWithResponse(ctx context.Context, params *GetV1AuditVerifyParams, reqEditors ...RequestEditorFn) (*GetV1AuditVerifyResponse, error) {
+	rsp, err := c.GetV1AuditVerify(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
 	return ParseGetV1AuditVerifyResponse(rsp)
+}
+
+// GetV1BehavioursWithResponse page behaviour records with each one's result (an operator its own: by record_id or time range)
+//
+// page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/behaviours (the `GetV1Behaviours` operationId).
+func (c *ClientWithResponses) GetV1BehavioursWithResponse(ctx context.Context, params *GetV1BehavioursParams, reqEditors ...RequestEditorFn) (*GetV1BehavioursResponse, error) {
+	rsp, err := c.GetV1Behaviours(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1BehavioursResponse(rsp)
 }
 
 // PostV1BehavioursWithBodyWithResponse report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
@@ -37643,6 +44142,21 @@ func (c *ClientWithResponses) PostV1BehavioursWithResponse(ctx context.Context, 
 	return ParsePostV1BehavioursResponse(rsp)
 }
 
+// GetV1CancellationsWithResponse page administrative cancellations (a holder those of its own holding; province, auditors: all)
+//
+// page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/cancellations (the `GetV1Cancellations` operationId).
+func (c *ClientWithResponses) GetV1CancellationsWithResponse(ctx context.Context, params *GetV1CancellationsParams, reqEditors ...RequestEditorFn) (*GetV1CancellationsResponse, error) {
+	rsp, err := c.GetV1Cancellations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1CancellationsResponse(rsp)
+}
+
 // PostV1CancellationsWithBodyWithResponse cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
 //
 // cancel a holder's units administratively, citing a decision; a frozen holding stays frozen. Roles: province.
@@ -37671,6 +44185,21 @@ func (c *ClientWithResponses) PostV1CancellationsWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParsePostV1CancellationsResponse(rsp)
+}
+
+// GetV1CertificationsWithResponse page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+//
+// page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/certifications (the `GetV1Certifications` operationId).
+func (c *ClientWithResponses) GetV1CertificationsWithResponse(ctx context.Context, params *GetV1CertificationsParams, reqEditors ...RequestEditorFn) (*GetV1CertificationsResponse, error) {
+	rsp, err := c.GetV1Certifications(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1CertificationsResponse(rsp)
 }
 
 // PostV1CertificationsWithBodyWithResponse request certification of a pool period; captures its grams (operator)
@@ -37703,9 +44232,9 @@ func (c *ClientWithResponses) PostV1CertificationsWithResponse(ctx context.Conte
 	return ParsePostV1CertificationsResponse(rsp)
 }
 
-// GetV1CertificationsByIdWithResponse read a certification batch (drafts: its operator, province, auditors)
+// GetV1CertificationsByIdWithResponse read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
 //
-// read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+// read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -38618,6 +45147,21 @@ func (c *ClientWithResponses) GetV1MethodologiesByIdWithResponse(ctx context.Con
 	return ParseGetV1MethodologiesByIdResponse(rsp)
 }
 
+// GetV1OffsetsWithResponse page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+//
+// page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/offsets (the `GetV1Offsets` operationId).
+func (c *ClientWithResponses) GetV1OffsetsWithResponse(ctx context.Context, params *GetV1OffsetsParams, reqEditors ...RequestEditorFn) (*GetV1OffsetsResponse, error) {
+	rsp, err := c.GetV1Offsets(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1OffsetsResponse(rsp)
+}
+
 // PostV1OffsetsWithBodyWithResponse surrender units against the ETS obligation the province recorded, within its cap (enterprise)
 //
 // surrender units against the ETS obligation the province recorded, within its cap (enterprise). Roles: enterprise.
@@ -38693,6 +45237,21 @@ func (c *ClientWithResponses) PostV1OperatorsWithResponse(ctx context.Context, p
 	return ParsePostV1OperatorsResponse(rsp)
 }
 
+// GetV1PointsStatsWithResponse points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+//
+// points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/points/stats (the `GetV1PointsStats` operationId).
+func (c *ClientWithResponses) GetV1PointsStatsWithResponse(ctx context.Context, params *GetV1PointsStatsParams, reqEditors ...RequestEditorFn) (*GetV1PointsStatsResponse, error) {
+	rsp, err := c.GetV1PointsStats(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1PointsStatsResponse(rsp)
+}
+
 // GetV1ProgrammeRulesWithResponse list every version of the programme-wide rules
 //
 // list every version of the programme-wide rules. Roles: citizen, operator, verifier, enterprise, city, province, auditor.
@@ -38766,6 +45325,21 @@ func (c *ClientWithResponses) GetV1PublicCheckpointsLatestWithResponse(ctx conte
 		return nil, err
 	}
 	return ParseGetV1PublicCheckpointsLatestResponse(rsp)
+}
+
+// GetV1QuotaAllocationsWithResponse page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+//
+// page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/quota/allocations (the `GetV1QuotaAllocations` operationId).
+func (c *ClientWithResponses) GetV1QuotaAllocationsWithResponse(ctx context.Context, params *GetV1QuotaAllocationsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaAllocationsResponse, error) {
+	rsp, err := c.GetV1QuotaAllocations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1QuotaAllocationsResponse(rsp)
 }
 
 // PostV1QuotaAllocationsByIdConsumptionWithBodyWithResponse consume an allocation when its project is commissioned
@@ -39158,6 +45732,21 @@ func (c *ClientWithResponses) PostV1QuotaConfigWithResponse(ctx context.Context,
 	return ParsePostV1QuotaConfigResponse(rsp)
 }
 
+// GetV1QuotaCorrectionsWithResponse page corrections of index sources; status=pending is the checker's inbox
+//
+// page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/quota/corrections (the `GetV1QuotaCorrections` operationId).
+func (c *ClientWithResponses) GetV1QuotaCorrectionsWithResponse(ctx context.Context, params *GetV1QuotaCorrectionsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaCorrectionsResponse, error) {
+	rsp, err := c.GetV1QuotaCorrections(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1QuotaCorrectionsResponse(rsp)
+}
+
 // PostV1QuotaCorrectionsWithBodyWithResponse propose a correction of a recognised source (maker)
 //
 // propose a correction of a recognised source (maker). Roles: province.
@@ -39383,6 +45972,21 @@ func (c *ClientWithResponses) PostV1QuotaSourcesByIdApprovalWithResponse(ctx con
 	return ParsePostV1QuotaSourcesByIdApprovalResponse(rsp)
 }
 
+// GetV1QuotaStockpilingsWithResponse page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+//
+// page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/quota/stockpilings (the `GetV1QuotaStockpilings` operationId).
+func (c *ClientWithResponses) GetV1QuotaStockpilingsWithResponse(ctx context.Context, params *GetV1QuotaStockpilingsParams, reqEditors ...RequestEditorFn) (*GetV1QuotaStockpilingsResponse, error) {
+	rsp, err := c.GetV1QuotaStockpilings(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1QuotaStockpilingsResponse(rsp)
+}
+
 // PostV1QuotaStockpilingsWithBodyWithResponse stockpile a recognised source into the province and city reserves
 //
 // stockpile a recognised source into the province and city reserves. Roles: province.
@@ -39411,6 +46015,21 @@ func (c *ClientWithResponses) PostV1QuotaStockpilingsWithResponse(ctx context.Co
 		return nil, err
 	}
 	return ParsePostV1QuotaStockpilingsResponse(rsp)
+}
+
+// GetV1QuotaTransfersWithResponse page moves between reserves (a city those from or to its own)
+//
+// page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/quota/transfers (the `GetV1QuotaTransfers` operationId).
+func (c *ClientWithResponses) GetV1QuotaTransfersWithResponse(ctx context.Context, params *GetV1QuotaTransfersParams, reqEditors ...RequestEditorFn) (*GetV1QuotaTransfersResponse, error) {
+	rsp, err := c.GetV1QuotaTransfers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1QuotaTransfersResponse(rsp)
 }
 
 // PostV1QuotaTransfersWithBodyWithResponse move indices between reserves
@@ -39488,6 +46107,21 @@ func (c *ClientWithResponses) GetV1RegistryObligationsByEnterpriseByYearWithResp
 	return ParseGetV1RegistryObligationsByEnterpriseByYearResponse(rsp)
 }
 
+// GetV1RegistryPoliciesWithResponse page every registry policy version, the latest valid_from first (public)
+//
+// page every registry policy version, the latest valid_from first (public). Public: no token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/registry/policies (the `GetV1RegistryPolicies` operationId).
+func (c *ClientWithResponses) GetV1RegistryPoliciesWithResponse(ctx context.Context, params *GetV1RegistryPoliciesParams, reqEditors ...RequestEditorFn) (*GetV1RegistryPoliciesResponse, error) {
+	rsp, err := c.GetV1RegistryPolicies(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1RegistryPoliciesResponse(rsp)
+}
+
 // PostV1RegistryPoliciesWithBodyWithResponse publish a registry policy version from a future valid_from
 //
 // publish a registry policy version from a future valid_from. Roles: province.
@@ -39561,6 +46195,21 @@ func (c *ClientWithResponses) GetV1RegistryVerifyWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseGetV1RegistryVerifyResponse(rsp)
+}
+
+// GetV1RetirementsWithResponse page the public register of retirements (mine=true: the caller's own)
+//
+// page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/retirements (the `GetV1Retirements` operationId).
+func (c *ClientWithResponses) GetV1RetirementsWithResponse(ctx context.Context, params *GetV1RetirementsParams, reqEditors ...RequestEditorFn) (*GetV1RetirementsResponse, error) {
+	rsp, err := c.GetV1Retirements(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1RetirementsResponse(rsp)
 }
 
 // PostV1RetirementsWithBodyWithResponse retire own units of one vintage for a purpose and beneficiary; returns the certificate
@@ -39651,6 +46300,21 @@ func (c *ClientWithResponses) PostV1RewardsWithResponse(ctx context.Context, par
 		return nil, err
 	}
 	return ParsePostV1RewardsResponse(rsp)
+}
+
+// GetV1TradesWithResponse page the trades the caller sells or buys (province, auditors: all)
+//
+// page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/trades (the `GetV1Trades` operationId).
+func (c *ClientWithResponses) GetV1TradesWithResponse(ctx context.Context, params *GetV1TradesParams, reqEditors ...RequestEditorFn) (*GetV1TradesResponse, error) {
+	rsp, err := c.GetV1Trades(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1TradesResponse(rsp)
 }
 
 // PostV1TradesWithBodyWithResponse offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout
@@ -39756,6 +46420,21 @@ func (c *ClientWithResponses) PostV1TradesByIdCancellationWithResponse(ctx conte
 		return nil, err
 	}
 	return ParsePostV1TradesByIdCancellationResponse(rsp)
+}
+
+// GetV1TransactionsWithResponse page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+//
+// page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/transactions (the `GetV1Transactions` operationId).
+func (c *ClientWithResponses) GetV1TransactionsWithResponse(ctx context.Context, params *GetV1TransactionsParams, reqEditors ...RequestEditorFn) (*GetV1TransactionsResponse, error) {
+	rsp, err := c.GetV1Transactions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1TransactionsResponse(rsp)
 }
 
 // PostV1TransactionsWithBodyWithResponse post an administrative transaction
@@ -39923,6 +46602,21 @@ func (c *ClientWithResponses) PostV1TransactionsByIdVoidWithResponse(ctx context
 	return ParsePostV1TransactionsByIdVoidResponse(rsp)
 }
 
+// GetV1TransfersWithResponse page the transfers the caller sent or received (province, auditors: all)
+//
+// page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/transfers (the `GetV1Transfers` operationId).
+func (c *ClientWithResponses) GetV1TransfersWithResponse(ctx context.Context, params *GetV1TransfersParams, reqEditors ...RequestEditorFn) (*GetV1TransfersResponse, error) {
+	rsp, err := c.GetV1Transfers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1TransfersResponse(rsp)
+}
+
 // PostV1TransfersWithBodyWithResponse move own units to another holder (FIFO, or a named serial range)
 //
 // move own units to another holder (FIFO, or a named serial range). Roles: enterprise, operator.
@@ -39951,6 +46645,21 @@ func (c *ClientWithResponses) PostV1TransfersWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParsePostV1TransfersResponse(rsp)
+}
+
+// GetV1VerifiersWithResponse page the accredited verification bodies (public)
+//
+// page the accredited verification bodies (public). Public: no token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/verifiers (the `GetV1Verifiers` operationId).
+func (c *ClientWithResponses) GetV1VerifiersWithResponse(ctx context.Context, params *GetV1VerifiersParams, reqEditors ...RequestEditorFn) (*GetV1VerifiersResponse, error) {
+	rsp, err := c.GetV1Verifiers(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetV1VerifiersResponse(rsp)
 }
 
 // PostV1VerifiersWithBodyWithResponse accredit a verification body
@@ -40372,6 +47081,161 @@ func ParseGetReadyzResponse(rsp *http.Response) (*GetReadyzResponse, error) {
 	return response, nil
 }
 
+// ParseGetV1AccountsResponse parses an HTTP response from a GetV1AccountsWithResponse call
+func ParseGetV1AccountsResponse(rsp *http.Response) (*GetV1AccountsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1AccountsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewAccountView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1AccountsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1AccountsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1AccountsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1AccountsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1AccountsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1AccountsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1AccountsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1AccountsResponse parses an HTTP response from a PostV1AccountsWithResponse call
 func ParsePostV1AccountsResponse(rsp *http.Response) (*PostV1AccountsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -40441,6 +47305,13 @@ func ParsePostV1AccountsResponse(rsp *http.Response) (*PostV1AccountsResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -40560,6 +47431,16 @@ func ParsePostV1AccountsResponse(rsp *http.Response) (*PostV1AccountsResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1AccountsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1AccountsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -41040,6 +47921,13 @@ func ParsePostV1AccountsByIdStatusResponse(rsp *http.Response) (*PostV1AccountsB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -41168,6 +48056,16 @@ func ParsePostV1AccountsByIdStatusResponse(rsp *http.Response) (*PostV1AccountsB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1AccountsByIdStatusResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1AccountsByIdStatusResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -41248,6 +48146,13 @@ func ParseGetV1AuditVerifyResponse(rsp *http.Response) (*GetV1AuditVerifyRespons
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -41303,6 +48208,16 @@ func ParseGetV1AuditVerifyResponse(rsp *http.Response) (*GetV1AuditVerifyRespons
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1AuditVerifyResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetV1AuditVerifyResponse401Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -41369,6 +48284,178 @@ func ParseGetV1AuditVerifyResponse(rsp *http.Response) (*GetV1AuditVerifyRespons
 		response.Headers503 = &headers
 	case true:
 		var headers GetV1AuditVerifyResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1BehavioursResponse parses an HTTP response from a GetV1BehavioursWithResponse call
+func ParseGetV1BehavioursResponse(rsp *http.Response) (*GetV1BehavioursResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1BehavioursResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewPointsOperatorRecord
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1BehavioursResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1BehavioursResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1BehavioursResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1BehavioursResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1BehavioursResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1BehavioursResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1BehavioursResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1BehavioursResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -41451,6 +48538,13 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -41570,6 +48664,16 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1BehavioursResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1BehavioursResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -41616,6 +48720,178 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1BehavioursResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1CancellationsResponse parses an HTTP response from a GetV1CancellationsWithResponse call
+func ParseGetV1CancellationsResponse(rsp *http.Response) (*GetV1CancellationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1CancellationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryCancellation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1CancellationsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1CancellationsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1CancellationsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1CancellationsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1CancellationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1CancellationsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1CancellationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1CancellationsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -41698,6 +48974,13 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -41817,6 +49100,16 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CancellationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CancellationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -41863,6 +49156,120 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1CancellationsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1CertificationsResponse parses an HTTP response from a GetV1CertificationsWithResponse call
+func ParseGetV1CertificationsResponse(rsp *http.Response) (*GetV1CertificationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1CertificationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryBatch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1CertificationsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1CertificationsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1CertificationsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1CertificationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1CertificationsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -41945,6 +49352,13 @@ func ParsePostV1CertificationsResponse(rsp *http.Response) (*PostV1Certification
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -42064,6 +49478,16 @@ func ParsePostV1CertificationsResponse(rsp *http.Response) (*PostV1Certification
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -42144,26 +49568,12 @@ func ParseGetV1CertificationsByIdResponse(rsp *http.Response) (*GetV1Certificati
 		}
 		response.JSON200 = &dest
 
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON401 = &dest
-
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Problem
@@ -42199,16 +49609,6 @@ func ParseGetV1CertificationsByIdResponse(rsp *http.Response) (*GetV1Certificati
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
-	case rsp.StatusCode == 401:
-		var headers GetV1CertificationsByIdResponse401Headers
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = value
-		}
-		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
 		var headers GetV1CertificationsByIdResponse404Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -42219,23 +49619,6 @@ func ParseGetV1CertificationsByIdResponse(rsp *http.Response) (*GetV1Certificati
 			headers.XRequestId = value
 		}
 		response.Headers404 = &headers
-	case rsp.StatusCode == 429:
-		var headers GetV1CertificationsByIdResponse429Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.XRequestId = value
-		}
-		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetV1CertificationsByIdResponse500Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -42354,6 +49737,13 @@ func ParsePostV1CertificationsByIdAssignmentResponse(rsp *http.Response) (*PostV
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -42483,6 +49873,16 @@ func ParsePostV1CertificationsByIdAssignmentResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdAssignmentResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdAssignmentResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -42619,6 +50019,13 @@ func ParsePostV1CertificationsByIdIssuanceResponse(rsp *http.Response) (*PostV1C
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -42747,6 +50154,16 @@ func ParsePostV1CertificationsByIdIssuanceResponse(rsp *http.Response) (*PostV1C
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdIssuanceResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdIssuanceResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -42883,6 +50300,13 @@ func ParsePostV1CertificationsByIdNoticeResponse(rsp *http.Response) (*PostV1Cer
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -43011,6 +50435,16 @@ func ParsePostV1CertificationsByIdNoticeResponse(rsp *http.Response) (*PostV1Cer
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdNoticeResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdNoticeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -43147,6 +50581,13 @@ func ParsePostV1CertificationsByIdSubmissionResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -43275,6 +50716,16 @@ func ParsePostV1CertificationsByIdSubmissionResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdSubmissionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdSubmissionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -43411,6 +50862,13 @@ func ParsePostV1CertificationsByIdVerificationResponse(rsp *http.Response) (*Pos
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -43539,6 +50997,16 @@ func ParsePostV1CertificationsByIdVerificationResponse(rsp *http.Response) (*Pos
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdVerificationResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdVerificationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -43675,6 +51143,13 @@ func ParsePostV1CertificationsByIdWithdrawalResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -43803,6 +51278,16 @@ func ParsePostV1CertificationsByIdWithdrawalResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1CertificationsByIdWithdrawalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1CertificationsByIdWithdrawalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -44293,6 +51778,13 @@ func ParsePostV1ClawbacksResponse(rsp *http.Response) (*PostV1ClawbacksResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -44411,6 +51903,16 @@ func ParsePostV1ClawbacksResponse(rsp *http.Response) (*PostV1ClawbacksResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1ClawbacksResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1ClawbacksResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -44540,6 +52042,13 @@ func ParsePostV1DepositsResponse(rsp *http.Response) (*PostV1DepositsResponse, e
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -44658,6 +52167,16 @@ func ParsePostV1DepositsResponse(rsp *http.Response) (*PostV1DepositsResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1DepositsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1DepositsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -44925,6 +52444,13 @@ func ParsePostV1DonationPoolsResponse(rsp *http.Response) (*PostV1DonationPoolsR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -45043,6 +52569,16 @@ func ParsePostV1DonationPoolsResponse(rsp *http.Response) (*PostV1DonationPoolsR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1DonationPoolsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1DonationPoolsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -45172,6 +52708,13 @@ func ParsePostV1HoldersResponse(rsp *http.Response) (*PostV1HoldersResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -45290,6 +52833,16 @@ func ParsePostV1HoldersResponse(rsp *http.Response) (*PostV1HoldersResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1HoldersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1HoldersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -45426,6 +52979,13 @@ func ParsePostV1HoldersByIdFreezeResponse(rsp *http.Response) (*PostV1HoldersByI
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -45554,6 +53114,16 @@ func ParsePostV1HoldersByIdFreezeResponse(rsp *http.Response) (*PostV1HoldersByI
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1HoldersByIdFreezeResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1HoldersByIdFreezeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -45690,6 +53260,13 @@ func ParsePostV1HoldersByIdUnfreezeResponse(rsp *http.Response) (*PostV1HoldersB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -45818,6 +53395,16 @@ func ParsePostV1HoldersByIdUnfreezeResponse(rsp *http.Response) (*PostV1HoldersB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1HoldersByIdUnfreezeResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1HoldersByIdUnfreezeResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -46436,6 +54023,13 @@ func ParsePostV1IndicesByKindConfigResponse(rsp *http.Response) (*PostV1IndicesB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -46564,6 +54158,16 @@ func ParsePostV1IndicesByKindConfigResponse(rsp *http.Response) (*PostV1IndicesB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindConfigResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindConfigResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -47270,6 +54874,13 @@ func ParsePostV1IndicesByKindSourcesResponse(rsp *http.Response) (*PostV1Indices
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47398,6 +55009,16 @@ func ParsePostV1IndicesByKindSourcesResponse(rsp *http.Response) (*PostV1Indices
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindSourcesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindSourcesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -47534,6 +55155,13 @@ func ParsePostV1IndicesByKindStockpilingsResponse(rsp *http.Response) (*PostV1In
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47662,6 +55290,16 @@ func ParsePostV1IndicesByKindStockpilingsResponse(rsp *http.Response) (*PostV1In
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindStockpilingsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindStockpilingsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -47798,6 +55436,13 @@ func ParsePostV1IndicesByKindTransfersResponse(rsp *http.Response) (*PostV1Indic
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -47926,6 +55571,16 @@ func ParsePostV1IndicesByKindTransfersResponse(rsp *http.Response) (*PostV1Indic
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1IndicesByKindTransfersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1IndicesByKindTransfersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -48210,6 +55865,13 @@ func ParsePostV1MeAccountResponse(rsp *http.Response) (*PostV1MeAccountResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48328,6 +55990,16 @@ func ParsePostV1MeAccountResponse(rsp *http.Response) (*PostV1MeAccountResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeAccountResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeAccountResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -48629,6 +56301,13 @@ func ParsePostV1MeClaimsResponse(rsp *http.Response) (*PostV1MeClaimsResponse, e
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48747,6 +56426,16 @@ func ParsePostV1MeClaimsResponse(rsp *http.Response) (*PostV1MeClaimsResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeClaimsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeClaimsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -48876,6 +56565,13 @@ func ParsePostV1MeDonationsResponse(rsp *http.Response) (*PostV1MeDonationsRespo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -48994,6 +56690,16 @@ func ParsePostV1MeDonationsResponse(rsp *http.Response) (*PostV1MeDonationsRespo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeDonationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeDonationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49278,6 +56984,13 @@ func ParsePostV1MeEntrustmentsResponse(rsp *http.Response) (*PostV1MeEntrustment
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49396,6 +57109,16 @@ func ParsePostV1MeEntrustmentsResponse(rsp *http.Response) (*PostV1MeEntrustment
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeEntrustmentsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeEntrustmentsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49532,6 +57255,13 @@ func ParsePostV1MeEntrustmentsByOperatorWithdrawalResponse(rsp *http.Response) (
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49660,6 +57390,16 @@ func ParsePostV1MeEntrustmentsByOperatorWithdrawalResponse(rsp *http.Response) (
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeEntrustmentsByOperatorWithdrawalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeEntrustmentsByOperatorWithdrawalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -49789,6 +57529,13 @@ func ParsePostV1MeRedemptionsResponse(rsp *http.Response) (*PostV1MeRedemptionsR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -49907,6 +57654,16 @@ func ParsePostV1MeRedemptionsResponse(rsp *http.Response) (*PostV1MeRedemptionsR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MeRedemptionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MeRedemptionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -50191,6 +57948,13 @@ func ParsePostV1MethodologiesResponse(rsp *http.Response) (*PostV1MethodologiesR
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -50309,6 +58073,16 @@ func ParsePostV1MethodologiesResponse(rsp *http.Response) (*PostV1MethodologiesR
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1MethodologiesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1MethodologiesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -50523,6 +58297,178 @@ func ParseGetV1MethodologiesByIdResponse(rsp *http.Response) (*GetV1Methodologie
 	return response, nil
 }
 
+// ParseGetV1OffsetsResponse parses an HTTP response from a GetV1OffsetsWithResponse call
+func ParseGetV1OffsetsResponse(rsp *http.Response) (*GetV1OffsetsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1OffsetsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryOffsetRecord
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1OffsetsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1OffsetsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1OffsetsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1OffsetsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1OffsetsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1OffsetsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1OffsetsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1OffsetsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1OffsetsResponse parses an HTTP response from a PostV1OffsetsWithResponse call
 func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -50592,6 +58538,13 @@ func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -50711,6 +58664,16 @@ func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1OffsetsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1OffsetsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -50978,6 +58941,13 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51096,6 +59066,16 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1OperatorsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1OperatorsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -51142,6 +59122,188 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1OperatorsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1PointsStatsResponse parses an HTTP response from a GetV1PointsStatsWithResponse call
+func ParseGetV1PointsStatsResponse(rsp *http.Response) (*GetV1PointsStatsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1PointsStatsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PointsStats
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1PointsStatsResponse200Headers
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1PointsStatsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1PointsStatsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1PointsStatsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1PointsStatsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1PointsStatsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1PointsStatsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1PointsStatsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -51363,6 +59525,13 @@ func ParsePostV1ProgrammeRulesResponse(rsp *http.Response) (*PostV1ProgrammeRule
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -51481,6 +59650,16 @@ func ParsePostV1ProgrammeRulesResponse(rsp *http.Response) (*PostV1ProgrammeRule
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1ProgrammeRulesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1ProgrammeRulesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -51765,6 +59944,178 @@ func ParseGetV1PublicCheckpointsLatestResponse(rsp *http.Response) (*GetV1Public
 	return response, nil
 }
 
+// ParseGetV1QuotaAllocationsResponse parses an HTTP response from a GetV1QuotaAllocationsWithResponse call
+func ParseGetV1QuotaAllocationsResponse(rsp *http.Response) (*GetV1QuotaAllocationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1QuotaAllocationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewQuotaAllocation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1QuotaAllocationsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1QuotaAllocationsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1QuotaAllocationsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1QuotaAllocationsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1QuotaAllocationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1QuotaAllocationsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1QuotaAllocationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1QuotaAllocationsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1QuotaAllocationsByIdConsumptionResponse parses an HTTP response from a PostV1QuotaAllocationsByIdConsumptionWithResponse call
 func ParsePostV1QuotaAllocationsByIdConsumptionResponse(rsp *http.Response) (*PostV1QuotaAllocationsByIdConsumptionResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -51841,6 +60192,13 @@ func ParsePostV1QuotaAllocationsByIdConsumptionResponse(rsp *http.Response) (*Po
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -51970,6 +60328,16 @@ func ParsePostV1QuotaAllocationsByIdConsumptionResponse(rsp *http.Response) (*Po
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaAllocationsByIdConsumptionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaAllocationsByIdConsumptionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -52106,6 +60474,13 @@ func ParsePostV1QuotaAllocationsByIdRecoveryResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52234,6 +60609,16 @@ func ParsePostV1QuotaAllocationsByIdRecoveryResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaAllocationsByIdRecoveryResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaAllocationsByIdRecoveryResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -52535,6 +60920,13 @@ func ParsePostV1QuotaApplicationsResponse(rsp *http.Response) (*PostV1QuotaAppli
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -52653,6 +61045,16 @@ func ParsePostV1QuotaApplicationsResponse(rsp *http.Response) (*PostV1QuotaAppli
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -52961,6 +61363,13 @@ func ParsePostV1QuotaApplicationsByIdDecisionResponse(rsp *http.Response) (*Post
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53089,6 +61498,16 @@ func ParsePostV1QuotaApplicationsByIdDecisionResponse(rsp *http.Response) (*Post
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsByIdDecisionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsByIdDecisionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53225,6 +61644,13 @@ func ParsePostV1QuotaApplicationsByIdGovernmentApprovalResponse(rsp *http.Respon
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53353,6 +61779,16 @@ func ParsePostV1QuotaApplicationsByIdGovernmentApprovalResponse(rsp *http.Respon
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsByIdGovernmentApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsByIdGovernmentApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53489,6 +61925,13 @@ func ParsePostV1QuotaApplicationsByIdReviewResponse(rsp *http.Response) (*PostV1
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53617,6 +62060,16 @@ func ParsePostV1QuotaApplicationsByIdReviewResponse(rsp *http.Response) (*PostV1
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaApplicationsByIdReviewResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaApplicationsByIdReviewResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -53746,6 +62199,13 @@ func ParsePostV1QuotaBundlesResponse(rsp *http.Response) (*PostV1QuotaBundlesRes
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -53864,6 +62324,16 @@ func ParsePostV1QuotaBundlesResponse(rsp *http.Response) (*PostV1QuotaBundlesRes
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -54172,6 +62642,13 @@ func ParsePostV1QuotaBundlesByIdDecisionResponse(rsp *http.Response) (*PostV1Quo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -54300,6 +62777,16 @@ func ParsePostV1QuotaBundlesByIdDecisionResponse(rsp *http.Response) (*PostV1Quo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesByIdDecisionResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesByIdDecisionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -54436,6 +62923,13 @@ func ParsePostV1QuotaBundlesByIdGovernmentApprovalResponse(rsp *http.Response) (
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -54564,6 +63058,16 @@ func ParsePostV1QuotaBundlesByIdGovernmentApprovalResponse(rsp *http.Response) (
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesByIdGovernmentApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesByIdGovernmentApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -54700,6 +63204,13 @@ func ParsePostV1QuotaBundlesByIdReviewResponse(rsp *http.Response) (*PostV1Quota
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -54828,6 +63339,16 @@ func ParsePostV1QuotaBundlesByIdReviewResponse(rsp *http.Response) (*PostV1Quota
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaBundlesByIdReviewResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaBundlesByIdReviewResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55112,6 +63633,13 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -55230,6 +63758,16 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaConfigResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaConfigResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55276,6 +63814,178 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1QuotaConfigResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1QuotaCorrectionsResponse parses an HTTP response from a GetV1QuotaCorrectionsWithResponse call
+func ParseGetV1QuotaCorrectionsResponse(rsp *http.Response) (*GetV1QuotaCorrectionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1QuotaCorrectionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewQuotaCorrection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1QuotaCorrectionsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1QuotaCorrectionsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1QuotaCorrectionsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1QuotaCorrectionsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1QuotaCorrectionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1QuotaCorrectionsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1QuotaCorrectionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1QuotaCorrectionsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -55358,6 +64068,13 @@ func ParsePostV1QuotaCorrectionsResponse(rsp *http.Response) (*PostV1QuotaCorrec
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -55477,6 +64194,16 @@ func ParsePostV1QuotaCorrectionsResponse(rsp *http.Response) (*PostV1QuotaCorrec
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaCorrectionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaCorrectionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -55785,6 +64512,13 @@ func ParsePostV1QuotaCorrectionsByIdApprovalResponse(rsp *http.Response) (*PostV
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -55913,6 +64647,16 @@ func ParsePostV1QuotaCorrectionsByIdApprovalResponse(rsp *http.Response) (*PostV
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaCorrectionsByIdApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaCorrectionsByIdApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -56049,6 +64793,13 @@ func ParsePostV1QuotaProjectsByIdMoveResponse(rsp *http.Response) (*PostV1QuotaP
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -56177,6 +64928,16 @@ func ParsePostV1QuotaProjectsByIdMoveResponse(rsp *http.Response) (*PostV1QuotaP
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaProjectsByIdMoveResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaProjectsByIdMoveResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -56825,6 +65586,13 @@ func ParsePostV1QuotaSourcesResponse(rsp *http.Response) (*PostV1QuotaSourcesRes
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -56943,6 +65711,16 @@ func ParsePostV1QuotaSourcesResponse(rsp *http.Response) (*PostV1QuotaSourcesRes
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaSourcesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaSourcesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -57251,6 +66029,13 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -57379,6 +66164,16 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaSourcesByIdApprovalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaSourcesByIdApprovalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -57425,6 +66220,178 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1QuotaSourcesByIdApprovalResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1QuotaStockpilingsResponse parses an HTTP response from a GetV1QuotaStockpilingsWithResponse call
+func ParseGetV1QuotaStockpilingsResponse(rsp *http.Response) (*GetV1QuotaStockpilingsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1QuotaStockpilingsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewQuotaStockpiling
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1QuotaStockpilingsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1QuotaStockpilingsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1QuotaStockpilingsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1QuotaStockpilingsResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1QuotaStockpilingsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1QuotaStockpilingsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1QuotaStockpilingsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1QuotaStockpilingsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -57507,6 +66474,13 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -57626,6 +66600,16 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaStockpilingsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaStockpilingsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -57672,6 +66656,178 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1QuotaStockpilingsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1QuotaTransfersResponse parses an HTTP response from a GetV1QuotaTransfersWithResponse call
+func ParseGetV1QuotaTransfersResponse(rsp *http.Response) (*GetV1QuotaTransfersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1QuotaTransfersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewQuotaTransfer
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1QuotaTransfersResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1QuotaTransfersResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1QuotaTransfersResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1QuotaTransfersResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1QuotaTransfersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1QuotaTransfersResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1QuotaTransfersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1QuotaTransfersResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -57754,6 +66910,13 @@ func ParsePostV1QuotaTransfersResponse(rsp *http.Response) (*PostV1QuotaTransfer
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -57873,6 +67036,16 @@ func ParsePostV1QuotaTransfersResponse(rsp *http.Response) (*PostV1QuotaTransfer
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1QuotaTransfersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1QuotaTransfersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -58002,6 +67175,13 @@ func ParsePostV1RegistryObligationsResponse(rsp *http.Response) (*PostV1Registry
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -58120,6 +67300,16 @@ func ParsePostV1RegistryObligationsResponse(rsp *http.Response) (*PostV1Registry
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RegistryObligationsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RegistryObligationsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -58351,6 +67541,120 @@ func ParseGetV1RegistryObligationsByEnterpriseByYearResponse(rsp *http.Response)
 	return response, nil
 }
 
+// ParseGetV1RegistryPoliciesResponse parses an HTTP response from a GetV1RegistryPoliciesWithResponse call
+func ParseGetV1RegistryPoliciesResponse(rsp *http.Response) (*GetV1RegistryPoliciesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1RegistryPoliciesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1RegistryPoliciesResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1RegistryPoliciesResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1RegistryPoliciesResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1RegistryPoliciesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1RegistryPoliciesResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1RegistryPoliciesResponse parses an HTTP response from a PostV1RegistryPoliciesWithResponse call
 func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPoliciesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -58420,6 +67724,13 @@ func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPol
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -58539,6 +67850,16 @@ func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPol
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RegistryPoliciesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RegistryPoliciesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -58947,6 +68268,120 @@ func ParseGetV1RegistryVerifyResponse(rsp *http.Response) (*GetV1RegistryVerifyR
 	return response, nil
 }
 
+// ParseGetV1RetirementsResponse parses an HTTP response from a GetV1RetirementsWithResponse call
+func ParseGetV1RetirementsResponse(rsp *http.Response) (*GetV1RetirementsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1RetirementsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryCertificate
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1RetirementsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1RetirementsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1RetirementsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1RetirementsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1RetirementsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
 // ParsePostV1RetirementsResponse parses an HTTP response from a PostV1RetirementsWithResponse call
 func ParsePostV1RetirementsResponse(rsp *http.Response) (*PostV1RetirementsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -59016,6 +68451,13 @@ func ParsePostV1RetirementsResponse(rsp *http.Response) (*PostV1RetirementsRespo
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -59135,6 +68577,16 @@ func ParsePostV1RetirementsResponse(rsp *http.Response) (*PostV1RetirementsRespo
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RetirementsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RetirementsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -59523,6 +68975,13 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -59641,6 +69100,16 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1RewardsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1RewardsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -59687,6 +69156,178 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1RewardsResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1TradesResponse parses an HTTP response from a GetV1TradesWithResponse call
+func ParseGetV1TradesResponse(rsp *http.Response) (*GetV1TradesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1TradesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryTradeSummary
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1TradesResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1TradesResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1TradesResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1TradesResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1TradesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1TradesResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1TradesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1TradesResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -59769,6 +69410,13 @@ func ParsePostV1TradesResponse(rsp *http.Response) (*PostV1TradesResponse, error
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -59888,6 +69536,16 @@ func ParsePostV1TradesResponse(rsp *http.Response) (*PostV1TradesResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TradesResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TradesResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60196,6 +69854,13 @@ func ParsePostV1TradesByIdAcceptanceResponse(rsp *http.Response) (*PostV1TradesB
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -60324,6 +69989,16 @@ func ParsePostV1TradesByIdAcceptanceResponse(rsp *http.Response) (*PostV1TradesB
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TradesByIdAcceptanceResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TradesByIdAcceptanceResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60460,6 +70135,13 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -60588,6 +70270,16 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TradesByIdCancellationResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TradesByIdCancellationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60634,6 +70326,161 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1TradesByIdCancellationResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1TransactionsResponse parses an HTTP response from a GetV1TransactionsWithResponse call
+func ParseGetV1TransactionsResponse(rsp *http.Response) (*GetV1TransactionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1TransactionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewTransactionView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1TransactionsResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1TransactionsResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1TransactionsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1TransactionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1TransactionsResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1TransactionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1TransactionsResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -60716,6 +70563,13 @@ func ParsePostV1TransactionsResponse(rsp *http.Response) (*PostV1TransactionsRes
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -60835,6 +70689,16 @@ func ParsePostV1TransactionsResponse(rsp *http.Response) (*PostV1TransactionsRes
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -60964,6 +70828,13 @@ func ParsePostV1TransactionsBatchResponse(rsp *http.Response) (*PostV1Transactio
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61082,6 +70953,16 @@ func ParsePostV1TransactionsBatchResponse(rsp *http.Response) (*PostV1Transactio
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsBatchResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsBatchResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -61373,6 +71254,13 @@ func ParsePostV1TransactionsByIdPostResponse(rsp *http.Response) (*PostV1Transac
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61501,6 +71389,16 @@ func ParsePostV1TransactionsByIdPostResponse(rsp *http.Response) (*PostV1Transac
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsByIdPostResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsByIdPostResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -61637,6 +71535,13 @@ func ParsePostV1TransactionsByIdReversalResponse(rsp *http.Response) (*PostV1Tra
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -61765,6 +71670,16 @@ func ParsePostV1TransactionsByIdReversalResponse(rsp *http.Response) (*PostV1Tra
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsByIdReversalResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsByIdReversalResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -61901,6 +71816,13 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -62029,6 +71951,16 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransactionsByIdVoidResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransactionsByIdVoidResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -62075,6 +72007,178 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1TransactionsByIdVoidResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1TransfersResponse parses an HTTP response from a GetV1TransfersWithResponse call
+func ParseGetV1TransfersResponse(rsp *http.Response) (*GetV1TransfersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1TransfersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryTransferRecord
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1TransfersResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1TransfersResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetV1TransfersResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetV1TransfersResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetV1TransfersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1TransfersResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1TransfersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1TransfersResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -62157,6 +72261,13 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -62276,6 +72387,16 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1TransfersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1TransfersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -62322,6 +72443,120 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 		response.Headers503 = &headers
 	case true:
 		var headers PostV1TransfersResponseDefaultHeaders
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.HeadersDefault = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetV1VerifiersResponse parses an HTTP response from a GetV1VerifiersWithResponse call
+func ParseGetV1VerifiersResponse(rsp *http.Response) (*GetV1VerifiersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetV1VerifiersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PageViewRegistryVerifier
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetV1VerifiersResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetV1VerifiersResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetV1VerifiersResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetV1VerifiersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers503 = &headers
+	case true:
+		var headers GetV1VerifiersResponseDefaultHeaders
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -62404,6 +72639,13 @@ func ParsePostV1VerifiersResponse(rsp *http.Response) (*PostV1VerifiersResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -62523,6 +72765,16 @@ func ParsePostV1VerifiersResponse(rsp *http.Response) (*PostV1VerifiersResponse,
 			headers.XRequestId = value
 		}
 		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers PostV1VerifiersResponse422Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers PostV1VerifiersResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {

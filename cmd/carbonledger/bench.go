@@ -43,19 +43,25 @@ type benchConfig struct {
 	http      *http.Client
 	runID     string
 	role, org string
+	window    time.Duration                               // a WINDOW line every window of the measured run
+	pace      func(ctx context.Context, client int) error // waits for the client's next slot (paced workloads); not timed
+	probe     *benchProbe
 }
 
 func cmdBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	c := commonFlags(fs)
 	b := benchConfig{}
-	fs.StringVar(&b.workload, "workload", "uniform", "hot, uniform, batch, ingest")
+	fs.StringVar(&b.workload, "workload", "uniform", "hot, uniform, batch, ingest, me (GET /v1/me as citizens bc0.., paced by -rate)")
+	rate := fs.Float64("rate", 100, "me: requests per second over all clients")
 	fs.IntVar(&b.clients, "clients", 32, "concurrent clients")
 	fs.DurationVar(&b.duration, "duration", 20*time.Second, "measured duration")
 	fs.DurationVar(&b.warmup, "warmup", 2*time.Second, "unmeasured warm-up")
 	fs.IntVar(&b.accounts, "accounts", 1000, "accounts in the workload")
 	fs.IntVar(&b.batchSize, "batch-size", 200, "transfers per request (batch), records per request (ingest)")
 	citizens := fs.Int("citizens", 100000, "citizens seeded for the ingest workload (up to 1,000,000)")
+	fs.DurationVar(&b.window, "window", 0, "print the rate (and WAL, CPU) per window of this length; default a tenth of the duration, at least 1s")
+	serverPID := fs.Int("server-pid", 0, "pid of the API server (carbonledger serve) for its CPU share; default: the process listening on -addr")
 	_ = fs.Parse(args)
 	if !isLoopback(c.addr) {
 		return fmt.Errorf("bench only targets this machine (loopback); %s is not", c.addr)
@@ -71,6 +77,12 @@ func cmdBench(ctx context.Context, args []string) error {
 	b.key, b.issuer, b.audience, b.base = key, c.issuer, c.audience, "http://"+c.addr
 	b.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: b.clients + 4, MaxConnsPerHost: b.clients + 4}}
 	b.runID = strconv.FormatInt(time.Now().UnixNano(), 36)
+	if b.window <= 0 {
+		b.window = max(b.duration/10, time.Second)
+	}
+	b.probe = newBenchProbe(ctx, c.databaseURL, c.addr, *serverPID)
+	defer b.probe.close()
+	fmt.Fprintf(os.Stderr, "bench: measuring %s\n", b.probe.describe())
 
 	var op func(ctx context.Context, client int, tok string, rnd *rand.Rand) (int, error)
 	b.role, b.org = "province", ""
@@ -97,6 +109,29 @@ func cmdBench(ctx context.Context, args []string) error {
 				}
 			}
 			return b.batchSize, b.post(ctx, tok, "/v1/behaviours", map[string]any{"records": recs})
+		}
+	case "me":
+		// A citizen reading their account while others write: run it
+		// beside an ingest run to see the read path under the write load.
+		if *rate <= 0 || *rate > 10000 {
+			return errors.New("bench: rate 0..10000")
+		}
+		if err := seedIngest(ctx, c, b.clients); err != nil {
+			return err
+		}
+		b.role, b.org = "citizen", ""
+		every := time.Duration(float64(b.clients) / *rate * float64(time.Second))
+		next := make([]time.Time, b.clients)
+		b.pace = func(ctx context.Context, client int) error {
+			if next[client].IsZero() {
+				next[client] = time.Now().Add(time.Duration(client) * every / time.Duration(b.clients))
+			}
+			err := sleepUntil(ctx, next[client])
+			next[client] = next[client].Add(every)
+			return err
+		}
+		op = func(ctx context.Context, _ int, tok string, _ *rand.Rand) (int, error) {
+			return 1, b.get(ctx, tok, "/v1/me")
 		}
 	case "hot":
 		if err := b.setupAccounts(ctx, false); err != nil {
@@ -203,6 +238,24 @@ func (b *benchConfig) post(ctx context.Context, tok, path string, body any) erro
 	return nil
 }
 
+func (b *benchConfig) get(ctx context.Context, tok, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s: %d %s", path, resp.StatusCode, bytes.TrimSpace(msg[:min(len(msg), 300)]))
+	}
+	return nil
+}
+
 func (b *benchConfig) postTransfer(ctx context.Context, tok, from, to string) error {
 	return b.post(ctx, tok, "/v1/transactions", transferBody(from, to))
 }
@@ -257,7 +310,11 @@ func (b *benchConfig) setupAccounts(ctx context.Context, fund bool) error {
 func (b *benchConfig) run(ctx context.Context, op func(context.Context, int, string, *rand.Rand) (int, error)) error {
 	tokens := make([]string, b.clients)
 	for i := range tokens {
-		t, err := b.token(fmt.Sprintf("bench-c%d", i))
+		sub := fmt.Sprintf("bench-c%d", i)
+		if b.workload == "me" {
+			sub = fmt.Sprintf("bc%d", i) // a seeded citizen
+		}
+		t, err := b.token(sub)
 		if err != nil {
 			return err
 		}
@@ -271,12 +328,44 @@ func (b *benchConfig) run(ctx context.Context, op func(context.Context, int, str
 	var transfers, errorsN atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	// The probe samples at the start of the measured run, at the end of
+	// every window and at its end.
+	var first, last benchSample
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		if sleepUntil(ctx, measureFrom) != nil {
+			return
+		}
+		first = b.probe.sample(ctx, transfers.Load())
+		prev := first
+		for n := 1; ; n++ {
+			end := measureFrom.Add(time.Duration(n) * b.window)
+			if end.After(deadline) {
+				end = deadline
+			}
+			if sleepUntil(ctx, end) != nil {
+				return
+			}
+			s := b.probe.sample(ctx, transfers.Load())
+			fmt.Printf("WINDOW n=%d from_s=%.0f to_s=%.0f ops_per_s=%.0f %s\n", n, prev.at.Sub(measureFrom).Seconds(), s.at.Sub(measureFrom).Seconds(),
+				float64(s.ops-prev.ops)/s.at.Sub(prev.at).Seconds(), b.probe.explain(prev, s))
+			prev = s
+			if !end.Before(deadline) {
+				last = s
+				return
+			}
+		}
+	}()
 	for c := 0; c < b.clients; c++ {
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
 			rnd := rand.New(rand.NewPCG(uint64(c), uint64(time.Now().UnixNano())))
 			for {
+				if b.pace != nil && b.pace(ctx, c) != nil {
+					return
+				}
 				t0 := time.Now()
 				if !t0.Before(deadline) || ctx.Err() != nil {
 					return
@@ -296,6 +385,7 @@ func (b *benchConfig) run(ctx context.Context, op func(context.Context, int, str
 		}(c)
 	}
 	wg.Wait()
+	<-probed
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -312,7 +402,23 @@ func (b *benchConfig) run(ctx context.Context, op func(context.Context, int, str
 		fmt.Fprintf(os.Stderr, "bench: first error: %s\n", e)
 	}
 	fmt.Printf("requests=%d req_per_s=%.0f\n", len(all), float64(len(all))/secs)
-	fmt.Printf("RESULT workload=%s clients=%d tps=%.0f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f errors=%d\n",
-		b.workload, b.clients, float64(transfers.Load())/secs, pct(0.50), pct(0.95), pct(0.99), errorsN.Load())
+	explain := ""
+	if first.ok && last.ok {
+		explain = " " + b.probe.explain(first, last)
+	}
+	fmt.Printf("RESULT workload=%s clients=%d tps=%.0f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f errors=%d%s\n",
+		b.workload, b.clients, float64(transfers.Load())/secs, pct(0.50), pct(0.95), pct(0.99), errorsN.Load(), explain)
 	return nil
+}
+
+// sleepUntil sleeps until t or until ctx ends (its error then).
+func sleepUntil(ctx context.Context, t time.Time) error {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

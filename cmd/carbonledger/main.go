@@ -37,7 +37,9 @@ commands:
   migrate   apply database migrations
   seed      load demo data and print a token per role with example calls
   token     mint a development token: token --role R --sub S [--org O] [--city C]
-  verify    recompute balances and hash chains; non-zero exit on any mismatch
+  verify    recompute balances and hash chains; non-zero exit on any mismatch. By default
+            only what was written since the last clean verification; -full reads the
+            whole journal in chunks (-resume continues an interrupted one)
   job       run one background job once: job NAME (job -list lists them)
   checkpoint  take a signed checkpoint now; checkpoint export prints all as JSON
             lines, checkpoint verify checks them against the journal
@@ -312,7 +314,19 @@ func runVerify(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ExitOnError)
 	c := commonFlags(fs)
 	asJSON := fs.Bool("json", false, "print the full report as JSON")
+	full := fs.Bool("full", false, "read the whole journal (in chunks), not only what was written since the last clean verification")
+	resume := fs.Bool("resume", false, "with -full: continue the newest unfinished full verification where it stopped")
+	chunk := fs.Int("chunk", ledger.VerifyChunkRowsDefault, "rows per statement and snapshot")
+	noRecord := fs.Bool("no-record", false, "write nothing (a read-only standby): no progress to resume, no new starting point")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	_ = fs.Parse(args)
+	opts := ledger.VerifyOptions{Mode: ledger.VerifyIncremental, ChunkRows: *chunk, Resume: *resume, NoRecord: *noRecord}
+	if *full || *resume {
+		opts.Mode = ledger.VerifyFull
+	}
+	if !*quiet {
+		opts.Progress = verifyProgress(os.Stderr)
+	}
 	key, err := c.signingKey(nil)
 	if err != nil {
 		return err
@@ -327,11 +341,29 @@ func runVerify(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	defer l.Close()
-	rep, err := l.VerifyAll(ctx, useCases())
+	rep, err := l.VerifyAllWith(ctx, useCases(), opts)
 	if err != nil {
 		return err
 	}
 	return printVerify(w, rep, *asJSON)
+}
+
+// verifyProgress prints a line at most every two seconds while the
+// journal is read, with the rate, so a long full run shows it is moving.
+func verifyProgress(w io.Writer) func(ledger.VerifyProgress) {
+	var last time.Time
+	return func(p ledger.VerifyProgress) {
+		if time.Since(last) < 2*time.Second && p.Stage != "done" {
+			return
+		}
+		last = time.Now()
+		rate := 0.0
+		if s := p.Elapsed.Seconds(); s > 0 {
+			rate = float64(p.Postings) / s
+		}
+		fmt.Fprintf(w, "verify %s run %s: stage %s, %d transactions, %d postings, %d accounts, %d problems, %s (%.0f postings/s)\n",
+			p.Mode, p.Run, p.Stage, p.Transactions, p.Postings, p.Accounts, p.Problems, p.Elapsed.Round(time.Millisecond), rate)
+	}
 }
 
 func printVerify(w io.Writer, rep *ledger.VerifyReport, asJSON bool) error {
@@ -344,6 +376,9 @@ func printVerify(w io.Writer, rep *ledger.VerifyReport, asJSON bool) error {
 	} else {
 		fmt.Fprintf(w, "transactions %d, postings %d, chains %d, problems %d, root %s (%s)\n",
 			rep.Transactions, rep.Postings, rep.Chains, rep.ProblemsTotal, rep.Root, rep.Duration)
+		if rep.Mode == ledger.VerifyIncremental {
+			fmt.Fprintf(w, "incremental: the journal since %s\n", rep.Since)
+		}
 		for _, p := range rep.Problems {
 			if p.Table != "" { // a use case's row, or the trail's
 				fmt.Fprintf(w, "PROBLEM %s use_case=%s table=%s row=%s: %s\n", p.Kind, p.UseCase, p.Table, p.Row, p.Detail)

@@ -11,11 +11,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
@@ -35,6 +38,7 @@ func AdminURL() string {
 }
 
 var (
+	sweepOnce  sync.Once
 	sharedOnce sync.Once
 	sharedURL  string
 	sharedErr  error
@@ -114,8 +118,16 @@ func connect(t testing.TB, u string) *pgxpool.Pool {
 	return pool
 }
 
-// sharedName is one database per test binary, recreated on every run, so
-// repeated runs leave at most one database per package behind.
+// Test databases are named cltest_<what>_<unix seconds>_<random>: unique
+// per test binary run, so two runs on one server (two `make test`s, two
+// developers) never touch each other's databases. A run drops its Fresh
+// databases at cleanup; the shared one of a binary, and anything a killed
+// run left, is swept by a later run once it is older than staleAfter.
+const staleAfter = 12 * time.Hour
+
+var testDBName = regexp.MustCompile(`^cltest_[a-z0-9_]*_([0-9]{10})_[0-9a-f]{10}$`)
+
+// sharedName is one database per test binary run.
 func sharedName() string {
 	base := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
 	clean := strings.Map(func(r rune) rune {
@@ -124,13 +136,38 @@ func sharedName() string {
 		}
 		return '_'
 	}, strings.ToLower(base))
-	return "cltest_shared_" + clean
+	return uniqueName("shared_" + clean)
 }
 
-func createDB() (string, error) {
+func uniqueName(what string) string {
 	var b [5]byte
 	_, _ = rand.Read(b[:])
-	return createNamedDB("cltest_" + hex.EncodeToString(b[:]))
+	return fmt.Sprintf("cltest_%s_%d_%s", what, time.Now().Unix(), hex.EncodeToString(b[:]))
+}
+
+func createDB() (string, error) { return createNamedDB(uniqueName("fresh")) }
+
+// sweepStale drops test databases older than staleAfter (by the time in
+// their name): the shared databases of earlier runs and leftovers of runs
+// that were killed. Errors are ignored: a sweep is housekeeping.
+func sweepStale(ctx context.Context, pool *pgxpool.Pool) {
+	rows, err := pool.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'cltest\_%'`)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		m := testDBName.FindStringSubmatch(n)
+		if m == nil {
+			continue
+		}
+		if sec, err := strconv.ParseInt(m[1], 10, 64); err == nil && time.Since(time.Unix(sec, 0)) > staleAfter {
+			_, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+n+" WITH (FORCE)")
+		}
+	}
 }
 
 func createNamedDB(name string) (string, error) {
@@ -142,9 +179,7 @@ func createNamedDB(name string) (string, error) {
 		return "", err
 	}
 	defer pool.Close()
-	if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		return "", fmt.Errorf("drop database: %w", err)
-	}
+	sweepOnce.Do(func() { sweepStale(ctx, pool) })
 	if _, err := pool.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", fmt.Errorf("create database: %w", err)
 	}

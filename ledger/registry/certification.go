@@ -83,14 +83,20 @@ func loadBatch(j ledger.Journal, id uuid.UUID, forUpdate bool) (batchRow, error)
 	if forUpdate {
 		sql += ` FOR UPDATE OF b`
 	}
-	var b batchRow
-	err := j.Tx().QueryRow(j.Ctx(), sql, id).Scan(&b.ID, &b.Operator, &b.Methodology, &b.Period, &b.PoolAccount, &b.Vintage, &b.Sector, &b.Project, &b.State,
-		&b.captured, &b.CaptureTx, &b.PolicyID, &b.NoticeDays, &b.NoticeStartsAt, &b.NoticeEndsAt, &b.SubmittedAt, &b.Verifier, &b.AssignedAt,
-		&b.approved, &b.rejected, &b.ReportRef, &b.VerifiedAt, &b.ApprovalTx, &b.issued, &b.IssueTx, &b.IssuedAt,
-		&b.WithdrawnAt, &b.WithdrawReason, &b.RequestedBy, &b.CreatedAt, &b.UpdatedAt, &b.Serial)
+	b, err := scanBatch(j.Tx().QueryRow(j.Ctx(), sql, id))
 	if isNoRows(err) {
 		return b, ledger.Errf(ledger.CodeNotFound, "certification batch %s not found", id)
 	}
+	return b, err
+}
+
+// scanBatch reads one row of batchSelect.
+func scanBatch(row pgx.Row) (batchRow, error) {
+	var b batchRow
+	err := row.Scan(&b.ID, &b.Operator, &b.Methodology, &b.Period, &b.PoolAccount, &b.Vintage, &b.Sector, &b.Project, &b.State,
+		&b.captured, &b.CaptureTx, &b.PolicyID, &b.NoticeDays, &b.NoticeStartsAt, &b.NoticeEndsAt, &b.SubmittedAt, &b.Verifier, &b.AssignedAt,
+		&b.approved, &b.rejected, &b.ReportRef, &b.VerifiedAt, &b.ApprovalTx, &b.issued, &b.IssueTx, &b.IssuedAt,
+		&b.WithdrawnAt, &b.WithdrawReason, &b.RequestedBy, &b.CreatedAt, &b.UpdatedAt, &b.Serial)
 	if err != nil {
 		return b, err
 	}
@@ -559,7 +565,9 @@ func WithdrawCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor
 // GetCertification reads a batch. A draft is visible to its operator, the
 // province and auditors; from the public notice on, a batch is public
 // information, except that a verifier sees only batches assigned to it
-// while they are under verification.
+// while they are under verification. Without a token (a zero Actor) a
+// batch is readable while it is under public notice (公示): a notice
+// nobody can read is not public.
 func GetCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, id uuid.UUID) (Batch, error) {
 	b, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) (batchRow, error) { return loadBatch(r.Journal, id, false) })
 	if err != nil {
@@ -567,6 +575,9 @@ func GetCertification(ctx context.Context, l *ledger.Ledger, a ledger.Actor, id 
 	}
 	visible := false
 	switch {
+	case a.Role == "":
+		// Without a token (public notice, 公示): a batch under notice only.
+		visible = b.State == StateNotice
 	case a.SeesAll():
 		visible = true
 	case a.Is(ledger.RoleOperator) && a.Org == b.Operator:

@@ -199,6 +199,12 @@ func TransferUnits(ctx context.Context, l *ledger.Ledger, a ledger.Actor, key st
 		if err != nil {
 			return Transfer{}, err
 		}
+		// The registry's own record of the transfer, for GET /v1/transfers.
+		if _, err := w.Tx().Exec(w.Ctx(), `
+			INSERT INTO registry_transfers (tx_id, from_holder, to_holder, units, memo, transferred_by, transferred_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, from, in.To, sel.units, in.Memo, a.ID(), w.Now()); err != nil {
+			return Transfer{}, err
+		}
 		return Transfer{TransactionID: t.ID, From: from, To: in.To, Units: FormatUnits(sel.units), Blocks: moved, At: w.Now()}, nil
 	})
 }

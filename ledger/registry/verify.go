@@ -26,6 +26,7 @@ import (
 //     = its offsets, within its cap; the obligation in force is its latest
 //     record, and its revisions have no gap;
 //   - every trade's recorded serial ranges add up to its units;
+//   - every recorded transfer is its moves: their units, from and to;
 //   - every certificate, issuance and obligation record matches its
 //     record hash.
 //
@@ -37,6 +38,7 @@ var invariants = []struct {
 }{
 	{"blocks", verifyBlocks}, {"issuances", verifyIssuances}, {"holders", verifyHolders}, {"sinks", verifySinks},
 	{"consumptions", verifyConsumptions}, {"obligations", verifyObligations}, {"trades", verifyTrades}, {"record_hash", verifyRecords},
+	{"transfers", verifyTransfers},
 }
 
 // Report is the result of Verify.
@@ -365,6 +367,27 @@ func verifyTrades(j ledger.Journal, rep *Report) error {
 		if units != ranged {
 			rep.add(ledger.Problem{Kind: "trade_ranges", Table: "registry_trades", Row: id.String(),
 				Detail: fmt.Sprintf("the trade is for %d units but its recorded serial ranges hold %d", units, ranged)})
+		}
+		return nil
+	})
+}
+
+// verifyTransfers checks that the record of each transfer (the list of
+// transfers reads it) says what its moves did.
+func verifyTransfers(j ledger.Journal, rep *Report) error {
+	return eachRow(j, `
+		SELECT t.tx_id, t.units, COALESCE(sum(m.last_unit - m.first_unit + 1), 0)::BIGINT,
+		       count(*) FILTER (WHERE m.from_holder <> t.from_holder OR m.to_holder <> t.to_holder)
+		FROM registry_transfers t LEFT JOIN registry_moves m ON m.tx_id = t.tx_id
+		GROUP BY t.tx_id, t.units`, func(r pgx.Rows) error {
+		var id uuid.UUID
+		var units, moved, astray int64
+		if err := r.Scan(&id, &units, &moved, &astray); err != nil {
+			return err
+		}
+		if units != moved || astray != 0 {
+			rep.add(ledger.Problem{Kind: "transfer_record", Table: "registry_transfers", Row: id.String(),
+				Detail: fmt.Sprintf("the transfer records %d units but its moves hold %d (%d of another holder)", units, moved, astray)})
 		}
 		return nil
 	})

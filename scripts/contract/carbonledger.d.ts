@@ -111,7 +111,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page accounts by id with their balances (others than province and auditors: their own)
+         * @description page accounts by id with their balances (others than province and auditors: their own). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         */
+        get: operations["get_v1_accounts"];
         put?: never;
         /**
          * open an account of the chart
@@ -192,8 +196,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * recompute balances and hash chains from the journal
-         * @description recompute balances and hash chains from the journal. Roles: province, auditor.
+         * recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal
+         * @description recompute balances and hash chains: since the last clean run, or ?mode=full the whole journal. Roles: province, auditor.
          */
         get: operations["get_v1_audit_verify"];
         put?: never;
@@ -211,7 +215,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page behaviour records with each one's result (an operator its own: by record_id or time range)
+         * @description page behaviour records with each one's result (an operator its own: by record_id or time range). Roles: operator, province, auditor.
+         */
+        get: operations["get_v1_behaviours"];
         put?: never;
         /**
          * report up to 1,000 behaviour records of entrusting citizens; one result per record (a duplicate names the record it duplicates)
@@ -231,7 +239,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page administrative cancellations (a holder those of its own holding; province, auditors: all)
+         * @description page administrative cancellations (a holder those of its own holding; province, auditors: all). Roles: enterprise, operator, province, auditor.
+         */
+        get: operations["get_v1_cancellations"];
         put?: never;
         /**
          * cancel a holder's units administratively, citing a decision; a frozen holding stays frozen
@@ -251,7 +263,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft
+         * @description page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft. Public: no token needed; with one, as its caller.
+         */
+        get: operations["get_v1_certifications"];
         put?: never;
         /**
          * request certification of a pool period; captures its grams (operator)
@@ -272,8 +288,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * read a certification batch (drafts: its operator, province, auditors)
-         * @description read a certification batch (drafts: its operator, province, auditors). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         * read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)
+         * @description read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice). Public: no token needed; with one, as its caller.
          */
         get: operations["get_v1_certifications_by_id"];
         put?: never;
@@ -951,7 +967,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page surrenders against ETS obligations (an enterprise its own; province, auditors: all)
+         * @description page surrenders against ETS obligations (an enterprise its own; province, auditors: all). Roles: enterprise, province, auditor.
+         */
+        get: operations["get_v1_offsets"];
         put?: never;
         /**
          * surrender units against the ETS obligation the province recorded, within its cap (enterprise)
@@ -982,6 +1002,26 @@ export interface paths {
          * @description register an operator and the behaviour kinds it may report, or change them. Roles: province.
          */
         post: operations["post_v1_operators"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/points/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV)
+         * @description points credited, claimed, lapsed, clawed back by operator, kind, methodology and day or month; expired, redeemed, donated by day or month (JSON or CSV). Send Accept: text/csv for the CSV rendering. Roles: operator, province, auditor.
+         */
+        get: operations["get_v1_points_stats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1044,6 +1084,26 @@ export interface paths {
          * @description the newest signed checkpoint of the journal (public). Public: no token.
          */
         get: operations["get_v1_public_checkpoints_latest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/quota/allocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * page allocations with their reserves and lineage (a city its city's, an enterprise its own)
+         * @description page allocations with their reserves and lineage (a city its city's, an enterprise its own). Roles: province, auditor, city, enterprise.
+         */
+        get: operations["get_v1_quota_allocations"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1327,7 +1387,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page corrections of index sources; status=pending is the checker's inbox
+         * @description page corrections of index sources; status=pending is the checker's inbox. Roles: province, auditor.
+         */
+        get: operations["get_v1_quota_corrections"];
         put?: never;
         /**
          * propose a correction of a recognised source (maker)
@@ -1511,7 +1575,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page stockpilings into the province and city reserves (a city its city's, an enterprise its sources')
+         * @description page stockpilings into the province and city reserves (a city its city's, an enterprise its sources'). Roles: province, auditor, city, enterprise.
+         */
+        get: operations["get_v1_quota_stockpilings"];
         put?: never;
         /**
          * stockpile a recognised source into the province and city reserves
@@ -1531,7 +1599,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page moves between reserves (a city those from or to its own)
+         * @description page moves between reserves (a city those from or to its own). Roles: province, auditor, city.
+         */
+        get: operations["get_v1_quota_transfers"];
         put?: never;
         /**
          * move indices between reserves
@@ -1591,7 +1663,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page every registry policy version, the latest valid_from first (public)
+         * @description page every registry policy version, the latest valid_from first (public). Public: no token.
+         */
+        get: operations["get_v1_registry_policies"];
         put?: never;
         /**
          * publish a registry policy version from a future valid_from
@@ -1671,7 +1747,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the public register of retirements (mine=true: the caller's own)
+         * @description page the public register of retirements (mine=true: the caller's own). Public: no token needed; with one, as its caller.
+         */
+        get: operations["get_v1_retirements"];
         put?: never;
         /**
          * retire own units of one vintage for a purpose and beneficiary; returns the certificate
@@ -1735,7 +1815,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the trades the caller sells or buys (province, auditors: all)
+         * @description page the trades the caller sells or buys (province, auditors: all). Roles: enterprise, operator, province, auditor.
+         */
+        get: operations["get_v1_trades"];
         put?: never;
         /**
          * offer own units to a buyer at a price; reserves them until acceptance, cancellation or timeout
@@ -1815,7 +1899,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings)
+         * @description page journal transactions, newest first (others than province and auditors: those on their own accounts, with only those postings). Roles: citizen, operator, verifier, enterprise, city, province, auditor.
+         */
+        get: operations["get_v1_transactions"];
         put?: never;
         /**
          * post an administrative transaction
@@ -1935,7 +2023,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the transfers the caller sent or received (province, auditors: all)
+         * @description page the transfers the caller sent or received (province, auditors: all). Roles: enterprise, operator, province, auditor.
+         */
+        get: operations["get_v1_transfers"];
         put?: never;
         /**
          * move own units to another holder (FIFO, or a named serial range)
@@ -1955,7 +2047,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * page the accredited verification bodies (public)
+         * @description page the accredited verification bodies (public). Public: no token.
+         */
+        get: operations["get_v1_verifiers"];
         put?: never;
         /**
          * accredit a verification body
@@ -2121,6 +2217,7 @@ export interface components {
             /** Format: int64 */
             chains: number;
             duration: string;
+            mode?: string;
             notes?: {
                 [key: string]: string;
             };
@@ -2131,6 +2228,7 @@ export interface components {
             /** Format: int64 */
             problems_total: number;
             root: string;
+            since?: string;
             /** Format: int64 */
             trail_events: number;
             /** Format: int64 */
@@ -2144,6 +2242,10 @@ export interface components {
         };
         pageView_accountPostingView: {
             items: components["schemas"]["accountPostingView"][];
+            next_cursor: string;
+        };
+        pageView_accountView: {
+            items: components["schemas"]["accountView"][];
             next_cursor: string;
         };
         pageView_ledger_Checkpoint: {
@@ -2170,6 +2272,10 @@ export interface components {
             items: components["schemas"]["points_Operator"][];
             next_cursor: string;
         };
+        pageView_points_OperatorRecord: {
+            items: components["schemas"]["points_OperatorRecord"][];
+            next_cursor: string;
+        };
         pageView_points_ProgrammeRules: {
             items: components["schemas"]["points_ProgrammeRules"][];
             next_cursor: string;
@@ -2178,8 +2284,16 @@ export interface components {
             items: components["schemas"]["points_Reward"][];
             next_cursor: string;
         };
+        pageView_quota_Allocation: {
+            items: components["schemas"]["quota_Allocation"][];
+            next_cursor: string;
+        };
         pageView_quota_Application: {
             items: components["schemas"]["quota_Application"][];
+            next_cursor: string;
+        };
+        pageView_quota_Correction: {
+            items: components["schemas"]["quota_Correction"][];
             next_cursor: string;
         };
         pageView_quota_IndexKind: {
@@ -2188,6 +2302,50 @@ export interface components {
         };
         pageView_quota_Source: {
             items: components["schemas"]["quota_Source"][];
+            next_cursor: string;
+        };
+        pageView_quota_Stockpiling: {
+            items: components["schemas"]["quota_Stockpiling"][];
+            next_cursor: string;
+        };
+        pageView_quota_Transfer: {
+            items: components["schemas"]["quota_Transfer"][];
+            next_cursor: string;
+        };
+        pageView_registry_Batch: {
+            items: components["schemas"]["registry_Batch"][];
+            next_cursor: string;
+        };
+        pageView_registry_Cancellation: {
+            items: components["schemas"]["registry_Cancellation"][];
+            next_cursor: string;
+        };
+        pageView_registry_Certificate: {
+            items: components["schemas"]["registry_Certificate"][];
+            next_cursor: string;
+        };
+        pageView_registry_OffsetRecord: {
+            items: components["schemas"]["registry_OffsetRecord"][];
+            next_cursor: string;
+        };
+        pageView_registry_Policy: {
+            items: components["schemas"]["registry_Policy"][];
+            next_cursor: string;
+        };
+        pageView_registry_TradeSummary: {
+            items: components["schemas"]["registry_TradeSummary"][];
+            next_cursor: string;
+        };
+        pageView_registry_TransferRecord: {
+            items: components["schemas"]["registry_TransferRecord"][];
+            next_cursor: string;
+        };
+        pageView_registry_Verifier: {
+            items: components["schemas"]["registry_Verifier"][];
+            next_cursor: string;
+        };
+        pageView_transactionView: {
+            items: components["schemas"]["transactionView"][];
             next_cursor: string;
         };
         points_ActivityItem: {
@@ -2448,6 +2606,42 @@ export interface components {
             /** @enum {string} */
             status?: "active" | "suspended";
         };
+        points_OperatorRecord: {
+            /** Format: uuid */
+            behaviour_id: string;
+            citizen: string;
+            /** Format: date-time */
+            claim_deadline?: string;
+            /** @enum {string} */
+            claim_state?: "pending" | "claimed" | "lapsed" | "reversed";
+            clawed_back: boolean;
+            /** @description a whole number, as a decimal string */
+            computed_grams: string;
+            /** Format: date */
+            day: string;
+            /** Format: uuid */
+            duplicate_of?: string;
+            /** Format: date-time */
+            ended_at?: string;
+            /** @description a whole number, as a decimal string */
+            grams: string;
+            kind: string;
+            methodology: string;
+            /** Format: date-time */
+            occurred_at: string;
+            operator: string;
+            /** @description a plain decimal string */
+            quantity: string;
+            reason?: string;
+            /** Format: date-time */
+            received_at: string;
+            record_id: string;
+            /** @enum {string} */
+            status: "credited" | "cap_reached" | "duplicate";
+            /** Format: uuid */
+            transaction_id?: string;
+            unit: string;
+        };
         points_PoolInput: {
             id: string;
             name: string;
@@ -2553,6 +2747,33 @@ export interface components {
             valid_from: string;
             /** Format: date-time */
             valid_to?: string;
+        };
+        points_Stats: {
+            query: components["schemas"]["points_StatsQuery"];
+            rows: components["schemas"]["points_StatsRow"][];
+        };
+        points_StatsQuery: {
+            /** Format: date */
+            from: string;
+            /** @enum {string} */
+            group: "day" | "month";
+            kind?: string;
+            methodology?: string;
+            operator?: string;
+            /** Format: date */
+            to: string;
+        };
+        points_StatsRow: {
+            kind: string;
+            /** @enum {string} */
+            measure: "credited" | "claimed" | "lapsed" | "clawed_back" | "expired" | "redeemed" | "donated";
+            methodology: string;
+            operator: string;
+            period: string;
+            /** @description an amount of CP (scale 0), as a decimal string */
+            points: string;
+            /** @description a whole number, as a decimal string */
+            records: string;
         };
         points_Summary: {
             /** @description a whole number, as a decimal string */
@@ -3517,6 +3738,23 @@ export interface components {
             /** Format: int64 */
             vintage?: number;
         };
+        registry_OffsetRecord: {
+            /** Format: date-time */
+            at: string;
+            /** Format: int64 */
+            compliance_year: number;
+            enterprise: string;
+            ets_reference: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int64 */
+            obligation_revision?: number;
+            serials: string[];
+            /** Format: uuid */
+            transaction_id: string;
+            /** @description an amount of SDCER (scale 0), as a decimal string */
+            units: string;
+        };
         registry_Policy: {
             created_by: string;
             id: string;
@@ -3607,6 +3845,33 @@ export interface components {
             /** @description an amount of SDCER (scale 0), as a decimal string */
             units: string;
         };
+        registry_TradeSummary: {
+            /** @description an amount of CNY (scale 2), as a decimal string */
+            amount: string;
+            buyer: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: uuid */
+            id: string;
+            offered_serials: string[];
+            /** Format: uuid */
+            payment_transaction_id?: string;
+            /** Format: uuid */
+            pending_transaction_id: string;
+            /** @description an amount of CNY (scale 2), as a decimal string */
+            price_per_unit: string;
+            /** Format: uuid */
+            resolution_transaction_id?: string;
+            seller: string;
+            /** @enum {string} */
+            status: "offered" | "expired" | "settled" | "cancelled";
+            /** Format: date-time */
+            status_as_of: string;
+            /** @description an amount of SDCER (scale 0), as a decimal string */
+            units: string;
+        };
         registry_Transfer: {
             /** Format: date-time */
             at: string;
@@ -3628,6 +3893,18 @@ export interface components {
             /** Format: int64 */
             vintage?: number;
         };
+        registry_TransferRecord: {
+            /** Format: date-time */
+            at: string;
+            from: string;
+            memo?: string;
+            serials: string[];
+            to: string;
+            /** Format: uuid */
+            transaction_id: string;
+            /** @description an amount of SDCER (scale 0), as a decimal string */
+            units: string;
+        };
         registry_VerificationInput: {
             /** @description an amount of CO2E (scale 0), as a decimal string */
             approved_grams: string;
@@ -3640,7 +3917,8 @@ export interface components {
             created_at: string;
             name: string;
             org: string;
-            status: string;
+            /** @enum {string} */
+            status: "active" | "suspended";
         };
         registry_VerifierInput: {
             name: string;
@@ -3897,6 +4175,95 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_accounts: {
+        parameters: {
+            query?: {
+                /** @description the kind of owner */
+                owner_type?: "citizen" | "programme" | "pool" | "methodology" | "operator" | "registry" | "holder" | "org" | "province" | "enterprise" | "city" | "project" | "external";
+                /** @description the owner exactly, e.g. org:E1 or citizen:C1 */
+                owner?: string;
+                /** @description the asset, e.g. SDCER */
+                asset?: string;
+                /** @description the account's status */
+                status?: "active" | "frozen" | "closed";
+                /** @description the chart's account type, e.g. available, pool, reserve */
+                type?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_accountView"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_accounts: {
         parameters: {
             query?: never;
@@ -3934,7 +4301,7 @@ export interface operations {
                     "application/json": components["schemas"]["accountView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3964,7 +4331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3986,6 +4353,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4250,7 +4627,7 @@ export interface operations {
                     "application/json": components["schemas"]["accountView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4290,7 +4667,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4312,6 +4689,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4357,7 +4744,10 @@ export interface operations {
     };
     get_v1_audit_verify: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description incremental (the default): what was written since the last clean verification; full: the whole journal, in chunks */
+                mode?: "incremental" | "full";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4372,6 +4762,119 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ledger_VerifyReport"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_behaviours: {
+        parameters: {
+            query?: {
+                /** @description the reporting operator (an operator always sees only its own) */
+                operator?: string;
+                /** @description the operator's own record id */
+                record_id?: string;
+                /** @description the citizen */
+                citizen?: string;
+                /** @description the behaviour kind, e.g. metro */
+                kind?: string;
+                /** @description the record's result */
+                status?: "credited" | "cap_reached" | "duplicate";
+                /** @description only behaviours that occurred at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only behaviours that occurred before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_points_OperatorRecord"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Unauthorized; code unauthorized */
@@ -4480,7 +4983,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_IngestResult"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4510,7 +5013,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4532,6 +5035,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4562,6 +5075,101 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_cancellations: {
+        parameters: {
+            query?: {
+                /** @description the holding the units were cancelled from (a holder always sees only its own) */
+                holder?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Cancellation"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -4612,7 +5220,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Cancellation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4642,7 +5250,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4664,6 +5272,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4694,6 +5312,72 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_certifications: {
+        parameters: {
+            query?: {
+                /** @description the batch's state */
+                status?: "draft" | "notice" | "submitted" | "verified" | "issued" | "rejected" | "withdrawn";
+                /** @description the requesting operator (an operator always sees only its own) */
+                operator?: string;
+                /** @description the assigned verifier (a verifier always sees only its own) */
+                verifier?: string;
+                /** @description the pool period, e.g. 2025 or 2025-06 */
+                period?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Batch"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -4744,7 +5428,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4774,7 +5458,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4796,6 +5480,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -4860,30 +5554,9 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Unauthorized; code unauthorized */
-            401: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Not Found; code not_found */
             404: {
                 headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Too Many Requests; code rate_limited */
-            429: {
-                headers: {
-                    "Retry-After": components["headers"]["Retry-After"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
@@ -4954,7 +5627,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4994,7 +5667,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5016,6 +5689,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5099,7 +5782,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5139,7 +5822,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5161,6 +5844,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5244,7 +5937,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5284,7 +5977,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5306,6 +5999,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5389,7 +6092,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5429,7 +6132,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5451,6 +6154,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5533,7 +6246,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5573,7 +6286,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5595,6 +6308,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -5677,7 +6400,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Batch"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5717,7 +6440,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5739,6 +6462,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6006,7 +6739,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Clawback"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6036,7 +6769,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6058,6 +6791,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6138,7 +6881,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Deposit"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6168,7 +6911,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6190,6 +6933,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6334,7 +7087,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_DonationPool"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6364,7 +7117,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6386,6 +7139,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6466,7 +7229,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6496,7 +7259,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6518,6 +7281,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6600,7 +7373,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6640,7 +7413,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6662,6 +7435,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -6744,7 +7527,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Holder"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6784,7 +7567,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6806,6 +7589,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7132,7 +7925,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ConfigVersion"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7152,7 +7945,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7172,7 +7965,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7194,6 +7987,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7588,7 +8391,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7608,7 +8411,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7628,7 +8431,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7650,6 +8453,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7732,7 +8545,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Stockpiling"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7752,7 +8565,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7772,7 +8585,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7794,6 +8607,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -7876,7 +8699,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7896,7 +8719,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7916,7 +8739,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7938,6 +8761,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8092,7 +8925,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Citizen"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8122,7 +8955,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8144,6 +8977,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8314,7 +9157,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_ClaimResult"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8344,7 +9187,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8366,6 +9209,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8446,7 +9299,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Donation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8476,7 +9329,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8498,6 +9351,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8657,7 +9520,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Entrustment"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8687,7 +9550,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8709,6 +9572,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8791,7 +9664,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Entrustment"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8831,7 +9704,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8853,6 +9726,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -8938,7 +9821,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Redemption"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8968,7 +9851,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8990,6 +9873,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9147,7 +10040,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Methodology"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9177,7 +10070,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9199,6 +10092,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9318,6 +10221,103 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_offsets: {
+        parameters: {
+            query?: {
+                /** @description the surrendering enterprise (an enterprise always sees only its own) */
+                enterprise?: string;
+                /** @description the compliance year */
+                compliance_year?: number;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_OffsetRecord"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_offsets: {
         parameters: {
             query?: never;
@@ -9355,7 +10355,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Offset"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9385,7 +10385,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9407,6 +10407,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9551,7 +10561,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Operator"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9581,7 +10591,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9603,6 +10613,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9633,6 +10653,105 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_points_stats: {
+        parameters: {
+            query?: {
+                /** @description day (default) or month, in China Standard Time */
+                group?: "day" | "month";
+                /** @description the first day, YYYY-MM-DD (default: 29 days before to) */
+                from?: string;
+                /** @description the last day, YYYY-MM-DD (default: today) */
+                to?: string;
+                /** @description the operator (an operator always sees only its own) */
+                operator?: string;
+                /** @description the behaviour kind */
+                kind?: string;
+                /** @description the methodology version, e.g. metro-km.v1 */
+                methodology?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "Content-Disposition": components["headers"]["Content-Disposition"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["points_Stats"];
+                    "text/csv": string;
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -9747,7 +10866,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_ProgrammeRules"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9777,7 +10896,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9799,6 +10918,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -9945,6 +11074,107 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_quota_allocations: {
+        parameters: {
+            query?: {
+                /** @description the index kind (GET /v1/indices lists them); all kinds when absent */
+                index_kind?: string;
+                /** @description the allocation's status */
+                status?: "allocated" | "consumed" | "recovered";
+                /** @description the project */
+                project?: string;
+                /** @description the applying enterprise (an enterprise always sees only its own) */
+                enterprise?: string;
+                /** @description the application's city code (a city always sees only its own) */
+                city?: string;
+                /** @description the application (UUID) */
+                application_id?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Allocation"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_quota_allocations_by_id_consumption: {
         parameters: {
             query?: never;
@@ -9984,7 +11214,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10004,7 +11234,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10024,7 +11254,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10046,6 +11276,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10128,7 +11368,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10148,7 +11388,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10168,7 +11408,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10190,6 +11430,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10367,7 +11617,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10387,7 +11637,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10397,7 +11647,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10419,6 +11669,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10587,7 +11847,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10607,7 +11867,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10627,7 +11887,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10649,6 +11909,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10731,7 +12001,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10751,7 +12021,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10771,7 +12041,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10793,6 +12063,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -10875,7 +12155,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ApplicationDetail"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10895,7 +12175,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10915,7 +12195,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10937,6 +12217,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11017,7 +12307,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11037,7 +12327,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11047,7 +12337,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11069,6 +12359,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11237,7 +12537,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11257,7 +12557,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11277,7 +12577,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11299,6 +12599,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11381,7 +12691,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11401,7 +12711,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11421,7 +12731,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11443,6 +12753,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11525,7 +12845,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Bundle"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11545,7 +12865,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11565,7 +12885,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11587,6 +12907,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11744,7 +13074,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ConfigVersion"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11764,7 +13094,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11774,7 +13104,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11796,6 +13126,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -11826,6 +13166,101 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_quota_corrections: {
+        parameters: {
+            query?: {
+                /** @description proposed, applied or rejected; pending: the checker's inbox, proposed by another province user */
+                status?: "proposed" | "applied" | "rejected" | "pending";
+                /** @description the corrected source (UUID) */
+                source_id?: string;
+                /** @description the proposer as recorded (role:sub) */
+                proposed_by?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Correction"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -11876,7 +13311,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Correction"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11896,7 +13331,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11906,7 +13341,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11928,6 +13363,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12096,7 +13541,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Correction"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12116,7 +13561,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12136,7 +13581,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12158,6 +13603,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12240,7 +13695,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_ProjectMove"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12260,7 +13715,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12280,7 +13735,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12302,6 +13757,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12658,7 +14123,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12678,7 +14143,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12688,7 +14153,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12710,6 +14175,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12878,7 +14353,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Source"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12898,7 +14373,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12918,7 +14393,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12940,6 +14415,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -12970,6 +14455,107 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_quota_stockpilings: {
+        parameters: {
+            query?: {
+                /** @description the index kind (GET /v1/indices lists them); all kinds when absent */
+                index_kind?: string;
+                /** @description the stockpiled source (UUID) */
+                source_id?: string;
+                /** @description the source's city code (a city always sees only its own) */
+                city?: string;
+                /** @description the source's enterprise (an enterprise always sees only its own) */
+                enterprise?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Stockpiling"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -13020,7 +14606,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Stockpiling"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13040,7 +14626,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13050,7 +14636,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13072,6 +14658,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13102,6 +14698,105 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_quota_transfers: {
+        parameters: {
+            query?: {
+                /** @description the index kind (GET /v1/indices lists them); all kinds when absent */
+                index_kind?: string;
+                /** @description the reserve moved from: province or a city code */
+                from?: string;
+                /** @description the reserve moved to: province or a city code */
+                to?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_quota_Transfer"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -13152,7 +14847,7 @@ export interface operations {
                     "application/json": components["schemas"]["quota_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13172,7 +14867,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Forbidden; code forbidden */
+            /** @description Forbidden; code forbidden, maker_checker */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13182,7 +14877,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, insufficient_reserve, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13204,6 +14899,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, config_missing, duplicate_source, formed_before_cutoff, gap_exceeded, managed_asset, outside_shandong, project_conflict, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13284,7 +14989,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Obligation"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13314,7 +15019,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13336,6 +15041,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13466,6 +15181,64 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_registry_policies: {
+        parameters: {
+            query?: {
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Policy"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_registry_policies: {
         parameters: {
             query?: never;
@@ -13503,7 +15276,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Policy"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13533,7 +15306,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13555,6 +15328,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -13758,6 +15541,78 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    get_v1_retirements: {
+        parameters: {
+            query?: {
+                /** @description the retiring holder */
+                holder?: string;
+                /** @description true: the caller's own retirements (an enterprise or operator token is required) */
+                mine?: boolean;
+                /** @description the beneficiary, exactly as recorded */
+                beneficiary?: string;
+                /** @description the vintage year */
+                vintage?: number;
+                /** @description the purpose of the retirement */
+                purpose?: "voluntary_neutrality" | "event_neutrality" | "public_institution" | "other";
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Certificate"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
     post_v1_retirements: {
         parameters: {
             query?: never;
@@ -13803,7 +15658,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Certificate"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13833,7 +15688,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -13855,6 +15710,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14055,7 +15920,7 @@ export interface operations {
                     "application/json": components["schemas"]["points_Reward"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14085,7 +15950,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_clawed_back, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, out_of_stock, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14107,6 +15972,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, below_one_gram, cap_reached, claim_window_closed, duplicate, kind_not_allowed, managed_asset, no_methodology, not_entrusted, nothing_to_claim, operator_inactive, points_not_transferable, pool_not_approved, quantity_out_of_range, reward_withdrawn, time_out_of_window, unbalanced_transaction, unknown_citizen */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14137,6 +16012,101 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_trades: {
+        parameters: {
+            query?: {
+                /** @description the selling holder (seller=<own org>: my offers) */
+                seller?: string;
+                /** @description the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance) */
+                buyer?: string;
+                /** @description the status the journal gives the trade */
+                status?: "offered" | "expired" | "settled" | "cancelled";
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_TradeSummary"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -14195,7 +16165,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14225,7 +16195,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14247,6 +16217,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14416,7 +16396,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14456,7 +16436,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14478,6 +16458,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14561,7 +16551,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Trade"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14601,7 +16591,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14623,6 +16613,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14653,6 +16653,95 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_transactions: {
+        parameters: {
+            query?: {
+                /** @description the transaction kind, e.g. registry.transfer */
+                kind?: string;
+                /** @description transactions that posted to or held on this account (others than province and auditors: one they may read) */
+                account?: string;
+                /** @description the actor as recorded (province and auditors only) */
+                actor?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_transactionView"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -14718,7 +16807,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14748,7 +16837,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14770,6 +16859,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -14850,7 +16949,7 @@ export interface operations {
                     "application/json": components["schemas"]["batchView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14880,7 +16979,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -14902,6 +17001,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15061,7 +17170,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15101,7 +17210,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15123,6 +17232,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15205,7 +17324,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15245,7 +17364,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15267,6 +17386,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15350,7 +17479,7 @@ export interface operations {
                     "application/json": components["schemas"]["transactionView"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15390,7 +17519,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_reversed, conflict, idempotency_conflict, insufficient_balance, not_pending, pending_already_resolved, pending_expired */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15412,6 +17541,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, unbalanced_transaction */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15442,6 +17581,103 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_transfers: {
+        parameters: {
+            query?: {
+                /** @description the sending holder */
+                from?: string;
+                /** @description the receiving holder */
+                to?: string;
+                /** @description only records at or after this time (RFC 3339) */
+                since?: string;
+                /** @description only records before this time (RFC 3339) */
+                until?: string;
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_TransferRecord"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unauthorized; code unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden; code forbidden */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests; code rate_limited */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -15492,7 +17728,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Transfer"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15522,7 +17758,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15544,6 +17780,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
@@ -15574,6 +17820,66 @@ export interface operations {
                 };
             };
             /** @description Service Unavailable; code commit_outcome_unknown, unavailable */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Problem"];
+        };
+    };
+    get_v1_verifiers: {
+        parameters: {
+            query?: {
+                /** @description the accreditation's status */
+                status?: "active" | "suspended";
+                /** @description page size */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["pageView_registry_Verifier"];
+                };
+            };
+            /** @description Bad Request; code invalid_request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error; code internal */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable; code unavailable */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];
@@ -15624,7 +17930,7 @@ export interface operations {
                     "application/json": components["schemas"]["registry_Verifier"];
                 };
             };
-            /** @description Bad Request; code idempotency_key_required, invalid_request */
+            /** @description Bad Request; code idempotency_key_required, invalid_account, invalid_amount, invalid_request, limit_exceeded */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15654,7 +17960,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict; code idempotency_conflict */
+            /** @description Conflict; code account_closed, account_exists, account_frozen, already_issued, already_reversed, certification_open, conflict, holder_already_in_state, idempotency_conflict, insufficient_balance, invalid_state, not_pending, obligation_below_surrendered, obligation_not_recorded, pending_already_resolved, pending_expired, trade_not_open, units_unavailable */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -15676,6 +17982,16 @@ export interface operations {
             };
             /** @description Unsupported Media Type; code unsupported_media_type */
             415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity; code account_not_found, managed_asset, nothing_to_issue, notice_period_running, obligation_mismatch, offset_cap_exceeded, policy_in_past, pool_below_one_tonne, unbalanced_transaction, verification_split_mismatch, verifier_not_accredited, verifier_not_independent */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
