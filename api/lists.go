@@ -23,6 +23,7 @@ var (
 		paramString("period", "the pool period, e.g. 2025 or 2025-06"),
 	}
 	tradeQuery = []queryParam{
+		paramEnum("as", "the caller's own side (an enterprise or operator): as=buyer&status=offered are the offers awaiting my acceptance", registry.TradeSides...),
 		paramString("seller", "the selling holder (seller=<own org>: my offers)"),
 		paramString("buyer", "the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance)"),
 		paramEnum("status", "the status the journal gives the trade", registry.TradeStatuses...),
@@ -302,7 +303,7 @@ func certificationFilter(q query, _ ledger.Actor) (registry.BatchFilter, error) 
 
 func tradeFilter(q query, _ ledger.Actor) (registry.TradeFilter, error) {
 	limit, cursor, err := q.page()
-	return registry.TradeFilter{Seller: q.get("seller"), Buyer: q.get("buyer"), Status: q.get("status"), Limit: limit, Cursor: cursor}, err
+	return registry.TradeFilter{As: q.get("as"), Seller: q.get("seller"), Buyer: q.get("buyer"), Status: q.get("status"), Limit: limit, Cursor: cursor}, err
 }
 
 // retirementFilter reads the register's filters; mine=true is the

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/url"
 	"testing"
 
 	"github.com/shandong-carbon/carbonledger/ledger"
@@ -61,7 +62,8 @@ func TestQuotaListsOverHTTP(t *testing.T) {
 
 	// Corrections: the checker's inbox is what another province user proposed.
 	c1 := h.post("/v1/quota/corrections", h.prov, map[string]any{"source_id": srcID, "holder": "3701", "delta": "-5000", "reason": "re-measured"}).want(t, 201).str("id")
-	c2 := h.post("/v1/quota/corrections", h.prov2, map[string]any{"source_id": srcID, "holder": "3701", "delta": "-1000", "reason": "re-measured again"}).want(t, 201).str("id")
+	c2r := h.post("/v1/quota/corrections", h.prov2, map[string]any{"source_id": srcID, "holder": "3701", "delta": "-1000", "reason": "re-measured again"}).want(t, 201)
+	c2, bob := c2r.str("id"), c2r.str("proposed_by")
 	if it := h.wantItems("/v1/quota/corrections?status=pending", h.prov, 1); it[0]["id"] != c2 {
 		t.Fatalf("alice's inbox: %v", it)
 	}
@@ -73,7 +75,7 @@ func TestQuotaListsOverHTTP(t *testing.T) {
 	h.wantItems("/v1/quota/corrections?status=pending", prov3, 1)
 	h.wantItems("/v1/quota/corrections?status=applied", h.aud, 1)
 	h.wantItems("/v1/quota/corrections?status=proposed&source_id="+srcID, h.aud, 1)
-	h.wantItems("/v1/quota/corrections?proposed_by=province:p-bob", h.aud, 1)
+	h.wantItems("/v1/quota/corrections?proposed_by="+url.QueryEscape(bob), h.aud, 1)
 	if got := h.pageAll("/v1/quota/corrections?limit=1", h.aud, "id"); len(got) != 2 || got[0] != c2 {
 		t.Fatalf("correction pages: %v", got)
 	}

@@ -136,6 +136,14 @@ func TestRegistryListsOverHTTP(t *testing.T) {
 		t.Fatalf("E1's inbox: %v", it)
 	}
 	h.wantItems("/v1/trades", e1, 2)
+	if it := h.wantItems("/v1/trades?as=buyer&status=offered", e1, 1); it[0]["id"] != offered {
+		t.Fatalf("E1 as buyer: %v", it)
+	}
+	h.wantItems("/v1/trades?as=seller", e1, 0)
+	h.wantItems("/v1/trades?as=seller&status=settled", metro, 1)
+	h.wantItems("/v1/trades?as=buyer&buyer=E2", e1, 0)
+	h.get("/v1/trades?as=buyer", prov).want(t, 400, "invalid_request")
+	h.get("/v1/trades?as=broker", e1).want(t, 400, "invalid_request")
 	if it := h.wantItems("/v1/trades", e2, 1); it[0]["id"] != cancelled || it[0]["status"] != "cancelled" {
 		t.Fatalf("E2: %v", it)
 	}

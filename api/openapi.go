@@ -209,9 +209,17 @@ func (s *Server) responses(rt route, out map[string]any) map[string]any {
 	}
 	res := map[string]any{okStatus: map[string]any{"description": "success", "headers": okHeaders, "content": content}}
 	if rt.Method == http.MethodPost {
-		replay := map[string]any{"X-Request-Id": okHeaders["X-Request-Id"], "Idempotent-Replayed": map[string]string{"$ref": headerRef + "Idempotent-Replayed"}}
-		res["200"] = map[string]any{"description": "replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists)",
-			"headers": replay, "content": content}
+		replayed := any(map[string]string{"$ref": headerRef + "Idempotent-Replayed"})
+		desc := "replay of an earlier request with the same Idempotency-Key"
+		if rt.Path == "/v1/accounts" {
+			// Also 200, without the header: a new key for an account that
+			// already exists as asked.
+			replayed = map[string]any{"description": "true on a replay; absent when a new key found the account already open",
+				"schema": map[string]any{"type": "string", "enum": []string{"true"}}}
+			desc += ", or a new key for an account that already exists as asked"
+		}
+		replay := map[string]any{"X-Request-Id": okHeaders["X-Request-Id"], "Idempotent-Replayed": replayed}
+		res["200"] = map[string]any{"description": desc, "headers": replay, "content": content}
 	}
 	byStatus := map[int][]string{}
 	for _, c := range routeErrors(rt) {
@@ -288,7 +296,7 @@ func headerComponents() map[string]any {
 		"X-Request-Id": map[string]any{"required": true, "description": "the request's id: the client's X-Request-Id when it is a valid identifier of at most " +
 			strconv.Itoa(requestIDBytesMax) + " bytes, else a new one; it names the request in the server log",
 			"schema": map[string]any{"type": "string", "minLength": 1, "maxLength": requestIDBytesMax}},
-		"Idempotent-Replayed": map[string]any{"description": "true when the response replays the stored result of an earlier request with the same key",
+		"Idempotent-Replayed": map[string]any{"required": true, "description": "true: the response replays the stored result of an earlier request with the same key",
 			"schema": map[string]any{"type": "string", "enum": []string{"true"}}},
 		"Retry-After":         map[string]any{"required": true, "description": "seconds to wait before retrying", "schema": map[string]any{"type": "string", "pattern": "^[0-9]+$"}},
 		"Cache-Control":       map[string]any{"description": "how long a public answer may be cached", "schema": str},

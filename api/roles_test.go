@@ -76,8 +76,7 @@ var whoMay = map[string][]string{
 	"POST /v1/me/donations":                          roleCitizen,
 
 	"POST /v1/certifications":                          roleOperator,
-	"GET /v1/certifications/{id}":                      rolePublic, // without a token a batch under public notice; drafts: its operator, province, auditors
-	"GET /v1/certifications":                           rolePublic, // without a token those under public notice; with one, each its own
+	"GET /v1/certifications/{id}":                      rolePublic, // without a token: under public notice; drafts: its operator, province, auditors
 	"POST /v1/certifications/{id}/notice":              roleOperator,
 	"POST /v1/certifications/{id}/submission":          roleOperator,
 	"POST /v1/certifications/{id}/assignment":          roleProvince,
@@ -143,9 +142,10 @@ var whoMay = map[string][]string{
 	"POST /v1/quota/bundles/{id}/government-approval":      roleProvince,
 	"POST /v1/quota/projects/{id}/move":                    roleProvince,
 
-	// The lists (issue 9), scoped like the single reads.
+	// The lists (lists.go): scoped further by the use cases.
+	"GET /v1/certifications":     rolePublic, // without a token: under public notice
 	"GET /v1/trades":             {ledger.RoleEnterprise, ledger.RoleOperator, ledger.RoleProvince, ledger.RoleAuditor},
-	"GET /v1/retirements":        rolePublic, // the public register; mine=true with a token
+	"GET /v1/retirements":        rolePublic, // the public register; mine=true with a holder's token
 	"GET /v1/transfers":          {ledger.RoleEnterprise, ledger.RoleOperator, ledger.RoleProvince, ledger.RoleAuditor},
 	"GET /v1/offsets":            {ledger.RoleEnterprise, ledger.RoleProvince, ledger.RoleAuditor},
 	"GET /v1/cancellations":      {ledger.RoleEnterprise, ledger.RoleOperator, ledger.RoleProvince, ledger.RoleAuditor},
@@ -157,8 +157,8 @@ var whoMay = map[string][]string{
 	"GET /v1/quota/transfers":    roleQuotaRep,
 	"GET /v1/behaviours":         {ledger.RoleOperator, ledger.RoleProvince, ledger.RoleAuditor},
 	"GET /v1/points/stats":       {ledger.RoleOperator, ledger.RoleProvince, ledger.RoleAuditor},
-	"GET /v1/transactions":       roleAll, // others than province and auditors: those on their own accounts
-	"GET /v1/accounts":           roleAll, // others than province and auditors: their own
+	"GET /v1/transactions":       roleAll, // others: the transactions on their own accounts
+	"GET /v1/accounts":           roleAll, // others: their own accounts
 }
 
 // principalVariant is one token: a role, with or without an organisation

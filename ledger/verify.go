@@ -242,7 +242,12 @@ func (l *Ledger) startVerify(ctx context.Context, o VerifyOptions) (*verifyRun, 
 		if err := l.pool.QueryRow(ctx, `SELECT datcollate FROM pg_database WHERE datname = current_database()`).Scan(&coll); err != nil {
 			return nil, err
 		}
-		v.byteOrder = coll == "C" || coll == "POSIX"
+		// glibc's C.UTF-8 orders by code point, which for UTF-8 text is
+		// byte order too.
+		switch coll {
+		case "C", "POSIX", "C.UTF-8", "C.utf8":
+			v.byteOrder = true
+		}
 	}
 	if o.Mode == VerifyFull && o.Resume && !o.NoRecord && v.byteOrder {
 		resumed, err := v.resume()

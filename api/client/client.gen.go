@@ -4077,6 +4077,24 @@ func (e GetV1RetirementsParamsPurpose) Valid() bool {
 	}
 }
 
+// Defines values for GetV1TradesParamsAs.
+const (
+	Buyer  GetV1TradesParamsAs = "buyer"
+	Seller GetV1TradesParamsAs = "seller"
+)
+
+// Valid indicates whether the value is a known member of the GetV1TradesParamsAs enum.
+func (e GetV1TradesParamsAs) Valid() bool {
+	switch e {
+	case Buyer:
+		return true
+	case Seller:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetV1TradesParamsStatus.
 const (
 	GetV1TradesParamsStatusCancelled GetV1TradesParamsStatus = "cancelled"
@@ -7201,6 +7219,9 @@ type PostV1RewardsParams struct {
 
 // GetV1TradesParams defines parameters for GetV1Trades.
 type GetV1TradesParams struct {
+	// As the caller's own side (an enterprise or operator): as=buyer&status=offered are the offers awaiting my acceptance
+	As *GetV1TradesParamsAs `form:"as,omitempty" json:"as,omitempty"`
+
 	// Seller the selling holder (seller=<own org>: my offers)
 	Seller *string `form:"seller,omitempty" json:"seller,omitempty"`
 
@@ -7216,6 +7237,9 @@ type GetV1TradesParams struct {
 	// Cursor next_cursor of the previous page
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
+
+// GetV1TradesParamsAs defines parameters for GetV1Trades.
+type GetV1TradesParamsAs string
 
 // GetV1TradesParamsStatus defines parameters for GetV1Trades.
 type GetV1TradesParamsStatus string
@@ -19114,6 +19138,18 @@ func NewGetV1TradesRequest(server string, params *GetV1TradesParams) (*http.Requ
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
+		if params.As != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "as", *params.As, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Seller != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "seller", *params.Seller, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -22898,7 +22934,7 @@ func (r GetV1AccountsByIdPostingsResponse) ContentType() string {
 
 // PostV1AccountsByIdStatusResponse200Headers the declared response headers of an HTTP 200 response for PostV1AccountsByIdStatus
 type PostV1AccountsByIdStatusResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -23427,7 +23463,7 @@ func (r GetV1BehavioursResponse) ContentType() string {
 
 // PostV1BehavioursResponse200Headers the declared response headers of an HTTP 200 response for PostV1Behaviours
 type PostV1BehavioursResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -23794,7 +23830,7 @@ func (r GetV1CancellationsResponse) ContentType() string {
 
 // PostV1CancellationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Cancellations
 type PostV1CancellationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -24118,7 +24154,7 @@ func (r GetV1CertificationsResponse) ContentType() string {
 
 // PostV1CertificationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Certifications
 type PostV1CertificationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -24442,7 +24478,7 @@ func (r GetV1CertificationsByIdResponse) ContentType() string {
 
 // PostV1CertificationsByIdAssignmentResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdAssignment
 type PostV1CertificationsByIdAssignmentResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -24675,7 +24711,7 @@ func (r PostV1CertificationsByIdAssignmentResponse) ContentType() string {
 
 // PostV1CertificationsByIdIssuanceResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdIssuance
 type PostV1CertificationsByIdIssuanceResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -24908,7 +24944,7 @@ func (r PostV1CertificationsByIdIssuanceResponse) ContentType() string {
 
 // PostV1CertificationsByIdNoticeResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdNotice
 type PostV1CertificationsByIdNoticeResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -25141,7 +25177,7 @@ func (r PostV1CertificationsByIdNoticeResponse) ContentType() string {
 
 // PostV1CertificationsByIdSubmissionResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdSubmission
 type PostV1CertificationsByIdSubmissionResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -25374,7 +25410,7 @@ func (r PostV1CertificationsByIdSubmissionResponse) ContentType() string {
 
 // PostV1CertificationsByIdVerificationResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdVerification
 type PostV1CertificationsByIdVerificationResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -25607,7 +25643,7 @@ func (r PostV1CertificationsByIdVerificationResponse) ContentType() string {
 
 // PostV1CertificationsByIdWithdrawalResponse200Headers the declared response headers of an HTTP 200 response for PostV1CertificationsByIdWithdrawal
 type PostV1CertificationsByIdWithdrawalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -26150,7 +26186,7 @@ func (r GetV1CitizensByIdActivityResponse) ContentType() string {
 
 // PostV1ClawbacksResponse200Headers the declared response headers of an HTTP 200 response for PostV1Clawbacks
 type PostV1ClawbacksResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -26369,7 +26405,7 @@ func (r PostV1ClawbacksResponse) ContentType() string {
 
 // PostV1DepositsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Deposits
 type PostV1DepositsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -26708,7 +26744,7 @@ func (r GetV1DonationPoolsResponse) ContentType() string {
 
 // PostV1DonationPoolsResponse200Headers the declared response headers of an HTTP 200 response for PostV1DonationPools
 type PostV1DonationPoolsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -26927,7 +26963,7 @@ func (r PostV1DonationPoolsResponse) ContentType() string {
 
 // PostV1HoldersResponse200Headers the declared response headers of an HTTP 200 response for PostV1Holders
 type PostV1HoldersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -27146,7 +27182,7 @@ func (r PostV1HoldersResponse) ContentType() string {
 
 // PostV1HoldersByIdFreezeResponse200Headers the declared response headers of an HTTP 200 response for PostV1HoldersByIdFreeze
 type PostV1HoldersByIdFreezeResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -27379,7 +27415,7 @@ func (r PostV1HoldersByIdFreezeResponse) ContentType() string {
 
 // PostV1HoldersByIdUnfreezeResponse200Headers the declared response headers of an HTTP 200 response for PostV1HoldersByIdUnfreeze
 type PostV1HoldersByIdUnfreezeResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -28028,7 +28064,7 @@ func (r GetV1IndicesByKindConfigResponse) ContentType() string {
 
 // PostV1IndicesByKindConfigResponse200Headers the declared response headers of an HTTP 200 response for PostV1IndicesByKindConfig
 type PostV1IndicesByKindConfigResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -28735,7 +28771,7 @@ func (r GetV1IndicesByKindSourcesResponse) ContentType() string {
 
 // PostV1IndicesByKindSourcesResponse200Headers the declared response headers of an HTTP 200 response for PostV1IndicesByKindSources
 type PostV1IndicesByKindSourcesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -28968,7 +29004,7 @@ func (r PostV1IndicesByKindSourcesResponse) ContentType() string {
 
 // PostV1IndicesByKindStockpilingsResponse200Headers the declared response headers of an HTTP 200 response for PostV1IndicesByKindStockpilings
 type PostV1IndicesByKindStockpilingsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -29201,7 +29237,7 @@ func (r PostV1IndicesByKindStockpilingsResponse) ContentType() string {
 
 // PostV1IndicesByKindTransfersResponse200Headers the declared response headers of an HTTP 200 response for PostV1IndicesByKindTransfers
 type PostV1IndicesByKindTransfersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -29568,7 +29604,7 @@ func (r GetV1MeResponse) ContentType() string {
 
 // PostV1MeAccountResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeAccount
 type PostV1MeAccountResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -29935,7 +29971,7 @@ func (r GetV1MeActivityResponse) ContentType() string {
 
 // PostV1MeClaimsResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeClaims
 type PostV1MeClaimsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -30154,7 +30190,7 @@ func (r PostV1MeClaimsResponse) ContentType() string {
 
 // PostV1MeDonationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeDonations
 type PostV1MeDonationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -30507,7 +30543,7 @@ func (r GetV1MeEntrustmentsResponse) ContentType() string {
 
 // PostV1MeEntrustmentsResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeEntrustments
 type PostV1MeEntrustmentsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -30726,7 +30762,7 @@ func (r PostV1MeEntrustmentsResponse) ContentType() string {
 
 // PostV1MeEntrustmentsByOperatorWithdrawalResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeEntrustmentsByOperatorWithdrawal
 type PostV1MeEntrustmentsByOperatorWithdrawalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -30959,7 +30995,7 @@ func (r PostV1MeEntrustmentsByOperatorWithdrawalResponse) ContentType() string {
 
 // PostV1MeRedemptionsResponse200Headers the declared response headers of an HTTP 200 response for PostV1MeRedemptions
 type PostV1MeRedemptionsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -31312,7 +31348,7 @@ func (r GetV1MethodologiesResponse) ContentType() string {
 
 // PostV1MethodologiesResponse200Headers the declared response headers of an HTTP 200 response for PostV1Methodologies
 type PostV1MethodologiesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -31813,7 +31849,7 @@ func (r GetV1OffsetsResponse) ContentType() string {
 
 // PostV1OffsetsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Offsets
 type PostV1OffsetsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -32152,7 +32188,7 @@ func (r GetV1OperatorsResponse) ContentType() string {
 
 // PostV1OperatorsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Operators
 type PostV1OperatorsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -32640,7 +32676,7 @@ func (r GetV1ProgrammeRulesResponse) ContentType() string {
 
 // PostV1ProgrammeRulesResponse200Headers the declared response headers of an HTTP 200 response for PostV1ProgrammeRules
 type PostV1ProgrammeRulesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -33205,7 +33241,7 @@ func (r GetV1QuotaAllocationsResponse) ContentType() string {
 
 // PostV1QuotaAllocationsByIdConsumptionResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaAllocationsByIdConsumption
 type PostV1QuotaAllocationsByIdConsumptionResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -33438,7 +33474,7 @@ func (r PostV1QuotaAllocationsByIdConsumptionResponse) ContentType() string {
 
 // PostV1QuotaAllocationsByIdRecoveryResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaAllocationsByIdRecovery
 type PostV1QuotaAllocationsByIdRecoveryResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -33819,7 +33855,7 @@ func (r GetV1QuotaApplicationsResponse) ContentType() string {
 
 // PostV1QuotaApplicationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaApplications
 type PostV1QuotaApplicationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -34186,7 +34222,7 @@ func (r GetV1QuotaApplicationsByIdResponse) ContentType() string {
 
 // PostV1QuotaApplicationsByIdDecisionResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaApplicationsByIdDecision
 type PostV1QuotaApplicationsByIdDecisionResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -34419,7 +34455,7 @@ func (r PostV1QuotaApplicationsByIdDecisionResponse) ContentType() string {
 
 // PostV1QuotaApplicationsByIdGovernmentApprovalResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaApplicationsByIdGovernmentApproval
 type PostV1QuotaApplicationsByIdGovernmentApprovalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -34652,7 +34688,7 @@ func (r PostV1QuotaApplicationsByIdGovernmentApprovalResponse) ContentType() str
 
 // PostV1QuotaApplicationsByIdReviewResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaApplicationsByIdReview
 type PostV1QuotaApplicationsByIdReviewResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -34885,7 +34921,7 @@ func (r PostV1QuotaApplicationsByIdReviewResponse) ContentType() string {
 
 // PostV1QuotaBundlesResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaBundles
 type PostV1QuotaBundlesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -35252,7 +35288,7 @@ func (r GetV1QuotaBundlesByIdResponse) ContentType() string {
 
 // PostV1QuotaBundlesByIdDecisionResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaBundlesByIdDecision
 type PostV1QuotaBundlesByIdDecisionResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -35485,7 +35521,7 @@ func (r PostV1QuotaBundlesByIdDecisionResponse) ContentType() string {
 
 // PostV1QuotaBundlesByIdGovernmentApprovalResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaBundlesByIdGovernmentApproval
 type PostV1QuotaBundlesByIdGovernmentApprovalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -35718,7 +35754,7 @@ func (r PostV1QuotaBundlesByIdGovernmentApprovalResponse) ContentType() string {
 
 // PostV1QuotaBundlesByIdReviewResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaBundlesByIdReview
 type PostV1QuotaBundlesByIdReviewResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -36085,7 +36121,7 @@ func (r GetV1QuotaConfigResponse) ContentType() string {
 
 // PostV1QuotaConfigResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaConfig
 type PostV1QuotaConfigResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -36452,7 +36488,7 @@ func (r GetV1QuotaCorrectionsResponse) ContentType() string {
 
 // PostV1QuotaCorrectionsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaCorrections
 type PostV1QuotaCorrectionsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -36819,7 +36855,7 @@ func (r GetV1QuotaCorrectionsByIdResponse) ContentType() string {
 
 // PostV1QuotaCorrectionsByIdApprovalResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaCorrectionsByIdApproval
 type PostV1QuotaCorrectionsByIdApprovalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -37052,7 +37088,7 @@ func (r PostV1QuotaCorrectionsByIdApprovalResponse) ContentType() string {
 
 // PostV1QuotaProjectsByIdMoveResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaProjectsByIdMove
 type PostV1QuotaProjectsByIdMoveResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -37717,7 +37753,7 @@ func (r GetV1QuotaSourcesResponse) ContentType() string {
 
 // PostV1QuotaSourcesResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaSources
 type PostV1QuotaSourcesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -38084,7 +38120,7 @@ func (r GetV1QuotaSourcesByIdResponse) ContentType() string {
 
 // PostV1QuotaSourcesByIdApprovalResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaSourcesByIdApproval
 type PostV1QuotaSourcesByIdApprovalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -38465,7 +38501,7 @@ func (r GetV1QuotaStockpilingsResponse) ContentType() string {
 
 // PostV1QuotaStockpilingsResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaStockpilings
 type PostV1QuotaStockpilingsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -38832,7 +38868,7 @@ func (r GetV1QuotaTransfersResponse) ContentType() string {
 
 // PostV1QuotaTransfersResponse200Headers the declared response headers of an HTTP 200 response for PostV1QuotaTransfers
 type PostV1QuotaTransfersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -39051,7 +39087,7 @@ func (r PostV1QuotaTransfersResponse) ContentType() string {
 
 // PostV1RegistryObligationsResponse200Headers the declared response headers of an HTTP 200 response for PostV1RegistryObligations
 type PostV1RegistryObligationsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -39523,7 +39559,7 @@ func (r GetV1RegistryPoliciesResponse) ContentType() string {
 
 // PostV1RegistryPoliciesResponse200Headers the declared response headers of an HTTP 200 response for PostV1RegistryPolicies
 type PostV1RegistryPoliciesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -40163,7 +40199,7 @@ func (r GetV1RetirementsResponse) ContentType() string {
 
 // PostV1RetirementsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Retirements
 type PostV1RetirementsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -40608,7 +40644,7 @@ func (r GetV1RewardsResponse) ContentType() string {
 
 // PostV1RewardsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Rewards
 type PostV1RewardsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -40975,7 +41011,7 @@ func (r GetV1TradesResponse) ContentType() string {
 
 // PostV1TradesResponse200Headers the declared response headers of an HTTP 200 response for PostV1Trades
 type PostV1TradesResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -41342,7 +41378,7 @@ func (r GetV1TradesByIdResponse) ContentType() string {
 
 // PostV1TradesByIdAcceptanceResponse200Headers the declared response headers of an HTTP 200 response for PostV1TradesByIdAcceptance
 type PostV1TradesByIdAcceptanceResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -41575,7 +41611,7 @@ func (r PostV1TradesByIdAcceptanceResponse) ContentType() string {
 
 // PostV1TradesByIdCancellationResponse200Headers the declared response headers of an HTTP 200 response for PostV1TradesByIdCancellation
 type PostV1TradesByIdCancellationResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -41942,7 +41978,7 @@ func (r GetV1TransactionsResponse) ContentType() string {
 
 // PostV1TransactionsResponse200Headers the declared response headers of an HTTP 200 response for PostV1Transactions
 type PostV1TransactionsResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -42161,7 +42197,7 @@ func (r PostV1TransactionsResponse) ContentType() string {
 
 // PostV1TransactionsBatchResponse200Headers the declared response headers of an HTTP 200 response for PostV1TransactionsBatch
 type PostV1TransactionsBatchResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -42514,7 +42550,7 @@ func (r GetV1TransactionsByIdResponse) ContentType() string {
 
 // PostV1TransactionsByIdPostResponse200Headers the declared response headers of an HTTP 200 response for PostV1TransactionsByIdPost
 type PostV1TransactionsByIdPostResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -42747,7 +42783,7 @@ func (r PostV1TransactionsByIdPostResponse) ContentType() string {
 
 // PostV1TransactionsByIdReversalResponse200Headers the declared response headers of an HTTP 200 response for PostV1TransactionsByIdReversal
 type PostV1TransactionsByIdReversalResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -42980,7 +43016,7 @@ func (r PostV1TransactionsByIdReversalResponse) ContentType() string {
 
 // PostV1TransactionsByIdVoidResponse200Headers the declared response headers of an HTTP 200 response for PostV1TransactionsByIdVoid
 type PostV1TransactionsByIdVoidResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -43361,7 +43397,7 @@ func (r GetV1TransfersResponse) ContentType() string {
 
 // PostV1TransfersResponse200Headers the declared response headers of an HTTP 200 response for PostV1Transfers
 type PostV1TransfersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -43685,7 +43721,7 @@ func (r GetV1VerifiersResponse) ContentType() string {
 
 // PostV1VerifiersResponse200Headers the declared response headers of an HTTP 200 response for PostV1Verifiers
 type PostV1VerifiersResponse200Headers struct {
-	IdempotentReplayed *string
+	IdempotentReplayed string
 	XRequestId         string
 }
 
@@ -47963,10 +47999,10 @@ func ParsePostV1AccountsByIdStatusResponse(rsp *http.Response) (*PostV1AccountsB
 		var headers PostV1AccountsByIdStatusResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -48581,10 +48617,10 @@ func ParsePostV1BehavioursResponse(rsp *http.Response) (*PostV1BehavioursRespons
 		var headers PostV1BehavioursResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -49017,10 +49053,10 @@ func ParsePostV1CancellationsResponse(rsp *http.Response) (*PostV1CancellationsR
 		var headers PostV1CancellationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -49395,10 +49431,10 @@ func ParsePostV1CertificationsResponse(rsp *http.Response) (*PostV1Certification
 		var headers PostV1CertificationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -49780,10 +49816,10 @@ func ParsePostV1CertificationsByIdAssignmentResponse(rsp *http.Response) (*PostV
 		var headers PostV1CertificationsByIdAssignmentResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -50061,10 +50097,10 @@ func ParsePostV1CertificationsByIdIssuanceResponse(rsp *http.Response) (*PostV1C
 		var headers PostV1CertificationsByIdIssuanceResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -50342,10 +50378,10 @@ func ParsePostV1CertificationsByIdNoticeResponse(rsp *http.Response) (*PostV1Cer
 		var headers PostV1CertificationsByIdNoticeResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -50623,10 +50659,10 @@ func ParsePostV1CertificationsByIdSubmissionResponse(rsp *http.Response) (*PostV
 		var headers PostV1CertificationsByIdSubmissionResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -50904,10 +50940,10 @@ func ParsePostV1CertificationsByIdVerificationResponse(rsp *http.Response) (*Pos
 		var headers PostV1CertificationsByIdVerificationResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -51185,10 +51221,10 @@ func ParsePostV1CertificationsByIdWithdrawalResponse(rsp *http.Response) (*PostV
 		var headers PostV1CertificationsByIdWithdrawalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -51820,10 +51856,10 @@ func ParsePostV1ClawbacksResponse(rsp *http.Response) (*PostV1ClawbacksResponse,
 		var headers PostV1ClawbacksResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -52084,10 +52120,10 @@ func ParsePostV1DepositsResponse(rsp *http.Response) (*PostV1DepositsResponse, e
 		var headers PostV1DepositsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -52486,10 +52522,10 @@ func ParsePostV1DonationPoolsResponse(rsp *http.Response) (*PostV1DonationPoolsR
 		var headers PostV1DonationPoolsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -52750,10 +52786,10 @@ func ParsePostV1HoldersResponse(rsp *http.Response) (*PostV1HoldersResponse, err
 		var headers PostV1HoldersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -53021,10 +53057,10 @@ func ParsePostV1HoldersByIdFreezeResponse(rsp *http.Response) (*PostV1HoldersByI
 		var headers PostV1HoldersByIdFreezeResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -53302,10 +53338,10 @@ func ParsePostV1HoldersByIdUnfreezeResponse(rsp *http.Response) (*PostV1HoldersB
 		var headers PostV1HoldersByIdUnfreezeResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -54065,10 +54101,10 @@ func ParsePostV1IndicesByKindConfigResponse(rsp *http.Response) (*PostV1IndicesB
 		var headers PostV1IndicesByKindConfigResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -54916,10 +54952,10 @@ func ParsePostV1IndicesByKindSourcesResponse(rsp *http.Response) (*PostV1Indices
 		var headers PostV1IndicesByKindSourcesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -55197,10 +55233,10 @@ func ParsePostV1IndicesByKindStockpilingsResponse(rsp *http.Response) (*PostV1In
 		var headers PostV1IndicesByKindStockpilingsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -55478,10 +55514,10 @@ func ParsePostV1IndicesByKindTransfersResponse(rsp *http.Response) (*PostV1Indic
 		var headers PostV1IndicesByKindTransfersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -55907,10 +55943,10 @@ func ParsePostV1MeAccountResponse(rsp *http.Response) (*PostV1MeAccountResponse,
 		var headers PostV1MeAccountResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -56343,10 +56379,10 @@ func ParsePostV1MeClaimsResponse(rsp *http.Response) (*PostV1MeClaimsResponse, e
 		var headers PostV1MeClaimsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -56607,10 +56643,10 @@ func ParsePostV1MeDonationsResponse(rsp *http.Response) (*PostV1MeDonationsRespo
 		var headers PostV1MeDonationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -57026,10 +57062,10 @@ func ParsePostV1MeEntrustmentsResponse(rsp *http.Response) (*PostV1MeEntrustment
 		var headers PostV1MeEntrustmentsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -57297,10 +57333,10 @@ func ParsePostV1MeEntrustmentsByOperatorWithdrawalResponse(rsp *http.Response) (
 		var headers PostV1MeEntrustmentsByOperatorWithdrawalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -57571,10 +57607,10 @@ func ParsePostV1MeRedemptionsResponse(rsp *http.Response) (*PostV1MeRedemptionsR
 		var headers PostV1MeRedemptionsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -57990,10 +58026,10 @@ func ParsePostV1MethodologiesResponse(rsp *http.Response) (*PostV1MethodologiesR
 		var headers PostV1MethodologiesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -58581,10 +58617,10 @@ func ParsePostV1OffsetsResponse(rsp *http.Response) (*PostV1OffsetsResponse, err
 		var headers PostV1OffsetsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -58983,10 +59019,10 @@ func ParsePostV1OperatorsResponse(rsp *http.Response) (*PostV1OperatorsResponse,
 		var headers PostV1OperatorsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -59567,10 +59603,10 @@ func ParsePostV1ProgrammeRulesResponse(rsp *http.Response) (*PostV1ProgrammeRule
 		var headers PostV1ProgrammeRulesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -60235,10 +60271,10 @@ func ParsePostV1QuotaAllocationsByIdConsumptionResponse(rsp *http.Response) (*Po
 		var headers PostV1QuotaAllocationsByIdConsumptionResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -60516,10 +60552,10 @@ func ParsePostV1QuotaAllocationsByIdRecoveryResponse(rsp *http.Response) (*PostV
 		var headers PostV1QuotaAllocationsByIdRecoveryResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -60962,10 +60998,10 @@ func ParsePostV1QuotaApplicationsResponse(rsp *http.Response) (*PostV1QuotaAppli
 		var headers PostV1QuotaApplicationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -61405,10 +61441,10 @@ func ParsePostV1QuotaApplicationsByIdDecisionResponse(rsp *http.Response) (*Post
 		var headers PostV1QuotaApplicationsByIdDecisionResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -61686,10 +61722,10 @@ func ParsePostV1QuotaApplicationsByIdGovernmentApprovalResponse(rsp *http.Respon
 		var headers PostV1QuotaApplicationsByIdGovernmentApprovalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -61967,10 +62003,10 @@ func ParsePostV1QuotaApplicationsByIdReviewResponse(rsp *http.Response) (*PostV1
 		var headers PostV1QuotaApplicationsByIdReviewResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -62241,10 +62277,10 @@ func ParsePostV1QuotaBundlesResponse(rsp *http.Response) (*PostV1QuotaBundlesRes
 		var headers PostV1QuotaBundlesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -62684,10 +62720,10 @@ func ParsePostV1QuotaBundlesByIdDecisionResponse(rsp *http.Response) (*PostV1Quo
 		var headers PostV1QuotaBundlesByIdDecisionResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -62965,10 +63001,10 @@ func ParsePostV1QuotaBundlesByIdGovernmentApprovalResponse(rsp *http.Response) (
 		var headers PostV1QuotaBundlesByIdGovernmentApprovalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -63246,10 +63282,10 @@ func ParsePostV1QuotaBundlesByIdReviewResponse(rsp *http.Response) (*PostV1Quota
 		var headers PostV1QuotaBundlesByIdReviewResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -63675,10 +63711,10 @@ func ParsePostV1QuotaConfigResponse(rsp *http.Response) (*PostV1QuotaConfigRespo
 		var headers PostV1QuotaConfigResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -64111,10 +64147,10 @@ func ParsePostV1QuotaCorrectionsResponse(rsp *http.Response) (*PostV1QuotaCorrec
 		var headers PostV1QuotaCorrectionsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -64554,10 +64590,10 @@ func ParsePostV1QuotaCorrectionsByIdApprovalResponse(rsp *http.Response) (*PostV
 		var headers PostV1QuotaCorrectionsByIdApprovalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -64835,10 +64871,10 @@ func ParsePostV1QuotaProjectsByIdMoveResponse(rsp *http.Response) (*PostV1QuotaP
 		var headers PostV1QuotaProjectsByIdMoveResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -65628,10 +65664,10 @@ func ParsePostV1QuotaSourcesResponse(rsp *http.Response) (*PostV1QuotaSourcesRes
 		var headers PostV1QuotaSourcesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -66071,10 +66107,10 @@ func ParsePostV1QuotaSourcesByIdApprovalResponse(rsp *http.Response) (*PostV1Quo
 		var headers PostV1QuotaSourcesByIdApprovalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -66517,10 +66553,10 @@ func ParsePostV1QuotaStockpilingsResponse(rsp *http.Response) (*PostV1QuotaStock
 		var headers PostV1QuotaStockpilingsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -66953,10 +66989,10 @@ func ParsePostV1QuotaTransfersResponse(rsp *http.Response) (*PostV1QuotaTransfer
 		var headers PostV1QuotaTransfersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -67217,10 +67253,10 @@ func ParsePostV1RegistryObligationsResponse(rsp *http.Response) (*PostV1Registry
 		var headers PostV1RegistryObligationsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -67767,10 +67803,10 @@ func ParsePostV1RegistryPoliciesResponse(rsp *http.Response) (*PostV1RegistryPol
 		var headers PostV1RegistryPoliciesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -68494,10 +68530,10 @@ func ParsePostV1RetirementsResponse(rsp *http.Response) (*PostV1RetirementsRespo
 		var headers PostV1RetirementsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -69017,10 +69053,10 @@ func ParsePostV1RewardsResponse(rsp *http.Response) (*PostV1RewardsResponse, err
 		var headers PostV1RewardsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -69453,10 +69489,10 @@ func ParsePostV1TradesResponse(rsp *http.Response) (*PostV1TradesResponse, error
 		var headers PostV1TradesResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -69896,10 +69932,10 @@ func ParsePostV1TradesByIdAcceptanceResponse(rsp *http.Response) (*PostV1TradesB
 		var headers PostV1TradesByIdAcceptanceResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -70177,10 +70213,10 @@ func ParsePostV1TradesByIdCancellationResponse(rsp *http.Response) (*PostV1Trade
 		var headers PostV1TradesByIdCancellationResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -70606,10 +70642,10 @@ func ParsePostV1TransactionsResponse(rsp *http.Response) (*PostV1TransactionsRes
 		var headers PostV1TransactionsResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -70870,10 +70906,10 @@ func ParsePostV1TransactionsBatchResponse(rsp *http.Response) (*PostV1Transactio
 		var headers PostV1TransactionsBatchResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -71296,10 +71332,10 @@ func ParsePostV1TransactionsByIdPostResponse(rsp *http.Response) (*PostV1Transac
 		var headers PostV1TransactionsByIdPostResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -71577,10 +71613,10 @@ func ParsePostV1TransactionsByIdReversalResponse(rsp *http.Response) (*PostV1Tra
 		var headers PostV1TransactionsByIdReversalResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -71858,10 +71894,10 @@ func ParsePostV1TransactionsByIdVoidResponse(rsp *http.Response) (*PostV1Transac
 		var headers PostV1TransactionsByIdVoidResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -72304,10 +72340,10 @@ func ParsePostV1TransfersResponse(rsp *http.Response) (*PostV1TransfersResponse,
 		var headers PostV1TransfersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -72682,10 +72718,10 @@ func ParsePostV1VerifiersResponse(rsp *http.Response) (*PostV1VerifiersResponse,
 		var headers PostV1VerifiersResponse200Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.IdempotentReplayed = &value
+			headers.IdempotentReplayed = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string

@@ -94,11 +94,21 @@ func ListCertifications(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f
 	return ledger.PageOf(items, limit, func(b Batch) string { return ledger.EncodeCursor(b.ID) }), nil
 }
 
+// The sides a holder lists its trades as.
+const (
+	TradeAsSeller = "seller"
+	TradeAsBuyer  = "buyer"
+)
+
+// TradeSides are the values of the trades' as filter.
+var TradeSides = []string{TradeAsSeller, TradeAsBuyer}
+
 // TradeStatuses are the statuses a trade may have.
 var TradeStatuses = []string{TradeOffered, TradeExpired, TradeSettled, TradeCancelled}
 
 // TradeFilter narrows GET /v1/trades.
 type TradeFilter struct {
+	As     string // TradeAsSeller or TradeAsBuyer: the caller's own side (a holder only)
 	Seller string
 	Buyer  string
 	Status string // derived from the journal, as GetTrade's
@@ -137,7 +147,7 @@ const tradeScanRowsMax = 2000
 // are decided per trade from the resolution of its hold.
 func ListTrades(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f TradeFilter) (ledger.Page[TradeSummary], error) {
 	if err := cmp.Or(ledger.FilterIdent("seller", f.Seller), ledger.FilterIdent("buyer", f.Buyer),
-		ledger.FilterOneOf("status", f.Status, TradeStatuses...)); err != nil {
+		ledger.FilterOneOf("status", f.Status, TradeStatuses...), ledger.FilterOneOf("as", f.As, TradeSides...)); err != nil {
 		return ledger.Page[TradeSummary]{}, err
 	}
 	party := ""
@@ -147,6 +157,19 @@ func ListTrades(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f TradeFi
 			return ledger.Page[TradeSummary]{}, err
 		}
 		party = own
+	}
+	if f.As != "" {
+		if party == "" {
+			return ledger.Page[TradeSummary]{}, ledger.Errf(ledger.CodeInvalidRequest, "as names the caller's own side: a holder's; filter by seller or buyer").At("as")
+		}
+		side := &f.Seller
+		if f.As == TradeAsBuyer {
+			side = &f.Buyer
+		}
+		if *side != "" && *side != party {
+			return emptyPage[TradeSummary](), nil
+		}
+		*side = party
 	}
 	after, err := ledger.IDCursor(f.Cursor)
 	if err != nil {

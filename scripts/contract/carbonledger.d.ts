@@ -3988,7 +3988,7 @@ export interface components {
         "Cache-Control": string;
         /** @description the file name of a CSV download */
         "Content-Disposition": string;
-        /** @description true when the response replays the stored result of an earlier request with the same key */
+        /** @description true: the response replays the stored result of an earlier request with the same key */
         "Idempotent-Replayed": "true";
         /** @description seconds to wait before retrying */
         "Retry-After": string;
@@ -4280,10 +4280,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key, or a new key for an account that already exists as asked */
             200: {
                 headers: {
-                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description true on a replay; absent when a new key found the account already open */
+                    "Idempotent-Replayed"?: "true";
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
@@ -4606,7 +4607,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4962,7 +4963,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5199,7 +5200,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5407,7 +5408,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5606,7 +5607,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5761,7 +5762,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5916,7 +5917,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6071,7 +6072,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6225,7 +6226,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6379,7 +6380,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6718,7 +6719,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6860,7 +6861,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7066,7 +7067,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7208,7 +7209,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7352,7 +7353,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7506,7 +7507,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7904,7 +7905,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8370,7 +8371,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8524,7 +8525,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8678,7 +8679,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8904,7 +8905,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9136,7 +9137,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9278,7 +9279,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9499,7 +9500,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9643,7 +9644,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9800,7 +9801,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10019,7 +10020,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10334,7 +10335,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10540,7 +10541,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -10845,7 +10846,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11193,7 +11194,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11347,7 +11348,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11596,7 +11597,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11826,7 +11827,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11980,7 +11981,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12134,7 +12135,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12286,7 +12287,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12516,7 +12517,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12670,7 +12671,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12824,7 +12825,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -13053,7 +13054,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -13290,7 +13291,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -13520,7 +13521,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -13674,7 +13675,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14102,7 +14103,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14332,7 +14333,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14585,7 +14586,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14826,7 +14827,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -14968,7 +14969,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -15255,7 +15256,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -15637,7 +15638,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -15899,7 +15900,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16028,6 +16029,8 @@ export interface operations {
     get_v1_trades: {
         parameters: {
             query?: {
+                /** @description the caller's own side (an enterprise or operator): as=buyer&status=offered are the offers awaiting my acceptance */
+                as?: "seller" | "buyer";
                 /** @description the selling holder (seller=<own org>: my offers) */
                 seller?: string;
                 /** @description the buying holder (buyer=<own org>&status=offered: the offers awaiting my acceptance) */
@@ -16144,7 +16147,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16375,7 +16378,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16530,7 +16533,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16786,7 +16789,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -16928,7 +16931,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17149,7 +17152,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17303,7 +17306,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17458,7 +17461,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17707,7 +17710,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -17909,7 +17912,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description replay of an earlier request with the same Idempotency-Key (and, for POST /v1/accounts, an account that already exists) */
+            /** @description replay of an earlier request with the same Idempotency-Key */
             200: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
