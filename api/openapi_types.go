@@ -172,7 +172,8 @@ var nameWire = map[string]wire{
 
 // fieldWire are the rules of one schema's field; they win over nameWire.
 var fieldWire = map[string]wire{
-	"Problem.code": {enum: problemCodes()},
+	"Problem.code":    {enum: problemCodes()},
+	"Problem.outcome": {enum: []string{ledger.OutcomeNotCommitted, ledger.OutcomeUnknown}},
 
 	"accountView.status":               {enum: accountStatuses},
 	"accountView.balance":              {anyAsset: true},

@@ -414,6 +414,24 @@ func (e ProblemCode) Valid() bool {
 	}
 }
 
+// Defines values for ProblemOutcome.
+const (
+	NotCommitted ProblemOutcome = "not_committed"
+	Unknown      ProblemOutcome = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the ProblemOutcome enum.
+func (e ProblemOutcome) Valid() bool {
+	switch e {
+	case NotCommitted:
+		return true
+	case Unknown:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AccountPostingViewPhase.
 const (
 	AccountPostingViewPhaseHold    AccountPostingViewPhase = "hold"
@@ -4354,7 +4372,7 @@ type Problem struct {
 	Extra     *map[string]string `json:"extra,omitempty"`
 	Field     *string            `json:"field,omitempty"`
 	Instance  *string            `json:"instance,omitempty"`
-	Outcome   *string            `json:"outcome,omitempty"`
+	Outcome   *ProblemOutcome    `json:"outcome,omitempty"`
 	RequestId *string            `json:"request_id,omitempty"`
 	Status    int64              `json:"status"`
 	Title     string             `json:"title"`
@@ -4363,6 +4381,9 @@ type Problem struct {
 
 // ProblemCode defines model for Problem.Code.
 type ProblemCode string
+
+// ProblemOutcome defines model for Problem.Outcome.
+type ProblemOutcome string
 
 // AccountPostingView defines model for accountPostingView.
 type AccountPostingView struct {

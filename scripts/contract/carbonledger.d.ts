@@ -2227,7 +2227,8 @@ export interface components {
             };
             field?: string;
             instance?: string;
-            outcome?: string;
+            /** @enum {string} */
+            outcome?: "not_committed" | "unknown";
             request_id?: string;
             /** Format: int64 */
             status: number;
