@@ -216,3 +216,30 @@ func idemLookup(ctx context.Context, tx pgx.Tx, key Key, hash []byte, out any) (
 	}
 	return true, nil
 }
+
+// IdempotencyRetentionDefault keeps a key 30 days: far longer than any
+// client retries a request (a mobile app offline for a week, a batch
+// re-sent after a holiday), short enough that the table does not grow for
+// ever. Past it, the same key and body is a new request.
+const IdempotencyRetentionDefault = 30 * 24 * time.Hour
+
+// PruneIdempotencyKeys deletes up to limit keys older than the retention,
+// oldest first, and reports how many. Only keys whose write has finished
+// are old enough to go: a key is written in its write's transaction.
+func (l *Ledger) PruneIdempotencyKeys(ctx context.Context, limit int) (int, error) {
+	limit = min(max(limit, 1), JobBatchMax)
+	retention := l.opts.IdempotencyRetention
+	if retention <= 0 {
+		retention = IdempotencyRetentionDefault
+	}
+	var n int
+	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			DELETE FROM idempotency_keys WHERE (scope, key) IN (
+				SELECT scope, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)`,
+			l.now().Add(-retention), limit)
+		n = int(tag.RowsAffected())
+		return err
+	})
+	return n, err
+}

@@ -43,6 +43,10 @@ type Options struct {
 	// FeedRetention is how long stamped events are kept before the
 	// retention job may delete them; default FeedRetentionDefault.
 	FeedRetention time.Duration
+	// IdempotencyRetention is how long an idempotency key is kept; the
+	// prune-idempotency-keys job deletes older ones, after which the same
+	// key is a new request. Default IdempotencyRetentionDefault.
+	IdempotencyRetention time.Duration
 }
 
 // Stats are monotonically increasing counters, read by /metrics.

@@ -63,6 +63,8 @@ func CoreJobs() []Job {
 		return l.RelayEvents(ctx, JobBatchMax)
 	}}, {Name: "prune-events", Every: time.Minute, Run: func(ctx context.Context, l *Ledger) (int, error) {
 		return l.PruneEvents(ctx, JobBatchMax)
+	}}, {Name: "prune-idempotency-keys", Every: time.Minute, Run: func(ctx context.Context, l *Ledger) (int, error) {
+		return l.PruneIdempotencyKeys(ctx, JobBatchMax)
 	}}}
 }
 

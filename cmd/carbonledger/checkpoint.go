@@ -88,6 +88,20 @@ func feedRetention() (time.Duration, error) {
 	return d, nil
 }
 
+// idempotencyRetention is CARBONLEDGER_IDEMPOTENCY_RETENTION (default 30
+// days, at least a day: clients retry for longer than an hour).
+func idempotencyRetention() (time.Duration, error) {
+	v := os.Getenv("CARBONLEDGER_IDEMPOTENCY_RETENTION")
+	if v == "" {
+		return ledger.IdempotencyRetentionDefault, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 24*time.Hour {
+		return 0, fmt.Errorf("CARBONLEDGER_IDEMPOTENCY_RETENTION must be a duration of at least 24h, got %q", v)
+	}
+	return d, nil
+}
+
 // checkpointInterval is CARBONLEDGER_CHECKPOINT_INTERVAL (default 10m):
 // how often serve takes a signed checkpoint.
 func checkpointInterval() (time.Duration, error) {

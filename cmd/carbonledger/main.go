@@ -63,6 +63,8 @@ environment (flags override):
   CARBONLEDGER_TRUSTED_PROXIES   comma-separated proxy addresses or CIDRs whose X-Forwarded-For
                                  names the client (default none)
   CARBONLEDGER_CHECKPOINT_INTERVAL  how often serve takes a signed checkpoint (default 10m)
+  CARBONLEDGER_IDEMPOTENCY_RETENTION  how long an idempotency key is kept (default 720h);
+                                 past it, the same key is a new request
   CARBONLEDGER_LOG_LEVEL         debug, info, warn, error (default info)
 `
 
@@ -175,7 +177,12 @@ func (c *config) ledger(ctx context.Context) (*ledger.Ledger, func(), error) {
 		pool.Close()
 		return nil, nil, err
 	}
-	l, err := ledger.New(ctx, pool, ledger.Options{FeedRetention: retention})
+	keep, err := idempotencyRetention()
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	l, err := ledger.New(ctx, pool, ledger.Options{FeedRetention: retention, IdempotencyRetention: keep})
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
