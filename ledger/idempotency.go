@@ -217,11 +217,13 @@ func idemLookup(ctx context.Context, tx pgx.Tx, key Key, hash []byte, out any) (
 	return true, nil
 }
 
-// IdempotencyRetentionDefault keeps a key 30 days: far longer than any
+// IdempotencyRetentionDefault keeps a key 90 days: far longer than any
 // client retries a request (a mobile app offline for a week, a batch
-// re-sent after a holiday), short enough that the table does not grow for
-// ever. Past it, the same key and body is a new request.
-const IdempotencyRetentionDefault = 30 * 24 * time.Hour
+// re-sent after a holiday or a quarter's end), and as long as `seed` may
+// be run again on the same database and change nothing; short enough
+// that the table does not grow for ever. Past it, the same key and body
+// is a new request.
+const IdempotencyRetentionDefault = 90 * 24 * time.Hour
 
 // PruneIdempotencyKeys deletes up to limit keys older than the retention,
 // oldest first, and reports how many. Only keys whose write has finished

@@ -1,5 +1,5 @@
 -- Idempotency keys have a retention (Options.IdempotencyRetention, default
--- 30 days): the prune-idempotency-keys job deletes keys older than that, a
+-- 90 days): the prune-idempotency-keys job deletes keys older than that, a
 -- bounded batch at a time, oldest first. This index serves that sweep; it
 -- grows at its right edge (created_at is the insert time), so it costs a
 -- write little.

@@ -88,7 +88,7 @@ func feedRetention() (time.Duration, error) {
 	return d, nil
 }
 
-// idempotencyRetention is CARBONLEDGER_IDEMPOTENCY_RETENTION (default 30
+// idempotencyRetention is CARBONLEDGER_IDEMPOTENCY_RETENTION (default 90
 // days, at least a day: clients retry for longer than an hour).
 func idempotencyRetention() (time.Duration, error) {
 	v := os.Getenv("CARBONLEDGER_IDEMPOTENCY_RETENTION")

@@ -63,7 +63,7 @@ environment (flags override):
   CARBONLEDGER_TRUSTED_PROXIES   comma-separated proxy addresses or CIDRs whose X-Forwarded-For
                                  names the client (default none)
   CARBONLEDGER_CHECKPOINT_INTERVAL  how often serve takes a signed checkpoint (default 10m)
-  CARBONLEDGER_IDEMPOTENCY_RETENTION  how long an idempotency key is kept (default 720h);
+  CARBONLEDGER_IDEMPOTENCY_RETENTION  how long an idempotency key is kept (default 2160h);
                                  past it, the same key is a new request
   CARBONLEDGER_LOG_LEVEL         debug, info, warn, error (default info)
 `
