@@ -158,9 +158,9 @@ func (s *Server) webhookRoutes() []route {
 		{Method: "DELETE", Path: "/v1/webhooks/{id}", Summary: "delete a webhook; its pending deliveries are dropped", Tag: "events",
 			Roles: owners, Out: ledger.Webhook{}, Handler: s.handleDeleteWebhook},
 		{Method: "POST", Path: "/v1/webhooks/{id}/rotate-secret", Summary: "add a new signing secret; deliveries are signed with it and the previous one", Tag: "events",
-			Roles: owners, Out: ledger.Webhook{}, Handler: s.handleRotateWebhook},
+			Roles: owners, Out: ledger.Webhook{}, Handler: s.webhookStep((*ledger.Ledger).RotateWebhookSecret)},
 		{Method: "POST", Path: "/v1/webhooks/{id}/enable", Summary: "enable a webhook disabled after a run of failures", Tag: "events",
-			Roles: owners, Out: ledger.Webhook{}, Handler: s.handleEnableWebhook},
+			Roles: owners, Out: ledger.Webhook{}, Handler: s.webhookStep((*ledger.Ledger).EnableWebhook)},
 		{Method: "GET", Path: "/v1/webhooks/{id}/deliveries", Summary: "a webhook's delivery log, newest first", Tag: "events",
 			Roles: owners, Out: deliveriesView{}, Handler: s.handleWebhookDeliveries},
 		{Method: "POST", Path: "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", Summary: "deliver an event again", Tag: "events",
@@ -220,36 +220,24 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request, a l
 	return writeJSON(w, http.StatusOK, hook)
 }
 
-func (s *Server) handleRotateWebhook(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
+// webhookStep adapts a keyed step of the ledger on the webhook {id}
+// (rotate the secret, enable): the body is empty, the answer the webhook.
+func (s *Server) webhookStep(step func(*ledger.Ledger, context.Context, ledger.Actor, string, uuid.UUID) (ledger.Webhook, bool, error)) handler {
+	return func(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		key, err := readWrite(r, nil)
+		if err != nil {
+			return err
+		}
+		hook, replayed, err := step(s.l, r.Context(), a, key, id)
+		if err != nil {
+			return err
+		}
+		return writeResult(w, replayed, hook)
 	}
-	key, err := readWrite(r, nil)
-	if err != nil {
-		return err
-	}
-	hook, replayed, err := s.l.RotateWebhookSecret(r.Context(), a, key, id)
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, hook)
-}
-
-func (s *Server) handleEnableWebhook(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	key, err := readWrite(r, nil)
-	if err != nil {
-		return err
-	}
-	hook, replayed, err := s.l.EnableWebhook(r.Context(), a, key, id)
-	if err != nil {
-		return err
-	}
-	return writeResult(w, replayed, hook)
 }
 
 func (s *Server) handleWebhookDeliveries(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
