@@ -375,3 +375,17 @@ func TestOpenAPIProblemSchema(t *testing.T) {
 		t.Fatalf("Problem schema: %+v", p)
 	}
 }
+
+// Requests no route serves are counted under route "unmatched" with
+// their status, so a wrong client path shows in the metrics.
+func TestUnmatchedRequestsAreCounted(t *testing.T) {
+	h := newHarness(t, false)
+	h.get("/v1/no-such-thing", "").want(t, 404, "not_found")
+	h.do("DELETE", "/healthz", "", nil).want(t, 405, "method_not_allowed")
+	m := string(h.get("/metrics", "").want(t, 200).Body)
+	for _, want := range []string{`carbonledger_http_requests_total{route="unmatched",status="404"}`, `carbonledger_http_requests_total{route="unmatched",status="405"}`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

@@ -184,6 +184,11 @@ func (s *Server) Handler() http.Handler {
 			}
 		}()
 		_, pattern := s.mux.Handler(r)
+		if pattern == "/" {
+			start, sw := time.Now(), &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			defer func() { s.logUnmatched(r, sw.status, time.Since(start)) }()
+			w = sw
+		}
 		// What no route serves is 404 or 405 whatever it holds.
 		if pattern != "/" {
 			if err := cleanRequest(r); err != nil {
@@ -272,8 +277,23 @@ func (s *Server) wrap(rt route) http.Handler {
 		dur := time.Since(start)
 		s.metrics.observe(label, sw.status, dur)
 		s.log.InfoContext(ctx, "request", "method", r.Method, "route", rt.Path, "status", sw.status,
-			"ms", float64(dur.Microseconds())/1000, "actor", actor.ID(), "request_id", requestIDFrom(ctx))
+			"ms", float64(dur.Microseconds())/1000, "actor", actor.ID(), "client", s.limits.clientAddress(r), "request_id", requestIDFrom(ctx))
 	})
+}
+
+// unmatchedRoute is the metrics label of requests no route serves (404,
+// 405): counted, so a client probing or calling a wrong path shows.
+const unmatchedRoute = "unmatched"
+
+// logUnmatched counts and logs a request no route served.
+func (s *Server) logUnmatched(r *http.Request, status int, d time.Duration) {
+	s.metrics.observe(unmatchedRoute, status, d)
+	path := r.URL.Path
+	if len(path) > 200 {
+		path = path[:200] + "…"
+	}
+	s.log.InfoContext(r.Context(), "unmatched", "method", r.Method, "path", strconv.QuoteToASCII(path), "status", status,
+		"ms", float64(d.Microseconds())/1000, "client", s.limits.clientAddress(r), "request_id", requestIDFrom(r.Context()))
 }
 
 func (s *Server) authenticate(r *http.Request) (*Claims, error) {
