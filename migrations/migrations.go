@@ -201,9 +201,11 @@ func leaseHolder() string {
 // cause, when a renewal finds the lease no longer holder's or fails.
 func keepLease(ctx context.Context, pool *pgxpool.Pool, holder string) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
+	every, length := leaseRenewEvery, fmt.Sprintf("%d milliseconds", leaseDuration.Milliseconds())
 	go func() {
-		t := time.NewTicker(leaseRenewEvery)
+		defer close(exited)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -214,7 +216,7 @@ func keepLease(ctx context.Context, pool *pgxpool.Pool, holder string) (context.
 			case <-t.C:
 			}
 			tag, err := pool.Exec(ctx, `UPDATE schema_migration_lease SET expires_at = now() + $2::INTERVAL WHERE id = 1 AND holder = $1`,
-				holder, fmt.Sprintf("%d milliseconds", leaseDuration.Milliseconds()))
+				holder, length)
 			switch {
 			case err != nil:
 				cancel(fmt.Errorf("migrations: renewing the lease: %w", err))
@@ -226,7 +228,8 @@ func keepLease(ctx context.Context, pool *pgxpool.Pool, holder string) (context.
 		}
 	}()
 	var once sync.Once
-	return ctx, func() { once.Do(func() { close(done); cancel(nil) }) }
+	// stop waits for the keeper to exit, so no renewal runs after it.
+	return ctx, func() { once.Do(func() { close(done); <-exited; cancel(nil) }) }
 }
 
 // acquireLease takes the single lease row, waiting while another runner
