@@ -117,22 +117,42 @@ type TradeFilter struct {
 }
 
 // TradeSummary is a trade as a list shows it: everything GetTrade shows
-// but the blocks, which GET /v1/trades/{id} reads.
+// but the blocks, which GET /v1/trades/{id} reads. Its status and offered
+// serials come from the journal and the trade's ranges, for a page at a
+// time (tradeStatuses, offeredSerialsOf), and for one trade the same way.
 type TradeSummary struct {
-	ID             uuid.UUID  `json:"id"`
-	Seller         string     `json:"seller"`
-	Buyer          string     `json:"buyer"`
-	Units          string     `json:"units"`
-	PricePerUnit   string     `json:"price_per_unit"`
-	Amount         string     `json:"amount"`
-	Status         string     `json:"status"`
-	PendingTx      uuid.UUID  `json:"pending_transaction_id"`
-	ResolutionTx   *uuid.UUID `json:"resolution_transaction_id,omitempty"`
-	PaymentTx      *uuid.UUID `json:"payment_transaction_id,omitempty"`
-	ExpiresAt      time.Time  `json:"expires_at"`
-	CreatedAt      time.Time  `json:"created_at"`
-	OfferedSerials []string   `json:"offered_serials"`
-	StatusAsOfNow  time.Time  `json:"status_as_of"`
+	ID           uuid.UUID  `json:"id"`
+	Seller       string     `json:"seller"`
+	Buyer        string     `json:"buyer"`
+	Units        string     `json:"units"`
+	PricePerUnit string     `json:"price_per_unit"`
+	Amount       string     `json:"amount"`
+	Status       string     `json:"status"`
+	PendingTx    uuid.UUID  `json:"pending_transaction_id"`
+	ResolutionTx *uuid.UUID `json:"resolution_transaction_id,omitempty"`
+	PaymentTx    *uuid.UUID `json:"payment_transaction_id,omitempty"`
+	ExpiresAt    time.Time  `json:"expires_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	// OfferedSerials are the serials the offer reserved, kept whatever
+	// became of it (empty only for a trade offered before they were
+	// recorded whose units were released before migration 0012).
+	OfferedSerials []string  `json:"offered_serials"`
+	StatusAsOfNow  time.Time `json:"status_as_of"`
+}
+
+// tradeColumns are the registry_trades columns scanTrade reads.
+const tradeColumns = `id, seller, buyer, units, price_per_unit, amount, pending_tx, payment_tx, expires_at, created_at`
+
+// scanTrade reads a trade row as of now, without its status and serials;
+// it also returns the row's units and amount as numbers.
+func scanTrade(row pgx.Row, now time.Time) (TradeSummary, int64, decimal.Decimal, error) {
+	var t TradeSummary
+	var units int64
+	var price, amount decimal.Decimal
+	err := row.Scan(&t.ID, &t.Seller, &t.Buyer, &units, &price, &amount, &t.PendingTx, &t.PaymentTx, &t.ExpiresAt, &t.CreatedAt)
+	t.Units, t.PricePerUnit, t.Amount = FormatUnits(units), ledger.FormatAmount(ledger.AssetCNY, price), ledger.FormatAmount(ledger.AssetCNY, amount)
+	t.ExpiresAt, t.CreatedAt, t.StatusAsOfNow = t.ExpiresAt.UTC(), t.CreatedAt.UTC(), now
+	return t, units, amount, err
 }
 
 // tradeScanRowsMax bounds the trades one page reads when it filters by a
@@ -195,7 +215,7 @@ func ListTrades(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f TradeFi
 		}
 		for {
 			rows, err := r.Tx().Query(ctx, `
-				SELECT id, seller, buyer, units, price_per_unit, amount, pending_tx, payment_tx, expires_at, created_at FROM registry_trades
+				SELECT `+tradeColumns+` FROM registry_trades
 				WHERE ($1 = '' OR seller = $1) AND ($2 = '' OR buyer = $2) AND ($3 = '' OR seller = $3 OR buyer = $3)
 				  AND ($4 = 0 OR ($4 = 1) = (payment_tx IS NOT NULL)) AND ($5::UUID IS NULL OR id < $5)
 				ORDER BY id DESC LIMIT $6`, f.Seller, f.Buyer, party, paid, cursor, chunk)
@@ -203,12 +223,7 @@ func ListTrades(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f TradeFi
 				return ledger.Page[TradeSummary]{}, err
 			}
 			got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TradeSummary, error) {
-				var t TradeSummary
-				var units int64
-				var price, amount decimal.Decimal
-				err := row.Scan(&t.ID, &t.Seller, &t.Buyer, &units, &price, &amount, &t.PendingTx, &t.PaymentTx, &t.ExpiresAt, &t.CreatedAt)
-				t.Units, t.PricePerUnit, t.Amount = FormatUnits(units), ledger.FormatAmount(ledger.AssetCNY, price), ledger.FormatAmount(ledger.AssetCNY, amount)
-				t.ExpiresAt, t.CreatedAt, t.StatusAsOfNow = t.ExpiresAt.UTC(), t.CreatedAt.UTC(), now
+				t, _, _, err := scanTrade(row, now)
 				return t, err
 			})
 			if err != nil {

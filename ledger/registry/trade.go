@@ -29,26 +29,11 @@ type OfferInput struct {
 	TimeoutSeconds int64  `json:"timeout_seconds,omitempty"`
 }
 
-// Trade is a delivery-versus-payment sale.
+// Trade is a delivery-versus-payment sale: what a list shows of it
+// (TradeSummary) and its blocks.
 type Trade struct {
-	ID           uuid.UUID  `json:"id"`
-	Seller       string     `json:"seller"`
-	Buyer        string     `json:"buyer"`
-	Units        string     `json:"units"`
-	PricePerUnit string     `json:"price_per_unit"`
-	Amount       string     `json:"amount"`
-	Status       string     `json:"status"`
-	PendingTx    uuid.UUID  `json:"pending_transaction_id"`
-	ResolutionTx *uuid.UUID `json:"resolution_transaction_id,omitempty"`
-	PaymentTx    *uuid.UUID `json:"payment_transaction_id,omitempty"`
-	ExpiresAt    time.Time  `json:"expires_at"`
-	CreatedAt    time.Time  `json:"created_at"`
-	Blocks       []Block    `json:"blocks"` // reserved while offered; the buyer's once settled; none once expired or cancelled
-	// OfferedSerials are the serials the offer reserved, kept whatever
-	// became of it (empty only for a trade offered before they were
-	// recorded whose units were released before migration 0012).
-	OfferedSerials []string  `json:"offered_serials"`
-	StatusAsOfNow  time.Time `json:"status_as_of"`
+	TradeSummary
+	Blocks []Block `json:"blocks"` // reserved while offered; the buyer's once settled; none once expired or cancelled
 }
 
 type tradeRow struct {
@@ -61,37 +46,22 @@ type tradeRow struct {
 // at `now`.
 func loadTrade(j ledger.Journal, id uuid.UUID, now time.Time) (tradeRow, error) {
 	var t tradeRow
-	var price decimal.Decimal
-	err := j.Tx().QueryRow(j.Ctx(), `
-		SELECT id, seller, buyer, units, price_per_unit, amount, pending_tx, payment_tx, expires_at, created_at FROM registry_trades WHERE id = $1`, id).
-		Scan(&t.ID, &t.Seller, &t.Buyer, &t.units, &price, &t.amount, &t.PendingTx, &t.PaymentTx, &t.ExpiresAt, &t.CreatedAt)
+	var err error
+	t.TradeSummary, t.units, t.amount, err = scanTrade(j.Tx().QueryRow(j.Ctx(), `SELECT `+tradeColumns+` FROM registry_trades WHERE id = $1`, id), now)
 	if isNoRows(err) {
 		return t, ledger.Errf(ledger.CodeNotFound, "trade %s not found", id)
 	}
 	if err != nil {
 		return t, err
 	}
-	done, err := j.Resolutions([]uuid.UUID{t.PendingTx})
-	if err != nil {
+	one := []TradeSummary{t.TradeSummary}
+	if err := tradeStatuses(j, one); err != nil {
 		return t, err
 	}
-	var resKind, resReason *string
-	if by, ok := done[t.PendingTx]; ok {
-		res, err := j.Transaction(by)
-		if err != nil {
-			return t, err
-		}
-		t.ResolutionTx, resKind = &res.ID, &res.Kind
-		if r, ok := res.Metadata["reason"]; ok {
-			resReason = &r
-		}
-	}
-	t.Units, t.PricePerUnit, t.Amount = FormatUnits(t.units), ledger.FormatAmount(ledger.AssetCNY, price), ledger.FormatAmount(ledger.AssetCNY, t.amount)
-	t.ExpiresAt, t.CreatedAt, t.StatusAsOfNow = t.ExpiresAt.UTC(), t.CreatedAt.UTC(), now
-	t.Status = tradeStatus(resKind, resReason)
-	if t.OfferedSerials, err = offeredSerials(j, t.ID); err != nil {
+	if err := offeredSerialsOf(j, one); err != nil {
 		return t, err
 	}
+	t.TradeSummary = one[0]
 	// Reserved blocks while open; the buyer's blocks from this trade once
 	// settled (found through the provenance of the settling transaction).
 	var blocks []blockRow
@@ -378,19 +348,6 @@ func recordRanges(j ledger.Journal, trade uuid.UUID, blocks []Block) error {
 			trade, i, bl.Programme, bl.Vintage, bl.FirstUnit, bl.LastUnit, bl.Serial)
 	}
 	return j.Tx().SendBatch(j.Ctx(), b).Close()
-}
-
-// offeredSerials reads the serials an offer reserved.
-func offeredSerials(j ledger.Journal, trade uuid.UUID) ([]string, error) {
-	rows, err := j.Tx().Query(j.Ctx(), `SELECT serial_no FROM registry_trade_ranges WHERE trade_id = $1 ORDER BY idx`, trade)
-	if err != nil {
-		return nil, err
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if out == nil {
-		out = []string{}
-	}
-	return out, err
 }
 
 // settledBlocks are the ranges a settlement moved, as traded (later moves
