@@ -237,6 +237,21 @@ func TestWebhookDeliveryEndToEnd(t *testing.T) {
 	if failed["last_status"] != float64(500) || failed["attempts"] == float64(0) {
 		t.Fatalf("newest delivery %v", failed)
 	}
+	// The bounds themselves: no delivery is tried more than
+	// WebhookAttemptsMax times, one that is "failed" was tried exactly
+	// that often, and the three failing ones made the run that disabled.
+	run := 0.0
+	for _, d := range log[:3] {
+		d := d.(map[string]any)
+		n, _ := d["attempts"].(float64)
+		if n > ledger.WebhookAttemptsMax || d["status"] == ledger.DeliveryFailed && n != ledger.WebhookAttemptsMax {
+			t.Fatalf("delivery tried %v times with status %v (at most %d)", n, d["status"], ledger.WebhookAttemptsMax)
+		}
+		run += n
+	}
+	if run < ledger.WebhookFailuresToDisable {
+		t.Fatalf("disabled after %v failed attempts, want a run of %d", run, ledger.WebhookFailuresToDisable)
+	}
 	rc.mu.Lock()
 	if rc.badSigs != 0 {
 		t.Fatalf("%d deliveries failed verification after the rotation", rc.badSigs)
@@ -279,5 +294,34 @@ func TestSignWebhookStandardVector(t *testing.T) {
 	}
 	if !verifyWebhook(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", two, body) {
 		t.Fatal("the receiver's check refuses the old secret during a rotation")
+	}
+}
+
+// A delivery that keeps failing is tried exactly WebhookAttemptsMax times
+// and is then failed for good (manual redelivery remains); fewer failures
+// than WebhookFailuresToDisable leave the webhook active.
+func TestWebhookDeliveryAttemptsAreBounded(t *testing.T) {
+	rc := newReceiver(t)
+	h := newHarness(t, true, loopbackTLS(rc))
+	prov := h.token(ledger.RoleProvince, "p1", "", "")
+	ent := h.token(ledger.RoleEnterprise, "u", "wb-a", "")
+	r := h.post("/v1/webhooks", ent, map[string]any{"url": rc.srv.URL + "/hook", "types": []string{ledger.EventTransaction}}).want(t, 201)
+	hook := r.str("id")
+	rc.set(r.str("secret"), http.StatusInternalServerError)
+	h.openFunded(prov, "10.00", "wb-a")
+	for i := 0; i < 3*ledger.WebhookAttemptsMax; i++ {
+		h.pump()
+		h.advance(ledger.WebhookBackoffMax)
+	}
+	log := h.get("/v1/webhooks/"+hook+"/deliveries", ent).want(t, 200).JSON["items"].([]any)
+	if len(log) != 1 {
+		t.Fatalf("delivery log %v", log)
+	}
+	d := log[0].(map[string]any)
+	if d["status"] != ledger.DeliveryFailed || d["attempts"] != float64(ledger.WebhookAttemptsMax) {
+		t.Fatalf("delivery after a run of failures: %v (want failed after %d attempts)", d, ledger.WebhookAttemptsMax)
+	}
+	if st := h.get("/v1/webhooks", ent).want(t, 200).JSON["items"].([]any)[0].(map[string]any)["status"]; st != "active" {
+		t.Fatalf("webhook %v after %d failures (disables after %d)", st, ledger.WebhookAttemptsMax, ledger.WebhookFailuresToDisable)
 	}
 }
