@@ -106,7 +106,7 @@ func MoveProject(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key,
 			return ProjectMove{}, err
 		}
 		mv := ProjectMove{ID: ledger.NewID(), Project: project, FromCity: in.FromCity, ToCity: in.ToCity, Settlements: []MoveSettlement{}}
-		fromShare, err := resite(sites, &mv, share)
+		fromShare, moved, err := resite(sites, &mv, share)
 		if err != nil {
 			return ProjectMove{}, err
 		}
@@ -121,7 +121,6 @@ func MoveProject(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, key,
 		if err != nil {
 			return ProjectMove{}, err
 		}
-		moved := decimal.RequireFromString(mv.Share)
 		// Reserve locks and postings before any trail head (lock order).
 		if mv.Settlements, err = settleMove(w, actor, mv, als, moved.Div(fromShare), in.Reason); err != nil {
 			return ProjectMove{}, err
@@ -152,66 +151,71 @@ func (in MoveProjectInput) validate() (decimal.Decimal, error) {
 	return share, nil
 }
 
-// projectSites reads a project's sites, largest share first; a project
-// never moved in part is sited wholly in its primary city.
-func projectSites(w *ledger.Writer, project, primary string) ([]ProjectSite, error) {
-	rows, err := w.Tx().Query(w.Ctx(), `SELECT city, share FROM quota_project_sites WHERE project = $1 ORDER BY share DESC, city`, project)
+// projectSites reads a project's share by city; a project never moved in
+// part is sited wholly in its primary city.
+func projectSites(w *ledger.Writer, project, primary string) (map[string]decimal.Decimal, error) {
+	rows, err := w.Tx().Query(w.Ctx(), `SELECT city, share FROM quota_project_sites WHERE project = $1`, project)
 	if err != nil {
 		return nil, err
 	}
-	sites, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProjectSite, error) {
-		var s ProjectSite
-		var d decimal.Decimal
-		err := r.Scan(&s.City, &d)
-		s.Share = d.StringFixed(shareScale)
-		return s, err
-	})
-	if err != nil || len(sites) > 0 {
-		return sites, err
+	shares := map[string]decimal.Decimal{}
+	var city string
+	var share decimal.Decimal
+	if _, err := pgx.ForEachRow(rows, []any{&city, &share}, func() error {
+		shares[city] = share
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	return []ProjectSite{{City: primary, Share: decimal.NewFromInt(1).StringFixed(shareScale)}}, nil
+	if len(shares) == 0 {
+		shares[primary] = decimal.NewFromInt(1)
+	}
+	return shares, nil
 }
 
-// resite works out the move on sites: it completes mv (FromCity, Share,
-// Sites) and returns the from city's share before the move. share zero
-// moves all of the from city's share.
-func resite(sites []ProjectSite, mv *ProjectMove, share decimal.Decimal) (decimal.Decimal, error) {
+// resite works out the move on the shares by city: it completes mv
+// (FromCity, Share, Sites, largest share first) and returns the from
+// city's share before the move and the share that moves. share zero moves
+// all of the from city's share.
+func resite(shares map[string]decimal.Decimal, mv *ProjectMove, share decimal.Decimal) (from, moved decimal.Decimal, err error) {
 	if mv.FromCity == "" {
-		if len(sites) > 1 {
-			return decimal.Zero, ledger.Errf(ledger.CodeInvalidRequest, "project %s is sited in %d cities: name the from_city that moves", mv.Project, len(sites)).At("from_city")
+		if len(shares) > 1 {
+			return from, moved, ledger.Errf(ledger.CodeInvalidRequest, "project %s is sited in %d cities: name the from_city that moves", mv.Project, len(shares)).At("from_city")
 		}
-		mv.FromCity = sites[0].City
+		for city := range shares {
+			mv.FromCity = city
+		}
 	}
-	shares := map[string]decimal.Decimal{}
-	for _, s := range sites {
-		shares[s.City] = decimal.RequireFromString(s.Share)
-	}
-	fromShare, ok := shares[mv.FromCity]
+	from, ok := shares[mv.FromCity]
 	switch {
 	case !ok:
-		return decimal.Zero, ledger.Errf(CodeInvalidState, "project %s has no site in %s", mv.Project, mv.FromCity).At("from_city")
+		return from, moved, ledger.Errf(CodeInvalidState, "project %s has no site in %s", mv.Project, mv.FromCity).At("from_city")
 	case mv.FromCity == mv.ToCity:
-		return decimal.Zero, ledger.Errf(CodeInvalidState, "project %s is already in %s", mv.Project, mv.FromCity).At("to_city")
+		return from, moved, ledger.Errf(CodeInvalidState, "project %s is already in %s", mv.Project, mv.FromCity).At("to_city")
 	case share.IsZero():
-		share = fromShare
-	case share.GreaterThan(fromShare):
-		return decimal.Zero, ledger.Errf(CodeInvalidState, "project %s has a share of %s in %s; %s cannot move", mv.Project, fromShare.StringFixed(shareScale), mv.FromCity, share.StringFixed(shareScale)).At("share")
+		share = from
+	case share.GreaterThan(from):
+		return from, moved, ledger.Errf(CodeInvalidState, "project %s has a share of %s in %s; %s cannot move", mv.Project, from.StringFixed(shareScale), mv.FromCity, share.StringFixed(shareScale)).At("share")
 	}
-	shares[mv.FromCity] = fromShare.Sub(share)
+	shares[mv.FromCity] = from.Sub(share)
 	shares[mv.ToCity] = shares[mv.ToCity].Add(share)
-	mv.Share, mv.Sites = share.StringFixed(shareScale), nil
+	cities := make([]string, 0, len(shares))
 	for city, s := range shares {
 		if s.IsPositive() {
-			mv.Sites = append(mv.Sites, ProjectSite{City: city, Share: s.StringFixed(shareScale)})
+			cities = append(cities, city)
 		}
 	}
-	slices.SortFunc(mv.Sites, func(a, b ProjectSite) int {
-		if c := decimal.RequireFromString(b.Share).Cmp(decimal.RequireFromString(a.Share)); c != 0 {
+	slices.SortFunc(cities, func(a, b string) int {
+		if c := shares[b].Cmp(shares[a]); c != 0 {
 			return c
 		}
-		return strings.Compare(a.City, b.City)
+		return strings.Compare(a, b)
 	})
-	return fromShare, nil
+	mv.Share, mv.Sites = share.StringFixed(shareScale), make([]ProjectSite, len(cities))
+	for i, city := range cities {
+		mv.Sites[i] = ProjectSite{City: city, Share: shares[city].StringFixed(shareScale)}
+	}
+	return from, share, nil
 }
 
 // saveSites stores a project's sites and its primary city (the first).
