@@ -247,8 +247,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			if !rt.Public || (rt.TokenOptional && r.Header.Get("Authorization") != "") {
 				c, err := s.authenticate(r)
 				if err != nil {
-					// Requests without a valid token are the address's.
-					if !s.limits.allowAddress(s.limits.clientAddress(r)) {
+					// Requests without a valid token are the address's (a
+					// public route's request was counted above already).
+					if !rt.Public && !s.limits.allowAddress(s.limits.clientAddress(r)) {
 						return errorf(codeRateLimited, "too many requests from this address; slow down")
 					}
 					return err
