@@ -201,6 +201,10 @@ func TestBadInputIsProblemJSON(t *testing.T) {
 
 func TestRateLimitPerPrincipal(t *testing.T) {
 	h := newHarness(t, false, func(c *Config, _ *ledger.Options) { c.RatePerSecond, c.RateBurst = 1, 3 })
+	// Its own account to read: run alone, no other test has opened it.
+	if err := h.l.EnsureAccounts(t.Context(), "external:CNY"); err != nil {
+		t.Fatal(err)
+	}
 	tok := h.token(ledger.RoleAuditor, "a1", "", "")
 	limited := 0
 	for i := 0; i < 8; i++ {
