@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
@@ -52,6 +54,12 @@ func TestPublicRequestsLimitedPerAddress(t *testing.T) {
 	h.get("/v1/me", "not-a-token").want(t, 429, "rate_limited")
 	// A valid token is its principal's budget, not the address's.
 	h.get("/v1/methodologies", h.token(ledger.RoleCitizen, "c-limit", "", "")).want(t, 200)
+
+	// A public route that takes an optional token counts a request with a
+	// bad one once: with a budget of one it is refused for its token
+	// (401), not for a second charge to its address (429).
+	o := newHarness(t, false, func(c *Config, _ *ledger.Options) { c.PublicRatePerSecond = 0.01 })
+	o.get("/v1/certifications/"+uuid.NewString(), "not-a-token").want(t, 401, "unauthorized")
 
 	p := newHarness(t, false, func(c *Config, _ *ledger.Options) {
 		c.PublicRatePerSecond = 0.01
