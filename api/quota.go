@@ -430,7 +430,7 @@ func (s *Server) handleQuotaListConfig(w http.ResponseWriter, r *http.Request, _
 
 // Views.
 
-func viewQuotaEvents(es []quota.Event) []quota.Event { return nonNil(es) }
+func viewQuotaEvents(es []quota.Event) []quota.Event { return ledger.NonNil(es) }
 
 func viewQuotaSource(d quota.SourceDetail) quotaSourceDetailView {
 	return quotaSourceDetailView{Source: d.Source, Trail: viewQuotaEvents(d.Trail)}
@@ -456,7 +456,7 @@ func viewQuotaApplication(d quota.ApplicationDetail) quota.ApplicationDetail {
 	}
 	if al := d.Allocation; al != nil {
 		c := *al
-		c.Reserves, c.Lineage = nonNil(c.Reserves), nonNil(c.Lineage)
+		c.Reserves, c.Lineage = ledger.NonNil(c.Reserves), ledger.NonNil(c.Lineage)
 		d.Allocation = &c
 	}
 	return d

@@ -142,7 +142,7 @@ func (s *Server) handleRegistryFreeze(freeze bool) handler {
 
 func viewRegistryHoldings(h registry.Holdings) registryHoldingsView {
 	return registryHoldingsView{Holder: h.Holder, Status: h.Status, Balance: h.Balance, Available: h.Available, NextCursor: h.NextCursor,
-		Summary: nonNil(h.Summary), Blocks: nonNil(h.Blocks)}
+		Summary: ledger.NonNil(h.Summary), Blocks: ledger.NonNil(h.Blocks)}
 }
 
 func (s *Server) handleRegistryTransfer(w http.ResponseWriter, r *http.Request, a ledger.Actor) error {
@@ -155,12 +155,12 @@ func (s *Server) handleRegistryTransfer(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	t.Blocks = nonNil(t.Blocks)
+	t.Blocks = ledger.NonNil(t.Blocks)
 	return writeResult(w, replayed, t)
 }
 
 func viewRegistryTrade(t registry.Trade) registry.Trade {
-	t.Blocks = nonNil(t.Blocks)
+	t.Blocks = ledger.NonNil(t.Blocks)
 	return t
 }
 
@@ -191,7 +191,7 @@ func (s *Server) handleRegistryCertificate(w http.ResponseWriter, r *http.Reques
 }
 
 func viewRegistryStats(st registry.Stats) registryStatsView {
-	return registryStatsView{Totals: st.Totals, Rows: nonNil(st.Rows), AsOf: st.AsOf}
+	return registryStatsView{Totals: st.Totals, Rows: ledger.NonNil(st.Rows), AsOf: st.AsOf}
 }
 
 func (s *Server) handleRegistryAudit(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {

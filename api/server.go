@@ -511,14 +511,6 @@ func readWrite(r *http.Request, dst any) (string, error) {
 	return key, decodeJSON(r, dst)
 }
 
-// nonNil renders an empty list as [] rather than null.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
 // keyed adapts a use-case write whose JSON body is its input and whose
 // result is the response (201, or 200 on an idempotent replay).
 func keyed[In, Out any](s *Server, call func(context.Context, *ledger.Ledger, ledger.Actor, string, In) (Out, bool, error)) handler {
@@ -680,11 +672,11 @@ func queryBool(name string) arg[bool] {
 func nonView[T any](v T) T { return v }
 
 // viewList renders a whole list as one page (next_cursor empty).
-func viewList[T any](items []T) pageView[T] { return pageView[T]{Items: nonNil(items)} }
+func viewList[T any](items []T) pageView[T] { return pageView[T]{Items: ledger.NonNil(items)} }
 
 // viewPage renders a use case's page of a list.
 func viewPage[T any](p ledger.Page[T]) pageView[T] {
-	return pageView[T]{Items: nonNil(p.Items), NextCursor: p.NextCursor}
+	return pageView[T]{Items: ledger.NonNil(p.Items), NextCursor: p.NextCursor}
 }
 
 // pageParams reads limit and cursor.

@@ -174,13 +174,20 @@ func DecodeCursor(c string, dst ...any) error {
 // is the sort key of the page's last item. Items are never nil, so an
 // empty page is [] on the wire.
 func PageOf[T any](items []T, limit int, cursor func(last T) string) Page[T] {
-	if items == nil {
-		items = []T{}
-	}
+	items = NonNil(items)
 	p := Page[T]{Items: items}
 	if len(items) > limit {
 		p.Items = items[:limit]
 		p.NextCursor = cursor(p.Items[limit-1])
 	}
 	return p
+}
+
+// NonNil is s, or an empty slice for nil, so that an empty list is [] in
+// JSON rather than null (the document says every list is an array).
+func NonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

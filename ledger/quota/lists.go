@@ -131,7 +131,7 @@ func ListAllocations(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, 
 		}
 		lineage, reserves, err := drawsByAllocation(r.Ctx(), r.Tx(), ids)
 		for i := range out {
-			out[i].Lineage, out[i].Reserves = nonNil(lineage[out[i].ID]), nonNil(reserves[out[i].ID])
+			out[i].Lineage, out[i].Reserves = ledger.NonNil(lineage[out[i].ID]), ledger.NonNil(reserves[out[i].ID])
 		}
 		return out, err
 	})
@@ -311,7 +311,7 @@ func ListTransfers(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, f 
 			return nil, err
 		}
 		for i := range out {
-			out[i].Sources = nonNil(sources[out[i].ID])
+			out[i].Sources = ledger.NonNil(sources[out[i].ID])
 		}
 		return out, nil
 	})
@@ -360,11 +360,4 @@ func kindFilter(l *ledger.Ledger, kind string) error {
 	}
 	_, err := checkKind(l, kind, "index_kind")
 	return err
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }

@@ -255,7 +255,7 @@ func ListTrades(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f TradeFi
 				if err := offeredSerialsOf(r.Journal, out); err != nil {
 					return ledger.Page[TradeSummary]{}, err
 				}
-				return ledger.Page[TradeSummary]{Items: nonNilSlice(out), NextCursor: ledger.EncodeCursor(*cursor)}, nil
+				return ledger.Page[TradeSummary]{Items: ledger.NonNil(out), NextCursor: ledger.EncodeCursor(*cursor)}, nil
 			}
 			break
 		}
@@ -320,7 +320,7 @@ func offeredSerialsOf(j ledger.Journal, ts []TradeSummary) error {
 		return err
 	}
 	for i := range ts {
-		ts[i].OfferedSerials = nonNilSlice(by[ts[i].ID])
+		ts[i].OfferedSerials = ledger.NonNil(by[ts[i].ID])
 	}
 	return nil
 }
@@ -452,7 +452,7 @@ func ListTransfers(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f Tran
 			JOIN registry_blocks b ON b.programme = m.programme AND b.vintage = m.vintage AND b.first_unit = m.first_unit
 			WHERE m.tx_id = ANY($1::UUID[]) ORDER BY m.tx_id, m.idx`, ids)
 		for i := range out {
-			out[i].Serials = nonNilSlice(by[out[i].TransactionID])
+			out[i].Serials = ledger.NonNil(by[out[i].TransactionID])
 		}
 		return out, err
 	})
@@ -561,7 +561,7 @@ func ListOffsets(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f Offset
 		}
 		by, err := consumedSerials(r.Journal, ids)
 		for i := range out {
-			out[i].Serials = nonNilSlice(by[out[i].ID])
+			out[i].Serials = ledger.NonNil(by[out[i].ID])
 		}
 		return out, err
 	})
@@ -630,7 +630,7 @@ func ListCancellations(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f 
 		}
 		by, err := consumedSerials(r.Journal, ids)
 		for i := range out {
-			out[i].Serials = nonNilSlice(by[out[i].ID])
+			out[i].Serials = ledger.NonNil(by[out[i].ID])
 			out[i].HolderFrozen = heads[out[i].TransactionID].Metadata["holder_frozen"] == "true"
 		}
 		return out, err
@@ -740,10 +740,3 @@ func partyOf(a ledger.Actor) (string, error) {
 func rangeErr(since, until *time.Time) error { return ledger.FilterRange(since, until) }
 
 func emptyPage[T any]() ledger.Page[T] { return ledger.Page[T]{Items: []T{}} }
-
-func nonNilSlice[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
