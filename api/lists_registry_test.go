@@ -1,8 +1,8 @@
 package api
 
 import (
-	"strings"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
