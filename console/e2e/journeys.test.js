@@ -16,8 +16,8 @@ const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const base = process.env.CONSOLE_BASE;
 const tokens = {
-  province: process.env.PROVINCE_TOKEN, maker: process.env.MAKER_TOKEN, city: process.env.CITY_TOKEN,
-  e1: process.env.ENTERPRISE_TOKEN, e2: process.env.E2_TOKEN, verifier: process.env.VERIFIER_TOKEN, auditor: process.env.AUDITOR_TOKEN,
+  province: process.env.PROVINCE_TOKEN, maker: process.env.PROVINCE_MAKER_TOKEN, city: process.env.CITY_TOKEN,
+  e1: process.env.ENTERPRISE_TOKEN, e2: process.env.ENTERPRISE_E2_TOKEN, verifier: process.env.VERIFIER_TOKEN, auditor: process.env.AUDITOR_TOKEN,
 };
 assert.ok(base, 'CONSOLE_BASE is not set: run console/e2e/run.sh');
 for (const [k, v] of Object.entries(tokens)) assert.ok(v, `token ${k} is not set: run console/e2e/run.sh`);
@@ -162,7 +162,7 @@ describe('console', () => {
     const stock = page.locator('form.action-form').first();
     await stock.locator('textarea[name=reason]').fill('stockpile the closure (e2e)');
     await submitConfirmed(page, stock);
-    await page.waitForSelector('td:has-text("source.stockpiled"), td:has-text("stockpil")');
+    await page.waitForSelector('td:has-text("收储入库")');
     await j.look('source-stockpiled');
 
     // The application the city approved: the gap computation, then the decision.

@@ -55,12 +55,11 @@ trap cleanup EXIT
 
 "$bin" migrate >/dev/null 2>&1
 "$bin" seed >"$work/seed.out" 2>"$work/seed.err" || { cat "$work/seed.err" >&2; exit 1; }
-# The printed tokens (PROVINCE is p-li), and the other people the
-# journeys need: p-zhao (the correction's maker) and E2 (the open offer's buyer).
-eval "$(grep '^export [A-Z_]*_TOKEN=' "$work/seed.out")"
-export PROVINCE_TOKEN CITY_TOKEN ENTERPRISE_TOKEN VERIFIER_TOKEN AUDITOR_TOKEN OPERATOR_TOKEN CITIZEN_TOKEN
-MAKER_TOKEN=$("$bin" token -role province -sub p-zhao) && export MAKER_TOKEN
-E2_TOKEN=$("$bin" token -role enterprise -sub e2-admin -org E2) && export E2_TOKEN
+# The tokens seed prints, one per person of the demo (PROVINCE is p-li,
+# the checker; PROVINCE_MAKER p-zhao, the correction's maker; ENTERPRISE_E2
+# the buyer of E1's open offer).
+eval "$(grep '^export [A-Z0-9_]*_TOKEN=' "$work/seed.out")"
+grep -q '/console/' "$work/seed.out" || { log "error: seed printed no console URL"; exit 1; }
 "$bin" serve --dev >"$work/serve.log" 2>&1 &
 pid=$!
 ready() { node -e "fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" "http://$CARBONLEDGER_ADDR/readyz"; }

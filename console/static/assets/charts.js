@@ -13,29 +13,35 @@ function size(el) {
   return { width: Math.max(320, Math.min(el.clientWidth || 640, 900)), height: 240 };
 }
 
-// bars draws one bar per category (labels) for each series.
+// bars draws, per category (labels), one bar for each series side by
+// side: each series has its own x positions inside the category's slot,
+// and a value only at its own.
 export function bars(labels, series, { title }) {
   const el = h('figure', { class: 'chart', role: 'img', 'aria-label': title });
-  const xs = labels.map((_, i) => i);
+  const n = series.length;
+  const w = 0.8 / n;
+  const xs = [];
+  labels.forEach((_, i) => series.forEach((__, k) => xs.push(i - 0.4 + w * (k + 0.5))));
+  const data = [xs, ...series.map((s, k) => xs.map((_, j) => (j % n === k ? s.values[Math.floor(j / n)] : null)))];
   requestAnimationFrame(() => {
     const opts = {
       ...size(el),
-      legend: { show: series.length > 1 },
-      scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
+      legend: { show: true, live: false },
+      scales: { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [
-        { values: (_, ticks) => ticks.map((i) => labels[i] ?? ''), splits: () => xs, gap: 4 },
+        { splits: () => labels.map((_, i) => i), values: (_, ticks) => ticks.map((i) => labels[Math.round(i)] ?? ''), gap: 4 },
         { size: 70 },
       ],
       series: [{}, ...series.map((s, i) => ({
         label: s.label,
         fill: palette[i % palette.length] + 'cc',
         stroke: palette[i % palette.length],
-        paths: uPlot.paths.bars({ size: [0.7 / series.length, 60], align: 0, gap: 2 }),
+        paths: uPlot.paths.bars({ size: [0.95, Infinity], align: 0 }),
         points: { show: false },
       }))],
       cursor: { show: false },
     };
-    new uPlot(opts, [xs, ...series.map((s) => s.values)], el);
+    new uPlot(opts, data, el);
   });
   return el;
 }
@@ -47,6 +53,7 @@ export function lines(labels, series, { title }) {
   requestAnimationFrame(() => {
     const opts = {
       ...size(el),
+      legend: { show: true, live: false },
       scales: { x: { time: false } },
       axes: [
         { values: (_, ticks) => ticks.map((i) => (Number.isInteger(i) ? labels[i] ?? '' : '')) },

@@ -135,11 +135,9 @@ function dashboard() {
       byFlow[r.flow][r.period] += Number(r.tonnes);
     }
     const flowsShown = Object.keys(byFlow);
-    const sums = [];
-    for (const f of flowsShown) for (const p of periods) sums.push({ period: p, flow: f, tonnes: String(byFlow[f][p]) });
     if (!periods.length) return h('p', { class: 'empty' }, t('common.empty'));
     return [bars(periods, flowsShown.map((f) => ({ label: tOr('flow', f), values: periods.map((p) => byFlow[f][p]) })), { title: t('dash.flows') }),
-      table(['period', 'flow', 'movements', 'tonnes'], res.rows.map((r) => ({ ...r })))];
+      table(['period', 'flow', 'reserve', 'source_city', 'route', 'movements', 'tonnes'], res.rows)];
   });
   loading(pts, async () => {
     const res = await get('/v1/points/stats', { group: 'day' });

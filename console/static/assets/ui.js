@@ -37,7 +37,8 @@ export function clear(el, ...children) {
 const amountFields = /(^|_)(tonnes|grams|units|amount|price_per_unit|emissions|required|own_sources|gap|requested|threshold|delta|in_reserve|allocated|consumed|stockpiled|recovered|transferred_in|transferred_out|corrected_up|corrected_down|issued|held|reserved|retired|cancelled|surrendered|points|balance|records|amount_cny|refunded_cny|corrected)$/;
 const timeFields = /(_at|^at)$/;
 const dayFields = /(_on|^period)$/;
-const wordFields = { status: 'status', state: 'status', route: 'route', purpose: 'purpose', city: 'city', reserve: 'city', source_city: 'city', project_city: 'city', flow: 'flow', measure: 'measure' };
+const plainNumbers = /^(vintage|year|compliance_year|seq|number|status_seq|notice_days|first_unit|last_unit)$/;
+const wordFields = { action: 'action', status: 'status', state: 'status', route: 'route', purpose: 'purpose', city: 'city', reserve: 'city', source_city: 'city', project_city: 'city', flow: 'flow', measure: 'measure' };
 
 // show renders one field's value as text for a person.
 export function show(field, v) {
@@ -49,7 +50,7 @@ export function show(field, v) {
   if (amountFields.test(field)) return amount(String(v));
   if (timeFields.test(field)) return when(v);
   if (dayFields.test(field) && /^\d{4}-\d{2}-\d{2}$/.test(v)) return day(v);
-  if (typeof v === 'number') return count(v);
+  if (typeof v === 'number') return plainNumbers.test(field) ? String(v) : count(v);
   return String(v);
 }
 
