@@ -25,7 +25,7 @@ FUZZTIME ?= 20s
 CARBONLEDGER_ADDR ?= 127.0.0.1:8080
 export CARBONLEDGER_ADDR
 
-.PHONY: help build run test test-short contract generate bench load lint fuzz db-stop clean clean-data
+.PHONY: help build run test test-e2e test-short contract generate bench load lint fuzz db-stop clean clean-data
 
 help: ## List targets (default)
 	@echo "usage: make TARGET [VAR=value ...]"
@@ -47,11 +47,17 @@ run: build ## Start local PostgreSQL, migrate, seed, serve on CARBONLEDGER_ADDR
 	$(BIN) seed # prints tokens and example curl calls
 	exec $(BIN) serve --dev # --dev: a development signing key in .data; production sets CARBONLEDGER_SIGNING_KEY
 
-test: ## Run all tests with -race against a real PostgreSQL, then the contract checks
+test: ## Run all tests with -race against a real PostgreSQL, the contract checks, then the console's browser journeys
 	DATABASE_URL=$$(scripts/localpg.sh test)
 	export DATABASE_URL CARBONLEDGER_TEST_DATABASE_URL="$$DATABASE_URL"
 	go test -race -count=1 ./...
 	scripts/contract/check.sh
+	console/e2e/run.sh
+
+test-e2e: ## Run the console's journeys in headless Chromium (screenshots in console/e2e/artifacts/)
+	DATABASE_URL=$$(scripts/localpg.sh test)
+	export DATABASE_URL
+	console/e2e/run.sh
 
 contract: ## Check api/openapi.json: Go client fresh, Redocly lint, TS types fresh, tsc --strict
 	scripts/contract/check.sh

@@ -296,6 +296,20 @@ describe('console', () => {
     await page.reload();
     await page.waitForSelector('h1');
     assert.equal(await page.innerText('h1'), 'Public registry', 'the choice survives a reload');
+    // Every problem code of the contract has words in both languages.
+    const doc = await (await fetch(base + '/openapi.json')).json();
+    const codes = doc.components.schemas.Problem.properties.code.enum;
+    const missing = await page.evaluate(async (cs) => {
+      const m = await import('/console/assets/i18n.js');
+      const out = [];
+      for (const l of ['zh-CN', 'en']) {
+        m.setLang(l);
+        out.push(...cs.filter((c) => !m.problemText(c)).map((c) => `${l}:${c}`));
+      }
+      m.setLang('en');
+      return out;
+    }, codes);
+    assert.deepEqual(missing, [], 'problem codes without words');
     await j.signIn(tokens.province);
     await page.waitForSelector('.inbox-cards');
     assert.equal(await page.innerText('h1'), 'Dashboard');

@@ -39,7 +39,7 @@ go build -o "$here/.bin/carbonledger" ./cmd/carbonledger
 bin=$here/.bin/carbonledger
 base=${CARBONLEDGER_E2E_DATABASE_URL:-$(scripts/localpg.sh test)}
 db=cle2e_$(date +%s)_$$
-export DATABASE_URL="${base%%/carbonledger_test*}/$db${base#*carbonledger_test}"
+export DATABASE_URL=$(node -e 'const u = new URL(process.argv[1]); u.pathname = "/" + process.argv[2]; console.log(u.href)' "$base" "$db")
 psql -q -X -d "$base" -c "CREATE DATABASE $db" >/dev/null
 work=$(mktemp -d)
 export CARBONLEDGER_SIGNING_KEY_FILE=$work/signing.key
