@@ -20,7 +20,7 @@ func (s *Server) mountConsole() {
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, errorf(ledger.CodeNotFound, "no page at %s", r.URL.Path))
 	})
-	pages := console.Handler(notFound)
+	pages := console.Handler(notFound, s.cfg.Console)
 	served := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start, sw := time.Now(), &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		pages.ServeHTTP(sw, r)

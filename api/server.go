@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
+	"github.com/shandong-carbon/carbonledger/console"
 	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
@@ -48,8 +49,9 @@ type Config struct {
 	Issuer        string // default "carbonledger"
 	Audience      string // default "carbonledger-api"
 	External      *ExternalIdP
-	RatePerSecond float64 // per principal; default rateDefault
-	RateBurst     int     // default twice RatePerSecond
+	Console       console.Options // the console's sign-in (OIDC), checked by NewServer
+	RatePerSecond float64         // per principal; default rateDefault
+	RateBurst     int             // default twice RatePerSecond
 	// PublicRatePerSecond limits requests without a valid token per client
 	// address (burst twice that); default ratePublicDefault.
 	PublicRatePerSecond float64
@@ -140,6 +142,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if err := cfg.Console.OIDC.Check(); err != nil {
+		return nil, err
 	}
 	auth, err := newAuthenticator(ctx, cfg.SigningKey, cfg.Issuer, cfg.Audience, cfg.External, cfg.Now)
 	if err != nil {

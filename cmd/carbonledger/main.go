@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/shandong-carbon/carbonledger/api"
+	"github.com/shandong-carbon/carbonledger/console"
 	"github.com/shandong-carbon/carbonledger/ledger"
 	"github.com/shandong-carbon/carbonledger/migrations"
 )
@@ -58,6 +59,8 @@ environment (flags override):
   CARBONLEDGER_ISSUER, CARBONLEDGER_AUDIENCE      token issuer and audience
   CARBONLEDGER_EXTERNAL_JWKS_URL, CARBONLEDGER_EXTERNAL_ISSUER,
   CARBONLEDGER_EXTERNAL_AUDIENCE                  trust an external identity provider
+  CARBONLEDGER_CONSOLE_OIDC_AUTHORIZATION_ENDPOINT, _TOKEN_ENDPOINT, _CLIENT_ID,
+  _SCOPE (default openid), _NAME  console sign-in through that provider (code + PKCE)
   CARBONLEDGER_RATE_LIMIT        requests per second per principal, burst twice that (default 2000)
   CARBONLEDGER_PUBLIC_RATE_LIMIT requests per second per client address without a token (default 100)
   CARBONLEDGER_TRUSTED_PROXIES   comma-separated proxy addresses or CIDRs whose X-Forwarded-For
@@ -247,7 +250,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		hooks = api.WebhookPolicy{AllowHTTP: true, AllowLoopback: true, AllowPrivate: true}
 	}
 	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience,
-		External: ext, RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases(), Webhooks: hooks})
+		External: ext, Console: consoleOptions(), RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases(), Webhooks: hooks})
 	if err != nil {
 		return err
 	}
@@ -298,6 +301,18 @@ func cmdServe(ctx context.Context, args []string) error {
 	err = hs.Shutdown(sctx)
 	stopJobs()
 	return err
+}
+
+// consoleOptions reads the console's OIDC sign-in from the environment:
+// set the authorization endpoint to turn it on (docs/console.md).
+func consoleOptions() console.Options {
+	authz := os.Getenv("CARBONLEDGER_CONSOLE_OIDC_AUTHORIZATION_ENDPOINT")
+	if authz == "" {
+		return console.Options{}
+	}
+	return console.Options{OIDC: &console.OIDC{AuthorizationEndpoint: authz,
+		TokenEndpoint: os.Getenv("CARBONLEDGER_CONSOLE_OIDC_TOKEN_ENDPOINT"), ClientID: os.Getenv("CARBONLEDGER_CONSOLE_OIDC_CLIENT_ID"),
+		Scope: env("CARBONLEDGER_CONSOLE_OIDC_SCOPE", "openid"), Name: os.Getenv("CARBONLEDGER_CONSOLE_OIDC_NAME")}}
 }
 
 func cmdMigrate(ctx context.Context, args []string) error {

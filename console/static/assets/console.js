@@ -5,6 +5,7 @@
 import { ApiError, claims, get, setToken, token } from './api.js';
 import { amount, applyLang, count, lang, setLang, t, tOr } from './i18n.js';
 import { bars, lines } from './charts.js';
+import { begin, complete, loadConfig } from './oidc.js';
 import {
   clear, cityOptions, details, form, h, link, loading, pagedList, problemView, section, show, statusBadge, table, trail,
 } from './ui.js';
@@ -57,7 +58,9 @@ function page(title, ...children) {
 
 // --- sign in ---------------------------------------------------------
 
-function signin() {
+function signin(failure) {
+  const sso = oidc ? h('div', { class: 'card' },
+    h('button', { type: 'button', id: 'oidc-signin', onclick: () => begin(oidc) }, t('signin.oidc', { name: oidc.name || t('signin.idp') }))) : null;
   const input = h('textarea', { id: 'token', name: 'token', rows: 5, required: true, autocomplete: 'off', spellcheck: 'false' });
   const out = h('div', { 'aria-live': 'polite' });
   const f = h('form', { class: 'action-form', id: 'signin-form' },
@@ -82,7 +85,8 @@ function signin() {
     const first = (menus[claims(tok).role] || [['none']])[0][0];
     location.hash = '#/' + first;
   });
-  page(t('signin.title'), h('p', { class: 'intro' }, t('signin.intro')), f);
+  page(t('signin.title'), failure ? h('div', { class: 'problem', role: 'alert', id: 'oidc-failure' }, h('strong', {}, t('signin.oidc.failed')), h('p', {}, failure)) : null,
+    sso, h('p', { class: 'intro' }, t('signin.intro')), f);
 }
 
 // --- dashboard -------------------------------------------------------
@@ -486,7 +490,8 @@ function route() {
   renderShell();
   const [name, arg] = location.hash.replace(/^#\/?/, '').split('/');
   if (!token() || !claims()) {
-    signin();
+    signin(oidcFailure);
+    oidcFailure = '';
     return;
   }
   const c = me();
@@ -509,6 +514,20 @@ document.getElementById('lang').addEventListener('click', () => {
   route();
 });
 window.addEventListener('hashchange', route);
+// The identity provider's answer, if this load is one, before any route.
+const oidc = await loadConfig();
+let oidcFailure = '';
+try {
+  const tok = await complete(oidc);
+  if (tok) {
+    setToken(tok);
+    if (!claims(tok)) throw new Error(t('signin.bad'));
+    location.hash = '#/' + ((menus[claims(tok).role] || [['none']])[0][0]);
+  }
+} catch (e) {
+  setToken('');
+  oidcFailure = e.message;
+}
 // The skip link moves focus to the page's content without touching the
 // route, which lives in the fragment too.
 document.querySelector('a.skip').addEventListener('click', (e) => {
