@@ -146,8 +146,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, l: cfg.Ledger, log: cfg.Logger, auth: auth, mux: http.NewServeMux(),
-		metrics: newMetrics(), verifying: make(chan struct{}, 1), undeclared: &undeclaredReads{},
+		verifying: make(chan struct{}, 1), undeclared: &undeclaredReads{},
 		limits: newLimiters(rateSpec{cfg.RatePerSecond, cfg.RateBurst}, rateSpec{cfg.PublicRatePerSecond, max(1, int(2*cfg.PublicRatePerSecond))}, cfg.TrustedProxies)}
+	s.metrics = newMetrics(s)
 	s.routes = s.allRoutes()
 	seen := map[string]bool{}
 	for _, rt := range s.routes {
