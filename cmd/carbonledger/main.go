@@ -66,6 +66,9 @@ environment (flags override):
   CARBONLEDGER_IDEMPOTENCY_RETENTION  how long an idempotency key is kept (default 2160h);
                                  past it, the same key is a new request
   CARBONLEDGER_LOG_LEVEL         debug, info, warn, error (default info)
+  CARBONLEDGER_TLS_CERT_FILE, CARBONLEDGER_TLS_KEY_FILE  serve HTTPS from these PEM files
+                                 (reloaded when they change); plain HTTP without them
+  CARBONLEDGER_ADMIN_ADDR        also serve /metrics and /healthz on this address
 `
 
 func main() {
@@ -211,6 +214,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	noJobs := fs.Bool("no-jobs", false, "do not run background jobs in this replica")
 	dev := fs.Bool("dev", false, "development: create a signing key in the key file when none is configured (make run)")
 	pprofAddr := fs.String("pprof-addr", env("CARBONLEDGER_PPROF_ADDR", ""), "serve net/http/pprof on this loopback address (profiling)")
+	tlsCert := fs.String("tls-cert", env("CARBONLEDGER_TLS_CERT_FILE", ""), "serve HTTPS with this PEM certificate (chain) file; reloaded when it changes")
+	tlsKey := fs.String("tls-key", env("CARBONLEDGER_TLS_KEY_FILE", ""), "the PEM private key of --tls-cert")
+	adminAddr := fs.String("admin-addr", env("CARBONLEDGER_ADMIN_ADDR", ""), "also serve /metrics and /healthz on this address (plain HTTP; an internal address)")
 	_ = fs.Parse(args)
 	if c.rateLimit == 0 {
 		fmt.Sscan(env("CARBONLEDGER_RATE_LIMIT", "0"), &c.rateLimit)
@@ -223,6 +229,10 @@ func cmdServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("trusted proxies: %w", err)
 	}
 	log := c.logger()
+	tlsCfg, err := tlsConfig(*tlsCert, *tlsKey, log)
+	if err != nil {
+		return err
+	}
 	l, closePool, err := c.ledger(ctx)
 	if err != nil {
 		return err
@@ -271,7 +281,14 @@ func cmdServe(ctx context.Context, args []string) error {
 		Addr: c.addr, Handler: srv.Handler(),
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 11 * time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), TLSConfig: tlsCfg,
+	}
+	if *adminAddr != "" {
+		as, err := startAdmin(ctx, *adminAddr, srv, log)
+		if err != nil {
+			return err
+		}
+		defer as.Close()
 	}
 	if *pprofAddr != "" {
 		if !isLoopback(*pprofAddr) {
@@ -283,9 +300,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "addr", ln.Addr().String())
+	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- serveHTTP(hs, ln) }()
 	select {
 	case err := <-errc:
 		return err
