@@ -50,6 +50,9 @@ type Config struct {
 	External      *ExternalIdP
 	RatePerSecond float64 // per principal; default rateDefault
 	RateBurst     int     // default twice RatePerSecond
+	// Externals are more external identity providers to trust, each with
+	// its own issuer; External, when set, is trusted too.
+	Externals []ExternalIdP
 	// PublicRatePerSecond limits requests without a valid token per client
 	// address (burst twice that); default ratePublicDefault.
 	PublicRatePerSecond float64
@@ -141,7 +144,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	auth, err := newAuthenticator(ctx, cfg.SigningKey, cfg.Issuer, cfg.Audience, cfg.External, cfg.Now)
+	exts := cfg.Externals
+	if cfg.External != nil && cfg.External.JWKSURL != "" {
+		exts = append([]ExternalIdP{*cfg.External}, exts...)
+	}
+	auth, err := newAuthenticator(ctx, cfg.SigningKey, cfg.Issuer, cfg.Audience, exts, cfg.Now)
 	if err != nil {
 		return nil, err
 	}

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,4 +142,22 @@ func startAdmin(ctx context.Context, addr string, srv *api.Server, log *slog.Log
 		}
 	}()
 	return as, nil
+}
+
+// externalIssuers is the list of external identity providers to trust:
+// the JSON list (CARBONLEDGER_EXTERNAL_ISSUERS) and the single provider
+// of CARBONLEDGER_EXTERNAL_JWKS_URL/_ISSUER/_AUDIENCE when set.
+func externalIssuers(list, jwksURL, issuer, audience string) ([]api.ExternalIdP, error) {
+	var out []api.ExternalIdP
+	if strings.TrimSpace(list) != "" {
+		dec := json.NewDecoder(strings.NewReader(list))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&out); err != nil {
+			return nil, fmt.Errorf(`external issuers: want a JSON list of {"issuer","audience","jwks_url"}: %w`, err)
+		}
+	}
+	if jwksURL != "" {
+		out = append(out, api.ExternalIdP{JWKSURL: jwksURL, Issuer: issuer, Audience: audience})
+	}
+	return out, nil
 }

@@ -213,3 +213,24 @@ func TestServeTLSAndAdminListener(t *testing.T) {
 		t.Fatalf("admin metrics: %d\n%.500s", m.StatusCode, body)
 	}
 }
+
+// CARBONLEDGER_EXTERNAL_ISSUERS is a JSON list; the single provider of
+// CARBONLEDGER_EXTERNAL_JWKS_URL/_ISSUER/_AUDIENCE is added to it.
+func TestExternalIssuersConfig(t *testing.T) {
+	got, err := externalIssuers(`[{"issuer":"https://a","audience":"x","jwks_url":"https://a/jwks"},{"issuer":"https://b","audience":"y","jwks_url":"https://b/jwks"}]`,
+		"https://c/jwks", "https://c", "z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Issuer != "https://a" || got[1].JWKSURL != "https://b/jwks" || got[2].Audience != "z" {
+		t.Fatalf("got %+v", got)
+	}
+	for _, bad := range []string{`{"issuer":"x"}`, `[{"issuer":"x","jwks":"typo"}]`, `[`} {
+		if _, err := externalIssuers(bad, "", "", ""); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if got, err := externalIssuers("", "", "", ""); err != nil || len(got) != 0 {
+		t.Fatalf("none configured: %v %v", got, err)
+	}
+}

@@ -58,6 +58,7 @@ environment (flags override):
   CARBONLEDGER_ISSUER, CARBONLEDGER_AUDIENCE      token issuer and audience
   CARBONLEDGER_EXTERNAL_JWKS_URL, CARBONLEDGER_EXTERNAL_ISSUER,
   CARBONLEDGER_EXTERNAL_AUDIENCE                  trust an external identity provider
+  CARBONLEDGER_EXTERNAL_ISSUERS  trust several: a JSON list of {"issuer","audience","jwks_url"}
   CARBONLEDGER_RATE_LIMIT        requests per second per principal, burst twice that (default 2000)
   CARBONLEDGER_PUBLIC_RATE_LIMIT requests per second per client address without a token (default 100)
   CARBONLEDGER_TRUSTED_PROXIES   comma-separated proxy addresses or CIDRs whose X-Forwarded-For
@@ -216,6 +217,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	pprofAddr := fs.String("pprof-addr", env("CARBONLEDGER_PPROF_ADDR", ""), "serve net/http/pprof on this loopback address (profiling)")
 	tlsCert := fs.String("tls-cert", env("CARBONLEDGER_TLS_CERT_FILE", ""), "serve HTTPS with this PEM certificate (chain) file; reloaded when it changes")
 	tlsKey := fs.String("tls-key", env("CARBONLEDGER_TLS_KEY_FILE", ""), "the PEM private key of --tls-cert")
+	externals := fs.String("external-issuers", env("CARBONLEDGER_EXTERNAL_ISSUERS", ""), `external identity providers to trust, JSON: [{"issuer":…,"audience":…,"jwks_url":…}, …]`)
 	adminAddr := fs.String("admin-addr", env("CARBONLEDGER_ADMIN_ADDR", ""), "also serve /metrics and /healthz on this address (plain HTTP; an internal address)")
 	_ = fs.Parse(args)
 	if c.rateLimit == 0 {
@@ -242,9 +244,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var ext *api.ExternalIdP
-	if c.extJWKS != "" {
-		ext = &api.ExternalIdP{JWKSURL: c.extJWKS, Issuer: c.extIssuer, Audience: c.extAud}
+	exts, err := externalIssuers(*externals, c.extJWKS, c.extIssuer, c.extAud)
+	if err != nil {
+		return err
 	}
 	every, err := checkpointInterval()
 	if err != nil {
@@ -257,7 +259,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		hooks = api.WebhookPolicy{AllowHTTP: true, AllowLoopback: true, AllowPrivate: true}
 	}
 	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience,
-		External: ext, RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases(), Webhooks: hooks})
+		Externals: exts, RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases(), Webhooks: hooks})
 	if err != nil {
 		return err
 	}
