@@ -234,3 +234,36 @@ func TestExternalIssuersConfig(t *testing.T) {
 		t.Fatalf("none configured: %v %v", got, err)
 	}
 }
+
+// The deployment's example environment names only variables the command
+// reads, and the unit runs commands it has.
+func TestDeployFilesNameWhatExists(t *testing.T) {
+	env, err := os.ReadFile("../../scripts/deploy/carbonledger.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names int
+	for _, line := range strings.Split(string(env), "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "#")
+		name, _, ok := strings.Cut(line, "=")
+		if !ok || name == "" || strings.ContainsAny(name, " :/") || strings.ToUpper(name) != name {
+			continue
+		}
+		names++
+		if name != "DATABASE_URL" && !strings.Contains(usage, name) {
+			t.Errorf("carbonledger.env.example sets %s, which the usage text does not list", name)
+		}
+	}
+	if names < 10 {
+		t.Fatalf("read only %d variables from the example", names)
+	}
+	unit, err := os.ReadFile("../../scripts/deploy/carbonledger.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ExecStartPre=/usr/local/bin/carbonledger migrate\n", "ExecStart=/usr/local/bin/carbonledger serve\n", "EnvironmentFile=/etc/carbonledger/carbonledger.env\n"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("carbonledger.service lacks %q", want)
+		}
+	}
+}

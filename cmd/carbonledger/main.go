@@ -70,6 +70,9 @@ environment (flags override):
   CARBONLEDGER_TLS_CERT_FILE, CARBONLEDGER_TLS_KEY_FILE  serve HTTPS from these PEM files
                                  (reloaded when they change); plain HTTP without them
   CARBONLEDGER_ADMIN_ADDR        also serve /metrics and /healthz on this address
+  CARBONLEDGER_FEED_RETENTION    how long the change feed keeps events every publisher passed (default 168h)
+  CARBONLEDGER_NATS_URL          publish the change feed to NATS JetStream (docs/events.md)
+  CARBONLEDGER_PPROF_ADDR        serve net/http/pprof on this loopback address
 `
 
 func main() {
