@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -190,6 +191,27 @@ func TestMetricsUnderLoadPassPromtool(t *testing.T) {
 	}
 	if got := metricValue(fams, "carbonledger_scrape_collector_success", "collector=job_lag"); got != 1 {
 		t.Errorf("job lag collector success = %v, want 1", got)
+	}
+
+	// The suggested alerts (scripts/deploy/alerts.yml) are valid rules and
+	// name only families this scrape has.
+	const rules = "../scripts/deploy/alerts.yml"
+	out, err := exec.Command(tool, "check", "rules", rules).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	text, err := os.ReadFile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Series that exist only while what they measure does: a publisher's
+	// lag needs a publisher (NATS, a webhook), which this test has not.
+	onlyWithSubjects := map[string]bool{"carbonledger_feed_subscriber_lag_events": true}
+	for _, name := range regexp.MustCompile(`carbonledger_[a-z_]+`).FindAllString(string(text), -1) {
+		family := strings.TrimSuffix(name, "_bucket")
+		if _, ok := fams[family]; !ok && !onlyWithSubjects[family] {
+			t.Errorf("alerts.yml uses %s, which /metrics does not export", name)
+		}
 	}
 }
 
