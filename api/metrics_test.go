@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -307,4 +309,110 @@ func (h *harness) send(method, path, token string, body any) (int, error) {
 	defer res.Body.Close()
 	_, _ = io.Copy(io.Discard, res.Body)
 	return res.StatusCode, nil
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Every job run is one log line with its job, items, duration and error,
+// and one count in the job's metrics.
+func TestJobRunsAreLoggedAndCounted(t *testing.T) {
+	var logs syncBuffer
+	h := newHarness(t, false, func(c *Config, _ *ledger.Options) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	jobs := []ledger.Job{
+		{Name: "test-items", Every: 5 * time.Millisecond, Run: func(context.Context, *ledger.Ledger) (int, error) { return 2, nil }},
+		{Name: "test-fails", Every: 5 * time.Millisecond, Run: func(context.Context, *ledger.Ledger) (int, error) { return 0, errors.New("boom") }},
+		{Name: "test-idle", Every: 5 * time.Millisecond, Quiet: true, Run: func(context.Context, *ledger.Ledger) (int, error) { return 0, nil }},
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	h.server.RunJobs(ctx, jobs)
+	time.Sleep(100 * time.Millisecond)
+	stop()
+
+	type line struct {
+		Level, Msg, Job, Err string
+		Items                int
+		MS                   *float64 `json:"ms"`
+	}
+	read := func() map[string][]line {
+		lines := map[string][]line{}
+		for _, raw := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var l line
+			if err := json.Unmarshal([]byte(raw), &l); err != nil {
+				t.Fatalf("log line %q: %v", raw, err)
+			}
+			if l.Job != "" {
+				lines[l.Job] = append(lines[l.Job], l)
+			}
+		}
+		return lines
+	}
+	// The runners stop at their next look at ctx: read until the counts
+	// and the lines stay still (a run is counted, then logged).
+	var fams map[string]*dto.MetricFamily
+	var lines map[string][]line
+	for range 50 {
+		_, fams = h.scrape(t)
+		lines = read()
+		still := true
+		for _, j := range jobs {
+			still = still && float64(len(lines[j.Name])) == metricValue(fams, "carbonledger_job_runs_total", "job="+j.Name)
+		}
+		if still {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, j := range jobs {
+		runs := metricValue(fams, "carbonledger_job_runs_total", "job="+j.Name)
+		got := lines[j.Name]
+		if runs < 3 || float64(len(got)) != runs {
+			t.Errorf("%s: %d log lines, %v runs counted; want one line per run, several runs", j.Name, len(got), runs)
+		}
+		for _, l := range got {
+			if l.MS == nil {
+				t.Errorf("%s: a line without ms: %+v", j.Name, l)
+			}
+			switch j.Name {
+			case "test-items":
+				if l.Level != "INFO" || l.Msg != "job ran" || l.Items != 2 || l.Err != "" {
+					t.Errorf("test-items line %+v", l)
+				}
+			case "test-fails":
+				if l.Level != "WARN" || l.Msg != "job failed" || l.Err != "boom" {
+					t.Errorf("test-fails line %+v", l)
+				}
+			case "test-idle":
+				if l.Level != "DEBUG" {
+					t.Errorf("test-idle line %+v", l)
+				}
+			}
+		}
+	}
+	if got := metricValue(fams, "carbonledger_job_failures_total", "job=test-fails"); got != metricValue(fams, "carbonledger_job_runs_total", "job=test-fails") {
+		t.Errorf("failures %v, want every run of test-fails", got)
+	}
+	if got := metricValue(fams, "carbonledger_job_items_total", "job=test-items"); got != 2*metricValue(fams, "carbonledger_job_runs_total", "job=test-items") {
+		t.Errorf("items %v, want 2 per run", got)
+	}
+	if metricValue(fams, "carbonledger_job_last_success_timestamp_seconds", "job=test-fails") >= 0 {
+		t.Errorf("a job that never succeeded has a last success")
+	}
 }
