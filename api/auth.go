@@ -220,10 +220,13 @@ func (k *SigningKey) JWKS() map[string]any {
 
 // ExternalIdP trusts tokens of an external identity provider, verified
 // against its published JWKS (refreshed in the background by keyfunc).
+// Several may be trusted (Config.Externals), each with its own issuer,
+// audience and JWKS: a token is routed by its issuer to that provider's
+// keys only, so one provider's key cannot sign for another.
 type ExternalIdP struct {
-	JWKSURL  string
-	Issuer   string
-	Audience string
+	JWKSURL  string `json:"jwks_url"`
+	Issuer   string `json:"issuer"`
+	Audience string `json:"audience"`
 }
 
 // authenticator verifies bearer tokens: one parser per trusted issuer,
@@ -232,32 +235,42 @@ type authenticator struct {
 	own      *jwt.Parser
 	ownKey   *SigningKey
 	ownIss   string
-	ext      *jwt.Parser
-	extIss   string
-	extKeys  jwt.Keyfunc
+	ext      map[string]externalParser // by issuer
 	unverify *jwt.Parser
 	cache    *tokenCache // tokens of the own key that verified (tokencache.go)
 }
 
-func newAuthenticator(ctx context.Context, key *SigningKey, issuer, audience string, ext *ExternalIdP, now func() time.Time) (*authenticator, error) {
+// externalParser is one external provider's parser and keys.
+type externalParser struct {
+	parser *jwt.Parser
+	keys   jwt.Keyfunc
+}
+
+func newAuthenticator(ctx context.Context, key *SigningKey, issuer, audience string, exts []ExternalIdP, now func() time.Time) (*authenticator, error) {
 	common := []jwt.ParserOption{jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(tokenLeeway), jwt.WithTimeFunc(now)}
 	a := &authenticator{
 		own:      jwt.NewParser(append(common, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer(issuer), jwt.WithAudience(audience))...),
 		ownKey:   key,
 		ownIss:   issuer,
+		ext:      map[string]externalParser{},
 		unverify: jwt.NewParser(),
 		cache:    newTokenCache(tokenCacheEntriesMax, tokenLeeway, now),
 	}
-	if ext != nil && ext.JWKSURL != "" {
-		if ext.Issuer == "" || ext.Audience == "" || ext.Issuer == issuer {
-			return nil, errors.New("external identity provider needs its own issuer and an audience")
+	for _, ext := range exts {
+		if ext.JWKSURL == "" || ext.Issuer == "" || ext.Audience == "" || ext.Issuer == issuer {
+			return nil, fmt.Errorf("external identity provider %q needs a JWKS URL, an issuer of its own and an audience", ext.Issuer)
+		}
+		if _, dup := a.ext[ext.Issuer]; dup {
+			return nil, fmt.Errorf("external identity provider %q is configured twice", ext.Issuer)
 		}
 		kf, err := keyfunc.NewDefaultCtx(ctx, []string{ext.JWKSURL})
 		if err != nil {
-			return nil, fmt.Errorf("external JWKS: %w", err)
+			return nil, fmt.Errorf("external JWKS of %q: %w", ext.Issuer, err)
 		}
-		a.ext = jwt.NewParser(append(common, jwt.WithValidMethods([]string{"RS256", "ES256", "EdDSA"}), jwt.WithIssuer(ext.Issuer), jwt.WithAudience(ext.Audience))...)
-		a.extIss, a.extKeys = ext.Issuer, kf.Keyfunc
+		a.ext[ext.Issuer] = externalParser{
+			parser: jwt.NewParser(append(common, jwt.WithValidMethods([]string{"RS256", "ES256", "EdDSA"}), jwt.WithIssuer(ext.Issuer), jwt.WithAudience(ext.Audience))...),
+			keys:   kf.Keyfunc,
+		}
 	}
 	return a, nil
 }
@@ -284,8 +297,8 @@ func (a *authenticator) verify(raw string) (*Claims, error) {
 		return nil, errorf(codeUnauthorized, "malformed bearer token")
 	}
 	parser, kf := a.own, jwt.Keyfunc(a.ownKeyfunc)
-	if a.ext != nil && peek.Issuer == a.extIss {
-		parser, kf = a.ext, a.extKeys
+	if e, ok := a.ext[peek.Issuer]; ok {
+		parser, kf = e.parser, e.keys
 	}
 	var c Claims
 	if _, err := parser.ParseWithClaims(raw, &c, kf); err != nil {

@@ -2,10 +2,8 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -163,32 +161,6 @@ func truncateText(s string, n int) string {
 		return s
 	}
 	return s[:n]
-}
-
-// renderFeedMetrics appends the feed's gauges to /metrics: its head, the
-// relay's backlog and age, and each publisher's lag in positions.
-func (s *Server) renderFeedMetrics(ctx context.Context, w *strings.Builder) {
-	st, err := s.l.FeedStatus(ctx)
-	if err != nil {
-		s.log.WarnContext(ctx, "feed metrics", "err", err)
-		return
-	}
-	age := 0.0
-	if st.OldestUnstampedAt != nil {
-		age = max(0, s.l.Now().Sub(*st.OldestUnstampedAt).Seconds())
-	}
-	fmt.Fprintf(w, "# HELP carbonledger_feed_head_position The change feed's last stamped position.\n# TYPE carbonledger_feed_head_position gauge\ncarbonledger_feed_head_position %d\n", st.Head)
-	fmt.Fprintf(w, "# HELP carbonledger_feed_relay_lag_events Committed events waiting for a position.\n# TYPE carbonledger_feed_relay_lag_events gauge\ncarbonledger_feed_relay_lag_events %d\n", st.Unstamped)
-	fmt.Fprintf(w, "# HELP carbonledger_feed_relay_lag_seconds Age of the oldest committed event without a position.\n# TYPE carbonledger_feed_relay_lag_seconds gauge\ncarbonledger_feed_relay_lag_seconds %g\n", age)
-	w.WriteString("# HELP carbonledger_feed_subscriber_lag_events Positions a publisher (NATS, a webhook) is behind the head.\n# TYPE carbonledger_feed_subscriber_lag_events gauge\n")
-	names := make([]string, 0, len(st.Consumers))
-	for name := range st.Consumers {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		fmt.Fprintf(w, "carbonledger_feed_subscriber_lag_events{subscriber=%q} %d\n", name, st.Head-st.Consumers[name])
-	}
 }
 
 // eventCatalogue is every event type the feed carries and the shape of its

@@ -49,9 +49,12 @@ type Config struct {
 	Issuer        string // default "carbonledger"
 	Audience      string // default "carbonledger-api"
 	External      *ExternalIdP
-	Console       console.Options // the console's sign-in (OIDC), checked by NewServer
+	Console       console.Options // the console's sign-in (OIDC), checked by New
 	RatePerSecond float64         // per principal; default rateDefault
 	RateBurst     int             // default twice RatePerSecond
+	// Externals are more external identity providers to trust, each with
+	// its own issuer; External, when set, is trusted too.
+	Externals []ExternalIdP
 	// PublicRatePerSecond limits requests without a valid token per client
 	// address (burst twice that); default ratePublicDefault.
 	PublicRatePerSecond float64
@@ -146,13 +149,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Console.OIDC.Check(); err != nil {
 		return nil, err
 	}
-	auth, err := newAuthenticator(ctx, cfg.SigningKey, cfg.Issuer, cfg.Audience, cfg.External, cfg.Now)
+	exts := cfg.Externals
+	if cfg.External != nil && cfg.External.JWKSURL != "" {
+		exts = append([]ExternalIdP{*cfg.External}, exts...)
+	}
+	auth, err := newAuthenticator(ctx, cfg.SigningKey, cfg.Issuer, cfg.Audience, exts, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, l: cfg.Ledger, log: cfg.Logger, auth: auth, mux: http.NewServeMux(),
-		metrics: newMetrics(), verifying: make(chan struct{}, 1), undeclared: &undeclaredReads{},
+		verifying: make(chan struct{}, 1), undeclared: &undeclaredReads{},
 		limits: newLimiters(rateSpec{cfg.RatePerSecond, cfg.RateBurst}, rateSpec{cfg.PublicRatePerSecond, max(1, int(2*cfg.PublicRatePerSecond))}, cfg.TrustedProxies)}
+	s.metrics = newMetrics(s)
 	s.routes = s.allRoutes()
 	seen := map[string]bool{}
 	for _, rt := range s.routes {

@@ -31,7 +31,11 @@ func (c *testClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 func cacheAuth(t *testing.T, key *SigningKey, clk *testClock, ext *ExternalIdP) *authenticator {
 	t.Helper()
-	a, err := newAuthenticator(context.Background(), key, defaultIssuer, defaultAud, ext, clk.now)
+	var exts []ExternalIdP
+	if ext != nil {
+		exts = append(exts, *ext)
+	}
+	a, err := newAuthenticator(context.Background(), key, defaultIssuer, defaultAud, exts, clk.now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -279,7 +279,8 @@ func (s *Server) FeedJobs() []ledger.Job {
 		{Name: "fan-out-webhooks", Every: webhookFanOutEvery, Quiet: true, Run: func(ctx context.Context, l *ledger.Ledger) (int, error) {
 			return l.FanOutWebhooks(ctx, ledger.JobBatchMax)
 		}},
-		{Name: "deliver-webhooks", Every: webhookDeliverEvery, Quiet: true, Run: s.DeliverWebhooks},
+		{Name: "deliver-webhooks", Every: webhookDeliverEvery, Quiet: true, Run: s.DeliverWebhooks,
+			Lag: func(ctx context.Context, l *ledger.Ledger) (time.Duration, error) { return l.OverdueDeliveries(ctx) }},
 	}
 }
 

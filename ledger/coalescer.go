@@ -63,6 +63,7 @@ func (l *Ledger) submit(ctx context.Context, it *postItem) error {
 	case <-ctx.Done():
 		// The write may still happen; the caller resolves it by replaying
 		// with the same idempotency key.
+		l.stats.CommitUnknown.Add(1)
 		return withOutcome(&Error{Code: CodeCommitUnknown, Msg: "request ended before the write was confirmed; replay with the same idempotency key", cause: ctx.Err()})
 	}
 }
@@ -115,6 +116,7 @@ func (c *coalescer) write(l *Ledger, batch []*coalesced) {
 	if len(items) == 0 {
 		return
 	}
+	l.stats.CoalescedBatches.Observe(len(items))
 	ctx, cancel := context.WithTimeout(context.Background(), coalesceCallTimeout)
 	defer cancel()
 	err := l.postItems(ctx, items)

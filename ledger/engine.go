@@ -206,9 +206,13 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 	}); err != nil {
 		return nil, err
 	}
-	l.stats.Transactions.Add(int64(len(written)))
-	for _, t := range written {
-		l.stats.Postings.Add(int64(len(t.Postings)))
+	// Counted when the database transaction commits (stats.go).
+	if tl := tallyOf(q); tl != nil {
+		tl.transactions += int64(len(written))
+		for _, t := range written {
+			tl.postings += int64(len(t.Postings))
+		}
+		tl.addEventN(EventTransaction, int64(len(written)))
 	}
 	return errs, nil
 }

@@ -196,6 +196,7 @@ func (w *Writer) flushEvents() error {
 	}
 	b := &pgx.Batch{}
 	queueEvents(b, w.events)
+	tallyOf(w.tx).addEvents(w.events)
 	w.events = nil
 	return w.tx.SendBatch(w.ctx, b).Close()
 }

@@ -225,15 +225,20 @@ func idemLookup(ctx context.Context, tx pgx.Tx, key Key, hash []byte, out any) (
 // is a new request.
 const IdempotencyRetentionDefault = 90 * 24 * time.Hour
 
+// IdempotencyRetention is how long this ledger keeps idempotency keys.
+func (l *Ledger) IdempotencyRetention() time.Duration {
+	if l.opts.IdempotencyRetention <= 0 {
+		return IdempotencyRetentionDefault
+	}
+	return l.opts.IdempotencyRetention
+}
+
 // PruneIdempotencyKeys deletes up to limit keys older than the retention,
 // oldest first, and reports how many. Only keys whose write has finished
 // are old enough to go: a key is written in its write's transaction.
 func (l *Ledger) PruneIdempotencyKeys(ctx context.Context, limit int) (int, error) {
 	limit = min(max(limit, 1), JobBatchMax)
-	retention := l.opts.IdempotencyRetention
-	if retention <= 0 {
-		retention = IdempotencyRetentionDefault
-	}
+	retention := l.IdempotencyRetention()
 	var n int
 	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `

@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,14 +46,6 @@ type Options struct {
 	// prune-idempotency-keys job deletes older ones, after which the same
 	// key is a new request. Default IdempotencyRetentionDefault.
 	IdempotencyRetention time.Duration
-}
-
-// Stats are monotonically increasing counters, read by /metrics.
-type Stats struct {
-	Transactions atomic.Int64
-	Postings     atomic.Int64
-	Retries      atomic.Int64
-	Replays      atomic.Int64
 }
 
 // Ledger is the entry point to the engine and the use cases.
@@ -212,7 +203,18 @@ var errRetry = errors.New("ledger: retry transaction")
 // unavailable is not_committed (the transaction rolled back or never
 // began), commit_outcome_unknown is unknown.
 func (l *Ledger) inTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
-	_, err := retryLoop(ctx, l.opts.RetriesMax, l.retryWait, func() error { return l.attempt(ctx, iso, fn) })
+	var last error
+	wait := func(ctx context.Context, failed int) error {
+		l.stats.countRetry(last)
+		return sleepCtx(ctx, retryBackoff(failed))
+	}
+	_, err := retryLoop(ctx, l.opts.RetriesMax, wait, func() error {
+		last = l.attempt(ctx, iso, fn)
+		return last
+	})
+	if ErrorCode(err) == CodeCommitUnknown {
+		l.stats.CommitUnknown.Add(1)
+	}
 	return withOutcome(err)
 }
 
@@ -237,13 +239,6 @@ func retryLoop(ctx context.Context, attemptsMax int, wait func(ctx context.Conte
 			return attempts, translate(err)
 		}
 	}
-}
-
-// retryWait counts a retry and sleeps a jittered backoff before it, so
-// transactions that collided do not collide again in lock step.
-func (l *Ledger) retryWait(ctx context.Context, failed int) error {
-	l.stats.Retries.Add(1)
-	return sleepCtx(ctx, retryBackoff(failed))
 }
 
 // sleepCtx sleeps for d or until ctx ends, whichever comes first, and
@@ -271,15 +266,20 @@ func retryBackoff(failed int) time.Duration {
 }
 
 func (l *Ledger) attempt(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
-	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: iso})
+	begun, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: iso})
 	if err != nil {
 		return err
 	}
+	tx := &tallyTx{Tx: begun}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback(ctx)
 		return err
 	}
-	return commitError(tx.Commit(ctx))
+	if err := commitError(tx.Commit(ctx)); err != nil {
+		return err
+	}
+	l.stats.commit(&tx.tally)
+	return nil
 }
 
 // commitError classifies the error of COMMIT. A server error is an answer:

@@ -544,6 +544,7 @@ func (l *Ledger) VoidExpired(ctx context.Context, limit int) (int, error) {
 		}
 		b := &pgx.Batch{}
 		queueEvents(b, evs)
+		tallyOf(tx).addEvents(evs)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	return voided, err

@@ -41,8 +41,13 @@ type Job struct {
 	Every time.Duration
 	Run   func(ctx context.Context, l *Ledger) (int, error)
 	// Quiet jobs run often and handle items on most runs (the feed's
-	// relay): the runner does not log each run.
+	// relay): the runner logs their runs at debug level only.
 	Quiet bool
+	// Lag, when set, is the age of the oldest item the job should already
+	// have handled (0 when none): /metrics exports it per job, so a job
+	// that stopped or cannot keep up shows before its backlog does harm.
+	// It must be cheap (one index read): it runs on every scrape.
+	Lag func(ctx context.Context, l *Ledger) (time.Duration, error)
 }
 
 // FeedRelayJob is the name of the job that stamps feed positions.
@@ -55,17 +60,22 @@ const feedRelayEvery = 50 * time.Millisecond
 // JobBatchMax bounds the items one job run handles.
 const JobBatchMax = 1000
 
+// lag adapts a Ledger method to Job.Lag.
+func lag(m func(*Ledger, context.Context) (time.Duration, error)) func(context.Context, *Ledger) (time.Duration, error) {
+	return func(ctx context.Context, l *Ledger) (time.Duration, error) { return m(l, ctx) }
+}
+
 // CoreJobs are the engine's own background jobs.
 func CoreJobs() []Job {
 	return []Job{{Name: "void-expired-pending", Every: time.Second, Run: func(ctx context.Context, l *Ledger) (int, error) {
 		return l.VoidExpired(ctx, JobBatchMax)
-	}}, {Name: FeedRelayJob, Every: feedRelayEvery, Quiet: true, Run: func(ctx context.Context, l *Ledger) (int, error) {
+	}, Lag: lag((*Ledger).OverdueHolds)}, {Name: FeedRelayJob, Every: feedRelayEvery, Quiet: true, Run: func(ctx context.Context, l *Ledger) (int, error) {
 		return l.RelayEvents(ctx, JobBatchMax)
-	}}, {Name: "prune-events", Every: time.Minute, Run: func(ctx context.Context, l *Ledger) (int, error) {
+	}, Lag: lag((*Ledger).OverdueRelay)}, {Name: "prune-events", Every: time.Minute, Run: func(ctx context.Context, l *Ledger) (int, error) {
 		return l.PruneEvents(ctx, JobBatchMax)
 	}}, {Name: "prune-idempotency-keys", Every: time.Minute, Run: func(ctx context.Context, l *Ledger) (int, error) {
 		return l.PruneIdempotencyKeys(ctx, JobBatchMax)
-	}}}
+	}, Lag: lag((*Ledger).OverdueIdempotencyKeys)}}
 }
 
 // AllJobs is the engine's jobs followed by every use case's.

@@ -59,6 +59,7 @@ environment (flags override):
   CARBONLEDGER_ISSUER, CARBONLEDGER_AUDIENCE      token issuer and audience
   CARBONLEDGER_EXTERNAL_JWKS_URL, CARBONLEDGER_EXTERNAL_ISSUER,
   CARBONLEDGER_EXTERNAL_AUDIENCE                  trust an external identity provider
+  CARBONLEDGER_EXTERNAL_ISSUERS  trust several: a JSON list of {"issuer","audience","jwks_url"}
   CARBONLEDGER_CONSOLE_OIDC_AUTHORIZATION_ENDPOINT, _TOKEN_ENDPOINT, _CLIENT_ID,
   _SCOPE (default openid), _NAME  console sign-in through that provider (code + PKCE)
   CARBONLEDGER_RATE_LIMIT        requests per second per principal, burst twice that (default 2000)
@@ -69,6 +70,12 @@ environment (flags override):
   CARBONLEDGER_IDEMPOTENCY_RETENTION  how long an idempotency key is kept (default 2160h);
                                  past it, the same key is a new request
   CARBONLEDGER_LOG_LEVEL         debug, info, warn, error (default info)
+  CARBONLEDGER_TLS_CERT_FILE, CARBONLEDGER_TLS_KEY_FILE  serve HTTPS from these PEM files
+                                 (reloaded when they change); plain HTTP without them
+  CARBONLEDGER_ADMIN_ADDR        also serve /metrics and /healthz on this address
+  CARBONLEDGER_FEED_RETENTION    how long the change feed keeps events every publisher passed (default 168h)
+  CARBONLEDGER_NATS_URL          publish the change feed to NATS JetStream (docs/events.md)
+  CARBONLEDGER_PPROF_ADDR        serve net/http/pprof on this loopback address
 `
 
 func main() {
@@ -214,6 +221,10 @@ func cmdServe(ctx context.Context, args []string) error {
 	noJobs := fs.Bool("no-jobs", false, "do not run background jobs in this replica")
 	dev := fs.Bool("dev", false, "development: create a signing key in the key file when none is configured (make run)")
 	pprofAddr := fs.String("pprof-addr", env("CARBONLEDGER_PPROF_ADDR", ""), "serve net/http/pprof on this loopback address (profiling)")
+	tlsCert := fs.String("tls-cert", env("CARBONLEDGER_TLS_CERT_FILE", ""), "serve HTTPS with this PEM certificate (chain) file; reloaded when it changes")
+	tlsKey := fs.String("tls-key", env("CARBONLEDGER_TLS_KEY_FILE", ""), "the PEM private key of --tls-cert")
+	externals := fs.String("external-issuers", env("CARBONLEDGER_EXTERNAL_ISSUERS", ""), `external identity providers to trust, JSON: [{"issuer":…,"audience":…,"jwks_url":…}, …]`)
+	adminAddr := fs.String("admin-addr", env("CARBONLEDGER_ADMIN_ADDR", ""), "also serve /metrics and /healthz on this address (plain HTTP; an internal address)")
 	_ = fs.Parse(args)
 	if c.rateLimit == 0 {
 		fmt.Sscan(env("CARBONLEDGER_RATE_LIMIT", "0"), &c.rateLimit)
@@ -226,6 +237,10 @@ func cmdServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("trusted proxies: %w", err)
 	}
 	log := c.logger()
+	tlsCfg, err := tlsConfig(*tlsCert, *tlsKey, log)
+	if err != nil {
+		return err
+	}
 	l, closePool, err := c.ledger(ctx)
 	if err != nil {
 		return err
@@ -235,9 +250,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var ext *api.ExternalIdP
-	if c.extJWKS != "" {
-		ext = &api.ExternalIdP{JWKSURL: c.extJWKS, Issuer: c.extIssuer, Audience: c.extAud}
+	exts, err := externalIssuers(*externals, c.extJWKS, c.extIssuer, c.extAud)
+	if err != nil {
+		return err
 	}
 	every, err := checkpointInterval()
 	if err != nil {
@@ -250,7 +265,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		hooks = api.WebhookPolicy{AllowHTTP: true, AllowLoopback: true, AllowPrivate: true}
 	}
 	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience,
-		External: ext, Console: consoleOptions(), RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases(), Webhooks: hooks})
+		Externals: exts, Console: consoleOptions(), RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases(), Webhooks: hooks})
 	if err != nil {
 		return err
 	}
@@ -274,7 +289,14 @@ func cmdServe(ctx context.Context, args []string) error {
 		Addr: c.addr, Handler: srv.Handler(),
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 11 * time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), TLSConfig: tlsCfg,
+	}
+	if *adminAddr != "" {
+		as, err := startAdmin(ctx, *adminAddr, srv, log)
+		if err != nil {
+			return err
+		}
+		defer as.Close()
 	}
 	if *pprofAddr != "" {
 		if !isLoopback(*pprofAddr) {
@@ -286,9 +308,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "addr", ln.Addr().String())
+	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- serveHTTP(hs, ln) }()
 	select {
 	case err := <-errc:
 		return err

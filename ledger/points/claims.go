@@ -167,6 +167,20 @@ func recordClaim(w *ledger.Writer, citizen string, txID uuid.UUID, groups []*cla
 	return w.Tx().SendBatch(w.Ctx(), b).Close()
 }
 
+// OverdueExpiry is how long the oldest credit past its claim window or lot
+// past its validity has waited for expire-points (0 when none): one read
+// of each partial index the job itself reads (points_behaviours_due_idx,
+// points_lots_due_idx).
+func OverdueExpiry(ctx context.Context, l *ledger.Ledger) (time.Duration, error) {
+	now := l.Now()
+	credits, err := l.OverdueSince(ctx, now, `SELECT min(claim_deadline) FROM points_behaviours WHERE claim_state = 'pending' AND claim_deadline <= $1`, now)
+	if err != nil {
+		return 0, err
+	}
+	lots, err := l.OverdueSince(ctx, now, `SELECT min(expires_at) FROM points_lots WHERE remaining > 0 AND expires_at <= $1`, now)
+	return max(credits, lots), err
+}
+
 // ExpireDue is the background job: it lapses pending credits past their
 // claim window and expires the rest of available lots past their validity,
 // to programme:CP:expired, for up to limit citizens (one ledger

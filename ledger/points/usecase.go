@@ -27,7 +27,7 @@ var UseCase = ledger.UseCase{
 	// once (see ExpireDue).
 	Jobs: []ledger.Job{{Name: "expire-points", Every: time.Minute, Run: func(ctx context.Context, l *ledger.Ledger) (int, error) {
 		return ExpireDue(ctx, l, ledger.JobBatchMax)
-	}}},
+	}, Lag: OverdueExpiry}},
 }
 
 // A lot's record hash covers what the citizen relies on: whose points, how
