@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/shandong-carbon/carbonledger/console"
+	"github.com/shandong-carbon/carbonledger/ledger"
 )
 
 // The console and registry pages come from the binary with a strict
@@ -53,5 +54,41 @@ func TestConsolePages(t *testing.T) {
 		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != to {
 			t.Errorf("GET %s: %d to %q, want 302 to %s", from, res.StatusCode, res.Header.Get("Location"), to)
 		}
+	}
+}
+
+// With OIDC sign-in configured, /console/config.json names the provider
+// to the page and the CSP lets the page reach the token endpoint, and only
+// it; endpoints the browser could not use safely are refused at start.
+func TestConsoleOIDCConfig(t *testing.T) {
+	oidc := &console.OIDC{AuthorizationEndpoint: "https://idp.example/authorize", TokenEndpoint: "https://login.idp.example:8443/token",
+		ClientID: "carbonledger-console", Scope: "openid"}
+	h := newHarness(t, false, func(c *Config, _ *ledger.Options) { c.Console = console.Options{OIDC: oidc} })
+	r := h.get("/console/config.json", "").want(t, http.StatusOK)
+	cfg, _ := r.JSON["oidc"].(map[string]any)
+	if cfg["authorization_endpoint"] != oidc.AuthorizationEndpoint || cfg["token_endpoint"] != oidc.TokenEndpoint || cfg["client_id"] != oidc.ClientID {
+		t.Fatalf("config.json: %s", r.Body)
+	}
+	if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' https://login.idp.example:8443;") {
+		t.Fatalf("CSP does not allow the token endpoint: %s", csp)
+	}
+	// Without OIDC the page learns there is none.
+	plain := newHarness(t, false)
+	if r := plain.get("/console/config.json", "").want(t, http.StatusOK); string(r.Body) != `{"oidc":null}` {
+		t.Fatalf("config.json without OIDC: %s", r.Body)
+	}
+	for _, bad := range []console.OIDC{
+		{AuthorizationEndpoint: "http://idp.example/authorize", TokenEndpoint: oidc.TokenEndpoint, ClientID: "c", Scope: "openid"},
+		{AuthorizationEndpoint: oidc.AuthorizationEndpoint, TokenEndpoint: "/token", ClientID: "c", Scope: "openid"},
+		{AuthorizationEndpoint: oidc.AuthorizationEndpoint, TokenEndpoint: oidc.TokenEndpoint, Scope: "openid"},
+		{AuthorizationEndpoint: oidc.AuthorizationEndpoint, TokenEndpoint: oidc.TokenEndpoint, ClientID: "c", Scope: "profile"},
+	} {
+		if _, err := New(t.Context(), Config{Ledger: h.l, SigningKey: h.key, UseCases: testUseCases, Console: console.Options{OIDC: &bad}}); err == nil {
+			t.Errorf("New accepted %+v", bad)
+		}
+	}
+	loop := console.OIDC{AuthorizationEndpoint: "http://127.0.0.1:9/authorize", TokenEndpoint: "http://127.0.0.1:9/token", ClientID: "c", Scope: "openid email"}
+	if err := loop.Check(); err != nil {
+		t.Errorf("loopback http refused: %v", err)
 	}
 }

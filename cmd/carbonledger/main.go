@@ -60,8 +60,10 @@ environment (flags override):
   CARBONLEDGER_EXTERNAL_JWKS_URL, CARBONLEDGER_EXTERNAL_ISSUER,
   CARBONLEDGER_EXTERNAL_AUDIENCE                  trust an external identity provider
   CARBONLEDGER_EXTERNAL_ISSUERS  trust several: a JSON list of {"issuer","audience","jwks_url"}
-  CARBONLEDGER_CONSOLE_OIDC_AUTHORIZATION_ENDPOINT, _TOKEN_ENDPOINT, _CLIENT_ID,
-  _SCOPE (default openid), _NAME  console sign-in through that provider (code + PKCE)
+  CARBONLEDGER_CONSOLE_OIDC_AUTHORIZATION_ENDPOINT, CARBONLEDGER_CONSOLE_OIDC_TOKEN_ENDPOINT,
+  CARBONLEDGER_CONSOLE_OIDC_CLIENT_ID, CARBONLEDGER_CONSOLE_OIDC_SCOPE (default openid),
+  CARBONLEDGER_CONSOLE_OIDC_NAME  the console's sign-in through a trusted identity provider
+                                 (OIDC code flow with PKCE; docs/console.md)
   CARBONLEDGER_RATE_LIMIT        requests per second per principal, burst twice that (default 2000)
   CARBONLEDGER_PUBLIC_RATE_LIMIT requests per second per client address without a token (default 100)
   CARBONLEDGER_TRUSTED_PROXIES   comma-separated proxy addresses or CIDRs whose X-Forwarded-For

@@ -355,6 +355,34 @@ describe('console', () => {
     await j.close();
   });
 
+  test('signing in through the identity provider: OIDC code flow with PKCE', async () => {
+    const j = await journey('oidc');
+    const { page } = j;
+    await page.goto(base + '/console/');
+    await page.waitForSelector('#oidc-signin');
+    await j.look('signin');
+    await page.click('#oidc-signin');
+    // The provider answers at once (a live session); the page exchanges
+    // the code with its verifier and keeps the token in sessionStorage.
+    await page.waitForSelector('#signout');
+    assert.doesNotMatch(page.url(), /[?&](code|state)=/, 'the code left the address bar');
+    assert.match(await page.innerText('#who'), /oidc-auditor/);
+    await page.waitForSelector('.inbox-cards');
+    await page.waitForFunction(() => [...document.querySelectorAll('.inbox-cards .count')].every((e) => e.textContent !== '…'));
+    assert.equal(await page.locator('.inbox-cards .count', { hasText: '—' }).count(), 0, 'the API accepted the provider\'s token');
+    await j.look('dashboard');
+    assert.ok(await page.evaluate(() => sessionStorage.getItem('cl.token')), 'token in sessionStorage');
+    assert.deepEqual(await j.context.cookies(base), [], 'no cookie');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('cl.oidc')), null, 'the verifier is gone');
+    // An answer this tab did not ask for is refused and signs no one in.
+    await page.evaluate(() => sessionStorage.clear());
+    await page.goto(base + '/console/?code=forged&state=forged#/dashboard');
+    await page.waitForSelector('#oidc-failure');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('cl.token')), null);
+    await j.look('forged-answer');
+    await j.close();
+  });
+
   test('the auditor sees the province\'s pages with no actions; the verifier its batches', async () => {
     const j = await journey('roles');
     const { page } = j;

@@ -45,9 +45,10 @@ work=$(mktemp -d)
 export CARBONLEDGER_SIGNING_KEY_FILE=$work/signing.key
 port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 export CARBONLEDGER_ADDR=127.0.0.1:$port
-pid=
+pid= idp_pid=
 cleanup() {
 	[[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[[ -n $idp_pid ]] && kill "$idp_pid" 2>/dev/null
 	psql -q -X -d "$base" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
@@ -60,6 +61,15 @@ trap cleanup EXIT
 # the buyer of E1's open offer).
 eval "$(grep '^export [A-Z0-9_]*_TOKEN=' "$work/seed.out")"
 grep -q '/console/' "$work/seed.out" || { log "error: seed printed no console URL"; exit 1; }
+# The identity provider of the OIDC sign-in journey (idp.js), trusted by
+# the server as an external issuer and named to the console's sign-in.
+node "$here/idp.js" "http://$CARBONLEDGER_ADDR" >"$work/idp.port" 2>"$work/idp.log" &
+idp_pid=$!
+for _ in $(seq 50); do [[ -s $work/idp.port ]] && break; sleep 0.1; done
+idp=http://127.0.0.1:$(head -n 1 "$work/idp.port")
+export CARBONLEDGER_EXTERNAL_JWKS_URL=$idp/jwks CARBONLEDGER_EXTERNAL_ISSUER=$idp CARBONLEDGER_EXTERNAL_AUDIENCE=carbonledger-console
+export CARBONLEDGER_CONSOLE_OIDC_AUTHORIZATION_ENDPOINT=$idp/authorize CARBONLEDGER_CONSOLE_OIDC_TOKEN_ENDPOINT=$idp/token
+export CARBONLEDGER_CONSOLE_OIDC_CLIENT_ID=carbonledger-console CARBONLEDGER_CONSOLE_OIDC_NAME="e2e IdP"
 "$bin" serve --dev >"$work/serve.log" 2>&1 &
 pid=$!
 ready() { node -e "fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" "http://$CARBONLEDGER_ADDR/readyz"; }
