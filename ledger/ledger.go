@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -30,6 +31,7 @@ const (
 	retryBackoffMax        = 250 * time.Millisecond
 	poolMaxConnsDefault    = 48
 	statementTimeoutMillis = 15000
+	connectTimeoutDefault  = 5 * time.Second // per host of the URL (Connect)
 )
 
 // Options configure a Ledger. Zero values take the documented defaults.
@@ -76,6 +78,17 @@ type Ledger struct {
 
 // Connect opens a pool with the decimal type registered and a statement
 // timeout, so a stuck query cannot hold locks for ever.
+//
+// The URL may name several hosts (postgres://u@a:5432,b:5432/db?
+// target_session_attrs=read-write): every new connection tries them in
+// order and keeps the first that accepts writes, so after a failover the
+// pool's new connections go to the promoted standby by themselves. A
+// connection to the dead primary fails its next use (503 unavailable) and
+// the pool drops it; one idle for more than a second is pinged before
+// use. Each host gets connectTimeoutDefault unless the URL says otherwise
+// (connect_timeout), so a host that does not answer at all (a dead
+// machine) cannot use up a request's whole deadline before the next host
+// is tried.
 func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -83,6 +96,9 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = poolMaxConnsDefault
+	}
+	if !strings.Contains(url, "connect_timeout") && os.Getenv("PGCONNECT_TIMEOUT") == "" {
+		cfg.ConnConfig.ConnectTimeout = connectTimeoutDefault
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(statementTimeoutMillis)
@@ -356,6 +372,12 @@ func translate(err error) error {
 			return &Error{Code: CodeUnavailable, Msg: "lock wait timed out", cause: err}
 		case pgErr.Code == "40001", pgErr.Code == "40P01":
 			return &Error{Code: CodeUnavailable, Msg: "contention; retry later", cause: err}
+		case pgErr.Code == "25006":
+			// read_only_sql_transaction: this connection's server does not
+			// take writes (a standby, or a primary fenced read-only during
+			// a failover); the write did nothing, and a later try may reach
+			// the new primary.
+			return &Error{Code: CodeUnavailable, Msg: "database is read-only (failover in progress?); retry later", cause: err}
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
 			strings.HasPrefix(pgErr.Code, "53"),  // insufficient resources: too many connections, out of memory, disk full
 			strings.HasPrefix(pgErr.Code, "57P"), // the server is shutting down, crashed or not yet accepting connections
