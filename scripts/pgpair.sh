@@ -144,7 +144,18 @@ port() { if [[ "$1" == a ]]; then echo "$PORT_A"; else echo "$PORT_B"; fi; }
 other() { if [[ "$1" == a ]]; then echo b; else echo a; fi; }
 initialised() { [[ -f "$(data "$1")/PG_VERSION" ]]; }
 is_standby() { [[ -f "$(data "$1")/standby.signal" ]]; }
-running() { initialised "$1" && as_pg "$PGBIN/pg_ctl" -D "$(data "$1")" status >/dev/null 2>&1; }
+# postmaster_pid N: the pid in node N's postmaster.pid when that process
+# is alive (not a zombie of a kill -9 that its reaper has not collected:
+# pg_ctl status would take that for a running server).
+postmaster_pid() {
+	local pid st
+	pid="$(head -n 1 "$(data "$1")/postmaster.pid" 2>/dev/null || true)"
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	st="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+	[[ -n "$st" && "$st" != Z ]] || return 1
+	echo "$pid"
+}
+running() { initialised "$1" && postmaster_pid "$1" >/dev/null; }
 
 psql_at() {
 	local p="$1" db="$2"
@@ -317,16 +328,19 @@ cmd_kill_primary() {
 	local n pid kids
 	n="$(primary_node)"
 	running "$n" || die "the primary (node $n) is not running"
-	pid="$(head -n 1 "$(data "$n")/postmaster.pid")"
+	pid="$(postmaster_pid "$n")"
 	# The postmaster and every backend at once, as a crash of the machine
 	# would take them: none gets to finish a commit or say goodbye.
 	kids="$(pgrep -P "$pid" | tr '\n' ' ' || true)"
 	log "kill -9 node $n (postmaster $pid and its processes: $kids)"
 	# shellcheck disable=SC2086 # kids is a list of pids
 	kill -9 "$pid" $kids
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
+	# Gone, or a zombie its reaper has not collected yet (state Z).
+	local st
+	for _ in $(seq 250); do
+		st="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+		[[ -z "$st" || "$st" == Z ]] && return 0
+		sleep 0.02
 	done
 	die "postmaster $pid still alive after kill -9"
 }
@@ -386,8 +400,8 @@ stop)
 	;;
 destroy)
 	[[ -d "$PAIR_DIR" ]] || exit 0
-	stop_node a
-	stop_node b
+	stop_node a || log "warning: could not stop node a"
+	stop_node b || log "warning: could not stop node b"
 	log "deleting $PAIR_DIR"
 	rm -rf "${PAIR_DIR:?}"
 	;;
