@@ -39,6 +39,11 @@ type Options struct {
 	RetriesMax int              // whole-transaction retries on 40001/40P01; default 12
 	Now        func() time.Time // clock; default time.Now (tests move it)
 	NoCoalesce bool             // write each Post in its own database transaction
+	// ReadOnly makes a ledger for reads on a standby (a read replica):
+	// New writes nothing (no sealing of legacy trail events, no adoption
+	// of legacy statuses; the primary's server does those) and starts no
+	// coalescer. A write through it fails as unavailable (25006).
+	ReadOnly bool
 	// CheckpointKeys are the public keys, by kid, that VerifyAll checks
 	// checkpoint signatures with; nil checks everything else about them.
 	CheckpointKeys map[string]ed25519.PublicKey
@@ -136,6 +141,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 	}
 	if l.legacyKeysBefore, err = loadLegacyKeysBefore(ctx, pool); err != nil {
 		return nil, err
+	}
+	if opts.ReadOnly {
+		return l, nil
 	}
 	// Events moved from the use cases' old trail tables are chained
 	// once, before anything new is appended to their subjects.
