@@ -143,8 +143,23 @@ func TestFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Close)
+	// Public reads from the standby, as serve does with
+	// CARBONLEDGER_READ_DATABASE_URL: the same hosts, preferring a standby.
+	readPool, err := ledger.Connect(ctx, strings.Replace(url, "target_session_attrs=read-write", "target_session_attrs=prefer-standby", 1)+"&default_transaction_read_only=on&pool_max_conns=4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(readPool.Close)
+	var onStandby bool
+	if err := readPool.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&onStandby); err != nil || !onStandby {
+		t.Fatalf("the read pool is not on the standby: %v %v", onStandby, err)
+	}
+	rl, err := ledger.New(ctx, readPool, ledger.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	key := GenerateSigningKey()
-	s, err := New(ctx, Config{Ledger: l, SigningKey: key, UseCases: testUseCases})
+	s, err := New(ctx, Config{Ledger: l, ReadLedger: rl, SigningKey: key, UseCases: testUseCases})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +239,24 @@ func TestFailover(t *testing.T) {
 			}
 		}()
 	}
+
+	// One anonymous reader of a public route throughout: served by the
+	// standby, it should not notice the primary's death.
+	var reads, readErrs atomic.Int64
+	var readFirstErr atomic.Value
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			a, err := rawSend(client, "GET", srv.URL+"/v1/registry/stats", "", "", nil)
+			reads.Add(1)
+			if err != nil || a.status != 200 {
+				readErrs.Add(1)
+				readFirstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s %v", a.status, a.body, err))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 
 	time.Sleep(failoverBefore)
 	pair.run("kill-primary") // returns once the postmaster is gone
@@ -430,8 +463,11 @@ func TestFailover(t *testing.T) {
 	}
 	t.Logf("verify (full) on the new primary: ok=%v transactions=%d postings=%d", rep.OK, rep.Transactions, rep.Postings)
 
-	line := fmt.Sprintf("FAILOVER clients=%d writes=%d acked=%d outage_s=%.2f kill_to_first_ack_s=%.2f promote_to_first_ack_s=%.2f promoted_after_s=%.2f 503s=%d not_committed=%d outcome_unknown=%d unacked_but_committed=%d transport_errors=%d verify_ok=%v",
-		failoverClients, len(writes), acked, outage.Seconds(), fromKill.Seconds(), fromPromote.Seconds(), promoteTime.Sub(killTime).Seconds(),
+	if n := readErrs.Load(); n > 0 {
+		t.Errorf("%d of %d public reads (from the standby) failed during the failover; first: %v", n, reads.Load(), readFirstErr.Load())
+	}
+	line := fmt.Sprintf("FAILOVER public_reads=%d public_read_errors=%d clients=%d writes=%d acked=%d outage_s=%.2f kill_to_first_ack_s=%.2f promote_to_first_ack_s=%.2f promoted_after_s=%.2f 503s=%d not_committed=%d outcome_unknown=%d unacked_but_committed=%d transport_errors=%d verify_ok=%v",
+		reads.Load(), readErrs.Load(), failoverClients, len(writes), acked, outage.Seconds(), fromKill.Seconds(), fromPromote.Seconds(), promoteTime.Sub(killTime).Seconds(),
 		unavailable, notCommitted, unknown, committedUnacked, transportErrs, rep.OK)
 	t.Log(line)
 	fmt.Println(line)
