@@ -27,7 +27,7 @@ FAILOVER ?= 1
 CARBONLEDGER_ADDR ?= 127.0.0.1:8080
 export CARBONLEDGER_ADDR
 
-.PHONY: help build run test test-failover test-crdb test-short contract generate bench load lint fuzz db-stop clean clean-data
+.PHONY: help build run test test-e2e test-failover test-crdb test-short contract generate bench load lint fuzz db-stop clean clean-data
 
 help: ## List targets (default)
 	@echo "usage: make TARGET [VAR=value ...]"
@@ -50,11 +50,12 @@ run: build ## Start local PostgreSQL, migrate, seed, serve on CARBONLEDGER_ADDR
 	$(BIN) seed # prints tokens and example curl calls
 	exec $(BIN) serve --dev # --dev: a development signing key in .data; production sets CARBONLEDGER_SIGNING_KEY
 
-test: ## Run all tests with -race against a real PostgreSQL, the contract checks, then test-failover (FAILOVER=0: not)
+test: ## Run all tests with -race against a real PostgreSQL, the contract checks, the console's browser journeys, then test-failover (FAILOVER=0: not)
 	DATABASE_URL=$$(scripts/localpg.sh test)
 	export DATABASE_URL CARBONLEDGER_TEST_DATABASE_URL="$$DATABASE_URL"
 	go test -race -count=1 ./...
 	scripts/contract/check.sh
+	console/e2e/run.sh
 	if [[ "$(FAILOVER)" == 1 ]]; then
 		$(MAKE) --no-print-directory test-failover
 	else
@@ -88,6 +89,11 @@ test-crdb: ## Run the ledger and api tests against CockroachDB at CARBONLEDGER_C
 	export CARBONLEDGER_TEST_DATABASE_URL="$$CARBONLEDGER_CRDB_URL" DATABASE_URL="$$CARBONLEDGER_CRDB_URL"
 	echo "test-crdb: go test -race -count=1 ./ledger/... ./api/... against $${CARBONLEDGER_CRDB_URL%%@*}@…"
 	go test -race -count=1 ./ledger/... ./api/...
+
+test-e2e: ## Run the console's journeys in headless Chromium (screenshots in console/e2e/artifacts/)
+	DATABASE_URL=$$(scripts/localpg.sh test)
+	export DATABASE_URL
+	console/e2e/run.sh
 
 contract: ## Check api/openapi.json: Go client fresh, Redocly lint, TS types fresh, tsc --strict
 	scripts/contract/check.sh

@@ -34,6 +34,7 @@ var (
 		paramString("beneficiary", "the beneficiary, exactly as recorded"),
 		paramInt("vintage", "the vintage year"),
 		paramEnum("purpose", "the purpose of the retirement", registry.Purposes...),
+		paramString("serial", "a serial number (a one-unit block such as CN37-SDCER-07-0001-5-5-2026, or a range): the retirements that retired any of its units"),
 		qSince, qUntil,
 	}
 	transferQuery = []queryParam{
@@ -309,7 +310,7 @@ func tradeFilter(q query, _ ledger.Actor) (registry.TradeFilter, error) {
 // retirementFilter reads the register's filters; mine=true is the
 // caller's own organisation, and needs a holder's token.
 func retirementFilter(q query, a ledger.Actor) (registry.RetirementFilter, error) {
-	f := registry.RetirementFilter{Holder: q.get("holder"), Beneficiary: q.get("beneficiary"), Purpose: q.get("purpose")}
+	f := registry.RetirementFilter{Holder: q.get("holder"), Beneficiary: q.get("beneficiary"), Purpose: q.get("purpose"), Serial: q.get("serial")}
 	var err error
 	if f.Vintage, err = q.integer("vintage"); err != nil {
 		return f, err

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,6 +199,25 @@ func TestRegistryListsOverHTTP(t *testing.T) {
 	h.get("/v1/retirements?vintage=twenty", "").want(t, 400, "invalid_request")
 	h.get("/v1/retirements?vintage=1999", "").want(t, 400, "invalid_request")
 	h.get("/v1/retirements?purpose=greenwash", "").want(t, 400, "invalid_request")
+	// By serial (the public lookup): a block a retirement consumed, any one
+	// unit of it, and a range it does not touch.
+	marathon := h.wantItems("/v1/retirements?beneficiary=2025%20Jinan%20Marathon", "", 1)[0]
+	block := marathon["serials"].([]any)[0].(string)
+	if it := h.wantItems("/v1/retirements?serial="+block, "", 1); it[0]["id"] != marathon["id"] {
+		t.Fatalf("by serial %s: %v", block, it)
+	}
+	parts := strings.Split(block, "-") // CN37-SDCER-07-0001-first-last-vintage
+	unit := strings.Join(append(append([]string{}, parts[:4]...), parts[5], parts[5], parts[6]), "-")
+	if it := h.wantItems("/v1/retirements?serial="+unit, "", 1); it[0]["id"] != marathon["id"] {
+		t.Fatalf("by unit %s: %v", unit, it)
+	}
+	beyond := strings.Join(append(append([]string{}, parts[:4]...), "900000", "900001", parts[6]), "-")
+	h.wantItems("/v1/retirements?serial="+beyond, "", 0)
+	otherVintage := strings.Join(append(append([]string{}, parts[:6]...), "2024"), "-")
+	h.wantItems("/v1/retirements?serial="+otherVintage, "", 0)
+	if r := h.get("/v1/retirements?serial=CN37-SDCER-7", "").want(t, 400, "invalid_request"); r.JSON["field"] != "serial" {
+		t.Fatalf("bad serial names no field: %s", r.Body)
+	}
 
 	// Offsets and cancellations.
 	h.post("/v1/registry/obligations", prov, map[string]any{"enterprise": "E1", "compliance_year": 2025, "verified_emissions_tonnes": "100",

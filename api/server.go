@@ -170,6 +170,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		seen[pattern] = true
 		s.mux.Handle(pattern, s.wrap(rt))
 	}
+	s.mountConsole()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, errorf(ledger.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

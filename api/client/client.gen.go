@@ -7605,6 +7605,9 @@ type GetV1RetirementsParams struct {
 	// Purpose the purpose of the retirement
 	Purpose *GetV1RetirementsParamsPurpose `form:"purpose,omitempty" json:"purpose,omitempty"`
 
+	// Serial a serial number (a one-unit block such as CN37-SDCER-07-0001-5-5-2026, or a range): the retirements that retired any of its units
+	Serial *string `form:"serial,omitempty" json:"serial,omitempty"`
+
 	// Since only records at or after this time (RFC 3339)
 	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
 
@@ -20160,6 +20163,18 @@ func NewGetV1RetirementsRequest(server string, params *GetV1RetirementsParams) (
 		if params.Purpose != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "purpose", *params.Purpose, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Serial != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "serial", *params.Serial, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {

@@ -71,6 +71,7 @@ type demoRecords struct {
 	Offer       registry.Trade // E1 → E2, open
 	Certificate registry.Certificate
 	Source      quota.Source
+	Proposed    quota.Source // awaiting the province's recognition
 	Allocated   quota.ApplicationDetail
 	AtCity      quota.ApplicationDetail // awaiting the city's review
 	AtProvince  quota.ApplicationDetail // awaiting the province's decision
@@ -270,7 +271,8 @@ func waiveNotice(ctx context.Context, l *ledger.Ledger) error {
 // demoQuota: Jinan proposes a steel works' closure as a source, the
 // province recognises and stockpiles it; E1's kiln is allocated from the
 // reserves; E1's glass line waits for the city and E2's coke oven for the
-// province; p-zhao proposes a correction that waits for its checker.
+// province; p-zhao proposes a correction that waits for its checker; a
+// second closure waits for the province's recognition.
 func demoQuota(ctx context.Context, l *ledger.Ledger, d *demoRecords) error {
 	src, _, err := quota.ProposeSource(ctx, l, demoCity, demoKey("source"), quota.ProposeSourceInput{City: demoCity.City,
 		Enterprise: "jn-steel-works", Route: "closure", Tonnes: "200000", FormedOn: "2023-06-30", EvidenceRef: "JN-EEB-2023-042",
@@ -305,6 +307,12 @@ func demoQuota(ctx context.Context, l *ledger.Ledger, d *demoRecords) error {
 	}
 	d.Correction, _, err = quota.ProposeCorrection(ctx, l, demoMaker, demoKey("correction"), quota.ProposeCorrectionInput{
 		SourceID: src.ID, Holder: demoCity.City, Delta: "-5000", Reason: "site survey: furnace 2 was rated 5,000 t lower (demo)"})
+	if err != nil {
+		return err
+	}
+	d.Proposed, _, err = quota.ProposeSource(ctx, l, demoCity, demoKey("source-2"), quota.ProposeSourceInput{City: demoCity.City,
+		Enterprise: "jn-coking-plant", Route: "production_switch", Tonnes: "60000", FormedOn: "2024-03-31", EvidenceRef: "JN-EEB-2024-007",
+		Reason: "coking plant switched to needle coke (demo)"})
 	return err
 }
 

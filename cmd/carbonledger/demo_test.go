@@ -143,6 +143,9 @@ func TestSeedDemoData(t *testing.T) {
 	if err != nil || cert.Holder != "E1" || cert.Tonnes != "1" || cert.Beneficiary == "" {
 		t.Fatalf("certificate: %+v %v", cert, err)
 	}
+	if p, err := quota.GetSource(ctx, l, demoCity, d.Proposed.ID); err != nil || p.Status != quota.SourceProposed || p.Enterprise != "jn-coking-plant" {
+		t.Fatalf("the proposed source: %+v, %v", p, err)
+	}
 	src, err := quota.GetSource(ctx, l, demoCity, d.Source.ID)
 	if err != nil || src.Status != quota.SourceRecognised || src.Route != "closure" || src.Unstockpiled != "0" {
 		t.Fatalf("source: %+v %v", src, err)

@@ -70,6 +70,7 @@ func cmdSeed(ctx context.Context, args []string) error {
 	}
 	printDemo(os.Stdout, d)
 	printExamples(os.Stdout, "http://"+c.addr, d, l.Now())
+	fmt.Fprintf(os.Stdout, "\n# Console (sign in with a token above): http://%[1]s/console/\n# Public registry (no token):         http://%[1]s/registry/\n", c.addr)
 	return nil
 }
 
@@ -80,9 +81,11 @@ func printTokens(w io.Writer, c *config, key *api.SigningKey) error {
 		a     ledger.Actor
 	}{
 		{"CITIZEN", demoCitizen}, {"OPERATOR", demoOperator}, {"VERIFIER", demoVerifier}, {"ENTERPRISE", demoE1},
-		{"CITY", demoCity}, {"PROVINCE", demoProvince}, {"AUDITOR", demoAuditor},
+		{"ENTERPRISE_E2", demoE2}, {"CITY", demoCity}, {"PROVINCE", demoProvince}, {"PROVINCE_MAKER", demoMaker}, {"AUDITOR", demoAuditor},
 	}
-	fmt.Fprintln(w, "# Demo tokens (12 h). Paste into your shell:")
+	fmt.Fprintln(w, "# Demo tokens (12 h). Paste into your shell, or sign in to the console with one.")
+	fmt.Fprintln(w, "# ENTERPRISE is E1 (it offers a trade to E2); ENTERPRISE_E2 can accept it.")
+	fmt.Fprintln(w, "# PROVINCE is p-li, the checker of p-zhao's correction; PROVINCE_MAKER is p-zhao, who may not approve it.")
 	for _, d := range demos {
 		tok, err := key.Mint(c.issuer, c.audience, api.TokenSpec{Role: d.a.Role, Sub: d.a.Sub, Org: d.a.Org, City: d.a.City, TTL: 12 * time.Hour}, time.Now())
 		if err != nil {
@@ -104,9 +107,10 @@ func printDemo(w io.Writer, d demoRecords) {
 #   quota     source %[11]s (closure in 3701, 200000 t) recognised and stockpiled;
 #             allocation %[12]s (E1-KILN-2, 40000 t);
 #             application %[13]s (E1-GLASS-1) awaits city 3701, %[14]s (E2-COKE-1) awaits the province;
-#             correction %[15]s (-5000 t, made by province:p-zhao) awaits its checker (PROVINCE_TOKEN is p-li)
+#             correction %[15]s (-5000 t, made by province:p-zhao) awaits its checker (PROVINCE_TOKEN is p-li);
+#             source %[16]s (production switch in 3701, 60000 t) awaits the province's recognition
 `, cstDay(d.TripsAt), d.Lot, demoRiders, d.Pool, d.Batch.ID, d.Batch.Serial, d.Sale.ID, d.Certificate.ID, d.Offer.ID,
-		d.Offer.ExpiresAt.Format(time.RFC3339), d.Source.ID, d.Allocated.Allocation.ID, d.AtCity.ID, d.AtProvince.ID, d.Correction.ID)
+		d.Offer.ExpiresAt.Format(time.RFC3339), d.Source.ID, d.Allocated.Allocation.ID, d.AtCity.ID, d.AtProvince.ID, d.Correction.ID, d.Proposed.ID)
 }
 
 // printExamples prints example calls that keep working when pasted again

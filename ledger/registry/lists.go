@@ -331,6 +331,7 @@ type RetirementFilter struct {
 	Beneficiary string // exact
 	Vintage     int    // 0: any
 	Purpose     string
+	Serial      string     // a serial block: the retirements that retired any unit of it
 	Since       *time.Time // retired_at in [Since, Until)
 	Until       *time.Time
 	Limit       int
@@ -348,6 +349,25 @@ func ListRetirements(ctx context.Context, l *ledger.Ledger, f RetirementFilter) 
 	if f.Vintage != 0 && (f.Vintage < VintageMin || f.Vintage > VintageMax) {
 		return ledger.Page[Certificate]{}, ledger.Errf(ledger.CodeInvalidRequest, "vintage must be a year from %d to %d", VintageMin, VintageMax).At("vintage")
 	}
+	// A serial names units (programme, vintage, unit numbers): a
+	// retirement matches when a block it consumed overlaps them.
+	var serial *Serial
+	if f.Serial != "" {
+		s, err := ParseSerial(f.Serial)
+		if err != nil {
+			if e, ok := ledger.AsError(err); ok {
+				err = e.At("serial")
+			}
+			return ledger.Page[Certificate]{}, err
+		}
+		serial = &s
+	}
+	var sProg, sSector, sProject string
+	var sVintage int
+	var sFirst, sLast *int64
+	if serial != nil {
+		sProg, sSector, sProject, sVintage, sFirst, sLast = serial.Programme, serial.Sector, serial.Project, serial.Vintage, &serial.First, &serial.Last
+	}
 	after, err := ledger.IDCursor(f.Cursor)
 	if err != nil {
 		return ledger.Page[Certificate]{}, err
@@ -358,7 +378,10 @@ func ListRetirements(ctx context.Context, l *ledger.Ledger, f RetirementFilter) 
 			SELECT id FROM registry_retirements
 			WHERE ($1 = '' OR holder = $1) AND ($2 = '' OR beneficiary = $2) AND ($3 = 0 OR vintage = $3) AND ($4 = '' OR purpose = $4)
 			  AND ($5::TIMESTAMPTZ IS NULL OR retired_at >= $5) AND ($6::TIMESTAMPTZ IS NULL OR retired_at < $6) AND ($7::UUID IS NULL OR id < $7)
-			ORDER BY id DESC LIMIT $8`, f.Holder, f.Beneficiary, f.Vintage, f.Purpose, f.Since, f.Until, after, limit+1)
+			  AND ($9::BIGINT IS NULL OR id IN (SELECT b.consumed_ref FROM registry_blocks b WHERE b.status = 'retired'
+			      AND b.programme = $10 AND b.sector = $11 AND b.project = $12 AND b.vintage = $13 AND b.first_unit <= $14 AND b.last_unit >= $9))
+			ORDER BY id DESC LIMIT $8`, f.Holder, f.Beneficiary, f.Vintage, f.Purpose, f.Since, f.Until, after, limit+1,
+			sFirst, sProg, sSector, sProject, sVintage, sLast)
 		if err != nil {
 			return nil, err
 		}

@@ -15951,6 +15951,8 @@ export interface operations {
                 vintage?: number;
                 /** @description the purpose of the retirement */
                 purpose?: "voluntary_neutrality" | "event_neutrality" | "public_institution" | "other";
+                /** @description a serial number (a one-unit block such as CN37-SDCER-07-0001-5-5-2026, or a range): the retirements that retired any of its units */
+                serial?: string;
                 /** @description only records at or after this time (RFC 3339) */
                 since?: string;
                 /** @description only records before this time (RFC 3339) */
