@@ -22,19 +22,22 @@ DURATION ?= 20s
 BENCHFLAGS ?=
 BENCHTIME ?= 2s
 FUZZTIME ?= 20s
+# FAILOVER=0 leaves the failover drill (test-failover) out of `make test`.
+FAILOVER ?= 1
 CARBONLEDGER_ADDR ?= 127.0.0.1:8080
 export CARBONLEDGER_ADDR
 
-.PHONY: help build run test test-e2e test-short contract generate bench load lint fuzz db-stop clean clean-data
+.PHONY: help build run test test-e2e test-failover test-crdb test-short contract generate bench load lint fuzz db-stop clean clean-data
 
 help: ## List targets (default)
 	@echo "usage: make TARGET [VAR=value ...]"
 	echo
 	grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) |
-		awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 	echo
 	echo "variables: WORKLOAD=$(WORKLOAD) CLIENTS=$(CLIENTS) DURATION=$(DURATION)"
 	echo "           BENCHTIME=$(BENCHTIME) FUZZTIME=$(FUZZTIME) CARBONLEDGER_ADDR=$(CARBONLEDGER_ADDR)"
+	echo "           FAILOVER=$(FAILOVER) (0: make test leaves out test-failover)"
 
 build: ## Build bin/carbonledger
 	go build -o $(BIN) ./cmd/carbonledger
@@ -47,12 +50,45 @@ run: build ## Start local PostgreSQL, migrate, seed, serve on CARBONLEDGER_ADDR
 	$(BIN) seed # prints tokens and example curl calls
 	exec $(BIN) serve --dev # --dev: a development signing key in .data; production sets CARBONLEDGER_SIGNING_KEY
 
-test: ## Run all tests with -race against a real PostgreSQL, the contract checks, then the console's browser journeys
+test: ## Run all tests with -race against a real PostgreSQL, the contract checks, the console's browser journeys, then test-failover (FAILOVER=0: not)
 	DATABASE_URL=$$(scripts/localpg.sh test)
 	export DATABASE_URL CARBONLEDGER_TEST_DATABASE_URL="$$DATABASE_URL"
 	go test -race -count=1 ./...
 	scripts/contract/check.sh
 	console/e2e/run.sh
+	if [[ "$(FAILOVER)" == 1 ]]; then
+		$(MAKE) --no-print-directory test-failover
+	else
+		echo "test: failover drill skipped (FAILOVER=0)"
+	fi
+
+test-failover: ## Kill -9 a primary under write load, promote its synchronous standby (scripts/pgpair.sh); prints FAILOVER figures
+	@# Its own pair of servers on free ports in a temporary directory: no DATABASE_URL.
+	CARBONLEDGER_FAILOVER_TEST=1 go test -race -count=1 -v -run '^TestFailover$$' ./api
+
+test-crdb: ## Run the ledger and api tests against CockroachDB at CARBONLEDGER_CRDB_URL
+	@# (@ on the first line: the whole script runs quietly; steps say what they do.)
+	if [[ -z "$${CARBONLEDGER_CRDB_URL:-}" ]]; then
+		echo "test-crdb: set CARBONLEDGER_CRDB_URL to a CockroachDB URL whose user may create databases," >&2
+		echo "  e.g. postgresql://root@127.0.0.1:26257/defaultdb?sslmode=disable (cockroach start-single-node --insecure)." >&2
+		echo "  Nothing is installed or started here." >&2
+		exit 2
+	fi
+	# A PostgreSQL URL here would pass for the wrong reason.
+	if command -v psql >/dev/null; then
+		version=$$(psql -X -Atc 'select version()' "$$CARBONLEDGER_CRDB_URL") || {
+			echo "test-crdb: cannot connect to CARBONLEDGER_CRDB_URL" >&2; exit 1; }
+		if [[ "$$version" != CockroachDB* ]]; then
+			echo "test-crdb: CARBONLEDGER_CRDB_URL is not CockroachDB ($$version)" >&2
+			exit 1
+		fi
+		echo "test-crdb: $$version"
+	else
+		echo "test-crdb: note: no psql to check that CARBONLEDGER_CRDB_URL is CockroachDB" >&2
+	fi
+	export CARBONLEDGER_TEST_DATABASE_URL="$$CARBONLEDGER_CRDB_URL" DATABASE_URL="$$CARBONLEDGER_CRDB_URL"
+	echo "test-crdb: go test -race -count=1 ./ledger/... ./api/... against $${CARBONLEDGER_CRDB_URL%%@*}@…"
+	go test -race -count=1 ./ledger/... ./api/...
 
 test-e2e: ## Run the console's journeys in headless Chromium (screenshots in console/e2e/artifacts/)
 	DATABASE_URL=$$(scripts/localpg.sh test)

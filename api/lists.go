@@ -270,13 +270,13 @@ func (s *Server) registryListRoutes() []route {
 	holdersAndOversight := []string{ledger.RoleEnterprise, ledger.RoleOperator, ledger.RoleProvince, ledger.RoleAuditor}
 	return []route{
 		{Method: "GET", Path: "/v1/certifications", Summary: "page certification batches: without a token those under public notice (公示); an operator its own, a verifier those assigned to it, province and auditors all, others those past their draft", Tag: "registry",
-			Public: true, TokenOptional: true, Paged: true, Query: certificationQuery, Out: pageView[registry.Batch]{},
+			Public: true, Replica: true, TokenOptional: true, Paged: true, Query: certificationQuery, Out: pageView[registry.Batch]{},
 			Handler: listOf(s, certificationQuery, certificationFilter, registry.ListCertifications)},
 		{Method: "GET", Path: "/v1/trades", Summary: "page the trades the caller sells or buys (province, auditors: all)", Tag: "registry",
 			Roles: holdersAndOversight, Paged: true, Query: tradeQuery, Out: pageView[registry.TradeSummary]{},
 			Handler: listOf(s, tradeQuery, tradeFilter, registry.ListTrades)},
 		{Method: "GET", Path: "/v1/retirements", Summary: "page the public register of retirements (mine=true: the caller's own)", Tag: "registry",
-			Public: true, TokenOptional: true, Paged: true, Query: retirementQuery, Out: pageView[registry.Certificate]{},
+			Public: true, Replica: true, TokenOptional: true, Paged: true, Query: retirementQuery, Out: pageView[registry.Certificate]{},
 			Handler: listOf(s, retirementQuery, retirementFilter, publicList(registry.ListRetirements))},
 		{Method: "GET", Path: "/v1/transfers", Summary: "page the transfers the caller sent or received (province, auditors: all)", Tag: "registry",
 			Roles: holdersAndOversight, Paged: true, Query: transferQuery, Out: pageView[registry.TransferRecord]{},
@@ -288,10 +288,10 @@ func (s *Server) registryListRoutes() []route {
 			Roles: holdersAndOversight, Paged: true, Query: cancellationQuery, Out: pageView[registry.Cancellation]{},
 			Handler: listOf(s, cancellationQuery, cancellationFilter, registry.ListCancellations)},
 		{Method: "GET", Path: "/v1/registry/policies", Summary: "page every registry policy version, the latest valid_from first (public)", Tag: "registry",
-			Public: true, Paged: true, Out: pageView[registry.Policy]{},
+			Public: true, Replica: true, Paged: true, Out: pageView[registry.Policy]{},
 			Handler: listOf(s, nil, policyFilter, publicList(registry.ListPolicies))},
 		{Method: "GET", Path: "/v1/verifiers", Summary: "page the accredited verification bodies (public)", Tag: "registry",
-			Public: true, Paged: true, Query: verifierQuery, Out: pageView[registry.Verifier]{},
+			Public: true, Replica: true, Paged: true, Query: verifierQuery, Out: pageView[registry.Verifier]{},
 			Handler: listOf(s, verifierQuery, verifierFilter, publicList(registry.ListVerifiers))},
 	}
 }

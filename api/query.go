@@ -129,7 +129,7 @@ func listOf[F, T any](s *Server, declared []queryParam, filter func(q query, a l
 		if err != nil {
 			return err
 		}
-		page, err := call(r.Context(), s.l, a, f)
+		page, err := call(r.Context(), s.ledgerFor(r.Context()), a, f)
 		if err != nil {
 			return err
 		}

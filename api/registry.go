@@ -47,7 +47,7 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/certifications", Summary: "request certification of a pool period; captures its grams (operator)", Tag: "registry",
 			Roles: operator, In: registry.CertificationRequest{}, Out: registry.Batch{}, Handler: keyed(s, registry.RequestCertification)},
 		{Method: "GET", Path: "/v1/certifications/{id}", Summary: "read a certification batch (drafts: its operator, province, auditors; without a token: a batch under public notice)", Tag: "registry",
-			Public: true, TokenOptional: true, Out: registry.Batch{}, Handler: read(s, pathUUID, registry.GetCertification, nonView)},
+			Public: true, Replica: true, TokenOptional: true, Out: registry.Batch{}, Handler: read(s, pathUUID, registry.GetCertification, nonView)},
 		{Method: "POST", Path: "/v1/certifications/{id}/notice", Summary: "start the public notice of a draft batch (operator)", Tag: "registry",
 			Roles: operator, Out: registry.Batch{}, Handler: keyedStep(s, registry.PublishNotice, nonView[registry.Batch])},
 		{Method: "POST", Path: "/v1/certifications/{id}/submission", Summary: "submit a batch whose notice has ended (operator)", Tag: "registry",
@@ -88,7 +88,7 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/retirements", Summary: "retire own units of one vintage for a purpose and beneficiary; returns the certificate", Tag: "registry",
 			Roles: holders, In: registry.RetireInput{}, Out: registry.Certificate{}, Handler: keyed(s, registry.Retire)},
 		{Method: "GET", Path: "/v1/retirements/{id}", Summary: "verify a retirement certificate (public)", Tag: "registry",
-			Public: true, Out: registry.Certificate{}, Handler: s.handleRegistryCertificate},
+			Public: true, Replica: true, Out: registry.Certificate{}, Handler: s.handleRegistryCertificate},
 		{Method: "POST", Path: "/v1/offsets", Summary: "surrender units against the ETS obligation the province recorded, within its cap (enterprise)", Tag: "registry",
 			Roles: []string{ledger.RoleEnterprise}, In: registry.OffsetInput{}, Out: registry.Offset{}, Handler: keyed(s, registry.Surrender)},
 		{Method: "POST", Path: "/v1/registry/obligations", Summary: "record (revises 0) or revise an enterprise's ETS obligation for a compliance year; offsets are capped against it", Tag: "registry",
@@ -98,9 +98,9 @@ func (s *Server) registryRoutes() []route {
 		{Method: "POST", Path: "/v1/cancellations", Summary: "cancel a holder's units administratively, citing a decision; a frozen holding stays frozen", Tag: "registry",
 			Roles: province, In: registry.CancelInput{}, Out: registry.Cancellation{}, Handler: keyed(s, registry.CancelUnits)},
 		{Method: "GET", Path: "/v1/registry/stats", Summary: "units issued, held, retired, cancelled and surrendered by vintage and methodology (public)", Tag: "registry",
-			Public: true, Out: registryStatsView{}, Handler: readAll(s, registry.GetStats, viewRegistryStats)},
+			Public: true, Replica: true, Out: registryStatsView{}, Handler: readAll(s, registry.GetStats, viewRegistryStats)},
 		{Method: "GET", Path: "/v1/registry/policy", Summary: "the registry policy in force: notice days, offset cap share, trade timeout (public)", Tag: "registry",
-			Public: true, Out: registry.Policy{}, Handler: readAll(s, registry.CurrentPolicy, nonView)},
+			Public: true, Replica: true, Out: registry.Policy{}, Handler: readAll(s, registry.CurrentPolicy, nonView)},
 		{Method: "GET", Path: "/v1/registry/verify", Summary: "check the registry's invariants: serial blocks never overlap, blocks equal balances", Tag: "audit",
 			Roles: []string{ledger.RoleProvince, ledger.RoleAuditor}, Heavy: true, Out: registry.Report{}, Handler: s.handleRegistryAudit},
 		{Method: "POST", Path: "/v1/registry/policies", Summary: "publish a registry policy version from a future valid_from", Tag: "registry",
@@ -182,7 +182,7 @@ func (s *Server) handleRegistryCertificate(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	c, err := registry.GetCertificate(r.Context(), s.l, id)
+	c, err := registry.GetCertificate(r.Context(), s.ledgerFor(r.Context()), id)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,13 @@ const (
 
 // Config wires a Server. Zero values take the defaults above.
 type Config struct {
-	Ledger        *ledger.Ledger
+	Ledger *ledger.Ledger
+	// ReadLedger, when set, is a read-only ledger (ledger.Options.ReadOnly)
+	// on a standby: routes marked Replica serve requests without a token
+	// from it, and from Ledger when it cannot answer (unavailable) or
+	// does not have the row yet (not_found: replication lag). See
+	// docs/operations.md, "Failover", for how stale it may be.
+	ReadLedger    *ledger.Ledger
 	Logger        *slog.Logger
 	SigningKey    *SigningKey
 	Issuer        string // default "carbonledger"
@@ -108,6 +114,12 @@ type route struct {
 	BodyOptional bool
 	Produces     []string
 	Handler      handler
+
+	// Replica, on a Public read route, serves a request without a token
+	// from Config.ReadLedger when one is configured (Server.handle). A
+	// request with a token reads the primary: a holder reads its own
+	// writes.
+	Replica bool
 
 	// TokenOptional, on a Public route, authenticates a token when one is
 	// sent (a bad one is refused) and serves an anonymous caller as the
@@ -284,7 +296,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			if r.Body != nil && r.Method != http.MethodGet {
 				r.Body = http.MaxBytesReader(sw, r.Body, bodyMax)
 			}
-			return rt.Handler(sw, r, actor)
+			return s.handle(rt, sw, r, actor)
 		}()
 		if err != nil {
 			writeError(sw, r, s.log, err)
@@ -294,6 +306,37 @@ func (s *Server) wrap(rt route) http.Handler {
 		s.log.InfoContext(ctx, "request", "method", r.Method, "route", rt.Path, "status", sw.status,
 			"ms", float64(dur.Microseconds())/1000, "actor", actor.ID(), "client", s.limits.clientAddress(r), "request_id", requestIDFrom(ctx))
 	})
+}
+
+// readLedgerKey holds, in a request's context, the ledger its handler
+// reads from when that is not the server's own (ledgerFor).
+type readLedgerKey struct{}
+
+// ledgerFor is the ledger a read handler uses: the read replica's for a
+// Replica route's anonymous request (handle), else the server's.
+func (s *Server) ledgerFor(ctx context.Context) *ledger.Ledger {
+	if l, ok := ctx.Value(readLedgerKey{}).(*ledger.Ledger); ok {
+		return l
+	}
+	return s.l
+}
+
+// handle runs a route's handler. A Replica route's request without a
+// token goes to the read replica first, and to the primary when the
+// replica is unavailable or has not got the row yet (not_found) and
+// nothing was written: a standby that is down or behind costs a second
+// read, never a wrong 404 or a 503 the primary could have answered.
+func (s *Server) handle(rt route, sw *statusWriter, r *http.Request, a ledger.Actor) error {
+	if !rt.Replica || s.cfg.ReadLedger == nil || r.Header.Get("Authorization") != "" {
+		return rt.Handler(sw, r, a)
+	}
+	err := rt.Handler(sw, r.WithContext(context.WithValue(r.Context(), readLedgerKey{}, s.cfg.ReadLedger)), a)
+	code := ledger.ErrorCode(err)
+	if err == nil || sw.wrote || (code != ledger.CodeUnavailable && code != ledger.CodeNotFound) || r.Context().Err() != nil {
+		return err
+	}
+	s.log.DebugContext(r.Context(), "read replica could not answer; reading the primary", "route", rt.Path, "code", code, "request_id", requestIDFrom(r.Context()))
+	return rt.Handler(sw, r, a)
 }
 
 // unmatchedRoute is the metrics label of requests no route serves (404,
@@ -613,7 +656,7 @@ func read[P, Out, View any](s *Server, arg arg[P], call func(context.Context, *l
 		if err != nil {
 			return err
 		}
-		out, err := call(r.Context(), s.l, a, p)
+		out, err := call(r.Context(), s.ledgerFor(r.Context()), a, p)
 		if err != nil {
 			return err
 		}
@@ -633,7 +676,7 @@ func readPage[P, Out, View any](s *Server, arg arg[P], call func(context.Context
 		if err != nil {
 			return err
 		}
-		out, err := call(r.Context(), s.l, a, p, limit, cursor)
+		out, err := call(r.Context(), s.ledgerFor(r.Context()), a, p, limit, cursor)
 		if err != nil {
 			return err
 		}
@@ -644,7 +687,7 @@ func readPage[P, Out, View any](s *Server, arg arg[P], call func(context.Context
 // readAll adapts a read that depends on neither the caller nor the request.
 func readAll[Out, View any](s *Server, call func(context.Context, *ledger.Ledger) (Out, error), view func(Out) View) handler {
 	return func(w http.ResponseWriter, r *http.Request, _ ledger.Actor) error {
-		out, err := call(r.Context(), s.l)
+		out, err := call(r.Context(), s.ledgerFor(r.Context()))
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +30,7 @@ const (
 	retryBackoffMax        = 250 * time.Millisecond
 	poolMaxConnsDefault    = 48
 	statementTimeoutMillis = 15000
+	connectTimeoutDefault  = 5 * time.Second // per host of the URL (Connect)
 )
 
 // Options configure a Ledger. Zero values take the documented defaults.
@@ -36,6 +38,11 @@ type Options struct {
 	RetriesMax int              // whole-transaction retries on 40001/40P01; default 12
 	Now        func() time.Time // clock; default time.Now (tests move it)
 	NoCoalesce bool             // write each Post in its own database transaction
+	// ReadOnly makes a ledger for reads on a standby (a read replica):
+	// New writes nothing (no sealing of legacy trail events, no adoption
+	// of legacy statuses; the primary's server does those) and starts no
+	// coalescer. A write through it fails as unavailable (25006).
+	ReadOnly bool
 	// CheckpointKeys are the public keys, by kid, that VerifyAll checks
 	// checkpoint signatures with; nil checks everything else about them.
 	CheckpointKeys map[string]ed25519.PublicKey
@@ -67,6 +74,17 @@ type Ledger struct {
 
 // Connect opens a pool with the decimal type registered and a statement
 // timeout, so a stuck query cannot hold locks for ever.
+//
+// The URL may name several hosts (postgres://u@a:5432,b:5432/db?
+// target_session_attrs=read-write): every new connection tries them in
+// order and keeps the first that accepts writes, so after a failover the
+// pool's new connections go to the promoted standby by themselves. A
+// connection to the dead primary fails its next use (503 unavailable) and
+// the pool drops it; one idle for more than a second is pinged before
+// use. Each host gets connectTimeoutDefault unless the URL says otherwise
+// (connect_timeout), so a host that does not answer at all (a dead
+// machine) cannot use up a request's whole deadline before the next host
+// is tried.
 func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -74,6 +92,9 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = poolMaxConnsDefault
+	}
+	if !strings.Contains(url, "connect_timeout") && os.Getenv("PGCONNECT_TIMEOUT") == "" {
+		cfg.ConnConfig.ConnectTimeout = connectTimeoutDefault
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(statementTimeoutMillis)
@@ -111,6 +132,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Ledger, error)
 	}
 	if l.legacyKeysBefore, err = loadLegacyKeysBefore(ctx, pool); err != nil {
 		return nil, err
+	}
+	if opts.ReadOnly {
+		return l, nil
 	}
 	// Events moved from the use cases' old trail tables are chained
 	// once, before anything new is appended to their subjects.
@@ -356,6 +380,12 @@ func translate(err error) error {
 			return &Error{Code: CodeUnavailable, Msg: "lock wait timed out", cause: err}
 		case pgErr.Code == "40001", pgErr.Code == "40P01":
 			return &Error{Code: CodeUnavailable, Msg: "contention; retry later", cause: err}
+		case pgErr.Code == "25006":
+			// read_only_sql_transaction: this connection's server does not
+			// take writes (a standby, or a primary fenced read-only during
+			// a failover); the write did nothing, and a later try may reach
+			// the new primary.
+			return &Error{Code: CodeUnavailable, Msg: "database is read-only (failover in progress?); retry later", cause: err}
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
 			strings.HasPrefix(pgErr.Code, "53"),  // insufficient resources: too many connections, out of memory, disk full
 			strings.HasPrefix(pgErr.Code, "57P"), // the server is shutting down, crashed or not yet accepting connections

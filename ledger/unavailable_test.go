@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,5 +39,35 @@ func TestExhaustedPoolIsUnavailable(t *testing.T) {
 	held.Release()
 	if _, _, _, err := l.OpenAccount(ctx, province, key(), "org:pool-x:CNY", nil); err != nil {
 		t.Fatalf("write once a connection is free: %v", err)
+	}
+}
+
+// A write on a server that does not take writes (a standby, or a primary
+// fenced with default_transaction_read_only during a failover) is
+// unavailable and not committed, not an internal error: the client's retry
+// reaches the new primary.
+func TestReadOnlyServerIsUnavailable(t *testing.T) {
+	u := ledgertest.FreshURL(t)
+	pool, err := ledger.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l := ledgertest.Ledger(t, pool, ledger.Options{NoCoalesce: true})
+	// Fence the database; connections made from now on are read-only.
+	name := u[strings.LastIndex(u, "/")+1:]
+	if i := strings.IndexByte(name, '?'); i >= 0 {
+		name = name[:i]
+	}
+	if _, err := pool.Exec(ctx, "ALTER DATABASE "+name+" SET default_transaction_read_only = on"); err != nil {
+		t.Fatal(err)
+	}
+	pool.Reset()
+	if _, err := l.GetAccount(ctx, "external:CNY"); err != nil && ledger.ErrorCode(err) != ledger.CodeNotFound {
+		t.Fatalf("read on a read-only server: %v", err)
+	}
+	_, _, _, err = l.OpenAccount(ctx, province, key(), "org:ro-x:CNY", nil)
+	if ledger.ErrorCode(err) != ledger.CodeUnavailable || ledger.WriteOutcome(err) != ledger.OutcomeNotCommitted {
+		t.Fatalf("write on a read-only server: %v (outcome %q), want unavailable, not_committed", err, ledger.WriteOutcome(err))
 	}
 }

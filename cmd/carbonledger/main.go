@@ -78,6 +78,8 @@ environment (flags override):
   CARBONLEDGER_FEED_RETENTION    how long the change feed keeps events every publisher passed (default 168h)
   CARBONLEDGER_NATS_URL          publish the change feed to NATS JetStream (docs/events.md)
   CARBONLEDGER_PPROF_ADDR        serve net/http/pprof on this loopback address
+  CARBONLEDGER_READ_DATABASE_URL serve: a standby's URL; public registry reads without a
+                                 token are served from it (they may lag the primary)
 `
 
 func main() {
@@ -202,6 +204,26 @@ func (c *config) ledger(ctx context.Context) (*ledger.Ledger, func(), error) {
 	return l, pool.Close, nil
 }
 
+// readReplica is a read-only ledger on a standby's URL (serve's
+// CARBONLEDGER_READ_DATABASE_URL). Its sessions are read-only whatever
+// server they reach, so a URL that lands on the primary cannot write.
+func readReplica(ctx context.Context, url string) (*ledger.Ledger, func(), error) {
+	cfg := url + "?default_transaction_read_only=on"
+	if strings.Contains(url, "?") {
+		cfg = url + "&default_transaction_read_only=on"
+	}
+	pool, err := ledger.Connect(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := ledger.New(ctx, pool, ledger.Options{ReadOnly: true})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return l, pool.Close, nil
+}
+
 // signingKey loads the service keys (LoadSigningKey). create makes a
 // development key when none is configured: the tools that mint tokens for
 // a local server do; serve does only with --dev, so two replicas, or one
@@ -227,6 +249,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	tlsKey := fs.String("tls-key", env("CARBONLEDGER_TLS_KEY_FILE", ""), "the PEM private key of --tls-cert")
 	externals := fs.String("external-issuers", env("CARBONLEDGER_EXTERNAL_ISSUERS", ""), `external identity providers to trust, JSON: [{"issuer":…,"audience":…,"jwks_url":…}, …]`)
 	adminAddr := fs.String("admin-addr", env("CARBONLEDGER_ADMIN_ADDR", ""), "also serve /metrics and /healthz on this address (plain HTTP; an internal address)")
+	readURL := fs.String("read-database-url", env("CARBONLEDGER_READ_DATABASE_URL", ""), "a standby's URL: public registry reads without a token are served from it")
 	_ = fs.Parse(args)
 	if c.rateLimit == 0 {
 		fmt.Sscan(env("CARBONLEDGER_RATE_LIMIT", "0"), &c.rateLimit)
@@ -248,6 +271,18 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closePool()
+	var readLedger *ledger.Ledger
+	if *readURL != "" {
+		rl, closeRead, err := readReplica(ctx, *readURL)
+		if err != nil {
+			// The primary serves everything meanwhile; a replica that is
+			// down must not keep the service from starting.
+			log.Warn("read replica not used: serving every read from the primary", "error", err)
+		} else {
+			defer closeRead()
+			readLedger = rl
+		}
+	}
 	key, err := c.signingKey(log, *dev)
 	if err != nil {
 		return err
@@ -266,7 +301,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	if env("CARBONLEDGER_WEBHOOK_ALLOW_PRIVATE", "") == "1" {
 		hooks = api.WebhookPolicy{AllowHTTP: true, AllowLoopback: true, AllowPrivate: true}
 	}
-	srv, err := api.New(ctx, api.Config{Ledger: l, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience,
+	srv, err := api.New(ctx, api.Config{Ledger: l, ReadLedger: readLedger, Logger: log, SigningKey: key, Issuer: c.issuer, Audience: c.audience,
 		Externals: exts, Console: consoleOptions(), RatePerSecond: c.rateLimit, PublicRatePerSecond: *publicRate, TrustedProxies: trusted, UseCases: useCases(), Webhooks: hooks})
 	if err != nil {
 		return err

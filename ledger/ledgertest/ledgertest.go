@@ -165,7 +165,7 @@ func sweepStale(ctx context.Context, pool *pgxpool.Pool) {
 			continue
 		}
 		if sec, err := strconv.ParseInt(m[1], 10, 64); err == nil && time.Since(time.Unix(sec, 0)) > staleAfter {
-			_, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+n+" WITH (FORCE)")
+			_, _ = pool.Exec(ctx, dropStatement(ctx, pool, n))
 		}
 	}
 }
@@ -213,7 +213,18 @@ func dropDB(dbURL string) {
 		return
 	}
 	defer pool.Close()
-	_, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	_, _ = pool.Exec(ctx, dropStatement(ctx, pool, name))
+}
+
+// dropStatement drops a test database and whatever still uses it:
+// PostgreSQL's WITH (FORCE) ends its sessions; CockroachDB has no such
+// option (the statement fails there) and needs CASCADE for a database
+// that holds tables.
+func dropStatement(ctx context.Context, pool *pgxpool.Pool, name string) string {
+	if crdb, err := migrations.IsCockroach(ctx, pool); err == nil && crdb {
+		return "DROP DATABASE IF EXISTS " + name + " CASCADE"
+	}
+	return "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"
 }
 
 // Clock is a test's ledger clock: it stands still until the test moves
