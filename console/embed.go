@@ -148,6 +148,10 @@ func Handler(notFound http.Handler, opts Options) http.Handler {
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		if r.TLS != nil {
+			// Served over HTTPS (serve --tls-cert): browsers keep to it.
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		// Revalidate every time (the ETag makes that a 304): a new binary's
 		// pages and modules never mix with an old one's.
 		h.Set("Cache-Control", "no-cache")
