@@ -33,7 +33,8 @@ const assetPrefix = "/console/" // assets/… and vendor/… under it serve both
 // framing, no plugins, and fetches only to this origin's API (and, with
 // OIDC sign-in configured, to the identity provider's token endpoint).
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+	"font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; " +
+	"require-trusted-types-for 'script'; trusted-types 'none'"
 
 // OIDC configures the console's sign-in through an external identity
 // provider: the OpenID Connect authorization code flow with PKCE (S256),

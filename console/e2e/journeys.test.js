@@ -63,7 +63,10 @@ async function journey(name, lang = 'zh-CN') {
     // look screenshots the page and runs axe on it.
     async look(what) {
       await page.waitForLoadState('networkidle');
-      await page.waitForFunction(() => !document.querySelector('main [role=status]')?.textContent?.match(/加载中|Loading/));
+      // Nothing still loading, and every chart drawn (uPlot draws on the
+      // next animation frame).
+      await page.waitForFunction(() => ![...document.querySelectorAll('main [role=status]')].some((e) => /加载中|Loading/.test(e.textContent)) &&
+        [...document.querySelectorAll('figure.chart')].every((f) => f.querySelector('canvas')));
       const file = `${artifacts}${name}-${String(++n).padStart(2, '0')}-${what}.png`;
       await page.screenshot({ path: file, fullPage: true });
       await page.evaluate(axeSource);
@@ -169,6 +172,7 @@ describe('console', () => {
     await stock.locator('textarea[name=reason]').fill('stockpile the closure (e2e)');
     await submitConfirmed(page, stock);
     await page.waitForSelector('td:has-text("收储入库")');
+    assert.equal(await page.locator('form.action-form').count(), 0, 'nothing left to stockpile: no form');
     await j.look('source-stockpiled');
 
     // The application the city approved: the gap computation, then the decision.
@@ -178,7 +182,7 @@ describe('console', () => {
     await j.look('applications-inbox');
     await app.locator('a').first().click();
     await page.waitForSelector('ol.gap');
-    assert.match(await page.locator('ol.gap').innerText(), /10,000/);
+    assert.match(await page.locator('ol.gap li').nth(1).innerText(), /= 缺口 10,000$/);
     await j.look('application-city-approved');
     const decide = page.locator('form.action-form').first();
     await decide.locator('select[name=approve]').selectOption('true');
@@ -188,6 +192,10 @@ describe('console', () => {
     await submitConfirmed(page, decide);
     await page.waitForSelector('.badge-approved');
     await page.waitForSelector('text=来源追溯');
+    // The draws landed: 5,000 from the province, 5,000 from Jinan.
+    const drawn = await page.locator('section.card', { has: page.locator('h2', { hasText: /^已分配$/ }) }).locator('table').first().innerText();
+    assert.match(drawn, /省级\s+5,000/);
+    assert.match(drawn, /济南\s+5,000/);
     await j.look('application-approved');
     await j.close();
   });
@@ -197,6 +205,7 @@ describe('console', () => {
     const { page } = j;
     await j.signIn(tokens.maker);
     await page.click('nav a[href="#/corrections"]');
+    await page.waitForURL(/#\/corrections$/);
     // The maker's inbox (pending: proposed by others) does not hold its own.
     await page.waitForSelector('main .empty');
     await j.look('corrections-inbox-maker');

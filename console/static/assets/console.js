@@ -67,7 +67,7 @@ function page(title, ...children) {
 
 function signin(failure) {
   const sso = oidc ? h('div', { class: 'card' },
-    h('button', { type: 'button', id: 'oidc-signin', onclick: () => begin(oidc) }, t('signin.oidc', { name: oidc.name || t('signin.idp') }))) : null;
+    h('button', { type: 'button', id: 'oidc-signin', onclick: () => begin(oidc).catch((e) => signin(e.message)) }, t('signin.oidc', { name: oidc.name || t('signin.idp') }))) : null;
   const input = h('textarea', { id: 'token', name: 'token', rows: 5, required: true, autocomplete: 'off', spellcheck: 'false' });
   const out = h('div', { 'aria-live': 'polite' });
   const f = h('form', { class: 'action-form', id: 'signin-form' },
@@ -401,7 +401,7 @@ function correctionDetail(id) {
 
 function frozen() {
   const holderOf = (acc) => acc.split(':')[1];
-  page(t('inbox.frozen'), pagedList('/v1/accounts', { owner_type: 'holder', status: 'frozen' }, ['id', 'asset', 'balance', statusCol(),
+  page(t('inbox.frozen'), role() === 'auditor' ? h('p', { class: 'muted' }, t('common.readonly')) : null, pagedList('/v1/accounts', { owner_type: 'holder', status: 'frozen' }, ['id', 'asset', 'balance', statusCol(),
     { field: 'actions', label: t('common.actions'), render: (r) => (canAct('province') ? form({
       path: `/v1/holders/${encodeURIComponent(holderOf(r.id))}/unfreeze`, submitLabel: t('act.unfreeze'),
       fields: [{ name: 'decision_ref', required: true }, { name: 'reason', required: true }],

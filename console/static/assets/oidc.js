@@ -69,6 +69,6 @@ export async function complete(cfg, signedIn) {
     throw failure('oidc.unreachable');
   }
   const data = await r.json().catch(() => ({}));
-  if (!r.ok || typeof data.access_token !== 'string') throw failure('oidc.refused', data.error);
+  if (!r.ok || typeof data.access_token !== 'string' || String(data.token_type).toLowerCase() !== 'bearer') throw failure('oidc.refused', data.error);
   return data.access_token;
 }

@@ -11,8 +11,11 @@ export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else if (k === 'class') el.className = v;
+    if (k.startsWith('on')) {
+      // Listeners only: an on* attribute would be inline script (and the
+      // CSP would refuse it anyway).
+      if (typeof v === 'function') el.addEventListener(k.slice(2), v);
+    } else if (k === 'class') el.className = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   append(el, children);
@@ -159,10 +162,11 @@ let dialogSeq = 0;
 export function confirmDialog(message) {
   return new Promise((resolve) => {
     const id = 'confirm-title-' + ++dialogSeq;
+    const said = 'confirm-text-' + dialogSeq;
     const ok = h('button', { type: 'button', class: 'danger' }, t('common.confirm'));
     const no = h('button', { type: 'button', class: 'secondary' }, t('common.cancel'));
-    const dlg = h('dialog', { 'aria-labelledby': id, class: 'confirm' },
-      h('h2', { id }, t('confirm.title')), h('p', {}, message), h('p', {}, t('confirm.irreversible')), h('div', { class: 'buttons' }, no, ok));
+    const dlg = h('dialog', { 'aria-labelledby': id, 'aria-describedby': said, class: 'confirm' },
+      h('h2', { id }, t('confirm.title')), h('div', { id: said }, h('p', {}, message), h('p', {}, t('confirm.irreversible'))), h('div', { class: 'buttons' }, no, ok));
     const done = (v) => {
       dlg.close();
       dlg.remove();
