@@ -75,6 +75,10 @@ async function journey(name, lang = 'zh-CN') {
       assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((x) => x.target.join(' ')).slice(0, 3).join(', ')}`), [],
         `axe on ${name}/${what}`);
       assert.deepEqual(errors, [], `browser console errors on ${name}/${what}`);
+      // No label left in the API's snake_case where the page has words.
+      const raw = await page.evaluate(() => [...document.querySelectorAll('main dt, main th, main label, main h2, main h3')]
+        .map((e) => e.textContent.trim()).filter((s) => /^[a-z][a-z0-9]*(_[a-z0-9]+)+$/.test(s)));
+      assert.deepEqual(raw, [], `untranslated labels on ${name}/${what}`);
     },
     async signIn(token) {
       await page.goto(base + '/console/#/signin');
@@ -444,6 +448,28 @@ describe('console', () => {
     await page.waitForSelector('#oidc-failure');
     assert.equal(await page.evaluate(() => sessionStorage.getItem('cl.token')), null);
     await j.look('forged-answer');
+    await j.close();
+  });
+
+  test('the province unfreezes a frozen holding from its inbox', async () => {
+    const frozen = await api('POST', '/v1/holders/E1/freeze', tokens.province, { decision_ref: `SDEE-E2E-${run}`, reason: 'inquiry (e2e)' });
+    assert.equal(frozen.status, 201, JSON.stringify(frozen.json));
+    const j = await journey('frozen');
+    const { page } = j;
+    await j.signIn(tokens.province);
+    await page.waitForSelector('.inbox-cards');
+    await page.waitForFunction(() => document.querySelector('a[href="#/frozen"] .count')?.textContent === '1');
+    await page.click('a[href="#/frozen"] .count');
+    const row = page.locator('tr', { hasText: 'holder:E1:SDCER' });
+    await row.waitFor();
+    await j.look('frozen-inbox');
+    await row.locator('input[name=decision_ref]').fill(`SDEE-E2E-U-${run}`);
+    await row.locator('input[name=reason]').fill('inquiry closed (e2e)');
+    await submitConfirmed(page, row.locator('form'));
+    await page.waitForSelector('main .empty');
+    await j.look('frozen-none');
+    const holder = await api('GET', '/v1/accounts/holder:E1:SDCER', tokens.province);
+    assert.equal(holder.json.status, 'active');
     await j.close();
   });
 
