@@ -148,7 +148,7 @@ function dashboard() {
     const flowsShown = Object.keys(byFlow);
     if (!periods.length) return h('p', { class: 'empty' }, t('common.empty'));
     return [bars(periods, flowsShown.map((f) => ({ label: tOr('flow', f), values: periods.map((p) => byFlow[f][p]) })), { title: t('dash.flows') }),
-      table(['period', 'flow', 'reserve', 'source_city', 'route', 'movements', 'tonnes'], res.rows)];
+      table(['period', 'flow', 'reserve', 'source_city', 'movements', 'tonnes'], res.rows)];
   });
   loading(pts, async () => {
     const res = await get('/v1/points/stats', { group: 'day' });
