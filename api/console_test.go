@@ -33,7 +33,8 @@ func TestConsolePages(t *testing.T) {
 			t.Errorf("%s with its ETag: %d, want 304", p, again.Status)
 		}
 	}
-	if csp := console.ContentSecurityPolicy; strings.Contains(csp, "unsafe") || !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+	if csp := console.ContentSecurityPolicy; strings.Contains(csp, "unsafe") || !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+		!strings.Contains(csp, "require-trusted-types-for 'script'; trusted-types 'none'") {
 		t.Fatalf("CSP is not strict: %s", csp)
 	}
 	if r := h.get("/console/", ""); !strings.Contains(string(r.Body), `<script type="module" src="/console/assets/console.js">`) || strings.Contains(string(r.Body), "<script>") {

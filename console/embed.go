@@ -33,7 +33,8 @@ const assetPrefix = "/console/" // assets/… and vendor/… under it serve both
 // framing, no plugins, and fetches only to this origin's API (and, with
 // OIDC sign-in configured, to the identity provider's token endpoint).
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+	"font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; " +
+	"require-trusted-types-for 'script'; trusted-types 'none'"
 
 // OIDC configures the console's sign-in through an external identity
 // provider: the OpenID Connect authorization code flow with PKCE (S256),
@@ -148,6 +149,10 @@ func Handler(notFound http.Handler, opts Options) http.Handler {
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+		if r.TLS != nil {
+			// Served over HTTPS (serve --tls-cert): browsers keep to it.
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		// Revalidate every time (the ETag makes that a 304): a new binary's
 		// pages and modules never mix with an old one's.
 		h.Set("Cache-Control", "no-cache")

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"slices"
@@ -167,6 +168,26 @@ func DecodeCursor(c string, dst ...any) error {
 		}
 	}
 	return nil
+}
+
+// NewestFirst reads one page of a list whose key is a time-ordered UUID,
+// newest first, in one read transaction: read gets the id after which the
+// page starts (nil on the first page) and how many rows to fetch (the
+// page's limit plus one, which says whether a next page exists), and
+// selects with `(after IS NULL OR id < after) ORDER BY id DESC LIMIT n`;
+// id names an item's key, which the next page's cursor encodes.
+func NewestFirst[T any](ctx context.Context, l *Ledger, cursor string, limit int, id func(T) uuid.UUID,
+	read func(r *Reader, after *uuid.UUID, n int) ([]T, error)) (Page[T], error) {
+	after, err := IDCursor(cursor)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	limit = ClampLimit(limit)
+	items, err := ReadValue(ctx, l, func(r *Reader) ([]T, error) { return read(r, after, limit+1) })
+	if err != nil {
+		return Page[T]{}, err
+	}
+	return PageOf(items, limit, func(last T) string { return EncodeCursor(id(last)) }), nil
 }
 
 // PageOf trims a list fetched with limit+1 rows (ClampLimit(limit)+1) into

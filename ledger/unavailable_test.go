@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,14 @@ import (
 // An exhausted pool is unavailable, for reads and writes, and a write
 // refused so says that nothing was committed.
 func TestExhaustedPoolIsUnavailable(t *testing.T) {
-	pool, err := ledger.Connect(ctx, ledgertest.FreshURL(t)+"&pool_max_conns=1")
+	u, err := url.Parse(ledgertest.FreshURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "1") // whether or not the URL had a query
+	u.RawQuery = q.Encode()
+	pool, err := ledger.Connect(ctx, u.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,34 +44,10 @@ usage() {
 # ---------------------------------------------------------------------------
 # Finding the PostgreSQL programs.
 
-PGBIN="" # directory holding initdb and pg_ctl
-PSQL=""  # psql client
+PSQL="" # psql client
 
-# find_pgbin sets PGBIN to a directory with initdb and pg_ctl: the one on
-# PATH if both are there, else the newest /usr/lib/postgresql/*/bin (Debian
-# keeps the server programs off PATH).
-find_pgbin() {
-	local initdb pgctl dir
-	initdb="$(command -v initdb || true)"
-	pgctl="$(command -v pg_ctl || true)"
-	if [[ -n "$initdb" && -n "$pgctl" ]]; then
-		# Resolve symlinks so initdb and pg_ctl come from the same version.
-		dir="$(dirname "$(readlink -f "$initdb")")"
-		if [[ -x "$dir/pg_ctl" ]]; then
-			PGBIN="$dir"
-		else
-			PGBIN="$(dirname "$initdb")"
-		fi
-		return 0
-	fi
-	# (An unmatched glob stays literal and fails the -x test below.)
-	dir="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
-	if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" ]]; then
-		PGBIN="$dir"
-		return 0
-	fi
-	return 1
-}
+# shellcheck source=scripts/pglib.sh
+source "$REPO/scripts/pglib.sh"
 
 # find_psql sets PSQL: psql on PATH, else the one next to initdb.
 find_psql() {
@@ -98,67 +74,7 @@ install_postgresql() {
 # ---------------------------------------------------------------------------
 # Running as an unprivileged user: postgres refuses to run as root.
 
-PGUSER_OS="" # OS user that owns and runs the private cluster ("" = ourselves)
-
-# as_pg runs a command as PGUSER_OS (or directly when we are not root).
-# It runs from / so the server does not warn about an unreadable cwd (/root).
-as_pg() {
-	if [[ -z "$PGUSER_OS" ]]; then
-		"$@"
-	elif command -v runuser >/dev/null; then
-		(cd / && runuser -u "$PGUSER_OS" -- "$@")
-	else
-		(cd / && su "$PGUSER_OS" -s /bin/sh -c "$(printf '%q ' "$@")")
-	fi
-}
-
-# pick_os_user chooses who runs the cluster when we are root: the owner of an
-# existing data directory, else "postgres" if it exists, else a system user
-# "carbonledger" that we create.
-pick_os_user() {
-	[[ $EUID -eq 0 ]] || return 0
-	local owner=""
-	if [[ -d "$PGDATA" ]]; then
-		owner="$(stat -c %U "$PGDATA")"
-	fi
-	if [[ -n "$owner" && "$owner" != "root" && "$owner" != "UNKNOWN" ]]; then
-		PGUSER_OS="$owner"
-	elif id -u postgres >/dev/null 2>&1; then
-		PGUSER_OS="postgres"
-	else
-		if ! id -u carbonledger >/dev/null 2>&1; then
-			log "creating system user carbonledger to run PostgreSQL (it refuses to run as root)"
-			useradd -r -M -d /nonexistent -s /usr/sbin/nologin carbonledger >&2
-		fi
-		PGUSER_OS="carbonledger"
-	fi
-}
-
-# can_enter DIR: may PGUSER_OS cd into DIR? (sh's builtin test: no PATH lookup)
-# shellcheck disable=SC2016 # $1 is expanded by the inner sh
-can_enter() { as_pg /bin/sh -c 'test -x "$1"' sh "$1" 2>/dev/null; }
-
-# ensure_traversable makes sure PGUSER_OS can reach $DATA_DIR. We only ever
-# loosen .data itself and the repo dir (o+x: enter, not list or read); for
-# directories above the repo we warn and let the start fail with a clear log.
-ensure_traversable() {
-	[[ -n "$PGUSER_OS" ]] || return 0
-	local dir
-	for dir in "$REPO" "$DATA_DIR"; do # outer first: .data is unreachable without it
-		if ! can_enter "$dir"; then
-			log "chmod o+x $dir so $PGUSER_OS can reach the data directory"
-			chmod o+x "$dir"
-		fi
-	done
-	dir="$(dirname "$REPO")"
-	while :; do
-		if ! can_enter "$dir"; then
-			log "warning: $dir is not traversable by user $PGUSER_OS; PostgreSQL will fail to start (chmod o+x $dir, or move the repo)"
-		fi
-		[[ "$dir" == "/" ]] && break
-		dir="$(dirname "$dir")"
-	done
-}
+# as_pg, pick_os_user, can_enter and ensure_traversable are in pglib.sh.
 
 # ---------------------------------------------------------------------------
 # The private cluster.
@@ -176,7 +92,7 @@ ensure_cluster() {
 	find_psql || die "psql not found (install the PostgreSQL client, e.g. apt-get install -y postgresql-client)"
 
 	mkdir -p "$DATA_DIR"
-	pick_os_user
+	pick_os_user "$PGDATA"
 
 	# Unix socket paths are limited to ~107 bytes; we connect over TCP, but
 	# the server still refuses to start if it cannot create its socket.
@@ -191,7 +107,7 @@ ensure_cluster() {
 		if [[ -n "$PGUSER_OS" ]]; then
 			chown "$PGUSER_OS" "$PGDATA" "$SOCKDIR"
 		fi
-		ensure_traversable
+		ensure_traversable "$DATA_DIR"
 		# trust on loopback only (listen_addresses below): a dev/test cluster.
 		as_pg "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres \
 			--encoding=UTF8 --locale=C >"$DATA_DIR/initdb.log" 2>&1 || {
@@ -214,7 +130,7 @@ ensure_cluster() {
 		if [[ -n "$PGUSER_OS" ]]; then
 			# The server writes the log and the socket itself.
 			chown "$PGUSER_OS" "$SOCKDIR" "$PGLOG"
-			ensure_traversable
+			ensure_traversable "$DATA_DIR"
 		fi
 		log "starting private cluster on 127.0.0.1:$PORT (log: $PGLOG)"
 		# Settings for the ledger's write load (docs/operations.md, "PostgreSQL
@@ -323,7 +239,7 @@ stop)
 		exit 0
 	fi
 	find_pgbin || die "pg_ctl not found"
-	pick_os_user
+	pick_os_user "$PGDATA"
 	if pg_running; then
 		log "stopping private cluster in $PGDATA"
 		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >&2

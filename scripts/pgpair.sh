@@ -63,78 +63,14 @@ case "$SYNC" in on | remote_apply | remote_write) ;; *) die "CARBONLEDGER_PGPAIR
 # ---------------------------------------------------------------------------
 # Programs and the OS user, as in scripts/localpg.sh.
 
-PGBIN=""
-find_pgbin() {
-	local initdb dir
-	initdb="$(command -v initdb || true)"
-	if [[ -n "$initdb" ]]; then
-		dir="$(dirname "$(readlink -f "$initdb")")"
-		if [[ -x "$dir/pg_ctl" && -x "$dir/pg_basebackup" ]]; then
-			PGBIN="$dir"
-			return 0
-		fi
-	fi
-	dir="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
-	if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/pg_basebackup" ]]; then
-		PGBIN="$dir"
-		return 0
-	fi
-	return 1
-}
-find_pgbin || die "PostgreSQL server programs (initdb, pg_ctl, pg_basebackup) not found on PATH or in /usr/lib/postgresql/*/bin; install PostgreSQL (Debian: apt-get install -y postgresql) or run scripts/localpg.sh run once as root"
+# shellcheck source=scripts/pglib.sh
+source "$REPO/scripts/pglib.sh"
+{ find_pgbin && [[ -x "$PGBIN/pg_basebackup" ]]; } || die "PostgreSQL server programs (initdb, pg_ctl, pg_basebackup) not found on PATH or in /usr/lib/postgresql/*/bin; install PostgreSQL (Debian: apt-get install -y postgresql) or run scripts/localpg.sh run once as root"
 PSQL="$(command -v psql || true)"
 [[ -n "$PSQL" ]] || PSQL="$PGBIN/psql"
 [[ -x "$PSQL" ]] || die "psql not found"
 
-PGUSER_OS=""
-pick_os_user() {
-	[[ $EUID -eq 0 ]] || return 0
-	local owner=""
-	[[ -d "$PAIR_DIR" ]] && owner="$(stat -c %U "$PAIR_DIR")"
-	if [[ -n "$owner" && "$owner" != "root" && "$owner" != "UNKNOWN" ]]; then
-		PGUSER_OS="$owner"
-	elif id -u postgres >/dev/null 2>&1; then
-		PGUSER_OS="postgres"
-	else
-		if ! id -u carbonledger >/dev/null 2>&1; then
-			log "creating system user carbonledger to run PostgreSQL (it refuses to run as root)"
-			useradd -r -M -d /nonexistent -s /usr/sbin/nologin carbonledger >&2
-		fi
-		PGUSER_OS="carbonledger"
-	fi
-}
-pick_os_user
-
-as_pg() {
-	if [[ -z "$PGUSER_OS" ]]; then
-		"$@"
-	elif command -v runuser >/dev/null; then
-		(cd / && runuser -u "$PGUSER_OS" -- "$@")
-	else
-		(cd / && su "$PGUSER_OS" -s /bin/sh -c "$(printf '%q ' "$@")")
-	fi
-}
-
-# ensure_traversable: the OS user must be able to reach the pair's
-# directory. We loosen only directories we created or the repo's .data
-# (o+x: enter, not list); above that we warn.
-ensure_traversable() {
-	[[ -n "$PGUSER_OS" ]] || return 0
-	local dir="$PAIR_DIR"
-	while [[ "$dir" != "/" ]]; do
-		# shellcheck disable=SC2016 # $1 is expanded by the inner sh
-		if ! as_pg /bin/sh -c 'test -x "$1"' sh "$dir" 2>/dev/null; then
-			case "$dir" in
-			"$REPO" | "$REPO/.data" | "$REPO/.data/"* | /tmp/*)
-				log "chmod o+x $dir so $PGUSER_OS can reach the pair's directory"
-				chmod o+x "$dir"
-				;;
-			*) log "warning: $dir is not traversable by $PGUSER_OS; PostgreSQL will fail to start (chmod o+x $dir)" ;;
-			esac
-		fi
-		dir="$(dirname "$dir")"
-	done
-}
+pick_os_user "$PAIR_DIR"
 
 # ---------------------------------------------------------------------------
 # Nodes: "a" on PORT_A, "b" on PORT_B.
@@ -269,7 +205,7 @@ url() {
 cmd_start() {
 	mkdir -p "$PAIR_DIR"
 	[[ -n "$PGUSER_OS" ]] && chown "$PGUSER_OS" "$PAIR_DIR"
-	ensure_traversable
+	ensure_traversable "$PAIR_DIR"
 	if ! initialised a && ! initialised b; then
 		mkdir -p "$PAIR_DIR/a/sock"
 		[[ -n "$PGUSER_OS" ]] && chown "$PGUSER_OS" "$PAIR_DIR/a" "$PAIR_DIR/a/sock"

@@ -50,6 +50,12 @@ async function journey(name, lang = 'zh-CN') {
     if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) errors.push(m.text());
   });
   page.on('pageerror', (e) => errors.push(String(e)));
+  // Only the API may answer 4xx (a journey provokes some); a page, script,
+  // stylesheet or icon that fails to load is an error.
+  page.on('response', (r) => {
+    const u = new URL(r.url());
+    if (u.origin === base && !u.pathname.startsWith('/v1/') && r.status() >= 400) errors.push(`${r.status()} ${u.pathname}`);
+  });
   page.on('dialog', (d) => d.dismiss());
   let n = 0;
   const j = {
@@ -57,7 +63,10 @@ async function journey(name, lang = 'zh-CN') {
     // look screenshots the page and runs axe on it.
     async look(what) {
       await page.waitForLoadState('networkidle');
-      await page.waitForFunction(() => !document.querySelector('main [role=status]')?.textContent?.match(/加载中|Loading/));
+      // Nothing still loading, and every chart drawn (uPlot draws on the
+      // next animation frame).
+      await page.waitForFunction(() => ![...document.querySelectorAll('main [role=status]')].some((e) => /加载中|Loading/.test(e.textContent)) &&
+        [...document.querySelectorAll('figure.chart')].every((f) => f.querySelector('canvas')));
       const file = `${artifacts}${name}-${String(++n).padStart(2, '0')}-${what}.png`;
       await page.screenshot({ path: file, fullPage: true });
       await page.evaluate(axeSource);
@@ -66,6 +75,10 @@ async function journey(name, lang = 'zh-CN') {
       assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((x) => x.target.join(' ')).slice(0, 3).join(', ')}`), [],
         `axe on ${name}/${what}`);
       assert.deepEqual(errors, [], `browser console errors on ${name}/${what}`);
+      // No label left in the API's snake_case where the page has words.
+      const raw = await page.evaluate(() => [...document.querySelectorAll('main dt, main th, main label, main h2, main h3')]
+        .map((e) => e.textContent.trim()).filter((s) => /^[a-z][a-z0-9]*(_[a-z0-9]+)+$/.test(s)));
+      assert.deepEqual(raw, [], `untranslated labels on ${name}/${what}`);
     },
     async signIn(token) {
       await page.goto(base + '/console/#/signin');
@@ -163,6 +176,7 @@ describe('console', () => {
     await stock.locator('textarea[name=reason]').fill('stockpile the closure (e2e)');
     await submitConfirmed(page, stock);
     await page.waitForSelector('td:has-text("收储入库")');
+    assert.equal(await page.locator('form.action-form').count(), 0, 'nothing left to stockpile: no form');
     await j.look('source-stockpiled');
 
     // The application the city approved: the gap computation, then the decision.
@@ -172,7 +186,7 @@ describe('console', () => {
     await j.look('applications-inbox');
     await app.locator('a').first().click();
     await page.waitForSelector('ol.gap');
-    assert.match(await page.locator('ol.gap').innerText(), /10,000/);
+    assert.match(await page.locator('ol.gap li').nth(1).innerText(), /= 缺口 10,000$/);
     await j.look('application-city-approved');
     const decide = page.locator('form.action-form').first();
     await decide.locator('select[name=approve]').selectOption('true');
@@ -182,6 +196,10 @@ describe('console', () => {
     await submitConfirmed(page, decide);
     await page.waitForSelector('.badge-approved');
     await page.waitForSelector('text=来源追溯');
+    // The draws landed: 5,000 from the province, 5,000 from Jinan.
+    const drawn = await page.locator('section.card', { has: page.locator('h2', { hasText: /^已分配$/ }) }).locator('table').first().innerText();
+    assert.match(drawn, /省级\s+5,000/);
+    assert.match(drawn, /济南\s+5,000/);
     await j.look('application-approved');
     await j.close();
   });
@@ -191,6 +209,7 @@ describe('console', () => {
     const { page } = j;
     await j.signIn(tokens.maker);
     await page.click('nav a[href="#/corrections"]');
+    await page.waitForURL(/#\/corrections$/);
     // The maker's inbox (pending: proposed by others) does not hold its own.
     await page.waitForSelector('main .empty');
     await j.look('corrections-inbox-maker');
@@ -199,14 +218,15 @@ describe('console', () => {
     await row.waitFor();
     await row.locator('a').first().click();
     await page.waitForSelector('.badge-proposed');
-    const f = page.locator('form.action-form').first();
-    await f.locator('select[name=approve]').selectOption('true');
-    await f.locator('textarea[name=reason]').fill('my own correction (e2e)');
-    await submitConfirmed(page, f);
-    const problem = page.locator('.problem[data-code=maker_checker]');
-    await problem.waitFor();
-    assert.match(await problem.innerText(), /制单人不能复核自己的更正/);
+    // The maker is told it may not check its own, and gets no form ...
+    await page.waitForSelector('#maker-note');
+    assert.match(await page.innerText('#maker-note'), /制单人不能复核自己的更正/);
+    assert.equal(await page.locator('form.action-form').count(), 0);
     await j.look('maker-refused');
+    // ... which the API would refuse anyway.
+    const id = page.url().split('/').pop();
+    const refused = await api('POST', `/v1/quota/corrections/${id}/approval`, tokens.maker, { approve: true, reason: 'my own (e2e)' });
+    assert.equal(refused.json.code, 'maker_checker', JSON.stringify(refused.json));
     await j.signOut();
 
     await j.signIn(tokens.province);
@@ -319,7 +339,7 @@ describe('console', () => {
     await j.close();
   });
 
-  test('an invalid form shows the API\'s problem in the page\'s language, and a double submission posts once', async () => {
+  test('an invalid form shows the API\'s problem in the page\'s language; a double submission posts once; a lost answer is retried under its key', async () => {
     const j = await journey('forms');
     const { page } = j;
     await j.signIn(tokens.city);
@@ -336,6 +356,7 @@ describe('console', () => {
     const text = await problem.innerText();
     assert.match(text, /code: (invalid_request|invalid_amount)/);
     assert.match(text, /tonnes/);
+    assert.equal(await f.locator('input[name=tonnes]').getAttribute('aria-invalid'), 'true', 'the field the API names is marked');
     await j.look('invalid-form');
 
     // A double click on a form that writes: one request, one source.
@@ -351,6 +372,54 @@ describe('console', () => {
     assert.equal(posts.length, 1, `POSTs sent: ${posts.length}`);
     const listed = await api('GET', `/v1/quota/sources?enterprise=${encodeURIComponent(enterprise)}`, tokens.city);
     assert.equal(listed.json.items.length, 1, 'the double click made one source');
+
+    // An unknown outcome: the request reaches the server and commits, but
+    // its answer is lost. After a reload, submitting the same entry again
+    // sends the same key, and the server replays rather than posts twice.
+    const lost = `e2e-lost-${run}`;
+    await page.goto(base + '/console/#/propose');
+    const g = page.locator('form.action-form');
+    const fill = async () => {
+      await g.locator('input[name=enterprise]').fill(lost);
+      await g.locator('input[name=tonnes]').fill('1300');
+      await g.locator('input[name=formed_on]').fill('2024-06-30');
+      await g.locator('input[name=evidence_ref]').fill(`JN-E2E-L-${run}`);
+    };
+    await fill();
+    const keys = [];
+    await page.route('**/v1/quota/sources', async (route) => {
+      keys.push(route.request().headers()['idempotency-key']);
+      await route.fetch(); // the server commits ...
+      await route.abort('connectionreset'); // ... and the browser never hears
+    });
+    await g.locator('button[type=submit]').click();
+    await g.locator('.problem').waitFor();
+    assert.match(await g.locator('.problem').innerText(), /无法连接服务器/);
+    await page.unroute('**/v1/quota/sources');
+    page.on('request', (r) => { if (r.method() === 'POST' && r.url().endsWith('/v1/quota/sources')) keys.push(r.headers()['idempotency-key']); });
+    await page.reload();
+    await g.waitFor();
+    await fill();
+    const replay = page.waitForResponse((r) => r.url().endsWith('/v1/quota/sources') && r.request().method() === 'POST');
+    await g.locator('button[type=submit]').click();
+    const answer = await replay;
+    assert.equal(answer.headers()['idempotent-replayed'], 'true', 'the second submission is a replay');
+    await page.waitForURL(/#\/sources\/[0-9a-f-]{36}$/);
+    assert.equal(keys.length, 2);
+    assert.equal(keys[0], keys[1], 'the same key after an unknown outcome');
+    const once = await api('GET', `/v1/quota/sources?enterprise=${encodeURIComponent(lost)}`, tokens.city);
+    assert.equal(once.json.items.length, 1, 'a lost answer and a retry made one source');
+    // A new submission afterwards gets a new key.
+    await page.goto(base + '/console/#/propose');
+    await g.waitFor();
+    await g.locator('input[name=enterprise]').fill(`e2e-after-${run}`);
+    await g.locator('input[name=tonnes]').fill('1400');
+    await g.locator('input[name=formed_on]').fill('2024-06-30');
+    await g.locator('input[name=evidence_ref]').fill(`JN-E2E-A-${run}`);
+    await g.locator('button[type=submit]').click();
+    await page.waitForURL(/#\/sources\/[0-9a-f-]{36}$/);
+    assert.equal(keys.length, 3);
+    assert.notEqual(keys[2], keys[0], 'a fresh key for a new submission');
     await j.close();
   });
 
@@ -379,6 +448,28 @@ describe('console', () => {
     await page.waitForSelector('#oidc-failure');
     assert.equal(await page.evaluate(() => sessionStorage.getItem('cl.token')), null);
     await j.look('forged-answer');
+    await j.close();
+  });
+
+  test('the province unfreezes a frozen holding from its inbox', async () => {
+    const frozen = await api('POST', '/v1/holders/E1/freeze', tokens.province, { decision_ref: `SDEE-E2E-${run}`, reason: 'inquiry (e2e)' });
+    assert.equal(frozen.status, 201, JSON.stringify(frozen.json));
+    const j = await journey('frozen');
+    const { page } = j;
+    await j.signIn(tokens.province);
+    await page.waitForSelector('.inbox-cards');
+    await page.waitForFunction(() => document.querySelector('a[href="#/frozen"] .count')?.textContent === '1');
+    await page.click('a[href="#/frozen"] .count');
+    const row = page.locator('tr', { hasText: 'holder:E1:SDCER' });
+    await row.waitFor();
+    await j.look('frozen-inbox');
+    await row.locator('input[name=decision_ref]').fill(`SDEE-E2E-U-${run}`);
+    await row.locator('input[name=reason]').fill('inquiry closed (e2e)');
+    await submitConfirmed(page, row.locator('form'));
+    await page.waitForSelector('main .empty');
+    await j.look('frozen-none');
+    const holder = await api('GET', '/v1/accounts/holder:E1:SDCER', tokens.province);
+    assert.equal(holder.json.status, 'active');
     await j.close();
   });
 

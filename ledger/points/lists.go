@@ -80,38 +80,30 @@ func ListRecords(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, f Re
 		ledger.FilterIdent("kind", f.Kind), ledger.FilterOneOf("status", f.Status, StoredRecordStatuses...), ledger.FilterRange(f.Since, f.Until)); err != nil {
 		return ledger.Page[OperatorRecord]{}, err
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[OperatorRecord]{}, err
-	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]OperatorRecord, error) {
-		rows, err := r.Tx().Query(ctx, `
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(o OperatorRecord) uuid.UUID { return o.BehaviourID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]OperatorRecord, error) {
+			rows, err := r.Tx().Query(ctx, `
 			SELECT id, operator_id, operator_record_id, citizen_id, kind, unit, quantity, occurred_at, ended_at, day, methodology_id, status, cap_reason,
 			       computed_grams, grams, tx_id, COALESCE(claim_state, ''), claim_deadline, duplicate_of, reversed_by IS NOT NULL, received_at
 			FROM points_behaviours
 			WHERE ($1 = '' OR operator_id = $1) AND ($2 = '' OR operator_record_id = $2) AND ($3 = '' OR citizen_id = $3) AND ($4 = '' OR kind = $4)
 			  AND ($5 = '' OR status = $5) AND ($6::TIMESTAMPTZ IS NULL OR occurred_at >= $6) AND ($7::TIMESTAMPTZ IS NULL OR occurred_at < $7)
 			  AND ($8::UUID IS NULL OR id < $8)
-			ORDER BY id DESC LIMIT $9`, f.Operator, f.RecordID, f.Citizen, f.Kind, f.Status, f.Since, f.Until, after, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (OperatorRecord, error) {
-			var o OperatorRecord
-			var qty decimal.Decimal
-			var day time.Time
-			err := row.Scan(&o.BehaviourID, &o.Operator, &o.RecordID, &o.Citizen, &o.Kind, &o.Unit, &qty, &o.OccurredAt, &o.EndedAt, &day, &o.Methodology,
-				&o.Status, &o.Reason, &o.ComputedGrams, &o.Grams, &o.TransactionID, &o.ClaimState, &o.ClaimDeadline, &o.DuplicateOf, &o.ClawedBack, &o.ReceivedAt)
-			o.Quantity, o.Day = qty.String(), day.Format("2006-01-02")
-			o.OccurredAt, o.ReceivedAt, o.EndedAt, o.ClaimDeadline = o.OccurredAt.UTC(), o.ReceivedAt.UTC(), utcPtr(o.EndedAt), utcPtr(o.ClaimDeadline)
-			return o, err
+			ORDER BY id DESC LIMIT $9`, f.Operator, f.RecordID, f.Citizen, f.Kind, f.Status, f.Since, f.Until, after, n)
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, func(row pgx.CollectableRow) (OperatorRecord, error) {
+				var o OperatorRecord
+				var qty decimal.Decimal
+				var day time.Time
+				err := row.Scan(&o.BehaviourID, &o.Operator, &o.RecordID, &o.Citizen, &o.Kind, &o.Unit, &qty, &o.OccurredAt, &o.EndedAt, &day, &o.Methodology,
+					&o.Status, &o.Reason, &o.ComputedGrams, &o.Grams, &o.TransactionID, &o.ClaimState, &o.ClaimDeadline, &o.DuplicateOf, &o.ClawedBack, &o.ReceivedAt)
+				o.Quantity, o.Day = qty.String(), day.Format("2006-01-02")
+				o.OccurredAt, o.ReceivedAt, o.EndedAt, o.ClaimDeadline = o.OccurredAt.UTC(), o.ReceivedAt.UTC(), utcPtr(o.EndedAt), utcPtr(o.ClaimDeadline)
+				return o, err
+			})
 		})
-	})
-	if err != nil {
-		return ledger.Page[OperatorRecord]{}, err
-	}
-	return ledger.PageOf(items, limit, func(o OperatorRecord) string { return ledger.EncodeCursor(o.BehaviourID) }), nil
 }
 
 func textFilter(param, v string) error {

@@ -50,29 +50,21 @@ func ListCorrections(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, 
 	if status == CorrectionPending {
 		status, notBy = CorrectionProposed, actor.ID()
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[Correction]{}, err
-	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Correction, error) {
-		rows, err := r.Tx().Query(ctx, `
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(c Correction) uuid.UUID { return c.ID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]Correction, error) {
+			rows, err := r.Tx().Query(ctx, `
 			SELECT `+correctionColumns+` FROM quota_corrections
 			WHERE ($1 = '' OR status = $1) AND ($2::UUID IS NULL OR source_id = $2) AND ($3 = '' OR proposed_by = $3) AND ($4 = '' OR proposed_by <> $4)
 			  AND ($5::UUID IS NULL OR id < $5)
-			ORDER BY id DESC LIMIT $6`, status, f.SourceID, f.ProposedBy, notBy, after, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Correction, error) {
-			c, err := scanCorrection(row)
-			return c.Correction, err
+			ORDER BY id DESC LIMIT $6`, status, f.SourceID, f.ProposedBy, notBy, after, n)
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Correction, error) {
+				c, err := scanCorrection(row)
+				return c.Correction, err
+			})
 		})
-	})
-	if err != nil {
-		return ledger.Page[Correction]{}, err
-	}
-	return ledger.PageOf(items, limit, func(c Correction) string { return ledger.EncodeCursor(c.ID) }), nil
 }
 
 // AllocationFilter narrows GET /v1/quota/allocations.
@@ -101,44 +93,36 @@ func ListAllocations(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, 
 	if !scopeTo(actor, &f.City, &f.Enterprise) {
 		return ledger.Page[Allocation]{Items: []Allocation{}}, nil
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[Allocation]{}, err
-	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Allocation, error) {
-		rows, err := r.Tx().Query(ctx, `
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(a Allocation) uuid.UUID { return a.ID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]Allocation, error) {
+			rows, err := r.Tx().Query(ctx, `
 			SELECT al.id, al.application_id, al.project, al.tonnes, al.paid, al.price, al.price_version, al.amount_cny, al.refunded_cny, al.status,
 			       al.tx_id, al.closed_tx, al.created_at, al.closed_at, al.index_kind
 			FROM quota_allocations al JOIN quota_applications a ON a.id = al.application_id
 			WHERE ($1 = '' OR al.index_kind = $1) AND ($2 = '' OR al.status = $2) AND ($3 = '' OR al.project = $3)
 			  AND ($4 = '' OR a.enterprise = $4) AND ($5 = '' OR a.city = $5) AND ($6::UUID IS NULL OR al.application_id = $6)
 			  AND ($7::UUID IS NULL OR al.id < $7)
-			ORDER BY al.id DESC LIMIT $8`, f.IndexKind, f.Status, f.Project, f.Enterprise, f.City, f.ApplicationID, after, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Allocation, error) {
-			a, err := scanAllocation(row)
-			return a.Allocation, err
-		})
-		if err != nil || len(out) == 0 {
+			ORDER BY al.id DESC LIMIT $8`, f.IndexKind, f.Status, f.Project, f.Enterprise, f.City, f.ApplicationID, after, n)
+			if err != nil {
+				return nil, err
+			}
+			out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Allocation, error) {
+				a, err := scanAllocation(row)
+				return a.Allocation, err
+			})
+			if err != nil || len(out) == 0 {
+				return out, err
+			}
+			ids := make([]uuid.UUID, len(out))
+			for i, a := range out {
+				ids[i] = a.ID
+			}
+			lineage, reserves, err := drawsByAllocation(r.Ctx(), r.Tx(), ids)
+			for i := range out {
+				out[i].Lineage, out[i].Reserves = ledger.NonNil(lineage[out[i].ID]), ledger.NonNil(reserves[out[i].ID])
+			}
 			return out, err
-		}
-		ids := make([]uuid.UUID, len(out))
-		for i, a := range out {
-			ids[i] = a.ID
-		}
-		lineage, reserves, err := drawsByAllocation(r.Ctx(), r.Tx(), ids)
-		for i := range out {
-			out[i].Lineage, out[i].Reserves = ledger.NonNil(lineage[out[i].ID]), ledger.NonNil(reserves[out[i].ID])
-		}
-		return out, err
-	})
-	if err != nil {
-		return ledger.Page[Allocation]{}, err
-	}
-	return ledger.PageOf(items, limit, func(a Allocation) string { return ledger.EncodeCursor(a.ID) }), nil
+		})
 }
 
 // drawsByAllocation is loadDraws for a page of allocations, in one query.
@@ -205,35 +189,27 @@ func ListStockpilings(ctx context.Context, l *ledger.Ledger, actor ledger.Actor,
 	if !scopeTo(actor, &f.City, &f.Enterprise) {
 		return ledger.Page[Stockpiling]{Items: []Stockpiling{}}, nil
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[Stockpiling]{}, err
-	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Stockpiling, error) {
-		rows, err := r.Tx().Query(ctx, `
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(p Stockpiling) uuid.UUID { return p.ID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]Stockpiling, error) {
+			rows, err := r.Tx().Query(ctx, `
 			SELECT p.id, s.index_kind, p.source_id, p.tonnes, p.province_tonnes, p.city_tonnes, p.city, p.split_version, p.split_percent, p.tx_id,
 			       p.created_by, p.created_at
 			FROM quota_stockpilings p JOIN quota_sources s ON s.id = p.source_id
 			WHERE ($1 = '' OR s.index_kind = $1) AND ($2::UUID IS NULL OR p.source_id = $2) AND ($3 = '' OR p.city = $3) AND ($4 = '' OR s.enterprise = $4)
 			  AND ($5::TIMESTAMPTZ IS NULL OR p.created_at >= $5) AND ($6::TIMESTAMPTZ IS NULL OR p.created_at < $6) AND ($7::UUID IS NULL OR p.id < $7)
-			ORDER BY p.id DESC LIMIT $8`, f.IndexKind, f.SourceID, f.City, f.Enterprise, f.Since, f.Until, after, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Stockpiling, error) {
-			var p Stockpiling
-			var tonnes, prov, city, percent decimal.Decimal
-			err := row.Scan(&p.ID, &p.IndexKind, &p.SourceID, &tonnes, &prov, &city, &p.City, &p.SplitVersion, &percent, &p.TxID, &p.CreatedBy, &p.CreatedAt)
-			p.Tonnes, p.ProvinceTonnes, p.CityTonnes, p.SplitPercent = tonnesText(tonnes), tonnesText(prov), tonnesText(city), percent.String()
-			p.CreatedAt = p.CreatedAt.UTC()
-			return p, err
+			ORDER BY p.id DESC LIMIT $8`, f.IndexKind, f.SourceID, f.City, f.Enterprise, f.Since, f.Until, after, n)
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Stockpiling, error) {
+				var p Stockpiling
+				var tonnes, prov, city, percent decimal.Decimal
+				err := row.Scan(&p.ID, &p.IndexKind, &p.SourceID, &tonnes, &prov, &city, &p.City, &p.SplitVersion, &percent, &p.TxID, &p.CreatedBy, &p.CreatedAt)
+				p.Tonnes, p.ProvinceTonnes, p.CityTonnes, p.SplitPercent = tonnesText(tonnes), tonnesText(prov), tonnesText(city), percent.String()
+				p.CreatedAt = p.CreatedAt.UTC()
+				return p, err
+			})
 		})
-	})
-	if err != nil {
-		return ledger.Page[Stockpiling]{}, err
-	}
-	return ledger.PageOf(items, limit, func(p Stockpiling) string { return ledger.EncodeCursor(p.ID) }), nil
 }
 
 // TransferFilter narrows GET /v1/quota/transfers.
@@ -258,67 +234,59 @@ func ListTransfers(ctx context.Context, l *ledger.Ledger, actor ledger.Actor, f 
 	if actor.Is(ledger.RoleCity) {
 		party = actor.City
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[Transfer]{}, err
-	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Transfer, error) {
-		// A reserve key is the name for CEI and KIND:name otherwise
-		// (reserveKey); the filters name reserves as the API does.
-		rows, err := r.Tx().Query(ctx, `
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(t Transfer) uuid.UUID { return t.ID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]Transfer, error) {
+			// A reserve key is the name for CEI and KIND:name otherwise
+			// (reserveKey); the filters name reserves as the API does.
+			rows, err := r.Tx().Query(ctx, `
 			SELECT id, index_kind, from_reserve, to_reserve, tonnes, reason, tx_id, created_by, created_at FROM quota_transfers
 			WHERE ($1 = '' OR index_kind = $1)
 			  AND ($2 = '' OR from_reserve = $2 OR from_reserve = index_kind || ':' || $2)
 			  AND ($3 = '' OR to_reserve = $3 OR to_reserve = index_kind || ':' || $3)
 			  AND ($4 = '' OR from_reserve = $4 OR from_reserve = index_kind || ':' || $4 OR to_reserve = $4 OR to_reserve = index_kind || ':' || $4)
 			  AND ($5::TIMESTAMPTZ IS NULL OR created_at >= $5) AND ($6::TIMESTAMPTZ IS NULL OR created_at < $6) AND ($7::UUID IS NULL OR id < $7)
-			ORDER BY id DESC LIMIT $8`, f.IndexKind, f.From, f.To, party, f.Since, f.Until, after, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Transfer, error) {
-			var t Transfer
-			var tonnes decimal.Decimal
-			err := row.Scan(&t.ID, &t.IndexKind, &t.From, &t.To, &tonnes, &t.Reason, &t.TxID, &t.CreatedBy, &t.CreatedAt)
-			t.From, t.To, t.Tonnes, t.CreatedAt = keyName(t.From), keyName(t.To), tonnesText(tonnes), t.CreatedAt.UTC()
-			return t, err
-		})
-		if err != nil || len(out) == 0 {
-			return out, err
-		}
-		ids := make([]uuid.UUID, len(out))
-		for i, t := range out {
-			ids[i] = t.ID
-		}
-		// The sources a transfer moved: its tranches' (origin transfer).
-		rows, err = r.Tx().Query(ctx, `
-			SELECT origin_id, source_id FROM quota_tranches WHERE origin = 'transfer' AND origin_id = ANY($1::UUID[]) ORDER BY origin_id, seq`, ids)
-		if err != nil {
-			return nil, err
-		}
-		sources := map[uuid.UUID][]uuid.UUID{}
-		var id, src uuid.UUID
-		if _, err := pgx.ForEachRow(rows, []any{&id, &src}, func() error {
-			for _, s := range sources[id] {
-				if s == src {
-					return nil
-				}
+			ORDER BY id DESC LIMIT $8`, f.IndexKind, f.From, f.To, party, f.Since, f.Until, after, n)
+			if err != nil {
+				return nil, err
 			}
-			sources[id] = append(sources[id], src)
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-		for i := range out {
-			out[i].Sources = ledger.NonNil(sources[out[i].ID])
-		}
-		return out, nil
-	})
-	if err != nil {
-		return ledger.Page[Transfer]{}, err
-	}
-	return ledger.PageOf(items, limit, func(t Transfer) string { return ledger.EncodeCursor(t.ID) }), nil
+			out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Transfer, error) {
+				var t Transfer
+				var tonnes decimal.Decimal
+				err := row.Scan(&t.ID, &t.IndexKind, &t.From, &t.To, &tonnes, &t.Reason, &t.TxID, &t.CreatedBy, &t.CreatedAt)
+				t.From, t.To, t.Tonnes, t.CreatedAt = keyName(t.From), keyName(t.To), tonnesText(tonnes), t.CreatedAt.UTC()
+				return t, err
+			})
+			if err != nil || len(out) == 0 {
+				return out, err
+			}
+			ids := make([]uuid.UUID, len(out))
+			for i, t := range out {
+				ids[i] = t.ID
+			}
+			// The sources a transfer moved: its tranches' (origin transfer).
+			rows, err = r.Tx().Query(ctx, `
+			SELECT origin_id, source_id FROM quota_tranches WHERE origin = 'transfer' AND origin_id = ANY($1::UUID[]) ORDER BY origin_id, seq`, ids)
+			if err != nil {
+				return nil, err
+			}
+			sources := map[uuid.UUID][]uuid.UUID{}
+			var id, src uuid.UUID
+			if _, err := pgx.ForEachRow(rows, []any{&id, &src}, func() error {
+				for _, s := range sources[id] {
+					if s == src {
+						return nil
+					}
+				}
+				sources[id] = append(sources[id], src)
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+			for i := range out {
+				out[i].Sources = ledger.NonNil(sources[out[i].ID])
+			}
+			return out, nil
+		})
 }
 
 // scopeTo narrows a city's or an enterprise's list to its own city or

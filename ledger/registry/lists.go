@@ -43,10 +43,6 @@ func ListCertifications(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f
 		ledger.FilterIdent("verifier", f.Verifier), ledger.FilterIdent("period", f.Period)); err != nil {
 		return ledger.Page[Batch]{}, err
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[Batch]{}, err
-	}
 	notDraft := false
 	switch {
 	case a.Role == "":
@@ -74,24 +70,20 @@ func ListCertifications(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f
 	default:
 		notDraft = true
 	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Batch, error) {
-		rows, err := r.Tx().Query(ctx, batchSelect+`
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(b Batch) uuid.UUID { return b.ID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]Batch, error) {
+			rows, err := r.Tx().Query(ctx, batchSelect+`
 			WHERE ($1 = '' OR b.state = $1) AND ($2 = '' OR b.operator = $2) AND ($3 = '' OR b.verifier = $3) AND ($4 = '' OR b.period = $4)
 			  AND (NOT $5 OR b.state <> 'draft') AND ($6::UUID IS NULL OR b.id < $6)
-			ORDER BY b.id DESC LIMIT $7`, f.Status, f.Operator, f.Verifier, f.Period, notDraft, after, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Batch, error) {
-			b, err := scanBatch(row)
-			return b.Batch, err
+			ORDER BY b.id DESC LIMIT $7`, f.Status, f.Operator, f.Verifier, f.Period, notDraft, after, n)
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Batch, error) {
+				b, err := scanBatch(row)
+				return b.Batch, err
+			})
 		})
-	})
-	if err != nil {
-		return ledger.Page[Batch]{}, err
-	}
-	return ledger.PageOf(items, limit, func(b Batch) string { return ledger.EncodeCursor(b.ID) }), nil
 }
 
 // The sides a holder lists its trades as.
@@ -368,44 +360,36 @@ func ListRetirements(ctx context.Context, l *ledger.Ledger, f RetirementFilter) 
 	if serial != nil {
 		sProg, sSector, sProject, sVintage, sFirst, sLast = serial.Programme, serial.Sector, serial.Project, serial.Vintage, &serial.First, &serial.Last
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[Certificate]{}, err
-	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Certificate, error) {
-		rows, err := r.Tx().Query(ctx, `
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(c Certificate) uuid.UUID { return c.ID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]Certificate, error) {
+			rows, err := r.Tx().Query(ctx, `
 			SELECT id FROM registry_retirements
 			WHERE ($1 = '' OR holder = $1) AND ($2 = '' OR beneficiary = $2) AND ($3 = 0 OR vintage = $3) AND ($4 = '' OR purpose = $4)
 			  AND ($5::TIMESTAMPTZ IS NULL OR retired_at >= $5) AND ($6::TIMESTAMPTZ IS NULL OR retired_at < $6) AND ($7::UUID IS NULL OR id < $7)
 			  AND ($9::BIGINT IS NULL OR id IN (SELECT b.consumed_ref FROM registry_blocks b WHERE b.status = 'retired'
 			      AND b.programme = $10 AND b.sector = $11 AND b.project = $12 AND b.vintage = $13 AND b.first_unit <= $14 AND b.last_unit >= $9))
-			ORDER BY id DESC LIMIT $8`, f.Holder, f.Beneficiary, f.Vintage, f.Purpose, f.Since, f.Until, after, limit+1,
-			sFirst, sProg, sSector, sProject, sVintage, sLast)
-		if err != nil {
-			return nil, err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-		if err != nil || len(ids) == 0 {
-			return nil, err
-		}
-		by := make(map[uuid.UUID]Certificate, len(ids))
-		if err := eachCertificate(r.Journal, `r.id = ANY($1::UUID[])`, func(c Certificate, _ []byte) error {
-			by[c.ID] = c
-			return nil
-		}, ids); err != nil {
-			return nil, err
-		}
-		out := make([]Certificate, 0, len(ids))
-		for _, id := range ids {
-			out = append(out, by[id])
-		}
-		return out, nil
-	})
-	if err != nil {
-		return ledger.Page[Certificate]{}, err
-	}
-	return ledger.PageOf(items, limit, func(c Certificate) string { return ledger.EncodeCursor(c.ID) }), nil
+			ORDER BY id DESC LIMIT $8`, f.Holder, f.Beneficiary, f.Vintage, f.Purpose, f.Since, f.Until, after, n,
+				sFirst, sProg, sSector, sProject, sVintage, sLast)
+			if err != nil {
+				return nil, err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+			if err != nil || len(ids) == 0 {
+				return nil, err
+			}
+			by := make(map[uuid.UUID]Certificate, len(ids))
+			if err := eachCertificate(r.Journal, `r.id = ANY($1::UUID[])`, func(c Certificate, _ []byte) error {
+				by[c.ID] = c
+				return nil
+			}, ids); err != nil {
+				return nil, err
+			}
+			out := make([]Certificate, 0, len(ids))
+			for _, id := range ids {
+				out = append(out, by[id])
+			}
+			return out, nil
+		})
 }
 
 // TransferRecord is a transfer between holders as a list shows it.
@@ -439,50 +423,42 @@ func ListTransfers(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f Tran
 	if err != nil {
 		return ledger.Page[TransferRecord]{}, err
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[TransferRecord]{}, err
-	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]TransferRecord, error) {
-		rows, err := r.Tx().Query(ctx, `
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(t TransferRecord) uuid.UUID { return t.TransactionID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]TransferRecord, error) {
+			rows, err := r.Tx().Query(ctx, `
 			SELECT tx_id, from_holder, to_holder, units, memo, transferred_at FROM registry_transfers
 			WHERE ($1 = '' OR from_holder = $1) AND ($2 = '' OR to_holder = $2) AND ($3 = '' OR from_holder = $3 OR to_holder = $3)
 			  AND ($4::TIMESTAMPTZ IS NULL OR transferred_at >= $4) AND ($5::TIMESTAMPTZ IS NULL OR transferred_at < $5) AND ($6::UUID IS NULL OR tx_id < $6)
-			ORDER BY tx_id DESC LIMIT $7`, f.From, f.To, party, f.Since, f.Until, after, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TransferRecord, error) {
-			var t TransferRecord
-			var units int64
-			err := row.Scan(&t.TransactionID, &t.From, &t.To, &units, &t.Memo, &t.At)
-			t.Units, t.At = FormatUnits(units), t.At.UTC()
-			return t, err
-		})
-		if err != nil || len(out) == 0 {
-			return out, err
-		}
-		ids := make([]uuid.UUID, len(out))
-		for i, t := range out {
-			ids[i] = t.TransactionID
-		}
-		// The ranges each transfer moved, as moved (later moves may have
-		// split them), named by the block that starts where each starts.
-		by, err := serialsBy(r.Journal, `
+			ORDER BY tx_id DESC LIMIT $7`, f.From, f.To, party, f.Since, f.Until, after, n)
+			if err != nil {
+				return nil, err
+			}
+			out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TransferRecord, error) {
+				var t TransferRecord
+				var units int64
+				err := row.Scan(&t.TransactionID, &t.From, &t.To, &units, &t.Memo, &t.At)
+				t.Units, t.At = FormatUnits(units), t.At.UTC()
+				return t, err
+			})
+			if err != nil || len(out) == 0 {
+				return out, err
+			}
+			ids := make([]uuid.UUID, len(out))
+			for i, t := range out {
+				ids[i] = t.TransactionID
+			}
+			// The ranges each transfer moved, as moved (later moves may have
+			// split them), named by the block that starts where each starts.
+			by, err := serialsBy(r.Journal, `
 			SELECT m.tx_id, b.region, b.programme, b.sector, b.project, m.vintage, m.first_unit, m.last_unit
 			FROM registry_moves m
 			JOIN registry_blocks b ON b.programme = m.programme AND b.vintage = m.vintage AND b.first_unit = m.first_unit
 			WHERE m.tx_id = ANY($1::UUID[]) ORDER BY m.tx_id, m.idx`, ids)
-		for i := range out {
-			out[i].Serials = ledger.NonNil(by[out[i].TransactionID])
-		}
-		return out, err
-	})
-	if err != nil {
-		return ledger.Page[TransferRecord]{}, err
-	}
-	return ledger.PageOf(items, limit, func(t TransferRecord) string { return ledger.EncodeCursor(t.TransactionID) }), nil
+			for i := range out {
+				out[i].Serials = ledger.NonNil(by[out[i].TransactionID])
+			}
+			return out, err
+		})
 }
 
 // consumedSerials are the serials of the terminal blocks of consumptions
@@ -554,44 +530,36 @@ func ListOffsets(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f Offset
 		}
 		f.Enterprise = a.Org
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[OffsetRecord]{}, err
-	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]OffsetRecord, error) {
-		rows, err := r.Tx().Query(ctx, `
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(o OffsetRecord) uuid.UUID { return o.ID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]OffsetRecord, error) {
+			rows, err := r.Tx().Query(ctx, `
 			SELECT id, enterprise, compliance_year, units, obligation_revision, ets_reference, tx_id, offset_at FROM registry_offsets
 			WHERE ($1 = '' OR enterprise = $1) AND ($2 = 0 OR compliance_year = $2)
 			  AND ($3::TIMESTAMPTZ IS NULL OR offset_at >= $3) AND ($4::TIMESTAMPTZ IS NULL OR offset_at < $4) AND ($5::UUID IS NULL OR id < $5)
-			ORDER BY id DESC LIMIT $6`, f.Enterprise, f.ComplianceYear, f.Since, f.Until, after, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OffsetRecord, error) {
-			var o OffsetRecord
-			var units int64
-			err := row.Scan(&o.ID, &o.Enterprise, &o.ComplianceYear, &units, &o.ObligationRevision, &o.EtsReference, &o.TransactionID, &o.At)
-			o.Units, o.At = FormatUnits(units), o.At.UTC()
-			return o, err
-		})
-		if err != nil || len(out) == 0 {
+			ORDER BY id DESC LIMIT $6`, f.Enterprise, f.ComplianceYear, f.Since, f.Until, after, n)
+			if err != nil {
+				return nil, err
+			}
+			out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OffsetRecord, error) {
+				var o OffsetRecord
+				var units int64
+				err := row.Scan(&o.ID, &o.Enterprise, &o.ComplianceYear, &units, &o.ObligationRevision, &o.EtsReference, &o.TransactionID, &o.At)
+				o.Units, o.At = FormatUnits(units), o.At.UTC()
+				return o, err
+			})
+			if err != nil || len(out) == 0 {
+				return out, err
+			}
+			ids := make([]uuid.UUID, len(out))
+			for i, o := range out {
+				ids[i] = o.ID
+			}
+			by, err := consumedSerials(r.Journal, ids)
+			for i := range out {
+				out[i].Serials = ledger.NonNil(by[out[i].ID])
+			}
 			return out, err
-		}
-		ids := make([]uuid.UUID, len(out))
-		for i, o := range out {
-			ids[i] = o.ID
-		}
-		by, err := consumedSerials(r.Journal, ids)
-		for i := range out {
-			out[i].Serials = ledger.NonNil(by[out[i].ID])
-		}
-		return out, err
-	})
-	if err != nil {
-		return ledger.Page[OffsetRecord]{}, err
-	}
-	return ledger.PageOf(items, limit, func(o OffsetRecord) string { return ledger.EncodeCursor(o.ID) }), nil
+		})
 }
 
 // CancellationFilter narrows GET /v1/cancellations.
@@ -619,49 +587,41 @@ func ListCancellations(ctx context.Context, l *ledger.Ledger, a ledger.Actor, f 
 		}
 		f.Holder = party
 	}
-	after, err := ledger.IDCursor(f.Cursor)
-	if err != nil {
-		return ledger.Page[Cancellation]{}, err
-	}
-	limit := ledger.ClampLimit(f.Limit)
-	items, err := ledger.ReadValue(ctx, l, func(r *ledger.Reader) ([]Cancellation, error) {
-		rows, err := r.Tx().Query(ctx, `
+	return ledger.NewestFirst(ctx, l, f.Cursor, f.Limit, func(c Cancellation) uuid.UUID { return c.ID },
+		func(r *ledger.Reader, after *uuid.UUID, n int) ([]Cancellation, error) {
+			rows, err := r.Tx().Query(ctx, `
 			SELECT id, holder, units, decision_ref, reason, tx_id, cancelled_at FROM registry_cancellations
 			WHERE ($1 = '' OR holder = $1)
 			  AND ($2::TIMESTAMPTZ IS NULL OR cancelled_at >= $2) AND ($3::TIMESTAMPTZ IS NULL OR cancelled_at < $3) AND ($4::UUID IS NULL OR id < $4)
-			ORDER BY id DESC LIMIT $5`, f.Holder, f.Since, f.Until, after, limit+1)
-		if err != nil {
-			return nil, err
-		}
-		out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Cancellation, error) {
-			var c Cancellation
-			var units int64
-			err := row.Scan(&c.ID, &c.Holder, &units, &c.DecisionRef, &c.Reason, &c.TransactionID, &c.At)
-			c.Units, c.At = FormatUnits(units), c.At.UTC()
-			return c, err
-		})
-		if err != nil || len(out) == 0 {
+			ORDER BY id DESC LIMIT $5`, f.Holder, f.Since, f.Until, after, n)
+			if err != nil {
+				return nil, err
+			}
+			out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Cancellation, error) {
+				var c Cancellation
+				var units int64
+				err := row.Scan(&c.ID, &c.Holder, &units, &c.DecisionRef, &c.Reason, &c.TransactionID, &c.At)
+				c.Units, c.At = FormatUnits(units), c.At.UTC()
+				return c, err
+			})
+			if err != nil || len(out) == 0 {
+				return out, err
+			}
+			ids, txs := make([]uuid.UUID, len(out)), make([]uuid.UUID, len(out))
+			for i, c := range out {
+				ids[i], txs[i] = c.ID, c.TransactionID
+			}
+			heads, err := r.Headers(txs)
+			if err != nil {
+				return nil, err
+			}
+			by, err := consumedSerials(r.Journal, ids)
+			for i := range out {
+				out[i].Serials = ledger.NonNil(by[out[i].ID])
+				out[i].HolderFrozen = heads[out[i].TransactionID].Metadata["holder_frozen"] == "true"
+			}
 			return out, err
-		}
-		ids, txs := make([]uuid.UUID, len(out)), make([]uuid.UUID, len(out))
-		for i, c := range out {
-			ids[i], txs[i] = c.ID, c.TransactionID
-		}
-		heads, err := r.Headers(txs)
-		if err != nil {
-			return nil, err
-		}
-		by, err := consumedSerials(r.Journal, ids)
-		for i := range out {
-			out[i].Serials = ledger.NonNil(by[out[i].ID])
-			out[i].HolderFrozen = heads[out[i].TransactionID].Metadata["holder_frozen"] == "true"
-		}
-		return out, err
-	})
-	if err != nil {
-		return ledger.Page[Cancellation]{}, err
-	}
-	return ledger.PageOf(items, limit, func(c Cancellation) string { return ledger.EncodeCursor(c.ID) }), nil
+		})
 }
 
 // PolicyFilter narrows the history of registry policies.

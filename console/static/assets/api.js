@@ -70,32 +70,62 @@ export async function call(method, path, { query, body, idempotencyKey, anonymou
   }
   const type = resp.headers.get('Content-Type') || '';
   const data = type.includes('json') ? await resp.json().catch(() => null) : null;
+  if (resp.status === 401 && tok && !anonymous) {
+    // The token expired or was revoked: forget it and let the page send
+    // its user back to sign-in.
+    setToken('');
+    window.dispatchEvent(new CustomEvent('cl-signed-out'));
+  }
   if (!resp.ok) throw new ApiError(resp.status, data);
   return data;
+}
+
+// newKey is a v4 UUID (crypto.randomUUID needs a secure context; a plain
+// http page on a LAN address has only getRandomValues).
+export function newKey() {
+  if (crypto.randomUUID && window.isSecureContext) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = [...b].map((v) => v.toString(16).padStart(2, '0')).join('');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
 export const get = (path, query, opts = {}) => call('GET', path, { ...opts, query });
 
 // Submission gives one form its idempotency key: a new key for each new
-// submission, the same key again when the last attempt's outcome is
-// unknown (network failure, 5xx, commit_outcome_unknown), so a retry can
-// never post twice; and it refuses a second submission while one is in
-// flight (a double click posts once).
+// submission, and the same key again when the last attempt's outcome is
+// unknown (no answer, 5xx, commit_outcome_unknown, rate_limited) and the
+// same body is submitted again, so a retry can never post twice. Such an
+// unsettled attempt is kept in sessionStorage by method and path, so a
+// reload, a language switch or a new page over the same route still
+// retries under its key. A second submission while one is in flight is
+// refused (a double click posts once).
+const unsettledPrefix = 'cl.unsettled:';
+
 export class Submission {
   constructor() {
-    this.key = '';
     this.busy = false;
   }
   async send(method, path, body) {
     if (this.busy) return { skipped: true };
     this.busy = true;
-    if (!this.key) this.key = crypto.randomUUID();
+    const slot = unsettledPrefix + method + ' ' + path;
+    const text = JSON.stringify(body ?? {});
+    let key;
     try {
-      const data = await call(method, path, { body, idempotencyKey: this.key });
-      this.key = '';
+      const prev = JSON.parse(sessionStorage.getItem(slot) || 'null');
+      key = prev && prev.body === text ? prev.key : newKey();
+    } catch {
+      key = newKey();
+    }
+    try {
+      const data = await call(method, path, { body, idempotencyKey: key });
+      sessionStorage.removeItem(slot);
       return { data };
     } catch (e) {
-      if (!(e instanceof ApiError) || !e.retryable) this.key = '';
+      if (e instanceof ApiError && e.retryable) sessionStorage.setItem(slot, JSON.stringify({ key, body: text }));
+      else sessionStorage.removeItem(slot);
       throw e;
     } finally {
       this.busy = false;

@@ -26,6 +26,12 @@ const menus = {
 menus.auditor = menus.province;
 
 const me = () => claims() || {};
+// principal is the caller as the API names actors (trail, proposed_by)
+// for this service's own tokens: role:sub, then @org: or @city:.
+const principal = () => {
+  const c = me();
+  return `${c.role}:${c.sub}${c.org ? '@org:' + c.org : c.city ? '@city:' + c.city : ''}`;
+};
 const role = () => me().role || '';
 const canAct = (...roles) => roles.includes(role());
 const idLink = (base) => ({ field: 'id', render: (r) => link(`#/${base}/${r.id}`, r.id.slice(0, 8) + '…') });
@@ -46,6 +52,7 @@ function renderShell() {
   clear(who, t('signin.as', { who: `${tOr('role', c.role)} ${c.sub}${scope}` }), ' ',
     h('button', { type: 'button', class: 'link', id: 'signout', onclick: () => { setToken(''); location.hash = '#/signin'; } }, t('nav.signout')));
   const current = (location.hash.slice(2) || '').split('/')[0];
+  nav.setAttribute('aria-label', t('nav.menu'));
   clear(nav, h('ul', {}, (menus[c.role] || []).map(([r, k]) => h('li', {}, h('a', { href: '#/' + r, 'aria-current': current === r ? 'page' : null }, t(k)))),
     h('li', {}, h('a', { href: '/registry/' }, t('nav.registry')))));
 }
@@ -60,7 +67,7 @@ function page(title, ...children) {
 
 function signin(failure) {
   const sso = oidc ? h('div', { class: 'card' },
-    h('button', { type: 'button', id: 'oidc-signin', onclick: () => begin(oidc) }, t('signin.oidc', { name: oidc.name || t('signin.idp') }))) : null;
+    h('button', { type: 'button', id: 'oidc-signin', onclick: () => begin(oidc).catch((e) => signin(e.message)) }, t('signin.oidc', { name: oidc.name || t('signin.idp') }))) : null;
   const input = h('textarea', { id: 'token', name: 'token', rows: 5, required: true, autocomplete: 'off', spellcheck: 'false' });
   const out = h('div', { 'aria-live': 'polite' });
   const f = h('form', { class: 'action-form', id: 'signin-form' },
@@ -82,8 +89,8 @@ function signin(failure) {
       clear(out, problemView(err));
       return;
     }
-    const first = (menus[claims(tok).role] || [['none']])[0][0];
-    location.hash = '#/' + first;
+    go(wanted || '#/' + (menus[claims(tok).role] || [['none']])[0][0]);
+    wanted = '';
   });
   page(t('signin.title'), failure ? h('div', { class: 'problem', role: 'alert', id: 'oidc-failure' }, h('strong', {}, t('signin.oidc.failed')), h('p', {}, failure)) : null,
     sso, h('p', { class: 'intro' }, t('signin.intro')), f);
@@ -91,9 +98,9 @@ function signin(failure) {
 
 // --- dashboard -------------------------------------------------------
 
-async function inboxCount(path, query) {
+async function inboxCount(path, query, keep = () => true) {
   const res = await get(path, { ...query, limit: 100 });
-  const n = (res.items || []).length;
+  const n = (res.items || []).filter(keep).length;
   return res.next_cursor ? `${count(n)}+` : count(n);
 }
 
@@ -102,14 +109,14 @@ function dashboard() {
     ['inbox.sources', '#/sources', '/v1/quota/sources', { status: 'proposed' }],
     ['inbox.applications', '#/applications', '/v1/quota/applications', { status: 'city_approved' }],
     ['inbox.government', '#/government', '/v1/quota/applications', { status: 'awaiting_government' }],
-    ['inbox.assign', '#/certifications', '/v1/certifications', { status: 'submitted' }],
+    ['inbox.assign', '#/certifications', '/v1/certifications', { status: 'submitted' }, (b) => !b.verifier],
     ['inbox.issue', '#/certifications/verified', '/v1/certifications', { status: 'verified' }],
     ['inbox.corrections', '#/corrections', '/v1/quota/corrections', { status: 'pending' }],
     ['inbox.frozen', '#/frozen', '/v1/accounts', { owner_type: 'holder', status: 'frozen' }],
   ];
-  const cards = h('ul', { class: 'inbox-cards' }, inbox.map(([k, href, path, q]) => {
+  const cards = h('ul', { class: 'inbox-cards' }, inbox.map(([k, href, path, q, keep]) => {
     const n = h('span', { class: 'count' }, '…');
-    inboxCount(path, q).then((v) => { n.textContent = v; }, () => { n.textContent = '—'; });
+    inboxCount(path, q, keep).then((v) => { n.textContent = v; }, () => { n.textContent = '—'; });
     return h('li', {}, h('a', { href }, n, h('span', {}, t(k))));
   }));
   const reserves = h('div');
@@ -141,7 +148,7 @@ function dashboard() {
     const flowsShown = Object.keys(byFlow);
     if (!periods.length) return h('p', { class: 'empty' }, t('common.empty'));
     return [bars(periods, flowsShown.map((f) => ({ label: tOr('flow', f), values: periods.map((p) => byFlow[f][p]) })), { title: t('dash.flows') }),
-      table(['period', 'flow', 'reserve', 'source_city', 'route', 'movements', 'tonnes'], res.rows)];
+      table(['period', 'flow', 'reserve', 'source_city', 'movements', 'tonnes'], res.rows)];
   });
   loading(pts, async () => {
     const res = await get('/v1/points/stats', { group: 'day' });
@@ -190,12 +197,13 @@ function sourceDetail(id) {
         onDone: () => sourceDetail(id),
       }));
     }
-    if (canAct('province') && s.status === 'recognised') {
+    if (canAct('province') && s.status === 'recognised' && s.unstockpiled !== '0') {
+      // Without tonnes the API stockpiles what is not stockpiled yet.
       actions.push(form({
         title: t('act.stockpile'), path: '/v1/quota/stockpilings',
-        fields: [{ name: 'tonnes', type: 'number', hint: amount(s.tonnes) + ' t' }, { name: 'reason', required: true, type: 'textarea' }],
+        fields: [{ name: 'tonnes', type: 'number', hint: `${t('field.unstockpiled')}: ${amount(s.unstockpiled)} t` }, { name: 'reason', required: true, type: 'textarea' }],
         body: (v) => ({ source_id: s.id, index_kind: s.index_kind, reason: v.reason, ...(v.tonnes ? { tonnes: v.tonnes } : {}) }),
-        confirm: (v) => `${t('act.stockpile')}: ${amount(v.tonnes || s.tonnes)} t`,
+        confirm: (v) => `${t('act.stockpile')}: ${amount(v.tonnes || s.unstockpiled)} t`,
         onDone: () => sourceDetail(id),
       }));
     }
@@ -267,7 +275,8 @@ function applicationDetail(id) {
       actions.push(form({
         title: t('act.review'), path: `/v1/quota/applications/${a.id}/review`,
         fields: [approveField(), { name: 'reason', required: true, type: 'textarea' }],
-        body: (v) => ({ approve: v.approve === 'true', reason: v.reason }), onDone: again,
+        body: (v) => ({ approve: v.approve === 'true', reason: v.reason }),
+        confirm: (v) => `${t('act.review')}: ${v.approve === 'true' ? t('common.approve') : t('common.reject')} · ${a.project}`, onDone: again,
       }));
     }
     if (canAct('province') && (a.status === 'city_approved' || a.status === 'government_approved')) {
@@ -356,10 +365,10 @@ function certificationDetail(id) {
 
 function corrections() {
   // pending is the checker's inbox: proposed by someone else than me.
-  const sel = h('select', { id: 'status-filter' }, ['pending', 'proposed', 'applied', 'rejected'].map((s) => h('option', { value: s }, tOr('status', s))));
+  const sel = h('select', { id: 'status-filter' }, ['pending', 'proposed', 'applied', 'rejected'].map((s) => h('option', { value: s }, tOr('status.correction', s))));
   const list = h('div');
   const load = () => clear(list, pagedList('/v1/quota/corrections', { status: sel.value },
-    [idLink('corrections'), 'source_id', 'holder', 'delta', 'reason', 'proposed_by', 'proposed_at', statusCol()]));
+    [idLink('corrections'), 'source_id', 'holder', 'delta', 'reason', 'proposed_by', 'proposed_at', { field: 'status', render: (r) => statusBadge(r.status, 'correction') }]));
   sel.addEventListener('change', load);
   page(t('inbox.corrections'), h('div', { class: 'filters' }, h('label', { for: 'status-filter' }, t('field.status')), sel), list);
   load();
@@ -371,7 +380,9 @@ function correctionDetail(id) {
   loading(el, async () => {
     const c = await get(`/v1/quota/corrections/${encodeURIComponent(id)}`);
     const actions = [];
-    if (canAct('province') && c.status === 'proposed') {
+    if (canAct('province') && c.status === 'proposed' && c.proposed_by === principal()) {
+      actions.push(h('p', { class: 'problem', id: 'maker-note' }, t('correction.maker')));
+    } else if (canAct('province') && c.status === 'proposed') {
       actions.push(form({
         title: t('act.approve_correction'), path: `/v1/quota/corrections/${c.id}/approval`,
         fields: [approveField(), { name: 'reason', required: true, type: 'textarea' }],
@@ -380,7 +391,7 @@ function correctionDetail(id) {
         onDone: () => correctionDetail(id),
       }));
     }
-    return [section(`${amount(c.delta)} t · ${tOr('city', c.holder)}`, statusBadge(c.status), details(c, { skip: ['trail'] }),
+    return [section(`${amount(c.delta)} t · ${tOr('city', c.holder)}`, statusBadge(c.status, 'correction'), details(c, { skip: ['trail', 'status'] }),
       h('p', {}, link(`#/sources/${c.source_id}`, t('field.source_id') + ' →'))),
     section(t('common.trail'), trail(c.trail || [])), actionsBox(actions)];
   });
@@ -390,7 +401,7 @@ function correctionDetail(id) {
 
 function frozen() {
   const holderOf = (acc) => acc.split(':')[1];
-  page(t('inbox.frozen'), pagedList('/v1/accounts', { owner_type: 'holder', status: 'frozen' }, ['id', 'asset', 'balance', statusCol(),
+  page(t('inbox.frozen'), role() === 'auditor' ? h('p', { class: 'muted' }, t('common.readonly')) : null, pagedList('/v1/accounts', { owner_type: 'holder', status: 'frozen' }, ['id', 'asset', 'balance', statusCol(),
     { field: 'actions', label: t('common.actions'), render: (r) => (canAct('province') ? form({
       path: `/v1/holders/${encodeURIComponent(holderOf(r.id))}/unfreeze`, submitLabel: t('act.unfreeze'),
       fields: [{ name: 'decision_ref', required: true }, { name: 'reason', required: true }],
@@ -404,10 +415,31 @@ function holdings() {
   const el = h('div');
   page(t('nav.holdings'), el);
   loading(el, async () => {
-    const res = await get('/v1/holdings');
+    // The blocks page by cursor; the summary comes with every page.
+    const res = await get('/v1/holdings', { limit: 200 });
+    let blocks = res.blocks;
+    let cursor = res.next_cursor || '';
+    const list = h('div');
+    const more = h('button', { type: 'button', class: 'secondary', hidden: !cursor }, t('common.more'));
+    const draw = () => clear(list, table(['serial', 'vintage', 'units', 'methodology', statusCol(), { field: 'reserved', render: (r) => show('reserved', r.reserved) }], blocks));
+    more.addEventListener('click', async () => {
+      more.disabled = true;
+      try {
+        const next = await get('/v1/holdings', { limit: 200, cursor });
+        blocks = blocks.concat(next.blocks);
+        cursor = next.next_cursor || '';
+        more.hidden = !cursor;
+        draw();
+      } catch (e) {
+        clear(list, problemView(e));
+      } finally {
+        more.disabled = false;
+      }
+    });
+    draw();
     return [section(`${res.holder} · ${t('field.balance')} ${amount(res.balance)}`, statusBadge(res.status),
       table(['vintage', 'methodology', 'units', 'reserved'], res.summary)),
-    section(t('field.block'), table(['serial', 'vintage', 'units', 'methodology', statusCol(), { field: 'reserved', render: (r) => show('reserved', r.reserved) }], res.blocks))];
+    section(t('field.block'), list, more)];
   });
 }
 
@@ -486,10 +518,29 @@ const routes = {
 };
 const detailRoutes = { sources: sourceDetail, applications: applicationDetail, corrections: correctionDetail, trades: tradeDetail };
 
+// go moves to a route; when the page is there already, no hashchange
+// fires, so it draws it itself.
+function go(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+// The route asked for before signing in, to return to after.
+let wanted = '';
+
+function decode(s) {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 function route() {
   renderShell();
   const [name, arg] = location.hash.replace(/^#\/?/, '').split('/');
   if (!token() || !claims()) {
+    if (name && name !== 'signin') wanted = location.hash;
     signin(oidcFailure);
     oidcFailure = '';
     return;
@@ -504,8 +555,8 @@ function route() {
     location.replace('#/' + first[0]);
     return;
   }
-  if (arg && detailRoutes[name]) detailRoutes[name](decodeURIComponent(arg));
-  else if (routes[name]) routes[name](arg && decodeURIComponent(arg));
+  if (arg && detailRoutes[name]) detailRoutes[name](decode(arg));
+  else if (routes[name]) routes[name](arg && decode(arg));
   else page(t('app.console'), problemView(new ApiError(404, { code: 'not_found', detail: location.hash })));
 }
 
@@ -518,15 +569,17 @@ window.addEventListener('hashchange', route);
 const oidc = await loadConfig();
 let oidcFailure = '';
 try {
-  const tok = await complete(oidc);
+  const tok = await complete(oidc, Boolean(token()));
   if (tok) {
-    setToken(tok);
     if (!claims(tok)) throw new Error(t('signin.bad'));
-    location.hash = '#/' + ((menus[claims(tok).role] || [['none']])[0][0]);
+    setToken(tok);
+    // Set the route without a hashchange: route() below draws it once.
+    history.replaceState(null, '', '#/' + ((menus[claims(tok).role] || [['none']])[0][0]));
   }
 } catch (e) {
-  setToken('');
-  oidcFailure = e.message;
+  // Words of the page's language for the failure; the provider's error
+  // code (never its free text) beside them.
+  oidcFailure = t(e.message) + (e.code ? ` (${e.code})` : '');
 }
 // The skip link moves focus to the page's content without touching the
 // route, which lives in the fragment too.
@@ -534,11 +587,10 @@ document.querySelector('a.skip').addEventListener('click', (e) => {
   e.preventDefault();
   main.focus();
 });
-// A write answered 401 means the token expired: back to sign-in.
-window.addEventListener('unhandledrejection', (e) => {
-  if (e.reason instanceof ApiError && e.reason.status === 401) {
-    setToken('');
-    location.hash = '#/signin';
-  }
+// A call answered 401 (api.js forgot the token): back to sign-in, and
+// to this page after it.
+window.addEventListener('cl-signed-out', () => {
+  if (!location.hash.startsWith('#/signin')) wanted = location.hash;
+  route();
 });
 route();

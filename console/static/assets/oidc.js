@@ -36,17 +36,29 @@ export async function begin(cfg) {
   location.assign(u.href);
 }
 
+function failure(key, code) {
+  const e = new Error(key);
+  if (code && /^[a-z_]{1,40}$/.test(code)) e.code = code;
+  return e;
+}
+
 // complete finishes a sign-in the provider sent back (?code=…&state=…):
 // the access token, or null when the address holds no answer. It throws
-// on a refused or forged answer.
-export async function complete(cfg) {
+// (an i18n key as the message) on a refused or forged answer. An answer
+// this tab did not ask for is dropped, and only reported when no one is
+// signed in (a forged link cannot sign anyone out).
+export async function complete(cfg, signedIn) {
   const q = new URLSearchParams(location.search);
   if (!q.has('code') && !q.has('error')) return null;
   const saved = JSON.parse(sessionStorage.getItem(pendingKey) || 'null');
   sessionStorage.removeItem(pendingKey);
   history.replaceState(null, '', location.pathname + location.hash);
-  if (q.has('error')) throw new Error(q.get('error_description') || q.get('error'));
-  if (!cfg || !saved || q.get('state') !== saved.state) throw new Error('state does not match this sign-in');
+  if (!cfg || !saved) {
+    if (signedIn) return null;
+    throw failure('oidc.unasked');
+  }
+  if (q.get('state') !== saved.state) throw failure('oidc.state');
+  if (q.has('error')) throw failure('oidc.refused', q.get('error'));
   const body = new URLSearchParams({
     grant_type: 'authorization_code', code: q.get('code'), redirect_uri: redirectURI(), client_id: cfg.client_id, code_verifier: saved.verifier,
   });
@@ -54,9 +66,9 @@ export async function complete(cfg) {
   try {
     r = await fetch(cfg.token_endpoint, { method: 'POST', body, credentials: 'omit', cache: 'no-store', headers: { Accept: 'application/json' } });
   } catch {
-    throw new Error('the identity provider cannot be reached');
+    throw failure('oidc.unreachable');
   }
   const data = await r.json().catch(() => ({}));
-  if (!r.ok || typeof data.access_token !== 'string') throw new Error(data.error_description || data.error || `HTTP ${r.status}`);
+  if (!r.ok || typeof data.access_token !== 'string' || String(data.token_type).toLowerCase() !== 'bearer') throw failure('oidc.refused', data.error);
   return data.access_token;
 }

@@ -58,8 +58,8 @@ function home() {
         h('dt', {}, '#'), h('dd', {}, String(c.number)),
         h('dt', {}, t('field.signed_at')), h('dd', {}, when(c.taken_at)),
         h('dt', {}, t('field.kid')), h('dd', { class: 'mono' }, `${c.kid} (${c.alg})`),
-        h('dt', {}, 'chain_root'), h('dd', { class: 'mono' }, c.statement.chain_root),
-        h('dt', {}, 'postings'), h('dd', {}, amount(String(c.statement.postings)))),
+        h('dt', {}, t('field.chain_root')), h('dd', { class: 'mono' }, c.statement.chain_root),
+        h('dt', {}, t('field.postings')), h('dd', {}, amount(String(c.statement.postings)))),
       h('p', { class: 'muted' }, h('a', { href: '/v1/public/checkpoints/latest' }, 'JSON'), ' · ', h('a', { href: '/.well-known/jwks.json' }, 'JWKS'))];
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) return h('p', { class: 'empty' }, t('reg.checkpoint.none'));

@@ -11,8 +11,11 @@ export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else if (k === 'class') el.className = v;
+    if (k.startsWith('on')) {
+      // Listeners only: an on* attribute would be inline script (and the
+      // CSP would refuse it anyway).
+      if (typeof v === 'function') el.addEventListener(k.slice(2), v);
+    } else if (k === 'class') el.className = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   append(el, children);
@@ -159,10 +162,11 @@ let dialogSeq = 0;
 export function confirmDialog(message) {
   return new Promise((resolve) => {
     const id = 'confirm-title-' + ++dialogSeq;
+    const said = 'confirm-text-' + dialogSeq;
     const ok = h('button', { type: 'button', class: 'danger' }, t('common.confirm'));
     const no = h('button', { type: 'button', class: 'secondary' }, t('common.cancel'));
-    const dlg = h('dialog', { 'aria-labelledby': id, class: 'confirm' },
-      h('h2', { id }, t('confirm.title')), h('p', {}, message), h('p', {}, t('confirm.irreversible')), h('div', { class: 'buttons' }, no, ok));
+    const dlg = h('dialog', { 'aria-labelledby': id, 'aria-describedby': said, class: 'confirm' },
+      h('h2', { id }, t('confirm.title')), h('div', { id: said }, h('p', {}, message), h('p', {}, t('confirm.irreversible'))), h('div', { class: 'buttons' }, no, ok));
     const done = (v) => {
       dlg.close();
       dlg.remove();
@@ -216,6 +220,7 @@ export function form({ title, fields, method = 'POST', path, body, confirm, subm
     button.disabled = true;
     button.setAttribute('aria-busy', 'true');
     clear(out);
+    for (const input of Object.values(inputs)) input.removeAttribute('aria-invalid');
     try {
       const res = await sub.send(method, typeof path === 'function' ? path(values) : path, body ? body(values) : values);
       if (res.skipped) return;
@@ -223,6 +228,12 @@ export function form({ title, fields, method = 'POST', path, body, confirm, subm
       if (onDone) onDone(res.data);
     } catch (err) {
       clear(out, problemView(err));
+      // The field the API names is marked and takes the focus.
+      const bad = err instanceof ApiError && inputs[err.problem.field];
+      if (bad) {
+        bad.setAttribute('aria-invalid', 'true');
+        bad.focus();
+      }
     } finally {
       button.disabled = false;
       button.removeAttribute('aria-busy');
@@ -235,8 +246,11 @@ export function section(title, ...children) {
   return h('section', { class: 'card' }, h('h2', {}, title), children);
 }
 
-export function statusBadge(s) {
-  return h('span', { class: 'badge badge-' + s }, tOr('status', s));
+// statusBadge shows a status; kind picks words of its own where the same
+// value means another thing (a correction's "proposed" awaits a checker).
+export function statusBadge(s, kind) {
+  const words = kind ? tOr('status.' + kind, s) : s;
+  return h('span', { class: 'badge badge-' + s }, kind && words !== s ? words : tOr('status', s));
 }
 
 export const cityOptions = ['3701', '3702', '3703', '3704', '3705', '3706', '3707', '3708', '3709', '3710', '3711', '3713', '3714', '3715', '3716', '3717'];
