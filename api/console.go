@@ -24,10 +24,7 @@ func (s *Server) mountConsole() {
 	served := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start, sw := time.Now(), &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		pages.ServeHTTP(sw, r)
-		d := time.Since(start)
-		s.metrics.observe(consoleRoute, sw.status, d)
-		s.log.InfoContext(r.Context(), "page", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"ms", float64(d.Microseconds())/1000, "client", s.limits.clientAddress(r), "request_id", requestIDFrom(r.Context()))
+		s.logPath("page", consoleRoute, r, sw.status, time.Since(start))
 	})
 	s.mux.Handle("GET /console/", served)
 	s.mux.Handle("GET /registry/", served)

@@ -345,12 +345,19 @@ const unmatchedRoute = "unmatched"
 
 // logUnmatched counts and logs a request no route served.
 func (s *Server) logUnmatched(r *http.Request, status int, d time.Duration) {
-	s.metrics.observe(unmatchedRoute, status, d)
+	s.logPath("unmatched", unmatchedRoute, r, status, d)
+}
+
+// logPath counts a request no operation served under the metrics label
+// and logs it as msg, with its path quoted and cut to 200 bytes (a path
+// is the client's text): unmatched requests and the console's pages.
+func (s *Server) logPath(msg, label string, r *http.Request, status int, d time.Duration) {
+	s.metrics.observe(label, status, d)
 	path := r.URL.Path
 	if len(path) > 200 {
 		path = path[:200] + "…"
 	}
-	s.log.InfoContext(r.Context(), "unmatched", "method", r.Method, "path", strconv.QuoteToASCII(path), "status", status,
+	s.log.InfoContext(r.Context(), msg, "method", r.Method, "path", strconv.QuoteToASCII(path), "status", status,
 		"ms", float64(d.Microseconds())/1000, "client", s.limits.clientAddress(r), "request_id", requestIDFrom(r.Context()))
 }
 
