@@ -472,16 +472,22 @@ function tradeDetail(id) {
   });
 }
 
-function retire() {
-  const done = h('div');
+// retire shows the retirement form over the holdings as they are now,
+// and after a retirement its certificate (done): the page is drawn again,
+// so the form is empty and its vintages current, and a second click
+// cannot retire the same entry again.
+function retire(done) {
   const box = h('div');
-  page(t('act.retire'), box, done);
+  page(t('act.retire'), done ? section(t('reg.certificate'), details(done),
+    h('p', {}, h('a', { href: `/registry/#/certificates/${done.id}`, id: 'certificate-link' }, t('reg.certificate') + ' · ' + t('common.print')))) : null, box);
   loading(box, async () => {
     // One retirement covers one vintage: offer the vintages held, with
     // the units not reserved by an open offer.
     const held = await get('/v1/holdings');
     const vintages = [...new Set(held.summary.map((r) => r.vintage))].sort();
-    const free = (v) => held.summary.filter((r) => r.vintage === v).map((r) => `${r.methodology}: ${amount(r.units)} − ${amount(r.reserved)}`).join('; ');
+    // Units not reserved by an open offer (whole units: exact in BigInt).
+    const free = (v) => held.summary.filter((r) => r.vintage === v)
+      .map((r) => `${r.methodology} ${t('field.available')} ${amount(String(BigInt(r.units) - BigInt(r.reserved)))}`).join('; ');
     if (!vintages.length) return h('p', { class: 'empty' }, t('common.empty'));
     return form({
       path: '/v1/retirements',
@@ -495,8 +501,7 @@ function retire() {
       body: (v) => ({ units: v.units, vintage: Number(v.vintage), purpose: v.purpose, beneficiary: v.beneficiary, ...(v.note ? { note: v.note } : {}) }),
       confirm: (v) => `${t('act.retire')}: ${amount(v.units)} t (${v.vintage}) → ${v.beneficiary}`,
       danger: true,
-      onDone: (c) => clear(done, section(t('reg.certificate'), details(c),
-        h('p', {}, h('a', { href: `/registry/#/certificates/${c.id}`, id: 'certificate-link' }, t('reg.certificate') + ' · ' + t('common.print'))))),
+      onDone: (c) => retire(c),
     });
   });
 }

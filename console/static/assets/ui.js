@@ -38,7 +38,7 @@ export function clear(el, ...children) {
 // Fields whose values are amounts (decimal strings), times, days, or
 // words the dictionary knows.
 const amountFields = /(^|_)(tonnes|grams|units|amount|price_per_unit|emissions|required|own_sources|gap|requested|threshold|delta|in_reserve|allocated|consumed|stockpiled|recovered|transferred_in|transferred_out|corrected_up|corrected_down|issued|held|reserved|retired|cancelled|surrendered|points|balance|records|amount_cny|refunded_cny|corrected)$/;
-const timeFields = /(_at|^at)$/;
+const timeFields = /(_at|^at|_as_of|^as_of)$/;
 const dayFields = /(_on|^period)$/;
 const plainNumbers = /^(vintage|year|compliance_year|seq|number|status_seq|notice_days|first_unit|last_unit)$/;
 const wordFields = { action: 'action', status: 'status', state: 'status', route: 'route', purpose: 'purpose', city: 'city', reserve: 'city', source_city: 'city', project_city: 'city', flow: 'flow', measure: 'measure' };
