@@ -536,12 +536,16 @@ func (l *Ledger) Consume(ctx context.Context, name string, limit int, deliver fu
 	if strings.HasPrefix(name, webhookCursorPrefix) {
 		return 0, Errf(CodeInvalidRequest, "%q is a webhook's cursor", name)
 	}
-	return l.consume(ctx, name, limit, func(_ pgx.Tx, evs []Event) error { return deliver(evs) })
+	return l.consume(ctx, name, limit, true, func(_ pgx.Tx, evs []Event) error { return deliver(evs) })
 }
 
 // consume is Consume with the database transaction handed to deliver,
-// for a publisher whose delivery is a write (the webhooks' fan-out).
-func (l *Ledger) consume(ctx context.Context, name string, limit int, deliver func(pgx.Tx, []Event) error) (int, error) {
+// for a publisher whose delivery is a write (the webhooks' fan-out). A
+// publisher's first call creates its position at the prune mark (create);
+// a webhook's position is made with the webhook and never here, so a
+// fan-out that read the list before a DeleteWebhook cannot bring back the
+// position the delete dropped (it would hold retention back for ever).
+func (l *Ledger) consume(ctx context.Context, name string, limit int, create bool, deliver func(pgx.Tx, []Event) error) (int, error) {
 	if name == relayCursor || name == prunedCursor || name == "" {
 		return 0, Errf(CodeInvalidRequest, "%q is not a publisher's name", name)
 	}
@@ -549,11 +553,13 @@ func (l *Ledger) consume(ctx context.Context, name string, limit int, deliver fu
 	var n int
 	err := l.inTx(ctx, pgx.ReadCommitted, func(tx pgx.Tx) error {
 		n = 0
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO feed_cursors (name, position, updated_at)
-			SELECT $1::TEXT, position, $2::TIMESTAMPTZ FROM feed_cursors WHERE name = $3
-			ON CONFLICT (name) DO NOTHING`, name, l.now(), prunedCursor); err != nil {
-			return err
+		if create {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO feed_cursors (name, position, updated_at)
+				SELECT $1::TEXT, position, $2::TIMESTAMPTZ FROM feed_cursors WHERE name = $3
+				ON CONFLICT (name) DO NOTHING`, name, l.now(), prunedCursor); err != nil {
+				return err
+			}
 		}
 		var pos int64
 		err := tx.QueryRow(ctx, `SELECT position FROM feed_cursors WHERE name = $1 FOR UPDATE SKIP LOCKED`, name).Scan(&pos)

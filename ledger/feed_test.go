@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -536,5 +537,40 @@ func TestFeedConsumeRedeliversAfterACrash(t *testing.T) {
 	}
 	if n, err := l.Consume(ctx, "p", 10, func([]ledger.Event) error { return nil }); err != nil || n != 0 {
 		t.Fatalf("nothing left: %d, %v", n, err)
+	}
+}
+
+// TestFanOutAfterDeleteLeavesNoCursor: a fan-out that listed a webhook
+// before it was deleted must not bring its position back (nothing would
+// ever move it again, and retention would stop at it for ever).
+func TestFanOutAfterDeleteLeavesNoCursor(t *testing.T) {
+	clk := ledgertest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	l := ledgertest.Ledger(t, ledgertest.Fresh(t), ledger.Options{Now: clk.Now, FeedRetention: time.Hour})
+	owner := ledger.Actor{Role: ledger.RoleProvince, Sub: "p-hooks"}
+	w, _, err := l.CreateWebhook(ctx, owner, "hook-1", ledger.WebhookInput{URL: "https://hooks.example/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emit(t, l, "test.old", "old", nil)
+	relayAll(t, l)
+	if _, err := l.DeleteWebhook(ctx, owner, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The fan-out's list was read before the delete: it still holds w.
+	if _, err := l.FanOutOne(ctx, w, 10); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.FeedStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range st.Consumers {
+		if strings.Contains(name, w.ID.String()) {
+			t.Fatalf("the deleted webhook's position %q is back: %+v", name, st.Consumers)
+		}
+	}
+	clk.Advance(2 * time.Hour)
+	if n, err := l.PruneEvents(ctx, ledger.JobBatchMax); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the old event: no deleted webhook holds retention back", n, err)
 	}
 }

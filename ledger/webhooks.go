@@ -265,36 +265,43 @@ func (l *Ledger) FanOutWebhooks(ctx context.Context, limit int) (int, error) {
 	}
 	most := 0
 	for _, w := range hooks {
-		n, err := l.consume(ctx, webhookCursorPrefix+w.ID.String(), limit, func(tx pgx.Tx, evs []Event) error {
-			var ids, types, payloads []string
-			var positions []int64
-			owner := w.owner()
-			for _, e := range evs {
-				if !CanSeeEvent(owner, e.Visibility) || (len(w.Types) > 0 && !slices.Contains(w.Types, e.Type)) {
-					continue
-				}
-				p, err := json.Marshal(e)
-				if err != nil {
-					return err
-				}
-				ids, types, payloads, positions = append(ids, e.ID.String()), append(types, e.Type), append(payloads, string(p)), append(positions, e.Position)
-			}
-			if len(ids) == 0 {
-				return nil
-			}
-			_, err := tx.Exec(ctx, `
-				INSERT INTO feed_webhook_deliveries (id, webhook_id, event_id, position, event_type, payload, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at)
-				SELECT gen_random_uuid(), $1::UUID, ev::UUID, pos, typ, body, 'pending', 0, $6::TIMESTAMPTZ, 0, '', $6::TIMESTAMPTZ, $6::TIMESTAMPTZ
-				FROM unnest($2::TEXT[], $3::INT8[], $4::TEXT[], $5::TEXT[]) AS v(ev, pos, typ, body)
-				ON CONFLICT (webhook_id, event_id) DO NOTHING`, w.ID, ids, positions, types, payloads, l.now())
-			return err
-		})
+		n, err := l.fanOut(ctx, w, limit)
 		if err != nil {
 			return most, err
 		}
 		most = max(most, n)
 	}
 	return most, nil
+}
+
+// fanOut queues one webhook's deliveries (FanOutWebhooks), w as listed:
+// it may have been deleted since, and then its position is gone and
+// nothing is queued.
+func (l *Ledger) fanOut(ctx context.Context, w Webhook, limit int) (int, error) {
+	owner := w.owner()
+	return l.consume(ctx, webhookCursorPrefix+w.ID.String(), limit, false, func(tx pgx.Tx, evs []Event) error {
+		var ids, types, payloads []string
+		var positions []int64
+		for _, e := range evs {
+			if !CanSeeEvent(owner, e.Visibility) || (len(w.Types) > 0 && !slices.Contains(w.Types, e.Type)) {
+				continue
+			}
+			p, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			ids, types, payloads, positions = append(ids, e.ID.String()), append(types, e.Type), append(payloads, string(p)), append(positions, e.Position)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO feed_webhook_deliveries (id, webhook_id, event_id, position, event_type, payload, status, attempts, next_attempt_at, last_status, last_error, created_at, updated_at)
+			SELECT gen_random_uuid(), $1::UUID, ev::UUID, pos, typ, body, 'pending', 0, $6::TIMESTAMPTZ, 0, '', $6::TIMESTAMPTZ, $6::TIMESTAMPTZ
+			FROM unnest($2::TEXT[], $3::INT8[], $4::TEXT[], $5::TEXT[]) AS v(ev, pos, typ, body)
+			ON CONFLICT (webhook_id, event_id) DO NOTHING`, w.ID, ids, positions, types, payloads, l.now())
+		return err
+	})
 }
 
 // Delivery is one event's delivery to one webhook: the log's row.
