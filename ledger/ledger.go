@@ -85,7 +85,17 @@ type Ledger struct {
 // (connect_timeout), so a host that does not answer at all (a dead
 // machine) cannot use up a request's whole deadline before the next host
 // is tried.
-func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) { return connect(ctx, url, false) }
+
+// ConnectReadOnly is Connect for a standby that serves reads: every
+// session is default_transaction_read_only, set on the parsed
+// configuration, so any URL form works (a keyword string as well as a
+// URL, with or without a query).
+func ConnectReadOnly(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	return connect(ctx, url, true)
+}
+
+func connect(ctx context.Context, url string, readOnly bool) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
@@ -98,6 +108,9 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(statementTimeoutMillis)
+	}
+	if readOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	}
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		pgxdecimal.Register(c.TypeMap())

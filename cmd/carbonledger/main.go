@@ -208,11 +208,7 @@ func (c *config) ledger(ctx context.Context) (*ledger.Ledger, func(), error) {
 // CARBONLEDGER_READ_DATABASE_URL). Its sessions are read-only whatever
 // server they reach, so a URL that lands on the primary cannot write.
 func readReplica(ctx context.Context, url string) (*ledger.Ledger, func(), error) {
-	cfg := url + "?default_transaction_read_only=on"
-	if strings.Contains(url, "?") {
-		cfg = url + "&default_transaction_read_only=on"
-	}
-	pool, err := ledger.Connect(ctx, cfg)
+	pool, err := ledger.ConnectReadOnly(ctx, url)
 	if err != nil {
 		return nil, nil, err
 	}
