@@ -212,7 +212,6 @@ func (l *Ledger) applyWith(ctx context.Context, q pgx.Tx, txs []*Transaction, at
 		for _, t := range written {
 			tl.postings += int64(len(t.Postings))
 		}
-		tl.addEventN(EventTransaction, int64(len(written)))
 	}
 	return errs, nil
 }
@@ -464,7 +463,7 @@ func writeJournal(ctx context.Context, q pgx.Tx, txs []*Transaction, states map[
 	}
 	// The feed's outbox: one event per journal transaction, in the same
 	// round trip and the same database transaction (feed.go).
-	queueEvents(b, transactionEvents(txs))
+	queueEvents(q, b, transactionEvents(txs))
 	if err := more(b); err != nil {
 		return err
 	}

@@ -195,19 +195,21 @@ func (w *Writer) flushEvents() error {
 		return nil
 	}
 	b := &pgx.Batch{}
-	queueEvents(b, w.events)
-	tallyOf(w.tx).addEvents(w.events)
+	queueEvents(w.tx, b, w.events)
 	w.events = nil
 	return w.tx.SendBatch(w.ctx, b).Close()
 }
 
 // queueEvents queues the insert of events into the outbox: one chunk,
-// the events at ordinals 0, 1, … of it.
-func queueEvents(b *pgx.Batch, evs []pendingEvent) {
+// the events at ordinals 0, 1, … of it, on the database transaction q;
+// they are counted by type in q's tally, which counts only if q commits
+// (stats.go). Every writer of events comes through here.
+func queueEvents(q any, b *pgx.Batch, evs []pendingEvent) {
 	n := len(evs)
 	if n == 0 {
 		return
 	}
+	tallyOf(q).addEvents(evs)
 	ids, types, subjects, vis, bodies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ats := make([]time.Time, n)
 	ords := make([]int64, n)

@@ -543,8 +543,7 @@ func (l *Ledger) VoidExpired(ctx context.Context, limit int) (int, error) {
 			return nil
 		}
 		b := &pgx.Batch{}
-		queueEvents(b, evs)
-		tallyOf(tx).addEvents(evs)
+		queueEvents(tx, b, evs)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	return voided, err

@@ -178,13 +178,6 @@ func (t *tally) addEvents(evs []pendingEvent) {
 	}
 }
 
-func (t *tally) addEventN(typ string, n int64) {
-	if t.events == nil {
-		t.events = map[string]int64{}
-	}
-	t.events[typ] += n
-}
-
 func (s *Stats) commit(t *tally) {
 	if t.transactions != 0 {
 		s.Transactions.Add(t.transactions)
