@@ -217,6 +217,10 @@ func TestCommitIOErrorIsCommitUnknown(t *testing.T) {
 			if ledger.ErrorCode(err) != ledger.CodeCommitUnknown || calls != 1 {
 				t.Fatalf("err=%v calls=%d, want %s after 1 attempt", err, calls, ledger.CodeCommitUnknown)
 			}
+			// The counter an operator pages on moved, once.
+			if n := l.Stats().CommitUnknown.Load(); n != 1 {
+				t.Fatalf("CommitUnknown = %d, want 1", n)
+			}
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) {
 				t.Fatalf("err = %v wraps a server answer; the probe did not break the connection", err)
