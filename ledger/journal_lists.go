@@ -54,12 +54,7 @@ func (l *Ledger) ListTransactions(ctx context.Context, a Actor, f TransactionFil
 	if !seesAll && f.Account != "" && !CanRead(a, f.Account) {
 		return Page[*Transaction]{Items: []*Transaction{}}, nil
 	}
-	after, err := IDCursor(f.Cursor)
-	if err != nil {
-		return Page[*Transaction]{}, err
-	}
-	limit := ClampLimit(f.Limit)
-	items, err := ReadValue(ctx, l, func(r *Reader) ([]*Transaction, error) {
+	return NewestFirst(ctx, l, f.Cursor, f.Limit, func(t *Transaction) uuid.UUID { return t.ID }, func(r *Reader, after *uuid.UUID, n int) ([]*Transaction, error) {
 		var accounts []string
 		switch {
 		case f.Account != "":
@@ -83,7 +78,7 @@ func (l *Ledger) ListTransactions(ctx context.Context, a Actor, f TransactionFil
 				SELECT id FROM transactions
 				WHERE ($1 = '' OR kind = $1) AND ($2 = '' OR actor = $2) AND ($3::TIMESTAMPTZ IS NULL OR created_at >= $3)
 				  AND ($4::TIMESTAMPTZ IS NULL OR created_at < $4) AND ($5::UUID IS NULL OR id < $5)
-				ORDER BY id DESC LIMIT $6`, f.Kind, f.Actor, f.Since, f.Until, after, limit+1)
+				ORDER BY id DESC LIMIT $6`, f.Kind, f.Actor, f.Since, f.Until, after, n)
 			if err != nil {
 				return nil, err
 			}
@@ -96,7 +91,7 @@ func (l *Ledger) ListTransactions(ctx context.Context, a Actor, f TransactionFil
 				WHERE t.id IN (SELECT p.tx_id FROM postings p WHERE p.account_id = ANY($1::TEXT[]) AND ($7::UUID IS NULL OR p.tx_id < $7))
 				  AND ($2 = '' OR t.kind = $2) AND ($3 = '' OR t.actor = $3) AND ($4::TIMESTAMPTZ IS NULL OR t.created_at >= $4)
 				  AND ($5::TIMESTAMPTZ IS NULL OR t.created_at < $5)
-				ORDER BY t.id DESC LIMIT $6`, accounts, f.Kind, f.Actor, f.Since, f.Until, limit+1, after)
+				ORDER BY t.id DESC LIMIT $6`, accounts, f.Kind, f.Actor, f.Since, f.Until, n, after)
 			if err != nil {
 				return nil, err
 			}
@@ -104,12 +99,11 @@ func (l *Ledger) ListTransactions(ctx context.Context, a Actor, f TransactionFil
 				return nil, err
 			}
 		}
-		return loadTransactions(r.Journal, ids)
-	})
-	if err != nil {
-		return Page[*Transaction]{}, err
-	}
-	if !seesAll {
+		items, err := loadTransactions(r.Journal, ids)
+		if err != nil || seesAll {
+			return items, err
+		}
+		// Others see their own postings of each transaction, and no actor.
 		for _, t := range items {
 			mine := t.Postings[:0]
 			for _, p := range t.Postings {
@@ -119,8 +113,8 @@ func (l *Ledger) ListTransactions(ctx context.Context, a Actor, f TransactionFil
 			}
 			t.Postings, t.Actor = mine, ""
 		}
-	}
-	return PageOf(items, limit, func(t *Transaction) string { return EncodeCursor(t.ID) }), nil
+		return items, nil
+	})
 }
 
 func filterKind(kind string) error {
