@@ -44,19 +44,9 @@ usage() {
 # ---------------------------------------------------------------------------
 # Finding the PostgreSQL programs.
 
-PSQL="" # psql client
-
 # shellcheck source=scripts/pglib.sh
 source "$REPO/scripts/pglib.sh"
 
-# find_psql sets PSQL: psql on PATH, else the one next to initdb.
-find_psql() {
-	PSQL="$(command -v psql || true)"
-	if [[ -z "$PSQL" && -n "$PGBIN" && -x "$PGBIN/psql" ]]; then
-		PSQL="$PGBIN/psql"
-	fi
-	[[ -n "$PSQL" ]]
-}
 
 # install_postgresql installs Debian's server package when we may (root).
 install_postgresql() {
@@ -162,29 +152,7 @@ ensure_cluster() {
 # ---------------------------------------------------------------------------
 # Databases.
 
-# psql_at PORT DB ARGS... runs psql over TCP loopback as the postgres role.
-psql_at() {
-	local port="$1" db="$2"
-	shift 2
-	"$PSQL" -X -q -h 127.0.0.1 -p "$port" -U postgres -d "$db" -v ON_ERROR_STOP=1 "$@"
-}
 
-# ensure_db PORT NAME creates database NAME if missing. A concurrent caller
-# may win the race to create it; that is fine as long as it exists after.
-ensure_db() {
-	local port="$1" name="$2" q
-	q="select 1 from pg_database where datname = '$name'"
-	if [[ "$(psql_at "$port" postgres -Atc "$q")" == "1" ]]; then
-		return 0
-	fi
-	log "creating database $name on 127.0.0.1:$port"
-	local out
-	if ! out="$(psql_at "$port" postgres -c "create database \"$name\"" 2>&1)" &&
-		[[ "$(psql_at "$port" postgres -Atc "$q")" != "1" ]]; then
-		echo "$out" >&2
-		die "could not create database $name on 127.0.0.1:$port"
-	fi
-}
 
 url() { echo "postgres://postgres@127.0.0.1:$1/$2?sslmode=disable"; }
 

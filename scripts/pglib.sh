@@ -1,9 +1,10 @@
 # pglib.sh - shared by scripts/localpg.sh and scripts/pgpair.sh (sourced,
 # not run): finding the PostgreSQL server programs, and running them as an
 # unprivileged OS user when we are root (PostgreSQL refuses root).
-# The sourcing script defines log and REPO first.
+# The sourcing script defines log, die and REPO first.
 
 PGBIN=""     # directory holding initdb and pg_ctl
+PSQL=""      # psql client
 PGUSER_OS="" # OS user that owns and runs the clusters ("" = ourselves)
 
 # find_pgbin sets PGBIN to a directory with initdb and pg_ctl: the one on
@@ -92,4 +93,37 @@ ensure_traversable() {
 		*) log "warning: $dir is not traversable by user $PGUSER_OS; PostgreSQL will fail to start (chmod o+x $dir, or move the repo)" ;;
 		esac
 	done
+}
+
+# find_psql sets PSQL: psql on PATH, else the one next to initdb.
+find_psql() {
+	PSQL="$(command -v psql || true)"
+	if [[ -z "$PSQL" && -n "$PGBIN" && -x "$PGBIN/psql" ]]; then
+		PSQL="$PGBIN/psql"
+	fi
+	[[ -n "$PSQL" ]]
+}
+
+# psql_at PORT DB ARGS... runs psql over TCP loopback as the postgres role.
+psql_at() {
+	local port="$1" db="$2"
+	shift 2
+	"$PSQL" -X -q -h 127.0.0.1 -p "$port" -U postgres -d "$db" -v ON_ERROR_STOP=1 "$@"
+}
+
+# ensure_db PORT NAME creates database NAME if missing. A concurrent caller
+# may win the race to create it; that is fine as long as it exists after.
+ensure_db() {
+	local port="$1" name="$2" q
+	q="select 1 from pg_database where datname = '$name'"
+	if [[ "$(psql_at "$port" postgres -Atc "$q")" == "1" ]]; then
+		return 0
+	fi
+	log "creating database $name on 127.0.0.1:$port"
+	local out
+	if ! out="$(psql_at "$port" postgres -c "create database \"$name\"" 2>&1)" &&
+		[[ "$(psql_at "$port" postgres -Atc "$q")" != "1" ]]; then
+		echo "$out" >&2
+		die "could not create database $name on 127.0.0.1:$port"
+	fi
 }

@@ -66,9 +66,7 @@ case "$SYNC" in on | remote_apply | remote_write) ;; *) die "CARBONLEDGER_PGPAIR
 # shellcheck source=scripts/pglib.sh
 source "$REPO/scripts/pglib.sh"
 { find_pgbin && [[ -x "$PGBIN/pg_basebackup" ]]; } || die "PostgreSQL server programs (initdb, pg_ctl, pg_basebackup) not found on PATH or in /usr/lib/postgresql/*/bin; install PostgreSQL (Debian: apt-get install -y postgresql) or run scripts/localpg.sh run once as root"
-PSQL="$(command -v psql || true)"
-[[ -n "$PSQL" ]] || PSQL="$PGBIN/psql"
-[[ -x "$PSQL" ]] || die "psql not found"
+find_psql || die "psql not found"
 
 pick_os_user "$PAIR_DIR"
 
@@ -93,11 +91,6 @@ postmaster_pid() {
 }
 running() { initialised "$1" && postmaster_pid "$1" >/dev/null; }
 
-psql_at() {
-	local p="$1" db="$2"
-	shift 2
-	"$PSQL" -X -q -h 127.0.0.1 -p "$p" -U postgres -d "$db" -v ON_ERROR_STOP=1 "$@"
-}
 
 # demoted: node N is an old primary whose standby was promoted (its data is
 # kept until `rejoin` rebuilds it; it must not come back as a primary).
@@ -188,15 +181,6 @@ wait_sync() {
 	die "the standby did not become synchronous within 30 s (see $PAIR_DIR/*/log)"
 }
 
-ensure_db() {
-	local p="$1" q="select 1 from pg_database where datname = '$DB'"
-	if [[ "$(psql_at "$p" postgres -Atc "$q")" != "1" ]]; then
-		log "creating database $DB"
-		# Committed locally: the standby that would acknowledge it is not
-		# there yet.
-		psql_at "$p" postgres -c "set synchronous_commit = local" -c "create database \"$DB\"" >&2
-	fi
-}
 
 url() {
 	echo "postgres://postgres@127.0.0.1:$PORT_A,127.0.0.1:$PORT_B/$DB?sslmode=disable&target_session_attrs=read-write&connect_timeout=3"
@@ -223,7 +207,8 @@ cmd_start() {
 	p="$(primary_node)"
 	s="$(other "$p")"
 	start_node "$p"
-	ensure_db "$(port "$p")"
+	# Committed locally: the standby that would acknowledge it is not there yet.
+	PGOPTIONS="-c synchronous_commit=local" ensure_db "$(port "$p")" "$DB"
 	if initialised "$s" && demoted "$s"; then
 		log "node $s is the old primary of a failover; not starting it (run '$0 rejoin' to rebuild it as the standby)"
 		log "primary: node $p on 127.0.0.1:$(port "$p"), without a synchronous standby"
