@@ -94,34 +94,14 @@ func (v Visibility) normal() Visibility {
 	return slices.Compact(out)
 }
 
-// feedOwners are the owners an actor reads events for; all reports the
-// province and auditors, who read everything. It mirrors CanRead.
+// feedOwners are the owners an actor reads events for (OwnersOf, CanRead's
+// rule as a set; never nil, so an actor without its identity reads
+// nothing); all reports the province and auditors, who read everything.
 func (a Actor) feedOwners() (owners []string, all bool) {
-	switch a.Role {
-	case RoleProvince, RoleAuditor:
+	if a.Role == RoleProvince || a.Role == RoleAuditor {
 		return nil, true
-	case RoleCitizen:
-		if a.Sub != "" {
-			return []string{"citizen:" + a.Sub}, false
-		}
-	case RoleOperator:
-		if a.Org != "" {
-			return []string{"operator:" + a.Org, "org:" + a.Org}, false
-		}
-	case RoleEnterprise:
-		if a.Org != "" {
-			return []string{"holder:" + a.Org, "org:" + a.Org, "enterprise:" + a.Org}, false
-		}
-	case RoleVerifier:
-		if a.Org != "" {
-			return []string{"org:" + a.Org}, false
-		}
-	case RoleCity:
-		if a.City != "" {
-			return []string{"city:" + a.City}, false
-		}
 	}
-	return []string{}, false
+	return NonNil(OwnersOf(a)), false
 }
 
 // CanSeeEvent reports whether the actor may see an event of this
