@@ -325,9 +325,14 @@ const deliveryCols = `d.id, d.webhook_id, d.event_id, d.position, d.event_type, 
 
 func scanDelivery(r pgx.CollectableRow) (Delivery, error) {
 	var d Delivery
-	err := r.Scan(&d.ID, &d.WebhookID, &d.EventID, &d.Position, &d.EventType, &d.Status, &d.Attempts, &d.NextAttemptAt, &d.LastStatus, &d.LastError)
+	err := r.Scan(d.targets()...)
 	d.NextAttemptAt = d.NextAttemptAt.UTC()
 	return d, err
+}
+
+// targets are the scan destinations of deliveryCols, in order.
+func (d *Delivery) targets() []any {
+	return []any{&d.ID, &d.WebhookID, &d.EventID, &d.Position, &d.EventType, &d.Status, &d.Attempts, &d.NextAttemptAt, &d.LastStatus, &d.LastError}
 }
 
 // ClaimDeliveries takes up to limit due deliveries of active webhooks
@@ -349,9 +354,8 @@ func (l *Ledger) ClaimDeliveries(ctx context.Context, limit int, lease time.Dura
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
 			var d Delivery
 			var payload string
-			err := r.Scan(&d.ID, &d.WebhookID, &d.EventID, &d.Position, &d.EventType, &d.Status, &d.Attempts, &d.NextAttemptAt, &d.LastStatus, &d.LastError,
-				&payload, &d.URL, &d.Secrets)
-			d.Payload = json.RawMessage(payload)
+			err := r.Scan(append(d.targets(), &payload, &d.URL, &d.Secrets)...)
+			d.NextAttemptAt, d.Payload = d.NextAttemptAt.UTC(), json.RawMessage(payload)
 			return d, err
 		})
 		if err != nil || len(out) == 0 {
