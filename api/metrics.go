@@ -146,6 +146,15 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ ledger.
 // (serve --admin-addr): the same registry as the API's /metrics route.
 func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
 
+// HealthHandler is GET /healthz's answer, for a listener of its own.
+func (s *Server) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.handleHealth(w, r, ledger.Actor{}); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	})
+}
+
 // promLogger sends the metrics handler's errors to the server's log.
 type promLogger struct{ s *Server }
 
