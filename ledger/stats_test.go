@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -81,5 +82,38 @@ func TestStatsCountCommitsOnly(t *testing.T) {
 	}
 	if sum != st.Retries.Load() {
 		t.Errorf("retries by reason sum to %d, total %d", sum, st.Retries.Load())
+	}
+}
+
+// The void-expired-pending job's lag: zero while no hold is past its
+// timeout, the age of the oldest overdue one after, and zero again once
+// the job has voided it (the metric carbonledger_job_lag_seconds reads it).
+func TestOverdueHoldsRiseAndClear(t *testing.T) {
+	clk := ledgertest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	l := ledgertest.Ledger(t, ledgertest.Fresh(t), ledger.Options{Now: clk.Now})
+	ids := fund(t, l, "10.00", ledgertest.ID("lag-a"), ledgertest.ID("lag-b"))
+	if _, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "trade", Postings: legs(ids[0], "-5", ids[1], "5"), Pending: true, Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	lag := func() time.Duration {
+		t.Helper()
+		d, err := l.OverdueHolds(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := lag(); d != 0 {
+		t.Fatalf("lag before the timeout = %v, want 0", d)
+	}
+	clk.Advance(3 * time.Minute)
+	if d := lag(); d != 2*time.Minute {
+		t.Fatalf("lag 3 min after a 1 min hold = %v, want 2m", d)
+	}
+	if n, err := l.VoidExpired(ctx, 100); err != nil || n != 1 {
+		t.Fatalf("voided %d (%v), want 1", n, err)
+	}
+	if d := lag(); d != 0 {
+		t.Fatalf("lag after the job = %v, want 0", d)
 	}
 }
