@@ -174,10 +174,16 @@ func (w *Writer) flushEvents() error {
 	if len(w.events) == 0 {
 		return nil
 	}
+	return w.tx.SendBatch(w.ctx, w.eventBatch()).Close()
+}
+
+// eventBatch queues the events emitted so far (none: an empty batch) for
+// the caller to send with its own statements.
+func (w *Writer) eventBatch() *pgx.Batch {
 	b := &pgx.Batch{}
 	queueEvents(w.tx, b, w.events)
 	w.events = nil
-	return w.tx.SendBatch(w.ctx, b).Close()
+	return b
 }
 
 // queueEvents queues the insert of events into the outbox: one chunk,

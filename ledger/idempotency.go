@@ -150,6 +150,15 @@ func requestHash(op string, input any) []byte {
 // Errors are not stored: a failed request changed nothing and may be sent
 // again.
 func runOp[T any](ctx context.Context, l *Ledger, key Key, op string, input any, fn func(pgx.Tx) (T, error)) (res T, replayed bool, err error) {
+	return runOpBatch(ctx, l, key, op, input, func(tx pgx.Tx) (T, *pgx.Batch, error) {
+		r, err := fn(tx)
+		return r, nil, err
+	})
+}
+
+// runOpBatch is runOp for an fn that leaves statements to send (a use
+// case's feed events): they go in one round trip with the stored result.
+func runOpBatch[T any](ctx context.Context, l *Ledger, key Key, op string, input any, fn func(pgx.Tx) (T, *pgx.Batch, error)) (res T, replayed bool, err error) {
 	if err := ValidateKey(key.Key); err != nil {
 		return res, false, err
 	}
@@ -177,7 +186,7 @@ func runOp[T any](ctx context.Context, l *Ledger, key Key, op string, input any,
 			replayed = found
 			return err
 		}
-		r, err := fn(tx)
+		r, b, err := fn(tx)
 		if err != nil {
 			return err
 		}
@@ -186,8 +195,11 @@ func runOp[T any](ctx context.Context, l *Ledger, key Key, op string, input any,
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2`, key.Scope, key.Key, string(body))
-		return err
+		if b == nil {
+			b = &pgx.Batch{}
+		}
+		b.Queue(`UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND key = $2`, key.Scope, key.Key, string(body))
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if replayed {
 		l.stats.Replays.Add(1)

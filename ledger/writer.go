@@ -112,13 +112,14 @@ func (w *Writer) ApplyOverFreeze(account string, t *Transaction) error {
 // serialization failures and deadlocks. The stored result is returned on
 // replay; the same key with a different input is idempotency_conflict.
 func Run[T any](ctx context.Context, l *Ledger, key Key, op string, input any, fn func(w *Writer) (T, error)) (T, bool, error) {
-	return runOp(ctx, l, key, op, input, func(tx pgx.Tx) (T, error) {
+	return runOpBatch(ctx, l, key, op, input, func(tx pgx.Tx) (T, *pgx.Batch, error) {
 		w := newWriter(ctx, l, tx)
 		res, err := fn(w)
-		if err == nil {
-			err = w.flushEvents()
+		if err != nil {
+			return res, nil, err
 		}
-		return res, err
+		// The events go with the stored result, in one round trip.
+		return res, w.eventBatch(), nil
 	})
 }
 
