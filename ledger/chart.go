@@ -98,14 +98,22 @@ func ClassifyAccount(id string) (AccountSpec, error) {
 	if len(id) < 3 || len(id) > 200 {
 		return AccountSpec{}, Errf(CodeInvalidAccount, "account id must be 3 to 200 characters")
 	}
-	segs := strings.Split(id, ":")
-	for _, e := range chart {
-		pat := strings.Split(e.pattern, ":")
+	// Every posting is classified several times on the write path (the
+	// request, the transaction, the balances, the event's visibility), so
+	// this splits into a fixed array and matches against shapes split
+	// once (chartShapes), allocating only the owner it returns.
+	var buf [chartSegmentsMax]string
+	segs, ok := splitSegments(id, &buf)
+	if !ok {
+		return AccountSpec{}, Errf(CodeInvalidAccount, "account id %q matches no shape in the chart of accounts", id)
+	}
+	for _, sh := range chartShapes {
+		pat := sh.segs
 		if len(pat) != len(segs) {
 			continue
 		}
 		match := true
-		asset := e.asset
+		asset := sh.entry.asset
 		for i, p := range pat {
 			if p == indexSegment {
 				if !ValidIndexAsset(segs[i]) {
@@ -128,20 +136,61 @@ func ClassifyAccount(id string) (AccountSpec, error) {
 		}
 		owner := segs[0]
 		if pat[1] == "*" {
-			owner = segs[0] + ":" + segs[1]
+			owner = id[:len(segs[0])+1+len(segs[1])] // "operator:metro-jn", a substring of id
 		}
-		// The type is the last fixed segment other than the asset:
-		// "available", "pool", "issuance", "holder", "external".
+		return AccountSpec{ID: id, Asset: asset, Issuer: sh.entry.issuer, Sink: sh.entry.sink, Owner: owner, Type: sh.typ}, nil
+	}
+	return AccountSpec{}, Errf(CodeInvalidAccount, "account id %q matches no shape in the chart of accounts", id)
+}
+
+// chartSegmentsMax is more segments than any shape of the chart has.
+const chartSegmentsMax = 8
+
+// splitSegments splits id at ':' into buf; false when it has more
+// segments than any shape.
+func splitSegments(id string, buf *[chartSegmentsMax]string) ([]string, bool) {
+	n := 0
+	for {
+		i := strings.IndexByte(id, ':')
+		if n == chartSegmentsMax {
+			return nil, false
+		}
+		if i < 0 {
+			buf[n] = id
+			return buf[:n+1], true
+		}
+		buf[n] = id[:i]
+		n++
+		id = id[i+1:]
+	}
+}
+
+// chartShape is a chart entry with its pattern split into segments and
+// its type: the last fixed segment other than the asset ("available",
+// "pool", "issuance", "holder", "external").
+type chartShape struct {
+	entry chartEntry
+	segs  []string
+	typ   string
+}
+
+var chartShapes = func() []chartShape {
+	out := make([]chartShape, len(chart))
+	for n, e := range chart {
+		pat := strings.Split(e.pattern, ":")
+		if len(pat) > chartSegmentsMax || len(pat) < 2 {
+			panic("chart shape " + e.pattern + " has too many or too few segments")
+		}
 		typ := ""
 		for i := len(pat) - 1; i >= 0 && typ == ""; i-- {
 			if pat[i] != "*" && pat[i] != indexSegment && pat[i] != string(e.asset) {
 				typ = pat[i]
 			}
 		}
-		return AccountSpec{ID: id, Asset: asset, Issuer: e.issuer, Sink: e.sink, Owner: owner, Type: typ}, nil
+		out[n] = chartShape{entry: e, segs: pat, typ: typ}
 	}
-	return AccountSpec{}, Errf(CodeInvalidAccount, "account id %q matches no shape in the chart of accounts", id)
-}
+	return out
+}()
 
 // Sharded reports whether the account's balance lives in shards.
 func (s AccountSpec) Sharded() bool { return s.Issuer || s.Sink }
