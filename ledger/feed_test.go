@@ -574,3 +574,102 @@ func TestFanOutAfterDeleteLeavesNoCursor(t *testing.T) {
 		t.Fatalf("pruned %d (%v), want the old event: no deleted webhook holds retention back", n, err)
 	}
 }
+
+// writtenBody is a transaction.recorded body as the engine encoded it
+// when it stored bodies: from the transaction as the write returned it.
+func writtenBody(t *testing.T, tx *ledger.Transaction) string {
+	t.Helper()
+	d := ledger.TransactionEventData{ID: tx.ID, Kind: tx.Kind, Actor: tx.Actor, EffectiveAt: tx.EffectiveAt, Pending: tx.Pending,
+		ExpiresAt: tx.ExpiresAt, Resolves: tx.Resolves, Corrects: tx.Corrects, Metadata: tx.Metadata}
+	for _, p := range tx.Postings {
+		d.Postings = append(d.Postings, ledger.PostingEventData{Account: p.Account, Asset: p.Asset, Phase: p.Phase, Amount: ledger.FormatAmount(p.Asset, p.Amount)})
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestTransactionEventBodiesComeFromTheJournal: a transaction.recorded
+// row stores no body (the journal holds it once, issue 11); every reader
+// (Events, a publisher through Consume) gets the body the write would
+// have stored, byte for byte, for a plain transfer with metadata, a hold
+// with a timeout and its resolution; an event stored with its body (before
+// the change) is served as stored.
+func TestTransactionEventBodiesComeFromTheJournal(t *testing.T) {
+	l := ledgertest.Ledger(t, ledgertest.Fresh(t), ledger.Options{})
+	accts := fund(t, l, "100.00", "org-a", "org-b")
+	relayAll(t, l)
+	start := int64(len(readAll(t, l, province)))
+	plain, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "transfer", Postings: legs(accts[0], "-10.50", accts[1], "10.50"),
+		Metadata: map[string]string{"memo": "订单 7", "ref": "r-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, _, err := l.Post(ctx, province, key(), ledger.TxInput{Kind: "trade", Postings: legs(accts[1], "-3.00", accts[0], "3.00"), Pending: true, Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settle, _, err := l.PostPending(ctx, province, key(), hold.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{writtenBody(t, plain), writtenBody(t, hold), writtenBody(t, settle)}
+	if hold.ExpiresAt == nil || settle.Resolves == nil || len(plain.Metadata) != 2 {
+		t.Fatalf("the cases do not cover expires_at, resolves and metadata: %+v %+v %+v", hold, settle, plain)
+	}
+
+	// A legacy row: an event stored with its body, in its own chunk.
+	legacy := `{"id":"00000000-0000-0000-0000-000000000000","kind":"legacy","actor":"province:p","effective_at":"2026-01-01T00:00:00Z","pending":false,"postings":[]}`
+	chunk := ledger.NewID()
+	if _, err := l.Pool().Exec(ctx, `INSERT INTO feed_chunks (id, events, created_at) VALUES ($1, 1, now())`, chunk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Pool().Exec(ctx, `
+		INSERT INTO feed_events (chunk_id, ordinal, id, type, schema_version, subject, visibility, occurred_at, body)
+		VALUES ($1, 0, $2, $3, 1, 'transaction:00000000-0000-0000-0000-000000000000', '{}', now(), $4)`, chunk, ledger.NewID(), ledger.EventTransaction, legacy); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, legacy)
+	relayAll(t, l)
+
+	var stored int
+	if err := l.Pool().QueryRow(ctx, `SELECT count(*) FROM feed_events WHERE type = $1 AND body <> ''`, ledger.EventTransaction).Scan(&stored); err != nil || stored != 1 {
+		t.Fatalf("%d transaction.recorded rows store a body (%v), want only the legacy one", stored, err)
+	}
+	check := func(how string, evs []ledger.Event) {
+		t.Helper()
+		var got []string
+		for _, e := range evs {
+			if e.Type == ledger.EventTransaction {
+				got = append(got, string(e.Data))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: bodies\n%s\nwant\n%s", how, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	check("Events", readAll(t, l, province)[start:])
+	// A scoped reader sees the three it owns accounts of.
+	var scoped []ledger.Event
+	for _, e := range readAll(t, l, ledger.Actor{Sub: "u", Role: ledger.RoleEnterprise, Org: "org-a"}) {
+		if e.Position > start {
+			scoped = append(scoped, e)
+		}
+	}
+	if len(scoped) != 3 || string(scoped[0].Data) != want[0] {
+		t.Fatalf("org-a reads %d events after the funding, first %s", len(scoped), scoped[0].Data)
+	}
+	var consumed []ledger.Event
+	for {
+		n, err := l.Consume(ctx, "test-bodies", 2, func(evs []ledger.Event) error { consumed = append(consumed, evs...); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	check("Consume", consumed[start:])
+}
