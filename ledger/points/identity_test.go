@@ -2,6 +2,7 @@ package points_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -356,4 +357,50 @@ func TestDuplicateReferenceIsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.verify(t)
+}
+
+// The day's counters and the citizen's pending sum are checked set-based
+// (one pass over each table): an edit of either is still reported, on the
+// citizen-day or the citizen edited, and on nothing else.
+func TestDailyTotalsAndPendingAreChecked(t *testing.T) {
+	b := setup(t)
+	b.one(t, "metro-jinan", trip("C1", "metro", "5", "km", at(7, 0, 0), at(7, 20, 0)))
+	b.one(t, "metro-jinan", trip("C1", "metro", "3", "km", at(9, 0, 0), at(9, 20, 0)))
+	b.verify(t)
+	problemsOn := func(table string) []string {
+		t.Helper()
+		rep, err := b.l.VerifyAll(ctx, []ledger.UseCase{points.UseCase})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []string
+		for _, p := range rep.Problems {
+			if p.UseCase == "points" && p.Table == table {
+				rows = append(rows, p.Kind+" "+p.Row)
+			}
+		}
+		return rows
+	}
+	var day string
+	if err := b.Pool.QueryRow(ctx, `SELECT day::TEXT FROM points_daily_usage WHERE citizen_id = 'C1'`).Scan(&day); err != nil {
+		t.Fatal(err)
+	}
+	for _, edit := range []string{`grams = grams + 1`, `records = records - 1`} {
+		if _, err := b.Pool.Exec(ctx, `UPDATE points_daily_usage SET `+edit+` WHERE citizen_id = 'C1'`); err != nil {
+			t.Fatal(err)
+		}
+		eq(t, edit, fmt.Sprint(problemsOn("points_daily_usage")), "[daily_totals C1 "+day+"]")
+		if _, err := b.Pool.Exec(ctx, `UPDATE points_daily_usage u SET grams = (SELECT sum(grams) FROM points_behaviours b WHERE b.citizen_id = u.citizen_id AND b.day = u.day AND b.status = 'credited'), records = (SELECT count(*) FROM points_behaviours b WHERE b.citizen_id = u.citizen_id AND b.day = u.day AND b.status <> 'duplicate') WHERE citizen_id = 'C1'`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.verify(t)
+	// A pending credit whose grams change no longer adds up to the
+	// citizen's pending account.
+	if _, err := b.Pool.Exec(ctx, `UPDATE points_behaviours SET grams = grams - 1 WHERE id = (SELECT id FROM points_behaviours WHERE citizen_id = 'C1' AND claim_state = 'pending' LIMIT 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if got := problemsOn("points_behaviours"); !slices.Contains(got, "balances C1") {
+		t.Fatalf("an edited pending credit: problems on points_behaviours %v, want balances C1", got)
+	}
 }
