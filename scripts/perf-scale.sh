@@ -25,14 +25,11 @@ fill=${FILL_POSTINGS:-10000000}
 ingest=${INGEST:-10m}
 incr=${INCR:-1m}
 addr=127.0.0.1:18092
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-admin=$(CARBONLEDGER_PGSKIP5432=1 "$repo/scripts/localpg.sh" test)
-export CARBONLEDGER_SIGNING_KEY=${CARBONLEDGER_SIGNING_KEY:-$(head -c 32 /dev/urandom | base64)}
-export CARBONLEDGER_ADDR=$addr CARBONLEDGER_LOG_LEVEL=warn
-base="${admin%/*}"
-db="clscale_$(date +%s)"
-psql -q "$admin" -c "CREATE DATABASE $db" >/dev/null
-export DATABASE_URL="$base/$db?sslmode=disable"
+# shellcheck source=scripts/perflib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/perflib.sh"
+DATABASE_URL=$(fresh_db clscale)
+export DATABASE_URL
+db=$(db_name "$DATABASE_URL")
 log=/tmp/perf-scale-$db
 mkdir -p "$log"
 echo "== database $db, logs in $log"
@@ -47,7 +44,7 @@ bench() { "$bin" bench "$@" 2>&1 | grep --line-buffered -vE '^bench: (warm|seed)
 "$bin" serve >"$log/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null && break; sleep 0.1; done
+wait_listening || { echo "the server did not start: $log/serve.log" >&2; exit 1; }
 
 echo "== 1. fill to $fill postings (bench -workload batch -clients 2 -batch-size 1000, 120 s rounds)"
 t0=$(stamp)

@@ -15,21 +15,11 @@ duration=${DURATION:-20s}
 secs=${duration%s}
 workloads=${WORKLOADS:-batch uniform hot hot8 ingest}
 addr=127.0.0.1:18091
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-admin=$(CARBONLEDGER_PGSKIP5432=1 "$repo/scripts/localpg.sh" test)
-export CARBONLEDGER_SIGNING_KEY=${CARBONLEDGER_SIGNING_KEY:-$(head -c 32 /dev/urandom | base64)}
-export CARBONLEDGER_ADDR=$addr CARBONLEDGER_LOG_LEVEL=warn
-base="${admin%/*}"
-
-fresh_db() { # prints the URL of a new database
-	local db="clperf_$(date +%s%N)"
-	psql -q "$admin" -c "CREATE DATABASE $db" >/dev/null
-	echo "$base/$db?sslmode=disable"
-}
-drop_db() { psql -q "$admin" -c "DROP DATABASE ${1##*/} WITH (FORCE)" >/dev/null 2>&1 || true; }
+# shellcheck source=scripts/perflib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/perflib.sh"
 
 echo "== pgbench tpcb clients=32 duration=$duration"
-url=$(fresh_db); url=${url%%\?*}
+url=$(fresh_db clperf); url=${url%%\?*}
 pgbench -q -i -s 32 "$url" >/dev/null 2>&1
 pgbench -c 32 -j 2 -T "$secs" -n "$url" 2>/dev/null | grep -E '^(tps|latency)'
 echo "== pgbench single-row insert clients=32 duration=$duration"
@@ -50,13 +40,13 @@ args_of() {
 
 for bin in "$@"; do
 	for wl in $workloads; do
-		url=$(fresh_db)
+		url=$(fresh_db clperf)
 		export DATABASE_URL=$url
 		"$bin" migrate >/dev/null 2>&1
 		"$bin" seed >/dev/null 2>&1
 		"$bin" serve >"/tmp/perf-$wl.log" 2>&1 &
 		server=$!
-		for _ in $(seq 100); do (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null && break; sleep 0.1; done
+		wait_listening || true
 		echo "== $bin $wl $(args_of "$wl") duration=$duration"
 		# shellcheck disable=SC2046
 		"$bin" bench $(args_of "$wl") -duration "$duration" 2>&1 | grep -vE '^bench: (warm|seed)' || echo "bench failed"
